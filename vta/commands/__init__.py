@@ -1,0 +1,1 @@
+"""Subcommands of the ``vta`` CLI; each module defines ``register(subparsers)``."""

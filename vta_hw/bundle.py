@@ -1,0 +1,221 @@
+"""Program bundles: instructions + DRAM image + config, in one file.
+
+A bundle is what every device runs: the simulator (``vta sim``), the RTL co-simulation
+(``vta rtl-sim``) and the FPGA board all take one and return the final DRAM image and the
+cycle count.  The instructions live *in* the DRAM image (fetch reads them from there) at
+``insn_addr``; ``symbols`` name the regions a caller reads or writes (inputs, outputs).
+
+File format (``.vtab``): a zip archive with ``manifest.json`` (format version, config JSON,
+config hash, insn_addr, insn_count, symbols, meta) and ``dram.bin``.  Loading checks the
+version and that the stored hash matches the stored config, so a corrupted or hand-edited
+bundle is rejected instead of run on the wrong hardware.
+
+Part of the spec layer: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vta_hw import isa
+from vta_hw.config import ConfigError, HwConfig
+from vta_hw.errors import VtaError
+
+BUNDLE_FORMAT = "vta-bundle"
+BUNDLE_VERSION = 1
+
+
+class BundleError(VtaError, ValueError):
+    """A bundle file is unreadable, corrupt or inconsistent."""
+
+
+class ConfigMismatchError(BundleError):
+    """A bundle was built for another hardware configuration than the one asked for."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """A named byte range of the DRAM image (an input, an output, a weight blob)."""
+
+    addr: int
+    nbytes: int
+    dtype: str = "uint8"
+    shape: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"addr": self.addr, "nbytes": self.nbytes, "dtype": self.dtype,
+                "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Region:
+        return cls(int(d["addr"]), int(d["nbytes"]), str(d.get("dtype", "uint8")),
+                   tuple(int(x) for x in d.get("shape", ())))
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An executable program for one HwConfig."""
+
+    config: HwConfig
+    dram: bytes
+    insn_addr: int
+    insn_count: int
+    symbols: dict[str, Region] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.insn_addr % isa.INSN_BYTES:
+            raise BundleError(f"insn_addr {self.insn_addr} is not {isa.INSN_BYTES}-byte aligned")
+        end = self.insn_addr + self.insn_count * isa.INSN_BYTES
+        if self.insn_count < 0 or end > len(self.dram):
+            raise BundleError(f"instructions [{self.insn_addr}, {end}) lie outside the "
+                              f"{len(self.dram)}-byte DRAM image")
+        for name, r in self.symbols.items():
+            if r.addr < 0 or r.addr + r.nbytes > len(self.dram):
+                raise BundleError(f"symbol {name!r} [{r.addr}, {r.addr + r.nbytes}) lies "
+                                  f"outside the {len(self.dram)}-byte DRAM image")
+
+    @property
+    def config_hash(self) -> str:
+        return self.config.config_hash()
+
+    def instruction_bytes(self) -> bytes:
+        return self.dram[self.insn_addr:self.insn_addr + self.insn_count * isa.INSN_BYTES]
+
+    def instructions(self) -> list[isa.Insn]:
+        return isa.decode_program(self.instruction_bytes(), self.config)
+
+    def read(self, name: str, dram: bytes | None = None) -> bytes:
+        """Bytes of symbol ``name`` in ``dram`` (default: this bundle's initial image)."""
+        if name not in self.symbols:
+            raise KeyError(f"bundle has no symbol {name!r}; symbols: {sorted(self.symbols)}")
+        r = self.symbols[name]
+        img = self.dram if dram is None else dram
+        return bytes(img[r.addr:r.addr + r.nbytes])
+
+    def check_config(self, cfg: HwConfig) -> None:
+        """Raise ConfigMismatchError unless this bundle was built for ``cfg``."""
+        if cfg.config_hash() != self.config_hash:
+            raise ConfigMismatchError(
+                f"bundle was built for config {self.config.name!r} (hash {self.config_hash}) "
+                f"but the device is {cfg.name!r} (hash {cfg.config_hash()})")
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "config": self.config.primaries(),
+            "config_hash": self.config_hash,
+            "insn_addr": self.insn_addr,
+            "insn_count": self.insn_count,
+            "dram_bytes": len(self.dram),
+            "symbols": {k: v.to_dict() for k, v in self.symbols.items()},
+            "meta": self.meta,
+        }
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest, indent=2))
+            z.writestr("dram.bin", self.dram)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        p = Path(path)
+        if not p.is_file():
+            raise BundleError(f"bundle {str(p)!r} does not exist")
+        try:
+            with zipfile.ZipFile(p) as z:
+                manifest = json.loads(z.read("manifest.json"))
+                dram = z.read("dram.bin")
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
+            raise BundleError(f"{p}: not a readable bundle ({e})") from None
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{p}: not a {BUNDLE_FORMAT} file")
+        if manifest.get("version") != BUNDLE_VERSION:
+            raise BundleError(f"{p}: bundle version {manifest.get('version')} is not supported "
+                              f"(this toolkit reads version {BUNDLE_VERSION})")
+        try:
+            cfg = HwConfig.from_dict(manifest["config"])
+        except (ConfigError, TypeError, KeyError) as e:
+            raise BundleError(f"{p}: bundle config is invalid: {e}") from None
+        if manifest.get("config_hash") != cfg.config_hash():
+            raise ConfigMismatchError(
+                f"{p}: stored config hash {manifest.get('config_hash')} does not match its "
+                f"config (hash {cfg.config_hash()}); the bundle is corrupt or was edited")
+        if manifest.get("dram_bytes", len(dram)) != len(dram):
+            raise BundleError(f"{p}: DRAM image is {len(dram)} bytes, manifest says "
+                              f"{manifest.get('dram_bytes')}")
+        try:
+            return cls(config=cfg, dram=dram, insn_addr=int(manifest["insn_addr"]),
+                       insn_count=int(manifest["insn_count"]),
+                       symbols={k: Region.from_dict(v)
+                                for k, v in manifest.get("symbols", {}).items()},
+                       meta=dict(manifest.get("meta", {})))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"{p}: malformed manifest ({e})") from None
+
+
+class BundleBuilder:
+    """Lays out a DRAM image: data regions, micro-op kernels and the instruction stream.
+
+    Regions are aligned so that their address is a whole number of elements of any memory
+    type that may DMA them (``align`` defaults to the largest element size of the config).
+    """
+
+    def __init__(self, cfg: HwConfig):
+        self.cfg = cfg
+        self._image = bytearray()
+        self._symbols: dict[str, Region] = {}
+        self._insns: bytes | None = None
+        self._insn_count = 0
+        self.default_align = max(cfg.wgt_elem_bytes, cfg.acc_elem_bytes, cfg.inp_elem_bytes,
+                                 isa.INSN_BYTES, 64)
+
+    def _reserve(self, nbytes: int, align: int) -> int:
+        addr = -(-len(self._image) // align) * align
+        self._image.extend(b"\0" * (addr + nbytes - len(self._image)))
+        return addr
+
+    def add(self, name: str, data: bytes, *, dtype: str = "uint8",
+            shape: tuple[int, ...] = (), align: int | None = None) -> Region:
+        """Place ``data`` and name it; returns its region."""
+        if name in self._symbols:
+            raise BundleError(f"symbol {name!r} already placed")
+        addr = self._reserve(len(data), align or self.default_align)
+        self._image[addr:addr + len(data)] = data
+        r = Region(addr, len(data), dtype, tuple(shape))
+        self._symbols[name] = r
+        return r
+
+    def alloc(self, name: str, nbytes: int, *, dtype: str = "uint8",
+              shape: tuple[int, ...] = (), align: int | None = None) -> Region:
+        """Reserve ``nbytes`` of zeros (an output) and name it."""
+        return self.add(name, bytes(nbytes), dtype=dtype, shape=shape, align=align)
+
+    def add_uops(self, name: str, uops: list[isa.Uop]) -> Region:
+        words = b"".join(isa.encode_uop(u, self.cfg).to_bytes(4, "little") for u in uops)
+        return self.add(name, words, dtype="uint32", shape=(len(uops),))
+
+    def set_program(self, insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> None:
+        for i, insn in enumerate(insns):
+            isa.check(insn, self.cfg, i)
+        self._insns = isa.encode_program(insns, self.cfg)
+        self._insn_count = len(insns)
+
+    def build(self, meta: dict[str, Any] | None = None) -> Bundle:
+        if self._insns is None:
+            raise BundleError("no program: call set_program() before build()")
+        image = bytearray(self._image)
+        insn_addr = -(-len(image) // isa.INSN_BYTES) * isa.INSN_BYTES
+        image.extend(b"\0" * (insn_addr - len(image)))
+        image.extend(self._insns)
+        image.extend(b"\0" * ((-len(image)) % 64))
+        return Bundle(self.cfg, bytes(image), insn_addr, self._insn_count,
+                      dict(self._symbols), dict(meta or {}))
