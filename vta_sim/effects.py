@@ -1,0 +1,318 @@
+"""Data effects of each instruction kind, vectorized: one numpy pass per instruction.
+
+Semantics are those of ``docs/semantics.md``; ``tests/reference.py`` is the slow golden model
+they are checked against.  GEMM turns all of an instruction's micro-op iterations into one
+float64 BLAS product (exact: int8 x int8 sums stay far below 2**53) instead of a loop;
+ALU applies its iterations in as few "waves" as the read/write dependences allow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vta_hw import isa, timing
+from vta_hw.config import HwConfig
+from vta_sim.errors import HazardError, OutOfRangeError
+from vta_sim.state import MachineState, uop_fields
+
+INT8_MIN, INT8_MAX = -128, 127
+_U32 = np.int64(1 << 32)
+_I31 = np.int64(1 << 31)
+
+
+def wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int64 values to int32."""
+    return ((x.astype(np.int64) + _I31) % _U32 - _I31).astype(np.int32)
+
+
+def saturate8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def _where(index: int, insn: isa.Insn) -> str:
+    return f"instruction {index} ({type(insn).__name__.upper()})"
+
+
+# ---------------------------------------------------------------------------- DMA
+def _lanes(cfg: HwConfig, mem: isa.MemType) -> tuple[np.dtype, tuple[int, ...]]:
+    """DRAM dtype and lane shape of one element of ``mem``."""
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    return {
+        isa.MemType.UOP: (np.dtype("<u4"), ()),
+        isa.MemType.INP: (np.dtype(np.int8), (b, bi)),
+        isa.MemType.WGT: (np.dtype(np.int8), (bo, bi)),
+        isa.MemType.ACC: (np.dtype("<i4"), (b, bo)),
+        isa.MemType.ACC8: (np.dtype(np.int8), (b, bo)),
+        isa.MemType.OUT: (np.dtype(np.int8), (b, bo)),
+    }[mem]
+
+
+def _dram_rows(state: MachineState, insn: isa.Load | isa.Store, index: int) -> np.ndarray:
+    """A (y_size, x_size * elem_bytes) uint8 view of the DMA's DRAM rows, bounds-checked."""
+    e = isa.elem_bytes(state.cfg, insn.mem)
+    y, x, stride = insn.y_size, insn.x_size, insn.x_stride
+    start = insn.dram_base * e
+    last = (insn.dram_base + (y - 1) * stride + x) * e
+    if last > state.dram.size:
+        raise OutOfRangeError(
+            f"{_where(index, insn)}: DRAM bytes [{start}, {last}) of mem={insn.mem.name.lower()} "
+            f"(dram_base={insn.dram_base}, y_size={y}, x_size={x}, x_stride={stride}, "
+            f"{e}-byte elements) exceed the {state.dram.size}-byte DRAM image")
+    return np.lib.stride_tricks.as_strided(state.dram[start:], shape=(y, x * e),
+                                           strides=(stride * e, 1), writeable=False)
+
+
+def _check_sram(state: MachineState, insn: isa.Insn, mem: isa.MemType, base: int, n: int,
+                index: int) -> None:
+    depth = isa.sram_depth(state.cfg, mem)
+    if base + n > depth:
+        buf = "acc" if mem == isa.MemType.ACC8 else mem.name.lower()
+        raise OutOfRangeError(f"{_where(index, insn)}: {buf} elements [{base}, {base + n}) exceed "
+                              f"the {buf} buffer depth {depth}")
+
+
+def _mirror_out(state: MachineState, idx: np.ndarray | slice) -> None:
+    """out[i] = saturate(acc[i]) for every written acc index below the out depth."""
+    d = state.cfg.out_buff_depth
+    if isinstance(idx, slice):
+        lo, hi = idx.start, min(idx.stop, d)
+        if hi > lo:
+            state.out[lo:hi] = saturate8(state.acc[lo:hi])
+        return
+    idx = idx[idx < d]
+    if idx.size:
+        state.out[idx] = saturate8(state.acc[idx])
+
+
+def apply_load(state: MachineState, insn: isa.Load, index: int) -> None:
+    cfg, mem = state.cfg, insn.mem
+    rows, cols = insn.rows, insn.cols
+    _check_sram(state, insn, mem, insn.sram_base, rows * cols, index)
+    if rows * cols == 0:
+        return
+    dtype, lanes = _lanes(cfg, mem)
+    buf = state.sram(mem)
+    region = np.full((rows, cols, *lanes), insn.pad_value, dtype=buf.dtype)
+    if insn.dram_elems:
+        data = _dram_rows(state, insn, index).copy().view(dtype)
+        data = data.reshape(insn.y_size, insn.x_size, *lanes)
+        region[insn.y_pad_0:insn.y_pad_0 + insn.y_size,
+               insn.x_pad_0:insn.x_pad_0 + insn.x_size] = data
+    sl = slice(insn.sram_base, insn.sram_base + rows * cols)
+    buf[sl] = region.reshape(rows * cols, *lanes)
+    if mem in (isa.MemType.ACC, isa.MemType.ACC8):
+        _mirror_out(state, sl)
+
+
+def apply_store(state: MachineState, insn: isa.Store, index: int) -> None:
+    n = insn.y_size * insn.x_size
+    _check_sram(state, insn, isa.MemType.OUT, insn.sram_base, n, index)
+    if n == 0:
+        return
+    e = isa.elem_bytes(state.cfg, insn.mem)
+    _dram_rows(state, insn, index)  # bounds check
+    data = state.out[insn.sram_base:insn.sram_base + n].reshape(insn.y_size, insn.x_size * e)
+    data = data.view(np.uint8)
+    start, stride = insn.dram_base * e, insn.x_stride * e
+    if insn.x_stride >= insn.x_size or insn.y_size == 1:
+        view = np.lib.stride_tricks.as_strided(state.dram[start:], shape=data.shape,
+                                               strides=(stride, 1))
+        view[...] = data
+    else:  # overlapping rows: later rows win, as on the hardware
+        for y in range(insn.y_size):
+            state.dram[start + y * stride:start + y * stride + data.shape[1]] = data[y]
+
+
+# ---------------------------------------------------------------------------- micro-op loops
+def loop_indices(state: MachineState, insn: isa.Gemm | isa.Alu, index: int
+                 ) -> dict[str, np.ndarray]:
+    """dst/src(/wgt) index of every iteration, in execution order (i0, i1, uop)."""
+    cfg = state.cfg
+    if insn.uop_end > cfg.uop_buff_depth:
+        raise OutOfRangeError(f"{_where(index, insn)}: micro-ops [{insn.uop_bgn}, "
+                              f"{insn.uop_end}) exceed the uop buffer depth {cfg.uop_buff_depth}")
+    words = state.uop[insn.uop_bgn:insn.uop_end].astype(np.int64)
+    i0 = np.arange(insn.iter_out, dtype=np.int64)[:, None, None]
+    i1 = np.arange(insn.iter_in, dtype=np.int64)[None, :, None]
+    names = ("dst", "src", "wgt") if isinstance(insn, isa.Gemm) else ("dst", "src")
+    out = {}
+    for name, (shift, mask) in uop_fields(cfg).items():
+        if name not in names:
+            continue
+        base = ((words >> shift) & mask)[None, None, :]
+        idx = base + i0 * getattr(insn, f"{name}_factor_out") + i1 * getattr(
+            insn, f"{name}_factor_in")
+        out[name] = idx.reshape(-1)
+    return out
+
+
+def _check_index(insn: isa.Insn, index: int, name: str, idx: np.ndarray, depth: int,
+                 buf: str) -> None:
+    if idx.size and int(idx.max()) >= depth:
+        k = int(np.argmax(idx >= depth))
+        raise OutOfRangeError(f"{_where(index, insn)}: iteration {k} {name} index {int(idx[k])} "
+                              f"exceeds the {buf} buffer depth {depth}")
+
+
+def _check_hazards(cfg: HwConfig, insn: isa.Gemm | isa.Alu, index: int, dst: np.ndarray,
+                   src: np.ndarray | None) -> None:
+    window = timing.hazard_window(cfg, insn)
+    n = dst.size
+    for k in range(1, min(window, n)):
+        for what, reads in (("dst", dst), ("src", src)):
+            if reads is None:
+                continue
+            clash = np.flatnonzero(reads[k:] == dst[:-k])
+            if clash.size:
+                j = int(clash[0]) + k
+                raise HazardError(
+                    f"{_where(index, insn)}: iteration {j} reads acc[{int(reads[j])}] ({what}) "
+                    f"that iteration {j - k} writes only {k} iteration(s) earlier; the "
+                    f"accumulator read-after-write window is {window}")
+
+
+def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
+    cfg = state.cfg
+    if insn.n_iters == 0:
+        return
+    ix = loop_indices(state, insn, index)
+    dst, src, wgt = ix["dst"], ix["src"], ix["wgt"]
+    _check_index(insn, index, "dst", dst, cfg.acc_buff_depth, "acc")
+    if insn.reset:
+        state.acc[dst] = 0
+        _mirror_out(state, dst)
+        return
+    _check_index(insn, index, "src", src, cfg.inp_buff_depth, "inp")
+    _check_index(insn, index, "wgt", wgt, cfg.wgt_buff_depth, "wgt")
+    _check_hazards(cfg, insn, index, dst, None)
+    ud, dinv = np.unique(dst, return_inverse=True)
+    uw, winv = np.unique(wgt, return_inverse=True)
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    x = state.inp[src].reshape(dst.size, b * bi).astype(np.float64)
+    if ud.size * uw.size <= 4 * dst.size + 64:
+        # Gather every (dst, wgt) pair's input into one matrix: a single BLAS product.
+        key = dinv * uw.size + winv
+        a = np.zeros((ud.size * uw.size, b * bi), np.float64)
+        if np.unique(key).size == key.size:
+            a[key] = x
+        else:
+            np.add.at(a, key, x)
+        a = a.reshape(ud.size, uw.size, b, bi).transpose(0, 2, 1, 3)
+        a = a.reshape(ud.size * b, uw.size * bi)
+        w = state.wgt[uw].astype(np.float64).transpose(0, 2, 1).reshape(uw.size * bi, bo)
+        res = (a @ w).reshape(ud.size, b, bo)
+    else:
+        # Sparse pairing: one product per distinct weight element.
+        res = np.zeros((ud.size, b, bo), np.float64)
+        order = np.argsort(winv, kind="stable")
+        bounds = np.searchsorted(winv[order], np.arange(uw.size + 1))
+        for k in range(uw.size):
+            sel = order[bounds[k]:bounds[k + 1]]
+            part = x[sel].reshape(sel.size * b, bi) @ state.wgt[uw[k]].astype(np.float64).T
+            np.add.at(res, dinv[sel], part.reshape(sel.size, b, bo))
+    state.acc[ud] = wrap32(state.acc[ud].astype(np.int64) + res.astype(np.int64))
+    _mirror_out(state, ud)
+
+
+# ---------------------------------------------------------------------------- ALU
+def _shift_amount(y: np.ndarray) -> np.ndarray:
+    """Low SHIFT_BITS of the operand, as a signed amount."""
+    half = 1 << (isa.SHIFT_BITS - 1)
+    return ((y.astype(np.int64) & ((1 << isa.SHIFT_BITS) - 1)) ^ half) - half
+
+
+def alu_compute(op: isa.AluOp, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One ALU op on int32 lanes (broadcasting), exactly as the hardware computes it."""
+    x = x.astype(np.int64)
+    y = np.asarray(y).astype(np.int64)
+    if op == isa.AluOp.MIN:
+        r = np.minimum(x, y)
+    elif op == isa.AluOp.MAX:
+        r = np.maximum(x, y)
+    elif op == isa.AluOp.ADD:
+        r = x + y
+    elif op == isa.AluOp.MUL:
+        r = x * y
+    elif op == isa.AluOp.MOV:
+        r = np.broadcast_to(y, np.broadcast_shapes(x.shape, y.shape))
+    elif op in (isa.AluOp.SHR, isa.AluOp.RSHR):
+        s = _shift_amount(y)
+        right = np.maximum(s, 0)
+        left = np.maximum(-s, 0)
+        if op == isa.AluOp.RSHR:
+            rnd = np.where(s > 0, np.int64(1) << np.maximum(s - 1, 0), 0)
+            r = np.where(s > 0, (x + rnd) >> right, x << left)
+        else:
+            r = np.where(s >= 0, x >> right, x << left)
+    else:  # pragma: no cover - AluOp is closed
+        raise ValueError(op)
+    return wrap32(r)
+
+
+def _previous_same(keys: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """For each iteration j, the last i < j with dst[i] == keys[j] (-1 if none)."""
+    n = dst.size
+    pos = np.arange(n, dtype=np.int64)
+    order = np.lexsort((pos, dst))  # sorted by (dst, position)
+    sd, sp = dst[order], pos[order]
+    k = np.searchsorted(sd * (n + 1) + sp, keys * (n + 1) + pos, side="left") - 1
+    k0 = np.maximum(k, 0)
+    return np.where((k >= 0) & (sd[k0] == keys), sp[k0], -1)
+
+
+def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
+    cfg = state.cfg
+    if insn.n_iters == 0:
+        return
+    ix = loop_indices(state, insn, index)
+    dst, src = ix["dst"], ix["src"]
+    _check_index(insn, index, "dst", dst, cfg.acc_buff_depth, "acc")
+    acc = state.acc
+    if insn.reset:
+        acc[dst] = 0
+        _mirror_out(state, dst)
+        return
+    tensor = not insn.use_imm
+    if tensor:
+        _check_index(insn, index, "src", src, cfg.acc_buff_depth, "acc")
+    _check_hazards(cfg, insn, index, dst, src if tensor else None)
+    dep_dst = _previous_same(dst, dst)  # repeated destinations
+    dep_src = _previous_same(src, dst) if tensor else np.full(dst.size, -1)  # reads of writes
+    repeats, aliased = bool((dep_dst >= 0).any()), bool((dep_src >= 0).any())
+    op = insn.alu_op
+    if not repeats and not aliased:
+        acc[dst] = alu_compute(op, acc[dst], acc[src] if tensor else np.int64(insn.imm))
+    elif not aliased and op in _ACCUMULATING:
+        # Repeated destinations whose operands are never written here: one ufunc.at call
+        # applies them in order (min/max directly; add/mul modulo 2**64, then wrapped).
+        ud, inv = np.unique(dst, return_inverse=True)
+        y = acc[src] if tensor else np.full((dst.size, *acc.shape[1:]), insn.imm, np.int64)
+        if op in (isa.AluOp.MIN, isa.AluOp.MAX):
+            tmp = acc[ud]
+            _ACCUMULATING[op].at(tmp, inv, y.astype(np.int32))
+            acc[ud] = tmp
+        else:
+            tmp = acc[ud].astype(np.int64).astype(np.uint64)
+            _ACCUMULATING[op].at(tmp, inv, y.astype(np.int64).astype(np.uint64))
+            acc[ud] = wrap32(tmp.astype(np.int64))
+    else:
+        _apply_waves(state, insn, dst, src, np.maximum(dep_dst, dep_src), tensor)
+    _mirror_out(state, np.unique(dst))
+
+
+_ACCUMULATING = {isa.AluOp.MIN: np.minimum, isa.AluOp.MAX: np.maximum,
+                 isa.AluOp.ADD: np.add, isa.AluOp.MUL: np.multiply}
+
+
+def _apply_waves(state: MachineState, insn: isa.Alu, dst: np.ndarray, src: np.ndarray,
+                 dep: np.ndarray, tensor: bool) -> None:
+    """Apply iterations in maximal runs that neither repeat a dst nor read one written in
+    the same run, so each run is one vectorized step with the hardware's sequential result."""
+    acc, n, a = state.acc, dst.size, 0
+    while a < n:
+        later = np.flatnonzero(dep[a + 1:] >= a)
+        b = a + 1 + int(later[0]) if later.size else n
+        d = dst[a:b]
+        y = acc[src[a:b]] if tensor else np.int64(insn.imm)
+        acc[d] = alu_compute(insn.alu_op, acc[d], y)
+        a = b

@@ -1,0 +1,66 @@
+"""Run a program bundle: decode, check, time and execute, and return what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vta_hw import isa
+from vta_hw.bundle import Bundle
+from vta_hw.config import HwConfig
+from vta_sim.engine import Engine, InsnRecord, check_program
+from vta_sim.errors import IllegalInstructionError
+from vta_sim.state import MachineState
+from vta_sim.stats import SimStats
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """The outcome of one run.
+
+    cycles: total cycles (the retire cycle of FINISH + 1), as the RTL's cycle counter reads.
+    dram: the final DRAM image.  state: final on-chip buffers (for inspection and tests).
+    records: when every instruction issued and retired (for traces and timelines).
+    """
+
+    cycles: int
+    dram: bytes
+    stats: SimStats
+    records: tuple[InsnRecord, ...]
+    state: MachineState
+    fetch_records: tuple[tuple[int, int], ...] = ()
+
+    def read(self, bundle: Bundle, name: str) -> bytes:
+        """Bytes of the bundle's symbol ``name`` in the final DRAM."""
+        return bundle.read(name, self.dram)
+
+
+def decode_stream(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
+                  ) -> list[isa.Insn]:
+    data = dram[insn_addr:insn_addr + insn_count * isa.INSN_BYTES]
+    if len(data) != insn_count * isa.INSN_BYTES:
+        raise IllegalInstructionError(f"{insn_count} instructions at {insn_addr} run past the "
+                                      f"{len(dram)}-byte DRAM image")
+    try:
+        return isa.decode_program(data, cfg)
+    except isa.DecodeError as e:
+        raise IllegalInstructionError(str(e)) from e
+
+
+def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int) -> SimResult:
+    """Run the ``insn_count`` instructions at ``insn_addr`` of ``dram`` on ``cfg``."""
+    insns = decode_stream(cfg, dram, insn_addr, insn_count)
+    check_program(insns, cfg)
+    state = MachineState.fresh(cfg, dram)
+    engine = Engine(cfg, state, insns)
+    engine.run()
+    assert engine.finish_retire is not None
+    cycles = engine.finish_retire + 1
+    return SimResult(cycles=cycles, dram=state.dram.tobytes(), stats=engine.stats(cycles),
+                     records=tuple(engine.records), state=state)
+
+
+def simulate(bundle: Bundle, cfg: HwConfig | None = None) -> SimResult:
+    """Run ``bundle``; with ``cfg`` given, first check the bundle was built for it."""
+    if cfg is not None:
+        bundle.check_config(cfg)
+    return simulate_image(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count)
