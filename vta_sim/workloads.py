@@ -50,16 +50,6 @@ class _Program:
     def add(self, insn: isa.Insn) -> None:
         self.insns.append(insn)
 
-    def set_last(self, **flags: bool) -> None:
-        """OR dependency flags into the last instruction."""
-        last = self.insns[-1]
-        merged = {k: getattr(last, k) or v for k, v in flags.items()}
-        self.insns[-1] = type(last)(**{**_fields(last), **merged})
-
-
-def _fields(insn: isa.Insn) -> dict:
-    return {k: getattr(insn, k) for k in insn.__dataclass_fields__}
-
 
 def _drain_and_finish(p: _Program, unconsumed_store_tokens: int) -> None:
     """Compute pops the store tokens nobody consumed, so FINISH waits for the last store."""
