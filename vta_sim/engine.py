@@ -128,6 +128,7 @@ class Engine:
         self.fetch_read = timing.fetch_read_cycles(cfg)
         self.fetch_stall: dict[str, int] = {}
         self.fetch_blocked = ""
+        self.fetch_log: list[tuple[int, int]] = []  # (read start, dispatch) per instruction
 
     # ------------------------------------------------------------------ fetch
     def _advance_fetch(self) -> bool:
@@ -146,6 +147,7 @@ class Engine:
             if d > ready:
                 self.fetch_stall[q.name] = self.fetch_stall.get(q.name, 0) + d - ready
             q.push.append(d)
+            self.fetch_log.append((self.fetch_next_read, d))
             self.fetch_next_read = d + 1
             self.fetch_i += 1
             progressed = True

@@ -27,7 +27,7 @@ class SimResult:
     stats: SimStats
     records: tuple[InsnRecord, ...]
     state: MachineState
-    fetch_records: tuple[tuple[int, int], ...] = ()
+    fetch_records: tuple[tuple[int, int], ...] = ()  # (read start, dispatch) per instruction
 
     def read(self, bundle: Bundle, name: str) -> bytes:
         """Bytes of the bundle's symbol ``name`` in the final DRAM."""
@@ -56,7 +56,8 @@ def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int) 
     assert engine.finish_retire is not None
     cycles = engine.finish_retire + 1
     return SimResult(cycles=cycles, dram=state.dram.tobytes(), stats=engine.stats(cycles),
-                     records=tuple(engine.records), state=state)
+                     records=tuple(engine.records), state=state,
+                     fetch_records=tuple(engine.fetch_log))
 
 
 def simulate(bundle: Bundle, cfg: HwConfig | None = None) -> SimResult:
