@@ -1,0 +1,199 @@
+"""CPU and GPU backends: generated LLVM code for the operators that do not run on the
+accelerator.
+
+Operator-level API (what the graph-level compiler calls).  Every CPU builder specialises the
+kernels to the given shapes, compiles them for the host (llvmlite, opt level 3, IR-hash cache)
+and returns a :class:`CompiledOp`: ``op(*arrays) -> array``.  Weights can be bound once with
+``op.bind(w=..., bias=...)``, which also runs their packing kernels ahead of time.
+
+The ``gpu_*`` builders return a :class:`GpuProgram` (PTX text + per-step grid/block) that
+:class:`runtime.gpu_device.GpuDevice` loads and launches.
+
+Layers, in the order data flows: ``kernel_ir`` (IR, printer, verifier) -> ``ops/*`` (operator
+plans) -> ``render_llvm`` (LLVM IR text from the ``dtypes`` table) -> ``jit_cpu`` (host
+compile + cache) / ``ptx`` (NVPTX -> PTX) -> ``launcher`` (thread pool) -> ``backend``
+(stages + registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+
+from .backend import BACKENDS, CompiledOp, CpuBackend, CpuOptions, get_backend
+from .kernel_ir import Expr
+from .ops import conv2d as _conv
+from .ops import depthwise as _dw
+from .ops import elementwise as _ew
+from .ops import gemm as _gemm
+from .ops import gpu_gemm as _gpu
+from .ops import layout as _layout
+from .ops import pooling as _pool
+from .ops import quantize as _q
+from .ops import softmax as _softmax
+from .ops.elementwise import cast, clip, exp, relu, round_even, shift_left, shift_right, sigmoid
+from .ops.plan import OpPlan
+from .ptx import GpuProgram, NvptxBackend, NvptxOptions, PtxError, assemble_ptx
+
+
+@cache
+def default_cpu_backend() -> CpuBackend:
+    """The process-wide CPU backend (2 threads here); created on first use."""
+    return CpuBackend(CpuOptions())
+
+
+def _cpu(plan: OpPlan, backend: CpuBackend | None) -> CompiledOp:
+    return (backend or default_cpu_backend()).compile(plan)
+
+
+# ----------------------------------------------------------------------------- CPU operators
+def conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",
+           stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+           dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = False,
+           activation: str | None = None, backend: CpuBackend | None = None) -> CompiledOp:
+    """NCHW conv2d; ``groups`` is 1 or C (depthwise).  Inputs ``(x, w[, bias])``."""
+    c = x_shape[1] if len(x_shape) == 4 else None
+    if groups != 1:
+        if groups != c:
+            raise ValueError(f"conv2d: groups must be 1 or the channel count {c}, got {groups}")
+        return depthwise_conv2d(x_shape, w_shape, dtype=dtype, stride=stride, padding=padding,
+                                dilation=dilation, bias=bias, activation=activation,
+                                backend=backend)
+    return _cpu(_conv.conv2d_plan(x_shape, w_shape, dtype, stride, padding, dilation, bias,
+                                  activation), backend)
+
+
+def depthwise_conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",
+                     stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                     dilation: int | Sequence[int] = 1, bias: bool = False,
+                     activation: str | None = None,
+                     backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_dw.depthwise_conv2d_plan(x_shape, w_shape, dtype, stride, padding, dilation,
+                                          bias, activation), backend)
+
+
+def dense(m: int, k: int, n: int, *, dtype: str = "f32", bias: bool = False,
+          transpose_b: bool = False, activation: str | None = None,
+          backend: CpuBackend | None = None) -> CompiledOp:
+    """``a[m,k] @ b[k,n] (+ bias[n])``; ``transpose_b`` takes b as ``[n,k]``."""
+    return _cpu(_gemm.dense_plan(m, k, n, dtype, bias, transpose_b, activation), backend)
+
+
+def matmul(a_shape: Sequence[int], b_shape: Sequence[int], *, dtype: str = "f32",
+           backend: CpuBackend | None = None) -> CompiledOp:
+    """2-D matmul ``a @ b`` (int8 inputs accumulate exactly into int32)."""
+    if len(a_shape) != 2 or len(b_shape) != 2 or a_shape[1] != b_shape[0]:
+        raise ValueError(f"matmul: need a [m,k] and b [k,n], got {tuple(a_shape)} and "
+                         f"{tuple(b_shape)}")
+    return dense(a_shape[0], a_shape[1], b_shape[1], dtype=dtype, backend=backend)
+
+
+def max_pool2d(x_shape: Sequence[int], kernel: int | Sequence[int],
+               stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0, *,
+               dtype: str = "f32", backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_pool.pool2d_plan(x_shape, "max", kernel, stride, padding, dtype=dtype),
+                backend)
+
+
+def avg_pool2d(x_shape: Sequence[int], kernel: int | Sequence[int],
+               stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0, *,
+               count_include_pad: bool = False,
+               backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_pool.pool2d_plan(x_shape, "avg", kernel, stride, padding, count_include_pad),
+                backend)
+
+
+def global_avg_pool2d(x_shape: Sequence[int], *,
+                      backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_pool.global_avg_pool_plan(x_shape), backend)
+
+
+def softmax(shape: Sequence[int], *, backend: CpuBackend | None = None) -> CompiledOp:
+    """Softmax over the last axis (f32)."""
+    return _cpu(_softmax.softmax_plan(shape), backend)
+
+
+def elementwise(fn: Callable[..., Expr], shapes: Sequence[Sequence[int]],
+                dtypes: Sequence[str], *, name: str = "ew",
+                backend: CpuBackend | None = None) -> CompiledOp:
+    """A fused element-wise chain as one kernel, e.g.
+    ``elementwise(lambda x, b: relu(x + b), [(1,64,8,8), (1,64,1,1)], ["f32", "f32"])``."""
+    return _cpu(_ew.elementwise_plan(fn, shapes, dtypes, name), backend)
+
+
+def binary(op: str, a_shape: Sequence[int], b_shape: Sequence[int], *, dtype: str = "f32",
+           backend: CpuBackend | None = None) -> CompiledOp:
+    """add, sub, mul, div, max, min, shl, shr with numpy broadcasting."""
+    return _cpu(_ew.binary_plan(op, a_shape, b_shape, dtype), backend)
+
+
+def unary(op: str, shape: Sequence[int], *, dtype: str = "f32",
+          backend: CpuBackend | None = None) -> CompiledOp:
+    """relu, neg, abs, exp, sigmoid, sqrt, round (half to even)."""
+    return _cpu(_ew.unary_plan(op, shape, dtype), backend)
+
+
+def clip_op(shape: Sequence[int], lo: float, hi: float, *, dtype: str = "f32",
+            backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_ew.clip_plan(shape, lo, hi, dtype), backend)
+
+
+def quantize(shape: Sequence[int], *, axis: int | None = None,
+             backend: CpuBackend | None = None) -> CompiledOp:
+    """Inputs ``(x f32, scale f32, zero_point i8)``; ONNX QuantizeLinear semantics."""
+    return _cpu(_q.quantize_plan(shape, axis), backend)
+
+
+def dequantize(shape: Sequence[int], *, axis: int | None = None, dtype: str = "i8",
+               backend: CpuBackend | None = None) -> CompiledOp:
+    """Inputs ``(x, scale f32, zero_point)``; ``(x - zp) * scale``."""
+    return _cpu(_q.dequantize_plan(shape, axis, dtype), backend)
+
+
+def requantize(shape: Sequence[int], *, axis: int | None = None,
+               backend: CpuBackend | None = None) -> CompiledOp:
+    """Inputs ``(x i32, multiplier i32, shift i32, zero_point i8)`` -> i8."""
+    return _cpu(_q.requantize_plan(shape, axis), backend)
+
+
+def nchw_to_blocked(shape: Sequence[int], bc: int, *, dtype: str = "f32",
+                    backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_layout.nchw_to_blocked_plan(shape, bc, dtype), backend)
+
+
+def blocked_to_nchw(shape: Sequence[int], bc: int, *, dtype: str = "f32",
+                    backend: CpuBackend | None = None) -> CompiledOp:
+    return _cpu(_layout.blocked_to_nchw_plan(shape, bc, dtype), backend)
+
+
+# ----------------------------------------------------------------------------- GPU (PTX)
+def gpu_compile(plan: OpPlan, arch: str = "sm_80") -> GpuProgram:
+    """PTX + launch geometry for any plan (1-D grid over its parallel loops)."""
+    return NvptxBackend(NvptxOptions(arch)).compile(plan)
+
+
+def gpu_dense(m: int, k: int, n: int, *, dtype: str = "f32", bias: bool = False,
+              transpose_b: bool = False, activation: str | None = None,
+              arch: str = "sm_80") -> GpuProgram:
+    """Shared-memory tiled GEMM (64x64 block tiles, 16x16 threads, 4x4 per thread)."""
+    return gpu_compile(_gpu.gpu_dense_plan(m, k, n, dtype, bias, transpose_b, activation), arch)
+
+
+def gpu_conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",
+               stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+               dilation: int | Sequence[int] = 1, bias: bool = False,
+               activation: str | None = None, arch: str = "sm_80") -> GpuProgram:
+    """Implicit-GEMM conv2d with the same shared-memory tiling."""
+    return gpu_compile(_gpu.gpu_conv2d_plan(x_shape, w_shape, dtype, stride, padding,
+                                            dilation, bias, activation), arch)
+
+
+__all__ = [
+    "BACKENDS", "CompiledOp", "CpuBackend", "CpuOptions", "GpuProgram", "NvptxBackend",
+    "NvptxOptions", "OpPlan", "PtxError", "assemble_ptx", "avg_pool2d", "binary",
+    "blocked_to_nchw", "cast", "clip", "clip_op", "conv2d", "default_cpu_backend", "dense",
+    "depthwise_conv2d", "dequantize", "elementwise", "exp", "get_backend",
+    "global_avg_pool2d", "gpu_compile", "gpu_conv2d", "gpu_dense", "matmul", "max_pool2d",
+    "nchw_to_blocked", "quantize", "relu", "requantize", "round_even", "shift_left",
+    "shift_right", "sigmoid", "softmax", "unary",
+]
