@@ -1,0 +1,268 @@
+"""conv2d (NCHW, groups=1): direct convolution on a channel-blocked copy of the input.
+
+Why direct rather than im2col: output channels go in the vector lanes and output pixels of one
+row in the register-blocked rows of the micro-kernel, so the "A" operand is a scalar broadcast
+straight from the padded, channel-blocked input (no im2col buffer, no packing of B per call),
+and every lane is useful as long as the output channels fill a vector.
+
+Plan (all steps generated code):
+1. ``pack_x``: ``x[N][C][H][W]`` -> ``xp[N][Cb][H+pads][W+pads][CB]`` (zero borders and
+   zero channel padding; int8 widened to i16 so a channel pair is one 32-bit broadcast).
+2. ``pack_w`` (weight-only; :meth:`CompiledOp.bind` runs it once):
+   ``w[OC][C][KH][KW]`` -> ``wp[OT][Cb][KH][KW][CB][OTW]`` (int8: ``[CB/2][OTW][2]`` i16)
+   and the bias padded to ``OT * OTW``.
+3. ``main``: parallel over ``(n, output-channel tile, output row)``.  Each output row is
+   computed in tiles of ``rows`` pixels by the micro-kernel into a thread-local row buffer,
+   which is then written to the NCHW output (transposing the channel block), with bias and
+   ReLU fused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import dtypes as dt
+from ..kernel_ir import (
+    Alloc,
+    Cast,
+    Const,
+    Expr,
+    Kernel,
+    Let,
+    Load,
+    Loop,
+    Param,
+    Select,
+    Stmt,
+    Store,
+    Var,
+    binary,
+    ge,
+    idx,
+    land,
+    lt,
+    maximum,
+    minimum,
+)
+from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
+from .gemm import ACTIVATIONS
+from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
+from .plan import BufferSpec, OpPlan, Step
+
+
+def _v(name: str) -> Var:
+    return Var(name)
+
+
+def norm_padding(op: str, padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """``int``, ``(ph, pw)`` or ONNX-style ``(top, left, bottom, right)``."""
+    if isinstance(padding, int):
+        p = (padding,) * 4
+    else:
+        p = tuple(padding)
+        if len(p) == 2:
+            p = (p[0], p[1], p[0], p[1])
+    if len(p) != 4 or not all(isinstance(x, int) and x >= 0 for x in p):
+        raise ValueError(f"{op}: padding must be a non-negative int, a pair or "
+                         f"(top, left, bottom, right), got {padding!r}")
+    return p  # type: ignore[return-value]
+
+
+def conv_out_size(op: str, size: int, k: int, stride: int, dil: int, p0: int, p1: int,
+                  axis: str) -> int:
+    span = dil * (k - 1) + 1
+    out = (size + p0 + p1 - span) // stride + 1
+    if out < 1:
+        raise ValueError(f"{op}: kernel {axis}={k} (dilation {dil}) does not fit the padded "
+                         f"input {axis}={size}+{p0}+{p1}")
+    return out
+
+
+def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: tuple,
+                      ety: dt.DType, pty: dt.DType) -> Kernel:
+    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding."""
+    pt, pl, pb, pr = pad
+    hp, wp = h + pt + pb, w + pl + pr
+    ncb = ceil_div(c, cb)
+    q = _v("q")
+    ih = q % hp
+    ncb_idx = q // hp  # n * Cb + cblk
+    nn, cblk = ncb_idx // ncb, ncb_idx % ncb
+    ch = cblk * cb + _v("cc")
+    dst = lambda iw: ((ncb_idx * hp + ih) * wp + iw) * cb + _v("cc")  # noqa: E731
+    src_row = ((nn * c + ch) * h + (ih - pt)) * w
+    zero = Const(0, pty)
+    valid_row = land(ge(ih, pt), lt(ih, pt + h))
+    fill = (Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),)),)
+    copy = (
+        Loop("iw", pl, (Store("xp", dst(_v("iw")), zero),)),
+        Loop("iw", w, (Store("xp", dst(_v("iw") + pl),
+                             Cast(Load("x", src_row + _v("iw"), ety), pty)),)),
+        Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),), start=pl + w),
+    )
+    per_c = when(land(valid_row, lt(ch, c)) if c % cb else valid_row, list(copy), list(fill))
+    body = (Loop("cc", cb, tuple(per_c)),)
+    return Kernel(name, (Param("x", ety), Param("xp", pty)),
+                  (Loop("q", n * ncb * hp, body, "parallel"),))
+
+
+def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t: TileShape,
+                       bias: bool, ety: dt.DType) -> Kernel:
+    """w[OC][C][KH][KW] -> wp[OT][Cb][KH][KW][CB][OTW] (int8: [CB/2][OTW][2] i16)."""
+    otw = t.cols
+    ncb = ceil_div(c, cb)
+    ot = _v("ot")
+    o, cc = _v("o"), _v("cc")
+    och = ot * otw + o
+    ich = _v("cblk") * cb + cc
+    valid = land(lt(och, oc), lt(ich, c))
+    src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y")) * kw
+               + _v("x"), ety)
+    pty = dt.i16 if t.int8 else dt.f32
+    val = Select(valid, Cast(src, pty), Const(0, pty))
+    base = ((ot * ncb + _v("cblk")) * kh + _v("y")) * kw + _v("x")
+    if t.int8:
+        dst = ((base * (cb // 2) + cc // 2) * otw + o) * 2 + cc % 2
+    else:
+        dst = (base * cb + cc) * otw + o
+    inner: tuple[Stmt, ...] = (Store("wp", dst, val),)
+    for var, ext in (("o", otw), ("cc", cb), ("x", kw), ("y", kh), ("cblk", ncb)):
+        inner = (Loop(var, ext, inner),)
+    body = list(inner)
+    if bias:
+        bty = t.acc_type
+        body.append(Loop("o", otw, (Store("biasp", och, Select(
+            lt(och, oc), Load("bias", minimum(och, oc - 1), bty), Const(0, bty))),)))
+    params = [Param("w", ety), Param("wp", pty)]
+    if bias:
+        params += [Param("bias", t.acc_type), Param("biasp", t.acc_type)]
+    return Kernel(name, tuple(params), (Loop("ot", ceil_div(oc, otw), tuple(body), "parallel"),))
+
+
+def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
+                     kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
+                     t: TileShape, bias: bool, activation: str | None) -> Kernel:
+    otw, vl = t.cols, t.vl
+    ncb = ceil_div(c, cb)
+    nt = ceil_div(oc, otw)
+    sh, sw = stride
+    dh, dw = dil
+    q = _v("q")
+    ohv = q % oh
+    ot = (q // oh) % nt
+    nn = q // (oh * nt)
+    acc_ty = t.acc_type
+    lets: list[Stmt] = [Let("oy", ohv), Let("ot", ot), Let("nn", nn)]
+    oy, otv, nv_ = _v("oy"), _v("ot"), _v("nn")
+    cpair = cb // 2 if t.int8 else cb
+
+    def tile(ow0: Expr, rows: int) -> list[Stmt]:
+        tt = TileShape(rows, t.nv, t.vl, t.int8)
+        cstep = 2 * _v("cc") if t.int8 else _v("cc")
+        xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh
+
+        def a_index(r: int) -> Expr:
+            return (xrow * wp + (ow0 + r) * sw + _v("kx") * dw) * cb + cstep
+
+        wbase = ((otv * ncb + _v("cblk")) * kh + _v("ky")) * kw + _v("kx")
+
+        def b_index(v: int) -> Expr:
+            if t.int8:
+                return ((wbase * cpair + _v("cc")) * otw + v * vl) * 2
+            return (wbase * cb + _v("cc")) * otw + v * vl
+
+        init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) if bias \
+            else zeros(tt)
+        loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
+                 ("cc", cpair, "serial")]
+        body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
+        for r in range(rows):
+            for v in range(t.nv):
+                acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
+                if activation == "relu":
+                    acc = maximum(acc, Const(0, acc_ty, vl))
+                body.append(Store("yrow", (ow0 + r) * otw + v * vl, acc))
+        return body
+
+    full, rem = ow // t.rows, ow % t.rows
+    tiles: list[Stmt] = []
+    if full:
+        tiles.append(Loop("owt", full, tuple(tile(_v("owt") * t.rows, t.rows))))
+    if rem:
+        tiles.extend(tile(idx(full * t.rows), rem))
+    nvalid = minimum(idx(otw), binary("sub", idx(oc), otv * otw))
+    out_idx = ((nv_ * oc + otv * otw + _v("o")) * oh + oy) * ow + _v("ox")
+    write = Loop("o", nvalid, (Loop("ox", ow, (
+        Store("y", out_idx, Load("yrow", _v("ox") * otw + _v("o"), acc_ty)),)),))
+    body = (Alloc("yrow", acc_ty, ow * otw), *lets, *tiles, write)
+    pty = dt.i16 if t.int8 else dt.f32
+    params = [Param("xp", pty), Param("wp", pty)]
+    if bias:
+        params.append(Param("biasp", acc_ty))
+    params.append(Param("y", acc_ty))
+    return Kernel(name, tuple(params), (Loop("q", n * nt * oh, body, "parallel"),))
+
+
+def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
+    """Register blocking for one output row: narrow rows (7, as in ResNet's last stage) get
+    four output-channel vectors so the accumulators still fill the register file."""
+    t = default_tile(int8)
+    if oc <= t.vl:
+        return TileShape(t.rows, 1, t.vl, int8)
+    if not int8 and t.vl >= 16 and ow <= 7 and oc % (4 * t.vl) == 0:
+        return TileShape(ow, 4, t.vl, int8)
+    return t
+
+
+def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
+                stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                dilation: int | Sequence[int] = 1, bias: bool = False,
+                activation: str | None = None, tile: TileShape | None = None) -> OpPlan:
+    """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
+
+    dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
+    padding: int, ``(ph, pw)`` or ``(top, left, bottom, right)``.
+    """
+    op = "conv2d"
+    n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
+    oc, wc, kh, kw = shape_of(op, "w_shape", w_shape, 4)
+    if wc != c:
+        raise ValueError(f"{op}: w_shape[1]={wc} must equal the input channels x_shape[1]={c}"
+                         " (groups=1; use depthwise_conv2d for groups=C)")
+    sh, sw = pair2(op, "stride", stride)
+    dh, dw = pair2(op, "dilation", dilation)
+    positive(op, stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw)
+    pad = norm_padding(op, padding)
+    ety = pick_dtype(op, "dtype", dtype, ("f32", "i8"))
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")
+    int8 = ety is dt.i8
+    oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
+    ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
+    t = tile or choose_tile(ow, oc, int8)
+    cb = min(16, c + (c % 2 if int8 else 0))
+    if int8 and cb % 2:
+        cb += 1
+    ncb = ceil_div(c, cb)
+    hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
+    nt = ceil_div(oc, t.cols)
+    pty = dt.i16 if int8 else dt.f32
+    acc = t.acc_type
+    name = f"conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t)}"
+    bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
+            BufferSpec("w", ety, (oc, c, kh, kw), "input")]
+    if bias:
+        bufs.append(BufferSpec("bias", acc, (oc,), "input"))
+    bufs += [BufferSpec("y", acc, (n, oc, oh, ow), "output"),
+             BufferSpec("xp", pty, (n * ncb * hp * wp * cb,)),
+             BufferSpec("wp", pty, (nt * ncb * kh * kw * cb * t.cols,)),
+             BufferSpec("biasp", acc, (nt * t.cols,))]
+    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, pty)
+    pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
+    main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, (sh, sw),
+                            (dh, dw), cb, t, bias, activation)
+    steps = (Step(pw.name, ("w", "wp", "bias", "biasp") if bias else ("w", "wp")),
+             Step(px.name, ("x", "xp")),
+             Step(main.name, ("xp", "wp", "biasp", "y") if bias else ("xp", "wp", "y")))
+    return OpPlan(name, (px, pw, main), tuple(bufs), steps,
+                  {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})
