@@ -1,0 +1,261 @@
+"""2-D DMA engines: DRAM -> SRAM with padding (LOAD) and SRAM -> DRAM (STORE).
+
+Both walk a LOAD/STORE region in the order of ``docs/timing.md`` and produce its cycle counts
+by construction:
+
+* ``ReadDma`` writes the ``rows x cols`` SRAM region row-major from ``sram_base``.  A pad
+  element takes one cycle (one SRAM write, no DRAM traffic); a data row is one DRAM read burst
+  of ``x_size * elem_cycles`` beats requested in the row's first cycle, and each element is
+  written in the cycle its last beat arrives.  The cycle after the row's last beat handles the
+  next element.
+* ``WriteDma`` streams each row's ``x_size`` out elements as one write burst (request and
+  first beat in the row's first cycle) and starts the next row in the cycle after the burst is
+  acknowledged.  The out buffer is read one cycle ahead: the first element in the issue cycle,
+  each next element in the cycle of the previous element's last beat.
+
+An element wider than the bus takes ``elem_bytes / bw`` beats, assembled (or split) in
+element order; a narrower one takes one narrow beat of ``elem_bytes``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from vta_hw import isa, timing
+from vta_hw.config import HwConfig
+from vta_hw.rtl.dram_port import ADDR_BITS, DramPort, beat_size_log2
+from vta_hw.rtl.layouts import mem_layout
+
+ROW_BITS = isa.MEM_SIZE_BITS + 1  # pad + data + pad rows (or columns)
+
+
+def _log2(n: int) -> int:
+    assert n > 0 and n & (n - 1) == 0, n
+    return n.bit_length() - 1
+
+
+class ReadDma(wiring.Component):
+    """DRAM -> SRAM 2-D DMA with padding, for the memory types ``kinds``.
+
+    Members
+    -------
+    start : In(1)        issue cycle: latch ``cmd`` and begin the body next cycle
+    cmd : In(MEM)        the LOAD instruction (valid with ``start``)
+    last : Out(1)        the final body cycle
+    busy : Out(1)        in a body
+    wr_en : Out(1)       write one SRAM element this cycle
+    wr_addr : Out(n)     SRAM element index
+    wr_data : Out(8*E)   element bytes as they are in DRAM (E = widest element of ``kinds``)
+    wr_pad : Out(1)      the element is padding: every lane is ``pad_value``
+    wr_mem : Out(3)      memory type of the running LOAD (a ``MemType`` value)
+    pad_value : Out(signed(8))  the running LOAD's pad value
+    dram : Out(DramPort) read bursts
+    """
+
+    def __init__(self, cfg: HwConfig, kinds: tuple[isa.MemType, ...]):
+        self.cfg = cfg
+        self.kinds = tuple(kinds)
+        self.elem_bits = 8 * max(isa.elem_bytes(cfg, k) for k in self.kinds)
+        super().__init__({
+            "start": In(1), "cmd": In(mem_layout(cfg)),
+            "last": Out(1), "busy": Out(1),
+            "wr_en": Out(1), "wr_addr": Out(isa.sram_index_bits(cfg)),
+            "wr_data": Out(self.elem_bits), "wr_pad": Out(1), "wr_mem": Out(isa.MEM_TYPE_BITS),
+            "pad_value": Out(signed(8)),
+            "dram": Out(DramPort(cfg)),
+        })
+
+    @staticmethod
+    def zero_body(cmd):
+        """The LOAD ``cmd`` writes no element (B = 0)."""
+        rows = cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1
+        cols = cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1
+        return (rows == 0) | (cols == 0)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, cmd, dram = self.cfg, self.cmd, self.dram
+        bw = cfg.dram_bytes_per_cycle
+        max_ec = max(timing.elem_cycles(cfg, isa.elem_bytes(cfg, k)) for k in self.kinds)
+        buf_bits = max(self.elem_bits, 8 * bw)
+
+        mem = Signal(isa.MEM_TYPE_BITS)
+        sram_addr = Signal(isa.sram_index_bits(cfg))
+        dram_row = Signal(isa.DRAM_ADDR_BITS)
+        rows, cols, row, col, y_end = (Signal(ROW_BITS, name=n)
+                                       for n in ("rows", "cols", "row", "col", "y_end"))
+        y_pad_0 = Signal(isa.MEM_PAD_BITS)
+        x_pad_0 = Signal(isa.MEM_PAD_BITS)
+        x_size = Signal(isa.MEM_SIZE_BITS)
+        x_stride = Signal(isa.MEM_SIZE_BITS)
+        beat = Signal(range(max_ec))
+        ec_m1 = Signal(range(max_ec))
+        elem_left = Signal(isa.MEM_SIZE_BITS)
+        buf = Signal(buf_bits)
+        m.d.comb += [self.wr_mem.eq(mem)]
+
+        # Per memory type: element beats, beat size and the byte address of a row.
+        byte_addr = Signal(ADDR_BITS)
+        with m.Switch(mem):
+            for k in self.kinds:
+                e = isa.elem_bytes(cfg, k)
+                ec = timing.elem_cycles(cfg, e)
+                with m.Case(k):
+                    m.d.comb += [ec_m1.eq(ec - 1),
+                                 byte_addr.eq(dram_row << _log2(e)),
+                                 dram.req_len.eq(x_size << _log2(ec)),
+                                 dram.req_size.eq(beat_size_log2(cfg, e))]
+
+        def advance(k):
+            """Account for ``k`` elements just written at (row, col)."""
+            new_col = col + k
+            with m.If(new_col == cols):
+                m.d.sync += [col.eq(0), row.eq(row + 1)]
+                with m.If(row + 1 == rows):
+                    m.d.comb += self.last.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "WALK"
+            with m.Else():
+                m.d.sync += col.eq(new_col)
+                m.next = "WALK"
+
+        with m.FSM(name="dma"):
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [
+                        mem.eq(cmd.mem), sram_addr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
+                        rows.eq(cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1),
+                        cols.eq(cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1),
+                        y_end.eq(cmd.y_pad_0 + cmd.y_size),
+                        row.eq(0), col.eq(0), y_pad_0.eq(cmd.y_pad_0), x_pad_0.eq(cmd.x_pad_0),
+                        x_size.eq(cmd.x_size), x_stride.eq(cmd.x_stride),
+                        self.pad_value.eq(cmd.pad_value),
+                    ]
+                    m.next = "WALK"
+            with m.State("WALK"):
+                m.d.comb += self.busy.eq(1)
+                at_data = (row >= y_pad_0) & (row < y_end) & (col == x_pad_0) & (x_size != 0)
+                with m.If(at_data):
+                    m.d.comb += [dram.req_valid.eq(1), dram.req_addr.eq(byte_addr)]
+                    with m.If(dram.req_ready):
+                        m.d.sync += [dram_row.eq(dram_row + x_stride), beat.eq(0),
+                                     elem_left.eq(x_size)]
+                        m.next = "DATA"
+                with m.Else():
+                    m.d.comb += [self.wr_en.eq(1), self.wr_pad.eq(1),
+                                 self.wr_addr.eq(sram_addr)]
+                    m.d.sync += sram_addr.eq(sram_addr + 1)
+                    advance(1)
+            with m.State("DATA"):
+                m.d.comb += [self.busy.eq(1), dram.rd_ready.eq(1)]
+                buf_next = Signal(buf_bits)
+                m.d.comb += [buf_next.eq(buf),
+                             buf_next.word_select(beat, 8 * bw).eq(dram.rd_data)]
+                with m.If(dram.rd_valid):
+                    m.d.sync += buf.eq(buf_next)
+                    with m.If(beat == ec_m1):
+                        m.d.sync += [beat.eq(0), sram_addr.eq(sram_addr + 1),
+                                     elem_left.eq(elem_left - 1)]
+                        m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(sram_addr),
+                                     self.wr_data.eq(buf_next[:self.elem_bits])]
+                        with m.If(elem_left == 1):
+                            advance(x_size)
+                    with m.Else():
+                        m.d.sync += beat.eq(beat + 1)
+        return m
+
+
+class WriteDma(wiring.Component):
+    """out SRAM -> DRAM 2-D DMA (STORE: no padding).
+
+    Members
+    -------
+    start : In(1)       issue cycle: latch ``cmd`` and read the first out element
+    cmd : In(MEM)       the STORE instruction (valid with ``start``)
+    last : Out(1)       the final body cycle (the last row's acknowledge)
+    busy : Out(1)       in a body
+    rd_addr : Out(n)    out buffer read address (synchronous read port)
+    rd_en : Out(1)      read enable: the port's data register loads ``out[rd_addr]``
+    rd_data : In(8*E)   the out element last read
+    dram : Out(DramPort) write bursts
+    """
+
+    def __init__(self, cfg: HwConfig):
+        self.cfg = cfg
+        self.elem_bytes = cfg.out_elem_bytes
+        super().__init__({
+            "start": In(1), "cmd": In(mem_layout(cfg)),
+            "last": Out(1), "busy": Out(1),
+            "rd_addr": Out(cfg.log_out_buff_depth), "rd_en": Out(1),
+            "rd_data": In(8 * self.elem_bytes),
+            "dram": Out(DramPort(cfg)),
+        })
+
+    @staticmethod
+    def zero_body(cmd):
+        return (cmd.y_size == 0) | (cmd.x_size == 0)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, cmd, dram = self.cfg, self.cmd, self.dram
+        e = self.elem_bytes
+        bw = cfg.dram_bytes_per_cycle
+        ec = timing.elem_cycles(cfg, e)
+
+        sram_ptr = Signal(cfg.log_out_buff_depth)
+        dram_row = Signal(isa.DRAM_ADDR_BITS)
+        y_left = Signal(isa.MEM_SIZE_BITS)
+        x_size = Signal(isa.MEM_SIZE_BITS)
+        x_stride = Signal(isa.MEM_SIZE_BITS)
+        elem_left = Signal(isa.MEM_SIZE_BITS)
+        beat = Signal(range(ec))
+        req_done = Signal()
+        data_done = Signal()
+
+        m.d.comb += [self.rd_addr.eq(sram_ptr + 1),
+                     dram.req_addr.eq(dram_row << _log2(e)),
+                     dram.req_len.eq(x_size << _log2(ec)),
+                     dram.req_size.eq(beat_size_log2(cfg, e)),
+                     dram.req_write.eq(1)]
+        if e >= bw:
+            m.d.comb += dram.wr_data.eq(self.rd_data.word_select(beat, 8 * bw))
+        else:
+            m.d.comb += dram.wr_data.eq(self.rd_data)
+
+        with m.FSM(name="dma"):
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += [self.rd_en.eq(1), self.rd_addr.eq(cmd.sram_base)]
+                    m.d.sync += [sram_ptr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
+                                 y_left.eq(cmd.y_size), x_size.eq(cmd.x_size),
+                                 x_stride.eq(cmd.x_stride), elem_left.eq(cmd.x_size),
+                                 beat.eq(0), req_done.eq(0), data_done.eq(0)]
+                    m.next = "ROW"
+            with m.State("ROW"):
+                m.d.comb += [self.busy.eq(1), dram.req_valid.eq(~req_done),
+                             dram.wr_valid.eq(~data_done)]
+                with m.If(dram.req_valid & dram.req_ready):
+                    m.d.sync += req_done.eq(1)
+                with m.If(dram.wr_valid & dram.wr_ready):
+                    with m.If(beat == ec - 1):
+                        m.d.comb += self.rd_en.eq(1)
+                        m.d.sync += [beat.eq(0), sram_ptr.eq(sram_ptr + 1),
+                                     elem_left.eq(elem_left - 1)]
+                        with m.If(elem_left == 1):
+                            m.d.sync += data_done.eq(1)
+                    with m.Else():
+                        m.d.sync += beat.eq(beat + 1)
+                with m.If(dram.wr_ack):
+                    with m.If(y_left == 1):
+                        m.d.comb += self.last.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [y_left.eq(y_left - 1), dram_row.eq(dram_row + x_stride),
+                                     req_done.eq(0), data_done.eq(0), elem_left.eq(x_size)]
+        return m
+
+
+__all__ = ["ReadDma", "WriteDma"]
