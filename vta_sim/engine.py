@@ -45,8 +45,9 @@ class InsnRecord:
     issue: int
     retire: int
     body: timing.BodyCost
-    waited: int  # cycles between the module becoming free and this issue
-    waited_for: str  # "command", "token <queue>" or ""
+    wait_cmd: int  # cycles the free module waited for this command to arrive from fetch
+    wait_token: int  # then cycles it waited for a token ...
+    token_queue: str  # ... on this queue (the last to deliver)
     push_stall: int  # cycles the retire waited for room in a token queue
 
 
@@ -88,7 +89,7 @@ class _Module:
         self.cmd = cmd
         self.k = 0
         self.retire_prev = -1
-        self.issued: tuple[int, timing.BodyCost, int, str] | None = None  # in flight
+        self.issued: tuple | None = None  # (issue, body, wait_cmd, (wait_token, queue))
         self.stats = {"busy": 0, "dram_latency": 0, "transfer": 0, "pad": 0, "compute": 0,
                       "stall_cmd": 0}
         self.stall_token: dict[str, int] = {}
@@ -165,10 +166,8 @@ class Engine:
                                    f"({insn_name(insn)}) from fetch")
                     return progressed
                 free = mod.retire_prev + 1
-                s, why = free, ""
-                t_cmd = mod.cmd.push[mod.k] + 1
-                if t_cmd > s:
-                    s, why = t_cmd, "command"
+                t_cmd = max(free, mod.cmd.push[mod.k] + 1)
+                s, token_q = t_cmd, ""
                 pops = []
                 for flag in _POPS:
                     if not getattr(insn, flag):
@@ -179,20 +178,20 @@ class Engine:
                         mod.blocked = self._token_wait(mod, g, insn, q, n)
                         return progressed
                     if q.push[n] + 1 > s:
-                        s, why = q.push[n] + 1, f"token {q.name}"
+                        s, token_q = q.push[n] + 1, q.name
                     pops.append(q)
                 mod.cmd.pop.append(s)
                 for q in pops:
                     q.pop.append(s)
                 self._execute(insn, g)
                 body = timing.body_cost(self.cfg, insn)
-                mod.issued = (s, body, s - free, why)
-                if why == "command":
-                    mod.stats["stall_cmd"] += s - free
-                elif why:
-                    mod.stall_token[why[6:]] = mod.stall_token.get(why[6:], 0) + s - free
+                wait_cmd, wait_token = t_cmd - free, s - t_cmd
+                mod.issued = (s, body, wait_cmd, (wait_token, token_q))
+                mod.stats["stall_cmd"] += wait_cmd
+                if wait_token:
+                    mod.stall_token[token_q] = mod.stall_token.get(token_q, 0) + wait_token
                 progressed = True
-            s, body, waited, why = mod.issued
+            s, body, wait_cmd, (wait_token, token_q) = mod.issued
             r = s + body.total + 1
             pushes = []
             for flag in _PUSHES:
@@ -217,8 +216,8 @@ class Engine:
             st["transfer"] += body.transfer
             st["pad"] += body.pad
             st["compute"] += body.compute
-            self.records.append(InsnRecord(g, mod.name, insn_name(insn), s, r, body, waited,
-                                           why, push_stall))
+            self.records.append(InsnRecord(g, mod.name, insn_name(insn), s, r, body, wait_cmd,
+                                           wait_token, token_q, push_stall))
             if isinstance(insn, isa.Finish):
                 self.finish_retire = r
             mod.retire_prev = r

@@ -38,8 +38,8 @@ def timeline(result: SimResult, path: str | Path, title: str | None = None) -> P
     for r in result.records:
         kind = r.name.split()[0]
         by_kind.setdefault((r.module, kind), []).append((r.issue, r.retire + 1 - r.issue))
-        if r.waited:
-            waits.setdefault(r.module, []).append((r.issue - r.waited, r.waited))
+        if r.wait_token:
+            waits.setdefault(r.module, []).append((r.issue - r.wait_token, r.wait_token))
     for m, spans in waits.items():
         ax.broken_barh(spans, (rows[m] - 0.4, 0.8), facecolors=_COLORS["wait"],
                        edgecolors="#DDDDDD", linewidth=0.3)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from threadpoolctl import threadpool_limits
+
 from vta_hw import isa
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
@@ -52,7 +54,10 @@ def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int) 
     check_program(insns, cfg)
     state = MachineState.fresh(cfg, dram)
     engine = Engine(cfg, state, insns)
-    engine.run()
+    # Each GEMM is a small BLAS product: threading them only adds synchronisation, and on a
+    # busy machine OpenBLAS's spinning threads made them 50x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        engine.run()
     assert engine.finish_retire is not None
     cycles = engine.finish_retire + 1
     return SimResult(cycles=cycles, dram=state.dram.tobytes(), stats=engine.stats(cycles),

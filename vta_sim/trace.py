@@ -30,11 +30,13 @@ def trace_events(result: SimResult) -> list[dict]:
                        "ts": r.issue / mhz, "dur": (r.retire + 1 - r.issue) / mhz,
                        "args": {"insn": r.index, "cycle": r.issue, "body": r.body.total,
                                 "push_stall": r.push_stall}})
-        if r.waited:
-            events.append({"name": f"wait {r.waited_for}", "ph": "X", "pid": 0,
-                           "tid": tid[r.module], "cat": "stall",
-                           "ts": (r.issue - r.waited) / mhz, "dur": r.waited / mhz,
-                           "args": {"insn": r.index, "cycles": r.waited}})
+        waits = ((f"wait token {r.token_queue}", r.issue - r.wait_token, r.wait_token),
+                 ("wait command", r.issue - r.wait_token - r.wait_cmd, r.wait_cmd))
+        for name, start, cycles in waits:
+            if cycles:
+                events.append({"name": name, "ph": "X", "pid": 0, "tid": tid[r.module],
+                               "cat": "stall", "ts": start / mhz, "dur": cycles / mhz,
+                               "args": {"insn": r.index, "cycles": cycles}})
     return events
 
 
