@@ -15,7 +15,8 @@ def test_vta_sim_writes_stats_trace_and_timeline(tmp_path, capsys):
     b = CORPUS["matmul_vt2"](TINY)
     path = b.save(tmp_path / "m.vtab")
     args = ["sim", str(path), "--stats", str(tmp_path / "s.json"), "--trace",
-            str(tmp_path / "t.json"), "--timeline", str(tmp_path / "t.png"), "--dram-out",
+            str(tmp_path / "t.json"), "--timeline", str(tmp_path / "t.png"), "--roofline",
+            str(tmp_path / "r.png"), "--dram-out",
             str(tmp_path / "d.bin")]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -30,6 +31,7 @@ def test_vta_sim_writes_stats_trace_and_timeline(tmp_path, capsys):
     trace = json.loads((tmp_path / "t.json").read_text())
     assert any(e.get("name") == "GEMM" for e in trace["traceEvents"])
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "d.bin").read_bytes() == simulate(b).dram
 
 

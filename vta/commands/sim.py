@@ -27,6 +27,12 @@ def _run(args: argparse.Namespace) -> int:
 
         timeline(result, args.timeline)
         print(f"timeline: {args.timeline}")
+    if args.roofline:
+        from vta_sim.plots import RooflinePoint, roofline
+
+        roofline([RooflinePoint(Path(args.bundle).stem, result.stats)], bundle.config,
+                 args.roofline)
+        print(f"roofline: {args.roofline}")
     if args.dram_out:
         Path(args.dram_out).write_bytes(result.dram)
         print(f"final DRAM: {args.dram_out}")
@@ -40,5 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats", metavar="FILE", help="write statistics as JSON")
     p.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace (JSON)")
     p.add_argument("--timeline", metavar="FILE", help="write a per-module timeline (PNG)")
+    p.add_argument("--roofline", metavar="FILE", help="write a roofline plot (PNG)")
     p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
     p.set_defaults(func=_run)
