@@ -389,6 +389,10 @@ def idx(v: int | Expr) -> Expr:
 
 
 def const(v: int | float, ty: DType, lanes: int = 1) -> Const:
+    """A literal of type ``ty``; a fractional value for an integer type is an error, not a
+    silent truncation."""
+    if not ty.is_float and float(v) != int(v):
+        raise IRError(f"literal {v!r} is not representable as {ty.name}")
     return Const(float(v) if ty.is_float else int(v), ty, lanes)
 
 

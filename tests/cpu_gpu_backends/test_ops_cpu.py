@@ -1,0 +1,289 @@
+"""Every CPU operator against its numpy reference over random shapes (hypothesis).
+
+Floats: ``assert_allclose``; integers: exact.  Shapes include odd sizes, strides, paddings,
+dilations and remainders of every register tile.  Each example JIT-compiles shape-specialised
+kernels, so example counts are modest (the IR-hash cache makes repeats free).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import cpu_gpu_backends as cg
+from cpu_gpu_backends.ops import conv2d as conv_ops
+from cpu_gpu_backends.ops import depthwise as dw_ops
+from cpu_gpu_backends.ops import elementwise as ew_ops
+from cpu_gpu_backends.ops import gemm as gemm_ops
+from cpu_gpu_backends.ops import layout as layout_ops
+from cpu_gpu_backends.ops import pooling as pool_ops
+from cpu_gpu_backends.ops import quantize as q_ops
+from cpu_gpu_backends.ops import softmax as softmax_ops
+
+from . import reference_ops as ref
+
+FEW = settings(max_examples=15, deadline=None, derandomize=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def rand(rng, shape, dtype):
+    if dtype in ("i8", np.int8):
+        return rng.integers(-128, 128, shape, dtype=np.int8)
+    if dtype in ("i32", np.int32):
+        return rng.integers(-(1 << 20), 1 << 20, shape, dtype=np.int32)
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def check(out, expect, dtype):
+    if dtype == "i8" or np.asarray(out).dtype.kind == "i":
+        np.testing.assert_array_equal(out, expect)
+    else:
+        np.testing.assert_allclose(out, expect, rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- dense
+@FEW
+@given(m=st.integers(1, 40), k=st.integers(1, 70), n=st.integers(1, 70),
+       dtype=st.sampled_from(["f32", "i8"]), bias=st.booleans(), tb=st.booleans(),
+       act=st.sampled_from([None, "relu"]), seed=st.integers(0, 99))
+def test_dense(cpu, m, k, n, dtype, bias, tb, act, seed):
+    rng = np.random.default_rng(seed)
+    a = rand(rng, (m, k), dtype)
+    b = rand(rng, (n, k) if tb else (k, n), dtype)
+    args = [a, b]
+    bv = None
+    if bias:
+        bv = rand(rng, (n,), "i32" if dtype == "i8" else "f32")
+        args.append(bv)
+    op = cpu.compile(gemm_ops.dense_plan(m, k, n, dtype, bias, tb, act))
+    check(op(*args), ref.dense(a, b, bv, tb, act), dtype)
+
+
+def test_dense_large_both_threads_and_bind(cpu):
+    rng = np.random.default_rng(1)
+    a, b = rand(rng, (67, 300), "f32"), rand(rng, (300, 129), "f32")
+    op = cpu.compile(gemm_ops.dense_plan(67, 300, 129))
+    for threads in (1, 2):
+        check(op(a, b, threads=threads), ref.dense(a, b), "f32")
+    bound = op.bind(b=b)
+    assert bound.input_names == ("a",)
+    check(bound(a), ref.dense(a, b), "f32")
+
+
+def test_matmul_int8_extremes_exact():
+    a = np.full((5, 257), -128, np.int8)
+    b = np.full((257, 33), -128, np.int8)
+    out = cg.matmul(a.shape, b.shape, dtype="i8")(a, b)
+    np.testing.assert_array_equal(out, ref.dense(a, b))
+
+
+# ----------------------------------------------------------------------------- conv2d
+conv_case = st.fixed_dictionaries({
+    "n": st.integers(1, 2), "c": st.integers(1, 20), "oc": st.integers(1, 40),
+    "h": st.integers(1, 12), "w": st.integers(1, 17), "kh": st.integers(1, 4),
+    "kw": st.integers(1, 4), "sh": st.integers(1, 3), "sw": st.integers(1, 3),
+    "dh": st.integers(1, 2), "dw": st.integers(1, 2),
+    "pad": st.tuples(*[st.integers(0, 2)] * 4),
+})
+
+
+def _fits(p):
+    return (p["h"] + p["pad"][0] + p["pad"][2] >= p["dh"] * (p["kh"] - 1) + 1
+            and p["w"] + p["pad"][1] + p["pad"][3] >= p["dw"] * (p["kw"] - 1) + 1)
+
+
+@FEW
+@given(p=conv_case.filter(_fits), dtype=st.sampled_from(["f32", "i8"]), bias=st.booleans(),
+       act=st.sampled_from([None, "relu"]), seed=st.integers(0, 99))
+def test_conv2d(cpu, p, dtype, bias, act, seed):
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (p["n"], p["c"], p["h"], p["w"]), dtype)
+    w = rand(rng, (p["oc"], p["c"], p["kh"], p["kw"]), dtype)
+    bv = rand(rng, (p["oc"],), "i32" if dtype == "i8" else "f32") if bias else None
+    stride, dil = (p["sh"], p["sw"]), (p["dh"], p["dw"])
+    op = cpu.compile(conv_ops.conv2d_plan(x.shape, w.shape, dtype, stride, p["pad"], dil, bias,
+                                          act))
+    args = [x, w] + ([bv] if bias else [])
+    check(op(*args), ref.conv2d(x, w, bv, stride, p["pad"], dil, activation=act), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "i8"])
+@pytest.mark.parametrize("shape", [
+    (1, 3, 30, 30, 64, 7, 2, 3),     # ResNet stem (7x7/2), odd channel count
+    (1, 64, 14, 14, 64, 3, 1, 1),    # full 14-pixel rows + bias-free
+    (1, 32, 7, 7, 128, 3, 1, 1),     # 7-wide rows with four output vectors
+    (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2
+])
+def test_conv2d_resnet_like(cpu, shape, dtype):
+    n, c, h, w, oc, k, s, p = shape
+    rng = np.random.default_rng(0)
+    x = rand(rng, (n, c, h, w), dtype)
+    wt = rand(rng, (oc, c, k, k), dtype)
+    bv = rand(rng, (oc,), "i32" if dtype == "i8" else "f32")
+    op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, dtype, s, p, 1, True, "relu"))
+    expect = ref.conv2d(x, wt, bv, (s, s), p, (1, 1), activation="relu")
+    check(op(x, wt, bv), expect, dtype)
+    check(op.bind(w=wt, bias=bv)(x), expect, dtype)
+
+
+@FEW
+@given(n=st.integers(1, 2), c=st.integers(1, 9), mult=st.integers(1, 2), h=st.integers(2, 11),
+       w=st.integers(2, 13), k=st.integers(1, 3), s=st.integers(1, 2), pad=st.integers(0, 1),
+       dtype=st.sampled_from(["f32", "i8"]), bias=st.booleans(), seed=st.integers(0, 99))
+def test_depthwise_conv2d(cpu, n, c, mult, h, w, k, s, pad, dtype, bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (n, c, h, w), dtype)
+    wt = rand(rng, (c * mult, 1, k, k), dtype)
+    bv = rand(rng, (c * mult,), "i32" if dtype == "i8" else "f32") if bias else None
+    op = cpu.compile(dw_ops.depthwise_conv2d_plan(x.shape, wt.shape, dtype, s, pad, 1, bias,
+                                                  "relu"))
+    expect = ref.conv2d(x, wt, bv, (s, s), pad, (1, 1), groups=c, activation="relu")
+    check(op(*([x, wt] + ([bv] if bias else []))), expect, dtype)
+
+
+def test_conv2d_groups_dispatch():
+    rng = np.random.default_rng(3)
+    x, w = rand(rng, (1, 4, 6, 6), "f32"), rand(rng, (4, 1, 3, 3), "f32")
+    out = cg.conv2d(x.shape, w.shape, groups=4, padding=1)(x, w)
+    check(out, ref.conv2d(x, w, None, (1, 1), 1, groups=4), "f32")
+
+
+# ----------------------------------------------------------------------------- pooling
+@FEW
+@given(n=st.integers(1, 2), c=st.integers(1, 5), h=st.integers(2, 13), w=st.integers(2, 13),
+       k=st.integers(1, 3), s=st.integers(1, 3), pad=st.integers(0, 1),
+       kind=st.sampled_from(["max", "avg", "max_i8"]), cip=st.booleans(),
+       seed=st.integers(0, 99))
+def test_pool2d(cpu, n, c, h, w, k, s, pad, kind, cip, seed):
+    assume(pad < k and h + 2 * pad >= k and w + 2 * pad >= k)
+    rng = np.random.default_rng(seed)
+    dtype = "i8" if kind == "max_i8" else "f32"
+    kind = kind[:3]
+    x = rand(rng, (n, c, h, w), dtype)
+    op = cpu.compile(pool_ops.pool2d_plan(x.shape, kind, k, s, pad, cip, dtype))
+    check(op(x), ref.pool2d(x, kind, (k, k), (s, s), pad, cip), dtype)
+
+
+def test_global_avg_pool(cpu):
+    x = rand(np.random.default_rng(0), (2, 7, 5, 3), "f32")
+    check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.global_avg_pool(x), "f32")
+
+
+# ----------------------------------------------------------------------------- softmax
+@FEW
+@given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=3), seed=st.integers(0, 99),
+       scale=st.sampled_from([1.0, 30.0]))
+def test_softmax(cpu, shape, seed, scale):
+    x = rand(np.random.default_rng(seed), tuple(shape), "f32") * np.float32(scale)
+    np.testing.assert_allclose(cpu.compile(softmax_ops.softmax_plan(x.shape))(x),
+                               ref.softmax(x), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- element-wise
+def _bcast_shapes():
+    return st.lists(st.integers(1, 6), min_size=1, max_size=4).flatmap(
+        lambda s: st.tuples(st.just(tuple(s)), st.lists(st.booleans(), min_size=len(s),
+                                                        max_size=len(s))))
+
+
+@FEW
+@given(sb=_bcast_shapes(), op=st.sampled_from(sorted(ew_ops.BINARY_OPS)),
+       dtype=st.sampled_from(["f32", "i32", "i8"]), seed=st.integers(0, 99))
+def test_binary_broadcast(cpu, sb, op, dtype, seed):
+    shape, keep = sb
+    assume(not (op in ("shl", "shr") and dtype == "f32"))
+    assume(not (op == "div" and dtype != "f32"))
+    shape_b = tuple(d if k else 1 for d, k in zip(shape, keep, strict=True))
+    rng = np.random.default_rng(seed)
+    a, b = rand(rng, shape, dtype), rand(rng, shape_b, dtype)
+    if op in ("shl", "shr"):
+        b = rng.integers(0, 7, shape_b).astype(a.dtype)
+    npop = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+            "max": np.maximum, "min": np.minimum, "shl": np.left_shift,
+            "shr": np.right_shift}[op]
+    with np.errstate(over="ignore"):
+        expect = npop(a, b).astype(a.dtype)
+    out = cpu.compile(ew_ops.binary_plan(op, shape, shape_b, dtype))(a, b)
+    check(out, expect, dtype)
+
+
+@pytest.mark.parametrize("op", sorted(ew_ops.UNARY_OPS))
+def test_unary(cpu, op):
+    rng = np.random.default_rng(0)
+    x = rand(rng, (3, 5, 7), "f32") * np.float32(4)
+    if op == "sqrt":
+        x = np.abs(x)
+    expect = {"relu": lambda v: np.maximum(v, 0), "neg": np.negative, "abs": np.abs,
+              "exp": np.exp, "sigmoid": lambda v: 1 / (1 + np.exp(-v.astype(np.float64))),
+              "sqrt": np.sqrt, "round": np.rint}[op](x)
+    np.testing.assert_allclose(cpu.compile(ew_ops.unary_plan(op, x.shape))(x), expect,
+                               rtol=2e-6, atol=1e-6)
+
+
+def test_fused_chain_is_one_kernel(cpu):
+    """conv-epilogue style chain: clip(relu(x * s + b), 0, 6) in a single kernel."""
+    rng = np.random.default_rng(5)
+    x = rand(rng, (2, 8, 5, 5), "f32")
+    s, b = rand(rng, (1, 8, 1, 1), "f32"), rand(rng, (8, 1, 1), "f32")
+    plan = ew_ops.elementwise_plan(lambda a, sc, bi: ew_ops.clip(ew_ops.relu(a * sc + bi),
+                                                                  0.0, 6.0),
+                                   [x.shape, s.shape, b.shape], ["f32"] * 3, "chain")
+    assert len(plan.kernels) == 1 and len(plan.steps) == 1
+    check(cpu.compile(plan)(x, s, b), np.clip(np.maximum(x * s + b, 0), 0, 6), "f32")
+
+
+def test_long_vector_is_split_across_threads(cpu):
+    x = rand(np.random.default_rng(0), (10_001,), "f32")
+    op = cpu.compile(ew_ops.clip_plan(x.shape, -0.5, 0.5))
+    assert op.kernels[op.plan.steps[0].kernel].parallel_extent > 1
+    check(op(x), np.clip(x, -0.5, 0.5), "f32")
+
+
+# ----------------------------------------------------------------------------- quantization
+@FEW
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), per_axis=st.booleans(),
+       seed=st.integers(0, 99))
+def test_quantize_dequantize(cpu, shape, per_axis, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    axis = (len(shape) - 1) if per_axis else None
+    ps = q_ops.param_shape("t", shape, axis)
+    x = rand(rng, shape, "f32") * np.float32(50)
+    scale = rng.uniform(0.05, 2, ps).astype(np.float32)
+    zp = rng.integers(-20, 20, ps).astype(np.int8)
+    # exact .5 ties must round to even, like onnx
+    x.reshape(-1)[0] = np.float32(2.5) * scale.reshape(-1)[0]
+    q = cpu.compile(q_ops.quantize_plan(shape, axis))(x, scale, zp)
+    np.testing.assert_array_equal(q, ref.quantize(x, scale, zp))
+    d = cpu.compile(q_ops.dequantize_plan(shape, axis))(q, scale, zp)
+    np.testing.assert_allclose(d, ref.dequantize(q, scale, zp), rtol=1e-6)
+
+
+@FEW
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), per_axis=st.booleans(),
+       seed=st.integers(0, 99))
+def test_requantize(cpu, shape, per_axis, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    axis = 0 if per_axis else None
+    ps = q_ops.param_shape("t", shape, axis)
+    x = rng.integers(-(1 << 31), (1 << 31) - 1, shape, dtype=np.int64).astype(np.int32)
+    mult = rng.integers(1, 1 << 31, ps, dtype=np.int64).astype(np.int32)
+    shift = rng.integers(0, 40, ps).astype(np.int32)
+    zp = rng.integers(-10, 10, ps).astype(np.int8)
+    out = cpu.compile(q_ops.requantize_plan(shape, axis))(x, mult, shift, zp)
+    np.testing.assert_array_equal(out, ref.requantize(x, mult, shift, zp))
+
+
+# ----------------------------------------------------------------------------- layout
+@FEW
+@given(n=st.integers(1, 2), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
+       bc=st.sampled_from([1, 4, 8, 16]), dtype=st.sampled_from(["f32", "i8", "i32"]))
+def test_layout_round_trip(cpu, n, c, h, w, bc, dtype):
+    x = rand(np.random.default_rng(0), (n, c, h, w), dtype)
+    blocked = cpu.compile(layout_ops.nchw_to_blocked_plan(x.shape, bc, dtype))(x)
+    np.testing.assert_array_equal(blocked, ref.nchw_to_blocked(x, bc))
+    back = cpu.compile(layout_ops.blocked_to_nchw_plan(x.shape, bc, dtype))(blocked)
+    np.testing.assert_array_equal(back, x)
