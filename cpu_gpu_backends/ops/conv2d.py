@@ -79,10 +79,15 @@ def conv_out_size(op: str, size: int, k: int, stride: int, dil: int, p0: int, p1
 
 
 def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: tuple,
-                      ety: dt.DType, pty: dt.DType) -> Kernel:
-    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding."""
+                      ety: dt.DType, pty: dt.DType, sample: tuple[int, int] = (1, 1),
+                      out_hw: tuple[int, int] | None = None) -> Kernel:
+    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding.
+
+    ``xp[.., i, j, ..] = x[.., i * sample_h - top, j * sample_w - left]`` (0 outside): with a
+    sample stride (1x1 convolutions) only the pixels the convolution reads are packed."""
     pt, pl, pb, pr = pad
-    hp, wp = h + pt + pb, w + pl + pr
+    ssh, ssw = sample
+    hp, wp = out_hw or (h + pt + pb, w + pl + pr)
     ncb = ceil_div(c, cb)
     q = _v("q")
     ih = q % hp
@@ -90,15 +95,18 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     nn, cblk = ncb_idx // ncb, ncb_idx % ncb
     ch = cblk * cb + _v("cc")
     dst = lambda iw: ((ncb_idx * hp + ih) * wp + iw) * cb + _v("cc")  # noqa: E731
-    src_row = ((nn * c + ch) * h + (ih - pt)) * w
+    src_row = ((nn * c + ch) * h + (ih * ssh - pt)) * w
     zero = Const(0, pty)
-    valid_row = land(ge(ih, pt), lt(ih, pt + h))
+    valid_row = land(ge(ih * ssh, pt), lt(ih * ssh, pt + h))
+    lo = min(wp, ceil_div(pl, ssw))
+    hi = max(lo, min(wp, (pl + w - 1) // ssw + 1))
     fill = (Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),)),)
     copy = (
-        Loop("iw", pl, (Store("xp", dst(_v("iw")), zero),)),
-        Loop("iw", w, (Store("xp", dst(_v("iw") + pl),
-                             Cast(Load("x", src_row + _v("iw"), ety), pty)),)),
-        Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),), start=pl + w),
+        Loop("iw", lo, (Store("xp", dst(_v("iw")), zero),)),
+        Loop("iw", hi, (Store("xp", dst(_v("iw")),
+                              Cast(Load("x", src_row + _v("iw") * ssw - pl, ety), pty)),),
+             start=lo),
+        Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),), start=hi),
     )
     per_c = when(land(valid_row, lt(ch, c)) if c % cb else valid_row, list(copy), list(fill))
     body = (Loop("cc", cb, tuple(per_c)),)
@@ -245,6 +253,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         cb += 1
     ncb = ceil_div(c, cb)
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
+    sample, conv_stride = (1, 1), (sh, sw)
+    if kh == kw == 1 and (sh, sw) != (1, 1):
+        # 1x1: pack only the sampled pixels, then convolve them with stride 1
+        sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
     pty = dt.i16 if int8 else dt.f32
     acc = t.acc_type
@@ -257,9 +269,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
              BufferSpec("xp", pty, (n * ncb * hp * wp * cb,)),
              BufferSpec("wp", pty, (nt * ncb * kh * kw * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
-    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, pty)
+    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, pty, sample, (hp, wp))
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
-    main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, (sh, sw),
+    main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
                             (dh, dw), cb, t, bias, activation)
     steps = (Step(pw.name, ("w", "wp", "bias", "biasp") if bias else ("w", "wp")),
              Step(px.name, ("x", "xp")),

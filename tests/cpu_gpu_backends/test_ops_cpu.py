@@ -114,7 +114,8 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 3, 30, 30, 64, 7, 2, 3),     # ResNet stem (7x7/2), odd channel count
     (1, 64, 14, 14, 64, 3, 1, 1),    # full 14-pixel rows + bias-free
     (1, 32, 7, 7, 128, 3, 1, 1),     # 7-wide rows with four output vectors
-    (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2
+    (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2 (only sampled pixels are packed)
+    (2, 5, 9, 8, 20, 1, 3, 1),       # 1x1 stride 3 with padding
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape
