@@ -46,15 +46,29 @@ RESNET18_CONVS = [
 ]
 
 
-def race(calls: list[tuple], repeats: int, warmup: int = 2) -> list[float]:
-    """Minimum time of each ``(fn, *args)`` in ``calls``, measured round-robin so that the
-    reference and our kernels see the same background load on a shared machine."""
-    for fn, *args in calls:
+def race(calls: list[tuple], repeats: int, threads: int, warmup: int = 2) -> list[float]:
+    """Minimum time of each ``(fn, *args)`` in ``calls``.
+
+    Single-threaded, the calls are timed round-robin so the reference and our kernels see the
+    same background load.  Multi-threaded, each call is timed in its own block followed by a
+    pause: OpenBLAS and onnxruntime workers spin-wait after a call and would otherwise steal
+    the second core from whoever runs next."""
+    best = [math.inf] * len(calls)
+    if threads == 1:
+        for fn, *args in calls:
+            for _ in range(warmup):
+                fn(*args)
+        for _ in range(repeats):
+            for i, (fn, *args) in enumerate(calls):
+                t0 = time.perf_counter()
+                fn(*args)
+                best[i] = min(best[i], time.perf_counter() - t0)
+        return best
+    for i, (fn, *args) in enumerate(calls):
+        time.sleep(0.3)
         for _ in range(warmup):
             fn(*args)
-    best = [math.inf] * len(calls)
-    for _ in range(repeats):
-        for i, (fn, *args) in enumerate(calls):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             fn(*args)
             best[i] = min(best[i], time.perf_counter() - t0)
@@ -146,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             if limit is not None:
                 with limit:
                     ref, ours32, ours8 = race([(np.matmul, a, b), (f32, a, b), (i8, ai, bi)],
-                                              repeats)
+                                              repeats, t)
             else:  # OpenBLAS reads its thread count at load: measure it in a subprocess
-                ours32, ours8 = race([(f32, a, b), (i8, ai, bi)], repeats)
+                ours32, ours8 = race([(f32, a, b), (i8, ai, bi)], repeats, t)
                 ref = numpy_sgemm_time(n, t, repeats)
             ops = 2 * n ** 3
             ratios["gemm_fp32"].append(ref / ours32)
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             ref_out = sess.run(None, {"x": x})[0]
             np.testing.assert_allclose(f32(x), ref_out, rtol=1e-3, atol=1e-3)
             ref, ours32, ours8 = race([(sess.run, None, {"x": x}), (f32, x), (i8, xi)],
-                                      repeats)
+                                      repeats, t)
             ratios["conv_fp32"].append(ref / ours32)
             ratios["conv_int8"].append(ref / ours8)
             label = f"conv {c}->{oc} {h}x{h} k{k} s{s} (ref: ort)"

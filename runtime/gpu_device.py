@@ -81,19 +81,21 @@ class GpuDevice(Device):
             np.ascontiguousarray(data).view(np.uint8).reshape(-1)
         if host.size > buf.nbytes:
             raise DeviceError(f"gpu: copy_in of {host.size} bytes into a {buf.nbytes}-byte buffer")
-        self._check(self._cu.cuMemcpyHtoD(self._ptr(buf), host, host.size), "cuMemcpyHtoD")
+        self._check(self._cu.cuMemcpyHtoD(self._ptr(buf), host.ctypes.data, host.size),
+                    "cuMemcpyHtoD")
 
     def copy_out(self, buf: Buffer) -> bytes:
         host = np.empty(buf.nbytes, np.uint8)
-        self._check(self._cu.cuMemcpyDtoH(host, self._ptr(buf), buf.nbytes), "cuMemcpyDtoH")
+        self._check(self._cu.cuMemcpyDtoH(host.ctypes.data, self._ptr(buf), buf.nbytes),
+                    "cuMemcpyDtoH")
         return host.tobytes()
 
     def load(self, program: Any) -> dict:
         if not isinstance(program, GpuProgram):
             raise DeviceError(f"gpu: cannot load {type(program).__name__}; expected a "
                               "GpuProgram from cpu_gpu_backends")
-        module = self._check(self._cu.cuModuleLoadData(program.ptx.encode() + b"\0"),
-                             "cuModuleLoadData")
+        image = np.frombuffer(program.ptx.encode() + b"\0", np.uint8)
+        module = self._check(self._cu.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
         fns = {k.name: self._check(self._cu.cuModuleGetFunction(module, k.name.encode()),
                                    f"cuModuleGetFunction({k.name})")
                for k in program.plan.kernels}

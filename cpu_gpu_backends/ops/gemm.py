@@ -27,7 +27,7 @@ from ..kernel_ir import (
     lt,
     maximum,
 )
-from .common import ceil_div, pick_dtype, positive, round_up, tag, when
+from .common import ceil_div, pick_dtype, positive, tag, when
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
 
@@ -98,14 +98,15 @@ def pack_b_kernel(name: str, k: int, n: int, t: TileShape, transpose_b: bool,
 
 
 def choose_mc(m: int, k: int, t: TileShape, threads: int = 2) -> int:
-    """Rows per parallel block: A block <= ~256 KiB (L2), block count a multiple of the
-    thread count so both threads get equal work."""
+    """Rows per parallel block: a multiple of ``rows``, the A block <= ~256 KiB (L2).  Among
+    the sizes whose busiest thread computes at most 5% more rows than the best split (padding
+    and imbalance included), the largest: B panels are re-read once per block."""
     bytes_per_row = k * (2 if t.int8 else 4)
     mc_max = max(t.rows, min(96, (256 * 1024) // bytes_per_row) // t.rows * t.rows)
-    nmb = ceil_div(m, mc_max)
-    if nmb > 1 or m >= 2 * t.rows:
-        nmb = round_up(max(nmb, 2), threads)
-    return round_up(ceil_div(m, nmb), t.rows)
+    sizes = range(t.rows, mc_max + 1, t.rows)
+    busiest = {mc: ceil_div(ceil_div(m, mc), threads) * mc for mc in sizes}
+    floor = min(busiest.values())
+    return max(mc for mc in sizes if busiest[mc] <= floor * 1.05)
 
 
 def gemm_kernel(name: str, m: int, k: int, n: int, t: TileShape, bias: bool,
