@@ -1,0 +1,142 @@
+"""Pass ``alu_epilogue``: accumulator initialisation, fused epilogues and ALU tiles -> ALU.
+
+* :class:`InitTile` -> ``ALU reset`` (zero), or ``ALU MOV`` of the per-channel bias from the
+  constants region when the epilogue has a bias (one tensor op instead of reset + add).
+* :class:`EpilogueTile` -> the sequence of ``compiler/ops/epilogue.py``: ADD bias (if not
+  folded into the init), RSHR pre_shift, MUL multiplier, RSHR shift (immediates, or tensor
+  operands from the constants region when per-channel), ADD residual (tensor), MAX 0 for
+  ReLU merged with the lower clip bound, MIN for the upper one.  Clips at or beyond the int8
+  range are dropped: the out buffer saturates every write anyway.
+* :class:`AluTile` -> ALU instructions over micro-op kernels, folded like GEMM loops
+  (``tensorize.plan_loops`` with the ALU hazard window, which also forbids reading an
+  accumulator an iteration in flight writes).
+
+Requantization never overflows for accumulators within the bound given to
+:meth:`~compiler.ops.epilogue.Requant.from_scale`; wrapping is modelled bit-exactly by the
+reference either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from compiler.ir import (
+    Access,
+    AluTile,
+    Dim,
+    EpilogueTile,
+    InitTile,
+    Instr,
+    Program,
+    Ref,
+)
+from compiler.lower.tensorize import KernelTable, expand_plan, plan_loops, span
+from vta_hw import isa
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def _flat(n: int) -> tuple[Dim, ...]:
+    return (Dim("e", n, dst=1),)
+
+
+def _per_channel(co: int, pix: int) -> tuple[Dim, ...]:
+    return (Dim("co", co, dst=pix, src=1), Dim("p", pix, dst=1))
+
+
+def _const(ref: Ref | None, row: int, stride: int) -> Ref:
+    assert ref is not None, "per-channel constants need a constants region"
+    return Ref(ref.region, ref.offset + row * stride)
+
+
+def expand_init(n: InitTile) -> list[AluTile]:
+    if n.bias is None:
+        return [AluTile(isa.AluOp.MIN, n.acc, _flat(n.co * n.pix), reset=True, tag=n.tag)]
+    return [AluTile(isa.AluOp.MOV, n.acc, _per_channel(n.co, n.pix), src=n.bias, tag=n.tag)]
+
+
+def expand_epilogue(n: EpilogueTile) -> list[AluTile]:
+    ep = n.epilogue
+    rows = ep.const_rows()
+    flat, chan = _flat(n.co * n.pix), _per_channel(n.co, n.pix)
+    out: list[AluTile] = []
+
+    def imm(op: isa.AluOp, v: int) -> None:
+        out.append(AluTile(op, n.acc, flat, imm=v, tag=n.tag))
+
+    def tensor(op: isa.AluOp, row: str) -> None:
+        src = _const(n.consts, rows.index(row), n.const_stride)
+        out.append(AluTile(op, n.acc, chan, src=src, tag=n.tag))
+
+    if ep.bias and not n.bias_done:
+        tensor(isa.AluOp.ADD, "bias")
+    rq = ep.requant
+    if rq is not None:
+        if rq.pre_shift:
+            imm(isa.AluOp.RSHR, rq.pre_shift)
+        if rq.per_channel:
+            tensor(isa.AluOp.MUL, "multiplier")
+            tensor(isa.AluOp.RSHR, "shift")
+        else:
+            if rq.multiplier != 1:
+                imm(isa.AluOp.MUL, rq.multiplier)
+            if rq.shift:
+                imm(isa.AluOp.RSHR, rq.shift)
+    if ep.residual:
+        assert n.residual is not None
+        out.append(AluTile(isa.AluOp.ADD, n.acc,
+                           (Dim("e", n.co * n.pix, dst=1, src=1),), src=n.residual, tag=n.tag))
+    lo, hi = (0 if ep.relu else INT8_MIN), INT8_MAX
+    if ep.clip is not None:
+        lo, hi = max(lo, ep.clip[0]), min(hi, ep.clip[1])
+    if lo > INT8_MIN:  # ReLU and the lower clip bound in one MAX
+        imm(isa.AluOp.MAX, lo)
+    if hi < INT8_MAX:  # bounds beyond int8 are free: the out path saturates
+        imm(isa.AluOp.MIN, hi)
+    return out
+
+
+def lower_alu(p: Program, n: AluTile, table: KernelTable) -> list[Instr]:
+    tensor_op = n.src is not None and not n.reset
+    dst0 = p.addr(n.dst)
+    src0 = p.addr(n.src) if tensor_op else 0
+    dims = n.dims
+    plan = plan_loops(dims, p.cfg, False, check_src=tensor_op, src_offset=src0 - dst0)
+    reads = [Access("acc", *span(dims, 0, dst0))] if not n.reset else []
+    if tensor_op:
+        reads.append(Access("acc", *span(dims, 1, src0)))
+    writes = (Access("acc", *span(dims, 0, dst0)),)
+    out = []
+    for li in expand_plan(dims, plan, (dst0, src0, 0)):
+        uops = tuple(isa.Uop(u.dst, u.src if tensor_op else 0, 0) for u in li.uops)
+        loops = {k: v for k, v in li.loops.items() if not k.startswith("wgt")}
+        if not tensor_op:
+            loops = {k: (0 if k.startswith("src") else v) for k, v in loops.items()}
+        insn = isa.Alu(uop_bgn=0, uop_end=len(uops), reset=n.reset, alu_op=n.op,
+                       use_imm=not tensor_op and not n.reset, imm=0 if n.reset else n.imm,
+                       **loops)
+        out.append(Instr(insn, reads=tuple(reads), writes=writes, kernel=table.add(uops),
+                         tag=n.tag))
+    return out
+
+
+def lower_alu_epilogue(p: Program) -> Program:
+    """Expand init/epilogue tiles into ALU tiles and lower every ALU tile to instructions."""
+    table = KernelTable(p.kernels)
+    nodes = []
+    for n in p.nodes:
+        if isinstance(n, InitTile):
+            tiles = expand_init(n)
+        elif isinstance(n, EpilogueTile):
+            tiles = expand_epilogue(n)
+        elif isinstance(n, AluTile):
+            tiles = [n]
+        else:
+            nodes.append(n)
+            continue
+        for t in tiles:
+            nodes.extend(lower_alu(p, t, table))
+    return replace(p, nodes=tuple(nodes), kernels=table.freeze(), stage="alu_epilogue")
+
+
+__all__ = ["lower_alu_epilogue", "expand_init", "expand_epilogue", "lower_alu"]

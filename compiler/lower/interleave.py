@@ -1,0 +1,71 @@
+"""Pass ``interleave``: latency hiding -- order the instruction stream so modules overlap.
+
+The tiling pass gave every tile its own buffer slots (``virtual_threads`` of each), so
+loads of the next tiles, the GEMMs of this one and the store of the previous one touch
+different SRAM and may run at the same time.  What remains is the order fetch hands them
+to the modules: fetch is in order and each module's command queue is bounded, so a stream
+that lists a whole tile's loads after the previous tile's GEMMs would make the load module
+wait.  This pass list-schedules the sequential program with the closed-form costs of
+``vta_hw.timing`` -- each instruction starts when its module is free and its dependencies
+(``tokens.dependencies``) have retired -- and emits instructions in order of estimated start.
+That order respects every dependency and each module's own order, so ``tokens`` can realise
+it with pushes that precede their pops.  With one virtual thread the slots serialise the
+tiles and this degenerates to the sequential order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from compiler.errors import VerifyError
+from compiler.ir import Instr, Program
+from compiler.lower.tokens import dependencies
+from vta_hw import timing
+
+
+def estimate(p: Program, instrs: list[Instr], deps: list[set[int]]) -> list[tuple[int, int]]:
+    """(start, retire) cycle estimate of each instruction of the sequential program."""
+    free: dict = {}
+    out: list[tuple[int, int]] = []
+    for k, ins in enumerate(instrs):
+        m = ins.module
+        start = max([free.get(m, 0)] + [out[d][1] + 1 for d in deps[k]])
+        retire = start + timing.instruction_cycles(p.cfg, ins.insn) - 1
+        free[m] = retire + 1
+        out.append((start, retire))
+    return out
+
+
+def interleave(p: Program) -> Program:
+    instrs = [replace(n, seq=k) for k, n in enumerate(p.nodes)]
+    if not all(isinstance(n, Instr) for n in instrs):
+        raise VerifyError("interleave needs a program of instructions only")
+    deps = dependencies(instrs)
+    times = estimate(p, instrs, deps)
+    order = sorted(range(len(instrs)), key=lambda k: (times[k][0], k))
+    meta = p.meta + (("estimated_cycles", max((t[1] for t in times), default=0) + 1),)
+    return replace(p, nodes=tuple(instrs[k] for k in order), stage="interleave", meta=meta)
+
+
+def check_order(p: Program) -> None:
+    """Every dependency and each module's own order point forward in the program."""
+    instrs = list(p.instrs())
+    logical = sorted(range(len(instrs)), key=lambda i: instrs[i].seq)
+    deps = dependencies([instrs[i] for i in logical])
+    pos = {i: k for k, i in enumerate(range(len(instrs)))}
+    for li, d in enumerate(deps):
+        b = logical[li]
+        for x in d:
+            a = logical[x]
+            if pos[a] >= pos[b]:
+                raise VerifyError(f"after pass 'interleave': instruction {b} is placed before "
+                                  f"instruction {a} it depends on")
+    last: dict = {}
+    for k, ins in enumerate(instrs):
+        if ins.seq < last.get(ins.module, -1):
+            raise VerifyError(f"after pass 'interleave': instruction {k} breaks the "
+                              f"{ins.module.name.lower()} module's order")
+        last[ins.module] = ins.seq
+
+
+__all__ = ["interleave", "estimate", "check_order"]

@@ -1,0 +1,366 @@
+"""Pass ``tiling``: the operator's loop nest, cut into tiles that fit the SRAM buffers.
+
+The output is the *sequential* program of tile-level nodes: for every output tile, load its
+operands into buffer slots, contract or apply ALU ops, run the epilogue, store it.  Which
+slot a tile uses is decided here (``virtual_threads`` slots per buffer in rotation), so
+later passes can overlap tiles that use different slots; a load whose data is already in a
+slot is skipped (this is what hoists the weights out of the spatial loops for
+``order="co_outer"``, or the input out of the channel loop for ``spatial_outer``).
+
+Layouts inside a slot are dense boxes: inputs ``[ci][row][col]``, weights
+``[co][ci][kh][kw]``, accumulators ``[co][oh][ow]`` -- so a GEMM tile is the contraction
+over the dims ``co, ci, kh, kw, oh, ow`` with affine index steps that ``tensorize`` folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from compiler.errors import ScheduleError
+from compiler.ir import (
+    AluTile,
+    Dim,
+    EpilogueTile,
+    GemmTile,
+    InitTile,
+    LoadTile,
+    Program,
+    Ref,
+    SramRegion,
+    StoreTile,
+)
+from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from compiler.schedule.space import (
+    AluSchedule,
+    GemmGeom,
+    GemmSchedule,
+    alu_footprint,
+    gemm_footprint,
+    gemm_geometry,
+)
+from vta_hw import isa
+
+A = isa.AluOp
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _act(layout):
+    return getattr(layout, "act", layout)
+
+
+class SlotRotation:
+    """Which slot of a buffer holds which data: hits reuse a slot, misses take the next."""
+
+    def __init__(self, n: int):
+        self.keys: list[object] = [None] * n
+        self.next = 0
+
+    def get(self, key: object) -> tuple[int, bool]:
+        """(slot, must_load)."""
+        if key in self.keys:
+            return self.keys.index(key), False
+        s = self.next
+        self.keys[s] = key
+        self.next = (s + 1) % len(self.keys)
+        return s, True
+
+
+# ---------------------------------------------------------------------------- GEMM ops
+@dataclass(frozen=True)
+class RedStep:
+    """One reduction step of an output tile: input-channel blocks and kernel rows."""
+
+    ci0: int
+    ci: int
+    kh0: int
+    kh: int
+    rows: int
+    cols: int
+    inp_slot: int
+    inp_load: bool
+    wgt_slot: int
+    wgt_load: bool
+
+
+@dataclass(frozen=True)
+class OutTile:
+    index: int
+    nb: int
+    co0: int
+    co: int
+    y0: int
+    h: int
+    x0: int
+    w: int
+    acc_slot: int
+    steps: tuple[RedStep, ...]
+
+
+def gemm_tiles(g: GemmGeom, s: GemmSchedule) -> list[OutTile]:
+    """The output tiles of a GEMM operator in execution order, with their slots."""
+    vt = s.virtual_threads
+    co_t, th, tw = min(s.tile_co, g.cob), min(s.tile_h, g.ho), min(s.tile_w, g.wo)
+    kh_t = min(s.tile_kh or g.kh, g.kh)
+    ci_t = min(s.tile_ci, g.cib)
+    cos, ys, xs = range(0, g.cob, co_t), range(0, g.ho, th), range(0, g.wo, tw)
+    if s.order == "co_outer":
+        outer = [(nb, c, y, x) for nb in range(g.nb) for c in cos for y in ys for x in xs]
+    else:
+        outer = [(nb, c, y, x) for nb in range(g.nb) for y in ys for x in xs for c in cos]
+    inp, wgt = SlotRotation(vt), SlotRotation(vt)
+    tiles = []
+    for t, (nb, co0, y0, x0) in enumerate(outer):
+        cot, tht, twt = min(co_t, g.cob - co0), min(th, g.ho - y0), min(tw, g.wo - x0)
+        if g.depthwise:
+            cis = [(co0 * g.red, cot * g.red)]
+        else:
+            cis = [(c, min(ci_t, g.cib - c)) for c in range(0, g.cib, ci_t)]
+        steps = []
+        for ci0, cit in cis:
+            for kh0 in range(0, g.kh, kh_t):
+                kht = min(kh_t, g.kh - kh0)
+                rows, cols = (tht - 1) * g.sh + kht, (twt - 1) * g.sw + g.kw
+                yi, xi = y0 * g.sh - g.ph + kh0, x0 * g.sw - g.pw
+                i, li = inp.get(("x", nb, ci0, cit, yi, rows, xi, cols))
+                wkey = ("w", co0, cot, kh0, kht) if g.depthwise else ("w", co0, cot, ci0, cit,
+                                                                     kh0, kht)
+                j, lj = wgt.get(wkey)
+                steps.append(RedStep(ci0, cit, kh0, kht, rows, cols, i, li, j, lj))
+        tiles.append(OutTile(t, nb, co0, cot, y0, tht, x0, twt, t % vt, tuple(steps)))
+    return tiles
+
+
+def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
+    """Loop dims of one reduction step of an output tile (see the module docstring)."""
+    pix = t.h * t.w
+    rc = st.rows * st.cols
+    if g.depthwise:
+        gr = g.red
+        return (Dim("co", t.co, dst=pix, src=gr * rc, wgt=gr * st.kh * g.kw),
+                Dim("ci", gr, src=rc, wgt=st.kh * g.kw, reduce=True),
+                Dim("kh", st.kh, src=st.cols, wgt=g.kw, reduce=True),
+                Dim("kw", g.kw, src=1, wgt=1, reduce=True),
+                Dim("oh", t.h, dst=t.w, src=g.sh * st.cols),
+                Dim("ow", t.w, dst=1, src=g.sw))
+    return (Dim("co", t.co, dst=pix, wgt=st.ci * st.kh * g.kw),
+            Dim("ci", st.ci, src=rc, wgt=st.kh * g.kw, reduce=True),
+            Dim("kh", st.kh, src=st.cols, wgt=g.kw, reduce=True),
+            Dim("kw", g.kw, src=1, wgt=1, reduce=True),
+            Dim("oh", t.h, dst=t.w, src=g.sh * st.cols),
+            Dim("ow", t.w, dst=1, src=g.sw))
+
+
+def _alloc(cfg, specs: list[tuple[str, str, int]]) -> tuple[SramRegion, ...]:
+    """Regions packed in order within each buffer."""
+    pos: dict[str, int] = {}
+    out = []
+    for name, buf, size in specs:
+        base = pos.get(buf, 0)
+        depth = getattr(cfg, f"{buf}_buff_depth")
+        if base + size > depth:
+            raise ScheduleError(f"{buf} buffer: regions need {base + size} elements > "
+                                f"{buf}_buff_depth {depth} (region {name})")
+        out.append(SramRegion(name, buf, base, size))
+        pos[buf] = base + size
+    return tuple(out)
+
+
+def tile_gemm(p: Program) -> Program:
+    cfg, op, s = p.cfg, p.op, p.schedule
+    if not isinstance(s, GemmSchedule):
+        raise ScheduleError(f"{op.name} needs a GemmSchedule, got {type(s).__name__}")
+    g = gemm_geometry(op, cfg)
+    ep = op.epilogue
+    rows = ep.const_rows()
+    fp = gemm_footprint(g, s, ep.residual, len(rows))
+    vt = s.virtual_threads
+    specs = [(f"acc.{k}", "acc", fp.acc) for k in range(vt)]
+    if ep.residual:
+        specs += [(f"res.{k}", "acc", fp.res) for k in range(vt)]
+    if rows:
+        specs.append(("consts", "acc", fp.consts))
+    specs += [(f"inp.{k}", "inp", fp.inp) for k in range(vt)]
+    specs += [(f"wgt.{k}", "wgt", fp.wgt) for k in range(vt)]
+    regions = _alloc(cfg, specs)
+    nodes: list = []
+    if rows:
+        nodes.append(LoadTile("consts", Ref("consts"), (0,), (fp.consts,), tag="consts"))
+    for t in gemm_tiles(g, s):
+        tag = f"t{t.index}"
+        acc = Ref(f"acc.{t.acc_slot}")
+        pix = t.h * t.w
+        bias = Ref("consts", rows.index("bias") * g.cob + t.co0) if ep.bias else None
+        nodes.append(InitTile(acc, t.co, pix, bias, tag))
+        for st in t.steps:
+            yi, xi = t.y0 * g.sh - g.ph + st.kh0, t.x0 * g.sw - g.pw
+            if st.inp_load:
+                nodes.append(LoadTile("x", Ref(f"inp.{st.inp_slot}"), (t.nb, st.ci0, yi, xi),
+                                      (1, st.ci, st.rows, st.cols), g.pad_value, tag))
+            if st.wgt_load:
+                if g.depthwise:
+                    box = ((t.co0, 0, st.kh0, 0), (t.co, g.red, st.kh, g.kw))
+                else:
+                    box = ((t.co0, st.ci0, st.kh0, 0), (t.co, st.ci, st.kh, g.kw))
+                nodes.append(LoadTile("w", Ref(f"wgt.{st.wgt_slot}"), *box, tag=tag))
+            nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}"), Ref(f"wgt.{st.wgt_slot}"),
+                                  gemm_dims(g, t, st), s.loop_fold, tag))
+        box = ((t.nb, t.co0, t.y0, t.x0), (1, t.co, t.h, t.w))
+        res = None
+        if ep.residual:
+            res = Ref(f"res.{t.acc_slot}")
+            nodes.append(LoadTile("residual", res, *box, tag=tag))
+        nodes.append(EpilogueTile(acc, t.co, pix, ep, Ref("consts", t.co0) if rows else None,
+                                  g.cob, res, bias_done=ep.bias, tag=tag))
+        nodes.append(StoreTile(acc, "y", *box, tag=tag))
+    meta = p.meta + (("tiles", len(nodes)),)
+    return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling", meta=meta)
+
+
+# ---------------------------------------------------------------------------- ALU ops
+def _flat(n: int, src: int = 0) -> tuple[Dim, ...]:
+    return (Dim("e", n, dst=1, src=src),)
+
+
+def _alu_sched(p: Program) -> AluSchedule:
+    if not isinstance(p.schedule, AluSchedule):
+        raise ScheduleError(f"{p.op.name} needs an AluSchedule, got "
+                            f"{type(p.schedule).__name__}")
+    return p.schedule
+
+
+def tile_elementwise(p: Program) -> Program:
+    s, op = _alu_sched(p), p.op
+    lay = _act(p.tensor("a").layout)
+    n, cb, h, w = lay.n_blocks, lay.c_blocks, lay.h, lay.w
+    cbt, th, tw = min(s.tile_c, cb), min(s.tile_h, h), min(s.tile_w or w, w)
+    vt = s.virtual_threads
+    fp = alu_footprint(op, s, p.cfg)
+    regions = _alloc(p.cfg, [(f"{r}.{k}", "acc", size) for r, size in fp.items()
+                             for k in range(vt)])
+    nodes: list = []
+    tiles = [(nb, c, y, x) for nb in range(n) for c in range(0, cb, cbt)
+             for y in range(0, h, th) for x in range(0, w, tw)]
+    for t, (nb, c0, y0, x0) in enumerate(tiles):
+        k, tag = t % vt, f"t{t}"
+        box = ((nb, c0, y0, x0), (1, min(cbt, cb - c0), min(th, h - y0), min(tw, w - x0)))
+        e = box[1][1] * box[1][2] * box[1][3]
+        a = Ref(f"a.{k}")
+        nodes.append(LoadTile("a", a, *box, tag=tag))
+        if op.binary:
+            nodes.append(LoadTile("b", Ref(f"b.{k}"), *box, tag=tag))
+        for st in op.steps:
+            if st.operand is None:
+                nodes.append(AluTile(st.alu_op, a, _flat(e, 1), src=Ref(f"b.{k}"), tag=tag))
+            else:
+                nodes.append(AluTile(st.alu_op, a, _flat(e), imm=st.operand, tag=tag))
+        nodes.append(StoreTile(a, "y", *box, tag=tag))
+    return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling")
+
+
+def tile_pool(p: Program) -> Program:
+    s, op = _alu_sched(p), p.op
+    lay = _act(p.tensor("x").layout)
+    n, cb = lay.n_blocks, lay.c_blocks
+    (sh, sw), (ph, pw) = op.stride, op.pad
+    cbt, th, tw = min(s.tile_c, cb), min(s.tile_h, op.ho), min(s.tile_w or op.wo, op.wo)
+    vt = s.virtual_threads
+    fp = alu_footprint(op, s, p.cfg)
+    regions = _alloc(p.cfg, [(f"{r}.{k}", "acc", size) for r, size in fp.items()
+                             for k in range(vt)])
+    m, shift = op.avg
+    nodes: list = []
+    tiles = [(nb, c, y, x) for nb in range(n) for c in range(0, cb, cbt)
+             for y in range(0, op.ho, th) for x in range(0, op.wo, tw)]
+    for t, (nb, c0, y0, x0) in enumerate(tiles):
+        k, tag = t % vt, f"t{t}"
+        ct, ht, wt = min(cbt, cb - c0), min(th, op.ho - y0), min(tw, op.wo - x0)
+        r, cl = (ht - 1) * sh + op.kh, (wt - 1) * sw + op.kw
+        src, dst = Ref(f"in.{k}"), Ref(f"out.{k}")
+        nodes.append(LoadTile("x", src, (nb, c0, y0 * sh - ph, x0 * sw - pw), (1, ct, r, cl),
+                              op.pad_value, tag))
+        pix = ht * wt
+        dims = (Dim("cb", ct, dst=pix, src=r * cl),
+                Dim("kh", op.kh, src=cl, reduce=True),
+                Dim("kw", op.kw, src=1, reduce=True),
+                Dim("oh", ht, dst=wt, src=sh * cl),
+                Dim("ow", wt, dst=1, src=sw))
+        if op.pool == "max":
+            nodes.append(AluTile(A.MOV, dst, _flat(ct * pix), imm=-128, tag=tag))
+            nodes.append(AluTile(A.MAX, dst, dims, src=src, tag=tag))
+        else:
+            nodes.append(AluTile(A.MIN, dst, _flat(ct * pix), reset=True, tag=tag))
+            nodes.append(AluTile(A.ADD, dst, dims, src=src, tag=tag))
+            if m != 1:
+                nodes.append(AluTile(A.MUL, dst, _flat(ct * pix), imm=m, tag=tag))
+            if shift:
+                nodes.append(AluTile(A.RSHR, dst, _flat(ct * pix), imm=shift, tag=tag))
+        nodes.append(StoreTile(dst, "y", (nb, c0, y0, x0), (1, ct, ht, wt), tag=tag))
+    return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling")
+
+
+def tile_global_avg_pool(p: Program) -> Program:
+    s, op, cfg = _alu_sched(p), p.op, p.cfg
+    lay = _act(p.tensor("x").layout)
+    n, cb, h, w = lay.n_blocks, lay.c_blocks, lay.h, lay.w
+    q = cfg.alu_pipeline_depth  # partial sums per channel block: covers the hazard window
+    cbt, th = min(s.tile_c, cb), min(s.tile_h, h)
+    vt = s.virtual_threads
+    fp = alu_footprint(op, s, cfg)
+    regions = _alloc(cfg, [(f"{r}.{k}", "acc", size) for r, size in fp.items()
+                           for k in range(vt)])
+    m, shift = op.avg
+    nodes: list = []
+    chunk = 0
+    for t, (nb, c0) in enumerate((nb, c) for nb in range(n) for c in range(0, cb, cbt)):
+        k, tag = t % vt, f"t{t}"
+        ct = min(cbt, cb - c0)
+        part = Ref(f"part.{k}")
+        nodes.append(AluTile(A.MIN, part, _flat(q * ct), reset=True, tag=tag))
+        for y0 in range(0, h, th):
+            ht = min(th, h - y0)
+            src = Ref(f"in.{chunk % vt}")
+            chunk += 1
+            nodes.append(LoadTile("x", src, (nb, c0, y0, 0), (1, ct, ht, w), tag=tag))
+            pix = ht * w
+            full, rem = divmod(pix, q)
+            if full:
+                nodes.append(AluTile(A.ADD, part, (Dim("r", full, src=q, reduce=True),
+                                                   Dim("cb", ct, dst=1, src=pix),
+                                                   Dim("j", q, dst=ct, src=1)),
+                                     src=src, tag=tag))
+            if rem:
+                nodes.append(AluTile(A.ADD, part, (Dim("cb", ct, dst=1, src=pix),
+                                                   Dim("j", rem, dst=ct, src=1)),
+                                     src=Ref(src.region, full * q), tag=tag))
+        left = q
+        while left > 1:  # tree-sum the partials into part[0:ct]
+            half = left // 2
+            nodes.append(AluTile(A.ADD, part, (Dim("j", half, dst=ct, src=ct),
+                                               Dim("cb", ct, dst=1, src=1)),
+                                 src=Ref(part.region, (left - half) * ct), tag=tag))
+            left -= half
+        if m != 1:
+            nodes.append(AluTile(A.MUL, part, _flat(ct), imm=m, tag=tag))
+        if shift:
+            nodes.append(AluTile(A.RSHR, part, _flat(ct), imm=shift, tag=tag))
+        nodes.append(StoreTile(part, "y", (nb, c0, 0, 0), (1, ct, 1, 1), tag=tag))
+    return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling")
+
+
+def tile(p: Program) -> Program:
+    """Dispatch on the operator kind."""
+    if isinstance(p.op, (Conv2d, DepthwiseConv2d, Dense)):
+        return tile_gemm(p)
+    if isinstance(p.op, Elementwise):
+        return tile_elementwise(p)
+    if isinstance(p.op, Pool2d):
+        return tile_pool(p)
+    if isinstance(p.op, GlobalAvgPool):
+        return tile_global_avg_pool(p)
+    raise ScheduleError(f"no tiling for {type(p.op).__name__}")
+
+
+__all__ = ["tile", "gemm_tiles", "gemm_dims", "OutTile", "RedStep", "SlotRotation"]

@@ -1,0 +1,138 @@
+"""Fused epilogues: what happens to the int32 accumulators before they leave as int8.
+
+The arithmetic is the bit-exact contract between the code generator (ALU instructions, see
+``compiler/lower/alu_epilogue.py``) and the numpy reference (``tests/compiler/reference_ops.py``).
+With ``acc`` the int32 accumulator of one output element and every step wrapping to int32
+exactly as the ALU does::
+
+    x = acc + bias[c]                       if bias
+    x = rshr(x, pre_shift)                  if requant and pre_shift > 0
+    x = x * multiplier[c]                   if requant and (per_channel or multiplier != 1)
+    x = rshr(x, shift[c])                   if requant and (per_channel or shift > 0)
+    x = x + residual                        if residual   (int8 residual, sign-extended)
+    x = max(x, 0)                           if relu
+    x = min(max(x, lo), hi)                 if clip
+    y = saturate_int8(x)                    (free: the out buffer saturates every acc write)
+
+``rshr(x, s) = floor((x + 2**(s - 1)) / 2**s)`` for ``s > 0`` (round half up, the ALU's
+RSHR) and ``x`` for ``s = 0``.  ``[c]`` marks per-output-channel values when
+``Requant.per_channel`` is set (they come from the op's ``multiplier`` and ``shift``
+inputs), otherwise one immediate for the whole tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from compiler.errors import OpError
+from vta_hw import isa
+
+_IMM = isa.Field("imm", isa.ALU_IMM_BITS, "", signed=True)  # the ALU immediate's range
+IMM_MIN, IMM_MAX = _IMM.min, _IMM.max
+MAX_SHIFT = (1 << (isa.SHIFT_BITS - 1)) - 1  # largest right shift the ALU encodes (31)
+
+
+@dataclass(frozen=True)
+class Requant:
+    """int32 -> int8 requantization ``rshr(rshr(x, pre_shift) * multiplier, shift)``.
+
+    multiplier, shift: per-tensor immediates (``multiplier`` in the signed 16-bit immediate
+    range, ``shift`` in 0..31).  pre_shift: a rounding shift applied first so the product
+    cannot overflow 32 bits (see :meth:`from_scale`).  per_channel: take multiplier and shift
+    per output channel from the op's ``multiplier``/``shift`` inputs instead (int32 arrays;
+    the values must satisfy the same ranges), applied as ALU tensor operations.
+    """
+
+    multiplier: int = 1
+    shift: int = 0
+    pre_shift: int = 0
+    per_channel: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pre_shift <= MAX_SHIFT:
+            raise OpError(f"requant pre_shift={self.pre_shift} must be in 0..{MAX_SHIFT}")
+        if not 0 <= self.shift <= MAX_SHIFT:
+            raise OpError(f"requant shift={self.shift} must be in 0..{MAX_SHIFT}")
+        if not IMM_MIN <= self.multiplier <= IMM_MAX:
+            raise OpError(f"requant multiplier={self.multiplier} does not fit the ALU's "
+                          f"{isa.ALU_IMM_BITS}-bit immediate ({IMM_MIN}..{IMM_MAX})")
+
+    @classmethod
+    def from_scale(cls, scale: float, acc_bound: int, bits: int = 15) -> Requant:
+        """The per-tensor requantization closest to ``x * scale`` that cannot overflow.
+
+        ``scale = multiplier * 2**-(pre_shift + shift)`` with a ``bits``-bit multiplier;
+        ``pre_shift`` is the smallest that keeps ``|rshr(x, pre_shift) * multiplier| < 2**31``
+        for every ``|x| <= acc_bound`` (the largest accumulator the op can produce).
+        """
+        if not (scale > 0 and math.isfinite(scale)):
+            raise OpError(f"requant scale must be a positive finite number, got {scale!r}")
+        if not 1 <= bits <= isa.ALU_IMM_BITS - 1:
+            raise OpError(f"multiplier bits must be in 1..{isa.ALU_IMM_BITS - 1}, got {bits}")
+        e = math.floor(math.log2(scale))
+        total = bits - 1 - e  # multiplier = scale * 2**total lies in [2**(bits-1), 2**bits]
+        m = round(scale * 2.0 ** total)
+        if m >= 1 << bits:
+            m, total = m >> 1, total - 1
+        if total < 0:  # scale >= 2**bits: clamp (such outputs saturate anyway)
+            m, total = min(IMM_MAX, m << -total), 0
+        pre = 0
+        bound = max(1, int(acc_bound))
+        while pre < total and (((bound + ((1 << pre) >> 1)) >> pre) + 1) * m >= 1 << 31:
+            pre += 1
+        shift = total - pre
+        while shift > MAX_SHIFT:  # tiny scale: move shift into the pre-shift, then drop bits
+            if pre < MAX_SHIFT:
+                pre, shift = pre + 1, shift - 1
+            else:
+                m, shift = max(1, (m + 1) >> 1), shift - 1
+        while m % 2 == 0 and shift > 0:  # a multiplier of 1 saves an ALU instruction
+            m, shift = m >> 1, shift - 1
+        return cls(multiplier=int(m), shift=int(shift), pre_shift=int(pre))
+
+    @property
+    def scale(self) -> float:
+        """The real factor this requantization approximates."""
+        return self.multiplier * 2.0 ** -(self.pre_shift + self.shift)
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The element-wise tail fused into a GEMM operator (order in the module docstring).
+
+    bias: add the op's ``bias`` input (int32, one per output channel).
+    requant: see :class:`Requant` (None: keep the int32 value, saturated to int8 on output).
+    residual: add the op's ``residual`` input (int8, the output's shape) after requantization.
+    relu: clamp below at 0.  clip: clamp to ``(lo, hi)`` (values in the 16-bit immediate range).
+    """
+
+    bias: bool = False
+    requant: Requant | None = None
+    residual: bool = False
+    relu: bool = False
+    clip: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.clip is not None:
+            lo, hi = self.clip
+            if not (IMM_MIN <= lo <= hi <= IMM_MAX):
+                raise OpError(f"clip bounds {self.clip} must satisfy {IMM_MIN} <= lo <= hi <= "
+                              f"{IMM_MAX}")
+
+    @property
+    def per_channel(self) -> bool:
+        return self.requant is not None and self.requant.per_channel
+
+    def const_rows(self) -> tuple[str, ...]:
+        """Per-output-channel constant vectors this epilogue reads (``bias``, ``multiplier``,
+        ``shift``), in the order they are packed into the op's ``consts`` tensor."""
+        rows = []
+        if self.bias:
+            rows.append("bias")
+        if self.per_channel:
+            rows += ["multiplier", "shift"]
+        return tuple(rows)
+
+
+__all__ = ["Requant", "Epilogue", "IMM_MIN", "IMM_MAX", "MAX_SHIFT"]

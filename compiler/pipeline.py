@@ -1,0 +1,75 @@
+"""The operator pipeline: one readable tuple of named passes, run with verification.
+
+Data flows through these passes in order (one module each under ``compiler/lower/``)::
+
+    layout        blocked DRAM layouts of the operands (channel padding, halos)
+    tiling        loop nest -> tiles in buffer slots (virtual threads), hoisted loads
+    tensorize     GEMM tiles -> GEMM instructions over folded micro-op kernels
+    alu_epilogue  init / epilogue / ALU tiles -> ALU instructions
+    dma           tile loads/stores -> LOAD/STORE (padding, merged rows); micro-op load
+    interleave    order the stream so load, compute and store overlap (latency hiding)
+    tokens        dependency flags (+ NOPs, FINISH), checked balanced and deadlock-free
+    emit          micro-op kernels placed; final ISA instructions
+
+``run_pipeline`` verifies the IR after every pass (``compiler.ir.verify`` plus the
+pass-specific checks below) and can dump it: pass ``dump=<dir>`` or set the environment
+variable ``VTA_DUMP_IR=<dir>`` to get ``NN_<pass>.txt`` files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from compiler.ir import Program, format_program, verify
+from compiler.layout import LayoutOptions
+from compiler.lower.alu_epilogue import lower_alu_epilogue
+from compiler.lower.dma import insert_dma
+from compiler.lower.emit import emit
+from compiler.lower.interleave import check_order, interleave
+from compiler.lower.layout import choose_layouts
+from compiler.lower.tensorize import tensorize
+from compiler.lower.tiling import tile
+from compiler.lower.tokens import check_tokens, insert_tokens
+from vta_hw.config import HwConfig
+
+Pass = Callable[[Program], Program]
+
+PASSES: tuple[tuple[str, Pass], ...] = (
+    ("layout", choose_layouts),
+    ("tiling", tile),
+    ("tensorize", tensorize),
+    ("alu_epilogue", lower_alu_epilogue),
+    ("dma", insert_dma),
+    ("interleave", interleave),
+    ("tokens", insert_tokens),
+    ("emit", emit),
+)
+
+CHECKS: dict[str, Callable[[Program], object]] = {
+    "interleave": check_order,
+    "tokens": lambda p: check_tokens([n.insn for n in p.instrs()], p.cfg),
+}
+
+
+def run_pipeline(op, cfg: HwConfig, schedule, options: LayoutOptions | None = None, *,
+                 passes: tuple[tuple[str, Pass], ...] = PASSES,
+                 dump: str | Path | None = None) -> Program:
+    """Run ``passes`` on ``op``; verify after each; optionally dump the IR after each."""
+    target = dump if dump is not None else os.environ.get("VTA_DUMP_IR")
+    out = Path(target) if target else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    p = Program(cfg=cfg, op=op, schedule=schedule, options=options or LayoutOptions())
+    for k, (name, fn) in enumerate(passes):
+        p = fn(p)
+        verify(p, name)
+        if name in CHECKS:
+            CHECKS[name](p)
+        if out is not None:
+            (out / f"{k:02d}_{name}.txt").write_text(format_program(p))
+    return p
+
+
+__all__ = ["PASSES", "CHECKS", "run_pipeline"]

@@ -1,0 +1,181 @@
+"""Default schedules: good without tuning, from a closed-form cost model.
+
+For GEMM operators the candidates are balanced chunkings of the output channels, input
+channels, output rows and columns, both loop orders, with ``virtual_threads`` slots; the
+legal ones (capacity first, then micro-ops) are ranked by :func:`gemm_cost`, an estimate
+built from ``vta_hw.timing``: with latency hiding the run takes about as long as its
+busiest module (compute: GEMM and ALU iterations plus per-instruction overheads; load:
+input and weight DMAs, counting what stays loaded across tiles; store; fetch: one DRAM
+read per instruction) plus one tile's load and store that cannot overlap; without it the
+three add up.  ALU operators take the largest tiles that fit.  The autotuner searches the
+same space (``compiler/schedule/space.py``) with measured cycles instead.
+"""
+
+from __future__ import annotations
+
+from compiler.errors import ScheduleError
+from compiler.layout import LayoutOptions
+from compiler.ops import Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Pool2d
+from compiler.schedule.legality import check_alu, check_gemm
+from compiler.schedule.space import (
+    ORDERS,
+    AluSchedule,
+    GemmGeom,
+    GemmSchedule,
+    alu_blocks,
+    gemm_footprint,
+    gemm_geometry,
+)
+from vta_hw import timing
+from vta_hw.config import HwConfig
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def balanced(n: int, limit: int | None = None) -> list[int]:
+    """Chunk sizes that split ``n`` into equal-ish parts: ceil(n / k) for k = 1..n."""
+    out = sorted({_ceil(n, k) for k in range(1, n + 1)}, reverse=True)
+    return [v for v in out if limit is None or v <= limit]
+
+
+def _dma(cfg: HwConfig, rows: int, elems_per_row: int, elem_bytes: int) -> int:
+    return rows * (cfg.dram_latency + elems_per_row * timing.elem_cycles(cfg, elem_bytes)) + 2
+
+
+def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> float:
+    """Estimated cycles of ``s`` (see the module docstring)."""
+    g = gemm_geometry(op, cfg)
+    ep = op.epilogue
+    fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
+    th, tw = min(s.tile_h, g.ho), min(s.tile_w, g.wo)
+    n_co, n_h, n_w = _ceil(g.cob, fp.co), _ceil(g.ho, th), _ceil(g.wo, tw)
+    n_sp = g.nb * n_h * n_w
+    tiles = n_sp * n_co
+    red = g.red if g.depthwise else g.cib
+    steps = (1 if g.depthwise else _ceil(g.cib, fp.ci)) * _ceil(g.kh, fp.kh)
+    pg, pa = cfg.gemm_pipeline_depth + 2, cfg.alu_pipeline_depth + 2
+    iters = g.nb * g.cob * g.ho * g.wo * red * g.kh * g.kw
+    n_alu = 1 + len(ep.const_rows()) * 2 + (2 if ep.residual else 0) + (
+        0 if ep.requant is None else 2) + (1 if ep.relu or ep.clip else 0)
+    outs = g.nb * g.cob * g.ho * g.wo
+    compute = iters + tiles * steps * pg + n_alu * (outs + tiles * pa)
+    # loads
+    halo = getattr(options, "input_halo", None)
+    stored_halo = (halo if halo is not None else getattr(op, "pad", (0, 0)))
+    wp = g.w + 2 * stored_halo[1]
+    full_rows = fp.cols >= wp
+    e_in = cfg.inp_elem_bytes
+    inp_step = (_dma(cfg, fp.ci, fp.rows * fp.cols, e_in) if full_rows
+                else _dma(cfg, fp.ci * fp.rows, fp.cols, e_in))
+    inp_loads = tiles * steps
+    if s.order == "spatial_outer" and steps == 1:
+        inp_loads = n_sp
+    wgt_step = _dma(cfg, fp.co, (fp.wgt // fp.co), cfg.wgt_elem_bytes)
+    wgt_loads = tiles * steps
+    if steps == 1 and (s.order == "co_outer" or n_co == 1):
+        wgt_loads = n_co * (g.nb if n_co > s.virtual_threads else 1)
+    load = inp_loads * inp_step + wgt_loads * wgt_step
+    out_rows = fp.co if (tw >= g.wo and not any(options.output_halo)) else fp.co * th
+    store_tile = _dma(cfg, out_rows, fp.acc // out_rows, cfg.out_elem_bytes)
+    store = tiles * store_tile
+    if ep.residual:
+        compute += tiles * store_tile
+    n_insn = tiles * (steps * 3 + n_alu + 2)
+    fetch = n_insn * (timing.fetch_read_cycles(cfg) + 1)
+    if s.virtual_threads > 1:
+        return max(compute, load, store, fetch) + (load + store) / tiles + compute / tiles / 4
+    return compute + load + store
+
+
+def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
+                          virtual_threads: int = 2) -> GemmSchedule:
+    options = options or LayoutOptions()
+    g = gemm_geometry(op, cfg)
+    errors: list[str] = []
+    for vt in dict.fromkeys((virtual_threads, 1)):
+        ranked = []
+        for co in balanced(g.cob):
+            for ci in ([g.red] if g.depthwise else balanced(g.cib)):
+                for kh in balanced(g.kh):
+                    for tw in balanced(g.wo)[:6]:
+                        th = _max_rows(g, co, ci, kh, tw, vt, op, cfg)
+                        if th == 0:
+                            continue
+                        for th_ in dict.fromkeys((th, _ceil(g.ho, _ceil(g.ho, th)))):
+                            for order in ORDERS:
+                                s = GemmSchedule(co, ci, th_, tw, 0 if kh == g.kh else kh, vt,
+                                                 order)
+                                ranked.append((gemm_cost(op, s, cfg, options), s))
+                    if ranked and kh == g.kh:
+                        break
+        ranked.sort(key=lambda x: (x[0], -x[1].tile_co))
+        for _, s in ranked[:64]:
+            try:
+                check_gemm(op, s, cfg, options)
+                return s
+            except ScheduleError as e:
+                errors.append(str(e))
+    raise ScheduleError(f"no legal schedule for {op.name} on {cfg.name!r}: "
+                        + (errors[-1] if errors else "no tile fits the buffers"))
+
+
+def _max_rows(g: GemmGeom, co: int, ci: int, kh: int, tw: int, vt: int, op,
+              cfg: HwConfig) -> int:
+    """The most output rows per tile that fit the inp and acc buffers (0: none fit)."""
+    ep = op.epilogue
+    lo, hi = 0, g.ho
+    while lo < hi:
+        th = (lo + hi + 1) // 2
+        s = GemmSchedule(co, ci, th, tw, kh, vt)
+        fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
+        ok = (vt * fp.inp <= cfg.inp_buff_depth and vt * fp.wgt <= cfg.wgt_buff_depth
+              and vt * fp.acc <= cfg.out_buff_depth
+              and vt * (fp.acc + fp.res) + fp.consts <= cfg.acc_buff_depth)
+        if ok:
+            lo = th
+        else:
+            hi = th - 1
+    return lo
+
+
+def default_alu_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
+                         virtual_threads: int = 2) -> AluSchedule:
+    options = options or LayoutOptions()
+    _, cb, h, w = alu_blocks(op, cfg)
+    errors: list[str] = []
+    for vt in dict.fromkeys((virtual_threads, 1)):
+        best = None
+        widths = [0] if isinstance(op, GlobalAvgPool) else [0] + balanced(w)[1:6]
+        for ct in balanced(cb):
+            for tw in widths:
+                for th in balanced(h):
+                    s = AluSchedule(ct, th, tw, vt)
+                    try:
+                        check_alu(op, s, cfg, options)
+                    except ScheduleError as e:
+                        errors.append(str(e))
+                        continue
+                    size = ct * th * (tw or w)
+                    if best is None or size > best[0]:
+                        best = (size, s)
+                    break
+        if best is not None:
+            return best[1]
+    raise ScheduleError(f"no legal schedule for {op.name} on {cfg.name!r}: "
+                        + (errors[-1] if errors else "no tile fits the buffers"))
+
+
+def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
+                     virtual_threads: int = 2):
+    """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule)."""
+    if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
+        return default_gemm_schedule(op, cfg, options, virtual_threads)
+    if isinstance(op, Pool2d) or isinstance(op, GlobalAvgPool) or hasattr(op, "steps"):
+        return default_alu_schedule(op, cfg, options, virtual_threads)
+    raise ScheduleError(f"no schedule space for {type(op).__name__}")
+
+
+__all__ = ["default_schedule", "default_gemm_schedule", "default_alu_schedule", "gemm_cost",
+           "balanced"]
