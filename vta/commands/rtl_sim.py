@@ -1,0 +1,61 @@
+"""``vta rtl-sim BUNDLE``: run a program bundle on the RTL (Verilator, or Amaranth's simulator).
+
+Prints ``cycles: <n>`` as ``vta sim`` does, so the two are compared line for line.  The first
+run for a config builds the Verilator model (tens of seconds) and caches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vta.commands._common import add_config_args, config_from_args, config_given
+from vta_hw.bundle import Bundle
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vta_hw.cosim import DEFAULT_STALL_BOUND
+
+    bundle = Bundle.load(args.bundle)
+    if config_given(args):
+        bundle.check_config(config_from_args(args))
+    kwargs = {"stall_bound": args.stall_bound or DEFAULT_STALL_BOUND,
+              "backpressure_seed": args.backpressure}
+    if args.max_cycles is not None:
+        kwargs["max_cycles"] = args.max_cycles
+    if args.amaranth:
+        from vta_hw.cosim.amaranth_sim import run_amaranth
+
+        result = run_amaranth(bundle, vcd=args.wave, **kwargs)
+    else:
+        from vta_hw.cosim.verilator import run_bundle
+
+        result = run_bundle(bundle, wave=args.wave, **kwargs)
+    print(f"cycles: {result.cycles}")
+    rate = result.total_cycles / result.wall_s if result.wall_s > 0 else 0.0
+    engine = "amaranth" if args.amaranth else "verilator"
+    print(f"rtl: {engine}, {result.total_cycles} cycles simulated in {result.wall_s:.3f} s "
+          f"({rate:,.0f} cycles/s)")
+    if args.wave:
+        print(f"wave: {args.wave}")
+    if args.dram_out:
+        Path(args.dram_out).write_bytes(result.dram)
+        print(f"final DRAM: {args.dram_out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rtl-sim", help="run a program bundle on the RTL (Verilator)")
+    p.add_argument("bundle", help="program bundle (.vtab)")
+    add_config_args(p)
+    p.add_argument("--wave", metavar="FILE", help="write a VCD waveform")
+    p.add_argument("--max-cycles", type=int, metavar="N",
+                   help="give up (error) after N cycles")
+    p.add_argument("--stall-bound", type=int, metavar="N",
+                   help="cycles without progress that count as a deadlock (default 64)")
+    p.add_argument("--backpressure", type=int, metavar="SEED",
+                   help="slow, bursty DRAM with this random seed (results equal, cycles not)")
+    p.add_argument("--amaranth", action="store_true",
+                   help="use Amaranth's simulator instead of Verilator (small programs)")
+    p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    p.set_defaults(func=_run)
