@@ -87,8 +87,9 @@ class Dim:
 # ---------------------------------------------------------------------------- tile nodes
 @dataclass(frozen=True)
 class LoadTile:
-    """Copy the box ``origin + [0, extent)`` of ``tensor`` into SRAM at ``dst`` (dense, row
-    major over the box dims).  Coordinates outside the stored tensor read ``pad_value``."""
+    """Copy the box ``origin + step * [0, extent)`` of ``tensor`` into SRAM at ``dst``
+    (dense, row major over the box dims; ``step`` defaults to 1 in every dim).
+    Coordinates outside the stored tensor read ``pad_value``."""
 
     tensor: str
     dst: Ref
@@ -96,6 +97,7 @@ class LoadTile:
     extent: tuple[int, ...]
     pad_value: int = 0
     tag: str = ""
+    step: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,9 @@ def format_node(n: Node, cfg: HwConfig) -> str:
             extra.append(f"#{n.tag}")
         return f"{text}  ; " + " ".join(extra) if extra else text
     if isinstance(n, LoadTile):
-        return (f"load_tile {n.tensor}{list(n.origin)}+{list(n.extent)} -> {_fmt_ref(n.dst)}"
+        step = f"/{list(n.step)}" if n.step and max(n.step) > 1 else ""
+        return (f"load_tile {n.tensor}{list(n.origin)}+{list(n.extent)}{step} -> "
+                f"{_fmt_ref(n.dst)}"
                 f"{f' pad={n.pad_value}' if n.pad_value else ''}  #{n.tag}")
     if isinstance(n, StoreTile):
         return (f"store_tile {_fmt_ref(n.src)} -> {n.tensor}{list(n.origin)}"

@@ -129,6 +129,69 @@ class ActLayout:
 
 
 @dataclass(frozen=True)
+class Im2colLayout:
+    """A conv input ``(n, c, h, w)`` stored as its patches: the activation
+    ``(n, c*kh*kw, ho, wo)`` whose channel ``(ci*kh + u)*kw + v`` at output pixel ``(i, j)``
+    is ``x[ci, i*sh + u - ph, j*sw + v - pw]`` (``pad_value`` outside the image).
+
+    The convolution becomes a 1x1 one over ``c*kh*kw`` channels: worth it for a first layer
+    whose few channels would otherwise fill a fraction of ``block_in`` (3 of 16).
+    """
+
+    n: int
+    c: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    block: int
+    batch: int
+
+    @property
+    def ho(self) -> int:
+        return (self.h + 2 * self.pad[0] - self.kh) // self.stride[0] + 1
+
+    @property
+    def wo(self) -> int:
+        return (self.w + 2 * self.pad[1] - self.kw) // self.stride[1] + 1
+
+    @property
+    def act(self) -> ActLayout:
+        return ActLayout(self.n, self.c * self.kh * self.kw, self.ho, self.wo, self.block,
+                         self.batch)
+
+    @property
+    def elems(self) -> int:
+        return self.act.elems
+
+    @property
+    def elem_bytes(self) -> int:
+        return self.act.elem_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self.act.nbytes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.act.shape
+
+    def pack(self, x: np.ndarray, pad_value: int = 0) -> np.ndarray:
+        a = _check(x, (self.n, self.c, self.h, self.w), "int8", "activation")
+        (sh, sw), (ph, pw) = self.stride, self.pad
+        xp = np.full((self.n, self.c, self.h + 2 * ph, self.w + 2 * pw), pad_value, np.int8)
+        xp[:, :, ph:ph + self.h, pw:pw + self.w] = a
+        ho, wo = self.ho, self.wo
+        cols = np.empty((self.n, self.c, self.kh, self.kw, ho, wo), np.int8)
+        for u in range(self.kh):
+            for v in range(self.kw):
+                cols[:, :, u, v] = xp[:, :, u:u + (ho - 1) * sh + 1:sh, v:v + (wo - 1) * sw + 1:sw]
+        return self.act.pack(cols.reshape(self.n, -1, ho, wo))
+
+
+@dataclass(frozen=True)
 class DenseLayout:
     """Dense operand ``(rows, cols)`` as the activation ``(batch, cols, 1, ceil(rows/batch))``.
 
@@ -217,10 +280,12 @@ class WgtLayout:
         return self.elems * self.elem_bytes
 
     def pack(self, w: np.ndarray) -> np.ndarray:
-        """OIHW (or (O, I) for a dense layer's 1x1 weights) int8 -> blocked."""
+        """OIHW int8 -> blocked.  (O, I) dense weights, and OIHW weights of an im2col'd
+        convolution (``i == C*KH*KW``, 1x1), are flattened to (O, I, 1, 1) first."""
         w = np.asarray(w)
-        if w.ndim == 2 and self.kh == self.kw == 1:
-            w = w.reshape(*w.shape, 1, 1)
+        if self.kh == self.kw == 1 and w.ndim in (2, 4) and w.shape[0] == self.o and \
+                int(np.prod(w.shape[1:])) == self.i:
+            w = w.reshape(self.o, self.i, 1, 1)
         a = _check(w, (self.o, self.i, self.kh, self.kw), "int8", "weights")
         ob, ib, bo, bi = self.o_blocks, self.i_blocks, self.block_out, self.block_in
         full = np.zeros((ob * bo, ib * bi, self.kh, self.kw), np.int8)
@@ -361,10 +426,11 @@ class UopLayout:
         return (self.count,)
 
 
-Layout = ActLayout | DenseLayout | WgtLayout | DepthwiseWgtLayout | ConstLayout | UopLayout
+Layout = (ActLayout | Im2colLayout | DenseLayout | WgtLayout | DepthwiseWgtLayout | ConstLayout
+          | UopLayout)
 
-__all__ = ["ActLayout", "DenseLayout", "WgtLayout", "DepthwiseWgtLayout", "ConstLayout",
-           "UopLayout", "Layout"]
+__all__ = ["ActLayout", "Im2colLayout", "DenseLayout", "WgtLayout", "DepthwiseWgtLayout",
+           "ConstLayout", "UopLayout", "Layout", "LayoutOptions"]
 
 
 @dataclass(frozen=True)
@@ -375,10 +441,18 @@ class LayoutOptions:
     the operator's own padding, so input loads never pad (the previous layer's STORE writes
     the interior of such a tensor).  (0, 0) makes the loads insert the padding instead.
     output_halo: halo around the output, for a consumer that wants its padding in DRAM.
+    im2col: store a conv2d input as its patches (:class:`Im2colLayout`); None = when the
+    input has fewer than block_in / 2 channels and the kernel more than one tap.
     """
 
     input_halo: tuple[int, int] | None = None
     output_halo: tuple[int, int] = (0, 0)
+    im2col: bool | None = None
 
+    def use_im2col(self, op, block_in: int) -> bool:
+        if type(op).__name__ != "Conv2d":
+            return False
+        if self.im2col is not None:
+            return self.im2col
+        return 2 * op.c < block_in and op.kh * op.kw > 1
 
-__all__ += ["LayoutOptions"]

@@ -53,18 +53,25 @@ def _dense_strides(extent: tuple[int, ...]) -> list[int]:
 
 
 def box_dmas(cfg, t: TensorDecl, origin: tuple[int, ...], extent: tuple[int, ...],
-             sram: int, store: bool, pad_value: int = 0, what: str = "") -> list[isa.Insn]:
+             sram: int, store: bool, pad_value: int = 0, what: str = "",
+             step: tuple[int, ...] = ()) -> list[isa.Insn]:
     """The DMA instructions moving one box (``dram_base`` relative to the tensor)."""
-    strides, ranges, shift = _geometry(t)
+    strides0, ranges, shift = _geometry(t)
     lim = _limits(cfg)
     nd = len(origin)
-    if len(extent) != nd or len(strides) != nd:
+    step = tuple(step) or (1,) * nd
+    if len(extent) != nd or len(strides0) != nd or len(step) != nd:
         raise VerifyError(f"{what}: box {origin}+{extent} does not match tensor {t.name} "
-                          f"({nd} vs {len(strides)} dims)")
-    lo = [max(o, r[0]) for o, r in zip(origin, ranges, strict=True)]
-    hi = [min(o + e, r[1]) for o, e, r in zip(origin, extent, ranges, strict=True)]
-    before = [a - o for a, o in zip(lo, origin, strict=True)]
-    after = [o + e - b for o, e, b in zip(origin, extent, hi, strict=True)]
+                          f"({nd} vs {len(strides0)} dims)")
+    strides = tuple(s * k for s, k in zip(strides0, step, strict=True))
+    # In box units: element k of dim d is coordinate origin[d] + k * step[d].
+    klo = [min(e, max(0, -(-(r[0] - o) // k))) for o, e, k, r in
+           zip(origin, extent, step, ranges, strict=True)]
+    khi = [max(a, min(e, -(-(r[1] - o) // k))) for o, e, k, r, a in
+           zip(origin, extent, step, ranges, klo, strict=True)]
+    lo = [o + a * k for o, a, k in zip(origin, klo, step, strict=True)]  # first data coord
+    before = list(klo)
+    after = [e - b for e, b in zip(extent, khi, strict=True)]
     padded = any(before) or any(a > 0 for a in after)
     dense = _dense_strides(extent)
     cls = isa.Store if store else isa.Load
@@ -77,7 +84,7 @@ def box_dmas(cfg, t: TensorDecl, origin: tuple[int, ...], extent: tuple[int, ...
             raise VerifyError(f"{what}: box {origin}+{extent} needs padding outside the last "
                               f"two dims of {t.name}")
         pads = [before[-2], max(0, after[-2]), before[-1], max(0, after[-1])]
-        ny, nx = max(0, hi[-2] - lo[-2]), max(0, hi[-1] - lo[-1])
+        ny, nx = khi[-2] - klo[-2], khi[-1] - klo[-1]
         if ny == 0:  # only pad rows: write them full width without reading DRAM
             pads, nx = [extent[-2], 0, 0, 0], extent[-1]
         elif nx == 0:
@@ -87,8 +94,8 @@ def box_dmas(cfg, t: TensorDecl, origin: tuple[int, ...], extent: tuple[int, ...
                                 f"the DMA pad field limit {lim['y_pad_0']}; store the "
                                 f"padding as a halo (LayoutOptions.input_halo)")
         for outer in itertools.product(*(range(e) for e in extent[:-2])):
-            coord = [lo[d] + outer[d] for d in range(nd - 2)] + [lo[-2], lo[-1]]
-            base = sum((c + s) * st for c, s, st in zip(coord, shift, strides, strict=True))
+            coord = [origin[d] + outer[d] * step[d] for d in range(nd - 2)] + [lo[-2], lo[-1]]
+            base = sum((c + s) * st for c, s, st in zip(coord, shift, strides0, strict=True))
             sb = sram + sum(i * dense[d] for d, i in enumerate(outer))
             out.append(cls(sram_base=sb, dram_base=base if ny and nx else 0, y_size=ny,
                            x_size=nx, x_stride=strides[-2] if ny and nx else 0,
@@ -119,7 +126,7 @@ def box_dmas(cfg, t: TensorDecl, origin: tuple[int, ...], extent: tuple[int, ...
         raise ScheduleError(f"{what}: a DMA of {t.name} needs {y_size} x {x[0]} elements, more "
                             f"than the y_size/x_size field limits ({lim['y_size']}, "
                             f"{lim['x_size']})")
-    base0 = sum((o + s) * st for o, s, st in zip(origin, shift, strides, strict=True))
+    base0 = sum((o + s) * st for o, s, st in zip(origin, shift, strides0, strict=True))
     for idx in itertools.product(*(range(lp[0]) for lp in loops)):
         db = base0 + sum(i * lp[1] for i, lp in zip(idx, loops, strict=True))
         sb = sram + sum(i * lp[2] for i, lp in zip(idx, loops, strict=True))
@@ -143,7 +150,7 @@ def insert_dma(p: Program) -> Program:
         if isinstance(n, LoadTile):
             t = p.tensor(n.tensor)
             for insn in box_dmas(p.cfg, t, n.origin, n.extent, p.addr(n.dst), False,
-                                 n.pad_value, f"tile {n.tag}"):
+                                 n.pad_value, f"tile {n.tag}", n.step):
                 nodes.append(_instr(insn, t, False, n.tag))
         elif isinstance(n, StoreTile):
             t = p.tensor(n.tensor)

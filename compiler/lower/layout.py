@@ -19,6 +19,7 @@ from compiler.layout import (
     ConstLayout,
     DenseLayout,
     DepthwiseWgtLayout,
+    Im2colLayout,
     LayoutOptions,
     WgtLayout,
 )
@@ -47,6 +48,9 @@ def choose_layouts(p: Program) -> Program:
             x = ActLayout(op.n, op.c, op.h, op.w, bi, b, tuple(halo),
                           c_blocks=_ceil(op.c, bo) * (bo // bi))
             w = DepthwiseWgtLayout(op.c, op.kh, op.kw, bo, bi)
+        elif opts.use_im2col(op, bi):
+            x = Im2colLayout(op.n, op.c, op.h, op.w, op.kh, op.kw, op.stride, op.pad, bi, b)
+            w = WgtLayout(op.o, op.c * op.kh * op.kw, 1, 1, bo, bi)
         else:
             x = ActLayout(op.n, op.c, op.h, op.w, bi, b, tuple(halo))
             w = WgtLayout(op.o, op.c, op.kh, op.kw, bo, bi)

@@ -79,6 +79,10 @@ class RedStep:
     kh: int
     rows: int
     cols: int
+    ystep: int  # input rows between consecutive slot rows (> 1: strided rows skipped)
+    y_in: int  # input box origin (may lie in the padding)
+    x_in: int
+    src_off: int  # where the first needed input element lies in the slot
     inp_slot: int
     inp_load: bool
     wgt_slot: int
@@ -122,15 +126,56 @@ def gemm_tiles(g: GemmGeom, s: GemmSchedule) -> list[OutTile]:
         for ci0, cit in cis:
             for kh0 in range(0, g.kh, kh_t):
                 kht = min(kh_t, g.kh - kh0)
-                rows, cols = (tht - 1) * g.sh + kht, (twt - 1) * g.sw + g.kw
-                yi, xi = y0 * g.sh - g.ph + kh0, x0 * g.sw - g.pw
-                i, li = inp.get(("x", nb, ci0, cit, yi, rows, xi, cols))
+                rows, yoff, ystep = g.input_rows(tht, kht)
+                cols, xoff = g.input_cols(twt)
+                yi, xi = y0 * g.sh - g.ph + kh0 - yoff, x0 * g.sw - g.pw - xoff
+                i, li = inp.get(("x", nb, ci0, cit, yi, rows, ystep, xi, cols))
                 wkey = ("w", co0, cot, kh0, kht) if g.depthwise else ("w", co0, cot, ci0, cit,
                                                                      kh0, kht)
                 j, lj = wgt.get(wkey)
-                steps.append(RedStep(ci0, cit, kh0, kht, rows, cols, i, li, j, lj))
+                steps.append(RedStep(ci0, cit, kh0, kht, rows, cols, ystep, yi, xi,
+                                     yoff * cols + xoff, i, li, j, lj))
         tiles.append(OutTile(t, nb, co0, cot, y0, tht, x0, twt, t % vt, tuple(steps)))
     return tiles
+
+
+def _cuts(n: int, parts: int) -> list[tuple[int, int]]:
+    """``n`` split into at most ``parts`` (start, size) ranges."""
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def prefetch_weights(tiles: list[OutTile], vt: int) -> dict[int, list]:
+    """Hoisted weights (one chunk kept across several tiles) are loaded ahead of time.
+
+    A chunk's weights go to a slot the previous chunk does not use, so they can stream in
+    while the previous chunk computes: from the tile after the previous chunk's first (or
+    after the slot's last use), split along the output blocks into one piece per tile so
+    the load module keeps up with the input tiles in between.  Returns ``tile -> [(tile,
+    step, output block, (first input block, blocks)), ...]``: pieces to load before that
+    tile's own loads.
+    """
+    early: dict[int, list[tuple[int, int, int, tuple[int, int]]]] = {}
+    if vt < 2:
+        return early
+    last_use: dict[int, int] = {}
+    prev_load: int | None = None
+    for t in tiles:
+        for k, st in enumerate(t.steps):
+            if st.wgt_load:
+                if prev_load is not None and len(t.steps) == 1:
+                    at = max(prev_load + 1, last_use.get(st.wgt_slot, -1) + 1)
+                    span = t.index - at
+                    if span > 0:
+                        per = max(1, -(-4 // t.co))  # split small chunks along ci too
+                        cuts = [(b, c) for b in range(t.co) for c in _cuts(st.ci, per)]
+                        for i, (b, c) in enumerate(cuts):
+                            early.setdefault(at + i * span // len(cuts), []).append(
+                                (t.index, k, b, c))
+                prev_load = t.index
+            last_use[st.wgt_slot] = t.index
+    return early
 
 
 def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
@@ -143,13 +188,13 @@ def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
                 Dim("ci", gr, src=rc, wgt=st.kh * g.kw, reduce=True),
                 Dim("kh", st.kh, src=st.cols, wgt=g.kw, reduce=True),
                 Dim("kw", g.kw, src=1, wgt=1, reduce=True),
-                Dim("oh", t.h, dst=t.w, src=g.sh * st.cols),
+                Dim("oh", t.h, dst=t.w, src=g.sh // st.ystep * st.cols),
                 Dim("ow", t.w, dst=1, src=g.sw))
     return (Dim("co", t.co, dst=pix, wgt=st.ci * st.kh * g.kw),
             Dim("ci", st.ci, src=rc, wgt=st.kh * g.kw, reduce=True),
             Dim("kh", st.kh, src=st.cols, wgt=g.kw, reduce=True),
             Dim("kw", g.kw, src=1, wgt=1, reduce=True),
-            Dim("oh", t.h, dst=t.w, src=g.sh * st.cols),
+            Dim("oh", t.h, dst=t.w, src=g.sh // st.ystep * st.cols),
             Dim("ow", t.w, dst=1, src=g.sw))
 
 
@@ -172,7 +217,7 @@ def tile_gemm(p: Program) -> Program:
     cfg, op, s = p.cfg, p.op, p.schedule
     if not isinstance(s, GemmSchedule):
         raise ScheduleError(f"{op.name} needs a GemmSchedule, got {type(s).__name__}")
-    g = gemm_geometry(op, cfg)
+    g = gemm_geometry(op, cfg, p.options)
     ep = op.epilogue
     rows = ep.const_rows()
     fp = gemm_footprint(g, s, ep.residual, len(rows))
@@ -188,24 +233,41 @@ def tile_gemm(p: Program) -> Program:
     nodes: list = []
     if rows:
         nodes.append(LoadTile("consts", Ref("consts"), (0,), (fp.consts,), tag="consts"))
-    for t in gemm_tiles(g, s):
+    tiles = gemm_tiles(g, s)
+    early = prefetch_weights(tiles, vt)
+    moved = {x[:2] for v in early.values() for x in v}
+
+    def wgt_load(t: OutTile, st: RedStep, piece: tuple | None = None) -> LoadTile:
+        red = g.red if g.depthwise else st.ci
+        taps = st.kh * g.kw
+        if piece is None:
+            co, blocks, (c0, cn) = 0, t.co, (0, red)
+        else:
+            co, blocks, (c0, cn) = piece[0], 1, piece[1]
+        box = ((t.co0 + co, c0 + (0 if g.depthwise else st.ci0), st.kh0, 0),
+               (blocks, cn, st.kh, g.kw))
+        return LoadTile("w", Ref(f"wgt.{st.wgt_slot}", (co * red + c0) * taps), *box,
+                        tag=f"t{t.index}")
+
+    for t in tiles:
         tag = f"t{t.index}"
+        for src_tile, src_step, blk, cut in early.get(t.index, ()):
+            nodes.append(wgt_load(tiles[src_tile], tiles[src_tile].steps[src_step],
+                                  (blk, cut)))
         acc = Ref(f"acc.{t.acc_slot}")
         pix = t.h * t.w
         bias = Ref("consts", rows.index("bias") * g.cob + t.co0) if ep.bias else None
         nodes.append(InitTile(acc, t.co, pix, bias, tag))
-        for st in t.steps:
-            yi, xi = t.y0 * g.sh - g.ph + st.kh0, t.x0 * g.sw - g.pw
+        for k, st in enumerate(t.steps):
             if st.inp_load:
-                nodes.append(LoadTile("x", Ref(f"inp.{st.inp_slot}"), (t.nb, st.ci0, yi, xi),
-                                      (1, st.ci, st.rows, st.cols), g.pad_value, tag))
-            if st.wgt_load:
-                if g.depthwise:
-                    box = ((t.co0, 0, st.kh0, 0), (t.co, g.red, st.kh, g.kw))
-                else:
-                    box = ((t.co0, st.ci0, st.kh0, 0), (t.co, st.ci, st.kh, g.kw))
-                nodes.append(LoadTile("w", Ref(f"wgt.{st.wgt_slot}"), *box, tag=tag))
-            nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}"), Ref(f"wgt.{st.wgt_slot}"),
+                nodes.append(LoadTile("x", Ref(f"inp.{st.inp_slot}"),
+                                      (t.nb, st.ci0, st.y_in, st.x_in),
+                                      (1, st.ci, st.rows, st.cols), g.pad_value, tag,
+                                      (1, 1, st.ystep, 1)))
+            if st.wgt_load and (t.index, k) not in moved:
+                nodes.append(wgt_load(t, st))
+            nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}", st.src_off),
+                                  Ref(f"wgt.{st.wgt_slot}"),
                                   gemm_dims(g, t, st), s.loop_fold, tag))
         box = ((t.nb, t.co0, t.y0, t.x0), (1, t.co, t.h, t.w))
         res = None

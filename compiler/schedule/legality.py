@@ -67,13 +67,13 @@ def _check_pads(op, cfg: HwConfig, options: LayoutOptions) -> None:
                             f"padding as a halo (LayoutOptions.input_halo)")
 
 
-def gemm_uops(op, s: GemmSchedule, cfg: HwConfig) -> int:
+def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None = None
+              ) -> int:
     """Micro-ops the tiles of ``s`` need (GEMM kernels exactly, ALU kernels counted)."""
     from compiler.lower.tiling import gemm_dims, gemm_tiles
 
-    g = gemm_geometry(op, cfg)
+    g = gemm_geometry(op, cfg, options or LayoutOptions())
     ep = op.epilogue
-    fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
     vt = s.virtual_threads
     seen: set = set()
     total = 0
@@ -88,7 +88,6 @@ def gemm_uops(op, s: GemmSchedule, cfg: HwConfig) -> int:
         alu.add((t.acc_slot, t.co0 if ep.const_rows() else 0))
     n_tensor = (1 if ep.bias else 0) + (2 if ep.per_channel else 0)
     total += len(alu) * n_tensor + vt * (2 if ep.residual else 1)
-    del fp
     return total
 
 
@@ -98,7 +97,7 @@ def check_gemm(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> No
     _positive(s, ("tile_co", "tile_ci", "tile_h", "tile_w", "virtual_threads", "tile_kh"),
               allow_zero=("tile_kh",))
     _need(s.order in ORDERS, f"schedule order={s.order!r} must be one of {ORDERS}")
-    g = gemm_geometry(op, cfg)
+    g = gemm_geometry(op, cfg, options)
     ep = op.epilogue
     rows = ep.const_rows()
     fp = gemm_footprint(g, s, ep.residual, len(rows))
@@ -120,13 +119,13 @@ def check_gemm(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> No
     _need(acc_total <= cfg.acc_buff_depth,
           f"acc buffer: {vt} x ({fp.acc} accumulator + {fp.res} residual) + {fp.consts} "
           f"constant elements = {acc_total} > acc_buff_depth {cfg.acc_buff_depth}")
-    if isinstance(op, (Conv2d, DepthwiseConv2d)):
+    if isinstance(op, (Conv2d, DepthwiseConv2d)) and not options.use_im2col(op, cfg.block_in):
         _check_pads(op, cfg, options)
         halo = options.input_halo if options.input_halo is not None else op.pad
         _need(op.w + 2 * halo[1] <= _stride_field(cfg),
               f"input rows of {op.w + 2 * halo[1]} elements exceed the DMA x_stride field "
               f"({_stride_field(cfg)})")
-    uops = gemm_uops(op, s, cfg)
+    uops = gemm_uops(op, s, cfg, options)
     _need(uops <= cfg.uop_buff_depth,
           f"uop buffer: the tiles need {uops} micro-ops > uop_buff_depth {cfg.uop_buff_depth} "
           f"(smaller tile_h/tile_w, or fewer virtual threads)")

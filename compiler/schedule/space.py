@@ -94,15 +94,43 @@ class GemmGeom:
     pw: int
     depthwise: bool
     pad_value: int
+    halo: tuple[int, int] = (0, 0)
+
+    def input_rows(self, th: int, kh: int) -> tuple[int, int, int]:
+        """(rows in a slot, offset of the first needed row, row step) for ``th`` output
+        rows and ``kh`` kernel rows: every ``sh``-th row when one kernel row is used and
+        the stride skips rows; the whole stored height when the tile spans it (channel
+        blocks are then contiguous in DRAM); else the rows the taps read."""
+        if kh == 1 and self.sh > 1:
+            return th, 0, self.sh
+        if th >= self.ho and kh >= self.kh and self.halo[0] >= self.ph:
+            return self.h + 2 * self.halo[0], self.halo[0] - self.ph, 1
+        return (th - 1) * self.sh + kh, 0, 1
+
+    def input_cols(self, tw: int) -> tuple[int, int]:
+        """(columns in a slot, offset of the first needed column) for ``tw`` output columns:
+        whole stored rows when the tile spans them (so rows are contiguous)."""
+        if tw >= self.wo and self.halo[1] >= self.pw:
+            return self.w + 2 * self.halo[1], self.halo[1] - self.pw
+        return (tw - 1) * self.sw + self.kw, 0
 
 
-def gemm_geometry(op, cfg: HwConfig) -> GemmGeom:
+def gemm_geometry(op, cfg: HwConfig, options=None) -> GemmGeom:
+    """Blocked geometry of ``op`` with the input layout ``options`` (a LayoutOptions:
+    stored halo, default the op's padding; im2col, which makes a conv a 1x1 one)."""
     b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    halo = getattr(options, "input_halo", None)
+    if isinstance(op, (Conv2d, DepthwiseConv2d)):
+        halo = tuple(halo) if halo is not None else tuple(op.pad)
+    if options is not None and options.use_im2col(op, bi):
+        cib = _ceil(op.c * op.kh * op.kw, bi)
+        return GemmGeom(_ceil(op.n, b), cib, _ceil(op.o, bo), cib, op.ho, op.wo, op.ho, op.wo,
+                        1, 1, 1, 1, 0, 0, False, 0)
     if isinstance(op, Conv2d):
         cib = _ceil(op.c, bi)
         return GemmGeom(_ceil(op.n, b), cib, _ceil(op.o, bo), cib, op.h, op.w, op.ho, op.wo,
                         op.kh, op.kw, op.stride[0], op.stride[1], op.pad[0], op.pad[1], False,
-                        op.pad_value)
+                        op.pad_value, halo)
     if isinstance(op, DepthwiseConv2d):
         if bo % bi:
             raise UnsupportedError(f"depthwise conv2d needs block_out ({bo}) to be a multiple "
@@ -111,7 +139,7 @@ def gemm_geometry(op, cfg: HwConfig) -> GemmGeom:
         cob = _ceil(op.c, bo)
         return GemmGeom(_ceil(op.n, b), cob * g, cob, g, op.h, op.w, op.ho, op.wo, op.kh,
                         op.kw, op.stride[0], op.stride[1], op.pad[0], op.pad[1], True,
-                        op.pad_value)
+                        op.pad_value, halo)
     if isinstance(op, Dense):
         cols = _ceil(op.n, b)
         cib = _ceil(op.i, bi)
@@ -142,7 +170,7 @@ def gemm_footprint(g: GemmGeom, s: GemmSchedule, residual: bool, const_rows: int
     ci = co * g.red if g.depthwise else min(s.tile_ci, g.cib)
     kh = min(s.tile_kh or g.kh, g.kh)
     th, tw = min(s.tile_h, g.ho), min(s.tile_w, g.wo)
-    rows, cols = (th - 1) * g.sh + kh, (tw - 1) * g.sw + g.kw
+    rows, cols = g.input_rows(th, kh)[0], g.input_cols(tw)[0]
     red = g.red if g.depthwise else ci
     acc = co * th * tw
     return GemmFootprint(co, ci, kh, rows, cols, ci * rows * cols, co * red * kh * g.kw, acc,
