@@ -16,7 +16,8 @@ next cycle (stage ``t = 0``).  From there, with ``P`` the pipeline depth:
   more iterations later always reads the written value (the hazard window of the model).
 * ALU: acc[dst] is read at ``t = 0``; with a tensor operand acc[src] at ``t = 1`` (one read
   port, hence II = 2); the op is evaluated when its operands are there (``t = 1`` immediate,
-  ``t = 2`` tensor) and its result goes through ``P - 2`` registers to the write.
+  ``t = 2`` tensor) and ``P - 2`` registers lie between the operands and the write (the
+  first, when there is one, registers the operands so the op starts from flip-flops).
 
 Every acc write (LOAD acc/acc8, GEMM, ALU) also writes ``out[idx] = saturate_int8(acc[idx])``
 when ``idx < out_buff_depth``.  The acc buffer has one read and one write port, the uop buffer
@@ -305,18 +306,25 @@ class Compute(wiring.Component):
         imm_lanes = Cat(*([imm32] * lanes))
         op_v = Signal()
         op_dst = Signal(la)
+        op_a = Signal(self.acc_bits)
+        op_b = Signal(self.acc_bits)
         m.d.comb += [
             op_v.eq(Mux(ii2, a_v[2], a_v[1])),
             op_dst.eq(Mux(ii2, a_dst[2], a_dst[1])),
-            alu.op.eq(alu_op),
-            alu.a.eq(Mux(ii2, a_dst_val, acc_rd.data)),
-            alu.b.eq(Mux(ii2, acc_rd.data, imm_lanes)),
+            op_a.eq(Mux(ii2, a_dst_val, acc_rd.data)),
+            op_b.eq(Mux(ii2, acc_rd.data, imm_lanes)),
         ]
+        ea = pa - 2  # registers between the operands and the write
+        if ea >= 1:  # register the operands: the op starts from flip-flops, not the RAM
+            op_v, op_dst, op_a, op_b = (delay(sig, 1, f"aop{i}")[1]
+                                        for i, sig in enumerate((op_v, op_dst, op_a, op_b)))
+        m.d.comb += [alu.op.eq(alu_op), alu.a.eq(op_a), alu.b.eq(op_b)]
         a_res0 = Signal(self.acc_bits)
         m.d.comb += a_res0.eq(Mux(reset, 0, alu.result))
-        r_v = delay(op_v, pa - 2, "rv")
-        r_dst = delay(op_dst, pa - 2, "rdst")
-        r_res = delay(a_res0, pa - 2, "rres")
+        ra = ea - 1 if ea >= 1 else 0  # result registers
+        r_v = delay(op_v, ra, "rv")
+        r_dst = delay(op_dst, ra, "rdst")
+        r_res = delay(a_res0, ra, "rres")
 
         # acc read port: GEMM or ALU addressing
         with m.If(is_alu):
@@ -346,8 +354,8 @@ class Compute(wiring.Component):
             m.d.comb += [acc_we.eq(1), acc_waddr.eq(dma.wr_addr), acc_wdata.eq(load_acc)]
         with m.Elif(g_v[wg]):
             m.d.comb += [acc_we.eq(1), acc_waddr.eq(g_dst[wg]), acc_wdata.eq(g_res)]
-        with m.Elif(r_v[pa - 2]):
-            m.d.comb += [acc_we.eq(1), acc_waddr.eq(r_dst[pa - 2]), acc_wdata.eq(r_res[pa - 2])]
+        with m.Elif(r_v[ra]):
+            m.d.comb += [acc_we.eq(1), acc_waddr.eq(r_dst[ra]), acc_wdata.eq(r_res[ra])]
         m.d.comb += [acc_wr.en.eq(acc_we), acc_wr.addr.eq(acc_waddr), acc_wr.data.eq(acc_wdata)]
         lo = cfg.log_out_buff_depth
         in_out = acc_waddr[lo:] == 0 if lo < la else Const(1)
