@@ -23,10 +23,11 @@ _RTL_DIR = Path(__file__).parent / "rtl"
 
 
 def rtl_version() -> str:
-    """Hash of the RTL sources (``vta_hw/rtl/*.py`` and the spec modules they read)."""
+    """Hash of the RTL sources (``vta_hw/rtl/*.py``, the spec modules they read and this
+    emitter)."""
     h = hashlib.sha256()
-    files = sorted(_RTL_DIR.glob("*.py")) + [Path(__file__).parent / n
-                                             for n in ("isa.py", "timing.py", "config.py")]
+    files = sorted(_RTL_DIR.glob("*.py")) + [Path(__file__).parent / n for n in
+                                             ("isa.py", "timing.py", "config.py", "verilog.py")]
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())
