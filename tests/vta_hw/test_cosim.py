@@ -12,7 +12,7 @@ from tests.programs.random_programs import bundles, random_bundle
 from vta_hw.cosim import DramRangeError, RtlDeadlockError, RtlTimeoutError
 from vta_sim import DeadlockError, simulate
 
-from .conftest import PRESETS, SLOW_DRAM
+from .conftest import PRESETS, SLOW_DRAM, VARIANTS
 from .helpers import deadlock_program, hazard_boundary
 
 pytestmark = pytest.mark.cosim
@@ -72,6 +72,35 @@ def test_slow_dram_config(verilator_model):
         _agree(CORPUS[name](SLOW_DRAM))
     for seed in range(40):
         _agree(random_bundle(SLOW_DRAM, seed))
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_config_variants(verilator_model, variant):
+    cfg = VARIANTS[variant]
+    verilator_model(cfg)
+    for name in sorted(CORPUS):
+        _agree(CORPUS[name](cfg))
+    for kind in ("gemm", "alu_imm", "alu_tensor"):
+        _agree(hazard_boundary(cfg, kind))
+    for seed in range(60):
+        _agree(random_bundle(cfg, seed))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_workloads(verilator_model, preset):
+    """The simulator's blocked matmul and conv2d generators: real kernels, thousands of
+    cycles, double-buffered with virtual threads."""
+    from vta_sim.workloads import blocked_conv2d, blocked_matmul
+
+    cfg = PRESETS[preset]
+    verilator_model(cfg)
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    for w in (blocked_matmul(cfg, 8 * b, 6 * bo, 3 * bi, tile_m=2, tile_n=2),
+              blocked_matmul(cfg, 2 * b, 2 * bo, 2 * bi, virtual_threads=1),
+              blocked_conv2d(cfg, 6, 5, 2 * bi, 2 * bo)):
+        sim, _ = _agree(w.bundle)
+        got = sim.read(w.bundle, w.output)
+        assert got == w.expected.astype("int8").tobytes()
 
 
 @pytest.mark.parametrize("preset", ["tiny", "wide"])
