@@ -16,15 +16,15 @@ stand-alone run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from compiler.errors import LayoutError, OpError
-from compiler.ir import Instr, Program, TensorDecl
-from compiler.layout import ConstLayout, LayoutOptions, UopLayout
+from compiler.ir import Access, Instr, Program, TensorDecl
+from compiler.layout import ActLayout, ConstLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
 from compiler.ops import (
     AluStep,
@@ -86,21 +86,25 @@ class CompiledOp:
         if extra:
             raise LayoutError(f"{self.op.name}: unexpected input(s) {extra}; expected "
                               f"{sorted(specs)}")
-        out: dict[str, np.ndarray] = {}
-        pad = getattr(self.op, "pad_value", 0)
-        for t in self.tensors:
-            if t.role == "output":
-                continue
-            if isinstance(t.layout, UopLayout):
-                out[t.name] = uop_words(self.program)
-            elif isinstance(t.layout, ConstLayout):
-                out[t.name] = t.layout.pack({r: inputs[r] for r in t.source})
-            elif t.name == "w":
-                out[t.name] = t.layout.pack(inputs["w"])
-            else:
-                out[t.name] = t.layout.pack(inputs[t.source[0]],
-                                            pad_value=pad if t.name == "x" else 0)
-        return out
+        return {t.name: self.pack_tensor(t, inputs) for t in self.tensors
+                if t.role != "output"}
+
+    def pack_tensor(self, t: TensorDecl, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Blocked DRAM data of one of this op's tensors from logical operand arrays."""
+        if isinstance(t.layout, UopLayout):
+            return uop_words(self.program)
+        if isinstance(t.layout, ConstLayout):
+            return t.layout.pack({r: inputs[r] for r in t.source})
+        if t.name == "w":
+            return t.layout.pack(inputs["w"])
+        pad = getattr(self.op, "pad_value", 0) if t.name == "x" else 0
+        return t.layout.pack(inputs[t.source[0]], pad_value=pad)
+
+    def stream(self) -> list[Instr]:
+        """The instruction stream without dependency flags, NOPs and FINISH (what the token
+        pass started from, with micro-op kernels placed): the unit :func:`chain` joins."""
+        return [replace(n, insn=replace(n.insn, **{f: False for f in isa.DEP_FLAGS}))
+                for n in self.instrs if not isinstance(n.insn, (isa.Nop, isa.Finish))]
 
     def place(self, builder: BundleBuilder, data: Mapping[str, np.ndarray],
               prefix: str = "") -> dict[str, int]:
@@ -132,8 +136,6 @@ class CompiledOp:
                 if addr % eb:
                     raise LayoutError(f"tensor {n.tensor} at byte {addr} is not aligned to its "
                                       f"{eb}-byte elements")
-                from dataclasses import replace
-
                 insn = replace(insn, dram_base=insn.dram_base + addr // eb)
             out.append(insn)
         return out
@@ -166,9 +168,10 @@ class CompiledOp:
                          f"at={addrs[t.name]} shape={t.layout.shape}")
         for k, (off, kern) in enumerate(zip(self.program.kernel_offsets(),
                                             self.program.kernels, strict=True)):
-            body = " ".join(f"{u.dst},{u.src},{u.wgt}" for u in kern[:16])
-            more = f" ... (+{len(kern) - 16})" if len(kern) > 16 else ""
-            lines.append(f"# kernel k{k} at {off} n={len(kern)}: {body}{more}")
+            lines.append(f"# kernel k{k} at {off} n={len(kern)} (dst,src,wgt):")
+            for a in range(0, len(kern), 12):
+                lines.append("#   " + " ".join(f"{u.dst},{u.src},{u.wgt}"
+                                                for u in kern[a:a + 12]))
         return "\n".join(lines) + "\n" + isa.disassemble_program(self.link(addrs), self.cfg)
 
 
@@ -180,6 +183,123 @@ def compile_op(op, cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOption
     check_schedule(op, schedule, cfg, options)
     program = run_pipeline(op, cfg, schedule, options, dump=dump)
     return CompiledOp(op, cfg, schedule, options, program)
+
+
+@dataclass(frozen=True)
+class ChainedProgram:
+    """Several compiled operators in one instruction stream and one DRAM image.
+
+    tensors: global name -> (declaration, index of the op it was taken from).  An op's
+    tensor ``t`` is called ``names[i].get(t, f"{i}.{t}")``; tensors several ops share (an
+    output another op reads) must have identical layouts.  ``insns`` carry tensor-relative
+    DRAM addresses like a :class:`CompiledOp`'s; :meth:`bundle` places and links them.
+    """
+
+    ops: tuple[CompiledOp, ...]
+    names: tuple[dict[str, str], ...]
+    tensors: dict[str, tuple[TensorDecl, int]]
+    program: Program
+
+    @property
+    def instrs(self) -> tuple[Instr, ...]:
+        return self.program.instrs()
+
+    def global_name(self, i: int, local: str) -> str:
+        return self.names[i].get(local, f"{i}.{local}")
+
+    @property
+    def inputs(self) -> list[str]:
+        """Global tensors no op writes (the caller provides them)."""
+        written = {self.global_name(i, t.name) for i, op in enumerate(self.ops)
+                   for t in op.tensors if t.role == "output"}
+        return [g for g in self.tensors if g not in written]
+
+    def bundle(self, inputs: Sequence[Mapping[str, np.ndarray]]) -> Bundle:
+        """inputs[i]: logical arrays of op i (operands produced by another op omitted)."""
+        bb = BundleBuilder(self.ops[0].cfg)
+        addrs = {}
+        feeds = set(self.inputs)
+        for g, (t, i) in self.tensors.items():
+            if g in feeds:
+                data = np.ascontiguousarray(self.ops[i].pack_tensor(t, inputs[i]))
+                r = bb.add(g, data.tobytes(), dtype=str(data.dtype), shape=tuple(data.shape))
+            else:
+                r = bb.alloc(g, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
+            addrs[g] = r.addr
+        linked = []
+        for n in self.instrs:
+            insn = n.insn
+            if n.tensor is not None:
+                eb = isa.elem_bytes(self.ops[0].cfg, insn.mem)
+                insn = replace(insn, dram_base=insn.dram_base + addrs[n.tensor] // eb)
+            linked.append(insn)
+        bb.set_program(linked)
+        return bb.build({"ops": [op.op.name for op in self.ops]})
+
+    def read(self, result, bundle: Bundle, i: int, local: str = "y") -> np.ndarray:
+        """Op ``i``'s output (logical layout) from a simulation result."""
+        data = result.read(bundle, self.global_name(i, local))
+        return self.ops[i].unpack_output(data)
+
+
+def _same_layout(a: TensorDecl, b: TensorDecl) -> bool:
+    la, lb = getattr(a.layout, "act", a.layout), getattr(b.layout, "act", b.layout)
+    if not (isinstance(la, ActLayout) and isinstance(lb, ActLayout)):
+        return la == lb
+    key = ("n_blocks", "c_blocks", "h", "w", "halo", "block", "batch")
+    return all(getattr(la, k) == getattr(lb, k) for k in key)
+
+
+def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None = None
+          ) -> ChainedProgram:
+    """Join compiled operators into one stream (see :class:`ChainedProgram`).
+
+    The operators run in order; the token pass runs over the joined stream, so an op's
+    loads wait for the stores of the op whose output they read (through a compute NOP) and
+    for the previous op to be done with the SRAM slots they overwrite.  Each op's micro-op
+    LOAD refills the micro-op buffer after the previous op's last GEMM/ALU (same module).
+    """
+    from compiler.lower.tokens import insert_tokens
+
+    ops = tuple(ops)
+    if not ops:
+        raise OpError("chain needs at least one operator")
+    cfg = ops[0].cfg
+    names_t = tuple(dict(m) for m in (names or [{}] * len(ops)))
+    if len(names_t) != len(ops):
+        raise OpError(f"{len(ops)} operators but {len(names_t)} name maps")
+    tensors: dict[str, tuple[TensorDecl, int]] = {}
+    nodes: list[Instr] = []
+    for i, op in enumerate(ops):
+        if op.cfg.config_hash() != cfg.config_hash():
+            raise OpError(f"operator {i} was compiled for {op.cfg.name!r}, not {cfg.name!r}")
+        g = {t.name: names_t[i].get(t.name, f"{i}.{t.name}") for t in op.tensors}
+        for t in op.tensors:
+            if g[t.name] not in tensors:
+                tensors[g[t.name]] = (t, i)
+                continue
+            other, j = tensors[g[t.name]]
+            if not _same_layout(other, t):
+                raise LayoutError(
+                    f"tensor {g[t.name]!r}: operator {j} lays it out as {other.layout.shape} "
+                    f"({other.mem.name.lower()}), operator {i} as {t.layout.shape} "
+                    f"({t.mem.name.lower()}); a layout transform is needed between them")
+
+        def ren(a: Access, g=g) -> Access:
+            return Access(f"dram:{g[a.space[5:]]}") if a.space.startswith("dram:") else a
+
+        base = len(nodes)  # an op's sequence numbers are 0..k-1: keep its logical order
+        for n in op.stream():
+            nodes.append(replace(n, tensor=g[n.tensor] if n.tensor else None,
+                                 reads=tuple(map(ren, n.reads)),
+                                 writes=tuple(map(ren, n.writes)), seq=base + n.seq))
+    decls = tuple(replace(t, name=gname) for gname, (t, _) in tensors.items())
+    prog = Program(cfg, op=tuple(op.op for op in ops), schedule=None, tensors=decls,
+                   nodes=tuple(nodes), stage="emit")
+    prog = replace(insert_tokens(prog), stage="emit")
+    return ChainedProgram(ops, names_t, tensors, prog)
+
+
 
 
 @dataclass(frozen=True)
@@ -363,6 +483,7 @@ def global_avg_pool2d(x, *, cfg: HwConfig = DEFAULT, schedule=None) -> RunResult
     return run_op(GlobalAvgPool(*x.shape), {"x": x}, cfg, schedule)
 
 
-__all__ = ["CompiledOp", "RunResult", "compile_op", "run_on_simulator", "run_op", "conv2d",
+__all__ = ["CompiledOp", "ChainedProgram", "chain", "RunResult", "compile_op",
+           "run_on_simulator", "run_op", "conv2d",
            "depthwise_conv2d", "dense", "elementwise", "add", "mul", "minimum", "maximum",
            "shift_right", "relu", "clip", "max_pool2d", "avg_pool2d", "global_avg_pool2d"]

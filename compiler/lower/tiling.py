@@ -146,7 +146,7 @@ def _cuts(n: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-def prefetch_weights(tiles: list[OutTile], vt: int) -> dict[int, list]:
+def prefetch_weights(g: GemmGeom, tiles: list[OutTile], vt: int) -> dict[int, list]:
     """Hoisted weights (one chunk kept across several tiles) are loaded ahead of time.
 
     A chunk's weights go to a slot the previous chunk does not use, so they can stream in
@@ -169,7 +169,8 @@ def prefetch_weights(tiles: list[OutTile], vt: int) -> dict[int, list]:
                     span = t.index - at
                     if span > 0:
                         per = max(1, -(-4 // t.co))  # split small chunks along ci too
-                        cuts = [(b, c) for b in range(t.co) for c in _cuts(st.ci, per)]
+                        red = g.red if g.depthwise else st.ci
+                        cuts = [(b, c) for b in range(t.co) for c in _cuts(red, per)]
                         for i, (b, c) in enumerate(cuts):
                             early.setdefault(at + i * span // len(cuts), []).append(
                                 (t.index, k, b, c))
@@ -234,7 +235,7 @@ def tile_gemm(p: Program) -> Program:
     if rows:
         nodes.append(LoadTile("consts", Ref("consts"), (0,), (fp.consts,), tag="consts"))
     tiles = gemm_tiles(g, s)
-    early = prefetch_weights(tiles, vt)
+    early = prefetch_weights(g, tiles, vt)
     moved = {x[:2] for v in early.values() for x in v}
 
     def wgt_load(t: OutTile, st: RedStep, piece: tuple | None = None) -> LoadTile:

@@ -50,8 +50,12 @@ def pop_flag(src: isa.Module, dst: isa.Module) -> str:
     return "pop_prev" if src == dst - 1 else "pop_next"
 
 
-def _queue_of(m: isa.Module, flag: str) -> tuple[isa.Module, isa.Module]:
-    other = MOD(m - 1) if flag.endswith("prev") else MOD(m + 1)
+def _queue_of(m: isa.Module, flag: str) -> tuple[isa.Module, isa.Module] | None:
+    """The (producer, consumer) queue a flag of module ``m`` names (None: no neighbour)."""
+    k = m - 1 if flag.endswith("prev") else m + 1
+    if k not in tuple(MOD):
+        return None
+    other = MOD(k)
     return (m, other) if flag.startswith("push") else (other, m)
 
 
@@ -147,10 +151,17 @@ def insert_tokens(p: Program) -> Program:
 # ---------------------------------------------------------------------------- checker
 @dataclass(frozen=True)
 class TokenReport:
-    """What a successful check measured: tokens per queue and the most ever in flight."""
+    """What a successful check measured.
+
+    pushes: tokens per queue.  max_in_flight: the most tokens a queue ever held.
+    known: per instruction, the last instruction of each module (load, compute, store;
+    -1: none) known to have completed when it issues -- through its own module's order and
+    the token chains it popped (a vector clock), which is what orders accesses.
+    """
 
     pushes: dict[str, int]
     max_in_flight: dict[str, int]
+    known: tuple[tuple[int, int, int], ...] = ()
 
 
 def _name(insn: isa.Insn) -> str:
@@ -178,7 +189,7 @@ def check_tokens(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig) ->
         for f in isa.DEP_FLAGS:
             if getattr(x, f):
                 q = _queue_of(mods[i], f)
-                if q not in qnames:
+                if q is None or q not in qnames:
                     raise TokenError(f"instruction {i} ({_name(x)}) sets {f}, but the "
                                      f"{mods[i].name.lower()} module has no such neighbour")
                 (pushes if f.startswith("push") else pops).append(q)
@@ -193,6 +204,7 @@ def check_tokens(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig) ->
     issued: dict = {m: None for m in MOD}
     clock = {m: {k: -1 for k in MOD} for m in MOD}
     fin_clock = None
+    known: list = [None] * n
     f = 0
     depth, cdepth = cfg.token_queue_depth, cfg.cmd_queue_depth
     while True:
@@ -221,6 +233,7 @@ def check_tokens(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig) ->
                         popped[q] += 1
                         for k in MOD:
                             clock[m][k] = max(clock[m][k], clk[k])
+                    known[i] = tuple(clock[m][k] for k in MOD)
                     if isinstance(insns[i], isa.Finish):
                         fin_clock = dict(clock[m])
                     issued[m] = i
@@ -257,7 +270,7 @@ def check_tokens(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig) ->
                 f"{last} ({_name(insns[last])}) completes: no token chain orders it before "
                 f"FINISH")
     return TokenReport({qnames[q]: total[q] for q in QUEUES},
-                       {qnames[q]: peak[q] for q in QUEUES})
+                       {qnames[q]: peak[q] for q in QUEUES}, tuple(known))
 
 
 def _deadlock(insns, blocked, tokens, popped, total, qnames, f, mods) -> str:

@@ -77,18 +77,20 @@ class Requant:
             m, total = m >> 1, total - 1
         if total < 0:  # scale >= 2**bits: clamp (such outputs saturate anyway)
             m, total = min(IMM_MAX, m << -total), 0
+        while m % 2 == 0 and total > 0:  # exact powers of two need no multiplier at all
+            m, total = m >> 1, total - 1
         pre = 0
         bound = max(1, int(acc_bound))
         while pre < total and (((bound + ((1 << pre) >> 1)) >> pre) + 1) * m >= 1 << 31:
             pre += 1
+        if pre == total:  # a scale too large to pre-shift: clamp the multiplier instead
+            m = max(1, min(m, ((1 << 31) - 1) // (((bound + ((1 << pre) >> 1)) >> pre) + 1)))
         shift = total - pre
         while shift > MAX_SHIFT:  # tiny scale: move shift into the pre-shift, then drop bits
             if pre < MAX_SHIFT:
                 pre, shift = pre + 1, shift - 1
             else:
                 m, shift = max(1, (m + 1) >> 1), shift - 1
-        while m % 2 == 0 and shift > 0:  # a multiplier of 1 saves an ALU instruction
-            m, shift = m >> 1, shift - 1
         return cls(multiplier=int(m), shift=int(shift), pre_shift=int(pre))
 
     @property

@@ -138,6 +138,11 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                                 ranked.append((gemm_cost(op, s, cfg, options), s))
                     if ranked and kh == g.kh:
                         break
+        if not ranked:  # not even the smallest tile fits: say which limit breaks
+            try:
+                check_gemm(op, GemmSchedule(1, 1, 1, 1, 1, vt), cfg, options)
+            except ScheduleError as e:
+                errors.append(f"even 1x1x1 tiles break it: {e}")
         ranked.sort(key=lambda x: (x[0], -x[1].tile_co))
         legal: list[GemmSchedule] = []
         for _, s in ranked[:64]:
