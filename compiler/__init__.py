@@ -7,10 +7,12 @@ Folders in data-flow order (``docs/compiler.md``): ``ops`` (what is computed), `
 """
 
 from compiler.api import (
+    ChainedProgram,
     CompiledOp,
     RunResult,
     add,
     avg_pool2d,
+    chain,
     clip,
     compile_op,
     conv2d,
@@ -53,7 +55,8 @@ from compiler.pipeline import PASSES, run_pipeline
 from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
 
 __all__ = [
-    "compile_op", "run_on_simulator", "run_op", "CompiledOp", "RunResult",
+    "compile_op", "run_on_simulator", "run_op", "CompiledOp", "RunResult", "chain",
+    "ChainedProgram",
     "conv2d", "depthwise_conv2d", "dense", "elementwise", "add", "mul", "minimum", "maximum",
     "shift_right", "relu", "clip", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "Conv2d", "DepthwiseConv2d", "Dense", "Elementwise", "AluStep", "Pool2d", "GlobalAvgPool",

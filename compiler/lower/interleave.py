@@ -52,12 +52,11 @@ def check_order(p: Program) -> None:
     instrs = list(p.instrs())
     logical = sorted(range(len(instrs)), key=lambda i: instrs[i].seq)
     deps = dependencies([instrs[i] for i in logical])
-    pos = {i: k for k, i in enumerate(range(len(instrs)))}
     for li, d in enumerate(deps):
-        b = logical[li]
+        b = logical[li]  # program positions
         for x in d:
             a = logical[x]
-            if pos[a] >= pos[b]:
+            if a >= b:
                 raise VerifyError(f"after pass 'interleave': instruction {b} is placed before "
                                   f"instruction {a} it depends on")
     last: dict = {}

@@ -133,7 +133,15 @@ def plan_loops(dims: tuple[Dim, ...], cfg: HwConfig, gemm: bool, check_src: bool
         return tuple(i for i in (p.out, p.inner) if i is not None) + p.uops
 
     def legal(p: LoopPlan) -> bool:
-        return hazard_free(dims, order_of(p), window, check_src, src_offset)
+        if not (check_src and p.split):
+            return hazard_free(dims, order_of(p), window, check_src, src_offset)
+        # each unrolled instruction shifts src and dst by its own offsets
+        for point in itertools.product(*(range(dims[i].extent) for i in p.split)):
+            delta = sum(v * (dims[i].src - dims[i].dst) for i, v in zip(p.split, point,
+                                                                         strict=True))
+            if not hazard_free(dims, order_of(p), window, True, src_offset + delta):
+                return False
+        return True
 
     if fold is not None:
         parts = [s.strip() for s in fold.split(",")]

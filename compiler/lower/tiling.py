@@ -52,15 +52,18 @@ def _act(layout):
 
 
 class SlotRotation:
-    """Which slot of a buffer holds which data: hits reuse a slot, misses take the next."""
+    """Which slot of a buffer holds which data: hits reuse a slot, misses take the next.
 
-    def __init__(self, n: int):
+    With ``reuse=False`` every request is a miss (the load is not hoisted)."""
+
+    def __init__(self, n: int, reuse: bool = True):
         self.keys: list[object] = [None] * n
         self.next = 0
+        self.reuse = reuse
 
     def get(self, key: object) -> tuple[int, bool]:
         """(slot, must_load)."""
-        if key in self.keys:
+        if self.reuse and key in self.keys:
             return self.keys.index(key), False
         s = self.next
         self.keys[s] = key
@@ -114,7 +117,7 @@ def gemm_tiles(g: GemmGeom, s: GemmSchedule) -> list[OutTile]:
         outer = [(nb, c, y, x) for nb in range(g.nb) for c in cos for y in ys for x in xs]
     else:
         outer = [(nb, c, y, x) for nb in range(g.nb) for y in ys for x in xs for c in cos]
-    inp, wgt = SlotRotation(vt), SlotRotation(vt)
+    inp, wgt = SlotRotation(vt, s.hoist_input), SlotRotation(vt, s.hoist_weights)
     tiles = []
     for t, (nb, co0, y0, x0) in enumerate(outer):
         cot, tht, twt = min(co_t, g.cob - co0), min(th, g.ho - y0), min(tw, g.wo - x0)

@@ -30,8 +30,10 @@ class GemmSchedule:
     the next tiles and the store of the previous one overlap the current GEMMs (1 = no
     latency hiding).  order: ``co_outer`` (for each output-channel chunk, sweep the image:
     weights stay loaded) or ``spatial_outer`` (for each image tile, sweep the channel
-    chunks: the input stays loaded).  A load is hoisted out of every loop whose index it
-    does not depend on.  loop_fold: force the two dims folded into the GEMM's affine loops
+    chunks: the input stays loaded).  hoist_weights, hoist_input: keep a loaded weight
+    (input) tile in its slot and skip reloading it while the loops do not change it --
+    hoisting the load out of every loop whose index it does not depend on; False reloads
+    it for every tile.  loop_fold: force the two dims folded into the GEMM's affine loops
     (``"co,ci"``), None = the fold with fewest micro-ops.
     """
 
@@ -43,6 +45,8 @@ class GemmSchedule:
     virtual_threads: int = 2
     order: str = "co_outer"
     loop_fold: str | None = None
+    hoist_weights: bool = True
+    hoist_input: bool = True
 
     def replace(self, **changes) -> GemmSchedule:
         return replace(self, **changes)
