@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from vta_sim.plots import RooflinePoint, roofline
 
-        png = roofline([RooflinePoint(r["layer"], r["stats"]) for r in rows], cfg,
+        # useful MACs (the layer's, not the channel-padded ones the core executed)
+        png = roofline([RooflinePoint(r["layer"], replace(r["stats"], macs=r["macs"]))
+                        for r in rows], cfg,
                        out_dir / "resnet18_roofline.png",
                        title=f"ResNet-18 conv layers on {cfg.name} (virtual_threads=2)")
         print(f"roofline: {png}")
