@@ -171,6 +171,93 @@ def _check_hazards(cfg: HwConfig, insn: isa.Gemm | isa.Alu, index: int, dst: np.
                     f"accumulator read-after-write window is {window}")
 
 
+def _gemm_dense_pairs(state: MachineState, x: np.ndarray, ud: np.ndarray, dinv: np.ndarray,
+                      uw: np.ndarray, winv: np.ndarray) -> np.ndarray:
+    """Few distinct (dst, wgt) pairs (convolutions): gather each pair's input into one
+    matrix and multiply by the stacked weights in a single BLAS product."""
+    cfg = state.cfg
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    key = dinv * uw.size + winv
+    a = np.zeros((ud.size * uw.size, b * bi), np.float64)
+    if np.unique(key).size == key.size:
+        a[key] = x
+    else:
+        np.add.at(a, key, x.astype(np.float64))
+    a = a.reshape(ud.size, uw.size, b, bi).transpose(0, 2, 1, 3).reshape(ud.size * b,
+                                                                         uw.size * bi)
+    w = state.wgt[uw].astype(np.float64).transpose(0, 2, 1).reshape(uw.size * bi, bo)
+    return (a @ w).reshape(ud.size, b, bo)
+
+
+def _gemm_by_weight(state: MachineState, x: np.ndarray, ud: np.ndarray, dinv: np.ndarray,
+                    uw: np.ndarray, winv: np.ndarray) -> np.ndarray:
+    """Many distinct weights (matrix multiplies): the iterations sharing a weight element
+    form one small product; products of equal size run as one batched matmul, then the
+    per-iteration results are summed per accumulator with a sort and ``add.reduceat``.
+
+    float32 is exact here: one product sums block_in <= 64 terms of at most 2**14.
+    """
+    cfg = state.cfg
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    n = dinv.size
+    order = np.argsort(winv, kind="stable")
+    counts = np.bincount(winv, minlength=uw.size)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    wf = state.wgt[uw].astype(np.float32).transpose(0, 2, 1)  # (uw, bi, bo)
+    xf = x.astype(np.float32)
+    per_iter = np.empty((n, b, bo), np.int64)
+    for c in np.unique(counts):
+        groups = np.flatnonzero(counts == c)
+        idx = order[starts[groups][:, None] + np.arange(c)]  # (g, c) iterations
+        prod = xf[idx].reshape(groups.size, c * b, bi) @ wf[groups]
+        per_iter[idx.reshape(-1)] = prod.reshape(groups.size * c, b, bo)
+    by_dst = np.argsort(dinv, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(dinv, minlength=ud.size))[:-1]))
+    return np.add.reduceat(per_iter[by_dst], bounds, axis=0)
+
+
+def _loops_only_reduce(insn: isa.Gemm) -> bool:
+    """Whether the accumulator index ignores both affine loops (they only reduce)."""
+    return ((insn.dst_factor_out == 0 or insn.iter_out == 1)
+            and (insn.dst_factor_in == 0 or insn.iter_in == 1))
+
+
+def _gemm_uop_products(state: MachineState, insn: isa.Gemm
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Matrix-multiply tiles: when the loops only reduce, micro-op u adds
+    X[src_u] @ W[wgt_u] with X[s] the inputs s + loop offsets side by side and W[w] the
+    weights likewise.  All (distinct src, distinct wgt) pairs are one BLAS product; the pairs
+    the micro-ops name are picked from it.  Returns None when too few pairs are used."""
+    cfg = state.cfg
+    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
+    fields = uop_fields(cfg)
+    words = state.uop[insn.uop_bgn:insn.uop_end].astype(np.int64)
+    d_u, s_u, w_u = (((words >> fields[k][0]) & fields[k][1]) for k in ("dst", "src", "wgt"))
+    us, sinv = np.unique(s_u, return_inverse=True)
+    uw, winv = np.unique(w_u, return_inverse=True)
+    if us.size * uw.size > 4 * words.size + 16:
+        return None
+    i0 = np.arange(insn.iter_out)[:, None]
+    i1 = np.arange(insn.iter_in)[None, :]
+    src_off = (i0 * insn.src_factor_out + i1 * insn.src_factor_in).reshape(-1)
+    wgt_off = (i0 * insn.wgt_factor_out + i1 * insn.wgt_factor_in).reshape(-1)
+    k = src_off.size
+    xs = state.inp[us[:, None] + src_off[None, :]].astype(np.float64)  # (S, K, b, bi)
+    xs = xs.transpose(0, 2, 1, 3).reshape(us.size * b, k * bi)
+    ws = state.wgt[uw[:, None] + wgt_off[None, :]].astype(np.float64)  # (W, K, bo, bi)
+    ws = ws.transpose(1, 3, 0, 2).reshape(k * bi, uw.size * bo)
+    full = (xs @ ws).reshape(us.size, b, uw.size, bo)
+    per_uop = full[sinv, :, winv, :]  # (U, b, bo)
+    ud, dinv = np.unique(d_u, return_inverse=True)
+    if ud.size == d_u.size:
+        res = np.empty((ud.size, b, bo), np.float64)
+        res[dinv] = per_uop
+    else:
+        res = np.zeros((ud.size, b, bo), np.float64)
+        np.add.at(res, dinv, per_uop)
+    return ud, res
+
+
 def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
     cfg = state.cfg
     if insn.n_iters == 0:
@@ -185,31 +272,20 @@ def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
     _check_index(insn, index, "src", src, cfg.inp_buff_depth, "inp")
     _check_index(insn, index, "wgt", wgt, cfg.wgt_buff_depth, "wgt")
     _check_hazards(cfg, insn, index, dst, None)
+    if _loops_only_reduce(insn):
+        res_u = _gemm_uop_products(state, insn)
+        if res_u is not None:
+            ud, res = res_u
+            state.acc[ud] = wrap32(state.acc[ud].astype(np.int64) + res.astype(np.int64))
+            _mirror_out(state, ud)
+            return
     ud, dinv = np.unique(dst, return_inverse=True)
     uw, winv = np.unique(wgt, return_inverse=True)
-    b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-    x = state.inp[src].reshape(dst.size, b * bi).astype(np.float64)
+    x = state.inp[src].reshape(dst.size, cfg.batch * cfg.block_in)
     if ud.size * uw.size <= 4 * dst.size + 64:
-        # Gather every (dst, wgt) pair's input into one matrix: a single BLAS product.
-        key = dinv * uw.size + winv
-        a = np.zeros((ud.size * uw.size, b * bi), np.float64)
-        if np.unique(key).size == key.size:
-            a[key] = x
-        else:
-            np.add.at(a, key, x)
-        a = a.reshape(ud.size, uw.size, b, bi).transpose(0, 2, 1, 3)
-        a = a.reshape(ud.size * b, uw.size * bi)
-        w = state.wgt[uw].astype(np.float64).transpose(0, 2, 1).reshape(uw.size * bi, bo)
-        res = (a @ w).reshape(ud.size, b, bo)
+        res = _gemm_dense_pairs(state, x, ud, dinv, uw, winv)
     else:
-        # Sparse pairing: one product per distinct weight element.
-        res = np.zeros((ud.size, b, bo), np.float64)
-        order = np.argsort(winv, kind="stable")
-        bounds = np.searchsorted(winv[order], np.arange(uw.size + 1))
-        for k in range(uw.size):
-            sel = order[bounds[k]:bounds[k + 1]]
-            part = x[sel].reshape(sel.size * b, bi) @ state.wgt[uw[k]].astype(np.float64).T
-            np.add.at(res, dinv[sel], part.reshape(sel.size, b, bo))
+        res = _gemm_by_weight(state, x, ud, dinv, uw, winv)
     state.acc[ud] = wrap32(state.acc[ud].astype(np.int64) + res.astype(np.int64))
     _mirror_out(state, ud)
 
