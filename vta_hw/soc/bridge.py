@@ -1,0 +1,315 @@
+"""The host bridge: the framed UART protocol of ``vta_hw.soc.protocol`` in gateware.
+
+It parses request frames byte by byte (CRC-8 checked before anything is acted on: WRITE data
+is buffered and committed to DRAM only after the CRC matched), executes them against the
+DRAM's host port and the core's control/status, and sends exactly one reply frame per
+request.  DRAM access and START are refused with BUSY while the core runs, which is also what
+makes the host port safe: ``host_owns`` is high only while the core is idle.
+
+A request that stalls mid-frame for ``byte_timeout`` cycles is dropped with a TIMEOUT reply,
+so a host that died halfway through a frame cannot wedge the parser.  Bytes that arrive while
+a request executes or a reply is sent are dropped (one request outstanding).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from vta_hw.rtl.core import ControlStatus
+from vta_hw.soc import protocol as P
+from vta_hw.soc.errors import SocError
+from vta_hw.soc.memory import HostMemPort
+
+ARG_BYTES = 8  # the first payload bytes of every command are kept in a register
+
+
+def _crc_matrix() -> list[list[int]]:
+    """For each output bit of one CRC-8 step, the bits of ``crc ^ byte`` it XORs."""
+    rows = [[] for _ in range(8)]
+    for i in range(8):
+        out = P.crc8_update(0, 1 << i)
+        for j in range(8):
+            if out >> j & 1:
+                rows[j].append(i)
+    return rows
+
+
+_CRC_ROWS = _crc_matrix()
+
+
+def crc8_step(crc, byte):
+    """Amaranth expression of one CRC-8 step (CRC-8 is linear: an XOR network)."""
+    x = crc ^ byte
+    bits = []
+    for row in _CRC_ROWS:
+        v = Const(0, 1)
+        for i in row:
+            v = v ^ x[i]
+        bits.append(v)
+    return Cat(*bits)
+
+
+class HostBridge(wiring.Component):
+    """Request parser, executor and reply sender.
+
+    Members
+    -------
+    rx : In(stream(8))       bytes from the UART receiver (always taken)
+    tx : Out(stream(8))      bytes to the UART transmitter
+    mem : Out(HostMemPort)   the DRAM's host port
+    host_owns : Out(1)       the DRAM's host port is in effect (core idle)
+    core : In(ControlStatus) the core's control/status (start, insn_addr/count out; done,
+                             cycles, running, idle in)
+    core_reset : Out(1)      pulse: reset the core and the DRAM ports (ABORT)
+    range_error : In(1)      pulse from the DRAM: a core burst reached past its end
+    busy : Out(1)            executing or replying (for the simulation harness)
+    """
+
+    def __init__(self, info: P.SocInfo, *, byte_timeout: int):
+        if info.max_write & (info.max_write - 1) or not 1 <= info.max_write <= 4096:
+            raise SocError(f"max_write {info.max_write} must be a power of two in 1..4096")
+        if byte_timeout < 16:
+            raise SocError(f"byte_timeout {byte_timeout} cycles is too short")
+        self.info = info
+        self.byte_timeout = byte_timeout
+        super().__init__({
+            "rx": In(stream.Signature(8, always_ready=True)),
+            "tx": Out(stream.Signature(8)),
+            "mem": Out(HostMemPort()),
+            "host_owns": Out(1),
+            "core": In(ControlStatus()),
+            "core_reset": Out(1),
+            "range_error": In(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):  # noqa: C901 - one protocol engine, read top to bottom
+        m = Module()
+        info = self.info
+        rx, tx, mem, core = self.rx, self.tx, self.mem, self.core
+        host_ok = Signal()
+        m.d.comb += [host_ok.eq(~core.running & core.idle), self.host_owns.eq(host_ok)]
+
+        cmd = Signal(8)
+        length = Signal(16)
+        idx = Signal(16)
+        args = Signal(8 * ARG_BYTES)
+        crc = Signal(8)
+        status = Signal(8)
+        sticky_range = Signal()
+        with m.If(self.range_error):
+            m.d.sync += sticky_range.eq(1)
+
+        m.submodules.wbuf = wbuf = Memory(shape=8, depth=info.max_write, init=[])
+        wb_w = wbuf.write_port()
+        wb_r = wbuf.read_port()
+
+        addr = args[:32]
+        count16 = args[32:48]
+        count32 = args[32:64]
+        m.d.comb += [core.insn_addr.eq(addr), core.insn_count.eq(count32)]
+
+        # reply: payload length, source (shift register or DRAM), counters
+        rlen = Signal(16)
+        rleft = Signal(16)
+        from_mem = Signal()
+        shreg_bytes = max(P.INFO_BYTES, P.STATUS_BYTES)
+        rsh = Signal(8 * shreg_bytes)
+        raddr = Signal(32)
+        tcrc = Signal(8)
+        ci = Signal(range(info.max_write + 2))
+        cv = Signal()
+        nwrite = Signal(16)
+
+        timeout = Signal(range(self.byte_timeout + 1))
+        in_frame = Signal()
+        with m.If(rx.valid | ~in_frame):
+            m.d.sync += timeout.eq(0)
+        with m.Else():
+            m.d.sync += timeout.eq(timeout + 1)
+
+        def reply(code, nbytes=0, *, mem_src=False):
+            m.d.sync += [status.eq(code), rlen.eq(nbytes), from_mem.eq(int(mem_src))]
+            m.next = "TX_SYNC"
+
+        def receiving():
+            """In a state that waits for a frame byte: count the silence, give up at the limit."""
+            m.d.comb += in_frame.eq(1)
+            with m.If(~rx.valid & (timeout == self.byte_timeout)):
+                reply(P.Status.TIMEOUT)
+
+        info_word = int.from_bytes(info.to_payload(), "little")
+        m.d.comb += self.busy.eq(0)
+
+        with m.FSM(name="bridge"):
+            # -------------------------------------------------------------- receive
+            with m.State("SYNC"):
+                with m.If(rx.valid & (rx.payload == P.REQ_SYNC)):
+                    m.d.sync += crc.eq(0)
+                    m.next = "CMD"
+            for state, nxt in (("CMD", "LEN0"), ("LEN0", "LEN1")):
+                with m.State(state):
+                    receiving()
+                    with m.If(rx.valid):
+                        m.d.sync += crc.eq(crc8_step(crc, rx.payload))
+                        if state == "CMD":
+                            m.d.sync += cmd.eq(rx.payload)
+                        else:
+                            m.d.sync += length[:8].eq(rx.payload)
+                        m.next = nxt
+            with m.State("LEN1"):
+                receiving()
+                with m.If(rx.valid):
+                    m.d.sync += [crc.eq(crc8_step(crc, rx.payload)), length[8:].eq(rx.payload),
+                                 idx.eq(0), args.eq(0)]
+                    with m.If((rx.payload == 0) & (length[:8] == 0)):
+                        m.next = "CRC"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                receiving()
+                with m.If(rx.valid):
+                    m.d.sync += [crc.eq(crc8_step(crc, rx.payload)), idx.eq(idx + 1)]
+                    with m.If(idx < ARG_BYTES):
+                        m.d.sync += args.word_select(idx[:3], 8).eq(rx.payload)
+                    widx = idx - 4
+                    m.d.comb += [wb_w.addr.eq(widx), wb_w.data.eq(rx.payload),
+                                 wb_w.en.eq((cmd == P.Cmd.WRITE) & (idx >= 4)
+                                            & (widx < info.max_write))]
+                    with m.If(idx + 1 == length):
+                        m.next = "CRC"
+            with m.State("CRC"):
+                receiving()
+                with m.If(rx.valid):
+                    with m.If(rx.payload == crc):
+                        m.next = "EXEC"
+                    with m.Else():
+                        reply(P.Status.BAD_CRC)
+
+            # -------------------------------------------------------------- execute
+            with m.State("EXEC"):
+                m.d.comb += self.busy.eq(1)
+                n_w = length - 4
+                with m.Switch(cmd):
+                    with m.Case(P.Cmd.INFO):
+                        with m.If(length != 0):
+                            reply(P.Status.BAD_LEN)
+                        with m.Else():
+                            m.d.sync += rsh.eq(info_word)
+                            reply(P.Status.OK, P.INFO_BYTES)
+                    with m.Case(P.Cmd.STATUS):
+                        with m.If(length != 0):
+                            reply(P.Status.BAD_LEN)
+                        with m.Else():
+                            flags = (core.running * P.FLAG_RUNNING | core.done * P.FLAG_DONE
+                                     | core.idle * P.FLAG_IDLE
+                                     | sticky_range * P.FLAG_DRAM_RANGE)
+                            m.d.sync += rsh.eq(flags | (core.cycles << 8))
+                            reply(P.Status.OK, P.STATUS_BYTES)
+                    with m.Case(P.Cmd.WRITE):
+                        with m.If((length < 5) | (n_w > info.max_write)):
+                            reply(P.Status.BAD_LEN)
+                        with m.Elif(~host_ok):
+                            reply(P.Status.BUSY)
+                        with m.Elif(addr + n_w > info.dram_bytes):
+                            reply(P.Status.RANGE)
+                        with m.Else():
+                            m.d.sync += [ci.eq(0), cv.eq(0), raddr.eq(addr), nwrite.eq(n_w)]
+                            m.next = "COMMIT"
+                    with m.Case(P.Cmd.READ):
+                        with m.If(length != 6):
+                            reply(P.Status.BAD_LEN)
+                        with m.Elif(count16 == 0):
+                            reply(P.Status.BAD_ARG)
+                        with m.Elif(~host_ok):
+                            reply(P.Status.BUSY)
+                        with m.Elif(addr + count16 > info.dram_bytes):
+                            reply(P.Status.RANGE)
+                        with m.Else():
+                            m.d.sync += raddr.eq(addr)
+                            reply(P.Status.OK, count16, mem_src=True)
+                    with m.Case(P.Cmd.START):
+                        with m.If(length != 8):
+                            reply(P.Status.BAD_LEN)
+                        with m.Elif(count32 == 0):
+                            reply(P.Status.BAD_ARG)
+                        with m.Elif(~host_ok):
+                            reply(P.Status.BUSY)
+                        with m.Else():
+                            m.d.comb += core.start.eq(1)
+                            m.d.sync += sticky_range.eq(0)
+                            reply(P.Status.OK)
+                    with m.Case(P.Cmd.ABORT):
+                        with m.If(length != 0):
+                            reply(P.Status.BAD_LEN)
+                        with m.Else():
+                            m.d.comb += self.core_reset.eq(1)
+                            m.d.sync += sticky_range.eq(0)
+                            reply(P.Status.OK)
+                    with m.Default():
+                        reply(P.Status.BAD_CMD)
+            with m.State("COMMIT"):
+                m.d.comb += [self.busy.eq(1), wb_r.addr.eq(ci)]
+                m.d.sync += [ci.eq(ci + 1), cv.eq(ci < nwrite)]
+                with m.If(cv):
+                    m.d.comb += [mem.we.eq(1), mem.addr.eq(raddr), mem.wdata.eq(wb_r.data)]
+                    m.d.sync += raddr.eq(raddr + 1)
+                    with m.If(ci == nwrite):
+                        reply(P.Status.OK)
+
+            # -------------------------------------------------------------- reply
+            def send(byte, nxt, *, update_crc=True):
+                m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(byte)]
+                with m.If(tx.ready):
+                    if update_crc:
+                        m.d.sync += tcrc.eq(crc8_step(tcrc, byte))
+                    m.next = nxt
+
+            with m.State("TX_SYNC"):
+                m.d.sync += [tcrc.eq(0), rleft.eq(rlen)]
+                send(P.REPLY_SYNC, "TX_STATUS", update_crc=False)
+            with m.State("TX_STATUS"):
+                send(status, "TX_LEN0")
+            with m.State("TX_LEN0"):
+                send(rlen[:8], "TX_LEN1")
+            with m.State("TX_LEN1"):
+                m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(rlen[8:])]
+                with m.If(tx.ready):
+                    m.d.sync += tcrc.eq(crc8_step(tcrc, rlen[8:]))
+                    with m.If(rleft == 0):
+                        m.next = "TX_CRC"
+                    with m.Elif(from_mem):
+                        m.next = "TX_MEMRD"
+                    with m.Else():
+                        m.next = "TX_SHREG"
+            with m.State("TX_SHREG"):
+                m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(rsh[:8])]
+                with m.If(tx.ready):
+                    m.d.sync += [tcrc.eq(crc8_step(tcrc, rsh[:8])), rsh.eq(rsh >> 8),
+                                 rleft.eq(rleft - 1)]
+                    with m.If(rleft == 1):
+                        m.next = "TX_CRC"
+            with m.State("TX_MEMRD"):
+                m.d.comb += [self.busy.eq(1), mem.addr.eq(raddr), mem.re.eq(1)]
+                m.next = "TX_MEM"
+            with m.State("TX_MEM"):
+                m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(mem.rdata)]
+                with m.If(tx.ready):
+                    m.d.sync += [tcrc.eq(crc8_step(tcrc, mem.rdata)), raddr.eq(raddr + 1),
+                                 rleft.eq(rleft - 1)]
+                    with m.If(rleft == 1):
+                        m.next = "TX_CRC"
+                    with m.Else():
+                        m.next = "TX_MEMRD"
+            with m.State("TX_CRC"):
+                m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(tcrc)]
+                with m.If(tx.ready):
+                    m.next = "SYNC"
+
+        return m
+
+
+__all__ = ["HostBridge", "crc8_step", "ARG_BYTES"]

@@ -1,0 +1,237 @@
+"""The SoC's DRAM: block RAM behind the core's four DRAM ports, with the exact timing contract.
+
+The simulator assumes that the four ports (fetch, load, compute, store) never contend and that
+each sees the contract of ``vta_hw.rtl.dram_port``: ready whenever no burst is in flight,
+read beat *k* of a burst accepted in cycle ``q`` in cycle ``q + L + k``, write beats taken
+every cycle and acknowledged ``L`` cycles after the last.  A single block RAM has at most two
+ports, so the DRAM is **replicated per reader**: fetch, load and compute each read their own
+copy, and every write (from store, the only port that writes, or from the host) goes to all
+copies in the same cycle.  Each reader therefore has a private, always-free read port and the
+contract holds exactly; the cost is one copy of the DRAM per reader (3x block RAM), which is
+why the DRAM is sized for small models (see ``docs/fpga.md``).
+
+A port's pipeline: its block RAM read is issued ``L - 1`` cycles after the request (one beat
+per cycle while the master takes them) and the synchronous read delivers the beat a cycle
+later.  A write beat goes into block RAM in the cycle it is accepted (so data is visible
+before the acknowledge, which only happens later); the acknowledge is a counter.
+
+The host port (the UART bridge) is a byte-wide port muxed onto the write path and the fetch
+copy's read port while ``host_owns`` is high; the bridge asserts it only while the core is
+idle, so the core never sees it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from vta_hw.config import HwConfig
+from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
+from vta_hw.soc.errors import SocError
+
+READERS = ("fetch", "load", "compute")
+WRITERS = ("store",)
+
+
+class HostMemPort(wiring.Signature):
+    """A byte-wide memory port for the host bridge (from the bridge's side).
+
+    Members
+    -------
+    addr : Out(32)   byte address
+    re : Out(1)      read ``addr``; ``rdata`` holds the byte from the next cycle on
+    rdata : In(8)    the byte last read
+    we : Out(1)      write ``wdata`` to ``addr`` this cycle
+    wdata : Out(8)   the byte to write
+    """
+
+    def __init__(self):
+        super().__init__({"addr": Out(ADDR_BITS), "re": Out(1), "rdata": In(8),
+                          "we": Out(1), "wdata": Out(8)})
+
+
+def check_dram_bytes(cfg: HwConfig, dram_bytes: int) -> None:
+    """Raise SocError unless ``dram_bytes`` is a usable DRAM size for ``cfg``."""
+    bw = cfg.dram_bytes_per_cycle
+    if dram_bytes <= 0 or dram_bytes & (dram_bytes - 1):
+        raise SocError(f"DRAM size {dram_bytes} must be a power of two")
+    if dram_bytes < 64 * bw:
+        raise SocError(f"DRAM size {dram_bytes} is smaller than 64 bus words of {bw} bytes")
+    if dram_bytes > 1 << 24:
+        raise SocError(f"DRAM size {dram_bytes} exceeds the 16 MiB the block RAM DRAM supports")
+
+
+class SocMemory(wiring.Component):
+    """Replicated block-RAM DRAM serving the core's ports and the host.
+
+    Members
+    -------
+    fetch, load, compute, store : In(DramPort)  the core's ports (memory side)
+    host : In(HostMemPort)   the bridge's byte port (effective while ``host_owns``)
+    host_owns : In(1)        the host has the memory (the core is idle)
+    range_error : Out(1)     pulse: a core burst reached past the DRAM (addresses wrap)
+    """
+
+    def __init__(self, cfg: HwConfig, dram_bytes: int):
+        check_dram_bytes(cfg, dram_bytes)
+        self.cfg = cfg
+        self.dram_bytes = dram_bytes
+        members = {p: In(DramPort(cfg)) for p in READERS + WRITERS}
+        members.update(host=In(HostMemPort()), host_owns=In(1), range_error=Out(1))
+        super().__init__(members)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def bus_bytes(self) -> int:
+        return self.cfg.dram_bytes_per_cycle
+
+    @property
+    def depth(self) -> int:
+        return self.dram_bytes // self.bus_bytes
+
+    def _word(self, addr):
+        lb = (self.bus_bytes - 1).bit_length()
+        return addr[lb:lb + (self.depth - 1).bit_length()]
+
+    def _offset(self, addr):
+        lb = (self.bus_bytes - 1).bit_length()
+        return addr[:lb] if lb else Const(0, 1)
+
+    def _range_check(self, m: Module, port, name: str):
+        """Registered flag: the burst accepted this cycle ends past the DRAM."""
+        end = Signal(ADDR_BITS + 1 + 16, name=f"{name}_end")
+        m.d.comb += end.eq(port.req_addr + (port.req_len << port.req_size))
+        bad = Signal(name=f"{name}_range")
+        m.d.sync += bad.eq(port.req_valid & port.req_ready & (end > self.dram_bytes))
+        return bad
+
+    # ------------------------------------------------------------------ elaborate
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        bw = self.bus_bytes
+        lat = cfg.dram_latency
+        mems = {}
+        for p in READERS:
+            mems[p] = Memory(shape=8 * bw, depth=self.depth, init=[])
+            m.submodules[f"dram_{p}"] = mems[p]
+        # one write path for every copy
+        wports = [mems[p].write_port(granularity=8) for p in READERS]
+        w_addr = Signal(ADDR_BITS)
+        w_en = Signal(bw)
+        w_data = Signal(8 * bw)
+        for wp in wports:
+            m.d.comb += [wp.addr.eq(self._word(w_addr)), wp.en.eq(w_en), wp.data.eq(w_data)]
+
+        bad = []
+        host = self.host
+        for p in READERS:
+            rp = mems[p].read_port()
+            self._reader(m, getattr(self, p), rp, p, lat)
+            bad.append(self._range_check(m, getattr(self, p), p))
+            if p == READERS[0]:
+                # the host reads through this copy while it owns the memory
+                h_off = Signal(range(bw), name="host_off")
+                with m.If(self.host_owns):
+                    m.d.comb += [rp.addr.eq(self._word(host.addr)), rp.en.eq(host.re)]
+                    with m.If(host.re):
+                        m.d.sync += h_off.eq(self._offset(host.addr))
+                m.d.comb += host.rdata.eq(rp.data.word_select(h_off, 8) if bw > 1 else rp.data)
+
+        st = self.store
+        bad.append(self._range_check(m, st, "store"))
+        s_addr, s_en, s_data = self._writer(m, st, lat)
+        with m.If(self.host_owns):
+            lane = self._offset(host.addr)
+            m.d.comb += [w_addr.eq(host.addr), w_data.eq(Cat(*([host.wdata] * bw))),
+                         w_en.eq(Mux(host.we, Const(1, bw) << lane, 0))]
+        with m.Else():
+            m.d.comb += [w_addr.eq(s_addr), w_en.eq(s_en), w_data.eq(s_data)]
+        m.d.comb += self.range_error.eq(Cat(*bad).any())
+        return m
+
+    def _reader(self, m: Module, port, rp, name: str, lat: int):
+        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing."""
+        bw = self.bus_bytes
+        busy = Signal(name=f"{name}_busy")
+        valid = Signal(name=f"{name}_valid")
+        addr = Signal(ADDR_BITS, name=f"{name}_addr")
+        size = Signal.like(port.req_size, name=f"{name}_size")
+        left = Signal.like(port.req_len, name=f"{name}_left")
+        timer = Signal(range(max(lat - 1, 1)), name=f"{name}_timer")
+        off = Signal(range(bw), name=f"{name}_off")
+
+        acc = Signal(name=f"{name}_accept")
+        m.d.comb += [port.req_ready.eq(~busy), acc.eq(port.req_valid & ~busy),
+                     port.wr_ready.eq(0), port.wr_ack.eq(0)]
+        a = Mux(acc, port.req_addr, addr)
+        n = Mux(acc, port.req_len, left)
+        sz = Mux(acc, port.req_size, size)
+        tz = Mux(acc, Const(int(lat == 1)), timer == 0)
+        issue = Signal(name=f"{name}_issue")
+        m.d.comb += [issue.eq((acc | busy) & (n != 0) & tz & (~valid | port.rd_ready)),
+                     rp.addr.eq(self._word(a)), rp.en.eq(issue)]
+        with m.If(acc):
+            m.d.sync += [busy.eq(1), size.eq(port.req_size), timer.eq(max(lat - 2, 0)),
+                         addr.eq(port.req_addr), left.eq(port.req_len)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.If(issue):
+            m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1),
+                         off.eq(self._offset(a))]
+        m.d.sync += valid.eq(issue | (valid & ~port.rd_ready))
+        with m.If(busy & valid & port.rd_ready & (left == 0) & ~issue):
+            m.d.sync += busy.eq(0)
+        shift = Cat(Const(0, 3), off)
+        m.d.comb += [port.rd_valid.eq(valid), port.rd_data.eq(rp.data >> shift)]
+
+    def _writer(self, m: Module, port, lat: int):
+        """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle."""
+        bw = self.bus_bytes
+        busy = Signal(name="store_busy")
+        addr = Signal(ADDR_BITS, name="store_addr")
+        size = Signal.like(port.req_size, name="store_size")
+        left = Signal.like(port.req_len, name="store_left")
+        ack_pending = Signal(name="store_ack_pending")
+        timer = Signal(range(max(lat, 1)), name="store_timer")
+
+        acc = Signal(name="store_accept")
+        m.d.comb += [port.req_ready.eq(~busy), acc.eq(port.req_valid & ~busy),
+                     port.rd_valid.eq(0), port.rd_data.eq(0)]
+        a = Mux(acc, port.req_addr, addr)
+        n = Mux(acc, port.req_len, left)
+        sz = Mux(acc, port.req_size, size)
+        # Beats are taken from the request's cycle on (under the contract the first beat
+        # comes with the request); a beat offered before its request waits, which the
+        # protocol allows, instead of being dropped for want of an address.
+        m.d.comb += port.wr_ready.eq((acc | busy) & (n != 0))
+        beat = Signal(name="store_beat")
+        m.d.comb += beat.eq(port.wr_valid & port.wr_ready)
+        with m.If(acc):
+            m.d.sync += [busy.eq(1), size.eq(port.req_size), addr.eq(port.req_addr),
+                         left.eq(port.req_len)]
+        with m.If(beat):
+            m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1)]
+            with m.If(n == 1):
+                m.d.sync += [ack_pending.eq(1), timer.eq(lat - 1)]
+        ack = Signal(name="store_ack")
+        m.d.comb += [ack.eq(ack_pending & (timer == 0)), port.wr_ack.eq(ack)]
+        with m.If(ack):
+            m.d.sync += [busy.eq(0), ack_pending.eq(0)]
+        with m.Elif(ack_pending):
+            m.d.sync += timer.eq(timer - 1)
+
+        off = self._offset(a)
+        nbytes = Signal(range(2 * bw + 1), name="store_nbytes")
+        m.d.comb += nbytes.eq(Const(1, len(nbytes)) << sz)
+        en = Signal(bw, name="store_en")
+        for i in range(bw):
+            m.d.comb += en[i].eq(beat & (i >= off) & (i < off + nbytes))
+        data = Signal(8 * bw, name="store_data")
+        m.d.comb += data.eq(port.wr_data << Cat(Const(0, 3), off))
+        return a, en, data
+
+
+__all__ = ["SocMemory", "HostMemPort", "READERS", "WRITERS", "check_dram_bytes"]
