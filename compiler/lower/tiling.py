@@ -90,6 +90,19 @@ class RedStep:
     inp_load: bool
     wgt_slot: int
     wgt_load: bool
+    part: tuple[int, int] = (0, 0)  # (first, count) of the step's ci blocks; count 0: all
+
+    @property
+    def p0(self) -> int:
+        return self.part[0]
+
+    @property
+    def n_ci(self) -> int:
+        """Input-channel blocks this step loads and contracts (a part of a split step)."""
+        return self.part[1] or self.ci
+
+
+RAMP_PARTS = 4  # the first tile's reduction is split so the GEMM core starts early
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,11 @@ def gemm_tiles(g: GemmGeom, s: GemmSchedule) -> list[OutTile]:
                 j, lj = wgt.get(wkey)
                 steps.append(RedStep(ci0, cit, kh0, kht, rows, cols, ystep, yi, xi,
                                      yoff * cols + xoff, i, li, j, lj))
+        if s.ramp and t == 0 and not g.depthwise and steps[0].ci > 1:
+            # Ramp-up: nothing overlaps the first tile's loads, so split its first step
+            # along the input channels; the first GEMM waits only for the first part.
+            first = steps[0]
+            steps[0:1] = [replace(first, part=cut) for cut in _cuts(first.ci, RAMP_PARTS)]
         tiles.append(OutTile(t, nb, co0, cot, y0, tht, x0, twt, t % vt, tuple(steps)))
     return tiles
 
@@ -195,7 +213,7 @@ def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
                 Dim("oh", t.h, dst=t.w, src=g.sh // st.ystep * st.cols),
                 Dim("ow", t.w, dst=1, src=g.sw))
     return (Dim("co", t.co, dst=pix, wgt=st.ci * st.kh * g.kw),
-            Dim("ci", st.ci, src=rc, wgt=st.kh * g.kw, reduce=True),
+            Dim("ci", st.n_ci, src=rc, wgt=st.kh * g.kw, reduce=True),
             Dim("kh", st.kh, src=st.cols, wgt=g.kw, reduce=True),
             Dim("kw", g.kw, src=1, wgt=1, reduce=True),
             Dim("oh", t.h, dst=t.w, src=g.sh // st.ystep * st.cols),
@@ -263,15 +281,21 @@ def tile_gemm(p: Program) -> Program:
         bias = Ref("consts", rows.index("bias") * g.cob + t.co0) if ep.bias else None
         nodes.append(InitTile(acc, t.co, pix, bias, tag))
         for k, st in enumerate(t.steps):
+            plane = st.rows * st.cols
             if st.inp_load:
-                nodes.append(LoadTile("x", Ref(f"inp.{st.inp_slot}"),
-                                      (t.nb, st.ci0, st.y_in, st.x_in),
-                                      (1, st.ci, st.rows, st.cols), g.pad_value, tag,
+                nodes.append(LoadTile("x", Ref(f"inp.{st.inp_slot}", st.p0 * plane),
+                                      (t.nb, st.ci0 + st.p0, st.y_in, st.x_in),
+                                      (1, st.n_ci, st.rows, st.cols), g.pad_value, tag,
                                       (1, 1, st.ystep, 1)))
             if st.wgt_load and (t.index, k) not in moved:
-                nodes.append(wgt_load(t, st))
-            nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}", st.src_off),
-                                  Ref(f"wgt.{st.wgt_slot}"),
+                if st.part[1]:  # a part: its slice of every output block
+                    for co in range(t.co):
+                        nodes.append(wgt_load(t, st, (co, st.part)))
+                else:
+                    nodes.append(wgt_load(t, st))
+            taps = st.kh * g.kw
+            nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}", st.src_off + st.p0 * plane),
+                                  Ref(f"wgt.{st.wgt_slot}", st.p0 * taps),
                                   gemm_dims(g, t, st), s.loop_fold, tag))
         box = ((t.nb, t.co0, t.y0, t.x0), (1, t.co, t.h, t.w))
         res = None

@@ -7,7 +7,9 @@ built from ``vta_hw.timing``: with latency hiding the run takes about as long as
 busiest module (compute: GEMM and ALU iterations plus per-instruction overheads; load:
 input and weight DMAs, counting what stays loaded across tiles; store; fetch: one DRAM
 read per instruction) plus one tile's load and store that cannot overlap; without it the
-three add up.  ALU operators take the largest tiles that fit.  The autotuner searches the
+three add up.  The best few are then measured exactly with :func:`estimate_cycles`, and
+the winner also with its first tile split into parts (``ramp``), kept if faster.  ALU
+operators take the largest tiles that fit.  The autotuner searches the
 same space (``compiler/schedule/space.py``) with measured cycles instead.
 """
 
@@ -153,10 +155,19 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                 errors.append(str(e))
             if len(legal) >= max(1, refine):
                 break
-        if len(legal) == 1:
-            return legal[0]
         if legal:
-            return min(legal, key=lambda s: estimate_cycles(op, s, cfg, options))
+            best = min(legal, key=lambda s: estimate_cycles(op, s, cfg, options)) \
+                if len(legal) > 1 else legal[0]
+            if refine > 1 and not g.depthwise and best.tile_ci > 1:
+                ramped = best.replace(ramp=True)
+                try:
+                    check_gemm(op, ramped, cfg, options)
+                    if (estimate_cycles(op, ramped, cfg, options)
+                            < estimate_cycles(op, best, cfg, options)):
+                        best = ramped
+                except ScheduleError:
+                    pass
+            return best
     raise ScheduleError(f"no legal schedule for {op.name} on {cfg.name!r}: "
                         + (errors[-1] if errors else "no tile fits the buffers"))
 

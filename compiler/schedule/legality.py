@@ -81,7 +81,7 @@ def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None 
     for t in gemm_tiles(g, s):
         for st in t.steps:
             dims = gemm_dims(g, t, st)
-            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot)
+            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0)
             if key not in seen:
                 seen.add(key)
                 total += plan_loops(dims, cfg, True, fold=s.loop_fold).total_uops(dims)

@@ -34,7 +34,9 @@ class GemmSchedule:
     (input) tile in its slot and skip reloading it while the loops do not change it --
     hoisting the load out of every loop whose index it does not depend on; False reloads
     it for every tile.  loop_fold: force the two dims folded into the GEMM's affine loops
-    (``"co,ci"``), None = the fold with fewest micro-ops.
+    (``"co,ci"``), None = the fold with fewest micro-ops.  ramp: split the first tile's
+    first reduction step into parts along the input channels, so the GEMM core starts after
+    the first part's loads instead of the whole tile's (nothing else overlaps them).
     """
 
     tile_co: int
@@ -47,6 +49,7 @@ class GemmSchedule:
     loop_fold: str | None = None
     hoist_weights: bool = True
     hoist_input: bool = True
+    ramp: bool = False
 
     def replace(self, **changes) -> GemmSchedule:
         return replace(self, **changes)

@@ -42,6 +42,10 @@ CASES = {
         Conv2d(1, 3, 12, 12, 16, 7, 7, 2, 3,
                Epilogue(requant=Requant(per_channel=True), residual=True, clip=(0, 100))),
         WIDE),
+    # the first tile's reduction split into parts (ramp-up), weights streamed per step
+    "conv3x3_ramp_default": lambda: compile_op(
+        Conv2d(1, 64, 6, 6, 32, 3, 3, 1, 1, Epilogue(requant=Requant(shift=8), relu=True)),
+        DEFAULT, GemmSchedule(1, 4, 6, 6, ramp=True)),
     "depthwise3x3_wide": lambda: compile_op(
         DepthwiseConv2d(1, 24, 6, 6, 3, 3, 1, 1, Epilogue(requant=Requant(shift=4))), WIDE),
     "dense_one_block_tiny": lambda: compile_op(

@@ -112,13 +112,13 @@ def test_conv2d(cfg, shape, o, ep, seed, halo, im2col, pad_value):
 @given(shape=conv_shapes(max_c=12, max_hw=9), o=st.integers(1, 12), seed=st.integers(0, 2**16),
        tiles=st.tuples(*[st.integers(1, 6)] * 4), kh=st.integers(0, 3),
        vt=st.integers(1, 3), order=st.sampled_from(["co_outer", "spatial_outer"]),
-       hoist=st.tuples(st.booleans(), st.booleans()))
-def test_conv2d_random_schedules(cfg, shape, o, seed, tiles, kh, vt, order, hoist):
+       hoist=st.tuples(st.booleans(), st.booleans()), ramp=st.booleans())
+def test_conv2d_random_schedules(cfg, shape, o, seed, tiles, kh, vt, order, hoist, ramp):
     """Any legal schedule computes the same result (what the autotuner relies on)."""
     rng = np.random.default_rng(seed)
     op = Conv2d(o=o, epilogue=Epilogue(requant=Requant(shift=7), relu=True), **shape)
     s = GemmSchedule(*tiles, tile_kh=kh, virtual_threads=vt, order=order,
-                     hoist_weights=hoist[0], hoist_input=hoist[1])
+                     hoist_weights=hoist[0], hoist_input=hoist[1], ramp=ramp)
     opts = LayoutOptions(im2col=False)
     try:
         check_schedule(op, s, cfg, opts)
