@@ -254,11 +254,13 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
           ) -> ChainedProgram:
     """Join compiled operators into one stream (see :class:`ChainedProgram`).
 
-    The operators run in order; the token pass runs over the joined stream, so an op's
-    loads wait for the stores of the op whose output they read (through a compute NOP) and
-    for the previous op to be done with the SRAM slots they overwrite.  Each op's micro-op
-    LOAD refills the micro-op buffer after the previous op's last GEMM/ALU (same module).
+    The operators' sequential programs are concatenated; ``interleave`` and the token pass
+    then run over the joined stream, so an op's loads can start while the previous op
+    computes, waiting only for the stores of the op whose output they read (through a
+    compute NOP) and for the SRAM slots they overwrite to be free.  Each op's micro-op LOAD
+    refills the micro-op buffer after the previous op's last GEMM/ALU (same module).
     """
+    from compiler.lower.interleave import interleave
     from compiler.lower.tokens import insert_tokens
 
     ops = tuple(ops)
@@ -295,8 +297,8 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
                                  writes=tuple(map(ren, n.writes)), seq=base + n.seq))
     decls = tuple(replace(t, name=gname) for gname, (t, _) in tensors.items())
     prog = Program(cfg, op=tuple(op.op for op in ops), schedule=None, tensors=decls,
-                   nodes=tuple(nodes), stage="emit")
-    prog = replace(insert_tokens(prog), stage="emit")
+                   nodes=tuple(sorted(nodes, key=lambda n: n.seq)), stage="emit")
+    prog = replace(insert_tokens(interleave(prog)), stage="emit")
     return ChainedProgram(ops, names_t, tensors, prog)
 
 

@@ -11,7 +11,8 @@ X->Y, walking Y's instructions in order, an instruction whose latest producer on
 yet covered by an earlier pop pops one token, and that producer pushes it.  Pushes happen
 in producer order and pops in consumer order, so the n-th pop gets exactly the n-th push it
 was paired with; every producer precedes its consumer in program order.  Load and store
-share no queue: a dependency between them goes through a compute NOP.  FINISH waits for the
+share no queue: a dependency between them goes through a compute NOP (one per newly
+needed producer: later consumers are covered by the module's order).  FINISH waits for the
 last load and the last store.
 
 :func:`check_tokens` verifies any instruction stream, hand-written or generated, by running
@@ -111,14 +112,16 @@ def insert_tokens(p: Program) -> Program:
     out: list[Instr] = []
     out_deps: list[set[int]] = []
     where: dict[int, int] = {}
+    routed = {MOD.LOAD: -1, MOD.STORE: -1}  # latest far source already routed to a module
     for i, ins in enumerate(prog):
         m = ins.module
-        far = {where[x] for x in deps[i] if abs(prog[x].module - m) == 2}
+        far = max((where[x] for x in deps[i] if abs(prog[x].module - m) == 2), default=-1)
         near = {where[x] for x in deps[i] if abs(prog[x].module - m) == 1}
-        if far:
+        if far > routed.get(m, -1):  # modules run in order: one NOP covers later ones too
             out.append(Instr(isa.Nop(module=MOD.COMPUTE), tag="sync"))
-            out_deps.append(far)
+            out_deps.append({far})
             near.add(len(out) - 1)
+            routed[m] = far
         where[i] = len(out)
         out.append(ins)
         out_deps.append(near)
