@@ -305,7 +305,7 @@ def tile_gemm(p: Program) -> Program:
         nodes.append(EpilogueTile(acc, t.co, pix, ep, Ref("consts", t.co0) if rows else None,
                                   g.cob, res, bias_done=ep.bias, tag=tag))
         nodes.append(StoreTile(acc, "y", *box, tag=tag))
-    meta = p.meta + (("tiles", len(nodes)),)
+    meta = p.meta + (("tiles", len(tiles)),)
     return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling", meta=meta)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Pool2d
+from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from compiler.schedule.legality import check_alu, check_gemm
 from compiler.schedule.space import (
     ORDERS,
@@ -223,7 +223,7 @@ def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
     """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule)."""
     if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
         return default_gemm_schedule(op, cfg, options, virtual_threads)
-    if isinstance(op, Pool2d) or isinstance(op, GlobalAvgPool) or hasattr(op, "steps"):
+    if isinstance(op, (Elementwise, Pool2d, GlobalAvgPool)):
         return default_alu_schedule(op, cfg, options, virtual_threads)
     raise ScheduleError(f"no schedule space for {type(op).__name__}")
 
