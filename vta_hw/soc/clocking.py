@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from vta_hw.soc.errors import SocError
@@ -68,7 +68,7 @@ def ecp5_pll(fin_hz: float, fout_hz: float) -> PllConfig:
 
 
 class Ecp5Pll(Elaboratable):
-    """Create clock domain ``domain`` from ``clk_in`` through an EHXPLLL.
+    """Drive clock domain ``domain`` (defined by the parent) from ``clk_in`` through an EHXPLLL.
 
     The domain's reset is held until the PLL reports lock (and released synchronously).
     """
@@ -82,8 +82,6 @@ class Ecp5Pll(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         c = self.config
-        cd = ClockDomain(self.domain)
-        m.domains += cd
         clkop = Signal()
         m.submodules.pll = Instance(
             "EHXPLLL",

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import ClockDomain, Elaboratable, Module, ResetInserter, Signal
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from vta_hw.config import HwConfig
@@ -162,14 +162,18 @@ class BoardTop(Elaboratable):
         from vta_hw.soc.clocking import Ecp5Pll
 
         m = Module()
-        clk = platform.request(self.clock_resource, 0)
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clk_buf = clk = io.Buffer("i", platform.request(self.clock_resource, 0,
+                                                                     dir="-"))
         m.submodules.pll = Ecp5Pll(clk.i, self.pll, "sync")
         m.submodules.soc = soc = SocCore(self.cfg, self.opts, clock_hz=self.clock_hz,
                                          divisor=self.divisor)
-        uart = platform.request(self.uart_resource, 0)
-        m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
+        uart = platform.request(self.uart_resource, 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.rx.eq(rx.i), tx.o.eq(soc.tx)]
         for i in range(self.n_leds):
-            led = platform.request("led", i)
+            m.submodules[f"led_{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
             m.d.comb += led.o.eq(soc.leds[i])
         return m
 

@@ -1,0 +1,86 @@
+"""The bitstream flow: a real tiny bitstream (slow, runs in CI), tool failures and timeouts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from vta_hw.config import TINY
+from vta_hw.fpga.flow import FlowError, _nextpnr_reason, _Progress, run_tool, tool
+from vta_hw.fpga.resources import FitError
+
+
+def _hw_parser() -> argparse.ArgumentParser:
+    from vta_hw.fpga.cli import register_hw_subcommands
+
+    p = argparse.ArgumentParser(prog="vta hw")
+    register_hw_subcommands(p.add_subparsers(dest="hw_command"))
+    return p
+
+
+@pytest.mark.slow
+def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
+    """``vta hw bitstream --preset tiny``: .bit + report.json, numbers from the tools."""
+    out = tmp_path / "tiny"
+    args = _hw_parser().parse_args(["bitstream", "--preset", "tiny", "--board", "ulx3s-85f",
+                                    "--dram-kib", "16", "-o", str(out), "--no-progress"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    bit = out / "vta_soc.bit"
+    data = bit.read_bytes()
+    assert len(data) > 100_000 and b"\xff\xff\xbd\xb3" in data[:4096]  # ECP5 preamble
+    rep = json.loads((out / "report.json").read_text())
+    for key in ("lut4", "ff", "dp16kd", "mult18"):
+        assert rep[key]["used"] > 0 and rep[key]["available"] > rep[key]["used"]
+    assert rep["dp16kd"]["available"] == 208 and rep["mult18"]["available"] == 156
+    assert rep["config_hash"] == TINY.config_hash() and rep["kind"] == "bitstream"
+    assert isinstance(rep["timing_met"], bool) and rep["fmax_mhz"] > 10
+    assert set(rep["stage_seconds"]) == {"fit", "elaborate", "yosys", "nextpnr", "ecppack"}
+    # the log-parsed numbers agree with nextpnr's own machine-readable report
+    own = json.loads((out / "nextpnr_report.json").read_text())
+    for key, cell in (("lut4", "TRELLIS_COMB"), ("ff", "TRELLIS_FF"), ("dp16kd", "DP16KD"),
+                      ("mult18", "MULT18X18D")):
+        assert rep[key] == {"used": own["utilization"][cell]["used"],
+                            "available": own["utilization"][cell]["available"]}
+    (clock, fmax), = own["fmax"].items()
+    assert rep["fmax_mhz"] == pytest.approx(fmax["achieved"], abs=0.01)
+    assert rep["timing_met"] == (fmax["achieved"] >= fmax["constraint"])
+    # the early estimate was right about block RAM and DSPs
+    est = json.loads((out / "estimate.json").read_text())["used"]
+    assert est["dp16kd"] == rep["dp16kd"]["used"] and est["mult18"] == rep["mult18"]["used"]
+    assert "bitstream:" in printed and "openFPGALoader" in printed
+    for log in ("yosys.log", "nextpnr.log", "ecppack.log"):
+        assert (out / log).stat().st_size > 0
+
+
+def test_a_config_that_cannot_fit_fails_before_any_tool(tmp_path):
+    args = _hw_parser().parse_args(["bitstream", "--preset", "default", "-o", str(tmp_path),
+                                    "--no-progress"])
+    with pytest.raises(FitError, match="DP16KD block RAM: needs"):
+        args.func(args)
+    assert not (tmp_path / "yosys.log").exists()
+
+
+def test_nextpnr_failure_is_reported_with_its_reason(tmp_path):
+    (tmp_path / "bad.json").write_text('{"creator": "x", "modules": {}}')
+    log = tmp_path / "nextpnr.log"
+    cmd = tool("nextpnr-ecp5") + ["--25k", "--json", "bad.json", "--log", log.name, "--quiet"]
+    with pytest.raises(FlowError, match="nextpnr failed: .*top module") as e:
+        run_tool("nextpnr", cmd, tmp_path, log, 300, _Progress([], False),
+                 reason=_nextpnr_reason)
+    assert e.value.stage == "nextpnr" and e.value.log == log
+
+
+def test_a_tool_that_hangs_is_killed_at_its_timeout(tmp_path):
+    log = tmp_path / "x.log"
+    with pytest.raises(FlowError, match="timed out after 1 s"):
+        run_tool("yosys", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
+                 log, 1, _Progress([], False))
+
+
+def test_timing_failure_reason_names_the_clock():
+    log = "Warning: Max frequency for clock '$glbnet$pll.clk': 38.67 MHz (FAIL at 100.00 MHz)\n"
+    assert "pll.clk 38.67 MHz < 100.00 MHz" in _nextpnr_reason(log)
