@@ -142,7 +142,6 @@ class HostBridge(wiring.Component):
                 reply(P.Status.TIMEOUT)
 
         info_word = int.from_bytes(info.to_payload(), "little")
-        m.d.comb += self.busy.eq(0)
 
         with m.FSM(name="bridge"):
             # -------------------------------------------------------------- receive
