@@ -60,15 +60,6 @@ def test_plots(tmp_path):
     assert p.stat().st_size > 1000
 
 
-def test_demo_runs_and_checks_numpy(tmp_path, capsys):
-    from vta.cli import main
-
-    assert main(["demo", "--preset", "tiny", "--size", "32", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "output matches numpy: yes" in out and "timeline plot:" in out
-    assert (tmp_path / "timeline.png").exists() and (tmp_path / "matmul.vtab").exists()
-
-
 def test_workload_results_equal_numpy():
     from vta_hw.config import DEFAULT, WIDE
     from vta_sim.workloads import blocked_conv2d, blocked_matmul
