@@ -10,7 +10,8 @@ import pytest
 
 from vta_hw.config import TINY
 from vta_hw.fpga.flow import FlowError, _nextpnr_reason, _Progress, run_tool, tool
-from vta_hw.fpga.resources import FitError
+from vta_hw.fpga.report import parse_yosys_stat, resources_from_yosys
+from vta_hw.fpga.resources import DEVICES, FitError
 
 
 def _hw_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,34 @@ def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
     assert "bitstream:" in printed and "openFPGALoader" in printed
     for log in ("yosys.log", "nextpnr.log", "ecppack.log"):
         assert (out / log).stat().st_size > 0
+    # what `vta hw synth` would report from the same Yosys run is close to the real thing
+    synth = resources_from_yosys(parse_yosys_stat((out / "yosys.log").read_text()),
+                                 DEVICES["LFE5U-85F"])
+    assert synth["dp16kd"].used == rep["dp16kd"]["used"]
+    assert synth["mult18"].used == rep["mult18"]["used"]
+    assert synth["ff"].used == pytest.approx(rep["ff"]["used"], rel=0.1)
+    assert synth["lut4"].used == pytest.approx(rep["lut4"]["used"], rel=0.15)
+
+
+def test_synth_cli_reports_yosys_cells(tmp_path, monkeypatch, capsys):
+    """``vta hw synth``'s plumbing, with Yosys replaced by its captured output."""
+    from tests.fpga.test_report import YOSYS_LOG
+    from vta_hw.fpga import flow
+
+    def fake_yosys(stage, cmd, cwd, log, timeout, progress, **kw):
+        assert stage == "yosys" and (cwd / "synth.ys").exists() and "-l" in cmd
+        log.write_text(YOSYS_LOG)
+        return 12.5
+
+    monkeypatch.setattr(flow, "run_tool", fake_yosys)
+    args = _hw_parser().parse_args(["synth", "--preset", "tiny", "-o", str(tmp_path),
+                                    "--no-progress"])
+    assert args.func(args) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["kind"] == "synth" and rep["fmax_mhz"] is None and rep["timing_met"] is None
+    assert rep["lut4"] == {"used": 8035 + 2 * 1078 + 4 * 87, "available": 83640}
+    assert rep["dp16kd"]["used"] == 108 and rep["stage_seconds"]["yosys"] == 12.5
+    assert "Yosys estimate" in capsys.readouterr().out
 
 
 def test_a_config_that_cannot_fit_fails_before_any_tool(tmp_path):

@@ -31,12 +31,15 @@ DP16KD_BYTES = 2048  # data bytes of one block used 8 bits per byte (x9 / x18 / 
 LUTRAM_MAX_DEPTH = 32  # Yosys put 8- and 32-entry FIFOs in LUT RAM, 64-deep buffers in BRAM
 SOC_READERS = 3  # DRAM copies, one per reading core port (vta_hw.soc.memory)
 ALU_MUL_DSPS = 3  # 32x32 -> low 32 bits: lo*lo, lo*hi, hi*lo in 18x18 tiles
-# Rough LUT4 cost model, from measured builds (docs/fpga.md): an int8 product in LUTs and the
-# adder trees / accumulators per MAC, plus a fixed part for control, DMA, ALU and SoC.
-LUT_PER_SOFT_MUL = 110
-LUT_PER_MAC = 45
-LUT_PER_ALU_LANE = 450
-LUT_FIXED = 5000
+# Rough LUT4 / FF cost model, fitted to two measured SoC builds (nextpnr TRELLIS_COMB /
+# TRELLIS_FF): tiny 10.9 k / 3.5 k, default-85f (1x16x16, 148 Booth products) 58.9 k / 17.2 k.
+LUT_PER_SOFT_MUL = 110  # a Booth-mapped int8 x int8 product
+LUT_PER_MAC = 90  # adder-tree share, products' pipeline, operand routing
+LUT_PER_ALU_LANE = 700  # 32-bit min/max/add/shifts/mux per acc lane
+LUT_FIXED = 6500  # control, DMAs, queues, UART bridge, DRAM ports
+FF_PER_MAC = 50
+FF_PER_ALU_LANE = 140
+FF_FIXED = 2100
 
 
 class FitError(VtaError):
@@ -170,7 +173,7 @@ def estimate(cfg: HwConfig, device: Device, dram_bytes: int, max_write: int = 25
     lanes = cfg.batch * cfg.block_out
     lut = (LUT_FIXED + LUT_PER_MAC * cfg.macs_per_cycle + LUT_PER_ALU_LANE * lanes
            + LUT_PER_SOFT_MUL * plan.soft_products)
-    ff = LUT_FIXED // 2 + 12 * cfg.macs_per_cycle + 140 * lanes
+    ff = FF_FIXED + FF_PER_MAC * cfg.macs_per_cycle + FF_PER_ALU_LANE * lanes
     used = {"lut4": lut, "ff": ff, "dp16kd": sum(m.blocks for m in mems), "mult18": plan.dsps}
     return FitEstimate(device, used, tuple(mems), plan)
 

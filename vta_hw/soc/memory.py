@@ -117,13 +117,19 @@ class SocMemory(wiring.Component):
         for p in READERS:
             mems[p] = Memory(shape=8 * bw, depth=self.depth, init=[])
             m.submodules[f"dram_{p}"] = mems[p]
-        # one write path for every copy
+        # One write path for every copy, registered: a write lands in the RAMs the cycle after
+        # it is accepted -- still before the acknowledge, and before any read a token could
+        # order after it -- so the master's data path ends at a flip-flop, not a RAM input.
         wports = [mems[p].write_port(granularity=8) for p in READERS]
         w_addr = Signal(ADDR_BITS)
         w_en = Signal(bw)
         w_data = Signal(8 * bw)
+        r_addr = Signal(ADDR_BITS)
+        r_en = Signal(bw)
+        r_data = Signal(8 * bw)
+        m.d.sync += [r_addr.eq(w_addr), r_en.eq(w_en), r_data.eq(w_data)]
         for wp in wports:
-            m.d.comb += [wp.addr.eq(self._word(w_addr)), wp.en.eq(w_en), wp.data.eq(w_data)]
+            m.d.comb += [wp.addr.eq(self._word(r_addr)), wp.en.eq(r_en), wp.data.eq(r_data)]
 
         bad = []
         host = self.host
@@ -153,15 +159,26 @@ class SocMemory(wiring.Component):
         return m
 
     def _reader(self, m: Module, port, rp, name: str, lat: int):
-        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing."""
+        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing.
+
+        With ``L >= 2`` the beat leaves from a flip-flop: the block-RAM read is issued two
+        cycles before the beat is due (stage A: the RAM's output latch; stage B: a register
+        after the lane shift), so the slow RAM clock-to-output (~6 ns on ECP5) never adds to
+        the master's logic.  With ``L = 1`` there is no time for it: the RAM output (shifted)
+        is the beat.  A beat the master does not take stays put and the stages behind it
+        hold (B, then the RAM latch with its read enable low); no bubble is inserted.
+        """
         bw = self.bus_bytes
+        staged = lat >= 2
+        lead = 2 if staged else 1  # cycles from issuing a RAM read to presenting the beat
         busy = Signal(name=f"{name}_busy")
-        valid = Signal(name=f"{name}_valid")
         addr = Signal(ADDR_BITS, name=f"{name}_addr")
         size = Signal.like(port.req_size, name=f"{name}_size")
         left = Signal.like(port.req_len, name=f"{name}_left")
-        timer = Signal(range(max(lat - 1, 1)), name=f"{name}_timer")
-        off = Signal(range(bw), name=f"{name}_off")
+        timer = Signal(range(max(lat - lead, 1)), name=f"{name}_timer")
+        off_a = Signal(range(bw), name=f"{name}_off")
+        valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds an unpresented beat
+        valid_b = Signal(name=f"{name}_valid_b")  # the output register holds a beat
 
         acc = Signal(name=f"{name}_accept")
         m.d.comb += [port.req_ready.eq(~busy), acc.eq(port.req_valid & ~busy),
@@ -169,23 +186,40 @@ class SocMemory(wiring.Component):
         a = Mux(acc, port.req_addr, addr)
         n = Mux(acc, port.req_len, left)
         sz = Mux(acc, port.req_size, size)
-        tz = Mux(acc, Const(int(lat == 1)), timer == 0)
+        tz = Mux(acc, Const(int(lat == lead)), timer == 0)
+        shifted = rp.data >> Cat(Const(0, 3), off_a)
+        take = valid_b & port.rd_ready if staged else valid_a & port.rd_ready
+        if staged:
+            move = Signal(name=f"{name}_move")  # A -> B this cycle
+            m.d.comb += move.eq(valid_a & (~valid_b | port.rd_ready))
+            room = ~valid_a | move
+        else:
+            room = ~valid_a | port.rd_ready
         issue = Signal(name=f"{name}_issue")
-        m.d.comb += [issue.eq((acc | busy) & (n != 0) & tz & (~valid | port.rd_ready)),
+        m.d.comb += [issue.eq((acc | busy) & (n != 0) & tz & room),
                      rp.addr.eq(self._word(a)), rp.en.eq(issue)]
         with m.If(acc):
-            m.d.sync += [busy.eq(1), size.eq(port.req_size), timer.eq(max(lat - 2, 0)),
+            m.d.sync += [busy.eq(1), size.eq(port.req_size), timer.eq(max(lat - lead - 1, 0)),
                          addr.eq(port.req_addr), left.eq(port.req_len)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.If(issue):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1),
-                         off.eq(self._offset(a))]
-        m.d.sync += valid.eq(issue | (valid & ~port.rd_ready))
-        with m.If(busy & valid & port.rd_ready & (left == 0) & ~issue):
+                         off_a.eq(self._offset(a))]
+        if staged:
+            data_b = Signal(8 * bw, name=f"{name}_data")
+            with m.If(move):
+                m.d.sync += data_b.eq(shifted)
+            m.d.sync += [valid_a.eq(issue | (valid_a & ~move)),
+                         valid_b.eq(move | (valid_b & ~port.rd_ready))]
+            m.d.comb += [port.rd_valid.eq(valid_b), port.rd_data.eq(data_b)]
+            last = take & ~valid_a & (left == 0) & ~issue
+        else:
+            m.d.sync += valid_a.eq(issue | (valid_a & ~port.rd_ready))
+            m.d.comb += [port.rd_valid.eq(valid_a), port.rd_data.eq(shifted)]
+            last = take & (left == 0) & ~issue
+        with m.If(busy & last):
             m.d.sync += busy.eq(0)
-        shift = Cat(Const(0, 3), off)
-        m.d.comb += [port.rd_valid.eq(valid), port.rd_data.eq(rp.data >> shift)]
 
     def _writer(self, m: Module, port, lat: int):
         """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle."""
