@@ -113,3 +113,13 @@ def test_a_tool_that_hangs_is_killed_at_its_timeout(tmp_path):
 def test_timing_failure_reason_names_the_clock():
     log = "Warning: Max frequency for clock '$glbnet$pll.clk': 38.67 MHz (FAIL at 100.00 MHz)\n"
     assert "pll.clk 38.67 MHz < 100.00 MHz" in _nextpnr_reason(log)
+
+
+def test_progress_phases_from_tool_logs():
+    from vta_hw.fpga.flow import _phase_of
+
+    assert _phase_of("2.46.16. Executing AIGMAP pass (map logic to AIG).") == \
+        "AIGMAP pass (map logic to AIG)"
+    assert _phase_of("Info:     673000 |   168981     498227 |  310   650 |     35093|"
+                     "       1.78    1221.68|") == "routing: 35,093 arcs left (iteration 673,000)"
+    assert _phase_of("Info: HeAP Placer Time: 292.93s") is None

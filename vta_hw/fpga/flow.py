@@ -166,8 +166,9 @@ def _phase_of(line: str) -> str | None:
                 "Router1 time", "Max frequency", "Checksum"):
         if key in line:
             return line.removeprefix("Info:").strip()
-    if "|" in line and line.startswith("Info:") and line.split("|")[0].strip("Info: ").isdigit():
-        return "routing iteration " + line.split("|")[0].removeprefix("Info:").strip()
+    cols = line.removeprefix("Info:").split("|")
+    if len(cols) >= 4 and cols[0].strip().isdigit() and cols[3].strip().isdigit():
+        return f"routing: {int(cols[3]):,} arcs left (iteration {int(cols[0]):,})"
     return None
 
 
