@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from vta_hw.errors import VtaError
+
 
 @dataclass(frozen=True)
 class Buffer:
@@ -29,7 +31,7 @@ class Buffer:
     nbytes: int
 
 
-class DeviceError(RuntimeError):
+class DeviceError(VtaError, RuntimeError):
     """A device could not do what was asked (bad buffer, failed launch, timeout)."""
 
 
