@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from vta.commands._common import add_config_args, config_from_args
+from vta_hw.fpga.cli import register_hw_subcommands  # bitstream, synth (the FPGA flow)
 
 
 def _verilog(args: argparse.Namespace) -> int:
@@ -32,7 +33,7 @@ def register_verilog(hsub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_verilog)
 
 
-ACTIONS = [register_verilog]
+ACTIONS = [register_verilog, register_hw_subcommands]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
