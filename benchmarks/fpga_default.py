@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vta_hw.config import DEFAULT  # noqa: E402
+from vta_hw.config import DEFAULT, DEFAULT_85F  # noqa: E402
 from vta_hw.fpga.flow import FlowOptions, bitstream, fit  # noqa: E402
 from vta_hw.fpga.resources import FitError  # noqa: E402
 
-VARIANT = DEFAULT.replace(name="default-85f", log_wgt_buff_depth=9)
+VARIANT = DEFAULT_85F  # the preset: DEFAULT with log_wgt_buff_depth=9
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -326,7 +326,11 @@ WIDE = replace(
 )
 """Non-square 1x8x16 core (block_in != block_out) with mid-sized buffers."""
 
-PRESETS: dict[str, HwConfig] = {c.name: c for c in (DEFAULT, TINY, WIDE)}
+DEFAULT_85F = replace(DEFAULT, name="default-85f", log_wgt_buff_depth=9)
+"""VTA's 1x16x16 core with the weight buffer halved (128 KiB) so that it fits the ECP5-85F of
+a ULX3S board: VTA's default buffers need 217 DP16KD block RAMs, the 85F has 208."""
+
+PRESETS: dict[str, HwConfig] = {c.name: c for c in (DEFAULT, TINY, WIDE, DEFAULT_85F)}
 
 
 def preset(name: str) -> HwConfig:
@@ -346,4 +350,5 @@ def resolve(preset_name: str | None = None, config_file: str | Path | None = Non
     return preset(preset_name or "default")
 
 
-__all__ = ["HwConfig", "ConfigError", "DEFAULT", "TINY", "WIDE", "PRESETS", "preset", "resolve"]
+__all__ = ["HwConfig", "ConfigError", "DEFAULT", "TINY", "WIDE", "DEFAULT_85F", "PRESETS",
+           "preset", "resolve"]

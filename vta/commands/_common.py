@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from vta_hw.config import HwConfig, resolve
+from vta_hw.config import PRESETS, HwConfig, resolve
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """``--preset P | --config F``: every command that takes a config accepts either."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", help="hardware preset (default, tiny, wide)")
+    g.add_argument("--preset", help=f"hardware preset ({', '.join(PRESETS)})")
     g.add_argument("--config", help="hardware config JSON file")
 
 
