@@ -88,6 +88,10 @@ class DramImageDevice(Device):
         """The whole current DRAM image."""
         return bytes(self._mem)
 
+    def read_image(self, nbytes: int) -> bytes:
+        """The first ``nbytes`` of DRAM (a loaded bundle's whole extent)."""
+        return bytes(self._mem[:nbytes])
+
     # ------------------------------------------------------------------ programs
     def load(self, program: Any) -> LoadedProgram:
         if not isinstance(program, Bundle):

@@ -401,13 +401,18 @@ class FpgaDevice(Device):
         self._last_cycles = st.cycles
         return st.cycles
 
+    def read_image(self, nbytes: int) -> bytes:
+        """The first ``nbytes`` of the SoC's DRAM (a loaded bundle's whole extent)."""
+        self._idle_or_raise("read")
+        return self.link.read(0, nbytes)
+
     def run(self, bundle: Bundle, timeout: float | None = None) -> FpgaRunResult:
         """Load, launch and wait for ``bundle``; read back its whole DRAM extent."""
         t0 = time.perf_counter()
         h = self.load(bundle)
         cycles = self.launch(h, timeout=timeout)
         assert cycles is not None
-        dram = self.link.read(0, len(bundle.dram))
+        dram = self.read_image(len(bundle.dram))
         return FpgaRunResult(cycles=cycles, dram=dram, seconds=time.perf_counter() - t0)
 
     def close(self) -> None:
