@@ -13,25 +13,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_of  # noqa: E402
 
 from vta_hw.config import DEFAULT  # noqa: E402
 from vta_sim import simulate  # noqa: E402
 from vta_sim.workloads import blocked_conv2d  # noqa: E402
-
-
-def best_of(fn, runs: int):
-    times, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main(argv: list[str] | None = None) -> int:

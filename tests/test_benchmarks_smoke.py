@@ -1,0 +1,30 @@
+"""The simulator and RTL benchmarks run (small instances) and end with their summary line."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> str:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                         capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_sim_speed_quick():
+    line = run("sim_speed.py", "--quick", "--runs", "1")
+    assert re.fullmatch(r"sim_speed: layer_wall_s=\S+ cycles=\d+ cycles_per_s=\d+ "
+                        r"insns_per_s=\d+", line)
+
+
+@pytest.mark.cosim
+def test_rtl_vs_sim_quick():
+    line = run("rtl_vs_sim.py", "--quick", "--runs", "1")
+    assert re.fullmatch(r"rtl_vs_sim: cycles_equal=1 sim_cycles_per_s=\d+ rtl_cycles_per_s=\d+ "
+                        r"speedup=\S+", line)
