@@ -1,34 +1,41 @@
 """The compute module: micro-op loops, GEMM array, vector ALU, uop and acc buffers.
 
 It executes LOAD uop/acc/acc8 (through its own DMA), GEMM, ALU, FINISH and NOP.  A GEMM or ALU
-body is a *sequencer* phase that issues one micro-op iteration every ``II`` cycles
-(``iter_out x iter_in x (uop_end - uop_bgn)`` iterations, innermost the micro-op) followed by a
-*drain* of ``P`` cycles (``gemm_pipeline_depth`` or ``alu_pipeline_depth``), so
-``B = n * II + P`` as in ``docs/timing.md``.
+body issues one micro-op iteration every ``II`` cycles (``iter_out x iter_in x (uop_end -
+uop_bgn)`` iterations, innermost the micro-op) and then waits for the pipeline, so that
+``B = n * II + P`` as in ``docs/timing.md`` (``P`` = ``gemm_pipeline_depth`` or
+``alu_pipeline_depth``).
 
-Iteration *k* reads its micro-op in body cycle ``1 + II*k``; its operands are addressed the
-next cycle (stage ``t = 0``).  From there, with ``P`` the pipeline depth:
+Iteration *k*'s micro-op address is presented in its *slot* ``c_k = s + II*k`` (``s`` the
+issue cycle: iteration 0 is addressed from the command queue's registered head in the issue
+cycle itself).  Times below are cycles after the slot (``tau``).  Two facts bound the pipeline:
 
-* GEMM: inp/wgt are read at ``t = 0``; the products and adder trees take ``M`` register stages;
-  acc[dst] is read so that its (registered) value meets the sum at ``t = 1 + M``; the sum is
-  added (and registered once more when ``P >= 5``) and written at ``t = P - 1``.  The
-  distance from the acc read to its write is at most ``P - 1`` cycles, so an iteration ``P`` or
-  more iterations later always reads the written value (the hazard window of the model).
-* ALU: acc[dst] is read at ``t = 0``; with a tensor operand acc[src] at ``t = 1`` (one read
-  port, hence II = 2); the op is evaluated when its operands are there (``t = 1`` immediate,
-  ``t = 2`` tensor) and ``P - 2`` registers lie between the operands and the write (the
-  first, when there is one, registers the operands so the op starts from flip-flops).
+* every write must land by the cycle after the body, ``s + B + 1`` (the earliest retire: the
+  next compute instruction issues after it, the store reads the out buffer after the token
+  pushed in it), so an iteration may write at ``tau <= P + II + 1``;
+* the model's hazard window: iteration ``j >= i + P`` must read what ``i`` wrote, so the
+  distance from an acc read to the write of the same iteration is at most ``II*P - 1``.
+
+Between the fixed block-RAM reads (uop at ``tau = 0``, inp/wgt/acc) optional registers are
+placed by :func:`plan` in order of benefit until those bounds are used up (``docs/rtl.md``
+lists them per preset): ``U`` on the micro-op, before the address adders; GEMM ``I`` on the
+inp/wgt words, ``Pr`` after the products, ``T`` after the adder trees, ``G`` on the acc word,
+``Qg`` after the accumulate; ALU ``O`` on the operands, ``S1`` inside the op (the multiply's
+partial products), ``Qa`` after the op.
 
 Every acc write (LOAD acc/acc8, GEMM, ALU) also writes ``out[idx] = saturate_int8(acc[idx])``
-when ``idx < out_buff_depth``.  The acc buffer has one read and one write port, the uop buffer
-one of each; both are synchronous-read ``amaranth.lib.memory`` memories.
+when ``idx < out_buff_depth``, in the same cycle.  A LOAD's writes are registered once (they
+land one cycle after the DMA delivers the element, at the latest in the retire cycle).  The
+acc buffer has one read and one write port, the uop buffer one of each (``sram.py``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from vta_hw import isa
@@ -40,13 +47,78 @@ from vta_hw.rtl.dram_port import DramPort
 from vta_hw.rtl.gemm import GemmArray
 from vta_hw.rtl.layouts import alu_layout, gemm_layout, header_layout, mem_layout, uop_layout
 from vta_hw.rtl.queues import CmdPop, TokenPop, TokenPush
+from vta_hw.rtl.sram import SramRead, sram
 
 
-def gemm_stages(p: int) -> tuple[int, int]:
-    """``(M, X)`` for GEMM depth ``p``: array register stages and post-add registers."""
-    k = p - 2
-    x = 1 if k >= 3 else 0
-    return k - x, x
+@dataclass(frozen=True)
+class Stages:
+    """The optional pipeline registers of one config (see the module docstring)."""
+
+    uop: bool  # U: micro-op word registered before the address adders
+    gemm_in: bool  # I: inp/wgt words registered before the multipliers
+    product: bool  # Pr: products registered
+    tree: bool  # T: adder-tree sums registered
+    gemm_acc: bool  # G: acc word registered before the accumulate
+    gemm_out: bool  # Qg: accumulate result registered before the write
+    alu_in: bool  # O: operands registered
+    alu_mid: bool  # S1: between the two halves of the op (see alu.py)
+    alu_out: bool  # Qa: op result registered before the write
+
+    @property
+    def addr(self) -> int:
+        """tau of the address adders' outputs (inp/wgt reads, the ALU's acc[dst] read)."""
+        return 1 + self.uop
+
+    @property
+    def gemm_sum(self) -> int:
+        """tau at which the GEMM array's sums are valid (the accumulate)."""
+        return self.addr + 1 + self.gemm_in + self.product + self.tree
+
+    @property
+    def gemm_read(self) -> int:
+        return self.gemm_sum - 1 - self.gemm_acc
+
+    @property
+    def gemm_write(self) -> int:
+        return self.gemm_sum + self.gemm_out
+
+    def alu_write(self, tensor: bool) -> int:
+        return self.addr + 1 + int(tensor) + self.alu_in + self.alu_mid + self.alu_out
+
+
+def plan(cfg: HwConfig) -> Stages:
+    """Spend each pipeline's register budget, most useful register first.
+
+    GEMM (``II = 1``): it writes at ``2 + U + I + Pr + T + Qg <= P + 2`` and reads acc
+    ``1 + G + Qg <= P - 1`` cycles before; ``G`` needs a register stage in the array before
+    the sums (the acc read cannot precede the address).  ALU: immediate/reset ops write at
+    ``2 + U + O + S1 + Qa <= P + 2``, ``1 + O + S1 + Qa <= P - 1`` cycles after the acc[dst]
+    read; tensor ops (``II = 2``) one cycle later, within their wider bounds.
+    """
+    pg, pa = cfg.gemm_pipeline_depth, cfg.alu_pipeline_depth
+    u = pg >= 3 and pa >= 3
+    budget = pg - int(u)
+    g = {"gemm_acc": pg >= 3}  # (product comes first, so some array register precedes it)
+    # a short dot product (block_in <= 4: two adder levels) can share a cycle with the
+    # accumulate; the accumulate and the saturation of its result cannot
+    order = (("product", "gemm_in", "gemm_out", "tree") if cfg.log_block_in <= 2
+             else ("product", "gemm_in", "tree", "gemm_out"))
+    for name in order:
+        g[name] = budget > 0 and (name != "gemm_out" or 1 + int(g["gemm_acc"]) <= pg - 2)
+        budget -= int(g[name])
+    a = {}
+    head, total = pa - 2, pa - int(u)
+    for name in ("alu_in", "alu_mid", "alu_out"):
+        a[name] = head > 0 and total > 0
+        head -= int(a[name])
+        total -= int(a[name])
+    st = Stages(uop=u, **g, **a)
+    # the two bounds, checked rather than trusted
+    assert st.gemm_write <= pg + 2 and st.gemm_write - st.gemm_read <= pg - 1, st
+    assert st.gemm_read >= st.addr, st
+    assert st.alu_write(False) <= pa + 2 and st.alu_write(False) - st.addr <= pa - 1, st
+    assert st.alu_write(True) <= pa + 3 and st.alu_write(True) - st.addr <= 2 * pa - 1, st
+    return st
 
 
 def saturate8(m: Module, v):
@@ -78,6 +150,7 @@ class Compute(wiring.Component):
 
     def __init__(self, cfg: HwConfig):
         self.cfg = cfg
+        self.stages = plan(cfg)
         b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
         self.inp_bits = 8 * b * bi
         self.wgt_bits = 8 * bo * bi
@@ -99,23 +172,36 @@ class Compute(wiring.Component):
 
     def elaborate(self, platform):  # noqa: C901 - one datapath, read top to bottom
         m = Module()
-        cfg = self.cfg
+        cfg, st = self.cfg, self.stages
         lanes = cfg.batch * cfg.block_out
         la, li, lw, lu = (cfg.log_acc_buff_depth, cfg.log_inp_buff_depth,
                           cfg.log_wgt_buff_depth, cfg.log_uop_buff_depth)
         src_bits = cfg.uop_src_bits
+        pg, pa = cfg.gemm_pipeline_depth, cfg.alu_pipeline_depth
+
+        def reg(sig, name):
+            """``sig`` delayed by one cycle (a data register: no reset)."""
+            r = Signal(len(sig), name=name, reset_less=True)
+            m.d.sync += r.eq(sig)
+            return r
+
+        def delay(sig, n, name, reset_less=True):
+            """``[sig, sig delayed by 1, ..., by n]``."""
+            out = [sig]
+            for t in range(1, n + 1):
+                r = Signal.like(sig, name=f"{name}_{t}", reset_less=reset_less)
+                m.d.sync += r.eq(out[-1])
+                out.append(r)
+            return out
 
         # ------------------------------------------------------------ buffers
-        m.submodules.uop_mem = uop_mem = Memory(shape=isa.UOP_BITS, depth=cfg.uop_buff_depth,
-                                                init=[])
-        m.submodules.acc_mem = acc_mem = Memory(shape=self.acc_bits, depth=cfg.acc_buff_depth,
-                                                init=[])
+        m.submodules.uop_mem = uop_mem = sram(isa.UOP_BITS, cfg.uop_buff_depth)
+        m.submodules.acc_mem = acc_mem = sram(self.acc_bits, cfg.acc_buff_depth)
         uop_wr = uop_mem.write_port()
-        uop_rd = uop_mem.read_port()
         acc_wr = acc_mem.write_port()
-        acc_rd = acc_mem.read_port()
-        m.d.comb += [uop_rd.en.eq(1), acc_rd.en.eq(1), self.inp_rd.en.eq(1),
-                     self.wgt_rd.en.eq(1)]
+        uop_rd = SramRead(m, uop_mem, "uop_rd")
+        acc_rd = SramRead(m, acc_mem, "acc_rd")
+        m.d.comb += [self.inp_rd.en.eq(1), self.wgt_rd.en.eq(1)]
 
         # ------------------------------------------------------------ issue / retire
         m.submodules.ctl = ctl = IssueControl()
@@ -153,154 +239,156 @@ class Compute(wiring.Component):
         imm = Signal(signed(isa.ALU_IMM_BITS))
         uop_bgn = Signal(lu)
         uop_end = Signal(lu + 1)
-        uop_ptr = Signal(lu + 1)
         iter_out = Signal(isa.LOOP_ITER_BITS)
         iter_in = Signal(isa.LOOP_ITER_BITS)
+        widths = {"dst": la, "src": src_bits, "wgt": lw}
+        fo = {k: Signal(w, name=f"{k}_fo") for k, w in widths.items()}
+        fi = {k: Signal(w, name=f"{k}_fi") for k, w in widths.items()}
+        # the generator: the loop state of the next iteration to present
+        ptr = Signal(lu + 1)
         i0 = Signal(isa.LOOP_ITER_BITS)
         i1 = Signal(isa.LOOP_ITER_BITS)
-        fac = {}  # name -> (factor_out, factor_in, outer base, offset)
-        for name, w in (("dst", la), ("src", src_bits), ("wgt", lw)):
-            fac[name] = tuple(Signal(w, name=f"{name}_{s}") for s in ("fo", "fi", "ob", "off"))
+        ob = {k: Signal(w, name=f"{k}_ob") for k, w in widths.items()}
+        off = {k: Signal(w, name=f"{k}_off") for k, w in widths.items()}
         phase = Signal()
         it_done = Signal()
-        drain = Signal(range(max(cfg.gemm_pipeline_depth, cfg.alu_pipeline_depth)))
+        drain = Signal(range(max(pg, pa) + 1))
         seq_last = Signal()
-        v0 = Signal()  # stage t=0 valid: the micro-op read last cycle is on uop_rd.data
-        off0 = {name: Signal(len(fac[name][0]), name=f"{name}_off0") for name in fac}
-        m.d.sync += v0.eq(0)
+        v1 = Signal()  # tau = 1: the micro-op addressed last cycle is on uop_rd.data
+        off1 = {k: Signal(w, name=f"{k}_off1", reset_less=True) for k, w in widths.items()}
+        m.d.sync += v1.eq(0)
 
-        def enter_drain(alu):
-            m.d.sync += drain.eq(Mux(alu, cfg.alu_pipeline_depth - 1,
-                                     cfg.gemm_pipeline_depth - 1))
+        def step(p, c0, c1, obs, offs, bgn, end, n_in, n_out, fos, fis):
+            """The loop state after the iteration ``(p, c0, c1, obs, offs)``, and whether
+            that iteration is the last."""
+            last_u = p + 1 == end
+            last_i1 = c1 + 1 == n_in
+            wrap = last_u & last_i1
+            nxt = {"ptr": Mux(last_u, bgn, p + 1),
+                   "i1": Mux(last_u, Mux(last_i1, 0, c1 + 1), c1),
+                   "i0": Mux(wrap, c0 + 1, c0)}
+            for k in widths:
+                nxt[f"ob_{k}"] = Mux(wrap, obs[k] + fos[k], obs[k])
+                nxt[f"off_{k}"] = Mux(last_u, Mux(last_i1, obs[k] + fos[k], offs[k] + fis[k]),
+                                      offs[k])
+            return nxt, wrap & (c0 + 1 == n_out)
+
+        def load_state(nxt):
+            m.d.sync += [ptr.eq(nxt["ptr"]), i0.eq(nxt["i0"]), i1.eq(nxt["i1"])]
+            for k in widths:
+                m.d.sync += [ob[k].eq(nxt[f"ob_{k}"]), off[k].eq(nxt[f"off_{k}"])]
+
+        def enter_drain(alu, cycles_after):
+            """Drain for ``P + cycles_after`` cycles (the last one is the body's last)."""
+            p = Mux(alu, pa, pg)
+            m.d.sync += drain.eq(p + cycles_after - 1)
             m.next = "DRAIN"
 
         with m.FSM(name="seq"):
             with m.State("IDLE"):
+                # Every register of the loop is loaded from the queue's head in every idle
+                # cycle (the previous instruction's last write was in the cycle this state
+                # began, the head is the next instruction), so only the few flags below wait
+                # for ``start``; iteration 0 is addressed in the issue cycle itself.
+                m.d.comb += uop_rd.addr.eq(gv.uop_bgn)
+                alu = head.opcode == isa.Opcode.ALU
+                h_ii2 = alu & ~av.use_imm & ~av.reset
+                m.d.sync += [
+                    is_alu.eq(alu), reset.eq(Mux(alu, av.reset, gv.reset)), ii2.eq(h_ii2),
+                    alu_op.eq(av.alu_op), imm.eq(av.imm),
+                    uop_bgn.eq(gv.uop_bgn), uop_end.eq(gv.uop_end),
+                    iter_out.eq(gv.iter_out), iter_in.eq(gv.iter_in),
+                ]
+                h_fo, h_fi = {}, {}
+                for k in widths:
+                    if k == "wgt":
+                        h_fo[k], h_fi[k] = gv.wgt_factor_out, gv.wgt_factor_in
+                    else:
+                        h_fo[k] = Mux(alu, getattr(av, f"{k}_factor_out"),
+                                      getattr(gv, f"{k}_factor_out"))
+                        h_fi[k] = Mux(alu, getattr(av, f"{k}_factor_in"),
+                                      getattr(gv, f"{k}_factor_in"))
+                    m.d.sync += [fo[k].eq(h_fo[k]), fi[k].eq(h_fi[k])]
+                zero = {k: Const(0, w) for k, w in widths.items()}
+                nxt, last0 = step(gv.uop_bgn, Const(0, isa.LOOP_ITER_BITS),
+                                  Const(0, isa.LOOP_ITER_BITS), zero, zero,
+                                  gv.uop_bgn, gv.uop_end, gv.iter_in, gv.iter_out, h_fo, h_fi)
+                load_state(nxt)
+                m.d.sync += [off1[k].eq(0) for k in widths]
+                m.d.sync += [phase.eq(h_ii2), it_done.eq(last0)]
+                empty = ((gv.iter_out == 0) | (gv.iter_in == 0)
+                         | (gv.uop_end <= gv.uop_bgn))
                 with m.If(ctl.start & is_loop):
-                    alu = head.opcode == isa.Opcode.ALU
-                    g_reset = Mux(alu, av.reset, gv.reset)
-                    m.d.sync += [
-                        is_alu.eq(alu), reset.eq(g_reset),
-                        ii2.eq(alu & ~av.use_imm & ~av.reset),
-                        alu_op.eq(av.alu_op), imm.eq(av.imm),
-                        uop_bgn.eq(gv.uop_bgn), uop_end.eq(gv.uop_end), uop_ptr.eq(gv.uop_bgn),
-                        iter_out.eq(gv.iter_out), iter_in.eq(gv.iter_in),
-                        i0.eq(0), i1.eq(0), phase.eq(0), it_done.eq(0),
-                    ]
-                    for name in fac:
-                        fo, fi, ob, off = fac[name]
-                        if name == "wgt":
-                            src_o, src_i = gv.wgt_factor_out, gv.wgt_factor_in
-                        else:
-                            src_o = Mux(alu, getattr(av, f"{name}_factor_out"),
-                                        getattr(gv, f"{name}_factor_out"))
-                            src_i = Mux(alu, getattr(av, f"{name}_factor_in"),
-                                        getattr(gv, f"{name}_factor_in"))
-                        m.d.sync += [fo.eq(src_o), fi.eq(src_i), ob.eq(0), off.eq(0)]
-                    empty = ((gv.iter_out == 0) | (gv.iter_in == 0)
-                             | (gv.uop_end <= gv.uop_bgn))
                     with m.If(empty):
-                        enter_drain(alu)
+                        enter_drain(alu, 0)
                     with m.Else():
-                        m.next = "ITER"
-            with m.State("ITER"):
-                with m.If(~phase):
-                    m.d.comb += uop_rd.addr.eq(uop_ptr)
-                    m.d.sync += v0.eq(1)
-                    for name in fac:
-                        m.d.sync += off0[name].eq(fac[name][3])
-                    last_u = uop_ptr + 1 == uop_end
-                    last_i1 = i1 + 1 == iter_in
-                    last_i0 = i0 + 1 == iter_out
-                    last = last_u & last_i1 & last_i0
-                    with m.If(~last_u):
-                        m.d.sync += uop_ptr.eq(uop_ptr + 1)
-                    with m.Else():
-                        m.d.sync += uop_ptr.eq(uop_bgn)
-                        with m.If(~last_i1):
-                            m.d.sync += i1.eq(i1 + 1)
-                            for _fo, fi, _ob, off in fac.values():
-                                m.d.sync += off.eq(off + fi)
+                        m.d.sync += v1.eq(1)
+                        with m.If(~h_ii2 & last0):
+                            enter_drain(alu, 1)
                         with m.Else():
-                            m.d.sync += [i1.eq(0), i0.eq(i0 + 1)]
-                            for fo, _fi, ob, off in fac.values():
-                                m.d.sync += [ob.eq(ob + fo), off.eq(ob + fo)]
+                            m.next = "ITER"
+            with m.State("ITER"):
+                m.d.comb += uop_rd.addr.eq(ptr)
+                with m.If(~phase):
+                    m.d.sync += v1.eq(1)
+                    m.d.sync += [off1[k].eq(off[k]) for k in widths]
+                    nxt, last = step(ptr, i0, i1, ob, off, uop_bgn, uop_end, iter_in, iter_out,
+                                     fo, fi)
+                    load_state(nxt)
                     with m.If(ii2):
-                        m.d.sync += phase.eq(1)
-                        with m.If(last):
-                            m.d.sync += it_done.eq(1)
+                        m.d.sync += [phase.eq(1), it_done.eq(last)]
                     with m.Elif(last):
-                        enter_drain(is_alu)
+                        enter_drain(is_alu, 1)
                 with m.Else():
                     m.d.sync += phase.eq(0)
                     with m.If(it_done):
-                        enter_drain(is_alu)
+                        enter_drain(is_alu, 1)
             with m.State("DRAIN"):
+                m.d.comb += uop_rd.addr.eq(ptr)
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
                     m.d.comb += seq_last.eq(1)
                     m.next = "IDLE"
         m.d.comb += ctl.body_last.eq(dma.last | seq_last)
 
-        # ------------------------------------------------------------ stage t = 0: addresses
-        uop = data.View(uop_layout(cfg), uop_rd.data)
-        dst0 = Signal(la)
-        src0 = Signal(src_bits)
-        wgt0 = Signal(lw)
-        m.d.comb += [dst0.eq(uop.dst + off0["dst"]), src0.eq(uop.src + off0["src"]),
-                     wgt0.eq(uop.wgt + off0["wgt"])]
-
-        def delay(sig, n, name):
-            """``[sig, sig delayed by 1, ..., by n]``."""
-            out = [sig]
-            for t in range(1, n + 1):
-                r = Signal.like(sig, name=f"{name}_{t}")
-                m.d.sync += r.eq(out[-1])
-                out.append(r)
-            return out
-
-        # acc write request from each source
-        acc_we = Signal()
-        acc_waddr = Signal(la)
-        acc_wdata = Signal(self.acc_bits)
+        # ------------------------------------------------------------ tau = addr: addresses
+        if st.uop:
+            uop_a = data.View(uop_layout(cfg), reg(uop_rd.data, "uop_q"))
+            off_a = {k: reg(off1[k], f"{k}_offq") for k in widths}
+            v_a = Signal()
+            m.d.sync += v_a.eq(v1)
+        else:
+            uop_a = data.View(uop_layout(cfg), uop_rd.data)
+            off_a, v_a = off1, v1
+        dst_a = Signal(la)
+        src_a = Signal(src_bits)
+        wgt_a = Signal(lw)
+        m.d.comb += [dst_a.eq(uop_a.dst + off_a["dst"]), src_a.eq(uop_a.src + off_a["src"]),
+                     wgt_a.eq(uop_a.wgt + off_a["wgt"])]
+        ta = st.addr
 
         # ------------------------------------------------------------ GEMM
-        pg = cfg.gemm_pipeline_depth
-        gm, gx = gemm_stages(pg)
-        wg = 1 + gm + gx  # write stage (= P - 1)
-        m.submodules.gemm = gemm = GemmArray(cfg, product_reg=gm >= 2, tree_reg=gm >= 1,
-                                             extra=max(0, gm - 2))
-        assert gemm.latency == gm
-        m.d.comb += [self.inp_rd.addr.eq(src0[:li]), self.wgt_rd.addr.eq(wgt0),
+        m.submodules.gemm = gemm = GemmArray(cfg, input_reg=st.gemm_in, product_reg=st.product,
+                                             tree_reg=st.tree)
+        m.d.comb += [self.inp_rd.addr.eq(src_a[:li]), self.wgt_rd.addr.eq(wgt_a),
                      gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
-        g_v = delay(v0 & ~is_alu, wg, "gv")
-        g_dst = delay(dst0, wg, "gdst")
-        if gm >= 1:
-            g_rd_addr = g_dst[gm - 1]
-            g_acc = Signal(self.acc_bits)
-            m.d.sync += g_acc.eq(acc_rd.data)
-        else:
-            g_rd_addr = g_dst[0]
-            g_acc = acc_rd.data
+        assert st.gemm_sum == ta + 1 + gemm.latency
+        gw = st.gemm_write - ta  # delay-line index of the write
+        g_v = delay(v_a & ~is_alu, gw, "gv", reset_less=False)
+        g_dst = delay(dst_a, gw, "gdst")
+        g_rd_addr = g_dst[st.gemm_read - ta]
+        g_acc = reg(acc_rd.data, "g_acc") if st.gemm_acc else acc_rd.data
         g_new = Signal(self.acc_bits)
         for i in range(lanes):
             sl = slice(ACC_BITS * i, ACC_BITS * (i + 1))
             m.d.comb += g_new[sl].eq(Mux(reset, 0, g_acc[sl] + gemm.sum[sl]))
-        if gx:
-            g_res = Signal(self.acc_bits)
-            m.d.sync += g_res.eq(g_new)
-        else:
-            g_res = g_new
+        g_res = reg(g_new, "g_res") if st.gemm_out else g_new
 
         # ------------------------------------------------------------ ALU
-        pa = cfg.alu_pipeline_depth
-        m.submodules.alu = alu = AluLanes(cfg)
-        a_v = delay(v0 & is_alu, 2, "av")
-        a_dst = delay(dst0, 2, "adst")
-        a_src1 = Signal(la)
-        m.d.sync += a_src1.eq(src0[:la])
-        a_dst_val = Signal(self.acc_bits)  # acc[dst] read at t=0, held for t=2
-        m.d.sync += a_dst_val.eq(acc_rd.data)
+        a_v = delay(v_a & is_alu, 2, "av", reset_less=False)
+        a_dst = delay(dst_a, 2, "adst")
+        a_src1 = reg(src_a[:la], "a_src1")
+        a_hold = reg(acc_rd.data, "a_hold")  # acc[dst] read at tau=addr, held for a tensor op
         imm32 = Signal(signed(ACC_BITS))
         m.d.comb += imm32.eq(imm)
         imm_lanes = Cat(*([imm32] * lanes))
@@ -311,24 +399,24 @@ class Compute(wiring.Component):
         m.d.comb += [
             op_v.eq(Mux(ii2, a_v[2], a_v[1])),
             op_dst.eq(Mux(ii2, a_dst[2], a_dst[1])),
-            op_a.eq(Mux(ii2, a_dst_val, acc_rd.data)),
+            op_a.eq(Mux(ii2, a_hold, acc_rd.data)),
             op_b.eq(Mux(ii2, acc_rd.data, imm_lanes)),
         ]
-        ea = pa - 2  # registers between the operands and the write
-        if ea >= 1:  # register the operands: the op starts from flip-flops, not the RAM
-            op_v, op_dst, op_a, op_b = (delay(sig, 1, f"aop{i}")[1]
-                                        for i, sig in enumerate((op_v, op_dst, op_a, op_b)))
+        if st.alu_in:  # the op starts from flip-flops, not from the block RAM
+            op_v = delay(op_v, 1, "aop_v", reset_less=False)[1]
+            op_dst, op_a, op_b = (reg(x, f"aop_{n}") for x, n in
+                                  ((op_dst, "dst"), (op_a, "a"), (op_b, "b")))
+        m.submodules.alu = alu = AluLanes(cfg, stage_reg=st.alu_mid)
         m.d.comb += [alu.op.eq(alu_op), alu.a.eq(op_a), alu.b.eq(op_b)]
-        a_res0 = Signal(self.acc_bits)
-        m.d.comb += a_res0.eq(Mux(reset, 0, alu.result))
-        ra = ea - 1 if ea >= 1 else 0  # result registers
-        r_v = delay(op_v, ra, "rv")
-        r_dst = delay(op_dst, ra, "rdst")
-        r_res = delay(a_res0, ra, "rres")
+        r_v = delay(op_v, alu.latency + st.alu_out, "rv", reset_less=False)[-1]
+        r_dst = delay(op_dst, alu.latency + st.alu_out, "rdst")[-1]
+        a_new = Signal(self.acc_bits)
+        m.d.comb += a_new.eq(Mux(reset, 0, alu.result))
+        a_res = reg(a_new, "a_res") if st.alu_out else a_new
 
         # acc read port: GEMM or ALU addressing
         with m.If(is_alu):
-            m.d.comb += acc_rd.addr.eq(Mux(ii2 & a_v[1], a_src1, dst0))
+            m.d.comb += acc_rd.addr.eq(Mux(ii2 & a_v[1], a_src1, dst_a))
         with m.Else():
             m.d.comb += acc_rd.addr.eq(g_rd_addr)
 
@@ -347,23 +435,42 @@ class Compute(wiring.Component):
             m.d.comb += load_acc.eq(dma.wr_data)
         m.d.comb += [uop_wr.addr.eq(dma.wr_addr), uop_wr.data.eq(dma.wr_data[:isa.UOP_BITS]),
                      uop_wr.en.eq(dma.wr_en & (dma.wr_mem == isa.MemType.UOP) & ~dma.wr_pad)]
+        # acc/acc8 elements are written one cycle after the DMA delivers them
+        load_we = Signal()
+        m.d.sync += load_we.eq(dma.wr_en & ((dma.wr_mem == isa.MemType.ACC)
+                                            | (dma.wr_mem == isa.MemType.ACC8)))
+        load_addr = reg(dma.wr_addr[:la], "load_addr")
+        load_data = reg(load_acc, "load_data")
 
         # ------------------------------------------------------------ acc / out writes
-        load_we = dma.wr_en & ((dma.wr_mem == isa.MemType.ACC) | (dma.wr_mem == isa.MemType.ACC8))
-        with m.If(load_we):
-            m.d.comb += [acc_we.eq(1), acc_waddr.eq(dma.wr_addr), acc_wdata.eq(load_acc)]
-        with m.Elif(g_v[wg]):
-            m.d.comb += [acc_we.eq(1), acc_waddr.eq(g_dst[wg]), acc_wdata.eq(g_res)]
-        with m.Elif(r_v[ra]):
-            m.d.comb += [acc_we.eq(1), acc_waddr.eq(r_dst[ra]), acc_wdata.eq(r_res[ra])]
-        m.d.comb += [acc_wr.en.eq(acc_we), acc_wr.addr.eq(acc_waddr), acc_wr.data.eq(acc_wdata)]
         lo = cfg.log_out_buff_depth
+        acc_we = Signal()
+        acc_waddr = Signal(la)
+        acc_wdata = Signal(self.acc_bits)
+        out_wdata = Signal(self.out_bits)
+
+        def sat_lanes(v, name):
+            """The out mirror of an acc element (each source saturates its own value, so the
+            multiplexer comes after the saturation)."""
+            o = Signal(self.out_bits, name=name)
+            for i in range(lanes):
+                m.d.comb += o[8 * i:8 * (i + 1)].eq(
+                    saturate8(m, v[ACC_BITS * i:ACC_BITS * (i + 1)]))
+            return o
+
+        sources = ((load_we, load_addr, load_data, "load"),
+                   (g_v[gw], g_dst[gw], g_res, "gemm"),
+                   (r_v, r_dst, a_res, "alu"))
+        sats = [sat_lanes(value, f"{name}_out8") for _we, _addr, value, name in sources]
+        for i, ((we, addr, value, _name), sat) in enumerate(zip(sources, sats, strict=True)):
+            with (m.If if i == 0 else m.Elif)(we):
+                m.d.comb += [acc_we.eq(1), acc_waddr.eq(addr), acc_wdata.eq(value),
+                             out_wdata.eq(sat)]
+        m.d.comb += [acc_wr.en.eq(acc_we), acc_wr.addr.eq(acc_waddr), acc_wr.data.eq(acc_wdata)]
         in_out = acc_waddr[lo:] == 0 if lo < la else Const(1)
-        m.d.comb += [self.out_wr.en.eq(acc_we & in_out), self.out_wr.addr.eq(acc_waddr[:lo])]
-        for i in range(lanes):
-            m.d.comb += self.out_wr.data[8 * i:8 * (i + 1)].eq(
-                saturate8(m, acc_wdata[ACC_BITS * i:ACC_BITS * (i + 1)]))
+        m.d.comb += [self.out_wr.en.eq(acc_we & in_out), self.out_wr.addr.eq(acc_waddr[:lo]),
+                     self.out_wr.data.eq(out_wdata)]
         return m
 
 
-__all__ = ["Compute", "gemm_stages", "saturate8"]
+__all__ = ["Compute", "Stages", "plan", "saturate8"]

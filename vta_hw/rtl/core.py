@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from vta_hw.config import HwConfig
@@ -25,6 +24,7 @@ from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
 from vta_hw.rtl.fetch import COUNT_BITS, Fetch
 from vta_hw.rtl.load import Load
 from vta_hw.rtl.queues import CommandQueue, TokenQueue
+from vta_hw.rtl.sram import bind_read, sram
 from vta_hw.rtl.store import Store
 
 CYCLE_BITS = 64
@@ -81,18 +81,16 @@ class VtaCore(wiring.Component):
             connect(m, flipped(getattr(self, f"{p}_dram")), unit.dram)
 
         # buffers shared between modules
-        m.submodules.inp_mem = inp_mem = Memory(shape=load.inp_bits, depth=cfg.inp_buff_depth,
-                                                init=[])
-        m.submodules.wgt_mem = wgt_mem = Memory(shape=load.wgt_bits, depth=cfg.wgt_buff_depth,
-                                                init=[])
-        m.submodules.out_mem = out_mem = Memory(shape=store.out_bits, depth=cfg.out_buff_depth,
-                                                init=[])
+        # (block RAM without read-during-write emulation, see sram.py)
+        m.submodules.inp_mem = inp_mem = sram(load.inp_bits, cfg.inp_buff_depth)
+        m.submodules.wgt_mem = wgt_mem = sram(load.wgt_bits, cfg.wgt_buff_depth)
+        m.submodules.out_mem = out_mem = sram(store.out_bits, cfg.out_buff_depth)
         connect(m, load.inp_wr, inp_mem.write_port())
         connect(m, load.wgt_wr, wgt_mem.write_port())
-        connect(m, compute.inp_rd, inp_mem.read_port())
-        connect(m, compute.wgt_rd, wgt_mem.read_port())
+        bind_read(m, inp_mem, compute.inp_rd, "inp_rd")
+        bind_read(m, wgt_mem, compute.wgt_rd, "wgt_rd")
         connect(m, compute.out_wr, out_mem.write_port())
-        connect(m, store.out_rd, out_mem.read_port())
+        bind_read(m, out_mem, store.out_rd, "out_rd")
 
         # command queues
         queues = []

@@ -41,7 +41,8 @@ class ReadDma(wiring.Component):
 
     Members
     -------
-    start : In(1)        issue cycle: latch ``cmd`` and begin the body next cycle
+    start : In(1)        issue cycle: begin the body next cycle with ``cmd`` (which is loaded
+                         in every idle cycle: it must be a register, the queue's head)
     cmd : In(MEM)        the LOAD instruction (valid with ``start``)
     last : Out(1)        the final body cycle
     busy : Out(1)        in a body
@@ -69,10 +70,11 @@ class ReadDma(wiring.Component):
 
     @staticmethod
     def zero_body(cmd):
-        """The LOAD ``cmd`` writes no element (B = 0)."""
-        rows = cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1
-        cols = cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1
-        return (rows == 0) | (cols == 0)
+        """The LOAD ``cmd`` writes no element (B = 0): no rows or no columns (the sums of the
+        pad and size fields cannot wrap, so they are zero exactly when every term is)."""
+        no_rows = (cmd.y_pad_0 == 0) & (cmd.y_size == 0) & (cmd.y_pad_1 == 0)
+        no_cols = (cmd.x_pad_0 == 0) & (cmd.x_size == 0) & (cmd.x_pad_1 == 0)
+        return no_rows | no_cols
 
     def elaborate(self, platform):
         m = Module()
@@ -108,36 +110,51 @@ class ReadDma(wiring.Component):
                                  dram.req_len.eq(x_size << _log2(ec)),
                                  dram.req_size.eq(beat_size_log2(cfg, e))]
 
+        # ``at_data``: (row, col) is the first column of a data row, kept in a register next to
+        # (row, col) so that the DRAM request leaves a flip-flop
+        at_data = Signal()
+        rows_in = Signal()  # y_pad_0 <= row < y_end
+        xp0_zero = Signal()  # x_pad_0 == 0
+        xs_nz = Signal()  # x_size != 0
+
         def advance(k):
             """Account for ``k`` elements just written at (row, col)."""
             new_col = col + k
             with m.If(new_col == cols):
-                m.d.sync += [col.eq(0), row.eq(row + 1)]
+                new_row = row + 1
+                new_in = (new_row >= y_pad_0) & (new_row < y_end)
+                m.d.sync += [col.eq(0), row.eq(new_row), rows_in.eq(new_in),
+                             at_data.eq(new_in & xp0_zero & xs_nz)]
                 with m.If(row + 1 == rows):
                     m.d.comb += self.last.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "WALK"
             with m.Else():
-                m.d.sync += col.eq(new_col)
+                m.d.sync += [col.eq(new_col), at_data.eq(rows_in & (new_col == x_pad_0) & xs_nz)]
                 m.next = "WALK"
 
         with m.FSM(name="dma"):
             with m.State("IDLE"):
+                # the command is loaded in every idle cycle (``cmd`` is the head of the
+                # queue, a register): ``start`` only moves the state
+                m.d.sync += [
+                    mem.eq(cmd.mem), sram_addr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
+                    rows.eq(cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1),
+                    cols.eq(cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1),
+                    y_end.eq(cmd.y_pad_0 + cmd.y_size),
+                    row.eq(0), col.eq(0), y_pad_0.eq(cmd.y_pad_0), x_pad_0.eq(cmd.x_pad_0),
+                    x_size.eq(cmd.x_size), x_stride.eq(cmd.x_stride),
+                    self.pad_value.eq(cmd.pad_value),
+                ]
+                h_in = (cmd.y_pad_0 == 0) & (cmd.y_size != 0)
+                m.d.sync += [rows_in.eq(h_in), xp0_zero.eq(cmd.x_pad_0 == 0),
+                             xs_nz.eq(cmd.x_size != 0),
+                             at_data.eq(h_in & (cmd.x_pad_0 == 0) & (cmd.x_size != 0))]
                 with m.If(self.start):
-                    m.d.sync += [
-                        mem.eq(cmd.mem), sram_addr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
-                        rows.eq(cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1),
-                        cols.eq(cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1),
-                        y_end.eq(cmd.y_pad_0 + cmd.y_size),
-                        row.eq(0), col.eq(0), y_pad_0.eq(cmd.y_pad_0), x_pad_0.eq(cmd.x_pad_0),
-                        x_size.eq(cmd.x_size), x_stride.eq(cmd.x_stride),
-                        self.pad_value.eq(cmd.pad_value),
-                    ]
                     m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += self.busy.eq(1)
-                at_data = (row >= y_pad_0) & (row < y_end) & (col == x_pad_0) & (x_size != 0)
                 with m.If(at_data):
                     m.d.comb += [dram.req_valid.eq(1), dram.req_addr.eq(byte_addr)]
                     with m.If(dram.req_ready):
@@ -173,7 +190,7 @@ class WriteDma(wiring.Component):
 
     Members
     -------
-    start : In(1)       issue cycle: latch ``cmd`` and read the first out element
+    start : In(1)       issue cycle: ``cmd`` (read in every idle cycle) starts
     cmd : In(MEM)       the STORE instruction (valid with ``start``)
     last : Out(1)       the final body cycle (the last row's acknowledge)
     busy : Out(1)       in a body
@@ -227,12 +244,14 @@ class WriteDma(wiring.Component):
 
         with m.FSM(name="dma"):
             with m.State("IDLE"):
+                # read out[head's sram_base] and load the command in every idle cycle (the
+                # head is a register): in the issue cycle that is the first element's read
+                m.d.comb += [self.rd_en.eq(1), self.rd_addr.eq(cmd.sram_base)]
+                m.d.sync += [sram_ptr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
+                             y_left.eq(cmd.y_size), x_size.eq(cmd.x_size),
+                             x_stride.eq(cmd.x_stride), elem_left.eq(cmd.x_size),
+                             beat.eq(0), req_done.eq(0), data_done.eq(0)]
                 with m.If(self.start):
-                    m.d.comb += [self.rd_en.eq(1), self.rd_addr.eq(cmd.sram_base)]
-                    m.d.sync += [sram_ptr.eq(cmd.sram_base), dram_row.eq(cmd.dram_base),
-                                 y_left.eq(cmd.y_size), x_size.eq(cmd.x_size),
-                                 x_stride.eq(cmd.x_stride), elem_left.eq(cmd.x_size),
-                                 beat.eq(0), req_done.eq(0), data_done.eq(0)]
                     m.next = "ROW"
             with m.State("ROW"):
                 m.d.comb += [self.busy.eq(1), dram.req_valid.eq(~req_done),

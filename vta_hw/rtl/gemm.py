@@ -2,9 +2,10 @@
 
 ``sum[b][o] = sum_k inp[b][k] * wgt[o][k]`` with int8 operands (an inp element is
 ``batch x block_in`` int8 row-major, a wgt element ``block_out x block_in``); each sum is
-sign-extended to 32 bits.  The array is pipelined by up to two register stages (after the
-products, after the adder trees) plus ``extra`` delay stages, as the compute module's
-``gemm_pipeline_depth`` allows (see ``docs/rtl.md``).
+sign-extended to 32 bits.  The array is pipelined by up to three register stages (on the
+operands, i.e. the inp/wgt block-RAM outputs; after the products; after the adder trees) plus
+``extra`` delay stages, as the compute module's ``gemm_pipeline_depth`` allows (see
+``docs/rtl.md``).
 """
 
 from __future__ import annotations
@@ -50,12 +51,13 @@ class GemmArray(wiring.Component):
     """
 
     def __init__(self, cfg: HwConfig, product_reg: bool = False, tree_reg: bool = False,
-                 extra: int = 0):
+                 extra: int = 0, input_reg: bool = False):
         self.cfg = cfg
+        self.input_reg = input_reg
         self.product_reg = product_reg
         self.tree_reg = tree_reg
         self.extra = extra
-        self.latency = int(product_reg) + int(tree_reg) + extra
+        self.latency = int(input_reg) + int(product_reg) + int(tree_reg) + extra
         b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
         super().__init__({"inp": In(8 * b * bi), "wgt": In(8 * bo * bi),
                           "sum": Out(ACC_BITS * b * bo)})
@@ -65,13 +67,18 @@ class GemmArray(wiring.Component):
         cfg = self.cfg
         b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
         sum_bits = 16 + (bi - 1).bit_length()
+        inp, wgt = self.inp, self.wgt
+        if self.input_reg:
+            inp = Signal(len(self.inp), name="inp_q", reset_less=True)
+            wgt = Signal(len(self.wgt), name="wgt_q", reset_less=True)
+            m.d.sync += [inp.eq(self.inp), wgt.eq(self.wgt)]
         lanes = []
         for bb in range(b):
             for o in range(bo):
                 prods = []
                 for k in range(bi):
-                    x = self.inp[8 * (bb * bi + k):8 * (bb * bi + k + 1)].as_signed()
-                    w = self.wgt[8 * (o * bi + k):8 * (o * bi + k + 1)].as_signed()
+                    x = inp[8 * (bb * bi + k):8 * (bb * bi + k + 1)].as_signed()
+                    w = wgt[8 * (o * bi + k):8 * (o * bi + k + 1)].as_signed()
                     p = Signal(signed(16), name=f"p_{bb}_{o}_{k}")
                     _assign(m, self.product_reg, p.eq(x * w))
                     prods.append(p)

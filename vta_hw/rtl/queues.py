@@ -6,16 +6,36 @@ freed by a pop in cycle *q* is usable from *q + 1*; ``full``/``empty`` come from
 register, so a push into a full queue waits even when the consumer pops in the same cycle.
 
 A token queue carries no data, so it is an up/down counter with exactly those rules (no
-memory at all); a command queue is a ``SyncFIFO`` of 128-bit instructions.
+memory at all); a command queue is a FIFO of 128-bit instructions with the same rules and a
+registered head.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from vta_hw import isa
+
+
+def _level(m: Module, level: Signal, depth: int, push, pop):
+    """The occupancy counter of a queue with ``SyncFIFO``'s rules.  Returns ``(room, avail)``
+    = ``(level != depth, level != 0)``, kept in registers updated with ``level`` (so a
+    module's issue decision starts from flip-flops)."""
+    room = Signal(init=1)
+    avail = Signal()
+    do_push = push & room
+    do_pop = pop & avail
+    new = Signal.like(level)
+    m.d.comb += new.eq(level)
+    with m.If(do_push & ~do_pop):
+        m.d.comb += new.eq(level + 1)
+    with m.If(do_pop & ~do_push):
+        m.d.comb += new.eq(level - 1)
+    m.d.sync += [level.eq(new), room.eq(new != depth), avail.eq(new != 0)]
+    return room, avail
 
 
 class CmdPush(wiring.Signature):
@@ -73,7 +93,15 @@ class TokenPop(wiring.Signature):
 
 
 class CommandQueue(wiring.Component):
-    """A ``SyncFIFO`` of instructions between fetch and one module.
+    """A FIFO of instructions between fetch and one module, with ``SyncFIFO``'s rules and a
+    registered head.
+
+    ``level`` gives ``rdy = level != depth`` and ``valid = level != 0`` exactly as in
+    ``SyncFIFO``; unlike ``SyncFIFO`` (whose head is read combinationally from its LUT RAM)
+    the head instruction sits in a register, loaded at the end of the cycle that makes it
+    the head (a push into an empty queue, or a pop that reveals the next entry).  So the
+    module decodes its command, and the compute module addresses its first micro-op, straight
+    from flip-flops.
 
     Members
     -------
@@ -83,18 +111,37 @@ class CommandQueue(wiring.Component):
     """
 
     def __init__(self, depth: int):
+        assert depth >= 2 and depth & (depth - 1) == 0, depth
         self.depth = depth
         super().__init__({"w": In(CmdPush()), "r": In(CmdPop()),
                           "level": Out(range(depth + 1))})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = q = fifo.SyncFIFO(width=isa.INSN_BITS, depth=self.depth)
-        m.d.comb += [
-            q.w_en.eq(self.w.en), q.w_data.eq(self.w.data), self.w.rdy.eq(q.w_rdy),
-            self.r.valid.eq(q.r_rdy), self.r.data.eq(q.r_data), q.r_en.eq(self.r.en),
-            self.level.eq(q.level),
-        ]
+        d = self.depth
+        # every entry is written to the storage; the head register mirrors storage[rptr]
+        m.submodules.storage = mem = Memory(shape=isa.INSN_BITS, depth=d, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port(domain="comb")
+        wptr = Signal(range(d))
+        nxt = Signal(range(d), init=1)  # rptr + 1: the entry behind the head
+        head = Signal(isa.INSN_BITS)
+        room, avail = _level(m, self.level, d, self.w.en, self.r.en)
+        m.d.comb += [self.w.rdy.eq(room), self.r.valid.eq(avail), self.r.data.eq(head),
+                     wp.addr.eq(wptr), wp.data.eq(self.w.data), rp.addr.eq(nxt)]
+        do_push = self.w.en & room
+        do_pop = self.r.en & avail
+        m.d.comb += wp.en.eq(do_push)
+        with m.If(do_push):
+            m.d.sync += wptr.eq(wptr + 1)
+        with m.If(do_pop):
+            m.d.sync += nxt.eq(nxt + 1)
+            with m.If(self.level >= 2):
+                m.d.sync += head.eq(rp.data)
+            with m.Elif(do_push):
+                m.d.sync += head.eq(self.w.data)
+        with m.Elif(do_push & ~avail):
+            m.d.sync += head.eq(self.w.data)
         return m
 
 
@@ -115,16 +162,8 @@ class TokenQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        room = Signal()
-        avail = Signal()
-        m.d.comb += [room.eq(self.level != self.depth), avail.eq(self.level != 0),
-                     self.w.room.eq(room), self.r.avail.eq(avail)]
-        do_push = self.w.push & room
-        do_pop = self.r.pop & avail
-        with m.If(do_push & ~do_pop):
-            m.d.sync += self.level.eq(self.level + 1)
-        with m.If(do_pop & ~do_push):
-            m.d.sync += self.level.eq(self.level - 1)
+        room, avail = _level(m, self.level, self.depth, self.w.push, self.r.pop)
+        m.d.comb += [self.w.room.eq(room), self.r.avail.eq(avail)]
         return m
 
 
