@@ -91,7 +91,10 @@ class HostBridge(wiring.Component):
         info = self.info
         rx, tx, mem, core = self.rx, self.tx, self.mem, self.core
         host_ok = Signal()
-        m.d.comb += [host_ok.eq(~core.running & core.idle), self.host_owns.eq(host_ok)]
+        # a register (the core's idle flag is a wide AND of its modules' states, far from the
+        # DRAM's host multiplexers); low from the cycle after a START, as ``running`` is
+        m.d.sync += host_ok.eq(~core.running & core.idle & ~core.start)
+        m.d.comb += self.host_owns.eq(host_ok)
 
         cmd = Signal(8)
         length = Signal(16)
@@ -293,6 +296,10 @@ class HostBridge(wiring.Component):
                         m.next = "TX_CRC"
             with m.State("TX_MEMRD"):
                 m.d.comb += [self.busy.eq(1), mem.addr.eq(raddr), mem.re.eq(1)]
+                m.next = "TX_MEMQ"
+            with m.State("TX_MEMQ"):
+                # the memory registers the byte next to the block RAM (HostMemPort: two cycles)
+                m.d.comb += self.busy.eq(1)
                 m.next = "TX_MEM"
             with m.State("TX_MEM"):
                 m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(mem.rdata)]

@@ -41,8 +41,10 @@ class HostMemPort(wiring.Signature):
     Members
     -------
     addr : Out(32)   byte address
-    re : Out(1)      read ``addr``; ``rdata`` holds the byte from the next cycle on
-    rdata : In(8)    the byte last read
+    re : Out(1)      read ``addr``; ``rdata`` holds the byte from the second cycle on
+                     (a read in cycle t is on ``rdata`` in t + 2, t + 3, ... until the
+                     next read)
+    rdata : In(8)    the byte last read (a register)
     we : Out(1)      write ``wdata`` to ``addr`` this cycle
     wdata : Out(8)   the byte to write
     """
@@ -144,7 +146,9 @@ class SocMemory(wiring.Component):
                     m.d.comb += [rp.addr.eq(self._word(host.addr)), rp.en.eq(host.re)]
                     with m.If(host.re):
                         m.d.sync += h_off.eq(self._offset(host.addr))
-                m.d.comb += host.rdata.eq(rp.data.word_select(h_off, 8) if bw > 1 else rp.data)
+                # registered here, next to the RAM: the host path never adds the block
+                # RAM's clock-to-output to the bridge's logic
+                m.d.sync += host.rdata.eq(rp.data.word_select(h_off, 8) if bw > 1 else rp.data)
 
         st = self.store
         bad.append(self._range_check(m, st, "store"))

@@ -1,6 +1,6 @@
 # Dense(n=1, i=37, o=3, epilogue=Epilogue(bias=True, requant=Requant(multiplier=1, shift=5, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None), name='dense')
 # schedule GemmSchedule(tile_co=1, tile_ci=4, tile_h=1, tile_w=1, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config tiny (4783d5e23f19ac74)
+# config tiny (c7fb463df90c3a80)
 # tensor x input mem=inp at=0 shape=(1, 10, 1, 1, 1, 4)
 # tensor w input mem=wgt at=256 shape=(1, 10, 1, 1, 4, 4)
 # tensor consts input mem=acc at=512 shape=(1, 1, 4)
@@ -29,8 +29,8 @@ LOAD mem=inp y_size=1 x_size=4 x_stride=4
 LOAD mem=wgt dram_base=16 y_size=1 x_size=4 x_stride=4 deps=push_next
 LOAD mem=acc sram_base=2 dram_base=32 y_size=1 x_size=1 x_stride=1
 ALU uop_bgn=8 uop_end=9 iter_out=1 iter_in=1 alu_op=mov
-GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev
 LOAD mem=inp sram_base=4 dram_base=4 y_size=1 x_size=4 x_stride=4
+GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev
 GEMM uop_bgn=1 uop_end=2 iter_out=1 iter_in=1
 LOAD mem=wgt sram_base=4 dram_base=20 y_size=1 x_size=4 x_stride=4 deps=push_next
 GEMM uop_bgn=2 uop_end=3 iter_out=1 iter_in=1
