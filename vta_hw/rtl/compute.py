@@ -63,6 +63,7 @@ class Stages:
     alu_in: bool  # O: operands registered
     alu_mid: bool  # S1: between the two halves of the op (see alu.py)
     alu_out: bool  # Qa: op result registered before the write
+    alu_out_late: bool = False  # Qo: the ALU's out-buffer mirror written one cycle after acc
 
     @property
     def addr(self) -> int:
@@ -84,6 +85,10 @@ class Stages:
 
     def alu_write(self, tensor: bool) -> int:
         return self.addr + 1 + int(tensor) + self.alu_in + self.alu_mid + self.alu_out
+
+    def alu_out_write(self, tensor: bool) -> int:
+        """tau of the ALU's out-buffer write (the acc write's, or one later with ``Qo``)."""
+        return self.alu_write(tensor) + self.alu_out_late
 
 
 def plan(cfg: HwConfig) -> Stages:
@@ -112,12 +117,18 @@ def plan(cfg: HwConfig) -> Stages:
         a[name] = head > 0 and total > 0
         head -= int(a[name])
         total -= int(a[name])
+    # Qo: without Qa the op's result goes straight into the acc write; its out mirror
+    # (saturation, and the out buffer placed next to the store) can take one more cycle when
+    # the end-of-body bound has room: only the acc write is inside the hazard window (the
+    # out buffer is read by the store alone, after the retire)
+    a["alu_out_late"] = (not a["alu_out"] and 2 + int(u) + a["alu_in"] + a["alu_mid"] + 1 <= pa + 2)
     st = Stages(uop=u, **g, **a)
     # the two bounds, checked rather than trusted
     assert st.gemm_write <= pg + 2 and st.gemm_write - st.gemm_read <= pg - 1, st
     assert st.gemm_read >= st.addr, st
     assert st.alu_write(False) <= pa + 2 and st.alu_write(False) - st.addr <= pa - 1, st
     assert st.alu_write(True) <= pa + 3 and st.alu_write(True) - st.addr <= 2 * pa - 1, st
+    assert st.alu_out_write(False) <= pa + 2 and st.alu_out_write(True) <= pa + 3, st
     return st
 
 
@@ -461,14 +472,26 @@ class Compute(wiring.Component):
         sources = ((load_we, load_addr, load_data, "load"),
                    (g_v[gw], g_dst[gw], g_res, "gemm"),
                    (r_v, r_dst, a_res, "alu"))
-        sats = [sat_lanes(value, f"{name}_out8") for _we, _addr, value, name in sources]
-        for i, ((we, addr, value, _name), sat) in enumerate(zip(sources, sats, strict=True)):
+        for i, (we, addr, value, _name) in enumerate(sources):
             with (m.If if i == 0 else m.Elif)(we):
-                m.d.comb += [acc_we.eq(1), acc_waddr.eq(addr), acc_wdata.eq(value),
-                             out_wdata.eq(sat)]
+                m.d.comb += [acc_we.eq(1), acc_waddr.eq(addr), acc_wdata.eq(value)]
         m.d.comb += [acc_wr.en.eq(acc_we), acc_wr.addr.eq(acc_waddr), acc_wr.data.eq(acc_wdata)]
-        in_out = acc_waddr[lo:] == 0 if lo < la else Const(1)
-        m.d.comb += [self.out_wr.en.eq(acc_we & in_out), self.out_wr.addr.eq(acc_waddr[:lo]),
+
+        # the out mirror: the same writes, the ALU's one cycle later with Qo (never in the
+        # cycle of another source's: those belong to other instructions, which issue after
+        # the ALU instruction's retire, by which its last write has landed)
+        if st.alu_out_late:
+            sources = sources[:2] + ((delay(r_v, 1, "rv_late", reset_less=False)[1],
+                                      reg(r_dst, "rdst_late"), reg(a_res, "ares_late"),
+                                      "alu"),)
+        out_we = Signal()
+        out_waddr = Signal(la)
+        sats = [sat_lanes(value, f"{name}_out8") for _we, _addr, value, name in sources]
+        for i, ((we, addr, _value, _name), sat) in enumerate(zip(sources, sats, strict=True)):
+            with (m.If if i == 0 else m.Elif)(we):
+                m.d.comb += [out_we.eq(1), out_waddr.eq(addr), out_wdata.eq(sat)]
+        in_out = out_waddr[lo:] == 0 if lo < la else Const(1)
+        m.d.comb += [self.out_wr.en.eq(out_we & in_out), self.out_wr.addr.eq(out_waddr[:lo]),
                      self.out_wr.data.eq(out_wdata)]
         return m
 
