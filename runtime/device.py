@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from vta_hw.bundle import Bundle, ConfigMismatchError
+from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
 
 
@@ -33,6 +35,20 @@ class Buffer:
 
 class DeviceError(VtaError, RuntimeError):
     """A device could not do what was asked (bad buffer, failed launch, timeout)."""
+
+
+def expect_bundle(program: Any, cfg: HwConfig, who: str,
+                  error: type[DeviceError] = DeviceError) -> Bundle:
+    """``program`` itself when it is a bundle built for ``cfg``; otherwise ``error``, naming the
+    device ``who`` (every accelerator device's ``load`` starts with this check)."""
+    if not isinstance(program, Bundle):
+        raise error(f"{who}: cannot load {type(program).__name__}; expected a "
+                    "vta_hw.bundle.Bundle")
+    try:
+        program.check_config(cfg)
+    except ConfigMismatchError as e:
+        raise error(f"{who}: {e}") from None
+    return program
 
 
 class Device(ABC):

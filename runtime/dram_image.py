@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from vta_hw.bundle import Bundle, ConfigMismatchError
 from vta_hw.config import HwConfig
 
-from .device import Buffer, Device, DeviceError
+from .device import Buffer, Device, DeviceError, expect_bundle
 
 
 @dataclass(frozen=True)
@@ -94,13 +93,7 @@ class DramImageDevice(Device):
 
     # ------------------------------------------------------------------ programs
     def load(self, program: Any) -> LoadedProgram:
-        if not isinstance(program, Bundle):
-            raise DeviceError(f"{self.name}: cannot load {type(program).__name__}; expected a "
-                              "vta_hw.bundle.Bundle")
-        try:
-            program.check_config(self.cfg)
-        except ConfigMismatchError as e:
-            raise DeviceError(f"{self.name}: {e}") from None
+        expect_bundle(program, self.cfg, self.name)
         n = len(program.dram)
         if len(self._mem) < n:
             self._mem.extend(bytes(n - len(self._mem)))

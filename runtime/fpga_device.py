@@ -30,7 +30,7 @@ from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
 from vta_hw.soc import protocol as P
 
-from .device import Buffer, Device, DeviceError
+from .device import Buffer, Device, DeviceError, expect_bundle
 
 DEFAULT_BAUD = 1_000_000  # vta_hw.soc.soc.DEFAULT_BAUD (not imported: that needs Amaranth)
 READ_CHUNK = 4096
@@ -335,13 +335,7 @@ class FpgaDevice(Device):
     # ------------------------------------------------------------------ programs
     def load(self, program: Any) -> LoadedBundle:
         """Write a bundle's DRAM image (instructions, data, outputs) at DRAM address 0."""
-        if not isinstance(program, Bundle):
-            raise FpgaDeviceError(f"fpga: cannot load {type(program).__name__}; expected a "
-                                  "vta_hw.bundle.Bundle")
-        try:
-            program.check_config(self.cfg)
-        except VtaError as e:
-            raise FpgaDeviceError(f"fpga: {e}") from None
+        expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
         size = len(program.dram)
         if size > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: the bundle's DRAM image is {size} bytes, the SoC has "
