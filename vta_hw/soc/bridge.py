@@ -63,7 +63,8 @@ class HostBridge(wiring.Component):
     host_owns : Out(1)       the DRAM's host port is in effect (core idle)
     core : In(ControlStatus) the core's control/status (start, insn_addr/count out; done,
                              cycles, running, idle in)
-    core_reset : Out(1)      pulse: reset the core and the DRAM ports (ABORT)
+    core_reset : Out(1)      pulse: reset the core and the DRAM ports (ABORT; a register, the
+                             cycle after the command's decode, as ``core.start``)
     range_error : In(1)      pulse from the DRAM: a core burst reached past its end
     busy : Out(1)            executing or replying (for the simulation harness)
     """
@@ -94,6 +95,12 @@ class HostBridge(wiring.Component):
         # a register (the core's idle flag is a wide AND of its modules' states, far from the
         # DRAM's host multiplexers); low from the cycle after a START, as ``running`` is
         m.d.sync += host_ok.eq(~core.running & core.idle & ~core.start)
+        # START and ABORT leave registers: the command decode never drives the core's start
+        # logic or its reset (a net to every flip-flop of the core) in the same cycle
+        start_q = Signal()
+        reset_q = Signal()
+        m.d.sync += [start_q.eq(0), reset_q.eq(0)]
+        m.d.comb += [core.start.eq(start_q), self.core_reset.eq(reset_q)]
         m.d.comb += self.host_owns.eq(host_ok)
 
         cmd = Signal(8)
@@ -241,14 +248,14 @@ class HostBridge(wiring.Component):
                         with m.Elif(~host_ok):
                             reply(P.Status.BUSY)
                         with m.Else():
-                            m.d.comb += core.start.eq(1)
+                            m.d.sync += start_q.eq(1)
                             m.d.sync += sticky_range.eq(0)
                             reply(P.Status.OK)
                     with m.Case(P.Cmd.ABORT):
                         with m.If(length != 0):
                             reply(P.Status.BAD_LEN)
                         with m.Else():
-                            m.d.comb += self.core_reset.eq(1)
+                            m.d.sync += reset_q.eq(1)
                             m.d.sync += sticky_range.eq(0)
                             reply(P.Status.OK)
                     with m.Default():
