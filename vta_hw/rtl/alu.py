@@ -24,17 +24,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from vta_hw import isa
+from vta_hw.rtl.stage import assign
 
 ACC_BITS = 32
 LO = 17  # low operand half of the multiply (unsigned)
 HI = ACC_BITS - LO  # bits of the result the cross products reach (15)
-
-
-def _assign(m: Module, reg: bool, stmt) -> None:
-    if reg:
-        m.d.sync += stmt
-    else:
-        m.d.comb += stmt
 
 
 def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
@@ -81,7 +75,7 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
     p2 = Signal(HI, name=f"{name}_p2")
     rnd = Signal(name=f"{name}_rnd")
     mul = Signal(name=f"{name}_mul")
-    _assign(m, reg, [r1.eq(r1c), p0.eq(p0c), p1.eq(p1c), p2.eq(p2c),
+    assign(m, reg, [r1.eq(r1c), p0.eq(p0c), p1.eq(p1c), p2.eq(p2c),
                      rnd.eq(is_rshr & (s > 0)), mul.eq(op == isa.AluOp.MUL)])
     return r1, p0, p1, p2, rnd, mul
 
@@ -96,11 +90,6 @@ def alu_stage2(m: Module, r1, p0, p1, p2, rnd, mul, name: str = "s2"):
     res = Signal(signed(ACC_BITS), name=f"{name}_res")
     m.d.comb += res.eq(Mux(mul, Cat(p0[:LO], hi), Mux(rnd, rounded, r1)))
     return res
-
-
-def alu_lane(m: Module, op, a, b):
-    """Combinational result of ``op(a, b)`` on one signed 32-bit lane."""
-    return alu_stage2(m, *alu_stage1(m, op, a, b, reg=False))
 
 
 class AluLanes(wiring.Component):
@@ -134,4 +123,4 @@ class AluLanes(wiring.Component):
         return m
 
 
-__all__ = ["AluLanes", "alu_lane", "alu_stage1", "alu_stage2", "ACC_BITS"]
+__all__ = ["AluLanes", "alu_stage1", "alu_stage2", "ACC_BITS"]

@@ -15,6 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from vta_hw.config import HwConfig
+from vta_hw.rtl.stage import assign
 
 ACC_BITS = 32
 
@@ -28,16 +29,8 @@ def _tree_sum(m: Module, terms: list, width: int, reg: bool, name: str):
             nxt.append(terms[-1])
         terms = nxt
     out = Signal(signed(width), name=name)
-    _assign(m, reg, out.eq(terms[0]))
+    assign(m, reg, out.eq(terms[0]))
     return out
-
-
-def _assign(m: Module, reg: bool, stmt) -> None:
-    """``stmt`` as a register (sync) or a wire (comb)."""
-    if reg:
-        m.d.sync += stmt
-    else:
-        m.d.comb += stmt
 
 
 class GemmArray(wiring.Component):
@@ -80,7 +73,7 @@ class GemmArray(wiring.Component):
                     x = inp[8 * (bb * bi + k):8 * (bb * bi + k + 1)].as_signed()
                     w = wgt[8 * (o * bi + k):8 * (o * bi + k + 1)].as_signed()
                     p = Signal(signed(16), name=f"p_{bb}_{o}_{k}")
-                    _assign(m, self.product_reg, p.eq(x * w))
+                    assign(m, self.product_reg, p.eq(x * w))
                     prods.append(p)
                 s = _tree_sum(m, prods, sum_bits, self.tree_reg, f"s_{bb}_{o}")
                 for e in range(self.extra):
