@@ -63,6 +63,7 @@ class RefMachine:
     wgt: list[list[int]] = field(default_factory=list)
     acc: list[list[int]] = field(default_factory=list)
     out: list[list[int]] = field(default_factory=list)
+    out_mode: tuple[int, bool] = (0, False)  # (shift, relu) of the GEMM out mirror
 
     def __post_init__(self) -> None:
         c = self.cfg
@@ -84,10 +85,12 @@ class RefMachine:
             return [int.from_bytes(raw[i:i + 4], "little", signed=True) for i in range(0, e, 4)]
         return [b - 256 if b > 127 else b for b in raw]
 
-    def _write_acc(self, i: int, lanes: list[int]) -> None:
+    def _write_acc(self, i: int, lanes: list[int], gemm: bool = False) -> None:
         self.acc[i] = lanes
         if i < self.cfg.out_buff_depth:
-            self.out[i] = [sat8(v) for v in lanes]
+            shift, relu = self.out_mode if gemm else (0, False)
+            lo = 0 if relu else -128
+            self.out[i] = [min(127, max(lo, (v + (1 << shift >> 1)) >> shift)) for v in lanes]
 
     # -------------------------------------------------------------- instructions
     def load(self, ins: isa.Load) -> None:
@@ -145,22 +148,26 @@ class RefMachine:
         c = self.cfg
         for dst, src, wgt in self._iterations(ins):
             if ins.reset:
-                self._write_acc(dst, [0] * (c.batch * c.block_out))
+                self._write_acc(dst, [0] * (c.batch * c.block_out), gemm=True)
                 continue
             a, w = self.inp[src], self.wgt[wgt]
-            lanes = list(self.acc[dst])
+            lanes = [0] * (c.batch * c.block_out) if ins.overwrite else list(self.acc[dst])
             for b in range(c.batch):
                 for o in range(c.block_out):
                     s = sum(a[b * c.block_in + i] * w[o * c.block_in + i]
                             for i in range(c.block_in))
                     lanes[b * c.block_out + o] = wrap32(lanes[b * c.block_out + o] + s)
-            self._write_acc(dst, lanes)
+            self._write_acc(dst, lanes, gemm=True)
 
     def alu_insn(self, ins: isa.Alu) -> None:
         n = self.cfg.batch * self.cfg.block_out
+        if ins.alu_op == isa.AluOp.OUTMODE:
+            self.out_mode = isa.out_mode_fields(ins.imm)
         for dst, src, _ in self._iterations(ins):
             if ins.reset:
                 self._write_acc(dst, [0] * n)
+                continue
+            if ins.alu_op == isa.AluOp.OUTMODE:
                 continue
             y = [ins.imm] * n if ins.use_imm else self.acc[src]
             self._write_acc(dst, [alu(ins.alu_op, x, yy) for x, yy in zip(self.acc[dst], y,

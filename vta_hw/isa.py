@@ -90,6 +90,9 @@ class AluOp(IntEnum):
     SHR/RSHR shift by the low 6 bits of the operand (signed; negative shifts left);
     RSHR rounds half up: ``(x + 2**(s-1)) >> s`` computed without overflow.
     MOV copies the operand.
+    OUTMODE writes no accumulator: it sets the requantization of the GEMM out mirror
+    (:func:`out_mode_fields`), which then runs for free alongside the GEMM instead of as
+    ALU passes over the accumulators.
     """
 
     MIN = 0
@@ -99,6 +102,31 @@ class AluOp(IntEnum):
     MUL = 4
     RSHR = 5
     MOV = 6
+    OUTMODE = 7
+
+
+ALU_LANE_OPS = tuple(op for op in AluOp if op != AluOp.OUTMODE)  # ops that compute on lanes
+
+OUT_MODE_SHIFT_BITS = 5  # OUTMODE imm bits 0-4: the rounding right shift (0..31)
+OUT_MODE_RELU_BIT = 5  # OUTMODE imm bit 5: lower bound 0 instead of -128
+
+
+def out_mode_imm(shift: int, relu: bool) -> int:
+    """The OUTMODE immediate for a rounding right shift by ``shift`` and optional ReLU."""
+    if not 0 <= shift < 1 << OUT_MODE_SHIFT_BITS:
+        raise EncodeError(f"OUTMODE shift={shift} must be in 0..{(1 << OUT_MODE_SHIFT_BITS) - 1}")
+    return shift | (int(relu) << OUT_MODE_RELU_BIT)
+
+
+def out_mode_fields(imm: int) -> tuple[int, bool]:
+    """``(shift, relu)`` of an OUTMODE immediate (the other bits are ignored).
+
+    While the mode is ``(s, relu)``, every GEMM write of ``acc[i]`` mirrors
+    ``out[i] = clip(rshr(acc[i], s), 0 if relu else -128, 127)`` (``rshr`` exact, as RSHR;
+    ``s = 0`` is the plain saturation).  LOAD and ALU writes always mirror the plain
+    saturation.  The mode starts as ``(0, False)``.
+    """
+    return imm & ((1 << OUT_MODE_SHIFT_BITS) - 1), bool((imm >> OUT_MODE_RELU_BIT) & 1)
 
 
 class Module(IntEnum):
@@ -163,6 +191,7 @@ _HEADER = (
     Field("push_next", 1, "push a token to the next module after finishing"),
 )
 DEP_FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next")
+_BOOL_FIELDS = ("reset", "use_imm", "overwrite")  # one-bit fields that are flags
 
 
 def _loop_fields(cfg: HwConfig, src_bits: int, with_wgt: bool) -> tuple[Field, ...]:
@@ -209,7 +238,10 @@ def formats(cfg: HwConfig) -> dict[Opcode, Format]:
         Field("pad_value", cfg.inp_width, "value of every padded lane, sign-extended",
               signed=True),
     ))
-    gemm = Format("GEMM", _HEADER + _loop_fields(cfg, cfg.log_inp_buff_depth, with_wgt=True))
+    gemm = Format("GEMM", _HEADER + _loop_fields(cfg, cfg.log_inp_buff_depth, with_wgt=True) + (
+        Field("overwrite", 1, "acc[dst] = product, the old value ignored (a reduction's first "
+              "step, without a reset pass)"),
+    ))
     alu = Format("ALU", _HEADER + _loop_fields(cfg, cfg.log_acc_buff_depth, with_wgt=False) + (
         Field("alu_op", ALU_OP_BITS, "operation", enum=AluOp),
         Field("use_imm", 1, "operand is the immediate, not acc[src]"),
@@ -326,11 +358,13 @@ class _Loop(Insn):
 
 @dataclass(frozen=True, kw_only=True)
 class Gemm(_Loop):
-    """acc[dst] += inp[src] x wgt[wgt]^T (or acc[dst] = 0 with reset) over the micro-op loops."""
+    """acc[dst] += inp[src] x wgt[wgt]^T over the micro-op loops; with ``overwrite`` the
+    product replaces acc[dst], with ``reset`` acc[dst] = 0."""
 
     OPCODE: ClassVar[Opcode] = Opcode.GEMM
     wgt_factor_out: int = 0
     wgt_factor_in: int = 0
+    overwrite: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -428,7 +462,7 @@ def decode_int(word: int, cfg: HwConfig, index: int | None = None) -> Insn:
             except ValueError:
                 raise DecodeError(f"{where}: {opcode.name} field {f.name}={v} is not a valid "
                                   f"{f.enum.__name__} (0x{word:032x})") from None
-        elif f.width == 1 and (f.name in DEP_FLAGS or f.name in ("reset", "use_imm")):
+        elif f.width == 1 and (f.name in DEP_FLAGS or f.name in _BOOL_FIELDS):
             values[f.name] = bool(v)
         else:
             values[f.name] = v
@@ -638,7 +672,7 @@ def assemble_line(line: str, cfg: HwConfig, lineno: int = 1) -> Insn | None:
             if not f.min <= iv <= f.max:
                 raise AsmError(f"{where}: {key}={iv} does not fit {f.width} bits "
                                f"({f.min}..{f.max})")
-            values[key] = bool(iv) if key in ("reset", "use_imm") else iv
+            values[key] = bool(iv) if key in _BOOL_FIELDS else iv
     cls = INSN_CLASSES[opcode]
     if cls in (Load, Store) and "mem" not in values:
         raise AsmError(f"{where}: {opcode.name} needs mem=...")

@@ -71,17 +71,28 @@ def _check_sram(state: MachineState, insn: isa.Insn, mem: isa.MemType, base: int
                               f"the {buf} buffer depth {depth}")
 
 
-def _mirror_out(state: MachineState, idx: np.ndarray | slice) -> None:
-    """out[i] = saturate(acc[i]) for every written acc index below the out depth."""
+def requantize8(x: np.ndarray, shift: int, relu: bool) -> np.ndarray:
+    """The GEMM out mirror under OUTMODE ``(shift, relu)``: exact rounding right shift, then
+    clip to ``[0 if relu else -128, 127]`` (``shift=0, relu=False`` is plain saturation)."""
+    x = x.astype(np.int64)
+    if shift:
+        x = (x + (1 << (shift - 1))) >> shift
+    return np.clip(x, 0 if relu else INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def _mirror_out(state: MachineState, idx: np.ndarray | slice, gemm: bool = False) -> None:
+    """out[i] = saturate(acc[i]) for every written acc index below the out depth (for GEMM
+    writes, requantized by the OUTMODE state)."""
     d = state.cfg.out_buff_depth
+    mode = (state.out_shift, state.out_relu) if gemm else (0, False)
     if isinstance(idx, slice):
         lo, hi = idx.start, min(idx.stop, d)
         if hi > lo:
-            state.out[lo:hi] = saturate8(state.acc[lo:hi])
+            state.out[lo:hi] = requantize8(state.acc[lo:hi], *mode)
         return
     idx = idx[idx < d]
     if idx.size:
-        state.out[idx] = saturate8(state.acc[idx])
+        state.out[idx] = requantize8(state.acc[idx], *mode)
 
 
 def apply_load(state: MachineState, insn: isa.Load, index: int) -> None:
@@ -267,17 +278,23 @@ def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
     _check_index(insn, index, "dst", dst, cfg.acc_buff_depth, "acc")
     if insn.reset:
         state.acc[dst] = 0
-        _mirror_out(state, dst)
+        _mirror_out(state, dst, gemm=True)
         return
     _check_index(insn, index, "src", src, cfg.inp_buff_depth, "inp")
     _check_index(insn, index, "wgt", wgt, cfg.wgt_buff_depth, "wgt")
     _check_hazards(cfg, insn, index, dst, None)
-    if _loops_only_reduce(insn):
+    if insn.overwrite:
+        # each iteration replaces acc[dst]: only a destination's last iteration counts
+        last = np.unique(dst[::-1], return_index=True)[1]
+        keep = np.sort(dst.size - 1 - last)
+        if keep.size < dst.size:
+            dst, src, wgt = dst[keep], src[keep], wgt[keep]
+    if _loops_only_reduce(insn) and not insn.overwrite:
         res_u = _gemm_uop_products(state, insn)
         if res_u is not None:
             ud, res = res_u
-            state.acc[ud] = wrap32(state.acc[ud].astype(np.int64) + res.astype(np.int64))
-            _mirror_out(state, ud)
+            state.acc[ud] = wrap32(_gemm_base(state, insn, ud) + res.astype(np.int64))
+            _mirror_out(state, ud, gemm=True)
             return
     ud, dinv = np.unique(dst, return_inverse=True)
     uw, winv = np.unique(wgt, return_inverse=True)
@@ -286,8 +303,13 @@ def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
         res = _gemm_dense_pairs(state, x, ud, dinv, uw, winv)
     else:
         res = _gemm_by_weight(state, x, ud, dinv, uw, winv)
-    state.acc[ud] = wrap32(state.acc[ud].astype(np.int64) + res.astype(np.int64))
-    _mirror_out(state, ud)
+    state.acc[ud] = wrap32(_gemm_base(state, insn, ud) + res.astype(np.int64))
+    _mirror_out(state, ud, gemm=True)
+
+
+def _gemm_base(state: MachineState, insn: isa.Gemm, ud: np.ndarray) -> np.ndarray | int:
+    """What the products add to: acc[dst], or nothing for an ``overwrite`` GEMM."""
+    return 0 if insn.overwrite else state.acc[ud].astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- ALU
@@ -338,6 +360,8 @@ def _previous_same(keys: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
     cfg = state.cfg
+    if insn.alu_op == isa.AluOp.OUTMODE:
+        state.out_shift, state.out_relu = isa.out_mode_fields(insn.imm)
     if insn.n_iters == 0:
         return
     ix = loop_indices(state, insn, index)
@@ -348,6 +372,8 @@ def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
         acc[dst] = 0
         _mirror_out(state, dst)
         return
+    if insn.alu_op == isa.AluOp.OUTMODE:
+        return  # its iterations write nothing (the mode was set at issue)
     tensor = not insn.use_imm
     if tensor:
         _check_index(insn, index, "src", src, cfg.acc_buff_depth, "acc")

@@ -30,6 +30,8 @@ class MachineState:
     wgt: np.ndarray  # int8 [wgt_depth, block_out, block_in]
     acc: np.ndarray  # int32 [acc_depth, batch, block_out]
     out: np.ndarray  # int8 [out_depth, batch, block_out]
+    out_shift: int = 0  # the GEMM out mirror's mode, set by ALU OUTMODE (isa.out_mode_fields)
+    out_relu: bool = False
 
     @classmethod
     def fresh(cls, cfg: HwConfig, dram: bytes | bytearray | np.ndarray) -> MachineState:

@@ -27,11 +27,10 @@ class AluStep:
     operand: int | None = None
 
     def __post_init__(self) -> None:
-        try:
-            isa.AluOp[self.op.upper()]
-        except KeyError:
+        names = {o.name.lower() for o in isa.ALU_LANE_OPS}
+        if self.op.lower() not in names:
             raise OpError(f"unknown ALU op {self.op!r}; expected one of "
-                          f"{[o.name.lower() for o in isa.AluOp]}") from None
+                          f"{[o.name.lower() for o in isa.ALU_LANE_OPS]}")
         if self.operand is None:
             if self.alu_op in (isa.AluOp.SHR, isa.AluOp.RSHR):
                 raise OpError(f"{self.op}: shift amounts must be immediates, not a tensor")

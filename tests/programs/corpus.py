@@ -104,6 +104,37 @@ def gemm_basic(cfg: HwConfig) -> Bundle:
     return _done(bb, insns, "gemm_basic")
 
 
+def gemm_overwrite_outmode(cfg: HwConfig) -> Bundle:
+    """An overwrite GEMM over random accumulators, then accumulating GEMMs under two OUTMODEs
+    (rounding shift with ReLU, then a shift without), and an ALU write (plain saturation)."""
+    bb, base = _builder(cfg, seed=5)
+    n = max(6, 2 * cfg.gemm_pipeline_depth)
+    uops = [isa.Uop(dst=i, src=i % 5, wgt=i % 3) for i in range(n)]
+    insns = [
+        isa.Load(mem=M.ACC, sram_base=0, dram_base=base["acc"], y_size=1, x_size=min(n, 16),
+                 x_stride=16),
+        isa.Load(mem=M.INP, sram_base=0, dram_base=base["inp"], y_size=1, x_size=8,
+                 x_stride=8),
+        isa.Load(mem=M.WGT, sram_base=0, dram_base=base["wgt"], y_size=1, x_size=6,
+                 x_stride=6, push_next=True),
+        _uops(bb, "uops", uops),
+        isa.Gemm(overwrite=True, uop_bgn=0, uop_end=n, iter_out=1, iter_in=1, pop_prev=True),
+        isa.Alu(alu_op=A.OUTMODE, use_imm=True, imm=isa.out_mode_imm(5, True)),
+        isa.Gemm(uop_bgn=0, uop_end=n // 2, iter_out=2, iter_in=1, src_factor_out=1,
+                 wgt_factor_out=1),
+        isa.Alu(alu_op=A.OUTMODE, use_imm=True, imm=isa.out_mode_imm(2, False)),
+        isa.Gemm(uop_bgn=n // 2, uop_end=n, iter_out=1, iter_in=2, src_factor_in=2),
+        isa.Gemm(overwrite=True, uop_bgn=0, uop_end=1, iter_out=1, iter_in=1,
+                 dst_factor_in=0),
+        isa.Alu(alu_op=A.ADD, use_imm=True, imm=-300, uop_bgn=1, uop_end=2, iter_out=1,
+                iter_in=1, push_next=True),
+        isa.Store(sram_base=0, dram_base=base["out"], y_size=1, x_size=n, x_stride=n,
+                  pop_prev=True, push_prev=True),
+        isa.Finish(pop_next=True),
+    ]
+    return _done(bb, insns, "gemm_overwrite_outmode")
+
+
 def alu_all_ops(cfg: HwConfig) -> Bundle:
     """Every ALU op with an immediate and with a tensor operand, on random int32 data."""
     bb, base = _builder(cfg)
@@ -113,7 +144,8 @@ def alu_all_ops(cfg: HwConfig) -> Bundle:
                  x_stride=16),
         _uops(bb, "uops", uops),
     ]
-    imms = {A.MIN: -3, A.MAX: 5, A.ADD: 32767, A.SHR: 3, A.MUL: -32768, A.RSHR: 7, A.MOV: -1}
+    imms = {A.MIN: -3, A.MAX: 5, A.ADD: 32767, A.SHR: 3, A.MUL: -32768, A.RSHR: 7, A.MOV: -1,
+            A.OUTMODE: isa.out_mode_imm(3, True)}
     for op in A:
         insns.append(isa.Alu(alu_op=op, use_imm=True, imm=imms[op], uop_bgn=0, uop_end=4,
                              iter_out=1, iter_in=1))
@@ -221,7 +253,7 @@ def matmul_vt2(cfg: HwConfig) -> Bundle:
 
 CORPUS: dict[str, Callable[[HwConfig], Bundle]] = {
     f.__name__: f for f in (finish_only, single_load, load_acc_store, load_acc8_store,
-                            gemm_basic, alu_all_ops, alu_shift_edges, pooling_accumulate,
-                            token_stall, queues_full, store_overlapping_rows, matmul_vt1,
-                            matmul_vt2)
+                            gemm_basic, gemm_overwrite_outmode, alu_all_ops, alu_shift_edges,
+                            pooling_accumulate, token_stall, queues_full,
+                            store_overlapping_rows, matmul_vt1, matmul_vt2)
 }

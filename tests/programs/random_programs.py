@@ -262,7 +262,9 @@ class _Gen:
         c, r = self.cfg, self.rng
         for _ in range(20):
             lp = self._loop_params()
-            ins = isa.Gemm(reset=r.random() < 0.2, wgt_factor_out=r.choice((0, 1, 2)),
+            reset = r.random() < 0.2
+            ins = isa.Gemm(reset=reset, overwrite=not reset and r.random() < 0.25,
+                           wgt_factor_out=r.choice((0, 1, 2)),
                            wgt_factor_in=r.choice((0, 1, 3)), **lp)
             ix = self._loop_indices(ins)
             if ix["dst"].max() >= c.acc_buff_depth:
@@ -292,6 +294,8 @@ class _Gen:
             use_imm = r.random() < 0.5
             if op in (isa.AluOp.SHR, isa.AluOp.RSHR) and use_imm:
                 imm = r.randint(-40, 40)
+            elif op == isa.AluOp.OUTMODE and r.random() < 0.8:  # modes GEMM results show
+                imm = isa.out_mode_imm(r.choice((0, 1, 2, 4, 7, 9, 13)), r.random() < 0.5)
             else:
                 imm = r.choice((r.randint(-32768, 32767), r.randint(-4, 4), -32768, 32767))
             ins = isa.Alu(reset=r.random() < 0.1, alu_op=op, use_imm=use_imm, imm=imm, **lp)

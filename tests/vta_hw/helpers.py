@@ -156,6 +156,54 @@ def hazard_boundary(cfg: HwConfig, kind: str) -> Bundle:
     return bb.build(meta={"program": f"hazard_boundary_{kind}"})
 
 
+def requantize_edges(shift: int) -> list[int]:
+    """int32 values at and next to those where ``rshr(x, shift)`` crosses a rounding step or
+    the int8 / ReLU clamp, and the int32 extremes."""
+    one = 1 << shift
+    half = one >> 1
+    centers = [0, 127 * one + half, 128 * one, -128 * one - half, -129 * one, -half, -one,
+               one - half, -2**31, 2**31 - 1]
+    xs = [c + d for c in centers for d in (-1, 0, 1)]
+    return [x for x in xs if -2**31 <= x < 2**31]
+
+
+def out_mode_sweep(cfg: HwConfig) -> tuple[Bundle, list[tuple[int, bool, list[int]]]]:
+    """Every OUTMODE ``(shift, relu)`` in turn on its :func:`requantize_edges`, mirrored by a
+    GEMM with zero products (the inp/wgt buffers are never loaded) and stored.
+
+    Returns the bundle and, per mode in order, ``(shift, relu, values)``: the ``output``
+    region holds their requantized bytes, each mode's padded to whole acc elements with 0.
+    """
+    import numpy as np
+
+    lanes = cfg.batch * cfg.block_out
+    modes = [(s, relu, requantize_edges(s)) for s in range(1 << isa.OUT_MODE_SHIFT_BITS)
+             for relu in (False, True)]
+    k = max(-(-len(v) // lanes) for _s, _r, v in modes)  # acc elements per mode
+    padded = [v + [0] * (k * lanes - len(v)) for _s, _r, v in modes]
+    bb = BundleBuilder(cfg)
+    e = {m: isa.elem_bytes(cfg, m) for m in isa.MemType}
+    acc = bb.add("acc", np.array(padded, np.int32).tobytes())
+    out = bb.alloc("output", len(modes) * k * e[isa.MemType.OUT])
+    ur = bb.add_uops("uops", [isa.Uop(dst=0, src=0, wgt=0)])
+    insns: list[isa.Insn] = [isa.Load(mem=isa.MemType.UOP, dram_base=ur.addr // 4, y_size=1,
+                                      x_size=1, x_stride=1)]
+    for i, (s, relu, _v) in enumerate(modes):
+        insns += [
+            # reloading acc[0, k) also rewrites out[0, k): after the previous STORE's token
+            isa.Load(mem=isa.MemType.ACC, pop_next=i > 0, y_size=1, x_size=k, x_stride=k,
+                     dram_base=acc.addr // e[isa.MemType.ACC] + i * k),
+            isa.Alu(alu_op=isa.AluOp.OUTMODE, use_imm=True, imm=isa.out_mode_imm(s, relu)),
+            isa.Gemm(uop_bgn=0, uop_end=1, iter_out=1, iter_in=k, dst_factor_in=1,
+                     push_next=True),
+            isa.Store(mem=isa.MemType.OUT, pop_prev=True, push_prev=True, y_size=1, x_size=k,
+                      x_stride=k, dram_base=out.addr // e[isa.MemType.OUT] + i * k),
+        ]
+    bb.set_program(insns + [isa.Finish(pop_next=True)])
+    return bb.build(meta={"program": "out_mode_sweep"}), [(s, r, p) for (s, r, _), p in
+                                                          zip(modes, padded, strict=True)]
+
+
 def deadlock_program(cfg: HwConfig, where: str) -> Bundle:
     """A program that hangs: ``token`` (compute pops a token nobody pushes), ``after_finish``
     (a STORE waits forever while FINISH retires) or ``full`` (load pushes more tokens than

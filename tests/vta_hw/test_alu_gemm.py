@@ -47,7 +47,7 @@ def _alu_results(cases: list[tuple[int, list[int], list[int]]],
 def test_alu_every_op_on_edge_values(stage_reg):
     n = TINY.batch * TINY.block_out
     cases = []
-    for op in isa.AluOp:
+    for op in isa.ALU_LANE_OPS:
         for i in range(0, len(EDGES) ** 2, n):
             pairs = [(EDGES[(i + k) // len(EDGES) % len(EDGES)], EDGES[(i + k) % len(EDGES)])
                      for k in range(n)]
@@ -59,7 +59,7 @@ def test_alu_every_op_on_edge_values(stage_reg):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(list(isa.AluOp)), st.lists(int32, min_size=4, max_size=4),
+@given(st.sampled_from(isa.ALU_LANE_OPS), st.lists(int32, min_size=4, max_size=4),
        st.lists(int32, min_size=4, max_size=4))
 def test_alu_random_lanes(op, a, b):
     (res,) = _alu_results([(op, a, b)])

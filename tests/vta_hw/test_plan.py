@@ -12,6 +12,8 @@ import pytest
 from vta_hw.config import DEFAULT, PRESETS, TINY
 from vta_hw.rtl.compute import plan
 
+from .conftest import VARIANTS
+
 
 @pytest.mark.parametrize("base", [TINY, DEFAULT], ids=["tiny", "default"])
 def test_every_depth_pair_within_bounds(base):
@@ -22,6 +24,7 @@ def test_every_depth_pair_within_bounds(base):
             assert st.gemm_read >= st.addr
             assert st.gemm_write <= pg + 2
             assert st.gemm_write - st.gemm_read <= pg - 1
+            assert st.gemm_out_write <= pg + 2
             # ALU: immediate (II = 1) and tensor (II = 2); the out mirror within the body bound
             for tensor, ii in ((False, 1), (True, 2)):
                 assert st.alu_write(tensor) <= pa + ii + 1
@@ -45,3 +48,20 @@ def test_more_depth_never_removes_a_register():
         if prev is not None:
             assert regs >= prev
         prev = regs
+
+
+@pytest.mark.parametrize("base", [TINY, DEFAULT], ids=["tiny", "default"])
+def test_gemm_out_late_wherever_the_body_bound_has_room(base):
+    """Qr (the requantized GEMM mirror registered) is placed exactly when the end-of-body
+    bound leaves a cycle after the acc write, and only behind Qg (which it does not replace)."""
+    for pg in range(2, 33):
+        for pa in (2, 4):
+            st = plan(base.replace(gemm_pipeline_depth=pg, alu_pipeline_depth=pa))
+            assert st.gemm_out_late == (st.gemm_write + 1 <= pg + 2)
+            assert st.gemm_out or not st.gemm_out_late
+
+
+def test_a_cosim_variant_places_gemm_out_late():
+    """The presets spend the GEMM budget on the array (no Qr), so a co-simulated variant
+    must place it for the cycle-exact tests to cover it."""
+    assert plan(VARIANTS["p9_batch2"]).gemm_out_late

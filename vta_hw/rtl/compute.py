@@ -20,18 +20,22 @@ Between the fixed block-RAM reads (uop at ``tau = 0``, inp/wgt/acc) optional reg
 placed by :func:`plan` in order of benefit until those bounds are used up (``docs/rtl.md``
 lists them per preset): ``U`` on the micro-op, before the address adders; GEMM ``I`` on the
 inp/wgt words, ``Pr`` after the products, ``T`` after the adder trees, ``G`` on the acc word,
-``Qg`` after the accumulate; ALU ``O`` on the operands, ``S1`` inside the op (the multiply's
-partial products), ``Qa`` after the op.
+``Qg`` after the accumulate, ``Qr`` after the out mirror's requantization; ALU ``O`` on the
+operands, ``S1`` inside the op (the multiply's partial products), ``Qa`` after the op, ``Qo``
+before the out mirror's saturation.
 
-Every acc write (LOAD acc/acc8, GEMM, ALU) also writes ``out[idx] = saturate_int8(acc[idx])``
-when ``idx < out_buff_depth``, in the same cycle.  A LOAD's writes are registered once (they
-land one cycle after the DMA delivers the element, at the latest in the retire cycle).  The
-acc buffer has one read and one write port, the uop buffer one of each (``sram.py``).
+Every acc write (LOAD acc/acc8, GEMM, ALU) also writes ``out[idx]`` when
+``idx < out_buff_depth``: ``saturate_int8(acc[idx])``, or for a GEMM write that requantized by
+the out mode (ALU OUTMODE, ``outmode.py``); in the same cycle, or one later with ``Qr``/``Qo``.
+A GEMM with ``overwrite`` adds its products to 0 instead of the acc word it still reads; an
+OUTMODE's iterations write nothing (unless ``reset``).  A LOAD's writes are registered once
+(they land one cycle after the DMA delivers the element, at the latest in the retire cycle).
+The acc buffer has one read and one write port, the uop buffer one of each (``sram.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -46,6 +50,7 @@ from vta_hw.rtl.dma import ReadDma
 from vta_hw.rtl.dram_port import DramPort
 from vta_hw.rtl.gemm import GemmArray
 from vta_hw.rtl.layouts import alu_layout, gemm_layout, header_layout, mem_layout, uop_layout
+from vta_hw.rtl.outmode import OutMode
 from vta_hw.rtl.queues import CmdPop, TokenPop, TokenPush
 from vta_hw.rtl.sram import SramRead, sram
 
@@ -64,6 +69,8 @@ class Stages:
     alu_mid: bool  # S1: between the two halves of the op (see alu.py)
     alu_out: bool  # Qa: op result registered before the write
     alu_out_late: bool = False  # Qo: the ALU's out-buffer mirror written one cycle after acc
+    gemm_out_late: bool = False  # Qr: the GEMM's requantized out bytes registered (out written
+    #                              one cycle after acc)
 
     @property
     def addr(self) -> int:
@@ -82,6 +89,11 @@ class Stages:
     @property
     def gemm_write(self) -> int:
         return self.gemm_sum + self.gemm_out
+
+    @property
+    def gemm_out_write(self) -> int:
+        """tau of the GEMM's out-buffer write (the acc write's, or one later with ``Qr``)."""
+        return self.gemm_write + self.gemm_out_late
 
     def alu_write(self, tensor: bool) -> int:
         return self.addr + 1 + int(tensor) + self.alu_in + self.alu_mid + self.alu_out
@@ -122,13 +134,20 @@ def plan(cfg: HwConfig) -> Stages:
     # the end-of-body bound has room: only the acc write is inside the hazard window (the
     # out buffer is read by the store alone, after the retire)
     a["alu_out_late"] = (not a["alu_out"] and 2 + int(u) + a["alu_in"] + a["alu_mid"] + 1 <= pa + 2)
+    # Qr: the GEMM's out mirror requantizes (OUTMODE: a rounding shift and a clamp per lane)
+    # and crosses to the out buffer; a register after the requantization fits when the
+    # end-of-body bound has a cycle left once the array's registers are placed (the out buffer
+    # is not in the hazard window).  Not in place of Qg: the mirror would start from a
+    # register all the same, and the accumulate would feed the acc write directly
     st = Stages(uop=u, **g, **a)
+    st = replace(st, gemm_out_late=st.gemm_write + 1 <= pg + 2)
     # the two bounds, checked rather than trusted
     assert st.gemm_write <= pg + 2 and st.gemm_write - st.gemm_read <= pg - 1, st
     assert st.gemm_read >= st.addr, st
     assert st.alu_write(False) <= pa + 2 and st.alu_write(False) - st.addr <= pa - 1, st
     assert st.alu_write(True) <= pa + 3 and st.alu_write(True) - st.addr <= 2 * pa - 1, st
     assert st.alu_out_write(False) <= pa + 2 and st.alu_out_write(True) <= pa + 3, st
+    assert st.gemm_out_write <= pg + 2, st
     return st
 
 
@@ -245,6 +264,8 @@ class Compute(wiring.Component):
         # ------------------------------------------------------------ micro-op sequencer
         is_alu = Signal()
         reset = Signal()
+        overwrite = Signal()  # GEMM: the products replace acc[dst]
+        silent = Signal()  # ALU OUTMODE without reset: its iterations write nothing
         ii2 = Signal()  # ALU with a tensor operand: two acc reads per iteration
         alu_op = Signal(isa.ALU_OP_BITS)
         imm = Signal(signed(isa.ALU_IMM_BITS))
@@ -306,6 +327,8 @@ class Compute(wiring.Component):
                 h_ii2 = alu & ~av.use_imm & ~av.reset
                 m.d.sync += [
                     is_alu.eq(alu), reset.eq(Mux(alu, av.reset, gv.reset)), ii2.eq(h_ii2),
+                    overwrite.eq(~alu & gv.overwrite),
+                    silent.eq(alu & (av.alu_op == isa.AluOp.OUTMODE) & ~av.reset),
                     alu_op.eq(av.alu_op), imm.eq(av.imm),
                     uop_bgn.eq(gv.uop_bgn), uop_end.eq(gv.uop_end),
                     iter_out.eq(gv.iter_out), iter_in.eq(gv.iter_in),
@@ -388,7 +411,12 @@ class Compute(wiring.Component):
         g_v = delay(v_a & ~is_alu, gw, "gv", reset_less=False)
         g_dst = delay(dst_a, gw, "gdst")
         g_rd_addr = g_dst[st.gemm_read - ta]
-        g_acc = reg(acc_rd.data, "g_acc") if st.gemm_acc else acc_rd.data
+        # what the products add to: acc[dst], or 0 for an overwrite GEMM, cleared before G
+        # (off the accumulate's path); G is also the ALU's held acc[dst] (overwrite is 0 in
+        # ALU instructions; Yosys would merge two equal registers anyway)
+        acc_base = Mux(overwrite, 0, acc_rd.data)
+        acc_q = reg(acc_base, "acc_q")
+        g_acc = acc_q if st.gemm_acc else acc_base
         g_new = Signal(self.acc_bits)
         for i in range(lanes):
             sl = slice(ACC_BITS * i, ACC_BITS * (i + 1))
@@ -396,10 +424,10 @@ class Compute(wiring.Component):
         g_res = reg(g_new, "g_res") if st.gemm_out else g_new
 
         # ------------------------------------------------------------ ALU
-        a_v = delay(v_a & is_alu, 2, "av", reset_less=False)
+        a_v = delay(v_a & is_alu & ~silent, 2, "av", reset_less=False)
         a_dst = delay(dst_a, 2, "adst")
         a_src1 = reg(src_a[:la], "a_src1")
-        a_hold = reg(acc_rd.data, "a_hold")  # acc[dst] read at tau=addr, held for a tensor op
+        a_hold = acc_q  # acc[dst] read at tau=addr, held for a tensor op
         imm32 = Signal(signed(ACC_BITS))
         m.d.comb += imm32.eq(imm)
         imm_lanes = Cat(*([imm32] * lanes))
@@ -461,35 +489,47 @@ class Compute(wiring.Component):
         out_wdata = Signal(self.out_bits)
 
         def sat_lanes(v, name):
-            """The out mirror of an acc element (each source saturates its own value, so the
-            multiplexer comes after the saturation)."""
+            """The saturating out mirror of an acc element (each source converts its own value,
+            so the multiplexer comes after the conversion)."""
             o = Signal(self.out_bits, name=name)
             for i in range(lanes):
                 m.d.comb += o[8 * i:8 * (i + 1)].eq(
                     saturate8(m, v[ACC_BITS * i:ACC_BITS * (i + 1)]))
             return o
 
-        sources = ((load_we, load_addr, load_data, "load"),
-                   (g_v[gw], g_dst[gw], g_res, "gemm"),
-                   (r_v, r_dst, a_res, "alu"))
-        for i, (we, addr, value, _name) in enumerate(sources):
+        sources = ((load_we, load_addr, load_data), (g_v[gw], g_dst[gw], g_res),
+                   (r_v, r_dst, a_res))
+        for i, (we, addr, value) in enumerate(sources):
             with (m.If if i == 0 else m.Elif)(we):
                 m.d.comb += [acc_we.eq(1), acc_waddr.eq(addr), acc_wdata.eq(value)]
         m.d.comb += [acc_wr.en.eq(acc_we), acc_wr.addr.eq(acc_waddr), acc_wr.data.eq(acc_wdata)]
 
-        # the out mirror: the same writes, the ALU's one cycle later with Qo (never in the
-        # cycle of another source's: those belong to other instructions, which issue after
-        # the ALU instruction's retire, by which its last write has landed)
-        if st.alu_out_late:
-            sources = sources[:2] + ((delay(r_v, 1, "rv_late", reset_less=False)[1],
-                                      reg(r_dst, "rdst_late"), reg(a_res, "ares_late"),
-                                      "alu"),)
+        def later(late, we, addr, value, name):
+            """``(we, addr, value)``, one cycle later when ``late`` (Qr, Qo)."""
+            if not late:
+                return we, addr, value
+            return (delay(we, 1, f"{name}_we_late", reset_less=False)[1],
+                    reg(addr, f"{name}_addr_late"), reg(value, f"{name}_late"))
+
+        # the out mirror: the same writes as bytes (LOAD and ALU saturate, GEMM requantizes
+        # under the out mode, which an OUTMODE issue sets: every write of the GEMMs before it
+        # has landed, and none after it issues before its retire), the GEMM's one cycle later
+        # with Qr, the ALU's with Qo (never in the cycle of another source's: those belong to
+        # other instructions, which issue after the instruction's retire, by which its last
+        # write has landed)
+        m.submodules.out_mode = out_mode = OutMode(lanes)
+        m.d.comb += [out_mode.set.eq(ctl.issue & (head.opcode == isa.Opcode.ALU)
+                                     & (av.alu_op == isa.AluOp.OUTMODE)),
+                     out_mode.imm.eq(av.imm), out_mode.acc.eq(g_res)]
+        a_we, a_addr, a_late = later(st.alu_out_late, r_v, r_dst, a_res, "alu")
+        out_sources = ((load_we, load_addr, sat_lanes(load_data, "load_out8")),
+                       later(st.gemm_out_late, g_v[gw], g_dst[gw], out_mode.out, "gemm_out8"),
+                       (a_we, a_addr, sat_lanes(a_late, "alu_out8")))
         out_we = Signal()
         out_waddr = Signal(la)
-        sats = [sat_lanes(value, f"{name}_out8") for _we, _addr, value, name in sources]
-        for i, ((we, addr, _value, _name), sat) in enumerate(zip(sources, sats, strict=True)):
+        for i, (we, addr, byte_lanes) in enumerate(out_sources):
             with (m.If if i == 0 else m.Elif)(we):
-                m.d.comb += [out_we.eq(1), out_waddr.eq(addr), out_wdata.eq(sat)]
+                m.d.comb += [out_we.eq(1), out_waddr.eq(addr), out_wdata.eq(byte_lanes)]
         in_out = out_waddr[lo:] == 0 if lo < la else Const(1)
         m.d.comb += [self.out_wr.en.eq(out_we & in_out), self.out_wr.addr.eq(out_waddr[:lo]),
                      self.out_wr.data.eq(out_wdata)]
