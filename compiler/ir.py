@@ -113,7 +113,8 @@ class StoreTile:
 
 @dataclass(frozen=True)
 class GemmTile:
-    """acc[dst] += inp[src] @ wgt[wgt]^T summed over the product of ``dims``."""
+    """acc[dst] += inp[src] @ wgt[wgt]^T summed over the product of ``dims``; with
+    ``overwrite`` the sum replaces acc[dst] (no :class:`InitTile` zeroes it first)."""
 
     acc: Ref
     inp: Ref
@@ -121,6 +122,7 @@ class GemmTile:
     dims: tuple[Dim, ...]
     fold: str | None = None  # forced affine-loop pair "a,b" (schedule), None = automatic
     tag: str = ""
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class EpilogueTile:
     residual: Ref | None = None
     bias_done: bool = False
     tag: str = ""
+    mirror: bool = False  # the tile's last writes are GEMM writes: the out mirror may requantize
 
 
 # ---------------------------------------------------------------------------- instructions
@@ -415,6 +418,8 @@ def _verify_instr(p: Program, i: int, n: Instr, stage: str, fail) -> None:
             if insn.uop_end > p.cfg.uop_buff_depth:
                 fail(f"node {i}: micro-ops end at {insn.uop_end} > uop buffer depth "
                      f"{p.cfg.uop_buff_depth}")
+        elif n.kernel is None and insn.uop_end == 0:
+            pass  # no micro-ops (an ALU OUTMODE): nothing to place
         else:
             if n.kernel is None or not 0 <= n.kernel < len(p.kernels):
                 fail(f"node {i}: missing or unknown micro-op kernel {n.kernel}")

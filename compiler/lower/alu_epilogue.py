@@ -7,6 +7,10 @@
   operands from the constants region when per-channel), ADD residual (tensor), MAX 0 for
   ReLU merged with the lower clip bound, MIN for the upper one.  Clips at or beyond the int8
   range are dropped: the out buffer saturates every write anyway.
+* An :class:`EpilogueTile` of a GEMM operator whose epilogue is at most a rounding shift
+  and a clamp to ``[0 or -128, 127]`` (``Epilogue.out_mode``) -> nothing: the program starts
+  with ``ALU OUTMODE`` so the GEMM out mirror requantizes every output as it is written,
+  and ends with the identity mode again (ops chained after it expect plain saturation).
 * :class:`AluTile` -> ALU instructions over micro-op kernels, folded like GEMM loops
   (``tensorize.plan_loops`` with the ALU hazard window, which also forbids reading an
   accumulator an iteration in flight writes).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from compiler.errors import VerifyError
 from compiler.ir import (
     Access,
     AluTile,
@@ -31,9 +36,8 @@ from compiler.ir import (
     Ref,
 )
 from compiler.lower.tensorize import KernelTable, expand_plan, plan_loops, span
+from compiler.ops.epilogue import INT8_MAX, INT8_MIN
 from vta_hw import isa
-
-INT8_MIN, INT8_MAX = -128, 127
 
 
 def _flat(n: int) -> tuple[Dim, ...]:
@@ -55,7 +59,16 @@ def expand_init(n: InitTile) -> list[AluTile]:
     return [AluTile(isa.AluOp.MOV, n.acc, _per_channel(n.co, n.pix), src=n.bias, tag=n.tag)]
 
 
+def mirror_mode(n: EpilogueTile) -> tuple[int, bool] | None:
+    """The OUTMODE ``(shift, relu)`` that replaces this epilogue's ALU passes, or None."""
+    if not n.mirror or (n.epilogue.bias and not n.bias_done):
+        return None
+    return n.epilogue.out_mode()
+
+
 def expand_epilogue(n: EpilogueTile) -> list[AluTile]:
+    if mirror_mode(n) is not None:
+        return []  # the GEMM out mirror does it (lower_alu_epilogue sets the mode)
     ep = n.epilogue
     rows = ep.const_rows()
     flat, chan = _flat(n.co * n.pix), _per_channel(n.co, n.pix)
@@ -86,9 +99,7 @@ def expand_epilogue(n: EpilogueTile) -> list[AluTile]:
         assert n.residual is not None
         out.append(AluTile(isa.AluOp.ADD, n.acc,
                            (Dim("e", n.co * n.pix, dst=1, src=1),), src=n.residual, tag=n.tag))
-    lo, hi = (0 if ep.relu else INT8_MIN), INT8_MAX
-    if ep.clip is not None:
-        lo, hi = max(lo, ep.clip[0]), min(hi, ep.clip[1])
+    lo, hi = ep.bounds()
     if lo > INT8_MIN:  # ReLU and the lower clip bound in one MAX
         imm(isa.AluOp.MAX, lo)
     if hi < INT8_MAX:  # bounds beyond int8 are free: the out path saturates
@@ -120,10 +131,21 @@ def lower_alu(p: Program, n: AluTile, table: KernelTable) -> list[Instr]:
     return out
 
 
+def out_mode_instr(shift: int, relu: bool) -> Instr:
+    """``ALU OUTMODE``: no iterations, touches no buffer (ordered by the compute module's
+    own instruction order, which every pass keeps)."""
+    return Instr(isa.Alu(alu_op=isa.AluOp.OUTMODE, use_imm=True,
+                         imm=isa.out_mode_imm(shift, relu)), tag="out_mode")
+
+
 def lower_alu_epilogue(p: Program) -> Program:
     """Expand init/epilogue tiles into ALU tiles and lower every ALU tile to instructions."""
     table = KernelTable(p.kernels)
-    nodes = []
+    modes = {mirror_mode(n) for n in p.nodes if isinstance(n, EpilogueTile)}
+    if len(modes) > 1:  # pragma: no cover - one operator has one epilogue
+        raise VerifyError(f"epilogue tiles of one program disagree on the out mode: {modes}")
+    mode = modes.pop() if modes else None
+    nodes = [out_mode_instr(*mode)] if mode is not None else []
     for n in p.nodes:
         if isinstance(n, InitTile):
             tiles = expand_init(n)
@@ -136,7 +158,10 @@ def lower_alu_epilogue(p: Program) -> Program:
             continue
         for t in tiles:
             nodes.extend(lower_alu(p, t, table))
+    if mode is not None:
+        nodes.append(out_mode_instr(0, False))
     return replace(p, nodes=tuple(nodes), kernels=table.freeze(), stage="alu_epilogue")
 
 
-__all__ = ["lower_alu_epilogue", "expand_init", "expand_epilogue", "lower_alu"]
+__all__ = ["lower_alu_epilogue", "expand_init", "expand_epilogue", "lower_alu", "mirror_mode",
+           "out_mode_instr"]

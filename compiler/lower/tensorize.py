@@ -17,6 +17,12 @@ micro-ops that
 When a tile has too few distinct accumulators for any single-instruction fold (a dense
 layer with one output block, say), the reduction dims are unrolled into one instruction
 each.  Kernels are deduplicated, so identical tiles share one kernel.
+
+A tile marked ``overwrite`` (its accumulators were not initialised) starts with a GEMM
+``overwrite`` instruction over its first reduction point -- every reduction dim at 0, so each
+accumulator is written exactly once -- followed by the rest of the reduction box as disjoint
+boxes (:func:`gemm_pieces`).  That costs one or a few more instructions per tile instead of
+a reset pass over the accumulators on the compute module.
 """
 
 from __future__ import annotations
@@ -245,17 +251,54 @@ class KernelTable:
         return tuple(self.kernels)
 
 
+@dataclass(frozen=True)
+class GemmPiece:
+    """A box of a GEMM tile's iteration space lowered on its own: its dims, the index
+    offset of its first iteration (dst, src, wgt), whether it overwrites, and its plan."""
+
+    dims: tuple[Dim, ...]
+    offset: tuple[int, int, int]
+    overwrite: bool
+    plan: LoopPlan
+
+
+def gemm_pieces(dims: tuple[Dim, ...], cfg: HwConfig, fold: str | None,
+                overwrite: bool) -> list[GemmPiece]:
+    """The instructions' boxes of a GEMM tile: the whole tile, or for ``overwrite`` its first
+    reduction point then, for each reduction dim r in order, the box with the earlier
+    reduction dims at 0 and r from 1 (disjoint, covering the rest of the reduction)."""
+    if not overwrite:
+        return [GemmPiece(dims, (0, 0, 0), False, plan_loops(dims, cfg, True, fold=fold))]
+    red = [i for i, d in enumerate(dims) if d.reduce and d.extent > 1]
+    boxes = [(tuple(replace(d, extent=1) if i in red else d for i, d in enumerate(dims)),
+              (0, 0, 0), True)]
+    for j, r in enumerate(red):
+        box = [replace(d, extent=1) if i in red[:j] else d for i, d in enumerate(dims)]
+        box[r] = replace(dims[r], extent=dims[r].extent - 1)
+        boxes.append((tuple(box), _coefs(dims[r]), False))
+    out = []
+    for box, off, ow in boxes:
+        try:  # a forced fold may not suit every box (a dim of extent 1, too few outputs)
+            plan = plan_loops(box, cfg, True, fold=fold)
+        except ScheduleError:
+            plan = plan_loops(box, cfg, True)
+        out.append(GemmPiece(box, off, ow, plan))
+    return out
+
+
 def lower_gemm(p: Program, n: GemmTile, table: KernelTable) -> list[Instr]:
     dims = n.dims
-    plan = plan_loops(dims, p.cfg, True, fold=n.fold)
     base = (p.addr(n.acc), p.addr(n.inp), p.addr(n.wgt))
     reads = (Access("inp", *span(dims, 1, base[1])), Access("wgt", *span(dims, 2, base[2])))
     writes = (Access("acc", *span(dims, 0, base[0])),)
     out = []
-    for li in expand_plan(dims, plan, base):
-        k = table.add(li.uops)
-        insn = isa.Gemm(uop_bgn=0, uop_end=len(li.uops), **li.loops)
-        out.append(Instr(insn, reads=reads, writes=writes, kernel=k, tag=n.tag))
+    for piece in gemm_pieces(dims, p.cfg, n.fold, n.overwrite):
+        at = tuple(b + o for b, o in zip(base, piece.offset, strict=True))
+        for li in expand_plan(piece.dims, piece.plan, at):
+            k = table.add(li.uops)
+            insn = isa.Gemm(uop_bgn=0, uop_end=len(li.uops), overwrite=piece.overwrite,
+                            **li.loops)
+            out.append(Instr(insn, reads=reads, writes=writes, kernel=k, tag=n.tag))
     return out
 
 
@@ -271,5 +314,5 @@ def tensorize(p: Program) -> Program:
     return replace(p, nodes=tuple(nodes), kernels=table.freeze(), stage="tensorize")
 
 
-__all__ = ["LoopPlan", "plan_loops", "hazard_free", "expand_plan", "span", "KernelTable",
-           "tensorize", "lower_gemm", "LoopInsn"]
+__all__ = ["LoopPlan", "GemmPiece", "gemm_pieces", "plan_loops", "hazard_free", "expand_plan",
+           "span", "KernelTable", "tensorize", "lower_gemm", "LoopInsn"]

@@ -220,6 +220,12 @@ def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
             Dim("ow", t.w, dst=1, src=g.sw))
 
 
+def overwrites(ep, step: int) -> bool:
+    """Whether reduction step ``step`` of a tile overwrites its accumulators: the first one
+    when no bias initialises them (a GEMM ``overwrite`` instead of a reset pass)."""
+    return step == 0 and not ep.bias
+
+
 def _alloc(cfg, specs: list[tuple[str, str, int]]) -> tuple[SramRegion, ...]:
     """Regions packed in order within each buffer."""
     pos: dict[str, int] = {}
@@ -278,8 +284,10 @@ def tile_gemm(p: Program) -> Program:
                                   (blk, cut)))
         acc = Ref(f"acc.{t.acc_slot}")
         pix = t.h * t.w
-        bias = Ref("consts", rows.index("bias") * g.cob + t.co0) if ep.bias else None
-        nodes.append(InitTile(acc, t.co, pix, bias, tag))
+        if ep.bias:  # the bias initialises the accumulators (one ALU MOV pass)
+            nodes.append(InitTile(acc, t.co, pix, Ref("consts", rows.index("bias") * g.cob
+                                                      + t.co0), tag))
+        # else the first reduction step overwrites them: no reset pass
         for k, st in enumerate(t.steps):
             plane = st.rows * st.cols
             if st.inp_load:
@@ -296,14 +304,15 @@ def tile_gemm(p: Program) -> Program:
             taps = st.kh * g.kw
             nodes.append(GemmTile(acc, Ref(f"inp.{st.inp_slot}", st.src_off + st.p0 * plane),
                                   Ref(f"wgt.{st.wgt_slot}", st.p0 * taps),
-                                  gemm_dims(g, t, st), s.loop_fold, tag))
+                                  gemm_dims(g, t, st), s.loop_fold, tag,
+                                  overwrite=overwrites(ep, k)))
         box = ((t.nb, t.co0, t.y0, t.x0), (1, t.co, t.h, t.w))
         res = None
         if ep.residual:
             res = Ref(f"res.{t.acc_slot}")
             nodes.append(LoadTile("residual", res, *box, tag=tag))
         nodes.append(EpilogueTile(acc, t.co, pix, ep, Ref("consts", t.co0) if rows else None,
-                                  g.cob, res, bias_done=ep.bias, tag=tag))
+                                  g.cob, res, bias_done=ep.bias, tag=tag, mirror=True))
         nodes.append(StoreTile(acc, "y", *box, tag=tag))
     meta = p.meta + (("tiles", len(tiles)),)
     return replace(p, regions=regions, nodes=tuple(nodes), stage="tiling", meta=meta)

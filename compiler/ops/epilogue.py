@@ -31,6 +31,7 @@ from vta_hw import isa
 _IMM = isa.Field("imm", isa.ALU_IMM_BITS, "", signed=True)  # the ALU immediate's range
 IMM_MIN, IMM_MAX = _IMM.min, _IMM.max
 MAX_SHIFT = (1 << (isa.SHIFT_BITS - 1)) - 1  # largest right shift the ALU encodes (31)
+INT8_MIN, INT8_MAX = -128, 127
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,31 @@ class Epilogue:
     def per_channel(self) -> bool:
         return self.requant is not None and self.requant.per_channel
 
+    def bounds(self) -> tuple[int, int]:
+        """The clamp ``[lo, hi]`` after ReLU and clip, within int8 (the out path saturates)."""
+        lo, hi = (0 if self.relu else INT8_MIN), INT8_MAX
+        if self.clip is not None:
+            lo, hi = max(lo, self.clip[0]), min(hi, self.clip[1])
+        return lo, hi
+
+    def out_mode(self) -> tuple[int, bool] | None:
+        """``(shift, relu)`` when everything after the bias is a rounding right shift and a
+        clamp to ``[0 or -128, 127]``: the GEMM out mirror applies that for free
+        (``isa.AluOp.OUTMODE``) instead of ALU passes over the accumulators, which share the
+        compute module with the GEMM core.  None when an ALU pass is needed (multiplier,
+        pre-shift, per-channel values, residual, other bounds)."""
+        rq = self.requant
+        if self.residual or (rq is not None and (rq.per_channel or rq.multiplier != 1
+                                                 or rq.pre_shift)):
+            return None
+        lo, hi = self.bounds()
+        if hi != INT8_MAX or lo not in (INT8_MIN, 0):
+            return None
+        shift = rq.shift if rq is not None else 0
+        if shift >= 1 << isa.OUT_MODE_SHIFT_BITS:
+            return None
+        return shift, lo == 0
+
     def const_rows(self) -> tuple[str, ...]:
         """Per-output-channel constant vectors this epilogue reads (``bias``, ``multiplier``,
         ``shift``), in the order they are packed into the op's ``consts`` tensor."""
@@ -137,4 +163,4 @@ class Epilogue:
         return tuple(rows)
 
 
-__all__ = ["Requant", "Epilogue", "IMM_MIN", "IMM_MAX", "MAX_SHIFT"]
+__all__ = ["Requant", "Epilogue", "IMM_MIN", "IMM_MAX", "MAX_SHIFT", "INT8_MIN", "INT8_MAX"]

@@ -49,7 +49,9 @@ def _dma(cfg: HwConfig, rows: int, elems_per_row: int, elem_bytes: int) -> int:
 def epilogue_alu_cycles(ep) -> tuple[int, int]:
     """(ALU instructions, cycles per output element) of an accumulator tile's init and
     epilogue, as ``alu_epilogue`` emits them (tensor operands take two cycles)."""
-    ops = [2 if ep.bias else 1]  # reset, or MOV of the bias
+    ops = [2] if ep.bias else []  # MOV of the bias; without one the first GEMM overwrites
+    if ep.out_mode() is not None:  # the GEMM out mirror requantizes: no epilogue passes
+        return len(ops), sum(ops)
     rq = ep.requant
     if rq is not None:
         ops += [1] * bool(rq.pre_shift)
@@ -78,7 +80,10 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     iters = g.nb * g.cob * g.ho * g.wo * red * g.kh * g.kw
     outs = g.nb * g.cob * g.ho * g.wo
     n_alu, alu_per_out = epilogue_alu_cycles(ep)
-    compute = iters + tiles * steps * pg + alu_per_out * outs + tiles * n_alu * pa
+    # an overwriting first step is one GEMM more per reduction dim it splits off
+    first_pieces = 0 if ep.bias else sum(e > 1 for e in (fp.ci, fp.kh, g.kw))
+    compute = (iters + tiles * (steps + first_pieces) * pg + alu_per_out * outs
+               + tiles * n_alu * pa)
     # loads: an input chunk is one DMA per channel block, or one in all when rows are whole
     e_in = cfg.inp_elem_bytes
     full = fp.cols >= g.w + 2 * g.halo[1]
@@ -89,7 +94,7 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
         inp_loads = n_sp
     wgt_step = _dma(cfg, fp.co, fp.wgt // fp.co, cfg.wgt_elem_bytes)
     wgt_loads = tiles * steps
-    if steps == 1 and (s.order == "co_outer" or n_co == 1):
+    if steps == 1 and (s.order == "co_outer" or n_co <= s.virtual_threads):
         wgt_loads = n_co * (g.nb if n_co > s.virtual_threads else 1)
     load = inp_loads * inp_step + wgt_loads * wgt_step
     out_rows = fp.co if (tw >= g.wo and not any(options.output_halo)) else fp.co * th
@@ -133,7 +138,9 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                         th = _max_rows(g, co, ci, kh, tw, vt, op, cfg)
                         if th == 0:
                             continue
-                        for th_ in dict.fromkeys((th, _ceil(g.ho, _ceil(g.ho, th)))):
+                        # the most rows, balanced, and half as many (a shorter fill)
+                        n_h = _ceil(g.ho, th)
+                        for th_ in dict.fromkeys((th, _ceil(g.ho, n_h), _ceil(g.ho, 2 * n_h))):
                             for order in ORDERS:
                                 s = GemmSchedule(co, ci, th_, tw, 0 if kh == g.kh else kh, vt,
                                                  order)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from compiler.errors import ScheduleError
 from compiler.ir import Dim
 from compiler.layout import LayoutOptions
-from compiler.lower.tensorize import plan_loops
+from compiler.lower.tensorize import gemm_pieces, plan_loops
 from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from compiler.schedule.space import (
     ORDERS,
@@ -70,7 +70,7 @@ def _check_pads(op, cfg: HwConfig, options: LayoutOptions) -> None:
 def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None = None
               ) -> int:
     """Micro-ops the tiles of ``s`` need (GEMM kernels exactly, ALU kernels counted)."""
-    from compiler.lower.tiling import gemm_dims, gemm_tiles
+    from compiler.lower.tiling import gemm_dims, gemm_tiles, overwrites
 
     g = gemm_geometry(op, cfg, options or LayoutOptions())
     ep = op.epilogue
@@ -79,12 +79,14 @@ def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None 
     total = 0
     alu: set = set()
     for t in gemm_tiles(g, s):
-        for st in t.steps:
+        for k, st in enumerate(t.steps):
             dims = gemm_dims(g, t, st)
-            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0)
+            overwrite = overwrites(ep, k)
+            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0, overwrite)
             if key not in seen:
                 seen.add(key)
-                total += plan_loops(dims, cfg, True, fold=s.loop_fold).total_uops(dims)
+                total += sum(pc.plan.total_uops(pc.dims)
+                             for pc in gemm_pieces(dims, cfg, s.loop_fold, overwrite))
         alu.add((t.acc_slot, t.co0 if ep.const_rows() else 0))
     n_tensor = (1 if ep.bias else 0) + (2 if ep.per_channel else 0)
     total += len(alu) * n_tensor + vt * (2 if ep.residual else 1)

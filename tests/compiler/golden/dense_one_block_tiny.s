@@ -27,12 +27,13 @@
 LOAD mem=uop dram_base=256 y_size=1 x_size=9 x_stride=9
 LOAD mem=inp y_size=1 x_size=4 x_stride=4
 LOAD mem=wgt dram_base=16 y_size=1 x_size=4 x_stride=4 deps=push_next
+ALU alu_op=outmode use_imm=1 imm=5
 LOAD mem=acc sram_base=2 dram_base=32 y_size=1 x_size=1 x_stride=1
 ALU uop_bgn=8 uop_end=9 iter_out=1 iter_in=1 alu_op=mov
 LOAD mem=inp sram_base=4 dram_base=4 y_size=1 x_size=4 x_stride=4
 GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev
-GEMM uop_bgn=1 uop_end=2 iter_out=1 iter_in=1
 LOAD mem=wgt sram_base=4 dram_base=20 y_size=1 x_size=4 x_stride=4 deps=push_next
+GEMM uop_bgn=1 uop_end=2 iter_out=1 iter_in=1
 GEMM uop_bgn=2 uop_end=3 iter_out=1 iter_in=1
 GEMM uop_bgn=3 uop_end=4 iter_out=1 iter_in=1 deps=push_prev
 GEMM uop_bgn=4 uop_end=5 iter_out=1 iter_in=1 deps=pop_prev
@@ -42,7 +43,7 @@ LOAD mem=wgt dram_base=24 y_size=1 x_size=2 x_stride=2 deps=push_next
 GEMM uop_bgn=6 uop_end=7 iter_out=1 iter_in=1
 GEMM uop_bgn=7 uop_end=8 iter_out=1 iter_in=1
 GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev
-GEMM uop_bgn=1 uop_end=2 iter_out=1 iter_in=1
-ALU uop_end=1 iter_out=1 iter_in=1 alu_op=rshr use_imm=1 imm=5 deps=push_next
+GEMM uop_bgn=1 uop_end=2 iter_out=1 iter_in=1 deps=push_next
 STORE mem=out dram_base=192 y_size=1 x_size=1 x_stride=1 deps=pop_prev,push_prev
+ALU alu_op=outmode use_imm=1
 FINISH deps=pop_next
