@@ -562,7 +562,8 @@ def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:
 
     Rules: STORE moves only ``out``; LOAD never targets ``out``; STORE has no padding;
     micro-op loads have no padding; dependency flags must name a neighbour of the module
-    (load has no previous module, store no next); loop ranges must be ordered.
+    (load has no previous module, store no next); loop ranges must be ordered; OUTMODE uses
+    its immediate.
     """
     where = f"instruction {index}" if index is not None else "instruction"
     name = type(insn).__name__.upper()
@@ -584,6 +585,8 @@ def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:
         if insn.mem == MemType.UOP and (insn.y_pad_0 or insn.y_pad_1 or insn.x_pad_0
                                         or insn.x_pad_1):
             raise IsaError(f"{where}: micro-op LOADs cannot pad")
+    if isinstance(insn, Alu) and insn.alu_op == AluOp.OUTMODE and not insn.use_imm:
+        raise IsaError(f"{where}: ALU OUTMODE takes its mode from the immediate: set use_imm")
     if isinstance(insn, _Loop) and insn.uop_end < insn.uop_bgn:
         raise IsaError(f"{where}: {name} uop_end={insn.uop_end} < uop_bgn={insn.uop_bgn}")
 

@@ -6,6 +6,7 @@ same cycles).  Each entry maps a name to ``cfg -> Bundle``; inputs are random bu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -149,9 +150,9 @@ def alu_all_ops(cfg: HwConfig) -> Bundle:
     for op in A:
         insns.append(isa.Alu(alu_op=op, use_imm=True, imm=imms[op], uop_bgn=0, uop_end=4,
                              iter_out=1, iter_in=1))
-        insns.append(isa.Alu(alu_op=op, uop_bgn=4, uop_end=8, iter_out=1, iter_in=1))
-    insns[-1] = isa.Alu(alu_op=A.MOV, uop_bgn=4, uop_end=8, iter_out=1, iter_in=1,
-                        push_next=True)
+        if op != A.OUTMODE:  # its mode is always the immediate
+            insns.append(isa.Alu(alu_op=op, uop_bgn=4, uop_end=8, iter_out=1, iter_in=1))
+    insns[-1] = dataclasses.replace(insns[-1], push_next=True)
     insns += [isa.Store(sram_base=0, dram_base=base["out"], y_size=1, x_size=16, x_stride=16,
                         pop_prev=True, push_prev=True),
               isa.Finish(pop_next=True)]

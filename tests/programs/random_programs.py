@@ -291,7 +291,7 @@ class _Gen:
         for _ in range(20):
             lp = self._loop_params()
             op = r.choice(list(isa.AluOp))
-            use_imm = r.random() < 0.5
+            use_imm = r.random() < 0.5 or op == isa.AluOp.OUTMODE
             if op in (isa.AluOp.SHR, isa.AluOp.RSHR) and use_imm:
                 imm = r.randint(-40, 40)
             elif op == isa.AluOp.OUTMODE and r.random() < 0.8:  # modes GEMM results show

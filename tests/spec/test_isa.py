@@ -132,6 +132,8 @@ def test_semantic_checks():
         isa.check(isa.Load(mem=isa.MemType.OUT), cfg, 0)
     with pytest.raises(isa.IsaError, match="uop_end"):
         isa.check(isa.Gemm(uop_bgn=3, uop_end=2), cfg, 0)
+    with pytest.raises(isa.IsaError, match="OUTMODE takes its mode from the immediate"):
+        isa.check(isa.Alu(alu_op=isa.AluOp.OUTMODE, imm=5), cfg, 0)
     # uop/acc loads run on compute, which has both neighbours
     isa.check(isa.Load(mem=isa.MemType.ACC, pop_prev=True, push_next=True), cfg, 0)
     assert isa.module_of(isa.Load(mem=isa.MemType.UOP)) == isa.Module.COMPUTE
