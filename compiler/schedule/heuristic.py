@@ -138,9 +138,11 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                         th = _max_rows(g, co, ci, kh, tw, vt, op, cfg)
                         if th == 0:
                             continue
-                        # the most rows, balanced, and half as many (a shorter fill)
+                        # the most rows, balanced, and a half or a quarter of that (a
+                        # shorter pipeline fill, for layers too small to amortise it)
                         n_h = _ceil(g.ho, th)
-                        for th_ in dict.fromkeys((th, _ceil(g.ho, n_h), _ceil(g.ho, 2 * n_h))):
+                        for th_ in dict.fromkeys((th, _ceil(g.ho, n_h), _ceil(g.ho, 2 * n_h),
+                                                  _ceil(g.ho, 4 * n_h))):
                             for order in ORDERS:
                                 s = GemmSchedule(co, ci, th_, tw, 0 if kh == g.kh else kh, vt,
                                                  order)
