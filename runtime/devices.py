@@ -25,11 +25,13 @@ KINDS = ("sim", "rtl", "fpga")
 
 @dataclass(frozen=True)
 class BundleRun:
-    """A bundle's outcome on one device."""
+    """A bundle's outcome on one device: the core's cycle count, the DRAM image (the bundle's
+    extent) and, where the device measured it, the host's wall time for the whole run."""
 
     device: str
     cycles: int
     dram: bytes
+    wall_seconds: float | None = None
 
     def read(self, bundle: Bundle, name: str) -> bytes:
         return bundle.read(name, self.dram)

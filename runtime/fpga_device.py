@@ -31,6 +31,7 @@ from vta_hw.errors import VtaError
 from vta_hw.soc import protocol as P
 
 from .device import Buffer, Device, DeviceError, expect_bundle
+from .devices import BundleRun
 
 DEFAULT_BAUD = 1_000_000  # vta_hw.soc.soc.DEFAULT_BAUD (not imported: that needs Amaranth)
 READ_CHUNK = 4096
@@ -243,18 +244,6 @@ class LoadedBundle:
     bundle: Bundle
 
 
-@dataclass(frozen=True)
-class FpgaRunResult:
-    """A finished run: the core's cycle counter and the DRAM image (the bundle's extent)."""
-
-    cycles: int
-    dram: bytes
-    seconds: float
-
-    def read(self, bundle: Bundle, name: str) -> bytes:
-        return bundle.read(name, self.dram)
-
-
 class FpgaDevice(Device):
     """An ECP5 board running the VTA SoC bitstream for ``cfg``.
 
@@ -400,14 +389,14 @@ class FpgaDevice(Device):
         self._idle_or_raise("read")
         return self.link.read(0, nbytes)
 
-    def run(self, bundle: Bundle, timeout: float | None = None) -> FpgaRunResult:
+    def run(self, bundle: Bundle, timeout: float | None = None) -> BundleRun:
         """Load, launch and wait for ``bundle``; read back its whole DRAM extent."""
         t0 = time.perf_counter()
         h = self.load(bundle)
         cycles = self.launch(h, timeout=timeout)
         assert cycles is not None
         dram = self.read_image(len(bundle.dram))
-        return FpgaRunResult(cycles=cycles, dram=dram, seconds=time.perf_counter() - t0)
+        return BundleRun(self.name, cycles, dram, wall_seconds=time.perf_counter() - t0)
 
     def close(self) -> None:
         self.transport.close()
@@ -468,4 +457,4 @@ def open_fpga_device(spec: str | DeviceSpec, cfg: HwConfig, **kwargs: Any) -> Fp
 
 __all__ = ["FpgaDevice", "FpgaDeviceError", "FpgaTimeoutError", "FpgaProtocolError",
            "Transport", "SerialTransport", "SimulatedSocTransport", "HostLink", "DeviceSpec",
-           "parse_device_spec", "open_fpga_device", "FpgaRunResult", "LoadedBundle"]
+           "parse_device_spec", "open_fpga_device", "LoadedBundle"]
