@@ -74,9 +74,8 @@ def _check_sram(state: MachineState, insn: isa.Insn, mem: isa.MemType, base: int
 def requantize8(x: np.ndarray, shift: int, relu: bool) -> np.ndarray:
     """The GEMM out mirror under OUTMODE ``(shift, relu)``: exact rounding right shift, then
     clip to ``[0 if relu else -128, 127]`` (``shift=0, relu=False`` is plain saturation)."""
-    x = x.astype(np.int64)
-    if shift:
-        x = (x + (1 << (shift - 1))) >> shift
+    if shift:  # widened only here: the plain mirror (every LOAD/ALU write) clips int32 as is
+        x = (x.astype(np.int64) + (1 << (shift - 1))) >> shift
     return np.clip(x, 0 if relu else INT8_MIN, INT8_MAX).astype(np.int8)
 
 

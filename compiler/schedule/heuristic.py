@@ -67,6 +67,8 @@ def epilogue_alu_cycles(ep) -> tuple[int, int]:
 
 def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> float:
     """Estimated cycles of ``s`` (see the module docstring)."""
+    from compiler.lower.tiling import overwrites  # lowering imports the schedule space
+
     g = gemm_geometry(op, cfg, options)
     ep = op.epilogue
     fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
@@ -81,7 +83,7 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     outs = g.nb * g.cob * g.ho * g.wo
     n_alu, alu_per_out = epilogue_alu_cycles(ep)
     # an overwriting first step is one GEMM more per reduction dim it splits off
-    first_pieces = 0 if ep.bias else sum(e > 1 for e in (fp.ci, fp.kh, g.kw))
+    first_pieces = sum(e > 1 for e in (fp.ci, fp.kh, g.kw)) if overwrites(ep, 0) else 0
     compute = (iters + tiles * (steps + first_pieces) * pg + alu_per_out * outs
                + tiles * n_alu * pa)
     # loads: an input chunk is one DMA per channel block, or one in all when rows are whole
