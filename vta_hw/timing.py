@@ -8,8 +8,9 @@ Summary (see the doc for queue semantics):
 
 * An instruction on a module occupies an *issue* cycle (command and tokens popped), ``body``
   cycles, and a *retire* cycle (tokens pushed; repeated while a target token queue is full).
-* DMA bodies: one SRAM element per cycle for padding; per data row one DRAM request of
-  ``dram_latency`` cycles plus ``x_size * elem_cycles`` transfer cycles, rows one after another.
+* DMA bodies: one SRAM element per cycle for padding, ``elem_cycles`` per data element, and
+  ``dram_latency`` once: a LOAD's row requests run that far ahead of its SRAM writes, a
+  STORE's row bursts follow one another and only the last acknowledge is waited for.
   ``elem_cycles = max(1, elem_bytes // dram_bytes_per_cycle)``: the bus moves
   ``dram_bytes_per_cycle`` bytes per cycle and an SRAM takes at most one element per cycle.
 * GEMM: one micro-op iteration per cycle plus ``gemm_pipeline_depth``.
@@ -62,12 +63,18 @@ def fetch_read_cycles(cfg: HwConfig) -> int:
 
 
 def dma_cost(cfg: HwConfig, insn: isa.Load | isa.Store) -> BodyCost:
-    """Body of a LOAD or STORE: pad elements one per cycle, data rows latency + transfer."""
+    """Body of a LOAD or STORE (``docs/timing.md``): pad elements one per cycle, data elements
+    ``elem_cycles`` each, and the DRAM latency once.
+
+    A LOAD requests each row ``dram_latency`` cycles before it writes the row's first element
+    and a STORE streams its rows' write bursts back to back, waiting only for the last one's
+    acknowledge: either way the latency of later rows hides behind earlier rows' data.
+    """
     ec = elem_cycles(cfg, isa.elem_bytes(cfg, insn.mem))
     pad = insn.sram_elems - insn.dram_elems
     rows = insn.y_size if insn.x_size > 0 else 0
-    lat = rows * cfg.dram_latency
     xfer = rows * insn.x_size * ec
+    lat = cfg.dram_latency if rows else 0
     return BodyCost(total=pad + lat + xfer, dram_latency=lat, transfer=xfer, pad=pad)
 
 

@@ -42,8 +42,10 @@ def balanced(n: int, limit: int | None = None) -> list[int]:
     return [v for v in out if limit is None or v <= limit]
 
 
-def _dma(cfg: HwConfig, rows: int, elems_per_row: int, elem_bytes: int) -> int:
-    return rows * (cfg.dram_latency + elems_per_row * timing.elem_cycles(cfg, elem_bytes)) + 2
+def _dma(cfg: HwConfig, insns: int, elems: int, elem_bytes: int) -> int:
+    """``insns`` LOADs or STOREs moving ``elems`` elements: each pays the DRAM latency once
+    (``timing.dma_cost``), plus issue and retire."""
+    return insns * (cfg.dram_latency + 2) + elems * timing.elem_cycles(cfg, elem_bytes)
 
 
 def epilogue_alu_cycles(ep) -> tuple[int, int]:
@@ -89,18 +91,16 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     # loads: an input chunk is one DMA per channel block, or one in all when rows are whole
     e_in = cfg.inp_elem_bytes
     full = fp.cols >= g.w + 2 * g.halo[1]
-    inp_step = (_dma(cfg, fp.ci, fp.rows * fp.cols, e_in) if full
-                else _dma(cfg, fp.ci * fp.rows, fp.cols, e_in))
+    inp_step = _dma(cfg, 1 if full else fp.ci, fp.ci * fp.rows * fp.cols, e_in)
     inp_loads = tiles * steps
     if s.order == "spatial_outer" and steps == 1:
         inp_loads = n_sp
-    wgt_step = _dma(cfg, fp.co, fp.wgt // fp.co, cfg.wgt_elem_bytes)
+    wgt_step = _dma(cfg, 1, fp.wgt, cfg.wgt_elem_bytes)
     wgt_loads = tiles * steps
     if steps == 1 and (s.order == "co_outer" or n_co <= s.virtual_threads):
         wgt_loads = n_co * (g.nb if n_co > s.virtual_threads else 1)
     load = inp_loads * inp_step + wgt_loads * wgt_step
-    out_rows = fp.co if (tw >= g.wo and not any(options.output_halo)) else fp.co * th
-    store_tile = _dma(cfg, out_rows, fp.acc // out_rows, cfg.out_elem_bytes)
+    store_tile = _dma(cfg, 1, fp.acc, cfg.out_elem_bytes)
     store = tiles * store_tile
     if ep.residual:
         compute += tiles * store_tile

@@ -22,27 +22,27 @@ SLOWBUS = TINY.replace(name="slowbus", log_dram_bytes_per_cycle=0, dram_latency=
 
 
 def read_schedule(cfg, insn: isa.Load, s: int):
-    """(cycle, sram address, (y, x) or None for a pad) of every element, and the last cycle."""
+    """(cycle, sram address, (y, x) or None for a pad) of every element, and the last cycle.
+
+    The walk of ``docs/timing.md``: pads one cycle, data elements ``ec`` cycles, the whole walk
+    ``L`` cycles after the body's start when the LOAD reads DRAM at all.
+    """
     e = isa.elem_bytes(cfg, insn.mem)
-    ec, lat = timing.elem_cycles(cfg, e), cfg.dram_latency
-    t, addr, ev = s + 1, insn.sram_base, []
+    ec = timing.elem_cycles(cfg, e)
+    reads = insn.x_size > 0 and insn.y_size > 0
+    t, addr, ev = s + 1 + (cfg.dram_latency if reads else 0), insn.sram_base, []
     for r in range(insn.rows):
         y = r - insn.y_pad_0
-        if 0 <= y < insn.y_size and insn.x_size:
-            for _ in range(insn.x_pad_0):
+        data = 0 <= y < insn.y_size and insn.x_size > 0
+        for c in range(insn.cols):
+            x = c - insn.x_pad_0
+            if data and 0 <= x < insn.x_size:
+                ev.append((t + ec - 1, addr, (y, x)))
+                t += ec
+            else:
                 ev.append((t, addr, None))
-                t, addr = t + 1, addr + 1
-            for j in range(insn.x_size):
-                ev.append((t + lat + (j + 1) * ec - 1, addr, (y, j)))
-                addr += 1
-            t += lat + insn.x_size * ec
-            for _ in range(insn.x_pad_1):
-                ev.append((t, addr, None))
-                t, addr = t + 1, addr + 1
-        else:
-            for _ in range(insn.cols):
-                ev.append((t, addr, None))
-                t, addr = t + 1, addr + 1
+                t += 1
+            addr += 1
     return ev, t - 1
 
 

@@ -1,8 +1,11 @@
 """The DRAM model behind one ``DramPort``, in Python (the C++ harness has the same model).
 
-Contract mode (the default) is the timing the model in ``docs/timing.md`` assumes: ready for a
-request whenever no burst is in flight; read beat *k* of a request accepted in cycle ``q`` in
-cycle ``q + L + k``; write beats accepted every cycle, acknowledged ``L`` cycles after the last.
+Contract mode (the default) is the timing the model in ``docs/timing.md`` assumes
+(``vta_hw/rtl/dram_port.py``): a read request is accepted in any cycle while fewer than ``L``
+accepted reads have not started delivering; a read burst accepted in cycle ``q`` delivers beat
+*k* in cycle ``max(q + L, e + 1) + k`` (``e``: the previous burst's last beat); a write
+request is accepted while no write burst is taking beats, its beats every cycle, and it is
+acknowledged ``L`` cycles after its last beat (several acknowledges may be pending).
 Back-pressure mode (``rng`` given) is a slow, bursty memory: requests and write beats are
 refused at random, read beats arrive with random gaps and extra latency, acknowledges come late.
 Results must not change; only the cycle count does.
@@ -15,6 +18,7 @@ outputs, which performs the handshakes of the cycle.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 from vta_hw.cosim import DramRangeError
@@ -25,8 +29,11 @@ class _Burst:
     addr: int
     beats: int
     size: int  # bytes per beat
-    write: bool
     accepted: int  # cycle
+    extra: int = 0  # back-pressure: latency beyond L
+    start: int | None = None  # read: first cycle a beat may be presented (set at the head)
+    ack_at: int = 0  # write: cycle of the acknowledge
+    data: list[bytes] = field(default_factory=list)  # write: its beats
 
 
 @dataclass
@@ -42,64 +49,86 @@ class PortModel:
     latency: int
     bus_bytes: int
     rng: random.Random | None = None
-    burst: _Burst | None = None
-    next_beat: int = 0  # read: cycle the next beat may be presented
-    sent: int = 0  # read beats delivered
-    wbeats: list[bytes] = field(default_factory=list)  # write beats received
+    reads: deque[_Burst] = field(default_factory=deque)  # head delivering, rest queued
+    next_beat: int = 0  # read: cycle the head's next beat may be presented
+    sent: int = 0  # read beats of the head delivered
+    last_read_beat: int | None = None  # cycle of the previous read burst's last beat (e)
+    wcur: _Burst | None = None  # the write burst taking beats
+    wbeats: list[bytes] = field(default_factory=list)  # write beats not yet in a burst
     last_wbeat: int = 0
-    ack_at: int | None = None
+    acks: deque[_Burst] = field(default_factory=deque)  # written, acknowledge pending
     error: str | None = None
-    _ready_now: bool = False
-    _wready_now: bool = False
 
     # ------------------------------------------------------------------ cycle interface
+    def _promote(self) -> None:
+        """Fix the head read burst's start: L after its request, after the previous burst."""
+        b = self.reads[0] if self.reads else None
+        if b is not None and b.start is None:
+            after = -1 if self.last_read_beat is None else self.last_read_beat
+            b.start = max(b.accepted + self.latency + b.extra, after + 1)
+            self.next_beat = b.start
+            self.sent = 0
+
+    def _queued(self, t: int) -> int:
+        """Accepted read bursts that have not started delivering by cycle ``t``."""
+        n = len(self.reads)
+        if n and self.reads[0].start is not None and t >= self.reads[0].start:
+            n -= 1
+        return n
+
     def drive(self, t: int) -> dict[str, int]:
         """Values of the port's inputs (``req_ready``, ``rd_*``, ``wr_ready``, ``wr_ack``)."""
         rng = self.rng
-        self._ready_now = self.burst is None and (rng is None or rng.random() < 0.5)
-        self._wready_now = rng is None or rng.random() < 0.6
-        out = {"req_ready": int(self._ready_now), "wr_ready": int(self._wready_now),
+        self._promote()
+        ready = self._queued(t) < self.latency and self.wcur is None
+        out = {"req_ready": int(ready and (rng is None or rng.random() < 0.5)),
+               "wr_ready": int(rng is None or rng.random() < 0.6),
                "rd_valid": 0, "rd_data": 0, "wr_ack": 0}
-        b = self.burst
-        if b is not None and not b.write and self.sent < b.beats and t >= self.next_beat:
+        b = self.reads[0] if self.reads else None
+        if b is not None and t >= self.next_beat:
             out["rd_valid"] = 1
             out["rd_data"] = int.from_bytes(self._read(b.addr + self.sent * b.size, b.size),
                                             "little")
-        if b is not None and b.write and self.ack_at is not None and t >= self.ack_at:
+        if self.acks and t >= self.acks[0].ack_at:
             out["wr_ack"] = 1
         return out
 
     def observe(self, t: int, o: dict[str, int], driven: dict[str, int]) -> None:
         """Perform this cycle's handshakes given the core's outputs ``o``."""
+        rng = self.rng
         if o["req_valid"] and driven["req_ready"]:
             size = 1 << o["req_size"]
-            self.burst = _Burst(o["req_addr"], o["req_len"], size, bool(o["req_write"]), t)
-            extra = 0 if self.rng is None else self.rng.choice((0, 0, 1, 3, self.latency))
-            self.next_beat = t + self.latency + extra
-            self.sent = 0
-            self.ack_at = None
+            extra = 0 if rng is None else rng.choice((0, 0, 1, 3, self.latency))
+            burst = _Burst(o["req_addr"], o["req_len"], size, t, extra)
             if size > self.bus_bytes or o["req_len"] == 0:
                 self._fail(f"malformed burst (len {o['req_len']}, {size}-byte beats)")
-        b = self.burst
+            elif o["req_write"]:
+                self.wcur = burst
+            else:
+                self.reads.append(burst)
         if driven["rd_valid"] and o["rd_ready"]:
             self.sent += 1
-            gap = 0 if self.rng is None else self.rng.choice((0, 0, 0, 1, 2))
+            gap = 0 if rng is None else rng.choice((0, 0, 0, 1, 2))
             self.next_beat = t + 1 + gap
-            if self.sent == b.beats:
-                self.burst = None
+            if self.sent == self.reads[0].beats:
+                self.reads.popleft()
+                self.last_read_beat = t
         if o["wr_valid"] and driven["wr_ready"]:
             self.wbeats.append(int(o["wr_data"]).to_bytes(self.bus_bytes, "little"))
             self.last_wbeat = t
-        b = self.burst
         if driven["wr_ack"]:
+            b = self.acks.popleft()
             for k in range(b.beats):
-                self._write(b.addr + k * b.size, self.wbeats[k][:b.size])
-            del self.wbeats[:b.beats]
-            self.burst = None
-            self.ack_at = None
-        elif b is not None and b.write and self.ack_at is None and len(self.wbeats) >= b.beats:
-            extra = 0 if self.rng is None else self.rng.choice((0, 0, 2, self.latency))
-            self.ack_at = max(self.last_wbeat, b.accepted) + self.latency + extra
+                self._write(b.addr + k * b.size, b.data[k][:b.size])
+        b = self.wcur
+        if b is not None and len(self.wbeats) >= b.beats:
+            b.data, self.wbeats = self.wbeats[:b.beats], self.wbeats[b.beats:]
+            extra = 0 if rng is None else rng.choice((0, 0, 2, self.latency))
+            b.ack_at = max(self.last_wbeat, b.accepted) + self.latency + extra
+            if self.acks:  # in order, one per cycle
+                b.ack_at = max(b.ack_at, self.acks[-1].ack_at + 1)
+            self.acks.append(b)
+            self.wcur = None
 
     # ------------------------------------------------------------------ memory
     def _fail(self, msg: str) -> None:

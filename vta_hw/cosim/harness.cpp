@@ -1,7 +1,8 @@
 // Verilator harness for vta_core: a DRAM model behind the four DRAM ports, a start pulse,
 // and a loop that runs until FINISH has retired and every module is idle (or until the core
 // makes no progress, or a cycle bound).  The DRAM model is the one of
-// vta_hw/cosim/dram_model.py (contract timing, or a random slow/bursty memory with --bp-seed).
+// vta_hw/cosim/dram_model.py (contract timing, or a random slow/bursty memory with --bp-seed):
+// several read bursts in flight, write acknowledges pipelined.
 //
 // usage: harness --dram IN.bin --out OUT.bin --insn-addr A --insn-count N
 //                [--max-cycles M] [--stall-bound S] [--bp-seed K] [--wave FILE]
@@ -133,20 +134,32 @@ std::unique_ptr<PortIO> make_io(CData& a, CData& b, TAddr& c, TLen& d, CData& e,
             top->P##_dram___05Fwr_ack)
 
 // ------------------------------------------------------------------ DRAM model
+// Reads: any number of bursts accepted (while fewer than DRAM_LATENCY have not started), served
+// in order, burst i from max(accepted + L, previous burst's last beat + 1).  Writes: one burst
+// taking beats at a time, each acknowledged L cycles after its last beat, acks in order.
+struct Burst {
+    uint64_t addr = 0, beats = 0, size = 0, accepted = 0, extra = 0;
+    bool started = false;  // read: start fixed (the burst is at the head)
+    uint64_t start = 0;
+    uint64_t ack_at = 0;  // write
+    std::vector<std::vector<uint8_t>> data;  // write: its beats
+};
+
 struct Model {
     std::string name;
     std::vector<uint8_t>& mem;
     std::unique_ptr<PortIO> io;
     std::mt19937_64* rng;  // nullptr: contract timing
     std::string error;
-    // burst in flight
-    bool has = false, write = false;
-    uint64_t addr = 0, beats = 0, size = 0, accepted = 0;
+    std::deque<Burst> reads;  // head delivering, the rest queued
     uint64_t next_beat = 0, sent = 0;
+    bool any_read_done = false;
+    uint64_t last_read_beat = 0;
+    bool wcur_has = false;
+    Burst wcur;  // the write burst taking beats
     std::deque<std::vector<uint8_t>> wbeats;
     uint64_t last_wbeat = 0;
-    bool ack_pending = false;
-    uint64_t ack_at = 0;
+    std::deque<Burst> acks;  // written, acknowledge pending
     // values driven this cycle
     bool d_req_ready = false, d_rd_valid = false, d_wr_ready = false, d_wr_ack = false;
 
@@ -161,21 +174,38 @@ struct Model {
     void fail(const std::string& msg) {
         if (error.empty()) error = name + " port: " + msg;
     }
+    void promote() {
+        if (reads.empty() || reads.front().started) return;
+        Burst& b = reads.front();
+        b.start = b.accepted + DRAM_LATENCY + b.extra;
+        if (any_read_done) b.start = std::max(b.start, last_read_beat + 1);
+        b.started = true;
+        next_beat = b.start;
+        sent = 0;
+    }
+    uint64_t queued(uint64_t t) const {
+        uint64_t n = reads.size();
+        if (n && reads.front().started && t >= reads.front().start) --n;
+        return n;
+    }
 
     void drive(uint64_t t) {
         uint8_t rdata[DRAM_BUS_BYTES] = {0};
-        d_req_ready = !has && (!rng || coin(0.5));
+        promote();
+        bool ready = queued(t) < DRAM_LATENCY && !wcur_has;
+        d_req_ready = ready && (!rng || coin(0.5));
         d_wr_ready = !rng || coin(0.6);
-        d_rd_valid = has && !write && sent < beats && t >= next_beat;
+        d_rd_valid = !reads.empty() && t >= next_beat;
         if (d_rd_valid) {
-            uint64_t a = addr + sent * size;
-            if (a + size > mem.size())
-                fail("read of bytes [" + std::to_string(a) + ", " + std::to_string(a + size) +
+            const Burst& b = reads.front();
+            uint64_t a = b.addr + sent * b.size;
+            if (a + b.size > mem.size())
+                fail("read of bytes [" + std::to_string(a) + ", " + std::to_string(a + b.size) +
                      ") outside the " + std::to_string(mem.size()) + "-byte DRAM image");
             else
-                std::memcpy(rdata, mem.data() + a, size);
+                std::memcpy(rdata, mem.data() + a, b.size);
         }
-        d_wr_ack = has && write && ack_pending && t >= ack_at;
+        d_wr_ack = !acks.empty() && t >= acks.front().ack_at;
         io->set(d_req_ready, d_rd_valid, rdata, d_wr_ready, d_wr_ack);
     }
 
@@ -183,43 +213,54 @@ struct Model {
         Outputs o;
         io->get(o);
         if (o.req_valid && d_req_ready) {
-            has = true;
-            write = o.req_write;
-            addr = o.req_addr;
-            beats = o.req_len;
-            size = 1ull << o.req_size;
-            accepted = t;
-            sent = 0;
-            ack_pending = false;
-            next_beat = t + DRAM_LATENCY + (rng ? pick({0, 0, 1, 3, DRAM_LATENCY}) : 0);
-            if (size > DRAM_BUS_BYTES || beats == 0) fail("malformed burst");
+            Burst b;
+            b.addr = o.req_addr;
+            b.beats = o.req_len;
+            b.size = 1ull << o.req_size;
+            b.accepted = t;
+            b.extra = rng ? pick({0, 0, 1, 3, DRAM_LATENCY}) : 0;
+            if (b.size > DRAM_BUS_BYTES || b.beats == 0) fail("malformed burst");
+            else if (o.req_write) {
+                wcur = std::move(b);
+                wcur_has = true;
+            } else
+                reads.push_back(std::move(b));
         }
         if (d_rd_valid && o.rd_ready) {
             ++sent;
             next_beat = t + 1 + (rng ? pick({0, 0, 0, 1, 2}) : 0);
-            if (sent == beats) has = false;
+            if (sent == reads.front().beats) {
+                reads.pop_front();
+                any_read_done = true;
+                last_read_beat = t;
+            }
         }
         if (o.wr_valid && d_wr_ready) {
             wbeats.emplace_back(o.wr_data, o.wr_data + DRAM_BUS_BYTES);
             last_wbeat = t;
         }
         if (d_wr_ack) {
-            for (uint64_t k = 0; k < beats; ++k) {
-                uint64_t a = addr + k * size;
-                if (a + size > mem.size())
+            const Burst& b = acks.front();
+            for (uint64_t k = 0; k < b.beats; ++k) {
+                uint64_t a = b.addr + k * b.size;
+                if (a + b.size > mem.size())
                     fail("write of bytes [" + std::to_string(a) + ", " +
-                         std::to_string(a + size) + ") outside the " +
+                         std::to_string(a + b.size) + ") outside the " +
                          std::to_string(mem.size()) + "-byte DRAM image");
                 else
-                    std::memcpy(mem.data() + a, wbeats[k].data(), size);
+                    std::memcpy(mem.data() + a, b.data[k].data(), b.size);
             }
-            wbeats.erase(wbeats.begin(), wbeats.begin() + beats);
-            has = false;
-            ack_pending = false;
-        } else if (has && write && !ack_pending && wbeats.size() >= beats) {
-            ack_pending = true;
-            ack_at = std::max(last_wbeat, accepted) + DRAM_LATENCY +
-                     (rng ? pick({0, 0, 2, DRAM_LATENCY}) : 0);
+            acks.pop_front();
+        }
+        if (wcur_has && wbeats.size() >= wcur.beats) {
+            wcur.data.assign(wbeats.begin(), wbeats.begin() + wcur.beats);
+            wbeats.erase(wbeats.begin(), wbeats.begin() + wcur.beats);
+            wcur.ack_at = std::max(last_wbeat, wcur.accepted) + DRAM_LATENCY +
+                          (rng ? pick({0, 0, 2, DRAM_LATENCY}) : 0);
+            if (!acks.empty()) wcur.ack_at = std::max(wcur.ack_at, acks.back().ack_at + 1);
+            acks.push_back(std::move(wcur));
+            wcur = Burst();
+            wcur_has = false;
         }
     }
 };

@@ -8,20 +8,35 @@ be bridged to an AXI4 / Wishbone / SDRAM controller by an SoC (see ``docs/rtl.md
 * **request** ``req_valid``/``req_ready`` carry one burst: byte address ``req_addr``, number
   of beats ``req_len`` (>= 1), beat size ``2**req_size`` bytes (<= the bus width) and
   direction ``req_write``.  Beat *k* covers bytes ``[addr + k*2**size, addr + (k+1)*2**size)``;
-  a beat narrower than the bus uses its low bytes.  A master has at most one burst in flight.
-* **read data** ``rd_valid``/``rd_ready``/``rd_data``: the beats of a read burst, in order.
+  a beat narrower than the bus uses its low bytes.
+* **read data** ``rd_valid``/``rd_ready``/``rd_data``: the beats of the read bursts, in
+  request order.  A master may have **several read bursts in flight** (requested, not every
+  beat taken); the memory queues them and serves them one after another.
 * **write data** ``wr_valid``/``wr_ready``/``wr_data``: the beats of a write burst, in order;
   a master presents the request no later than the first beat (the same cycle is allowed) and
-  the memory may accept beats in the same cycle as the request.
-* **write acknowledge** ``wr_ack``: a one-cycle pulse once every beat of the write burst is
-  in memory; the master always accepts it.
+  the memory may accept beats in the same cycle as the request.  A master requests its next
+  write burst only after the previous one's last beat, but need not wait for its
+  acknowledge: several write bursts may be in flight.  A port never mixes reads and writes
+  (store only writes; fetch, load and compute only read).
+* **write acknowledge** ``wr_ack``: a one-cycle pulse once every beat of a write burst is
+  in memory, one per burst, in request order; the master always accepts it.
 
 The *timing contract* that the timing model (``docs/timing.md``) assumes, with
-``L = dram_latency``: the memory is ready for a request whenever no burst is in flight; a read
-request accepted in cycle ``q`` delivers beat *k* in cycle ``q + L + k``; a write burst's beats
-are accepted in consecutive cycles and acknowledged ``L`` cycles after the last one.  A memory
-that is slower (``req_ready``/``wr_ready`` low, gaps in ``rd_valid``, a late ``wr_ack``)
-produces the same data, later: the RTL never assumes the contract for correctness.
+``L = dram_latency``:
+
+* a read request is accepted in any cycle (the memory queues up to ``L`` of them that have not
+  started delivering; the masters never need more: a DMA requests a row at most ``L`` cycles
+  before it takes its first beat, one request per cycle at most);
+* a read burst accepted in cycle ``q`` delivers beat *k* in cycle ``max(q + L, e + 1) + k``,
+  where ``e`` is the cycle of the previous burst's last beat on the port (``-inf`` if none):
+  beats of successive bursts never overlap, and the masters space their requests so that
+  ``q + L > e`` -- the latency is paid once per stream of rows, not once per row;
+* a write request is accepted whenever no write burst is still taking beats (acknowledges
+  may be pending); its beats are accepted in consecutive cycles and it is acknowledged ``L``
+  cycles after its last one (up to ``L`` acknowledges pending).
+
+A memory that is slower (``req_ready``/``wr_ready`` low, gaps in ``rd_valid``, a late
+``wr_ack``) produces the same data, later: the RTL never assumes the contract for correctness.
 """
 
 from __future__ import annotations
