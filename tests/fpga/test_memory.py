@@ -1,8 +1,9 @@
 """SocMemory in Amaranth's simulator: the timing contract, cycle by cycle, on every port.
 
-The contract (``vta_hw.rtl.dram_port``): ready whenever no burst is in flight; read beat *k*
-of a request accepted in cycle ``q`` in cycle ``q + L + k``; write beats taken in consecutive
-cycles and acknowledged ``L`` cycles after the last.  The cosim tests prove it indirectly
+The contract (``vta_hw.rtl.dram_port``): read requests queued, beat *k* of a read burst
+accepted in cycle ``q`` in cycle ``max(q + L, e + 1) + k`` (``e``: the previous burst's last
+beat); write beats taken in consecutive cycles and each burst acknowledged ``L`` cycles after
+its last, several acknowledges pending.  The cosim tests prove it indirectly
 (equal cycle counts); this checks the beats directly, including a master that refuses beats
 (the core never does, the protocol allows it), narrow beats and L = 1, 2 and 4.
 """
@@ -158,5 +159,119 @@ def test_out_of_range_burst_raises_the_flag():
             ctx.set(port.req_valid, 0)
             seen |= ctx.get(dut.range_error)
         assert seen
+
+    _run(dut, bench)
+
+
+async def _read_stream(ctx, port, bursts, rng, take_rng=None):
+    """Request ``bursts`` [(addr, beats, size)] as fast as the port accepts (or, with ``rng``,
+    at random moments); returns (accept cycles, [(cycle, data)])."""
+    t, i, accepted, got = 0, 0, [], []
+    total = sum(b for _, b, _ in bursts)
+    while len(got) < total:
+        want = i < len(bursts) and rng.random() < 0.7
+        if want:
+            a, b, sz = bursts[i]
+            ctx.set(port.req_addr, a)
+            ctx.set(port.req_len, b)
+            ctx.set(port.req_size, sz)
+            ctx.set(port.req_write, 0)
+        ctx.set(port.req_valid, int(want))
+        ready = 1 if take_rng is None else int(take_rng.random() < 0.6)
+        ctx.set(port.rd_ready, ready)
+        if want and ctx.get(port.req_ready):
+            accepted.append(t)
+            i += 1
+        if ctx.get(port.rd_valid) and ready:
+            got.append((t, ctx.get(port.rd_data)))
+        await ctx.tick()
+        t += 1
+        assert t < 2000, "no data"
+    ctx.set(port.req_valid, 0)
+    return accepted, got
+
+
+@pytest.mark.parametrize("lat", [1, 2, 3, 6])
+def test_queued_read_bursts_pay_the_latency_once(lat):
+    """Several bursts in flight: each starts at max(q + L, previous end + 1), no bubbles."""
+    dut = _mem(lat)
+    data = bytes(random.Random(lat).randrange(256) for _ in range(512))
+    rng = random.Random(lat + 10)
+    bursts = [(4 * rng.randrange(100), rng.randrange(1, 6), 2) for _ in range(12)]
+
+    async def bench(ctx):
+        await _host_write(ctx, dut, 0, data)
+        accepted, got = await _read_stream(ctx, dut.compute, bursts, rng)
+        assert len(accepted) == len(bursts)
+        expect, end = [], -1
+        for q, (_, beats, _) in zip(accepted, bursts, strict=True):
+            start = max(q + lat, end + 1)
+            expect += [start + k for k in range(beats)]
+            end = start + beats - 1
+        assert [t for t, _ in got] == expect
+        words = [data[a + 4 * k:a + 4 * k + 4] for a, b, _ in bursts for k in range(b)]
+        assert [v.to_bytes(4, "little") for _, v in got] == words
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("lat", [1, 2, 4])
+def test_queued_bursts_to_a_refusing_master_arrive_in_order(lat):
+    dut = _mem(lat, bus_log2=3)
+    data = bytes(random.Random(lat).randrange(256) for _ in range(1024))
+    rng = random.Random(3 * lat)
+    bursts = [(8 * rng.randrange(100), rng.randrange(1, 5), rng.choice((0, 2, 3)))
+              for _ in range(10)]
+
+    async def bench(ctx):
+        await _host_write(ctx, dut, 0, data)
+        _, got = await _read_stream(ctx, dut.load, bursts, rng, random.Random(lat))
+        beats = [(a + (k << s), 1 << s) for a, b, s in bursts for k in range(b)]
+        assert len(got) == len(beats)
+        for (_, v), (a, n) in zip(got, beats, strict=True):
+            assert (v & ((1 << 8 * n) - 1)).to_bytes(n, "little") == data[a:a + n]
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("lat", [1, 2, 5])
+def test_back_to_back_write_bursts_have_several_acks_pending(lat):
+    dut = _mem(lat, bus_log2=2)
+    lens = [1, 3, 1, 2, 1]
+
+    async def bench(ctx):
+        st = dut.store
+        ctx.set(dut.host_owns, 0)
+        t, i, sent, lasts, acks, word = 0, 0, 0, [], [], 0
+        while len(acks) < len(lens):
+            if i < len(lens):
+                ctx.set(st.req_valid, int(sent == 0))
+                ctx.set(st.req_addr, 512 + 4 * sum(lens[:i]))
+                ctx.set(st.req_len, lens[i])
+                ctx.set(st.req_size, 2)
+                ctx.set(st.req_write, 1)
+                ctx.set(st.wr_valid, 1)
+                ctx.set(st.wr_data, 0xA0000000 + word)
+            else:
+                ctx.set(st.req_valid, 0)
+                ctx.set(st.wr_valid, 0)
+            if ctx.get(st.wr_ack):
+                acks.append(t)
+            if i < len(lens) and (sent or ctx.get(st.req_ready)) and ctx.get(st.wr_ready):
+                sent += 1
+                word += 1
+                if sent == lens[i]:
+                    lasts.append(t)
+                    i, sent = i + 1, 0
+            await ctx.tick()
+            t += 1
+            assert t < 200, "no acknowledge"
+        assert acks == [e + lat for e in lasts]
+        # the bursts went back to back: the next request the cycle after a last beat
+        assert lasts == [sum(lens[:k + 1]) - 1 for k in range(len(lens))]
+        ctx.set(st.wr_valid, 0)
+        await ctx.tick()
+        _, got = await _read_burst(ctx, dut.fetch, 512, sum(lens), 2)
+        assert [v for _, v in got] == [0xA0000000 + k for k in range(sum(lens))]
 
     _run(dut, bench)

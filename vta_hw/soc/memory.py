@@ -1,19 +1,21 @@
 """The SoC's DRAM: block RAM behind the core's four DRAM ports, with the exact timing contract.
 
 The simulator assumes that the four ports (fetch, load, compute, store) never contend and that
-each sees the contract of ``vta_hw.rtl.dram_port``: ready whenever no burst is in flight,
-read beat *k* of a burst accepted in cycle ``q`` in cycle ``q + L + k``, write beats taken
-every cycle and acknowledged ``L`` cycles after the last.  A single block RAM has at most two
-ports, so the DRAM is **replicated per reader**: fetch, load and compute each read their own
-copy, and every write (from store, the only port that writes, or from the host) goes to all
-copies in the same cycle.  Each reader therefore has a private, always-free read port and the
-contract holds exactly; the cost is one copy of the DRAM per reader (3x block RAM), which is
-why the DRAM is sized for small models (see ``docs/fpga.md``).
+each sees the contract of ``vta_hw.rtl.dram_port``: read requests queued (up to ``L``), a
+read burst accepted in cycle ``q`` delivering beat *k* in ``max(q + L, e + 1) + k`` (``e``:
+the previous burst's last beat), write beats taken every cycle and each write burst
+acknowledged ``L`` cycles after its last beat, with several acknowledges pending.  A single
+block RAM has at most two ports, so the DRAM is **replicated per reader**: fetch, load and
+compute each read their own copy, and every write (from store, the only port that writes,
+or from the host) goes to all copies in the same cycle.  Each reader therefore has a private,
+always-free read port and the contract holds exactly; the cost is one copy of the DRAM per
+reader (3x block RAM), which is why the DRAM is sized for small models (see ``docs/fpga.md``).
 
-A port's pipeline: its block RAM read is issued ``L - 1`` cycles after the request (one beat
-per cycle while the master takes them) and the synchronous read delivers the beat a cycle
-later.  A write beat goes into block RAM in the cycle it is accepted (so data is visible
-before the acknowledge, which only happens later); the acknowledge is a counter.
+A read port's pipeline: a request FIFO, a delay line that marks each request mature when its
+first read may be issued, and the block-RAM read issued one or two cycles before the beat is
+due (one beat per cycle while the master takes them).  A write beat goes into block RAM the
+cycle after it is accepted (so data is visible before the acknowledge, which comes later);
+the acknowledges are a shift register.
 
 The host port (the UART bridge) is a byte-wide port muxed onto the write path and the fetch
 copy's read port while ``host_owns`` is high; the bridge asserts it only while the core is
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -165,6 +168,13 @@ class SocMemory(wiring.Component):
     def _reader(self, m: Module, port, rp, name: str, lat: int):
         """Serve read bursts on ``port`` from read port ``rp`` with the contract timing.
 
+        Accepted requests wait in a FIFO of ``L`` entries; a delay line marks each one
+        *mature* ``L - lead`` cycles after its acceptance (``lead``: cycles from issuing a
+        block-RAM read to presenting its beat), and the head burst starts issuing reads at the
+        first cycle it is mature and the previous burst has issued its last read -- so its
+        first beat comes at ``max(q + L, e + 1)``, as the contract says.  With ``L = lead``
+        a request is mature when it arrives and bypasses the FIFO if nothing is ahead of it.
+
         With ``L >= 2`` the beat leaves from a flip-flop: the block-RAM read is issued two
         cycles before the beat is due (stage A: the RAM's output latch; stage B: a register
         after the lane shift), so the slow RAM clock-to-output (~6 ns on ECP5) never adds to
@@ -175,41 +185,69 @@ class SocMemory(wiring.Component):
         bw = self.bus_bytes
         staged = lat >= 2
         lead = 2 if staged else 1  # cycles from issuing a RAM read to presenting the beat
-        busy = Signal(name=f"{name}_busy")
+        delay = lat - lead  # cycles from a request's acceptance to its maturity
+        aw, lw, sw = ADDR_BITS, len(port.req_len), len(port.req_size)
+        fifo = SyncFIFO(width=aw + lw + sw, depth=lat)
+        m.submodules[f"{name}_requests"] = fifo
+
+        # the burst issuing reads (``left`` reads to go)
         addr = Signal(ADDR_BITS, name=f"{name}_addr")
         size = Signal.like(port.req_size, name=f"{name}_size")
         left = Signal.like(port.req_len, name=f"{name}_left")
-        timer = Signal(range(max(lat - lead, 1)), name=f"{name}_timer")
         off_a = Signal(range(bw), name=f"{name}_off")
         valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds an unpresented beat
         valid_b = Signal(name=f"{name}_valid_b")  # the output register holds a beat
 
         acc = Signal(name=f"{name}_accept")
-        m.d.comb += [port.req_ready.eq(~busy), acc.eq(port.req_valid & ~busy),
+        m.d.comb += [port.req_ready.eq(fifo.w_rdy), acc.eq(port.req_valid & fifo.w_rdy),
                      port.wr_ready.eq(0), port.wr_ack.eq(0)]
-        a = Mux(acc, port.req_addr, addr)
-        n = Mux(acc, port.req_len, left)
-        sz = Mux(acc, port.req_size, size)
-        tz = Mux(acc, Const(int(lat == lead)), timer == 0)
-        shifted = rp.data >> Cat(Const(0, 3), off_a)
-        take = valid_b & port.rd_ready if staged else valid_a & port.rd_ready
         if staged:
             move = Signal(name=f"{name}_move")  # A -> B this cycle
             m.d.comb += move.eq(valid_a & (~valid_b | port.rd_ready))
             room = ~valid_a | move
         else:
             room = ~valid_a | port.rd_ready
+
+        # the next burst: the FIFO head once mature, or (delay 0) the request itself
+        head_addr = fifo.r_data[:aw]
+        head_len = fifo.r_data[aw:aw + lw]
+        head_size = fifo.r_data[aw + lw:]
+        if delay == 0:
+            bypass = Signal(name=f"{name}_bypass")
+            m.d.comb += bypass.eq(acc & ~fifo.r_rdy)
+            have_next = fifo.r_rdy | acc
+            n_addr = Mux(bypass, port.req_addr, head_addr)
+            n_len = Mux(bypass, port.req_len, head_len)
+            n_size = Mux(bypass, port.req_size, head_size)
+        else:
+            line = Signal(delay, name=f"{name}_maturing")  # acceptances of the last cycles
+            m.d.sync += line.eq(Cat(acc, line[:-1]))
+            mature = Signal(range(lat + 2), name=f"{name}_mature")  # mature, in the FIFO
+            now = Signal.like(mature, name=f"{name}_mature_now")
+            m.d.comb += now.eq(mature + line[-1])
+            have_next = now != 0
+            n_addr, n_len, n_size = head_addr, head_len, head_size
+        start = Signal(name=f"{name}_start")  # the next burst issues its first read
+        m.d.comb += start.eq((left == 0) & have_next & room)
+        if delay == 0:
+            m.d.comb += [fifo.w_en.eq(acc & ~(bypass & start)), fifo.r_en.eq(start & ~bypass)]
+        else:
+            m.d.comb += [fifo.w_en.eq(acc), fifo.r_en.eq(start)]
+            m.d.sync += mature.eq(now - start)
+        m.d.comb += fifo.w_data.eq(Cat(port.req_addr, port.req_len, port.req_size))
+
+        a = Mux(start, n_addr, addr)
+        n = Mux(start, n_len, left)
+        sz = Mux(start, n_size, size)
         issue = Signal(name=f"{name}_issue")
-        m.d.comb += [issue.eq((acc | busy) & (n != 0) & tz & room),
+        m.d.comb += [issue.eq(((left != 0) & room) | start),
                      rp.addr.eq(self._word(a)), rp.en.eq(issue)]
-        with m.If(acc):
-            m.d.sync += [busy.eq(1), size.eq(port.req_size), timer.eq(max(lat - lead - 1, 0)),
-                         addr.eq(port.req_addr), left.eq(port.req_len)]
-        with m.Elif(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
+        with m.If(start):
+            m.d.sync += size.eq(n_size)
         with m.If(issue):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1),
                          off_a.eq(self._offset(a))]
+        shifted = rp.data >> Cat(Const(0, 3), off_a)
         if staged:
             data_b = Signal(8 * bw, name=f"{name}_data")
             with m.If(move):
@@ -217,23 +255,22 @@ class SocMemory(wiring.Component):
             m.d.sync += [valid_a.eq(issue | (valid_a & ~move)),
                          valid_b.eq(move | (valid_b & ~port.rd_ready))]
             m.d.comb += [port.rd_valid.eq(valid_b), port.rd_data.eq(data_b)]
-            last = take & ~valid_a & (left == 0) & ~issue
         else:
             m.d.sync += valid_a.eq(issue | (valid_a & ~port.rd_ready))
             m.d.comb += [port.rd_valid.eq(valid_a), port.rd_data.eq(shifted)]
-            last = take & (left == 0) & ~issue
-        with m.If(busy & last):
-            m.d.sync += busy.eq(0)
 
     def _writer(self, m: Module, port, lat: int):
-        """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle."""
+        """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle.
+
+        A new request is accepted once the previous burst has taken its last beat; the
+        acknowledges ride an ``L``-long shift register (the last beats of successive bursts
+        are in distinct cycles, so one bit per cycle holds every pending acknowledge).
+        """
         bw = self.bus_bytes
-        busy = Signal(name="store_busy")
+        busy = Signal(name="store_busy")  # a burst is taking beats
         addr = Signal(ADDR_BITS, name="store_addr")
         size = Signal.like(port.req_size, name="store_size")
         left = Signal.like(port.req_len, name="store_left")
-        ack_pending = Signal(name="store_ack_pending")
-        timer = Signal(range(max(lat, 1)), name="store_timer")
 
         acc = Signal(name="store_accept")
         m.d.comb += [port.req_ready.eq(~busy), acc.eq(port.req_valid & ~busy),
@@ -247,19 +284,18 @@ class SocMemory(wiring.Component):
         m.d.comb += port.wr_ready.eq((acc | busy) & (n != 0))
         beat = Signal(name="store_beat")
         m.d.comb += beat.eq(port.wr_valid & port.wr_ready)
+        last = Signal(name="store_last")
+        m.d.comb += last.eq(beat & (n == 1))
         with m.If(acc):
             m.d.sync += [busy.eq(1), size.eq(port.req_size), addr.eq(port.req_addr),
                          left.eq(port.req_len)]
         with m.If(beat):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1)]
-            with m.If(n == 1):
-                m.d.sync += [ack_pending.eq(1), timer.eq(lat - 1)]
-        ack = Signal(name="store_ack")
-        m.d.comb += [ack.eq(ack_pending & (timer == 0)), port.wr_ack.eq(ack)]
-        with m.If(ack):
-            m.d.sync += [busy.eq(0), ack_pending.eq(0)]
-        with m.Elif(ack_pending):
-            m.d.sync += timer.eq(timer - 1)
+        with m.If(last):
+            m.d.sync += busy.eq(0)
+        acks = Signal(lat, name="store_acks")  # bit k: a burst's last beat k + 1 cycles ago
+        m.d.sync += acks.eq(Cat(last, acks[:-1]))
+        m.d.comb += port.wr_ack.eq(acks[-1])
 
         off = self._offset(a)
         nbytes = Signal(range(2 * bw + 1), name="store_nbytes")
