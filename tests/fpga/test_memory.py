@@ -275,3 +275,26 @@ def test_back_to_back_write_bursts_have_several_acks_pending(lat):
         assert [v for _, v in got] == [0xA0000000 + k for k in range(sum(lens))]
 
     _run(dut, bench)
+
+
+@pytest.mark.parametrize("lat", [1, 2, 5])
+def test_host_reads_a_byte_two_cycles_later(lat):
+    """HostMemPort: a read in cycle t is on ``rdata`` from t + 2 until the next read."""
+    dut = _mem(lat, bus_log2=3)
+    data = bytes(random.Random(lat).randrange(256) for _ in range(64))
+
+    async def bench(ctx):
+        await _host_write(ctx, dut, 128, data)
+        ctx.set(dut.host_owns, 1)
+        for at in (128, 135, 136, 128 + 63):
+            ctx.set(dut.host.addr, at)
+            ctx.set(dut.host.re, 1)
+            await ctx.tick()
+            ctx.set(dut.host.re, 0)
+            await ctx.tick()
+            assert ctx.get(dut.host.rdata) == data[at - 128]
+            await ctx.tick()
+            assert ctx.get(dut.host.rdata) == data[at - 128]
+        ctx.set(dut.host_owns, 0)
+
+    _run(dut, bench)
