@@ -35,6 +35,42 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seed`` values: ``3``, ``1,2,5`` or ``1-4`` (combinable: ``1-3,7``)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds += range(a, b + 1)
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a seed (3), a list (1,2,5) or a range (1-4) of "
+                "non-negative integers") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is repeated")
+    return tuple(seeds)
+
+
+def seed_sweep_lines(details: dict) -> str:
+    """One line per seed of a sweep (empty for a single seed)."""
+    lines = []
+    for r in details.get("seed_sweep", []):
+        what = (f"Fmax {r['fmax_mhz']:.2f} MHz, timing {'met' if r['timing_met'] else 'not met'}"
+                if "fmax_mhz" in r else
+                "stopped (another seed met timing)" if r.get("stopped") else
+                f"failed: {r.get('error', '?').splitlines()[0]}")
+        secs = f" ({r['seconds']:.0f} s)" if "seconds" in r else ""
+        lines.append(f"  seed {r['seed']:>3}: {what}{secs}{'  <- kept' if r['kept'] else ''}")
+    return "".join(line + "\n" for line in lines)
+
+
 def _options(args: argparse.Namespace, **extra):
     from vta_hw.fpga.flow import FlowOptions
 
@@ -48,10 +84,11 @@ def _bitstream(args: argparse.Namespace) -> int:
     from vta_hw.fpga.flow import bitstream
 
     cfg = resolve(args.preset, args.config)
-    res = bitstream(cfg, args.out, _options(args, seed=args.seed,
+    res = bitstream(cfg, args.out, _options(args, seeds=args.seed, jobs=args.jobs,
                                             timing_allow_fail=not args.require_timing))
     rep = res.report
     print(rep.table())
+    print(seed_sweep_lines(rep.details), end="")
     print(f"bitstream: {res.bitstream}")
     print(f"report:    {Path(args.out) / 'report.json'}")
     print("program:   " + board(args.board).programmer.format(bit=res.bitstream)
@@ -82,7 +119,12 @@ def register_hw_subcommands(hw_subparsers: argparse._SubParsersAction) -> None:
                     "write the .bit, the tool logs and report.json (LUT4, FF, DP16KD, "
                     "MULT18X18D used/available, Fmax, timing met, wall time per stage).")
     _add_common(p)
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=parse_seeds, default=(1,), metavar="S",
+                   help="nextpnr placement seed, or seeds to try (1,2,5 or 1-4): the first "
+                        "that meets timing is kept, else the fastest (default 1)")
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="seeds placed in parallel (each nextpnr takes a core and ~1 GB for "
+                        "tiny, ~4 GB for a 1x16x16 core; default 1)")
     p.add_argument("--require-timing", action="store_true",
                    help="fail (exit 1, no bitstream) when timing is not met")
     p.set_defaults(func=_bitstream)
@@ -95,4 +137,4 @@ def register_hw_subcommands(hw_subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_synth)
 
 
-__all__ = ["register_hw_subcommands"]
+__all__ = ["parse_seeds", "register_hw_subcommands"]

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vta_hw.config import HwConfig
@@ -69,14 +69,17 @@ class FlowOptions:
     board: a ``boards.BOARDS`` name.  dram_bytes: SoC DRAM (None: the largest power of two
     up to 64 KiB whose three copies still fit the block RAM).  dsp: "auto" (excess GEMM
     products in LUTs), "lut" (every multiplier in LUTs, ``-nodsp``) or "dsp" (all on DSPs).
-    timing_allow_fail: write the bitstream even if timing is missed.
+    timing_allow_fail: write the bitstream even if timing is missed.  seeds: nextpnr
+    placement seeds to try (``place_and_route``: the first that meets timing, else the
+    fastest), ``jobs`` of them at a time.
     """
 
     board: str = "ulx3s-85f"
     dram_bytes: int | None = None
     baud: int = 1_000_000
     max_write: int = 256
-    seed: int = 1
+    seeds: tuple[int, ...] = (1,)
+    jobs: int = 1
     dsp: str = "auto"
     timing_allow_fail: bool = True
     progress: bool = True
@@ -172,56 +175,81 @@ def _phase_of(line: str) -> str | None:
     return None
 
 
+class _ToolRun:
+    """One tool process that writes its own ``log``: started at construction, polled by
+    its owner (so several can run side by side), killed with its process group."""
+
+    def __init__(self, stage: str, cmd: list[str], cwd: Path, log: Path, timeout: float):
+        self.stage, self.log, self.timeout = stage, log, timeout
+        self.out = log.with_suffix(".stdout")
+        self.phase = ""
+        self._pos = 0
+        self.t0 = time.perf_counter()
+        with open(self.out, "wb") as f:
+            try:
+                self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                             start_new_session=True)
+            except OSError as e:
+                raise FlowError(stage, f"cannot start {cmd[0]}: {e}") from None
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def running(self) -> bool:
+        """Poll once: follow the log's phase; kill and raise at the timeout."""
+        if self.proc.poll() is not None:
+            return False
+        if self.elapsed > self.timeout:
+            self.kill()
+            raise FlowError(self.stage, f"timed out after {self.timeout:.0f} s; last output:\n"
+                                        f"{_tail(self.log)}", self.log)
+        try:
+            with open(self.log, "rb") as lf:
+                lf.seek(self._pos)
+                chunk = lf.read()
+                self._pos += len(chunk)
+            for line in chunk.decode(errors="replace").splitlines():
+                self.phase = _phase_of(line) or self.phase
+        except OSError:
+            pass
+        return True
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def finish(self, ok_codes: tuple[int, ...] = (0,),
+               reason: Callable[[str], str | None] | None = None) -> float:
+        """The run's seconds, or FlowError with the tool's reason for a bad exit status."""
+        seconds = self.elapsed
+        if self.proc.returncode not in ok_codes:
+            text = ""
+            for p in (self.log, self.out):
+                try:
+                    text += p.read_text(errors="replace")
+                except OSError:
+                    pass
+            why = (reason(text) if reason else None) or \
+                f"exit status {self.proc.returncode}; last output:\n" \
+                f"{_tail(self.log) or _tail(self.out)}"
+            raise FlowError(self.stage, why, self.log)
+        return seconds
+
+
 def run_tool(stage: str, cmd: list[str], cwd: Path, log: Path, timeout: float,
              progress: _Progress, *, ok_codes: tuple[int, ...] = (0,),
              reason: Callable[[str], str | None] | None = None) -> float:
     """Run ``cmd`` (which writes ``log`` itself), show its phase, enforce ``timeout``."""
-    out = log.with_suffix(".stdout")
-    t0 = time.perf_counter()
-    with open(out, "wb") as f:
-        try:
-            proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        except OSError as e:
-            raise FlowError(stage, f"cannot start {cmd[0]}: {e}") from None
-        pos = 0
-        phase = ""
-        try:
-            while proc.poll() is None:
-                elapsed = time.perf_counter() - t0
-                if elapsed > timeout:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    raise FlowError(stage, f"timed out after {timeout:.0f} s; last output:\n"
-                                           f"{_tail(log)}", log)
-                try:
-                    with open(log, "rb") as lf:
-                        lf.seek(pos)
-                        chunk = lf.read()
-                        pos += len(chunk)
-                    for line in chunk.decode(errors="replace").splitlines():
-                        phase = _phase_of(line) or phase
-                except OSError:
-                    pass
-                progress.phase(phase, elapsed)
-                time.sleep(0.5)
-        except BaseException:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            raise
-    seconds = time.perf_counter() - t0
-    if proc.returncode not in ok_codes:
-        text = ""
-        for p in (log, out):
-            try:
-                text += p.read_text(errors="replace")
-            except OSError:
-                pass
-        why = (reason(text) if reason else None) or \
-            f"exit status {proc.returncode}; last output:\n{_tail(log) or _tail(out)}"
-        raise FlowError(stage, why, log)
-    return seconds
+    run = _ToolRun(stage, cmd, cwd, log, timeout)
+    try:
+        while run.running():
+            progress.phase(run.phase, run.elapsed)
+            time.sleep(0.5)
+    finally:
+        run.kill()
+    return run.finish(ok_codes, reason)
 
 
 def _error_lines(text: str) -> str | None:
@@ -246,6 +274,7 @@ def fit(cfg: HwConfig, opts: FlowOptions) -> tuple[Board, int, FitEstimate]:
     b = board(opts.board)
     dram = resolve_dram(cfg, opts, b)
     check_dram_bytes(cfg, dram)
+    check_seeds(opts.seeds, opts.jobs)
     if opts.dsp not in ("auto", "lut", "dsp"):
         raise FlowError("fit", f"dsp policy {opts.dsp!r} is not one of auto, lut, dsp")
     est = estimate(cfg, b.device, dram, opts.max_write)
@@ -355,8 +384,7 @@ def run_flow(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
         details = {"yosys_cells": cells, "estimate": est.used,
                    "dsp_plan": {"policy": opts.dsp, "soft_products": est.dsp.soft_products
                                 if opts.dsp == "auto" else
-                                (est.dsp.gemm_products if opts.dsp == "lut" else 0)},
-                   "seed": opts.seed}
+                                (est.dsp.gemm_products if opts.dsp == "lut" else 0)}}
         if through == "yosys":
             rep = _base_report("synth", cfg, b, dram, R.resources_from_yosys(cells, b.device),
                                (), seconds, details)
@@ -365,17 +393,12 @@ def run_flow(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
 
         prog.stage("nextpnr")
         nlog = out / "nextpnr.log"
-        d = b.device
-        cmd = tool("nextpnr-ecp5") + [
-            d.nextpnr_flag, "--package", d.package, "--speed", str(d.speed),
-            "--json", f"{TOP}.json", "--lpf", f"{TOP}.lpf", "--textcfg", f"{TOP}.config",
-            "--seed", str(opts.seed), "--log", nlog.name, "--report", "nextpnr_report.json",
-            "--quiet"]
-        if opts.timing_allow_fail:
-            cmd.append("--timing-allow-fail")
-        seconds["nextpnr"] = run_tool("nextpnr", cmd, out, nlog, opts.timeouts.nextpnr, prog,
-                                      reason=_nextpnr_reason)
+        seconds["nextpnr"], runs = place_and_route(out, b.device, opts, prog)
         results.append(StageResult("nextpnr", seconds["nextpnr"], nlog))
+        kept = next(r for r in runs if r.kept)
+        details["seed"] = kept.seed
+        if len(runs) > 1:
+            details["seed_sweep"] = [r.to_dict() for r in runs]
         ntext = nlog.read_text(errors="replace")
         resources = R.resources_from_nextpnr(ntext)
         clocks = list(R.parse_nextpnr_fmax(ntext).values())
@@ -412,6 +435,144 @@ def _merge_stdout(log: Path) -> None:
     out = log.with_suffix(".stdout")
     if out.exists():
         out.replace(log)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One nextpnr placement: its seed, seconds, post-route clocks or why it failed."""
+
+    seed: int
+    seconds: float | None = None
+    clocks: tuple[R.ClockTiming, ...] = ()
+    error: str | None = None  # nextpnr failed for this seed (its reason)
+    stopped: bool = False  # killed unfinished: another seed met timing first
+    kept: bool = False  # the run whose results the flow continued with
+
+    @property
+    def met(self) -> bool:
+        return bool(self.clocks) and all(c.met for c in self.clocks)
+
+    @property
+    def score(self) -> float:
+        """The worst clock's achieved/target ratio: > 1 where timing is met."""
+        return min((c.fmax_mhz / c.target_mhz for c in self.clocks), default=0.0)
+
+    def to_dict(self) -> dict:
+        d: dict = {"seed": self.seed, "kept": self.kept}
+        if self.seconds is not None:
+            d["seconds"] = round(self.seconds, 1)
+        if self.clocks:
+            d["fmax_mhz"] = min(c.fmax_mhz for c in self.clocks)
+            d["timing_met"] = self.met
+        if self.error:
+            d["error"] = self.error
+        if self.stopped:
+            d["stopped"] = True
+        return d
+
+
+def check_seeds(seeds: tuple[int, ...], jobs: int) -> None:
+    if not seeds:
+        raise FlowError("fit", "no nextpnr seed given (seeds is empty)")
+    bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+    if bad:
+        raise FlowError("fit", f"nextpnr seeds must be non-negative integers, got {bad}")
+    if len(set(seeds)) != len(seeds):
+        raise FlowError("fit", f"nextpnr seeds repeat: {list(seeds)} (a seed always gives "
+                               "the same placement)")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise FlowError("fit", f"jobs (parallel nextpnr runs) must be >= 1, got {jobs!r}")
+
+
+def place_and_route(out: Path, d, opts: FlowOptions,
+                    prog: _Progress) -> tuple[float, list[SeedRun]]:
+    """Stage 4: nextpnr, once per seed in ``opts.seeds`` (``opts.jobs`` at a time).
+
+    Placement is a heuristic whose result varies with the seed by 10-20% in Fmax on a full
+    device, so a seed sweep is the cheapest timing closure there is.  The sweep stops at the
+    first run that meets timing (a board needs a bitstream that works, not the fastest one)
+    and otherwise keeps the run with the best worst-clock Fmax/target.  The kept run's
+    ``vta_soc.config``, ``nextpnr.log`` and ``nextpnr_report.json`` are at the top level
+    (a single seed writes them there directly; a sweep keeps every run in ``seed-N/``).
+    Returns the stage's wall time and every run, in seed order.
+    """
+    seeds = opts.seeds
+    sweep = len(seeds) > 1
+    names = (f"{TOP}.config", "nextpnr.log", "nextpnr_report.json")
+
+    def where(seed: int) -> str:
+        return f"seed-{seed}/" if sweep else ""
+
+    def command(seed: int) -> list[str]:
+        pre = where(seed)
+        if pre:
+            (out / pre).mkdir(exist_ok=True)
+        cmd = tool("nextpnr-ecp5") + [
+            d.nextpnr_flag, "--package", d.package, "--speed", str(d.speed),
+            "--json", f"{TOP}.json", "--lpf", f"{TOP}.lpf", "--textcfg", pre + names[0],
+            "--seed", str(seed), "--log", pre + names[1], "--report", pre + names[2],
+            "--quiet"]
+        return cmd + (["--timing-allow-fail"] if opts.timing_allow_fail else [])
+
+    t0 = time.perf_counter()
+    done: dict[int, SeedRun] = {}
+    errors: dict[int, FlowError] = {}
+    pending = list(seeds)
+    active: list[tuple[int, _ToolRun]] = []
+    winner: int | None = None
+    try:
+        while pending or active:
+            while pending and len(active) < opts.jobs and winner is None:
+                s = pending.pop(0)
+                active.append((s, _ToolRun("nextpnr", command(s), out,
+                                           out / where(s) / names[1], opts.timeouts.nextpnr)))
+            still = []
+            for s, run in active:
+                try:
+                    if run.running():
+                        still.append((s, run))
+                        continue
+                    secs = run.finish(reason=_nextpnr_reason)
+                except FlowError as e:  # this seed failed or timed out: the others may not
+                    if not sweep:
+                        raise
+                    errors[s] = e
+                    done[s] = SeedRun(s, run.elapsed, error=e.reason)
+                    continue
+                clocks = tuple(R.parse_nextpnr_fmax(run.log.read_text(errors="replace"))
+                               .values())
+                done[s] = SeedRun(s, secs, clocks)
+                if done[s].met and winner is None:
+                    winner = s
+            active = still
+            if winner is not None:
+                for s, run in active:
+                    run.kill()
+                    done[s] = SeedRun(s, run.elapsed, stopped=True)
+                active, pending = [], []
+                break
+            if active:
+                s, run = active[0]
+                label = f"seed {s} ({len(done) + 1}/{len(seeds)}) " if sweep else ""
+                prog.phase(label + run.phase, time.perf_counter() - t0)
+                time.sleep(0.5)
+    finally:
+        for _, run in active:
+            run.kill()
+    finished = [r for r in done.values() if r.clocks]
+    if not finished:
+        if len(errors) == 1:
+            raise next(iter(errors.values()))
+        raise FlowError("nextpnr", "every seed failed:\n" + "\n".join(
+            f"seed {k}: {e.reason} (log: {e.log})" for k, e in errors.items()))
+    best = winner if winner is not None else max(finished, key=lambda r: r.score).seed
+    done[best] = replace(done[best], kept=True)
+    if sweep:
+        for name in names:
+            src = out / where(best) / name
+            if src.exists():
+                shutil.copyfile(src, out / name)
+    return time.perf_counter() - t0, [done[s] for s in seeds if s in done]
 
 
 def _nextpnr_reason(text: str) -> str | None:
