@@ -552,8 +552,9 @@ def place_and_route(out: Path, d, opts: FlowOptions,
                 active, pending = [], []
                 break
             if active:
-                s, run = active[0]
-                label = f"seed {s} ({len(done) + 1}/{len(seeds)}) " if sweep else ""
+                run = active[0][1]
+                label = (f"seed {','.join(str(k) for k, _ in active)} ({len(done)}/"
+                         f"{len(seeds)} done): " if sweep else "")
                 prog.phase(label + run.phase, time.perf_counter() - t0)
                 time.sleep(0.5)
     finally:
