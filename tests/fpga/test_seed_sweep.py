@@ -34,6 +34,10 @@ log.write("Info: Program started\n")
 if plan.get("error"):
     log.write("ERROR: Unable to place cell 'x' for seed %d\n" % seed)
     sys.exit(1)
+if plan.get("no_fmax"):  # an unconstrained clock: nextpnr reports no Fmax
+    log.close()
+    open(arg("--textcfg"), "w").write("config of seed %d\n" % seed)
+    sys.exit(0)
 f, target = plan["fmax"], 60.0
 ok = f >= target
 log.write("%s: Max frequency for clock '$glbnet$pll.clk': %.2f MHz (%s at %.2f MHz)\n"
@@ -123,6 +127,15 @@ def test_a_failing_seed_does_not_end_the_sweep(fake_nextpnr):
 def test_every_seed_failing_reports_each_reason(fake_nextpnr):
     with pytest.raises(FlowError, match=r"every seed failed:\nseed 1: .*seed 1.*\nseed 2: "):
         fake_nextpnr({1: {"error": True}, 2: {"error": True}}, [1, 2])
+
+
+def test_a_run_without_an_fmax_line_is_an_error_not_a_crash(fake_nextpnr):
+    with pytest.raises(FlowError, match="no 'Max frequency' line"):
+        fake_nextpnr({1: {"no_fmax": True}}, [1])
+    _, _, runs = fake_nextpnr({1: {"no_fmax": True}, 2: {"fmax": 45.0}}, [1, 2])
+    assert "no 'Max frequency' line" in runs[0].error and runs[1].kept
+    with pytest.raises(FlowError, match=r"every seed failed:\nseed 1: no 'Max frequency'"):
+        fake_nextpnr({1: {"no_fmax": True}, 2: {"no_fmax": True}}, [1, 2])
 
 
 def test_with_timing_required_a_seed_that_misses_it_counts_as_failed(fake_nextpnr):

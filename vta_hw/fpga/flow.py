@@ -34,7 +34,13 @@ from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
 from vta_hw.fpga import report as R
 from vta_hw.fpga.boards import Board, board
-from vta_hw.fpga.resources import FitEstimate, check_fit, estimate, largest_dram_that_fits
+from vta_hw.fpga.resources import (
+    Device,
+    FitEstimate,
+    check_fit,
+    estimate,
+    largest_dram_that_fits,
+)
 
 TOP = "vta_soc"
 AUTO_DRAM_MAX = 64 * 1024
@@ -401,10 +407,7 @@ def run_flow(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
             details["seed_sweep"] = [r.to_dict() for r in runs]
         ntext = nlog.read_text(errors="replace")
         resources = R.resources_from_nextpnr(ntext)
-        clocks = list(R.parse_nextpnr_fmax(ntext).values())
-        if not clocks:
-            raise FlowError("nextpnr", "no 'Max frequency' line in the log: the clock is "
-                                       "unconstrained or the log format changed", nlog)
+        clocks = list(kept.clocks)
         details["nextpnr_prepack"] = R.parse_nextpnr_prepack(ntext)
         prog.done()
 
@@ -484,7 +487,7 @@ def check_seeds(seeds: tuple[int, ...], jobs: int) -> None:
         raise FlowError("fit", f"jobs (parallel nextpnr runs) must be >= 1, got {jobs!r}")
 
 
-def place_and_route(out: Path, d, opts: FlowOptions,
+def place_and_route(out: Path, d: Device, opts: FlowOptions,
                     prog: _Progress) -> tuple[float, list[SeedRun]]:
     """Stage 4: nextpnr, once per seed in ``opts.seeds`` (``opts.jobs`` at a time).
 
@@ -533,14 +536,18 @@ def place_and_route(out: Path, d, opts: FlowOptions,
                         still.append((s, run))
                         continue
                     secs = run.finish(reason=_nextpnr_reason)
+                    clocks = tuple(R.parse_nextpnr_fmax(run.log.read_text(errors="replace"))
+                                   .values())
+                    if not clocks:
+                        raise FlowError("nextpnr", "no 'Max frequency' line in the log: the "
+                                        "clock is unconstrained or the log format changed",
+                                        run.log)
                 except FlowError as e:  # this seed failed or timed out: the others may not
                     if not sweep:
                         raise
                     errors[s] = e
                     done[s] = SeedRun(s, run.elapsed, error=e.reason)
                     continue
-                clocks = tuple(R.parse_nextpnr_fmax(run.log.read_text(errors="replace"))
-                               .values())
                 done[s] = SeedRun(s, secs, clocks)
                 if done[s].met and winner is None:
                     winner = s
@@ -549,7 +556,7 @@ def place_and_route(out: Path, d, opts: FlowOptions,
                 for s, run in active:
                     run.kill()
                     done[s] = SeedRun(s, run.elapsed, stopped=True)
-                active, pending = [], []
+                active = []
                 break
             if active:
                 run = active[0][1]
