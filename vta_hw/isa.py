@@ -550,11 +550,58 @@ def sram_depth(cfg: HwConfig, mem: MemType) -> int:
     }[mem]
 
 
-_LEGAL_DEPS = {
-    Module.LOAD: ("pop_next", "push_next"),
-    Module.COMPUTE: DEP_FLAGS,
-    Module.STORE: ("pop_prev", "push_prev"),
-}
+# ---------------------------------------------------------------------------- token queues
+# Neighbouring modules share two token queues, one each way: load<->compute (RAW on inp/wgt
+# one way, WAR the other) and compute<->store (RAW on out, WAR).  A flag names a queue by
+# direction: "prev" is the module numbered one lower, "next" one higher.  This is the one
+# definition of the flag-to-queue mapping; the simulator, the RTL, the compiler and the
+# program checkers all read it from here.
+TOKEN_QUEUES: tuple[tuple[Module, Module], ...] = tuple(
+    (a, b) for a in Module for b in Module if abs(a - b) == 1)
+
+
+def queue_name(src: Module, dst: Module) -> str:
+    """``"load->compute"`` and so on: the name traces, stats and errors use for a queue."""
+    return f"{src.name.lower()}->{dst.name.lower()}"
+
+
+TOKEN_QUEUE_NAMES: tuple[str, ...] = tuple(queue_name(a, b) for a, b in TOKEN_QUEUES)
+
+
+def push_flag(src: Module, dst: Module) -> str:
+    """The flag a ``src`` instruction sets to push a token to its neighbour ``dst``."""
+    return "push_next" if dst == src + 1 else "push_prev"
+
+
+def pop_flag(src: Module, dst: Module) -> str:
+    """The flag a ``dst`` instruction sets to pop a token its neighbour ``src`` pushed."""
+    return "pop_prev" if src == dst - 1 else "pop_next"
+
+
+def token_queue(module: Module, flag: str) -> tuple[Module, Module] | None:
+    """The (producer, consumer) queue that ``flag`` on ``module`` names; None when that
+    neighbour does not exist (load has no previous module, store no next)."""
+    k = module - 1 if flag.endswith("prev") else module + 1
+    if k not in tuple(Module):
+        return None
+    other = Module(k)
+    return (module, other) if flag.startswith("push") else (other, module)
+
+
+def token_ops(insn: Insn) -> tuple[list[tuple[Module, Module]], list[tuple[Module, Module]]]:
+    """The queues ``insn`` pops from (before it executes) and pushes to (after it retires).
+
+    Flags that name no neighbour are skipped here; :func:`check` rejects them.
+    """
+    mod = module_of(insn)
+    pops = [q for f in ("pop_prev", "pop_next") if getattr(insn, f)
+            if (q := token_queue(mod, f)) is not None]
+    pushes = [q for f in ("push_prev", "push_next") if getattr(insn, f)
+              if (q := token_queue(mod, f)) is not None]
+    return pops, pushes
+
+
+_LEGAL_DEPS = {m: tuple(f for f in DEP_FLAGS if token_queue(m, f) is not None) for m in Module}
 
 
 def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:

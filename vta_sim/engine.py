@@ -21,17 +21,9 @@ from vta_sim.stats import MODULES, ModuleStats, SimStats
 
 _MODULE_NAMES = {isa.Module.LOAD: "load", isa.Module.COMPUTE: "compute",
                  isa.Module.STORE: "store"}
-# (module, dependency flag) -> token queue name
-_TOKEN_QUEUE = {
-    ("load", "pop_next"): "compute->load",
-    ("load", "push_next"): "load->compute",
-    ("compute", "pop_prev"): "load->compute",
-    ("compute", "pop_next"): "store->compute",
-    ("compute", "push_prev"): "compute->load",
-    ("compute", "push_next"): "compute->store",
-    ("store", "pop_prev"): "compute->store",
-    ("store", "push_prev"): "store->compute",
-}
+# (module, dependency flag) -> token queue name, derived from the ISA's one table
+_TOKEN_QUEUE = {(name, flag): isa.queue_name(*q) for m, name in _MODULE_NAMES.items()
+                for flag in isa.DEP_FLAGS if (q := isa.token_queue(m, flag)) is not None}
 _POPS, _PUSHES = ("pop_prev", "pop_next"), ("push_prev", "push_next")
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from vta_hw import isa
+
 MODULES = ("fetch", "load", "compute", "store")
-TOKEN_QUEUES = ("load->compute", "compute->load", "compute->store", "store->compute")
+TOKEN_QUEUES = isa.TOKEN_QUEUE_NAMES
 
 
 @dataclass(frozen=True)

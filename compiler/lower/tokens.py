@@ -37,30 +37,9 @@ from vta_hw.config import HwConfig
 MOD = isa.Module
 
 
-def queue_name(src: isa.Module, dst: isa.Module) -> str:
-    return f"{src.name.lower()}->{dst.name.lower()}"
-
-
-def push_flag(src: isa.Module, dst: isa.Module) -> str:
-    """The flag a ``src`` instruction sets to push to its neighbour ``dst``."""
-    return "push_next" if dst == src + 1 else "push_prev"
-
-
-def pop_flag(src: isa.Module, dst: isa.Module) -> str:
-    """The flag a ``dst`` instruction sets to pop what its neighbour ``src`` pushed."""
-    return "pop_prev" if src == dst - 1 else "pop_next"
-
-
-def _queue_of(m: isa.Module, flag: str) -> tuple[isa.Module, isa.Module] | None:
-    """The (producer, consumer) queue a flag of module ``m`` names (None: no neighbour)."""
-    k = m - 1 if flag.endswith("prev") else m + 1
-    if k not in tuple(MOD):
-        return None
-    other = MOD(k)
-    return (m, other) if flag.startswith("push") else (other, m)
-
-
-QUEUES = tuple((a, b) for a in MOD for b in MOD if abs(a - b) == 1)
+queue_name, push_flag, pop_flag = isa.queue_name, isa.push_flag, isa.pop_flag
+_queue_of = isa.token_queue
+QUEUES = isa.TOKEN_QUEUES
 
 
 # ---------------------------------------------------------------------------- dependencies

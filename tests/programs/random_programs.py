@@ -28,13 +28,11 @@ from vta_hw.bundle import Bundle, Region
 from vta_hw.config import HwConfig
 
 LOAD, COMPUTE, STORE = "load", "compute", "store"
-_NEIGHBOURS = {  # (from, to) -> (push flag on 'from', pop flag on 'to')
-    (LOAD, COMPUTE): ("push_next", "pop_prev"),
-    (COMPUTE, LOAD): ("push_prev", "pop_next"),
-    (COMPUTE, STORE): ("push_next", "pop_prev"),
-    (STORE, COMPUTE): ("push_prev", "pop_next"),
+_MOD = {LOAD: isa.Module.LOAD, COMPUTE: isa.Module.COMPUTE, STORE: isa.Module.STORE}
+_NEIGHBOURS = {  # (from, to) -> (push flag on 'from', pop flag on 'to'), from the ISA's table
+    (a, b): (isa.push_flag(_MOD[a], _MOD[b]), isa.pop_flag(_MOD[a], _MOD[b]))
+    for a in _MOD for b in _MOD if (_MOD[a], _MOD[b]) in isa.TOKEN_QUEUES
 }
-_NOP_MODULE = {LOAD: isa.Module.LOAD, COMPUTE: isa.Module.COMPUTE, STORE: isa.Module.STORE}
 
 
 @dataclass
@@ -105,10 +103,10 @@ class _Gen:
         self.count[mod] += 1
         self.clock[mod][mod] = self.count[mod]
         self.queues[q].append(dict(self.clock[mod]))
-        self.insns.append(isa.Nop(module=_NOP_MODULE[mod], **{_NEIGHBOURS[q][0]: True}))
+        self.insns.append(isa.Nop(module=_MOD[mod], **{_NEIGHBOURS[q][0]: True}))
 
     def _pop_nop(self, mod: str, frm: str) -> None:
-        self._emit(mod, isa.Nop(module=_NOP_MODULE[mod]), {frm}, rand_tokens=False)
+        self._emit(mod, isa.Nop(module=_MOD[mod]), {frm}, rand_tokens=False)
 
     def _require(self, mod: str, other: str, need: int) -> bool:
         """Make ``other``'s first ``need`` instructions happen before ``mod``'s next one.
@@ -332,7 +330,7 @@ class _Gen:
 
     def gen_nop(self) -> bool:
         mod = self.rng.choice((LOAD, COMPUTE, STORE))
-        self.emit(mod, isa.Nop(module=_NOP_MODULE[mod]), {})
+        self.emit(mod, isa.Nop(module=_MOD[mod]), {})
         return True
 
     def finish(self) -> None:
