@@ -246,7 +246,7 @@ class LoadedBundle:
     cycle bound of its run."""
 
     bundle: Bundle
-    max_cycles: int
+    max_cycles: int | None
 
 
 class FpgaDevice(Device):
@@ -256,14 +256,18 @@ class FpgaDevice(Device):
     timeout: default seconds a run may take before it is aborted.
     max_cycles: cycles a run may take before it is aborted (default: derived from the
     simulated run, :func:`runtime.validate.cycle_bound`).
+    validate: check every bundle on the simulator at load (default).  ``False`` runs the
+    bits as they are, to exercise the hardware's own protections (ABORT, the DRAM range
+    flag); then only ``max_cycles``, if given, and the timeout bound a run.
     """
 
     name = "fpga"
 
     def __init__(self, port: str | Transport, cfg: HwConfig, baud: int = DEFAULT_BAUD, *,
-                 timeout: float = 60.0, max_cycles: int | None = None):
+                 timeout: float = 60.0, max_cycles: int | None = None, validate: bool = True):
         self.cfg = cfg
         self.max_cycles = max_cycles
+        self.validate = validate
         self.transport = port if isinstance(port, Transport) else SerialTransport(port, baud)
         self.link = HostLink(self.transport)
         self.timeout = timeout
@@ -335,9 +339,11 @@ class FpgaDevice(Device):
         """Validate a bundle (raising the simulator's error) and write its DRAM image
         (instructions, data, outputs) at DRAM address 0."""
         expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
-        expected = validate_image(self.cfg, program.dram, program.insn_addr,
-                                  program.insn_count, max_cycles=self.max_cycles)
-        bound = self.max_cycles if self.max_cycles is not None else cycle_bound(expected)
+        bound = self.max_cycles
+        if self.validate:
+            expected = validate_image(self.cfg, program.dram, program.insn_addr,
+                                      program.insn_count, max_cycles=self.max_cycles)
+            bound = bound if bound is not None else cycle_bound(expected)
         size = len(program.dram)
         if size > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: the bundle's DRAM image is {size} bytes, the SoC has "

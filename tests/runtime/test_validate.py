@@ -18,7 +18,14 @@ from tests.programs.corpus import CORPUS
 from vta_hw import isa
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import TINY
-from vta_sim import CycleLimitError, HazardError, IllegalInstructionError, RaceError, simulate
+from vta_sim import (
+    CycleLimitError,
+    DeadlockError,
+    HazardError,
+    IllegalInstructionError,
+    RaceError,
+    simulate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICES = ["rtl", "rtl:amaranth", "fpga:sim"]
@@ -161,3 +168,24 @@ def test_rtl_device_runs_within_its_default_bound():
 
     with pytest.raises(DeviceError, match=f"did not finish within {want.cycles // 2} cycles"):
         run_bundle(Unvalidated(TINY), b)
+
+
+@pytest.mark.cosim
+def test_fpga_device_aborts_a_run_past_its_cycle_bound():
+    """The simulated SoC running raw bits (validation off) that never finish: the cycle
+    bound ends the run, long before the wall-clock timeout."""
+    from runtime.fpga_device import FpgaTimeoutError, open_fpga_device
+
+    bb = BundleBuilder(TINY)
+    bb.alloc("pad", 64)
+    bb.set_program([isa.Gemm(uop_bgn=0, uop_end=0, iter_out=1, iter_in=1, pop_prev=True),
+                    isa.Finish()])  # waits for a token nobody pushes
+    stuck = bb.build()
+    with open_fpga_device("fpga:sim", TINY, max_cycles=2000, validate=False,
+                          timeout=50) as dev:
+        with pytest.raises(FpgaTimeoutError, match="passed its bound of 2000 cycles"):
+            dev.run(stuck)
+        good = CORPUS["gemm_basic"](TINY)
+        assert dev.run(good).cycles == simulate(good).cycles  # the core was reset
+    with open_fpga_device("fpga:sim", TINY) as dev, pytest.raises(DeadlockError):
+        dev.load(stuck)
