@@ -184,7 +184,27 @@ class RaceError(SimError):
 
 
 # ---------------------------------------------------------------------------- happens-before
-def happens_before(insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> np.ndarray:
+def _agents(insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> list[int]:
+    return [isa.module_of(x) + 1 for x in insns]
+
+
+def _token_ops(insns, agents: list[int]) -> list[tuple[list, list]]:
+    """``isa.token_ops`` of every instruction, computed once per (module, flags)."""
+    memo: dict[tuple, tuple[list, list]] = {}
+    out = []
+    for x, a in zip(insns, agents, strict=True):
+        key = (a, x.pop_prev, x.pop_next, x.push_prev, x.push_next)
+        ops = memo.get(key)
+        if ops is None:
+            ops = memo[key] = isa.token_ops(isa.Nop(module=isa.Module(a - 1), pop_prev=key[1],
+                                                    pop_next=key[2], push_prev=key[3],
+                                                    push_next=key[4]))
+        out.append(ops)
+    return out
+
+
+def happens_before(insns: list[isa.Insn] | tuple[isa.Insn, ...],
+                   agents: list[int] | None = None) -> np.ndarray:
     """Vector clocks, shape ``(len(insns), 4)``: ``clocks[i][a]`` is how many instructions of
     agent ``a`` (fetch, load, compute, store) happen before or at instruction ``i``.
 
@@ -194,41 +214,48 @@ def happens_before(insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> np.ndarray:
     same rank on its queue, whatever the timing).
     """
     n = len(insns)
-    agents = [agent_of(x) for x in insns]
+    agents = _agents(insns) if agents is None else agents
     order: dict[Agent, list[int]] = {a: [] for a in (Agent.LOAD, Agent.COMPUTE, Agent.STORE)}
     for i, a in enumerate(agents):
-        order[a].append(i)
-    ops = [isa.token_ops(x) for x in insns]
-    pushed: dict[tuple, list[list[int]]] = {q: [] for q in isa.TOKEN_QUEUES}
+        order[Agent(a)].append(i)
+    ops = _token_ops(insns, agents)
+    pushed: dict[tuple, list[tuple[int, ...]]] = {q: [] for q in isa.TOKEN_QUEUES}
     popped = {q: 0 for q in isa.TOKEN_QUEUES}
-    clocks = np.zeros((n, N_CLOCK), np.int64)
-    cur = {a: [0] * N_CLOCK for a in order}
+    rows: list[tuple[int, ...]] = [(0,) * N_CLOCK] * n
+    cur = {a: (0,) * N_CLOCK for a in order}
     ptr = {a: 0 for a in order}
     while True:
         progress = False
         for a, seq in order.items():
-            c = cur[a]
+            f, l_, c_, s_ = cur[a]
             k = ptr[a]
             while k < len(seq):
                 i = seq[k]
                 pops, pushes = ops[i]
-                if any(popped[q] >= len(pushed[q]) for q in pops):
-                    break
-                c = list(c)
-                for q in pops:
-                    src = pushed[q][popped[q]]
-                    popped[q] += 1
-                    c = [x if x >= y else y for x, y in zip(c, src, strict=True)]
-                c[Agent.FETCH] = max(c[Agent.FETCH], i + 1)
+                if pops:
+                    if any(popped[q] >= len(pushed[q]) for q in pops):
+                        break
+                    for q in pops:
+                        pf, pl, pc, ps = pushed[q][popped[q]]
+                        popped[q] += 1
+                        f, l_, c_, s_ = (f if f > pf else pf, l_ if l_ > pl else pl,
+                                         c_ if c_ > pc else pc, s_ if s_ > ps else ps)
+                if f <= i:
+                    f = i + 1
                 k += 1
-                c[a] = k
-                clocks[i] = c
+                if a == Agent.LOAD:
+                    l_ = k
+                elif a == Agent.COMPUTE:
+                    c_ = k
+                else:
+                    s_ = k
+                row = rows[i] = (f, l_, c_, s_)
                 for q in pushes:
-                    pushed[q].append(c)
+                    pushed[q].append(row)
                 progress = True
-            cur[a], ptr[a] = c, k
+            cur[a], ptr[a] = (f, l_, c_, s_), k
         if all(ptr[a] == len(seq) for a, seq in order.items()):
-            return clocks
+            return np.array(rows, np.int64).reshape(n, N_CLOCK)
         if not progress:
             waits = []
             for a, seq in order.items():
@@ -313,7 +340,8 @@ def _dma_dram_ranges(cfg: HwConfig, insns: list, where: np.ndarray
     if where.size == 0:
         z = np.zeros(0, np.int64)
         return z, z, z
-    f = np.array([(isa.elem_bytes(cfg, insns[i].mem), insns[i].dram_base, insns[i].y_size,
+    eb = {m: isa.elem_bytes(cfg, m) for m in isa.MemType}
+    f = np.array([(eb[insns[i].mem], insns[i].dram_base, insns[i].y_size,
                    insns[i].x_size, insns[i].x_stride) for i in where], np.int64)
     e, base, y, x, stride = f.T
     live = (y > 0) & (x > 0)
@@ -380,8 +408,8 @@ def _loop_sets(cfg: HwConfig, insn: isa.Gemm | isa.Alu, words: np.ndarray, out_d
 
 
 def access_table(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
-                 dram: bytes | bytearray | np.ndarray, insn_addr: int | None = None
-                 ) -> AccessTable:
+                 dram: bytes | bytearray | np.ndarray, insn_addr: int | None = None,
+                 agents: list[int] | None = None) -> AccessTable:
     """Every SRAM and DRAM range each instruction reads and writes (module docstring).
 
     ``dram`` is the initial DRAM image: only micro-op LOADs' sources are read from it.
@@ -398,7 +426,7 @@ def access_table(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
     out_depth = cfg.out_buff_depth
     loads = np.array([i for i, x in enumerate(insns) if isinstance(x, isa.Load)], np.int64)
     stores = np.array([i for i, x in enumerate(insns) if isinstance(x, isa.Store)], np.int64)
-    agents = np.array([agent_of(x) for x in insns], np.int64)
+    agents = np.array(_agents(insns) if agents is None else agents, np.int64)
     # LOAD/STORE: SRAM side, one range each
     for where, kind in ((loads, WRITE), (stores, READ)):
         if where.size == 0:
@@ -529,9 +557,10 @@ def find_races(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
     ``insn_addr``.  Raises DeadlockError for a pop no push matches."""
     insns = list(insns)
     n = len(insns)
-    clocks = happens_before(insns)
-    table = access_table(insns, cfg, dram, insn_addr)
-    agents = np.array([agent_of(x) for x in insns], np.int64)
+    agent_list = _agents(insns)
+    clocks = happens_before(insns, agent_list)
+    table = access_table(insns, cfg, dram, insn_addr, agent_list)
+    agents = np.array(agent_list, np.int64)
     # each agent's order: position of every instruction in it, and clocks along it
     pos_in = np.zeros(n, np.int64)
     order_clocks: dict[int, np.ndarray] = {Agent.FETCH: np.zeros((n, N_CLOCK), np.int64)}
