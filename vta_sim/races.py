@@ -75,7 +75,8 @@ _SRAM_OF_MEM = {isa.MemType.UOP: Buffer.UOP, isa.MemType.INP: Buffer.INP,
                 isa.MemType.ACC8: Buffer.ACC, isa.MemType.OUT: Buffer.OUT}
 READ, WRITE = 0, 1
 MAX_LISTED = 12  # races a RaceError message lists before "... and N more"
-_CHUNK = 1 << 22  # candidate pairs examined per numpy step (bounds memory)
+MAX_RACES = 10_000  # conflicting range pairs collected before the search stops (truncated)
+_CHUNK = 1 << 20  # candidate pairs examined per numpy step (bounds memory)
 
 
 def agent_of(insn: isa.Insn) -> Agent:
@@ -154,12 +155,15 @@ class Race:
 @dataclass(frozen=True)
 class RaceReport:
     """The outcome of a race check: every race found (sorted by the instruction indices)
-    and how much was examined."""
+    and how much was examined.  A pathological program with more than ``MAX_RACES``
+    conflicting range pairs gets the first ones found and ``truncated`` set, so the check
+    stays fast."""
 
     races: tuple[Race, ...]
     instructions: int
     accesses: int  # access ranges computed
     candidates: int  # concurrent pairs whose ranges were compared
+    truncated: bool = False  # the search stopped after MAX_RACES conflicting range pairs
 
     @property
     def ok(self) -> bool:
@@ -167,8 +171,9 @@ class RaceReport:
 
     def message(self, limit: int = MAX_LISTED) -> str:
         n = len(self.races)
-        lines = [f"{n} data race{'s' if n != 1 else ''}: accesses from different modules, "
-                 f"one a write, that no token chain orders"]
+        count = f"at least {n}" if self.truncated else f"{n}"
+        lines = [f"{count} data race{'s' if n != 1 else ''}: accesses from different "
+                 f"modules, one a write, that no token chain orders"]
         lines += [f"  {r.describe()}" for r in self.races[:limit]]
         if n > limit:
             lines.append(f"  ... and {n - limit} more")
@@ -521,20 +526,22 @@ class _Side:
         return _Side(self.pos[m], self.insn[m], self.kind[m], self.lo[m], self.hi[m])
 
 
-def _pairs(a: _Side, b: _Side, win_lo: np.ndarray, win_hi: np.ndarray
-           ) -> tuple[list[np.ndarray], int]:
-    """Overlapping (a row, b row) pairs with a's position in b's window [win_lo, win_hi).
-    Returns index arrays (ia, ib) chunks and the number of pairs compared."""
+def _pairs(a: _Side, b: _Side, win_lo: np.ndarray, win_hi: np.ndarray, budget: int
+           ) -> tuple[list[np.ndarray], int, bool]:
+    """Conflicting (a row, b row) pairs with a's position in b's window [win_lo, win_hi).
+    Returns index arrays (ia, ib) chunks, the number of pairs compared, and whether it
+    stopped early because more than ``budget`` pairs conflict."""
     s = np.searchsorted(a.pos, win_lo, side="left")
     e = np.searchsorted(a.pos, win_hi, side="left")
     cnt = np.maximum(e - s, 0)
     found: list[np.ndarray] = []
-    compared = int(cnt.sum())
-    if compared == 0:
-        return found, 0
+    if int(cnt.sum()) == 0:
+        return found, 0, False
     cum = np.cumsum(cnt)
-    b0 = 0
+    b0 = compared = hits = 0
     while b0 < cnt.size:
+        if hits > budget:
+            return found, compared, True
         base = cum[b0 - 1] if b0 else 0
         b1 = int(np.searchsorted(cum, base + _CHUNK, side="right"))
         b1 = max(b1, b0 + 1)
@@ -546,8 +553,10 @@ def _pairs(a: _Side, b: _Side, win_lo: np.ndarray, win_hi: np.ndarray
             ((a.kind[ia] | b.kind[ib]) == WRITE)
         if ok.any():
             found.append(np.stack((ia[ok], ib[ok])))
+            hits += found[-1].shape[1]
+        compared += ia.size
         b0 = b1
-    return found, compared
+    return found, compared, False
 
 
 def find_races(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
@@ -571,7 +580,8 @@ def find_races(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
         order_clocks[a] = clocks[idx]
     row_pos = np.where(table.agent == Agent.FETCH, table.insn, pos_in[table.insn])
     row_clock = clocks[table.insn]  # (fetch rows are never the later side of a pair)
-    found: list[tuple[int, int, int, int, int, int, int, int]] = []
+    found: list[np.ndarray] = []  # rows (buf, a, insn a, kind a, b, insn b, kind b, lo, hi)
+    n_found, truncated = 0, False
     compared = 0
     for buf in Buffer:
         on = table.buffer == buf
@@ -601,36 +611,51 @@ def find_races(insns: list[isa.Insn] | tuple[isa.Insn, ...], cfg: HwConfig,
                     # a-positions concurrent with each b: not before it, not after it
                     win_lo = cb[:, a]
                     win_hi = np.searchsorted(order_clocks[a][:, b], sb.pos + 1, side="left")
-                    chunks, c = _pairs(sa, sb, win_lo, win_hi)
+                    if n_found >= MAX_RACES:
+                        truncated = True
+                        continue
+                    chunks, c, stopped = _pairs(sa, sb, win_lo, win_hi, MAX_RACES - n_found)
                     compared += c
-                    for ch in chunks:
-                        pa, pb = ch
-                        lo = np.maximum(sa.lo[pa], sb.lo[pb])
-                        hi = np.minimum(sa.hi[pa], sb.hi[pb])
-                        for k in range(pa.size):
-                            found.append((int(buf), a, int(sa.insn[pa[k]]), int(sa.kind[pa[k]]),
-                                          b, int(sb.insn[pb[k]]), int(sb.kind[pb[k]]),
-                                          int(lo[k]), int(hi[k])))
-    races = _collect(found, insns)
+                    truncated |= stopped
+                    for pa, pb in chunks:
+                        n_found += pa.size
+                        ones = np.ones(pa.size, np.int64)
+                        found.append(np.stack((
+                            ones * buf, ones * a, sa.insn[pa], sa.kind[pa], ones * b,
+                            sb.insn[pb], sb.kind[pb], np.maximum(sa.lo[pa], sb.lo[pb]),
+                            np.minimum(sa.hi[pa], sb.hi[pb])), axis=1))
+    rows = np.concatenate(found) if found else np.zeros((0, 9), np.int64)
+    if rows.shape[0] > MAX_RACES:
+        rows, truncated = rows[:MAX_RACES], True
+    races = _collect(rows, insns)
     races += _end_of_program(insns, clocks, table, agents, pos_in)
     races.sort(key=lambda r: (r.first.index, r.second.index, r.buffer, r.lo))
-    return RaceReport(tuple(races), n, len(table), compared)
+    return RaceReport(tuple(races), n, len(table), compared, truncated)
 
 
-def _collect(found: list, insns: list[isa.Insn]) -> list[Race]:
-    """One Race per (buffer, access pair), spanning every range the two share."""
-    groups: dict[tuple, list[int]] = {}
+def _collect(found: np.ndarray, insns: list[isa.Insn]) -> list[Race]:
+    """One Race per (buffer, access pair), spanning every range the two share.  ``found``:
+    rows (buffer, agent a, insn a, kind a, agent b, insn b, kind b, lo, hi)."""
+    if found.shape[0] == 0:
+        return []
+    f = found.copy()
+    swap = (f[:, 2] > f[:, 5]) | ((f[:, 2] == f[:, 5]) & (f[:, 1] > f[:, 4]))
+    f[swap, 1:4], f[swap, 4:7] = found[swap, 4:7], found[swap, 1:4]
+    keys, inv = np.unique(f[:, :7], axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    lo = np.full(keys.shape[0], np.iinfo(np.int64).max)
+    hi = np.full(keys.shape[0], np.iinfo(np.int64).min)
+    size = np.zeros(keys.shape[0], np.int64)
+    np.minimum.at(lo, inv, f[:, 7])
+    np.maximum.at(hi, inv, f[:, 8])
+    np.add.at(size, inv, f[:, 8] - f[:, 7])
     kinds = ("read", "write")
-    for buf, a, ia, ka, b, ib, kb, lo, hi in found:
-        if (ia, a) > (ib, b):
-            a, ia, ka, b, ib, kb = b, ib, kb, a, ia, ka
-        g = groups.setdefault((buf, a, ia, ka, b, ib, kb), [lo, hi, 0])
-        g[0], g[1], g[2] = min(g[0], lo), max(g[1], hi), g[2] + hi - lo
-    out = []
-    for (buf, a, ia, ka, b, ib, kb), (lo, hi, size) in groups.items():
-        out.append(Race(Buffer(buf), Access(ia, Agent(a), kinds[ka], insn_name(insns[ia])),
-                        Access(ib, Agent(b), kinds[kb], insn_name(insns[ib])), lo, hi, size))
-    return out
+    names = {int(i): insn_name(insns[int(i)]) for i in np.unique(keys[:, [2, 5]])}
+    return [Race(Buffer(int(k[0])),
+                 Access(int(k[2]), Agent(int(k[1])), kinds[int(k[3])], names[int(k[2])]),
+                 Access(int(k[5]), Agent(int(k[4])), kinds[int(k[6])], names[int(k[5])]),
+                 int(lo[g]), int(hi[g]), int(size[g]))
+            for g, k in enumerate(keys.tolist())]
 
 
 def _end_of_program(insns: list[isa.Insn], clocks: np.ndarray, table: AccessTable,

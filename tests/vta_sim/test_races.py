@@ -200,6 +200,19 @@ def test_every_pair_reported_and_message_capped():
     assert msg.count("\n  WAR") == MAX_LISTED and "... and 3 more" in msg
 
 
+def test_huge_numbers_of_races_are_truncated_not_slow(monkeypatch):
+    import vta_sim.races as races
+
+    monkeypatch.setattr(races, "MAX_RACES", 5)
+    insns = [_load() for _ in range(4)] + [_gemm() for _ in range(4)] + [isa.Finish()]
+    report = find_races(insns, CFG, bytes(64))
+    assert report.truncated and len(report.races) == 5
+    assert report.message().startswith("at least 5 data races")
+    monkeypatch.setattr(races, "MAX_RACES", 16)
+    report = find_races(insns, CFG, bytes(64))
+    assert not report.truncated and len(report.races) == 16  # every (LOAD, GEMM) pair
+
+
 def test_access_ranges():
     """Ranges from the fields: padded LOAD rows, strided DMA rows in DRAM bytes, the GEMM's
     micro-op loops (micro-ops read from the image), the acc LOAD's out mirror."""
