@@ -17,8 +17,10 @@ This module works from decoded instructions only:
   ``inp``/``wgt``/``acc`` elements the micro-op loops index, and write ``acc`` (mirrored into
   ``out`` below its depth); fetch reads the 16 bytes of each instruction.  Micro-op contents
   come from the DRAM image where micro-op LOADs read them, tracked through the uop buffer in
-  the compute module's order (its only writer and reader).  SRAM ranges count elements,
-  DRAM ranges bytes.
+  the compute module's order (its only writer and reader); they are the words of the
+  initial image (a program that STOREs micro-ops and loads them back, which nothing
+  generates, is checked against the initial words).  SRAM ranges count elements, DRAM
+  ranges bytes.
 * **Happens-before** through vector clocks: ``clocks[i][m]`` is how many instructions of
   module ``m`` (fetch, load, compute, store) happen before or at instruction ``i``.
 * **Races**: every pair of conflicting accesses from different modules that is not ordered.
@@ -80,6 +82,7 @@ _CHUNK = 1 << 20  # candidate pairs examined per numpy step (bounds memory)
 
 
 def agent_of(insn: isa.Insn) -> Agent:
+    """The agent that executes ``insn`` (its module's)."""
     return Agent(isa.module_of(insn) + 1)
 
 
@@ -109,12 +112,9 @@ class Access:
         if self.agent == Agent.HOST:
             return (f"the host {self.kind}s DRAM once FINISH (instruction {self.index}) "
                     f"retires")
-        who = "fetch" if self.agent == Agent.FETCH else self.agent.name.lower()
-        what = f"instruction {self.index}" if self.agent == Agent.FETCH else \
-            f"{self.name} (instruction {self.index}, {who})"
         if self.agent == Agent.FETCH:
-            return f"fetch reads {what}"
-        return f"{what} {self.kind}s"
+            return f"fetch reads instruction {self.index}"
+        return f"{self.name} (instruction {self.index}, {self.agent.name.lower()}) {self.kind}s"
 
 
 @dataclass(frozen=True)
