@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
@@ -13,6 +14,9 @@ from vta_sim.engine import Engine, InsnRecord, check_program
 from vta_sim.errors import CycleLimitError, IllegalInstructionError
 from vta_sim.state import MachineState
 from vta_sim.stats import SimStats
+
+if TYPE_CHECKING:
+    from vta_sim.races import RaceReport
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SimResult:
     records: tuple[InsnRecord, ...]
     state: MachineState
     fetch_records: tuple[tuple[int, int], ...] = ()  # (read start, dispatch) per instruction
+    races: RaceReport | None = None  # the race check's report (check_races=True), race-free
 
     def read(self, bundle: Bundle, name: str) -> bytes:
         """Bytes of the bundle's symbol ``name`` in the final DRAM."""
@@ -71,13 +76,14 @@ def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, 
     if max_cycles is not None and last > max_cycles:
         raise CycleLimitError(f"the run takes {last} cycles, more than its bound of "
                               f"{max_cycles} cycles (--max-cycles)")
+    races = None
     if check_races:
         from vta_sim.races import check_races as _check_races
 
-        _check_races(insns, cfg, dram, insn_addr=insn_addr)
+        races = _check_races(insns, cfg, dram, insn_addr=insn_addr)
     return SimResult(cycles=cycles, dram=state.dram.tobytes(), stats=engine.stats(cycles),
                      records=tuple(engine.records), state=state,
-                     fetch_records=tuple(engine.fetch_log))
+                     fetch_records=tuple(engine.fetch_log), races=races)
 
 
 def simulate(bundle: Bundle, cfg: HwConfig | None = None, *, check_races: bool = False,

@@ -299,5 +299,6 @@ def test_cli_check_races(tmp_path, capsys):
            "compute) reads" in err
     good = _build_case("inp_raw", CASES["inp_raw"][1]).save(tmp_path / "good.vtab")
     assert main(["sim", str(good), "--check-races", "--max-cycles", "100000"]) == 0
+    assert "races: none (" in capsys.readouterr().out
     assert main(["sim", str(good), "--max-cycles", "5"]) == 2
     assert "bound of 5 cycles" in capsys.readouterr().err

@@ -22,6 +22,10 @@ def _run(args: argparse.Namespace) -> int:
     result = simulate(bundle, config_from_args(args) if config_given(args) else None,
                       check_races=args.check_races, max_cycles=args.max_cycles)
     print(result.stats.summary())
+    if result.races is not None:
+        r = result.races
+        print(f"races: none ({r.accesses} access ranges, {r.candidates} concurrent pairs "
+              "compared)")
     if args.stats:
         Path(args.stats).write_text(result.stats.to_json())
         print(f"stats: {args.stats}")
