@@ -24,7 +24,8 @@ This module works from decoded instructions only:
 * **Happens-before** through vector clocks: ``clocks[i][m]`` is how many instructions of
   module ``m`` (fetch, load, compute, store) happen before or at instruction ``i``.  A full
   command queue also holds fetch back, but that order depends on the queue depth and the
-  timing, so it is not counted: a STORE into instruction words is a race whatever it is.
+  timing, so it is not counted (a STORE into instruction words that only a full command
+  queue would order is reported).
 * **Races**: every pair of conflicting accesses from different modules that is not ordered.
   Since each module's clocks grow along its order, the instructions of module ``a`` that
   are concurrent with an instruction ``b`` form one contiguous window, so only pairs in
