@@ -261,6 +261,7 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     refills the micro-op buffer after the previous op's last GEMM/ALU (same module).
     """
     from compiler.lower.interleave import interleave
+    from compiler.lower.races import check_program_races
     from compiler.lower.tokens import insert_tokens
 
     ops = tuple(ops)
@@ -299,6 +300,8 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     prog = Program(cfg, op=tuple(op.op for op in ops), schedule=None, tensors=decls,
                    nodes=tuple(sorted(nodes, key=lambda n: n.seq)), stage="emit")
     prog = replace(insert_tokens(interleave(prog)), stage="emit")
+    check_program_races(prog, {g: ops[i].pack_tensor(t, {}) for g, (t, i) in tensors.items()
+                               if isinstance(t.layout, UopLayout)})
     return ChainedProgram(ops, names_t, tensors, prog)
 
 

@@ -9,7 +9,7 @@ Data flows through these passes in order (one module each under ``compiler/lower
     dma           tile loads/stores -> LOAD/STORE (padding, merged rows); micro-op load
     interleave    order the stream so load, compute and store overlap (latency hiding)
     tokens        dependency flags (+ NOPs, FINISH), checked balanced and deadlock-free
-    emit          micro-op kernels placed; final ISA instructions
+    emit          micro-op kernels placed; final ISA instructions, checked race-free
 
 ``run_pipeline`` verifies the IR after every pass (``compiler.ir.verify`` plus the
 pass-specific checks below) and can dump it: pass ``dump=<dir>`` or set the environment
@@ -29,6 +29,7 @@ from compiler.lower.dma import insert_dma
 from compiler.lower.emit import emit
 from compiler.lower.interleave import check_order, interleave
 from compiler.lower.layout import choose_layouts
+from compiler.lower.races import check_program_races
 from compiler.lower.tensorize import tensorize
 from compiler.lower.tiling import tile
 from compiler.lower.tokens import check_tokens, insert_tokens
@@ -50,6 +51,7 @@ PASSES: tuple[tuple[str, Pass], ...] = (
 CHECKS: dict[str, Callable[[Program], object]] = {
     "interleave": check_order,
     "tokens": lambda p: check_tokens([n.insn for n in p.instrs()], p.cfg),
+    "emit": check_program_races,
 }
 
 

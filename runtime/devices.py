@@ -7,7 +7,8 @@
 ``fpga:sim``                the same SoC simulated by Verilator, bytes over a pipe
 ==========================  =====================================================
 
-Every accelerator device loads a :class:`~vta_hw.bundle.Bundle`, runs it, and returns the same
+Every accelerator device loads a :class:`~vta_hw.bundle.Bundle`, validates it as the simulator
+does and bounds its run in cycles (:mod:`runtime.validate`), runs it, and returns the same
 cycle count and final DRAM bytes; the tests hold them equal.
 """
 
@@ -37,21 +38,22 @@ class BundleRun:
         return bundle.read(name, self.dram)
 
 
-def open_device(spec: str, cfg: HwConfig) -> Device:
-    """The device ``spec`` names, for hardware ``cfg``."""
+def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> Device:
+    """The device ``spec`` names, for hardware ``cfg``; ``max_cycles`` bounds every run
+    (default: derived from the simulated run, :func:`runtime.validate.cycle_bound`)."""
     kind, _, arg = spec.partition(":")
     if kind == "sim" and not arg:
         from .sim_device import SimDevice
 
-        return SimDevice(cfg)
+        return SimDevice(cfg, max_cycles=max_cycles)
     if kind == "rtl" and arg in ("", "verilator", "amaranth"):
         from .rtl_device import RtlSimDevice
 
-        return RtlSimDevice(cfg, engine=arg or "verilator")
+        return RtlSimDevice(cfg, engine=arg or "verilator", max_cycles=max_cycles)
     if kind == "fpga":
         from .fpga_device import open_fpga_device
 
-        return open_fpga_device(spec, cfg)
+        return open_fpga_device(spec, cfg, max_cycles=max_cycles)
     raise DeviceError(f"unknown device {spec!r}; expected one of: sim, rtl, rtl:amaranth, "
                       "fpga:PORT[@BAUD], fpga:sim")
 

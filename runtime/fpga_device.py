@@ -4,8 +4,10 @@
 (documented in ``docs/fpga.md``): it checks with INFO that the bitstream was built for ``cfg``
 (config hash), copies bytes in and out of the SoC's DRAM with WRITE/READ, starts a program
 bundle with START and polls STATUS until FINISH has retired, returning the core's cycle
-counter.  A run that does not finish within the timeout is aborted (the core is reset) and
-reported as :class:`FpgaTimeoutError`.
+counter.  ``load`` first validates the bundle on the simulator (:mod:`runtime.validate`:
+decode, ranges, hazards, deadlock, races), which also gives the run's cycle bound.  A run
+that passes its cycle bound or does not finish within the timeout is aborted (the core is
+reset) and reported as :class:`FpgaTimeoutError`.
 
 The byte stream goes through a :class:`Transport`: :class:`SerialTransport` (pyserial) for a
 board, :class:`SimulatedSocTransport` for the Verilator model of the same SoC, which is how
@@ -32,6 +34,7 @@ from vta_hw.soc import protocol as P
 
 from .device import Buffer, Device, DeviceError, expect_bundle
 from .devices import BundleRun
+from .validate import cycle_bound, validate_image
 
 DEFAULT_BAUD = 1_000_000  # vta_hw.soc.soc.DEFAULT_BAUD (not imported: that needs Amaranth)
 READ_CHUNK = 4096
@@ -239,9 +242,11 @@ class HostLink:
 # ---------------------------------------------------------------------------- device
 @dataclass(frozen=True)
 class LoadedBundle:
-    """``FpgaDevice.load``'s handle: the bundle whose image is in the SoC's DRAM."""
+    """``FpgaDevice.load``'s handle: the bundle whose image is in the SoC's DRAM, and the
+    cycle bound of its run."""
 
     bundle: Bundle
+    max_cycles: int | None
 
 
 class FpgaDevice(Device):
@@ -249,13 +254,20 @@ class FpgaDevice(Device):
 
     port: a serial device path, or a :class:`Transport` (e.g. SimulatedSocTransport).
     timeout: default seconds a run may take before it is aborted.
+    max_cycles: cycles a run may take before it is aborted (default: derived from the
+    simulated run, :func:`runtime.validate.cycle_bound`).
+    validate: check every bundle on the simulator at load (default).  ``False`` runs the
+    bits as they are, to exercise the hardware's own protections (ABORT, the DRAM range
+    flag); then only ``max_cycles``, if given, and the timeout bound a run.
     """
 
     name = "fpga"
 
     def __init__(self, port: str | Transport, cfg: HwConfig, baud: int = DEFAULT_BAUD, *,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, max_cycles: int | None = None, validate: bool = True):
         self.cfg = cfg
+        self.max_cycles = max_cycles
+        self.validate = validate
         self.transport = port if isinstance(port, Transport) else SerialTransport(port, baud)
         self.link = HostLink(self.transport)
         self.timeout = timeout
@@ -276,6 +288,7 @@ class FpgaDevice(Device):
         self._allocs: dict[int, int] = {}  # addr -> nbytes
         self._top = 0
         self._pending = False
+        self._bound: int | None = None
         self._last_cycles: int | None = None
 
     # ------------------------------------------------------------------ memory
@@ -323,8 +336,14 @@ class FpgaDevice(Device):
 
     # ------------------------------------------------------------------ programs
     def load(self, program: Any) -> LoadedBundle:
-        """Write a bundle's DRAM image (instructions, data, outputs) at DRAM address 0."""
+        """Validate a bundle (raising the simulator's error) and write its DRAM image
+        (instructions, data, outputs) at DRAM address 0."""
         expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
+        bound = self.max_cycles
+        if self.validate:
+            expected = validate_image(self.cfg, program.dram, program.insn_addr,
+                                      program.insn_count, max_cycles=self.max_cycles)
+            bound = bound if bound is not None else cycle_bound(expected)
         size = len(program.dram)
         if size > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: the bundle's DRAM image is {size} bytes, the SoC has "
@@ -337,7 +356,7 @@ class FpgaDevice(Device):
         self._idle_or_raise("load")
         self.link.write(0, program.dram, self.info.max_write)
         self._top = max(self._top, size)
-        return LoadedBundle(program)
+        return LoadedBundle(program, bound)
 
     def launch(self, handle: Any, *args: Any, wait: bool = True,
                timeout: float | None = None, **kwargs: Any) -> int | None:
@@ -351,6 +370,7 @@ class FpgaDevice(Device):
         b = handle.bundle
         self.link.start(b.insn_addr, b.insn_count)
         self._pending = True
+        self._bound = handle.max_cycles
         return self.synchronize(timeout) if wait else None
 
     def synchronize(self, timeout: float | None = None) -> int | None:
@@ -363,13 +383,18 @@ class FpgaDevice(Device):
             st = self.link.status()
             if st.finished:
                 break
-            if time.monotonic() > deadline:
+            over = self._bound is not None and st.cycles > self._bound
+            if over or time.monotonic() > deadline:
                 self._pending = False
                 try:
                     self.link.abort()
                     note = "the core was reset (ABORT)"
                 except FpgaDeviceError as e:
                     note = f"and ABORT failed too ({e})"
+                if over:
+                    raise FpgaTimeoutError(
+                        f"fpga: the run passed its bound of {self._bound} cycles (cycle "
+                        f"counter {st.cycles}); {note}. Raise the bound with --max-cycles")
                 raise FpgaTimeoutError(
                     f"fpga: the run did not finish within {limit:g} s (cycle counter "
                     f"{st.cycles}, running={st.running}, idle={st.idle}); {note}. A program "

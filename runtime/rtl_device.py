@@ -1,9 +1,10 @@
 """The RTL simulation as a :class:`~runtime.device.Device`: bundles run on the Verilator model.
 
 Memory and program handling are those of :class:`~runtime.dram_image.DramImageDevice`;
-``launch`` runs the image through the compiled Verilator model of the device's config (built
-once per config and cached) and returns the cycle count, the same number
-``vta_sim.simulate`` gives.
+``launch`` first validates the program on the simulator (:mod:`runtime.validate`: decode,
+ranges, hazards, deadlock, races), then runs the image through the compiled Verilator model
+of the device's config (built once per config and cached) with a cycle bound, and returns the
+cycle count, the same number ``vta_sim.simulate`` gives.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
-from vta_hw.cosim import DEFAULT_STALL_BOUND, CosimError, RtlResult
+from vta_hw.cosim import DEFAULT_STALL_BOUND, CosimError, RtlResult, RtlTimeoutError
 
 from .device import DeviceError
 from .dram_image import DramImageDevice
+from .validate import cycle_bound, validate_image
 
 
 class RtlSimDevice(DramImageDevice):
@@ -23,6 +25,8 @@ class RtlSimDevice(DramImageDevice):
 
     engine: ``"verilator"`` (compiled, the default) or ``"amaranth"`` (small programs).
     backpressure_seed: run against a slow, bursty DRAM (same results, more cycles).
+    max_cycles: the run's cycle bound; default :func:`runtime.validate.cycle_bound` of the
+    simulated run.
     """
 
     name = "rtl-sim"
@@ -41,10 +45,13 @@ class RtlSimDevice(DramImageDevice):
 
     def _execute(self, image: bytes, insn_addr: int, insn_count: int
                  ) -> tuple[int, bytes, RtlResult]:
+        expected = validate_image(self.cfg, image, insn_addr, insn_count,
+                                  max_cycles=self.max_cycles)
+        bound = self.max_cycles if self.max_cycles is not None else cycle_bound(
+            expected, backpressure=self.backpressure_seed is not None)
         opts: dict[str, Any] = {"stall_bound": self.stall_bound,
-                                "backpressure_seed": self.backpressure_seed}
-        if self.max_cycles is not None:
-            opts["max_cycles"] = self.max_cycles
+                                "backpressure_seed": self.backpressure_seed,
+                                "max_cycles": bound}
         try:
             if self.engine == "verilator":
                 from vta_hw.cosim.verilator import run_image
@@ -54,6 +61,9 @@ class RtlSimDevice(DramImageDevice):
                 from vta_hw.cosim.amaranth_sim import run_amaranth
 
                 res = run_amaranth(Bundle(self.cfg, image, insn_addr, insn_count), **opts)
+        except RtlTimeoutError as e:
+            raise DeviceError(f"rtl-sim: {e} (the simulator finishes it in "
+                              f"{expected.cycles}; raise the bound with --max-cycles)") from e
         except CosimError as e:
             raise DeviceError(f"rtl-sim: {e}") from e
         return res.cycles, res.dram, res

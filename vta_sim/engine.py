@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from vta_hw import isa, timing
 from vta_hw.config import HwConfig
 from vta_sim import effects
-from vta_sim.errors import DeadlockError, IllegalInstructionError, SimError
+from vta_sim.errors import CycleLimitError, DeadlockError, IllegalInstructionError, SimError
 from vta_sim.state import MachineState
 from vta_sim.stats import MODULES, ModuleStats, SimStats
 
@@ -96,8 +96,10 @@ class _Module:
 class Engine:
     """One run of one program on one machine state."""
 
-    def __init__(self, cfg: HwConfig, state: MachineState, insns: list[isa.Insn]):
+    def __init__(self, cfg: HwConfig, state: MachineState, insns: list[isa.Insn], *,
+                 max_cycles: int | None = None):
         self.cfg = cfg
+        self.max_cycles = max_cycles
         self.state = state
         self.insns = insns
         self.records: list[InsnRecord] = []
@@ -172,11 +174,16 @@ class Engine:
                     if q.push[n] + 1 > s:
                         s, token_q = q.push[n] + 1, q.name
                     pops.append(q)
+                body = timing.body_cost(self.cfg, insn)
+                if self.max_cycles is not None and s + body.total + 2 > self.max_cycles:
+                    raise CycleLimitError(
+                        f"{mod.name} instruction {g} ({insn_name(insn)}) issued at cycle {s} "
+                        f"retires at cycle {s + body.total + 1} or later: the run exceeds its "
+                        f"bound of {self.max_cycles} cycles (--max-cycles)")
                 mod.cmd.pop.append(s)
                 for q in pops:
                     q.pop.append(s)
                 self._execute(insn, g)
-                body = timing.body_cost(self.cfg, insn)
                 wait_cmd, wait_token = t_cmd - free, s - t_cmd
                 mod.issued = (s, body, wait_cmd, (wait_token, token_q))
                 mod.stats["stall_cmd"] += wait_cmd

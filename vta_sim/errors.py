@@ -23,3 +23,7 @@ class HazardError(SimError):
 
 class IllegalInstructionError(SimError):
     """An instruction is undecodable or breaks an ISA rule."""
+
+
+class CycleLimitError(SimError):
+    """A run would exceed its cycle bound (``--max-cycles``)."""

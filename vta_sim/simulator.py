@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
@@ -10,9 +11,12 @@ from vta_hw import isa
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 from vta_sim.engine import Engine, InsnRecord, check_program
-from vta_sim.errors import IllegalInstructionError
+from vta_sim.errors import CycleLimitError, IllegalInstructionError
 from vta_sim.state import MachineState
 from vta_sim.stats import SimStats
+
+if TYPE_CHECKING:
+    from vta_sim.races import RaceReport
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SimResult:
     records: tuple[InsnRecord, ...]
     state: MachineState
     fetch_records: tuple[tuple[int, int], ...] = ()  # (read start, dispatch) per instruction
+    races: RaceReport | None = None  # the race check's report (check_races=True), race-free
 
     def read(self, bundle: Bundle, name: str) -> bytes:
         """Bytes of the bundle's symbol ``name`` in the final DRAM."""
@@ -48,25 +53,44 @@ def decode_stream(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
         raise IllegalInstructionError(str(e)) from e
 
 
-def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int) -> SimResult:
-    """Run the ``insn_count`` instructions at ``insn_addr`` of ``dram`` on ``cfg``."""
+def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, *,
+                   check_races: bool = False, max_cycles: int | None = None) -> SimResult:
+    """Run the ``insn_count`` instructions at ``insn_addr`` of ``dram`` on ``cfg``.
+
+    check_races: also reject a program whose modules race on SRAM or DRAM
+    (:class:`vta_sim.races.RaceError`): its outcome would depend on timing, so the result
+    below is only one of the possible ones.
+    max_cycles: raise :class:`CycleLimitError` instead of running past this many cycles.
+    """
     insns = decode_stream(cfg, dram, insn_addr, insn_count)
     check_program(insns, cfg)
     state = MachineState.fresh(cfg, dram)
-    engine = Engine(cfg, state, insns)
+    engine = Engine(cfg, state, insns, max_cycles=max_cycles)
     # Each GEMM is a small BLAS product: threading them only adds synchronisation, and on a
     # busy machine OpenBLAS's spinning threads made them 50x slower.
     with threadpool_limits(limits=1, user_api="blas"):
         engine.run()
     assert engine.finish_retire is not None
     cycles = engine.finish_retire + 1
+    last = max((r.retire for r in engine.records), default=0) + 1
+    if max_cycles is not None and last > max_cycles:
+        raise CycleLimitError(f"the run takes {last} cycles, more than its bound of "
+                              f"{max_cycles} cycles (--max-cycles)")
+    races = None
+    if check_races:
+        from vta_sim.races import check_races as _check_races
+
+        races = _check_races(insns, cfg, dram, insn_addr=insn_addr)
     return SimResult(cycles=cycles, dram=state.dram.tobytes(), stats=engine.stats(cycles),
                      records=tuple(engine.records), state=state,
-                     fetch_records=tuple(engine.fetch_log))
+                     fetch_records=tuple(engine.fetch_log), races=races)
 
 
-def simulate(bundle: Bundle, cfg: HwConfig | None = None) -> SimResult:
-    """Run ``bundle``; with ``cfg`` given, first check the bundle was built for it."""
+def simulate(bundle: Bundle, cfg: HwConfig | None = None, *, check_races: bool = False,
+             max_cycles: int | None = None) -> SimResult:
+    """Run ``bundle``; with ``cfg`` given, first check the bundle was built for it.
+    ``check_races`` and ``max_cycles``: see :func:`simulate_image`."""
     if cfg is not None:
         bundle.check_config(cfg)
-    return simulate_image(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count)
+    return simulate_image(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count,
+                          check_races=check_races, max_cycles=max_cycles)

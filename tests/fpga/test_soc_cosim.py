@@ -22,7 +22,7 @@ from vta_hw import isa
 from vta_hw.bundle import BundleBuilder
 from vta_hw.config import TINY, WIDE
 from vta_hw.soc import protocol as P
-from vta_sim import simulate
+from vta_sim import DeadlockError, OutOfRangeError, simulate
 from vta_sim.workloads import blocked_matmul
 
 pytestmark = pytest.mark.cosim
@@ -36,8 +36,8 @@ def _verilator():
         pytest.skip("Verilator or a C++ compiler is not installed")
 
 
-def _device(cfg):
-    return FpgaDevice(SimulatedSocTransport(cfg), cfg, timeout=60)
+def _device(cfg, **kw):
+    return FpgaDevice(SimulatedSocTransport(cfg), cfg, timeout=60, **kw)
 
 
 def test_gemm_through_the_host_protocol_equals_vta_sim():
@@ -80,6 +80,9 @@ def test_abort_recovers_from_a_deadlocked_program_and_busy_is_refused():
     w = blocked_matmul(TINY, 8, 8, 16)
     ref = simulate(w.bundle)
     with _device(TINY) as dev:
+        with pytest.raises(DeadlockError):  # validation refuses it ...
+            dev.load(stuck)
+    with _device(TINY, validate=False) as dev:  # ... so run the raw bits
         h = dev.load(stuck)
         dev.launch(h, wait=False)
         with pytest.raises(FpgaDeviceError, match="BUSY|running"):
@@ -96,7 +99,10 @@ def test_out_of_range_dram_access_is_reported():
     far = (1 << 20) // TINY.inp_elem_bytes  # 1 MiB: past the SoC's 64 KiB
     bb.set_program([isa.Load(mem=isa.MemType.INP, dram_base=far, y_size=1, x_size=1,
                              x_stride=1), isa.Finish()])
-    with _device(TINY) as dev:
+    with _device(TINY) as dev:  # the simulator's DRAM is the image: out of range there too
+        with pytest.raises(OutOfRangeError):
+            dev.run(bb.build())
+    with _device(TINY, validate=False) as dev:
         with pytest.raises(FpgaDeviceError, match="past the SoC"):
             dev.run(bb.build())
 

@@ -10,7 +10,7 @@ import pytest
 from tests.programs.corpus import CORPUS
 from vta.cli import main
 from vta_hw.config import TINY
-from vta_sim import simulate
+from vta_sim import DeadlockError, simulate
 
 from .helpers import deadlock_program
 
@@ -45,12 +45,13 @@ def test_rtl_sim_cli_prints_cycles_like_sim(verilator_model, tmp_path, capsys):
     sim_lines = capsys.readouterr().out.splitlines()
     assert rtl_lines[0] == sim_lines[0] and rtl_lines[0].startswith("cycles: ")
     assert out_dram.read_bytes() == simulate(CORPUS["matmul_vt2"](TINY)).dram
-    # wrong config, deadlock: one-line errors
+    # wrong config, deadlock: one-line errors (the deadlock found by the simulator's
+    # validation before the RTL runs)
     assert main(["rtl-sim", str(path), "--preset", "default"]) == 2
     assert "built for config" in capsys.readouterr().err
     deadlock_program(TINY, "token").save(tmp_path / "dl.vtab")
     assert main(["rtl-sim", str(tmp_path / "dl.vtab")]) == 2
-    assert "no progress" in capsys.readouterr().err
+    assert "deadlock: compute instruction 0 (GEMM) waits" in capsys.readouterr().err
 
 
 @pytest.mark.cosim
@@ -92,5 +93,5 @@ def test_rtl_device_runs_a_bundle_with_new_inputs(verilator_model):
     assert extra.handle >= len(bundle.dram) and extra.handle % dev.align == 0
     with pytest.raises(DeviceError, match="built for config"):
         RtlSimDevice(TINY.replace(name="other", dram_latency=5)).load(bundle)
-    with pytest.raises(DeviceError, match="no progress"):
-        dev.launch(dev.load(deadlock_program(TINY, "token")))
+    with pytest.raises(DeadlockError, match="deadlock: compute instruction 0 .GEMM. waits"):
+        dev.launch(dev.load(deadlock_program(TINY, "token")))  # validated before it runs

@@ -24,7 +24,7 @@ RANDOM_PROGRAMS = 200
 def _agree(bundle, **kw):
     from vta_hw.cosim.verilator import run_bundle
 
-    sim = simulate(bundle)
+    sim = simulate(bundle, check_races=True)  # and no two modules race
     rtl = run_bundle(bundle, **kw)
     name = bundle.meta.get("program", "")
     assert rtl.dram == sim.dram, f"{name}: final DRAM differs"
@@ -171,7 +171,7 @@ def test_amaranth_simulator_agrees(program):
     from vta_hw.cosim.amaranth_sim import run_amaranth
 
     bundle = CORPUS[program](PRESETS["tiny"])
-    sim = simulate(bundle)
+    sim = simulate(bundle, check_races=True)  # and no two modules race
     rtl = run_amaranth(bundle)
     assert (rtl.cycles, rtl.dram) == (sim.cycles, sim.dram)
 

@@ -15,7 +15,7 @@ CONFIGS = list(PRESETS.values())
 
 
 def assert_same(bundle):
-    sim = simulate(bundle)
+    sim = simulate(bundle, check_races=True)  # and no two modules race
     ref = run_reference(bundle)
     assert sim.dram == bytes(ref.dram), "final DRAM differs"
     cfg = bundle.config

@@ -20,3 +20,14 @@ def config_from_args(args: argparse.Namespace) -> HwConfig:
 
 def config_given(args: argparse.Namespace) -> bool:
     return getattr(args, "preset", None) is not None or getattr(args, "config", None) is not None
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts such as ``--max-cycles``: a whole number >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return v

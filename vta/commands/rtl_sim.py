@@ -1,7 +1,10 @@
 """``vta rtl-sim BUNDLE``: run a program bundle on the RTL (Verilator, or Amaranth's simulator).
 
 Prints ``cycles: <n>`` as ``vta sim`` does, so the two are compared line for line.  The first
-run for a config builds the Verilator model (tens of seconds) and caches it.
+run for a config builds the Verilator model (tens of seconds) and caches it.  The bundle is
+validated on the simulator first (``runtime.validate``: a program the simulator rejects
+would hang or corrupt the RTL run) and the run is bounded by ``--max-cycles`` (default:
+derived from the simulated run).
 """
 
 from __future__ import annotations
@@ -9,20 +12,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vta.commands._common import add_config_args, config_from_args, config_given
+from vta.commands._common import (
+    add_config_args,
+    config_from_args,
+    config_given,
+    positive_int,
+)
 from vta_hw.bundle import Bundle
 
 
 def _run(args: argparse.Namespace) -> int:
+    from runtime.validate import cycle_bound, validate_bundle
     from vta_hw.cosim import DEFAULT_STALL_BOUND
 
     bundle = Bundle.load(args.bundle)
     if config_given(args):
         bundle.check_config(config_from_args(args))
+    expected = validate_bundle(bundle, max_cycles=args.max_cycles)
     kwargs = {"stall_bound": args.stall_bound or DEFAULT_STALL_BOUND,
-              "backpressure_seed": args.backpressure}
-    if args.max_cycles is not None:
-        kwargs["max_cycles"] = args.max_cycles
+              "backpressure_seed": args.backpressure,
+              "max_cycles": args.max_cycles if args.max_cycles is not None else cycle_bound(
+                  expected, backpressure=args.backpressure is not None)}
     if args.amaranth:
         from vta_hw.cosim.amaranth_sim import run_amaranth
 
@@ -49,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", help="program bundle (.vtab)")
     add_config_args(p)
     p.add_argument("--wave", metavar="FILE", help="write a VCD waveform")
-    p.add_argument("--max-cycles", type=int, metavar="N",
-                   help="give up (error) after N cycles")
+    p.add_argument("--max-cycles", type=positive_int, metavar="N",
+                   help="give up (error) after N cycles (default: twice the simulated run "
+                        "plus 1024; 16 times with --backpressure)")
     p.add_argument("--stall-bound", type=int, metavar="N",
                    help="cycles without progress that count as a deadlock (default 64)")
     p.add_argument("--backpressure", type=int, metavar="SEED",

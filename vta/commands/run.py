@@ -1,21 +1,34 @@
-"""``vta run BUNDLE --device D``: run a program bundle on any accelerator device."""
+"""``vta run BUNDLE --device D``: run a program bundle on any accelerator device.
+
+The bundle is validated on the simulator first (decode, ranges, hazards, deadlock, races:
+``runtime.validate``), before a device is opened (opening ``fpga:sim`` may build a model),
+and every run is bounded by ``--max-cycles`` (default: derived from the simulated run).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from vta.commands._common import add_config_args, config_from_args, config_given
+from vta.commands._common import (
+    add_config_args,
+    config_from_args,
+    config_given,
+    positive_int,
+)
 from vta_hw.bundle import Bundle
 
 
 def _run(args: argparse.Namespace) -> int:
     from runtime.devices import open_device, run_bundle
+    from runtime.validate import validate_bundle
 
     bundle = Bundle.load(args.bundle)
     if config_given(args):
         bundle.check_config(config_from_args(args))
-    device = open_device(args.device, bundle.config)
+    if args.device != "sim":  # fail before opening (and maybe building) the device
+        validate_bundle(bundle, max_cycles=args.max_cycles)
+    device = open_device(args.device, bundle.config, max_cycles=args.max_cycles)
     try:
         result = run_bundle(device, bundle)
     finally:
@@ -36,5 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="sim",
                    help="sim (default), rtl, rtl:amaranth, fpga:/dev/ttyUSB0[@BAUD], fpga:sim")
     p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    p.add_argument("--max-cycles", type=positive_int, metavar="N",
+                   help="give up (error) after N cycles (default: twice the simulated run "
+                        "plus 1024)")
     add_config_args(p)
     p.set_defaults(func=_run)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vta.commands._common import add_config_args, config_from_args, config_given
+from vta.commands._common import (
+    add_config_args,
+    config_from_args,
+    config_given,
+    positive_int,
+)
 from vta_hw.bundle import Bundle
 
 
@@ -14,8 +19,13 @@ def _run(args: argparse.Namespace) -> int:
     from vta_sim.trace import write_trace
 
     bundle = Bundle.load(args.bundle)
-    result = simulate(bundle, config_from_args(args) if config_given(args) else None)
+    result = simulate(bundle, config_from_args(args) if config_given(args) else None,
+                      check_races=args.check_races, max_cycles=args.max_cycles)
     print(result.stats.summary())
+    if result.races is not None:
+        r = result.races
+        print(f"races: none ({r.accesses} access ranges, {r.candidates} concurrent pairs "
+              "compared)")
     if args.stats:
         Path(args.stats).write_text(result.stats.to_json())
         print(f"stats: {args.stats}")
@@ -48,4 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeline", metavar="FILE", help="write a per-module timeline (PNG)")
     p.add_argument("--roofline", metavar="FILE", help="write a roofline plot (PNG)")
     p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    p.add_argument("--check-races", action="store_true",
+                   help="reject a program whose modules race on SRAM or DRAM (accesses no "
+                        "token chain orders)")
+    p.add_argument("--max-cycles", type=positive_int, metavar="N",
+                   help="give up (error) if the run takes more than N cycles")
     p.set_defaults(func=_run)
