@@ -246,12 +246,13 @@ def dense_partial_blocks(cfg: HwConfig) -> CompiledCase:
 
 # ---------------------------------------------------------------------------- ALU operators
 def _pool(name: str, cfg: HwConfig, pool: str, h: int, w: int, k: int, stride: int,
-          pad: int, c: int | None = None, schedule: AluSchedule | None = None) -> CompiledCase:
+          pad: int, c: int | None = None, schedule: AluSchedule | None = None,
+          options: LayoutOptions | None = None) -> CompiledCase:
     rng = _rng(cfg, name)
     c = c or cfg.block_out + 3
     x = _i8(rng, 1, c, h, w)
     op = Pool2d(1, c, h, w, pool, k, k, stride, pad)
-    return _single(name, compile_op(op, cfg, schedule), {"x": x}, ref.pool2d(x, op))
+    return _single(name, compile_op(op, cfg, schedule, options), {"x": x}, ref.pool2d(x, op))
 
 
 def max_pool3x3_s2_p1(cfg: HwConfig) -> CompiledCase:
@@ -270,9 +271,10 @@ def avg_pool2x2_s2_odd(cfg: HwConfig) -> CompiledCase:
 
 def max_pool3x3_partial_tiles(cfg: HwConfig) -> CompiledCase:
     """A fixed ALU schedule with partial tiles in channels, rows and columns (3 channel
-    blocks by 2, 7x6 outputs by 2x4)."""
+    blocks by 2, 7x6 outputs by 2x4); the loads insert the -128 padding (no halo in DRAM)."""
     return _pool("max_pool3x3_partial_tiles", cfg, "max", 13, 11, 3, 2, 1,
-                 c=2 * cfg.block_out + 1, schedule=AluSchedule(tile_c=2, tile_h=2, tile_w=4))
+                 c=2 * cfg.block_out + 1, schedule=AluSchedule(tile_c=2, tile_h=2, tile_w=4),
+                 options=LayoutOptions(input_halo=(0, 0)))
 
 
 def elementwise_binary(cfg: HwConfig) -> CompiledCase:
@@ -310,7 +312,9 @@ def chain_conv_conv(cfg: HwConfig) -> CompiledCase:
 
 def chain_conv_maxpool(cfg: HwConfig) -> CompiledCase:
     """A ResNet stem in miniature: conv (no ReLU, so pooling sees negative values) then a
-    3x3 stride-2 max pool whose loads insert the -128 padding."""
+    3x3 stride-2 max pool.  The conv stores into the interior of a tensor with a 1-pixel
+    halo in DRAM, which the pool reads as its padding: the chained image starts with -128
+    there (a zero halo would win every border window whose values are all negative)."""
     name = "chain_conv_maxpool"
     rng = _rng(cfg, name)
     c, o = cfg.block_in + 1, cfg.block_out + 3
@@ -318,8 +322,8 @@ def chain_conv_maxpool(cfg: HwConfig) -> CompiledCase:
     s = _shift_for(ref.conv2d_acc(x, wt, (1, 1), (1, 1)))
     op1 = Conv2d(1, c, 11, 9, o, 3, 3, 1, 1, Epilogue(requant=Requant(shift=s)))
     op2 = Pool2d(1, o, 11, 9, "max", 3, 3, 2, 1)
-    c1 = compile_op(op1, cfg)
-    c2 = compile_op(op2, cfg, options=LayoutOptions(input_halo=(0, 0)))
+    c1 = compile_op(op1, cfg, options=LayoutOptions(output_halo=(1, 1)))
+    c2 = compile_op(op2, cfg)
     ch = chain([c1, c2], [{"y": "t"}, {"x": "t"}])
     y1 = ref.conv2d(x, wt, op1)
     return _chained(name, ch, [{"x": x, "w": wt}, {}], ref.pool2d(y1, op2))
