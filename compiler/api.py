@@ -24,7 +24,7 @@ import numpy as np
 
 from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
-from compiler.layout import ActLayout, ConstLayout, LayoutOptions, UopLayout
+from compiler.layout import ActLayout, ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
 from compiler.ops import (
     AluStep,
@@ -262,6 +262,11 @@ class ChainedProgram:
 
 
 def _same_layout(a: TensorDecl, b: TensorDecl) -> bool:
+    """Whether two ops' views of one DRAM tensor hold the same bytes.  Im2col patches are
+    never another op's plain activation, even when their blocked geometry matches (a
+    1-channel 3x3 conv's 9 patch channels fill the one block a 1-channel output does)."""
+    if isinstance(a.layout, Im2colLayout) != isinstance(b.layout, Im2colLayout):
+        return False
     la, lb = getattr(a.layout, "act", a.layout), getattr(b.layout, "act", b.layout)
     if not (isinstance(la, ActLayout) and isinstance(lb, ActLayout)):
         return la == lb
@@ -336,9 +341,11 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
             other, j = tensors[g[t.name]]
             if not _same_layout(other, t):
                 raise LayoutError(
-                    f"tensor {g[t.name]!r}: operator {j} lays it out as {other.layout.shape} "
-                    f"({other.mem.name.lower()}), operator {i} as {t.layout.shape} "
-                    f"({t.mem.name.lower()}); a layout transform is needed between them")
+                    f"tensor {g[t.name]!r}: operator {j} lays it out as "
+                    f"{type(other.layout).__name__}{other.layout.shape} "
+                    f"({other.mem.name.lower()}), operator {i} as "
+                    f"{type(t.layout).__name__}{t.layout.shape} ({t.mem.name.lower()}); "
+                    f"a layout transform is needed between them")
 
         def ren(a: Access, g=g) -> Access:
             return Access(f"dram:{g[a.space[5:]]}") if a.space.startswith("dram:") else a

@@ -199,3 +199,18 @@ def test_chain_rejects_consumers_that_pad_one_tensor_differently():
     c3 = compile_op(Pool2d(1, 4, 7, 7, "avg", 3, 3, 1, 1), TINY)
     with pytest.raises(LayoutError, match="pads the halo of tensor 't' with"):
         chain([c1, c2, c3], [{"y": "t"}, {"x": "t"}, {"x": "t"}])
+
+
+def test_chain_rejects_an_im2col_consumer_of_a_plain_activation():
+    """A 1-channel 3x3 conv on a 16-wide block reads its input as im2col patches (9 channels
+    per pixel, one block, ho x wo pixels): the same blocked geometry as the producer's plain
+    1-channel output, but other bytes.  Chaining them silently computed garbage (95 of 99
+    outputs wrong); it needs a layout transform."""
+    c1 = compile_op(Conv2d(1, 5, 9, 11, 1, 3, 3, 1, 1), DEFAULT)
+    c2 = compile_op(Conv2d(1, 1, 9, 11, 1, 3, 3, 1, 1), DEFAULT,
+                    options=LayoutOptions(input_halo=(0, 0)))
+    assert type(c2.program.tensor("x").layout).__name__ == "Im2colLayout"
+    with pytest.raises(LayoutError, match=r"as ActLayout\(1, 1, 9, 11, 1, 16\) \(out\), "
+                       r"operator 1 as Im2colLayout\(1, 1, 9, 11, 1, 16\) \(inp\); a layout "
+                       "transform is needed"):
+        chain([c1, c2], [{"y": "t"}, {"x": "t"}])
