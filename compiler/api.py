@@ -24,7 +24,7 @@ import numpy as np
 
 from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
-from compiler.layout import ActLayout, ConstLayout, LayoutOptions, UopLayout
+from compiler.layout import ActLayout, ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
 from compiler.ops import (
     AluStep,
@@ -193,12 +193,17 @@ class ChainedProgram:
     tensor ``t`` is called ``names[i].get(t, f"{i}.{t}")``; tensors several ops share (an
     output another op reads) must have identical layouts.  ``insns`` carry tensor-relative
     DRAM addresses like a :class:`CompiledOp`'s; :meth:`bundle` places and links them.
+    halo_fills: global name -> (index of the op that reads it, its declaration there, pad
+    value) for a tensor another op writes whose DRAM halo that reader takes as its padding
+    with a non-zero pad value: the writer's stores fill only the interior, so the image
+    must start with the pad value in the halo (see :func:`chain`).
     """
 
     ops: tuple[CompiledOp, ...]
     names: tuple[dict[str, str], ...]
     tensors: dict[str, tuple[TensorDecl, int]]
     program: Program
+    halo_fills: dict[str, tuple[int, TensorDecl, int]] = field(default_factory=dict)
 
     @property
     def instrs(self) -> tuple[Instr, ...]:
@@ -220,8 +225,9 @@ class ChainedProgram:
         addrs = {}
         feeds = set(self.inputs)
         for g, (t, i) in self.tensors.items():
-            if g in feeds:
-                data = np.ascontiguousarray(self.ops[i].pack_tensor(t, inputs[i]))
+            if g in feeds or g in self.halo_fills:
+                data = (self._halo_image(g) if g not in feeds
+                        else np.ascontiguousarray(self.ops[i].pack_tensor(t, inputs[i])))
                 r = bb.add(g, data.tobytes(), dtype=str(data.dtype), shape=tuple(data.shape))
             else:
                 r = bb.alloc(g, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
@@ -236,6 +242,19 @@ class ChainedProgram:
         bb.set_program(linked)
         return bb.build({"ops": [op.op.name for op in self.ops]})
 
+    def _halo_image(self, g: str) -> np.ndarray:
+        """Initial image of written tensor ``g``: zero interior, the reader's pad value in
+        the halo (packed exactly as that reader packs a caller-provided input)."""
+        j, t, _ = self.halo_fills[g]
+        spec = next(s for s in self.ops[j].op.inputs() if s.name == t.source[0])
+        data = np.ascontiguousarray(self.ops[j].pack_tensor(t, {spec.name: np.zeros(
+            spec.shape, np.int8)}))
+        producer, _ = self.tensors[g]
+        if data.nbytes != producer.layout.nbytes:
+            raise LayoutError(f"tensor {g!r}: the halo image has {data.nbytes} bytes, the "
+                              f"layout {producer.layout.nbytes}")
+        return data
+
     def read(self, result, bundle: Bundle, i: int, local: str = "y") -> np.ndarray:
         """Op ``i``'s output (logical layout) from a simulation result."""
         data = result.read(bundle, self.global_name(i, local))
@@ -243,11 +262,47 @@ class ChainedProgram:
 
 
 def _same_layout(a: TensorDecl, b: TensorDecl) -> bool:
+    """Whether two ops' views of one DRAM tensor hold the same bytes.  Im2col patches are
+    never another op's plain activation, even when their blocked geometry matches (a
+    1-channel 3x3 conv's 9 patch channels fill the one block a 1-channel output does)."""
+    if isinstance(a.layout, Im2colLayout) != isinstance(b.layout, Im2colLayout):
+        return False
     la, lb = getattr(a.layout, "act", a.layout), getattr(b.layout, "act", b.layout)
     if not (isinstance(la, ActLayout) and isinstance(lb, ActLayout)):
         return la == lb
     key = ("n_blocks", "c_blocks", "h", "w", "halo", "block", "batch")
     return all(getattr(la, k) == getattr(lb, k) for k in key)
+
+
+def _halo_pad(c: CompiledOp, t: TensorDecl) -> int | None:
+    """The value ``c`` reads from the DRAM halo of its tensor ``t`` as padding, or None when
+    it reads no halo there (the activation input ``x`` stored with its padding, packed with
+    the op's pad value as by :meth:`CompiledOp.pack_tensor`)."""
+    if t.role != "input" or t.name != "x" or not any(getattr(t.layout, "halo", (0, 0))):
+        return None
+    return int(getattr(c.op, "pad_value", 0))
+
+
+def _halo_fills(ops: tuple[CompiledOp, ...], gname) -> dict[str, tuple[int, TensorDecl, int]]:
+    """Tensors one op writes and another reads with a non-zero pad value in their halo."""
+    written = {gname(i, t.name) for i, c in enumerate(ops) for t in c.tensors
+               if t.role == "output"}
+    fills: dict[str, tuple[int, TensorDecl, int]] = {}
+    pads: dict[str, tuple[int, int]] = {}
+    for i, c in enumerate(ops):
+        for t in c.tensors:
+            g, pad = gname(i, t.name), _halo_pad(c, t)
+            if g not in written or pad is None:
+                continue
+            if g in pads and pads[g][1] != pad:
+                j, other = pads[g]
+                raise LayoutError(f"operator {j} pads the halo of tensor {g!r} with {other}, "
+                                  f"operator {i} with {pad}: give one of them input_halo=(0, "
+                                  f"0) so its loads insert the padding")
+            pads[g] = (i, pad)
+            if pad:
+                fills[g] = (i, t, pad)
+    return fills
 
 
 def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None = None
@@ -259,6 +314,9 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     computes, waiting only for the stores of the op whose output they read (through a
     compute NOP) and for the SRAM slots they overwrite to be free.  Each op's micro-op LOAD
     refills the micro-op buffer after the previous op's last GEMM/ALU (same module).
+    A tensor one op writes with a halo (``output_halo``) that the next op reads as its
+    padding starts with that op's pad value in the halo (``halo_fills``); two readers that
+    pad it differently are refused.
     """
     from compiler.lower.interleave import interleave
     from compiler.lower.races import check_program_races
@@ -284,9 +342,11 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
             other, j = tensors[g[t.name]]
             if not _same_layout(other, t):
                 raise LayoutError(
-                    f"tensor {g[t.name]!r}: operator {j} lays it out as {other.layout.shape} "
-                    f"({other.mem.name.lower()}), operator {i} as {t.layout.shape} "
-                    f"({t.mem.name.lower()}); a layout transform is needed between them")
+                    f"tensor {g[t.name]!r}: operator {j} lays it out as "
+                    f"{type(other.layout).__name__}{other.layout.shape} "
+                    f"({other.mem.name.lower()}), operator {i} as "
+                    f"{type(t.layout).__name__}{t.layout.shape} ({t.mem.name.lower()}); "
+                    f"a layout transform is needed between them")
 
         def ren(a: Access, g=g) -> Access:
             return Access(f"dram:{g[a.space[5:]]}") if a.space.startswith("dram:") else a
@@ -302,7 +362,8 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     prog = replace(insert_tokens(interleave(prog)), stage="emit")
     check_program_races(prog, {g: ops[i].pack_tensor(t, {}) for g, (t, i) in tensors.items()
                                if isinstance(t.layout, UopLayout)})
-    return ChainedProgram(ops, names_t, tensors, prog)
+    fills = _halo_fills(ops, lambda i, t: names_t[i].get(t, f"{i}.{t}"))
+    return ChainedProgram(ops, names_t, tensors, prog, fills)
 
 
 

@@ -165,3 +165,52 @@ def test_chain_keeps_latency_hiding():
     apart = (run_on_simulator(c1, {"x": x, "w": w1}).cycles
              + run_on_simulator(c2, {"x": y1, "w": w2}).cycles)
     assert r.cycles <= 1.01 * apart
+
+
+@pytest.mark.parametrize("consumer", ["max_pool", "conv_zero_point"])
+def test_chain_fills_a_halo_the_consumer_pads_with_a_non_zero_value(consumer):
+    """The producer's stores write only the interior of a tensor whose halo is in DRAM: the
+    consumer reads the halo as its padding, so the chained image must hold the consumer's pad
+    value there (-128 for max pooling, the zero point for a conv), not zeros.  Positive
+    inputs and negative weights make every first-layer output negative, so a zero halo
+    would be the maximum of every border window."""
+    cfg = TINY
+    x = RNG.integers(1, 128, (1, 4, 7, 7), dtype=np.int8)
+    w = RNG.integers(-128, 0, (4, 4, 3, 3), dtype=np.int8)
+    op1 = Conv2d(1, 4, 7, 7, 4, 3, 3, 1, 1, Epilogue(requant=Requant(shift=10)))
+    if consumer == "max_pool":
+        op2, w2 = Pool2d(1, 4, 7, 7, "max", 3, 3, 2, 1), None
+    else:
+        op2, w2 = Conv2d(1, 4, 7, 7, 4, 3, 3, 2, 1, Epilogue(requant=Requant(shift=10)),
+                         pad_value=-77), i8(4, 4, 3, 3)
+    c1 = compile_op(op1, cfg, options=LayoutOptions(output_halo=(1, 1)))
+    c2 = compile_op(op2, cfg)  # input halo = its padding, read from DRAM
+    ch = chain([c1, c2], [{"y": "t"}, {"x": "t"}])
+    b = ch.bundle([{"x": x, "w": w}, {} if w2 is None else {"w": w2}])
+    y1 = ref.conv2d(x, w, op1)
+    want = ref.pool2d(y1, op2) if w2 is None else ref.conv2d(y1, w2, op2)
+    np.testing.assert_array_equal(ch.read(simulate(b), b, 1), want)
+
+
+def test_chain_rejects_consumers_that_pad_one_tensor_differently():
+    op1 = Conv2d(1, 4, 7, 7, 4, 3, 3, 1, 1)
+    c1 = compile_op(op1, TINY, options=LayoutOptions(output_halo=(1, 1)))
+    c2 = compile_op(Pool2d(1, 4, 7, 7, "max", 3, 3, 1, 1), TINY)
+    c3 = compile_op(Pool2d(1, 4, 7, 7, "avg", 3, 3, 1, 1), TINY)
+    with pytest.raises(LayoutError, match="pads the halo of tensor 't' with"):
+        chain([c1, c2, c3], [{"y": "t"}, {"x": "t"}, {"x": "t"}])
+
+
+def test_chain_rejects_an_im2col_consumer_of_a_plain_activation():
+    """A 1-channel 3x3 conv on a 16-wide block reads its input as im2col patches (9 channels
+    per pixel, one block, ho x wo pixels): the same blocked geometry as the producer's plain
+    1-channel output, but other bytes.  Chaining them silently computed garbage (95 of 99
+    outputs wrong); it needs a layout transform."""
+    c1 = compile_op(Conv2d(1, 5, 9, 11, 1, 3, 3, 1, 1), DEFAULT)
+    c2 = compile_op(Conv2d(1, 1, 9, 11, 1, 3, 3, 1, 1), DEFAULT,
+                    options=LayoutOptions(input_halo=(0, 0)))
+    assert type(c2.program.tensor("x").layout).__name__ == "Im2colLayout"
+    with pytest.raises(LayoutError, match=r"as ActLayout\(1, 1, 9, 11, 1, 16\) \(out\), "
+                       r"operator 1 as Im2colLayout\(1, 1, 9, 11, 1, 16\) \(inp\); a layout "
+                       "transform is needed"):
+        chain([c1, c2], [{"y": "t"}, {"x": "t"}])
