@@ -16,9 +16,22 @@ import vta.commands
 from vta_hw.errors import VtaError
 
 
+def package_version() -> str:
+    """The installed distribution's version (package metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vta-codesign")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        import vta
+
+        return vta.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vta", description="Open accelerator co-design toolkit (VTA-style int8 accelerator).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for mod in sorted(pkgutil.iter_modules(vta.commands.__path__), key=lambda m: m.name):

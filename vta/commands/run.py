@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from vta.commands._common import add_config_args, config_from_args, config_given
+from vta.commands._common import (
+    add_config_args,
+    config_from_args,
+    config_given,
+    path_arg,
+    prepare_device,
+)
+from vta.outputs import Outputs, writes_outputs
 from vta_hw.bundle import Bundle
 
 
-def _run(args: argparse.Namespace) -> int:
+@writes_outputs
+def _run(args: argparse.Namespace, outs: Outputs) -> int:
     from runtime.devices import open_device, run_bundle
 
+    dram_out = outs.file(args.dram_out, "--dram-out")
     bundle = Bundle.load(args.bundle)
     if config_given(args):
         bundle.check_config(config_from_args(args))
+    prepare_device(args.device, bundle.config)
     device = open_device(args.device, bundle.config)
     try:
         result = run_bundle(device, bundle)
@@ -24,17 +33,17 @@ def _run(args: argparse.Namespace) -> int:
             close()
     print(f"cycles: {result.cycles}")
     print(f"device: {args.device}")
-    if args.dram_out:
-        Path(args.dram_out).write_bytes(result.dram)
+    if dram_out:
+        dram_out.write_bytes(result.dram)
         print(f"final DRAM: {args.dram_out}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a program bundle on a device (sim, rtl, fpga:PORT)")
-    p.add_argument("bundle", help="program bundle (.vtab)")
+    path_arg(p, "bundle", kind="in:bundle", help="program bundle (.vtab)")
     p.add_argument("--device", default="sim",
                    help="sim (default), rtl, rtl:amaranth, fpga:/dev/ttyUSB0[@BAUD], fpga:sim")
-    p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    path_arg(p, "--dram-out", kind="out:file", metavar="FILE", help="write the final DRAM image")
     add_config_args(p)
     p.set_defaults(func=_run)
