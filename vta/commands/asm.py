@@ -31,6 +31,15 @@ BUNDLE_SUFFIX = ".vtab"
 _ZIP_MAGIC = b"PK\x03\x04"  # a bundle is a zip archive
 
 
+def _is_text(raw: bytes) -> bool:
+    """Whether ``raw`` reads as text (a likely mix-up of a .s file and instruction words)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\n\r\t" for c in text)
+
+
 def _data_args(items: list[str] | None) -> dict[str, bytes]:
     """``--data NAME=FILE`` options: region name -> the file's bytes."""
     data: dict[str, bytes] = {}
@@ -85,7 +94,12 @@ def _disasm(args: argparse.Namespace, outs: Outputs) -> int:
         cfg, insns = bundle.config, bundle.instructions()
     else:
         cfg = config_from_args(args)
-        insns = isa.decode_program(raw, cfg)  # type: ignore[arg-type]
+        try:
+            insns = isa.decode_program(raw, cfg)  # type: ignore[arg-type]
+        except isa.IsaError as e:
+            hint = ("; it looks like text (assemble it with `vta asm`)" if _is_text(raw)
+                    else "")
+            raise InputFileError(f"instruction file {args.binary!r}: {e}{hint}") from None
     if not insns:
         raise InputFileError(f"{args.binary!r} holds no instructions")
     text = isa.disassemble_program(insns, cfg)
