@@ -2,7 +2,8 @@
 
 Each subcommand family lives in its own module under ``vta/commands/`` and exposes
 ``register(subparsers)``; this file only discovers them, parses arguments and turns any
-:class:`~vta_hw.errors.VtaError` into a one-line ``error: ...`` message with exit status 2.
+:class:`~vta_hw.errors.VtaError` (or an OSError from the file system) into a one-line
+``error: ...`` message with exit status 2.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # the file system refused (disk full, permissions): not a bug
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
