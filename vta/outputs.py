@@ -29,6 +29,7 @@ import functools
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,7 @@ class Outputs:
 
     def __init__(self) -> None:
         self._files: list[tuple[Path, Path]] = []  # (staging, target)
+        self._diagnostics: set[Path] = set()  # staging paths kept when the work fails
         self._dirs: list[tuple[Path, Path]] = []
         self._claimed: dict[str, str] = {}  # real target path -> option that named it
 
@@ -133,8 +135,13 @@ class Outputs:
         self._claimed[key] = what
 
     def file(self, path: str | os.PathLike | None, what: str, *,
-             suffixes: tuple[str, ...] | None = None) -> Path | None:
-        """Check output file ``path`` now; returns the staging path to write (None for None)."""
+             suffixes: tuple[str, ...] | None = None, diagnostic: bool = False) -> Path | None:
+        """Check output file ``path`` now; returns the staging path to write (None for None).
+
+        A ``diagnostic`` output (a waveform) is also kept when the work fails with a
+        :class:`VtaError` (a deadlock, a timeout), if its writer finished it: that is when it
+        is wanted most.  Other failures (a crash, Ctrl-C) discard it like every output.
+        """
         if path is None:
             return None
         p = check_file(path, what, suffixes)
@@ -149,6 +156,8 @@ class Outputs:
             os.unlink(name)  # only the name is reserved; the writer creates the file
             staging = Path(name)
         self._files.append((staging, target))
+        if diagnostic:
+            self._diagnostics.add(staging)
         return staging
 
     def directory(self, path: str | os.PathLike | None, what: str) -> Path | None:
@@ -169,14 +178,8 @@ class Outputs:
     def commit(self) -> None:
         """Move every staged output into place (called when the ``with`` block succeeds)."""
         for staging, target in self._files:
-            if not staging.exists():
-                continue  # the command chose not to write this one
-            if _is_special(target):
-                with open(target, "wb") as f:
-                    f.write(staging.read_bytes())
-                shutil.rmtree(staging.parent, ignore_errors=True)
-            else:
-                os.replace(staging, target)
+            if staging.exists():  # else the command chose not to write this one
+                self._commit_file(staging, target)
         for staging, target in self._dirs:
             if target.is_dir():
                 _merge(staging, target)
@@ -186,6 +189,16 @@ class Outputs:
                 os.replace(staging, target)
         self._files.clear()
         self._dirs.clear()
+        self._diagnostics.clear()
+
+    @staticmethod
+    def _commit_file(staging: Path, target: Path) -> None:
+        if _is_special(target):
+            with open(target, "wb") as f:
+                f.write(staging.read_bytes())
+            shutil.rmtree(staging.parent, ignore_errors=True)
+        else:
+            os.replace(staging, target)
 
     def discard(self) -> None:
         """Delete every staged output (called when the ``with`` block raises)."""
@@ -200,6 +213,7 @@ class Outputs:
             shutil.rmtree(staging, ignore_errors=True)
         self._files.clear()
         self._dirs.clear()
+        self._diagnostics.clear()
 
     def __enter__(self) -> Outputs:
         return self
@@ -212,8 +226,13 @@ class Outputs:
             except BaseException:
                 self.discard()
                 raise
-        else:
-            self.discard()
+            return
+        if isinstance(exc, VtaError):
+            kept = [(s, t) for s, t in self._files if s in self._diagnostics and s.exists()]
+            for staging, target in kept:
+                self._commit_file(staging, target)
+                print(f"kept for the failed run: {target}", file=sys.stderr)
+        self.discard()
 
 
 def writes_outputs(command: Callable[[argparse.Namespace, Outputs], int]

@@ -72,6 +72,22 @@ def test_an_error_discards_everything(tmp_path):
     assert (tmp_path / "old.txt").read_text() == "old"
 
 
+def test_a_diagnostic_output_survives_a_diagnosed_failure(tmp_path, capsys):
+    """A waveform of a deadlocked run is kept; the other outputs of the run are not."""
+    from vta_hw.errors import VtaError
+
+    with pytest.raises(VtaError), Outputs() as out:
+        out.file(tmp_path / "w.vcd", "--wave", diagnostic=True).write_text("$enddefinitions")
+        out.file(tmp_path / "d.bin", "--dram-out").write_bytes(b"x")
+        raise VtaError("the RTL made no progress")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.vcd"]
+    assert capsys.readouterr().err == f"kept for the failed run: {tmp_path / 'w.vcd'}\n"
+    with pytest.raises(KeyboardInterrupt), Outputs() as out:
+        out.file(tmp_path / "w2.vcd", "--wave", diagnostic=True).write_text("$enddef")
+        raise KeyboardInterrupt  # the simulator was killed mid-write: not kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.vcd"]
+
+
 def test_two_options_cannot_name_one_file(tmp_path):
     with pytest.raises(OutputPathError, match="--stats and --trace both name"), Outputs() as out:
         out.file(tmp_path / "s.json", "--stats")

@@ -23,7 +23,7 @@ from vta_hw.bundle import Bundle
 def _run(args: argparse.Namespace, outs: Outputs) -> int:
     from vta_hw.cosim import DEFAULT_STALL_BOUND
 
-    wave = outs.file(args.wave, "--wave")
+    wave = outs.file(args.wave, "--wave", diagnostic=True)  # kept if the RTL deadlocks
     dram_out = outs.file(args.dram_out, "--dram-out")
     bundle = Bundle.load(args.bundle)
     if config_given(args):
