@@ -284,7 +284,10 @@ DEVICE_RUNS = {
     "run --device rtl:amaranth": ["run", "--device", "rtl:amaranth"],
     "run --device fpga:sim": ["run", "--device", "fpga:sim"],
     "rtl-sim": ["rtl-sim"],
+    "run --device fpga:BOARD": ["run", "--device", f"fpga:{os.environ.get('VTA_BOARD', '')}"],
 }
+BOARD = pytest.mark.skipif(not os.environ.get("VTA_BOARD"), reason=(
+    "needs a ULX3S running the SoC bitstream on a serial port: set VTA_BOARD=/dev/ttyUSB0"))
 NEEDS_VALIDATION = pytest.mark.xfail(
     strict=False, reason="fixed by device validation (the races branch validates bundles "
                          "before every device runs them)")
@@ -311,10 +314,11 @@ NOT_YET_REFUSED = {("run --device rtl", "hazard"), ("run --device rtl:amaranth",
 
 
 @pytest.mark.parametrize("command, program", [
-    pytest.param(c, p, marks=[NEEDS_VALIDATION] if (c, p) in NOT_YET_REFUSED else [])
+    pytest.param(c, p, marks=([NEEDS_VALIDATION] if (c, p) in NOT_YET_REFUSED else [])
+                 + ([BOARD] if c.endswith("BOARD") else []))
     for c in DEVICE_RUNS for p in ("random-words", "hazard")])
 def test_devices_refuse_bad_programs(command, program, tmp_path, request):
-    if DEVICE_RUNS[command][-1] != "sim":
+    if DEVICE_RUNS[command][-1] != "sim" and not command.endswith("BOARD"):
         request.getfixturevalue("device_models")
     bundle = (_random_words_bundle if program == "random-words" else _hazard_bundle)()
     path = bundle.save(tmp_path / "bad.vtab")
