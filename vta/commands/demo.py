@@ -26,6 +26,9 @@ from vta.commands._common import (
 from vta.outputs import Outputs, writes_outputs
 from vta_hw.errors import VtaError
 
+MAX_SIZE = 224  # ImageNet's input size: larger layers belong in a benchmark, not a demo
+MAX_CHANNELS = 512  # ResNet-18's widest layer
+
 
 class DemoMismatchError(VtaError):
     """Two devices disagree on the demo's output (a bug: please report it)."""
@@ -62,9 +65,11 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
     from vta_sim.plots import timeline
     from vta_sim.trace import write_trace
 
-    for flag, value in (("--size", args.size), ("--channels", args.channels)):
-        if value < 1:
-            raise UsageError(f"{flag} must be a positive integer, got {value}")
+    for flag, value, most in (("--size", args.size, MAX_SIZE),
+                              ("--channels", args.channels, MAX_CHANNELS)):
+        if not 1 <= value <= most:
+            raise UsageError(f"{flag} must be a positive integer up to {most} (the demo "
+                             f"checks it against numpy on this host), got {value}")
     cfg = config_from_args(args)
     final = Path(args.output)
     out = outs.directory(args.output, "-o/--output")  # staged: appears only if all checks pass
