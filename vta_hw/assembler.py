@@ -97,6 +97,9 @@ class AsmProgram:
         addr: dict[str, int] = {}
         for r in self.regions:
             if r.uops:
+                if r.name in data:
+                    raise isa.AsmError(f"line {r.lineno}: region {r.name!r} is a micro-op "
+                                       "kernel; it cannot also be given as data")
                 addr[r.name] = b.add_uops(r.name, list(r.uops)).addr
                 continue
             contents = r.data

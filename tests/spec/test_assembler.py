@@ -112,6 +112,7 @@ def test_file_data_is_relative_to_the_source(tmp_path):
      r"line 1: no region named 'nope'"),
     (".data x\nFINISH\n", None, r"line 1: region 'x' has no contents: give them with --data x"),
     (".data x int8 1\nFINISH\n", {"x": b"\1"}, r"region 'x' has contents in the program"),
+    (".uops k\nUOP dst=0\nFINISH\n", {"k": b"\1"}, r"line 1: region 'k' is a micro-op kernel"),
     (".data x int8 1\n.zeros x 4\nFINISH\n", None, r"line 2: region 'x' already declared on "
                                                    r"line 1"),
     ("UOP dst=1\nFINISH\n", None, r"line 1: UOP outside a micro-op kernel"),
