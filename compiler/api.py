@@ -390,10 +390,14 @@ def run_on_simulator(compiled: CompiledOp, inputs: Mapping[str, np.ndarray]) -> 
 
 
 # ---------------------------------------------------------------------------- numpy API
-def _i8(a, what: str) -> np.ndarray:
+def _i8(a, what: str, layout: str | None = None) -> np.ndarray:
+    """``a`` as an int8 array; with ``layout`` (e.g. "N,C,H,W") also of that rank."""
     arr = np.asarray(a)
     if arr.dtype != np.int8:
         raise OpError(f"{what} must be an int8 array, got {arr.dtype}")
+    if layout is not None and arr.ndim != layout.count(",") + 1:
+        raise OpError(f"{what} must have {layout.count(',') + 1} dimensions ({layout}), got "
+                      f"shape {arr.shape}")
     return arr
 
 
@@ -438,7 +442,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None,
     (per-channel) for ``rshr(x * multiplier, shift)``; or ``requant=Requant(...)``.
     relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~compiler.ops.Epilogue`.
     """
-    x, w = _i8(x, "x"), _i8(w, "w")
+    x, w = _i8(x, "conv2d: x", "N,C,H,W"), _i8(w, "conv2d: w", "O,C,KH,KW")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
                         inputs)
@@ -455,7 +459,7 @@ def depthwise_conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multip
                      cfg: HwConfig = DEFAULT, schedule=None,
                      options: LayoutOptions | None = None) -> RunResult:
     """Depthwise conv2d: x (N,C,H,W) int8, w (C,1,KH,KW) int8; epilogue as conv2d."""
-    x, w = _i8(x, "x"), _i8(w, "w")
+    x, w = _i8(x, "depthwise_conv2d: x", "N,C,H,W"), _i8(w, "depthwise_conv2d: w", "C,1,KH,KW")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
                         inputs)
@@ -467,7 +471,7 @@ def depthwise_conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multip
 def dense(x, w, bias=None, *, shift=None, multiplier=None, requant=None, relu=False, clip=None,
           residual=None, cfg: HwConfig = DEFAULT, schedule=None) -> RunResult:
     """Dense layer: x (N,I) int8, w (O,I) int8 -> (N,O) int8; epilogue as conv2d."""
-    x, w = _i8(x, "x"), _i8(w, "w")
+    x, w = _i8(x, "dense: x", "N,I"), _i8(w, "dense: w", "O,I")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
                         inputs)
@@ -538,14 +542,14 @@ def avg_pool2d(x, kernel, stride=None, padding=0, *, cfg: HwConfig = DEFAULT,
 
 
 def _pool(x, kind, kernel, stride, padding, cfg, schedule) -> RunResult:
-    x = _i8(x, "x")
+    x = _i8(x, f"{kind}_pool2d: x", "N,C,H,W")
     k = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
     op = Pool2d(*x.shape, kind, k[0], k[1], stride if stride is not None else k, padding)
     return run_op(op, {"x": x}, cfg, schedule)
 
 
 def global_avg_pool2d(x, *, cfg: HwConfig = DEFAULT, schedule=None) -> RunResult:
-    x = _i8(x, "x")
+    x = _i8(x, "global_avg_pool2d: x", "N,C,H,W")
     return run_op(GlobalAvgPool(*x.shape), {"x": x}, cfg, schedule)
 
 

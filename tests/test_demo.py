@@ -7,7 +7,7 @@ def test_demo_compiles_simulates_and_checks(tmp_path, capsys):
     from vta.cli import main
 
     assert main(["demo", "--preset", "tiny", "--size", "9", "--channels", "6",
-                 "--out", str(tmp_path)]) == 0
+                 "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "accelerator output == numpy integer reference: yes" in out
     assert "llvmlite CPU backend int8 conv == numpy: yes" in out
@@ -21,7 +21,7 @@ def test_demo_rtl_agrees(tmp_path, capsys):
     from vta.cli import main
 
     assert main(["demo", "--preset", "tiny", "--size", "6", "--channels", "4", "--rtl",
-                 "--out", str(tmp_path)]) == 0
+                 "-o", str(tmp_path)]) == 0
     assert "RTL (Verilator) == simulator" in capsys.readouterr().out
 
 

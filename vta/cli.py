@@ -2,7 +2,8 @@
 
 Each subcommand family lives in its own module under ``vta/commands/`` and exposes
 ``register(subparsers)``; this file only discovers them, parses arguments and turns any
-:class:`~vta_hw.errors.VtaError` into a one-line ``error: ...`` message with exit status 2.
+:class:`~vta_hw.errors.VtaError` (or an OSError from the file system) into a one-line
+``error: ...`` message with exit status 2.
 """
 
 from __future__ import annotations
@@ -16,9 +17,22 @@ import vta.commands
 from vta_hw.errors import VtaError
 
 
+def package_version() -> str:
+    """The installed distribution's version (package metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vta-codesign")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        import vta
+
+        return vta.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vta", description="Open accelerator co-design toolkit (VTA-style int8 accelerator).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for mod in sorted(pkgutil.iter_modules(vta.commands.__path__), key=lambda m: m.name):
@@ -42,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # the file system refused (disk full, permissions): not a bug
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

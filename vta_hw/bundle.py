@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,14 +127,21 @@ class Bundle:
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
         p = Path(path)
+        if p.is_dir():
+            raise BundleError(f"bundle {str(p)!r} is a directory, not a bundle file")
         if not p.is_file():
             raise BundleError(f"bundle {str(p)!r} does not exist")
         try:
             with zipfile.ZipFile(p) as z:
                 manifest = json.loads(z.read("manifest.json"))
                 dram = z.read("dram.bin")
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
-            raise BundleError(f"{p}: not a readable bundle ({e})") from None
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error,
+                NotImplementedError) as e:  # ValueError covers bad JSON and bad UTF-8
+            why = str(e) or type(e).__name__
+            raise BundleError(f"{p}: not a readable bundle ({why})") from None
+        if not isinstance(manifest, dict):
+            raise BundleError(f"{p}: not a {BUNDLE_FORMAT} file (the manifest is not a JSON "
+                              "object)")
         if manifest.get("format") != BUNDLE_FORMAT:
             raise BundleError(f"{p}: not a {BUNDLE_FORMAT} file")
         if manifest.get("version") != BUNDLE_VERSION:
@@ -156,7 +164,7 @@ class Bundle:
                        symbols={k: Region.from_dict(v)
                                 for k, v in manifest.get("symbols", {}).items()},
                        meta=dict(manifest.get("meta", {})))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"{p}: malformed manifest ({e})") from None

@@ -28,6 +28,7 @@ class ConfigError(VtaError, ValueError):
 
 # Fields that describe the configuration but not the hardware: excluded from the hash.
 _DESCRIPTIVE_FIELDS = ("name",)
+_SHOWN_KEYS = ("config", "derived", "config_hash")  # the JSON object `vta config show` prints
 
 
 @dataclass(frozen=True)
@@ -266,18 +267,64 @@ class HwConfig:
 
     @classmethod
     def from_json(cls, text: str) -> HwConfig:
+        """A config from JSON: its primaries (:meth:`to_json`), or what ``vta config show``
+        prints (``{"config": ..., "derived": ..., "config_hash": ...}``), whose derived values
+        and hash must agree with the primaries: they cannot be set, only checked."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"config is not valid JSON: {e}") from None
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            return cls._from_shown(data)
         return cls.from_dict(data)
+
+    @classmethod
+    def _from_shown(cls, data: dict[str, Any]) -> HwConfig:
+        extra = sorted(set(data) - set(_SHOWN_KEYS))
+        if extra:
+            raise ConfigError(f"unknown top-level field(s) {extra} next to 'config'; "
+                              f"expected {list(_SHOWN_KEYS)}")
+        cfg = cls.from_dict(data["config"])
+        derived = data.get("derived", {})
+        if not isinstance(derived, dict):
+            raise ConfigError(f"'derived' must be a JSON object, got {type(derived).__name__}")
+        actual = cfg.derived()
+        for name, value in derived.items():
+            if name not in actual:
+                raise ConfigError(f"unknown derived value {name!r}; derived values: "
+                                  f"{sorted(actual)}")
+            if value != actual[name]:
+                raise ConfigError(f"derived value {name}={value!r} disagrees with the config "
+                                  f"fields, which give {actual[name]!r}: derived values cannot "
+                                  "be set; change the fields under 'config' (or delete "
+                                  "'derived')")
+        stated = data.get("config_hash")
+        if stated is not None and stated != cfg.config_hash():
+            raise ConfigError(f"config_hash {stated!r} does not match the config fields (hash "
+                              f"{cfg.config_hash()!r}): the file was edited after `vta config "
+                              "show`; delete 'config_hash' to accept the edit")
+        return cfg
 
     @classmethod
     def from_file(cls, path: str | Path) -> HwConfig:
         p = Path(path)
+        if str(path) == "":
+            raise ConfigError("config file: the path is empty")
+        if p.is_dir():
+            raise ConfigError(f"config file {str(p)!r} is a directory, not a file")
         if not p.is_file():
             raise ConfigError(f"config file {str(p)!r} does not exist")
-        return cls.from_json(p.read_text())
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except OSError as e:
+            raise ConfigError(f"config file {str(p)!r} cannot be read: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte at offset "
+                              f"{e.start}); expected JSON") from None
+        try:
+            return cls.from_json(text)
+        except ConfigError as e:
+            raise ConfigError(f"config file {str(p)!r}: {e}") from None
 
     def config_hash(self) -> str:
         """Stable 16-hex-digit identity of the hardware (the name is not part of it)."""

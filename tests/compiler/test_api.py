@@ -94,6 +94,22 @@ def test_errors_are_clear():
         c.bundle({"x": i8(1, 3, 4, 4), "w": i8(4, 3, 3, 3)})
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: compiler.dense(i8(4), i8(4, 4)), r"dense: x must have 2 dimensions \(N,I\), got "
+                                              r"shape \(4,\)"),
+    (lambda: compiler.dense(i8(1, 4), i8(4)), r"dense: w must have 2 dimensions \(O,I\)"),
+    (lambda: compiler.conv2d(i8(3, 4, 4), i8(4, 3, 3, 3)), r"conv2d: x must have 4 dimensions"),
+    (lambda: compiler.conv2d(i8(1, 3, 4, 4), i8(4, 3, 3)), r"conv2d: w must have 4 dim"),
+    (lambda: compiler.depthwise_conv2d(i8(1, 3, 4, 4), i8(3, 3, 3)), r"depthwise_conv2d: w"),
+    (lambda: compiler.max_pool2d(i8(4, 4), 2), r"max_pool2d: x must have 4 dimensions"),
+    (lambda: compiler.global_avg_pool2d(i8(1, 4, 4)), r"global_avg_pool2d: x must have 4"),
+])
+def test_operand_ranks_are_checked(call, message):
+    """A wrong-rank operand is an OpError naming the operand and layout, not an IndexError."""
+    with pytest.raises(OpError, match=message):
+        call()
+
+
 def test_place_and_link_in_a_shared_image():
     """Two independent ops placed under prefixes in one builder, linked at their addresses."""
     op = Conv2d(1, 8, 6, 6, 8, 3, 3, 1, 1, Epilogue(requant=Requant(shift=8)))

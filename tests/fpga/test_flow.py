@@ -15,10 +15,10 @@ from vta_hw.fpga.resources import DEVICES, FitError
 
 
 def _hw_parser() -> argparse.ArgumentParser:
-    from vta_hw.fpga.cli import register_hw_subcommands
+    from vta.commands.hw import register_flow
 
     p = argparse.ArgumentParser(prog="vta hw")
-    register_hw_subcommands(p.add_subparsers(dest="hw_command"))
+    register_flow(p.add_subparsers(dest="hw_command"))
     return p
 
 
@@ -91,6 +91,18 @@ def test_a_config_that_cannot_fit_fails_before_any_tool(tmp_path):
     with pytest.raises(FitError, match="DP16KD block RAM: needs"):
         args.func(args)
     assert not (tmp_path / "yosys.log").exists()
+
+
+@pytest.mark.parametrize("action", ["synth", "bitstream"])
+def test_a_refused_config_leaves_no_output_directory(tmp_path, monkeypatch, capsys, action):
+    """``vta hw synth --preset default -o X`` is refused by the fit check: no empty ``X/``."""
+    from vta.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["hw", action, "--preset", "default", "-o", "X/build", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "DP16KD" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_nextpnr_failure_is_reported_with_its_reason(tmp_path):

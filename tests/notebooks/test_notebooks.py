@@ -16,6 +16,9 @@ def test_notebook_runs(path, tmp_path):
         f"{path.name} is stored with outputs; clear them"
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert not written, f"{path.name} wrote {written} into its working directory (the " \
+                        "notebooks/ folder when a user runs it): write to a temporary directory"
 
 
 def test_there_are_notebooks():

@@ -1,17 +1,63 @@
-"""Arguments shared by several subcommands."""
+"""Arguments and input handling shared by several subcommands.
+
+File parameters are declared with :func:`path_arg` (or the helpers built on it), which tags
+the argparse action with what the path holds (``action.path_kind``, one of ``PATH_KINDS``).
+The CLI fuzz test walks the parser and tries bad files in place of every tagged parameter,
+so a new command is covered as soon as it declares its paths this way.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vta_hw.config import PRESETS, HwConfig, resolve
+from vta_hw.errors import VtaError
+
+PATH_KINDS = {
+    "in:bundle": "a program bundle (.vtab)",
+    "in:asm": "assembly text (.s)",
+    "in:words": "raw instruction words (.bin) or a bundle",
+    "in:config": "a hardware config (JSON)",
+    "in:raw": "raw bytes (any content)",
+    "out:file": "a file to write",
+    "out:plot": "a plot to write (.png, .svg, .pdf, ...)",
+    "out:dir": "a directory to create or fill",
+}
+
+
+class InputFileError(VtaError):
+    """A file named on the command line is missing, unreadable, empty or of the wrong kind."""
+
+
+class UsageError(VtaError):
+    """An option has a value the command cannot use (a negative size, ...)."""
+
+
+def path_arg(p: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, *flags: str,
+             kind: str, **kwargs) -> argparse.Action:
+    """``add_argument`` for a file parameter, tagged with ``kind`` (a key of PATH_KINDS)."""
+    if kind not in PATH_KINDS:
+        raise ValueError(f"unknown path kind {kind!r}")
+    action = p.add_argument(*flags, **kwargs)
+    action.path_kind = kind  # type: ignore[attr-defined]
+    return action
+
+
+def add_output_arg(p: argparse.ArgumentParser, help: str, *, kind: str = "out:file",
+                   required: bool = False, default: str | None = None) -> argparse.Action:
+    """The one spelling of an output path: ``-o/--output``."""
+    return path_arg(p, "-o", "--output", kind=kind, required=required, default=default,
+                    metavar="DIR" if kind == "out:dir" else "FILE", help=help)
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """``--preset P | --config F``: every command that takes a config accepts either."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", help=f"hardware preset ({', '.join(PRESETS)})")
-    g.add_argument("--config", help="hardware config JSON file")
+    g.add_argument("--preset", help=f"hardware preset ({', '.join(PRESETS)}; default "
+                                    "'default')")
+    path_arg(g, "--config", kind="in:config", metavar="FILE",
+             help="hardware config JSON file (`vta config show` output is accepted)")
 
 
 def config_from_args(args: argparse.Namespace) -> HwConfig:
@@ -31,3 +77,56 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return v
+
+
+def read_input(path: str, what: str, *, text: bool) -> bytes | str:
+    """The contents of input file ``path``: an error names ``what`` it should have been when it
+    is missing, a directory, unreadable, empty or (``text``) not UTF-8."""
+    p = Path(path)
+    if str(path) == "":
+        raise InputFileError(f"{what}: the path is empty")
+    if p.is_dir():
+        raise InputFileError(f"{what} {path!r} is a directory, not a file")
+    if not p.exists():
+        raise InputFileError(f"{what} {path!r} does not exist")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputFileError(f"{what} {path!r} cannot be read: {e.strerror}") from None
+    if not data:
+        raise InputFileError(f"{what} {path!r} is empty")
+    if not text:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{what} {path!r} is not UTF-8 text (byte 0x{data[e.start]:02x} "
+                             f"at offset {e.start})") from None
+
+
+def prepare_device(spec: str, cfg: HwConfig, *, trace: bool = False) -> None:
+    """Build (or find cached) the simulation model device ``spec`` needs, saying so on stderr.
+
+    The first run of ``rtl`` or ``fpga:sim`` for a config compiles a Verilator model (tens of
+    seconds); without this the command would sit silent.  Other devices need nothing.
+    """
+    from vta.progress import waiting
+
+    kind, _, arg = spec.partition(":")
+    if kind == "rtl" and arg in ("", "verilator"):
+        from vta_hw.cosim import verilator
+
+        if not verilator.is_built(cfg, trace=trace):
+            with waiting(f"building the Verilator model of the core for config {cfg.name!r} "
+                         f"(first run for this config, ~15-40 s; cached in "
+                         f"{verilator.cache_root()})"):
+                verilator.build(cfg, trace=trace)
+    elif kind == "fpga" and arg == "sim":
+        from vta_hw.soc import sim as soc_sim
+
+        if not soc_sim.is_built(cfg):
+            from vta_hw.cosim.verilator import cache_root
+
+            with waiting(f"building the Verilator model of the SoC for config {cfg.name!r} "
+                         f"(first run for this config, ~30 s; cached in {cache_root()})"):
+                soc_sim.build(cfg)

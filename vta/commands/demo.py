@@ -16,8 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from vta.commands._common import add_config_args, config_from_args
+from vta.commands._common import (
+    UsageError,
+    add_config_args,
+    add_output_arg,
+    config_from_args,
+    prepare_device,
+)
+from vta.outputs import Outputs, writes_outputs
 from vta_hw.errors import VtaError
+
+MAX_SIZE = 224  # ImageNet's input size: larger layers belong in a benchmark, not a demo
+MAX_CHANNELS = 512  # ResNet-18's widest layer
 
 
 class DemoMismatchError(VtaError):
@@ -47,16 +57,23 @@ def _check(name: str, got: np.ndarray, want: np.ndarray) -> None:
         raise DemoMismatchError(f"{name} differs from the numpy reference in {bad} values")
 
 
-def _demo(args: argparse.Namespace) -> int:
+@writes_outputs
+def _demo(args: argparse.Namespace, outs: Outputs) -> int:
     import compiler
     import cpu_gpu_backends
     from vta_sim import simulate
     from vta_sim.plots import timeline
     from vta_sim.trace import write_trace
 
+    for flag, value, most in (("--size", args.size, MAX_SIZE),
+                              ("--channels", args.channels, MAX_CHANNELS)):
+        if not 1 <= value <= most:
+            raise UsageError(f"{flag} must be a positive integer up to {most} (the demo "
+                             f"checks it against numpy on this host), got {value}")
     cfg = config_from_args(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(args.output)
+    out = outs.directory(args.output, "-o/--output")  # staged: appears only if all checks pass
+    assert out is not None
     c, hw, o = args.channels, args.size, args.channels
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, size=(1, c, hw, hw), dtype=np.int8)
@@ -91,15 +108,18 @@ def _demo(args: argparse.Namespace) -> int:
         ms = s.modules[m]
         print(f"    {m:8s} busy {100 * ms.busy / s.cycles:5.1f}%  "
               f"stalled {100 * ms.stalled / s.cycles:5.1f}%")
-    bundle_path = res.bundle.save(out / "conv.vtab")
+    res.bundle.save(out / "conv.vtab")
     sim = simulate(res.bundle)
-    print(f"  timeline plot: {timeline(sim, out / 'timeline.png')}")
-    print(f"  trace (open in ui.perfetto.dev): {write_trace(sim, out / 'trace.json')}")
-    print(f"  bundle (rerun with `vta sim {bundle_path}`): {bundle_path}")
+    timeline(sim, out / "timeline.png")
+    write_trace(sim, out / "trace.json")
+    print(f"  timeline plot: {final / 'timeline.png'}")
+    print(f"  trace (open in ui.perfetto.dev): {final / 'trace.json'}")
+    print(f"  bundle (rerun with `vta sim {final / 'conv.vtab'}`): {final / 'conv.vtab'}")
     if args.rtl:
         from vta_hw.cosim import verilator
 
-        print("  RTL: building/running the Verilator model (cached by config hash)...")
+        prepare_device("rtl", cfg)
+        print("  RTL: running the bundle on the Verilator model...")
         rtl = verilator.run_bundle(res.bundle)
         if rtl.cycles != sim.cycles or bytes(rtl.dram) != sim.dram:
             raise DemoMismatchError(f"RTL ran {rtl.cycles} cycles vs the simulator's "
@@ -115,5 +135,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, default=64, help="in/out channels (default 64)")
     p.add_argument("--rtl", action="store_true",
                    help="also run the bundle on the Verilator RTL model and compare")
-    p.add_argument("--out", default="vta_out/demo", help="output directory (default vta_out/demo)")
+    add_output_arg(p, "output directory, written only when every check passes (default "
+                      "vta_out/demo)", kind="out:dir", default="vta_out/demo")
     p.set_defaults(func=_demo)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from vta.commands._common import add_config_args, config_from_args
+from vta.commands._common import add_config_args, add_output_arg, config_from_args
+from vta.outputs import Outputs, writes_outputs
 from vta_hw import isa
 
 
-def _isa(args: argparse.Namespace) -> int:
+@writes_outputs
+def _isa(args: argparse.Namespace, outs: Outputs) -> int:
+    staged = outs.file(args.output, "-o/--output")
     text = isa.markdown_table(config_from_args(args))
-    if args.output:
-        Path(args.output).write_text(text)
+    if staged:
+        staged.write_text(text)
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
@@ -25,6 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="docs_command", metavar="WHAT")
     dsub.required = True
     i = dsub.add_parser("isa", help="the ISA table (docs/isa.md)")
-    i.add_argument("-o", "--output", help="write here instead of stdout")
+    add_output_arg(i, "write here instead of stdout")
     add_config_args(i)
     i.set_defaults(func=_isa)

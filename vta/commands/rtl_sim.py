@@ -10,21 +10,26 @@ derived from the simulated run).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vta.commands._common import (
     add_config_args,
     config_from_args,
     config_given,
+    path_arg,
     positive_int,
+    prepare_device,
 )
+from vta.outputs import Outputs, writes_outputs
 from vta_hw.bundle import Bundle
 
 
-def _run(args: argparse.Namespace) -> int:
+@writes_outputs
+def _run(args: argparse.Namespace, outs: Outputs) -> int:
     from runtime.validate import cycle_bound, validate_bundle
     from vta_hw.cosim import DEFAULT_STALL_BOUND
 
+    wave = outs.file(args.wave, "--wave", diagnostic=True)  # kept if the RTL deadlocks
+    dram_out = outs.file(args.dram_out, "--dram-out")
     bundle = Bundle.load(args.bundle)
     if config_given(args):
         bundle.check_config(config_from_args(args))
@@ -36,11 +41,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.amaranth:
         from vta_hw.cosim.amaranth_sim import run_amaranth
 
-        result = run_amaranth(bundle, vcd=args.wave, **kwargs)
+        result = run_amaranth(bundle, vcd=wave, **kwargs)
     else:
         from vta_hw.cosim.verilator import run_bundle
 
-        result = run_bundle(bundle, wave=args.wave, **kwargs)
+        prepare_device("rtl", bundle.config, trace=wave is not None)
+        result = run_bundle(bundle, wave=wave, **kwargs)
     print(f"cycles: {result.cycles}")
     rate = result.total_cycles / result.wall_s if result.wall_s > 0 else 0.0
     engine = "amaranth" if args.amaranth else "verilator"
@@ -48,17 +54,17 @@ def _run(args: argparse.Namespace) -> int:
           f"({rate:,.0f} cycles/s)")
     if args.wave:
         print(f"wave: {args.wave}")
-    if args.dram_out:
-        Path(args.dram_out).write_bytes(result.dram)
+    if dram_out:
+        dram_out.write_bytes(result.dram)
         print(f"final DRAM: {args.dram_out}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rtl-sim", help="run a program bundle on the RTL (Verilator)")
-    p.add_argument("bundle", help="program bundle (.vtab)")
+    path_arg(p, "bundle", kind="in:bundle", help="program bundle (.vtab)")
     add_config_args(p)
-    p.add_argument("--wave", metavar="FILE", help="write a VCD waveform")
+    path_arg(p, "--wave", kind="out:file", metavar="FILE", help="write a VCD waveform")
     p.add_argument("--max-cycles", type=positive_int, metavar="N",
                    help="give up (error) after N cycles (default: twice the simulated run "
                         "plus 1024; 16 times with --backpressure)")
@@ -68,5 +74,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="slow, bursty DRAM with this random seed (results equal, cycles not)")
     p.add_argument("--amaranth", action="store_true",
                    help="use Amaranth's simulator instead of Verilator (small programs)")
-    p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    path_arg(p, "--dram-out", kind="out:file", metavar="FILE", help="write the final DRAM image")
     p.set_defaults(func=_run)

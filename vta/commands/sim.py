@@ -9,15 +9,23 @@ from vta.commands._common import (
     add_config_args,
     config_from_args,
     config_given,
+    path_arg,
     positive_int,
 )
+from vta.outputs import PLOT_SUFFIXES, Outputs, writes_outputs
 from vta_hw.bundle import Bundle
 
 
-def _run(args: argparse.Namespace) -> int:
+@writes_outputs
+def _run(args: argparse.Namespace, outs: Outputs) -> int:
     from vta_sim import simulate
     from vta_sim.trace import write_trace
 
+    stats = outs.file(args.stats, "--stats")
+    trace = outs.file(args.trace, "--trace")
+    timeline_plot = outs.file(args.timeline, "--timeline", suffixes=PLOT_SUFFIXES)
+    roofline_plot = outs.file(args.roofline, "--roofline", suffixes=PLOT_SUFFIXES)
+    dram_out = outs.file(args.dram_out, "--dram-out")
     bundle = Bundle.load(args.bundle)
     result = simulate(bundle, config_from_args(args) if config_given(args) else None,
                       check_races=args.check_races, max_cycles=args.max_cycles)
@@ -26,38 +34,41 @@ def _run(args: argparse.Namespace) -> int:
         r = result.races
         print(f"races: none ({r.accesses} access ranges, {r.candidates} concurrent pairs "
               "compared)")
-    if args.stats:
-        Path(args.stats).write_text(result.stats.to_json())
+    if stats:
+        stats.write_text(result.stats.to_json())
         print(f"stats: {args.stats}")
-    if args.trace:
-        write_trace(result, args.trace)
+    if trace:
+        write_trace(result, trace)
         print(f"trace: {args.trace}")
-    if args.timeline:
+    if timeline_plot:
         from vta_sim.plots import timeline
 
-        timeline(result, args.timeline)
+        timeline(result, timeline_plot)
         print(f"timeline: {args.timeline}")
-    if args.roofline:
+    if roofline_plot:
         from vta_sim.plots import RooflinePoint, roofline
 
         roofline([RooflinePoint(Path(args.bundle).stem, result.stats)], bundle.config,
-                 args.roofline)
+                 roofline_plot)
         print(f"roofline: {args.roofline}")
-    if args.dram_out:
-        Path(args.dram_out).write_bytes(result.dram)
+    if dram_out:
+        dram_out.write_bytes(result.dram)
         print(f"final DRAM: {args.dram_out}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="run a program bundle on the cycle-accurate simulator")
-    p.add_argument("bundle", help="program bundle (.vtab)")
+    path_arg(p, "bundle", kind="in:bundle", help="program bundle (.vtab)")
     add_config_args(p)
-    p.add_argument("--stats", metavar="FILE", help="write statistics as JSON")
-    p.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace (JSON)")
-    p.add_argument("--timeline", metavar="FILE", help="write a per-module timeline (PNG)")
-    p.add_argument("--roofline", metavar="FILE", help="write a roofline plot (PNG)")
-    p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+    path_arg(p, "--stats", kind="out:file", metavar="FILE", help="write statistics as JSON")
+    path_arg(p, "--trace", kind="out:file", metavar="FILE",
+             help="write a Chrome/Perfetto trace (JSON)")
+    path_arg(p, "--timeline", kind="out:plot", metavar="FILE",
+             help="write a per-module timeline (.png, .svg, .pdf, .jpg)")
+    path_arg(p, "--roofline", kind="out:plot", metavar="FILE",
+             help="write a roofline plot (.png, .svg, .pdf, .jpg)")
+    path_arg(p, "--dram-out", kind="out:file", metavar="FILE", help="write the final DRAM image")
     p.add_argument("--check-races", action="store_true",
                    help="reject a program whose modules race on SRAM or DRAM (accesses no "
                         "token chain orders)")

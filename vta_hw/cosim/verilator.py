@@ -99,13 +99,22 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def model_path(cfg: HwConfig, trace: bool = False) -> Path:
+    """Where the compiled model of ``cfg`` lives in the cache (built or not)."""
+    return cache_root() / "verilator" / build_key(cfg, trace) / EXE
+
+
+def is_built(cfg: HwConfig, trace: bool = False) -> bool:
+    """Whether :func:`build` would return at once (the model is in the cache)."""
+    return model_path(cfg, trace).exists()
+
+
 def build(cfg: HwConfig, *, trace: bool = False, jobs: int | None = None,
           verbose: bool = False) -> Path:
     """The path of the compiled model for ``cfg``, building it unless cached."""
-    root = cache_root() / "verilator"
-    key = build_key(cfg, trace)
-    final = root / key
-    exe = final / EXE
+    exe = model_path(cfg, trace)
+    final = exe.parent
+    root, key = final.parent, final.name
     if exe.exists():
         return exe
     with _locked(root / f".{key}.lock"):

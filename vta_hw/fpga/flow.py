@@ -355,7 +355,6 @@ def run_flow(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
     if through not in ("yosys", "ecppack"):
         raise ValueError(through)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = ["fit", "elaborate", "yosys"] + (["nextpnr", "ecppack"] if through == "ecppack"
                                              else [])
     prog = _Progress(names, opts.progress)
@@ -365,6 +364,7 @@ def run_flow(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
         prog.stage("fit")
         t0 = time.perf_counter()
         b, dram, est = fit(cfg, opts)
+        out.mkdir(parents=True, exist_ok=True)  # only now: a refused config leaves nothing
         seconds["fit"] = time.perf_counter() - t0
         results.append(StageResult("fit", seconds["fit"], None))
         (out / "estimate.json").write_text(json.dumps(

@@ -50,6 +50,13 @@ def build_dir(cfg: HwConfig, opts) -> Path:
     return cache_root() / "soc_verilator" / f"{cfg.config_hash()}-{key}-{sources_version()}"
 
 
+def is_built(cfg: HwConfig, opts=None) -> bool:
+    """Whether :func:`build` would return at once (the model is in the cache)."""
+    from vta_hw.soc.soc import SocOptions
+
+    return (build_dir(cfg, opts or SocOptions()) / EXE).exists()
+
+
 def build(cfg: HwConfig, opts=None, *, verbose: bool = False) -> Path:
     """Path of the SoC model executable for ``cfg``; built (about 20-60 s) unless cached."""
     import fcntl
