@@ -499,6 +499,14 @@ def encode_uop(uop: Uop, cfg: HwConfig) -> int:
     return word
 
 
+def encode_uops(uops: list[Uop] | tuple[Uop, ...], cfg: HwConfig) -> bytes:
+    """Micro-ops as ``UOP_BYTES`` little-endian bytes each (the DRAM image format)."""
+    return b"".join(encode_uop(u, cfg).to_bytes(UOP_BYTES, "little") for u in uops)
+
+
+UOP_DTYPE = f"<u{UOP_BYTES}"  # numpy dtype string of an encoded micro-op in DRAM
+
+
 def decode_uop(word: int, cfg: HwConfig) -> Uop:
     if not 0 <= word < (1 << UOP_BITS):
         raise DecodeError(f"micro-op 0x{word:x} does not fit {UOP_BITS} bits")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vta_hw import isa
+from vta_hw import isa, timing
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
@@ -74,7 +74,7 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
         raise WorkloadError("virtual_threads must be 1 or 2")
     mb, nb, kb = m // b, n // bo, k // bi
     vt = virtual_threads
-    window = cfg.gemm_pipeline_depth
+    window = timing.hazard_window(cfg, isa.Gemm())
     # Largest tiles that fit every buffer once per virtual thread.
     inp_cap, wgt_cap = cfg.inp_buff_depth // vt, cfg.wgt_buff_depth // vt
     acc_cap = min(cfg.acc_buff_depth, cfg.out_buff_depth) // vt
@@ -129,7 +129,7 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
     if len(uops) > cfg.uop_buff_depth:
         raise WorkloadError(f"{len(uops)} micro-ops exceed the uop buffer ({cfg.uop_buff_depth})")
     ru = bb.add_uops("uops", uops)
-    p.add(isa.Load(mem=isa.MemType.UOP, sram_base=0, dram_base=ru.addr // 4, y_size=1,
+    p.add(isa.Load(mem=isa.MemType.UOP, sram_base=0, dram_base=ru.addr // isa.UOP_BYTES, y_size=1,
                    x_size=len(uops), x_stride=len(uops)))
     e_inp, e_wgt, e_out = cfg.inp_elem_bytes, cfg.wgt_elem_bytes, cfg.out_elem_bytes
     for t, (i0, j0) in enumerate(tiles):
@@ -247,13 +247,14 @@ def blocked_conv2d(cfg: HwConfig, height: int, width: int, in_channels: int,
     if len(uops) > cfg.uop_buff_depth:
         raise WorkloadError(f"{len(uops)} micro-ops exceed the uop buffer "
                             f"({cfg.uop_buff_depth})")
-    if kernel > 1 and wo < cfg.gemm_pipeline_depth:
+    window = timing.hazard_window(cfg, isa.Gemm())
+    if kernel > 1 and wo < window:
         raise WorkloadError(f"output width {wo} is too narrow to cover the accumulator "
-                            f"pipeline ({cfg.gemm_pipeline_depth})")
+                            f"pipeline ({window})")
     ru = bb.add_uops("uops", uops)
     p = _Program(cfg)
-    p.add(isa.Load(mem=isa.MemType.UOP, dram_base=ru.addr // 4, y_size=1, x_size=len(uops),
-                   x_stride=len(uops)))
+    p.add(isa.Load(mem=isa.MemType.UOP, dram_base=ru.addr // isa.UOP_BYTES, y_size=1,
+                   x_size=len(uops), x_stride=len(uops)))
     e_in, e_w, e_out = cfg.inp_elem_bytes, cfg.wgt_elem_bytes, cfg.out_elem_bytes
     tiles = [(j0, r0) for j0 in range(0, ob_total, tob) for r0 in range(0, ho, th)]
     wgt_in_buf: dict[int, int] = {}
