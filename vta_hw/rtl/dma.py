@@ -150,7 +150,7 @@ class ReadDma(wiring.Component):
         m = Module()
         cfg, cmd, dram = self.cfg, self.cmd, self.dram
         bw = cfg.dram_bytes_per_cycle
-        lat = cfg.dram_latency
+        lat = timing.dram_timing(cfg).read_latency  # how far row requests run ahead
         max_ec = max(timing.elem_cycles(cfg, isa.elem_bytes(cfg, k)) for k in self.kinds)
         buf_bits = max(self.elem_bits, 8 * bw)
 
