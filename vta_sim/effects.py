@@ -38,16 +38,13 @@ def _where(index: int, insn: isa.Insn) -> str:
 
 # ---------------------------------------------------------------------------- DMA
 def _lanes(cfg: HwConfig, mem: isa.MemType) -> tuple[np.dtype, tuple[int, ...]]:
-    """DRAM dtype and lane shape of one element of ``mem``."""
+    """DRAM dtype (of its DRAM format) and lane shape (of its SRAM buffer) of one element of
+    ``mem``."""
+    if mem == isa.MemType.UOP:
+        return UOP_DTYPE, ()
     b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-    return {
-        isa.MemType.UOP: (UOP_DTYPE, ()),
-        isa.MemType.INP: (lane_dtype(cfg.inp_width), (b, bi)),
-        isa.MemType.WGT: (lane_dtype(cfg.wgt_width), (bo, bi)),
-        isa.MemType.ACC: (lane_dtype(cfg.acc_width), (b, bo)),
-        isa.MemType.ACC8: (lane_dtype(cfg.out_width), (b, bo)),
-        isa.MemType.OUT: (lane_dtype(cfg.out_width), (b, bo)),
-    }[mem]
+    shape = {"inp": (b, bi), "wgt": (bo, bi)}.get(isa.sram_buffer(mem), (b, bo))
+    return lane_dtype(getattr(cfg, f"{isa.dram_format(mem)}_width")), shape
 
 
 def _dram_rows(state: MachineState, insn: isa.Load | isa.Store, index: int) -> np.ndarray:
@@ -69,7 +66,7 @@ def _check_sram(state: MachineState, insn: isa.Insn, mem: isa.MemType, base: int
                 index: int) -> None:
     depth = isa.sram_depth(state.cfg, mem)
     if base + n > depth:
-        buf = "acc" if mem == isa.MemType.ACC8 else mem.name.lower()
+        buf = isa.sram_buffer(mem)
         raise OutOfRangeError(f"{_where(index, insn)}: {buf} elements [{base}, {base + n}) exceed "
                               f"the {buf} buffer depth {depth}")
 

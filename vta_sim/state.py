@@ -57,11 +57,4 @@ class MachineState:
 
     def sram(self, mem: isa.MemType) -> np.ndarray:
         """The buffer a LOAD of ``mem`` writes (ACC8 writes acc) or a STORE reads."""
-        return {
-            isa.MemType.UOP: self.uop,
-            isa.MemType.INP: self.inp,
-            isa.MemType.WGT: self.wgt,
-            isa.MemType.ACC: self.acc,
-            isa.MemType.ACC8: self.acc,
-            isa.MemType.OUT: self.out,
-        }[mem]
+        return getattr(self, isa.sram_buffer(mem))
