@@ -16,8 +16,9 @@ import numpy as np
 
 from vta_hw import isa, timing
 from vta_hw.bundle import Bundle, BundleBuilder
-from vta_hw.config import HwConfig
+from vta_hw.config import ACC_WIDTH, OUT_WIDTH, HwConfig, int_range
 from vta_hw.errors import VtaError
+from vta_sim.state import lane_dtype
 
 
 class WorkloadError(VtaError):
@@ -37,8 +38,15 @@ def requantize_reference(acc: np.ndarray, shift: int) -> np.ndarray:
     a = acc.astype(np.int64)
     if shift > 0:
         a = (a + (1 << (shift - 1))) >> shift
-    a = (a + (1 << 31)) % (1 << 32) - (1 << 31)  # ALU results wrap to int32
-    return np.clip(a, -128, 127).astype(np.int8)
+    half = 1 << (ACC_WIDTH - 1)
+    a = (a + half) % (2 * half) - half  # ALU results wrap to int32
+    return np.clip(a, *int_range(OUT_WIDTH)).astype(lane_dtype(OUT_WIDTH))
+
+
+def _random_lanes(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.ndarray:
+    """Uniform random lanes of a signed ``bits``-bit type (the whole range)."""
+    lo, hi = int_range(bits)
+    return rng.integers(lo, hi + 1, size=shape, dtype=lane_dtype(bits))
 
 
 class _Program:
@@ -88,8 +96,8 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
         raise WorkloadError(f"tile {tm}x{tn} needs {tm * tn} micro-ops, more than {uop_cap}")
 
     rng = np.random.default_rng(seed)
-    a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
-    bmat = rng.integers(-128, 128, size=(n, k), dtype=np.int8)
+    a = _random_lanes(rng, (m, k), cfg.inp_width)
+    bmat = _random_lanes(rng, (n, k), cfg.wgt_width)
     # DRAM layouts: A as inp elements [mb, kb, b, bi]; B as wgt elements [nb, kb, bo, bi];
     # C as out elements [mb, nb, b, bo].
     a_blk = a.reshape(mb, b, kb, bi).transpose(0, 2, 1, 3)
@@ -210,9 +218,8 @@ def blocked_conv2d(cfg: HwConfig, height: int, width: int, in_channels: int,
         raise WorkloadError(f"conv {in_channels}x{height}x{width} -> {out_channels} does not "
                             f"fit the buffers of {cfg.name!r} with {th} rows x {tob} blocks")
     rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(b, in_channels, height, width), dtype=np.int8)
-    wts = rng.integers(-128, 128, size=(out_channels, in_channels, kernel, kernel),
-                       dtype=np.int8)
+    x = _random_lanes(rng, (b, in_channels, height, width), cfg.inp_width)
+    wts = _random_lanes(rng, (out_channels, in_channels, kernel, kernel), cfg.wgt_width)
     x_blk = x.reshape(b, cb, bi, height, width).transpose(1, 3, 4, 0, 2)  # cb,H,W,b,bi
     w_blk = wts.reshape(ob_total, bo, cb, bi, kernel, kernel).transpose(0, 2, 4, 5, 1, 3)
     bb = BundleBuilder(cfg)
