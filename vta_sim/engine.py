@@ -19,12 +19,12 @@ from vta_sim.errors import DeadlockError, IllegalInstructionError, SimError
 from vta_sim.state import MachineState
 from vta_sim.stats import MODULES, ModuleStats, SimStats
 
-_MODULE_NAMES = {isa.Module.LOAD: "load", isa.Module.COMPUTE: "compute",
-                 isa.Module.STORE: "store"}
+_MODULE_NAMES = {m: m.name.lower() for m in isa.Module}
 # (module, dependency flag) -> token queue name, derived from the ISA's one table
 _TOKEN_QUEUE = {(name, flag): isa.queue_name(*q) for m, name in _MODULE_NAMES.items()
                 for flag in isa.DEP_FLAGS if (q := isa.token_queue(m, flag)) is not None}
-_POPS, _PUSHES = ("pop_prev", "pop_next"), ("push_prev", "push_next")
+_POPS = tuple(f for f in isa.DEP_FLAGS if f.startswith("pop"))
+_PUSHES = tuple(f for f in isa.DEP_FLAGS if f.startswith("push"))
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ class Engine:
         per_module: dict[str, list[tuple[int, isa.Insn]]] = {m: [] for m in _MODULE_NAMES.values()}
         for g, (insn, m) in enumerate(zip(insns, self.target, strict=True)):
             per_module[m].append((g, insn))
-        self.modules = [_Module(m, per_module[m], self.cmd[m]) for m in ("load", "compute",
-                                                                          "store")]
+        self.modules = [_Module(m, per_module[m], self.cmd[m]) for m in _MODULE_NAMES.values()]
         self.total_pushes = {q: 0 for q in self.tokens}
         for g, insn in enumerate(insns):
             for flag in _PUSHES:
