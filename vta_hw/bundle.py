@@ -208,8 +208,8 @@ class BundleBuilder:
         return self.add(name, bytes(nbytes), dtype=dtype, shape=shape, align=align)
 
     def add_uops(self, name: str, uops: list[isa.Uop]) -> Region:
-        words = b"".join(isa.encode_uop(u, self.cfg).to_bytes(4, "little") for u in uops)
-        return self.add(name, words, dtype="uint32", shape=(len(uops),))
+        return self.add(name, isa.encode_uops(uops, self.cfg), dtype=f"uint{isa.UOP_BITS}",
+                        shape=(len(uops),))
 
     def set_program(self, insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> None:
         for i, insn in enumerate(insns):

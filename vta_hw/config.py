@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from vta_hw import isa
 from vta_hw.errors import VtaError
 
 
@@ -29,6 +30,20 @@ class ConfigError(VtaError, ValueError):
 # Fields that describe the configuration but not the hardware: excluded from the hash.
 _DESCRIPTIVE_FIELDS = ("name",)
 _SHOWN_KEYS = ("config", "derived", "config_hash")  # the JSON object `vta config show` prints
+
+# Lane widths in bits that the ISA's arithmetic is defined for (``isa.AluOp``, docs/semantics.md):
+# int8 inputs, weights and outputs, int32 accumulators.  HwConfig's log2 width fields must give
+# these; code without a config at hand (per-lane helpers) uses them, code with one uses
+# ``cfg.inp_width`` and so on.
+INP_WIDTH = 8
+WGT_WIDTH = 8
+ACC_WIDTH = 32
+OUT_WIDTH = 8
+
+
+def int_range(bits: int) -> tuple[int, int]:
+    """``(min, max)`` of a two's-complement ``bits``-bit integer (the saturation bounds)."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 @dataclass(frozen=True)
@@ -48,10 +63,10 @@ class HwConfig:
     log_block_in: int = 4
     log_block_out: int = 4
     # operand widths in bits (log2)
-    log_inp_width: int = 3
-    log_wgt_width: int = 3
-    log_acc_width: int = 5
-    log_out_width: int = 3
+    log_inp_width: int = INP_WIDTH.bit_length() - 1
+    log_wgt_width: int = WGT_WIDTH.bit_length() - 1
+    log_acc_width: int = ACC_WIDTH.bit_length() - 1
+    log_out_width: int = OUT_WIDTH.bit_length() - 1
     # on-chip buffer depths in elements (log2)
     log_uop_buff_depth: int = 13
     log_inp_buff_depth: int = 11
@@ -89,10 +104,12 @@ class HwConfig:
              f"block_in {2**self.log_block_in} must be in 2..64")
         need(1 <= self.log_block_out <= 6, "log_block_out",
              f"block_out {2**self.log_block_out} must be in 2..64")
-        need(self.log_inp_width == 3, "log_inp_width", "only int8 inputs are supported (3)")
-        need(self.log_wgt_width == 3, "log_wgt_width", "only int8 weights are supported (3)")
-        need(self.log_acc_width == 5, "log_acc_width", "only int32 accumulators are supported (5)")
-        need(self.log_out_width == 3, "log_out_width", "only int8 outputs are supported (3)")
+        for lane, width, what in (("inp", INP_WIDTH, "inputs"), ("wgt", WGT_WIDTH, "weights"),
+                                  ("acc", ACC_WIDTH, "accumulators"),
+                                  ("out", OUT_WIDTH, "outputs")):
+            log = width.bit_length() - 1
+            need(getattr(self, f"log_{lane}_width") == log, f"log_{lane}_width",
+                 f"only int{width} {what} are supported ({log})")
         for buf in ("uop", "inp", "wgt", "acc", "out"):
             v = getattr(self, f"log_{buf}_buff_depth")
             need(1 <= v <= 16, f"log_{buf}_buff_depth", f"depth 2**{v} must be in 2..65536")
@@ -110,14 +127,11 @@ class HwConfig:
         need(isinstance(self.target_clock_mhz, (int, float)) and 1 <= self.target_clock_mhz <= 1000,
              "target_clock_mhz", f"must be in 1..1000, got {self.target_clock_mhz!r}")
         uop = self.log_acc_buff_depth + self.uop_src_bits + self.log_wgt_buff_depth
-        need(uop <= 32, "buffer depths",
+        need(uop <= isa.UOP_BITS, "buffer depths",
              f"a micro-op holds acc index ({self.log_acc_buff_depth} bits) + src index "
              f"({self.uop_src_bits} bits) + wgt index ({self.log_wgt_buff_depth} bits) = {uop} "
-             "bits, more than its 32; reduce log_acc/inp/wgt_buff_depth")
-        # Instruction formats must fit 128 bits; isa.py owns the tables, imported lazily to
-        # keep the dependency one-way at import time.
-        from vta_hw import isa
-
+             f"bits, more than its {isa.UOP_BITS}; reduce log_acc/inp/wgt_buff_depth")
+        # Instruction formats must fit 128 bits; isa.py owns the tables.
         for fmt in isa.formats(self).values():
             need(fmt.total_bits <= isa.INSN_BITS, "buffer depths",
                  f"{fmt.name} instruction needs {fmt.total_bits} bits, more than "
@@ -181,23 +195,43 @@ class HwConfig:
 
     @property
     def uop_elem_bytes(self) -> int:
-        return 4
+        return isa.UOP_BYTES
+
+    @property
+    def inp_elem_bits(self) -> int:
+        """Bits of an inp element: ``batch x block_in`` lanes of ``inp_width``."""
+        return self.batch * self.block_in * self.inp_width
+
+    @property
+    def wgt_elem_bits(self) -> int:
+        """Bits of a wgt element: ``block_out x block_in`` lanes of ``wgt_width``."""
+        return self.block_out * self.block_in * self.wgt_width
+
+    @property
+    def acc_elem_bits(self) -> int:
+        """Bits of an acc element: ``batch x block_out`` lanes of ``acc_width``."""
+        return self.batch * self.block_out * self.acc_width
+
+    @property
+    def out_elem_bits(self) -> int:
+        """Bits of an out element: ``batch x block_out`` lanes of ``out_width``."""
+        return self.batch * self.block_out * self.out_width
 
     @property
     def inp_elem_bytes(self) -> int:
-        return self.batch * self.block_in * self.inp_width // 8
+        return self.inp_elem_bits // 8
 
     @property
     def wgt_elem_bytes(self) -> int:
-        return self.block_out * self.block_in * self.wgt_width // 8
+        return self.wgt_elem_bits // 8
 
     @property
     def acc_elem_bytes(self) -> int:
-        return self.batch * self.block_out * self.acc_width // 8
+        return self.acc_elem_bits // 8
 
     @property
     def out_elem_bytes(self) -> int:
-        return self.batch * self.block_out * self.out_width // 8
+        return self.out_elem_bits // 8
 
     @property
     def uop_buff_bytes(self) -> int:
@@ -402,5 +436,6 @@ def resolve(preset_name: str | None = None, config_file: str | Path | None = Non
     return preset(preset_name or "default")
 
 
-__all__ = ["HwConfig", "ConfigError", "DEFAULT", "TINY", "WIDE", "DEFAULT_85F", "PRESETS",
+__all__ = ["HwConfig", "ConfigError", "INP_WIDTH", "WGT_WIDTH", "ACC_WIDTH", "OUT_WIDTH",
+           "int_range", "DEFAULT", "TINY", "WIDE", "DEFAULT_85F", "PRESETS",
            "preset", "resolve"]

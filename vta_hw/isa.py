@@ -499,6 +499,14 @@ def encode_uop(uop: Uop, cfg: HwConfig) -> int:
     return word
 
 
+def encode_uops(uops: list[Uop] | tuple[Uop, ...], cfg: HwConfig) -> bytes:
+    """Micro-ops as ``UOP_BYTES`` little-endian bytes each (the DRAM image format)."""
+    return b"".join(encode_uop(u, cfg).to_bytes(UOP_BYTES, "little") for u in uops)
+
+
+UOP_DTYPE = f"<u{UOP_BYTES}"  # numpy dtype string of an encoded micro-op in DRAM
+
+
 def decode_uop(word: int, cfg: HwConfig) -> Uop:
     if not 0 <= word < (1 << UOP_BITS):
         raise DecodeError(f"micro-op 0x{word:x} does not fit {UOP_BITS} bits")
@@ -526,28 +534,31 @@ def module_of(insn: Insn) -> Module:
     return Module.COMPUTE
 
 
+# Each memory type names an SRAM buffer and a DRAM element format ("uop", "inp", "wgt", "acc",
+# "out": the prefixes of HwConfig's *_buff_depth and *_elem_bytes); they differ only for
+# ACC8, whose out-format (int8) elements are sign-extended into the acc buffer.
+_SRAM_BUFFER = {m: m.name.lower() for m in MemType} | {MemType.ACC8: "acc"}
+_DRAM_FORMAT = {m: m.name.lower() for m in MemType} | {MemType.ACC8: "out"}
+
+
+def sram_buffer(mem: MemType) -> str:
+    """The SRAM buffer a LOAD of ``mem`` writes or a STORE reads (ACC8 writes acc)."""
+    return _SRAM_BUFFER[mem]
+
+
+def dram_format(mem: MemType) -> str:
+    """The element format of ``mem``'s data in DRAM (ACC8 moves out-format elements)."""
+    return _DRAM_FORMAT[mem]
+
+
 def elem_bytes(cfg: HwConfig, mem: MemType) -> int:
     """Bytes of one element of ``mem`` in DRAM (ACC8 is an acc element stored as int8)."""
-    return {
-        MemType.UOP: cfg.uop_elem_bytes,
-        MemType.WGT: cfg.wgt_elem_bytes,
-        MemType.INP: cfg.inp_elem_bytes,
-        MemType.ACC: cfg.acc_elem_bytes,
-        MemType.OUT: cfg.out_elem_bytes,
-        MemType.ACC8: cfg.out_elem_bytes,
-    }[mem]
+    return getattr(cfg, f"{dram_format(mem)}_elem_bytes")
 
 
 def sram_depth(cfg: HwConfig, mem: MemType) -> int:
     """Depth (elements) of the SRAM buffer ``mem`` reads or writes."""
-    return {
-        MemType.UOP: cfg.uop_buff_depth,
-        MemType.WGT: cfg.wgt_buff_depth,
-        MemType.INP: cfg.inp_buff_depth,
-        MemType.ACC: cfg.acc_buff_depth,
-        MemType.OUT: cfg.out_buff_depth,
-        MemType.ACC8: cfg.acc_buff_depth,
-    }[mem]
+    return getattr(cfg, f"{sram_buffer(mem)}_buff_depth")
 
 
 # ---------------------------------------------------------------------------- token queues

@@ -11,22 +11,25 @@ from __future__ import annotations
 import numpy as np
 
 from vta_hw import isa, timing
-from vta_hw.config import HwConfig
+from vta_hw.config import ACC_WIDTH, OUT_WIDTH, HwConfig, int_range
 from vta_sim.errors import HazardError, OutOfRangeError
-from vta_sim.state import MachineState, uop_fields
+from vta_sim.state import UOP_DTYPE, MachineState, lane_dtype, uop_fields
 
-INT8_MIN, INT8_MAX = -128, 127
-_U32 = np.int64(1 << 32)
-_I31 = np.int64(1 << 31)
+# The lane arithmetic of the ISA (every HwConfig has these widths: config.py checks it).
+INT8_MIN, INT8_MAX = int_range(OUT_WIDTH)  # the out lanes' saturation bounds
+_ACC = lane_dtype(ACC_WIDTH)
+_OUT = lane_dtype(OUT_WIDTH)
+_U32 = np.int64(1 << ACC_WIDTH)
+_I31 = np.int64(1 << (ACC_WIDTH - 1))
 
 
 def wrap32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap of int64 values to int32."""
-    return ((x.astype(np.int64) + _I31) % _U32 - _I31).astype(np.int32)
+    """Two's-complement wrap of int64 values to the accumulator width (int32)."""
+    return ((x.astype(np.int64) + _I31) % _U32 - _I31).astype(_ACC)
 
 
 def saturate8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, INT8_MIN, INT8_MAX).astype(np.int8)
+    return np.clip(x, INT8_MIN, INT8_MAX).astype(_OUT)
 
 
 def _where(index: int, insn: isa.Insn) -> str:
@@ -35,16 +38,13 @@ def _where(index: int, insn: isa.Insn) -> str:
 
 # ---------------------------------------------------------------------------- DMA
 def _lanes(cfg: HwConfig, mem: isa.MemType) -> tuple[np.dtype, tuple[int, ...]]:
-    """DRAM dtype and lane shape of one element of ``mem``."""
+    """DRAM dtype (of its DRAM format) and lane shape (of its SRAM buffer) of one element of
+    ``mem``."""
+    if mem == isa.MemType.UOP:
+        return UOP_DTYPE, ()
     b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-    return {
-        isa.MemType.UOP: (np.dtype("<u4"), ()),
-        isa.MemType.INP: (np.dtype(np.int8), (b, bi)),
-        isa.MemType.WGT: (np.dtype(np.int8), (bo, bi)),
-        isa.MemType.ACC: (np.dtype("<i4"), (b, bo)),
-        isa.MemType.ACC8: (np.dtype(np.int8), (b, bo)),
-        isa.MemType.OUT: (np.dtype(np.int8), (b, bo)),
-    }[mem]
+    shape = {"inp": (b, bi), "wgt": (bo, bi)}.get(isa.sram_buffer(mem), (b, bo))
+    return lane_dtype(getattr(cfg, f"{isa.dram_format(mem)}_width")), shape
 
 
 def _dram_rows(state: MachineState, insn: isa.Load | isa.Store, index: int) -> np.ndarray:
@@ -66,7 +66,7 @@ def _check_sram(state: MachineState, insn: isa.Insn, mem: isa.MemType, base: int
                 index: int) -> None:
     depth = isa.sram_depth(state.cfg, mem)
     if base + n > depth:
-        buf = "acc" if mem == isa.MemType.ACC8 else mem.name.lower()
+        buf = isa.sram_buffer(mem)
         raise OutOfRangeError(f"{_where(index, insn)}: {buf} elements [{base}, {base + n}) exceed "
                               f"the {buf} buffer depth {depth}")
 
@@ -76,7 +76,7 @@ def requantize8(x: np.ndarray, shift: int, relu: bool) -> np.ndarray:
     clip to ``[0 if relu else -128, 127]`` (``shift=0, relu=False`` is plain saturation)."""
     if shift:  # widened only here: the plain mirror (every LOAD/ALU write) clips int32 as is
         x = (x.astype(np.int64) + (1 << (shift - 1))) >> shift
-    return np.clip(x, 0 if relu else INT8_MIN, INT8_MAX).astype(np.int8)
+    return np.clip(x, 0 if relu else INT8_MIN, INT8_MAX).astype(_OUT)
 
 
 def _mirror_out(state: MachineState, idx: np.ndarray | slice, gemm: bool = False) -> None:
@@ -390,7 +390,7 @@ def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
         y = acc[src] if tensor else np.full((dst.size, *acc.shape[1:]), insn.imm, np.int64)
         if op in (isa.AluOp.MIN, isa.AluOp.MAX):
             tmp = acc[ud]
-            _ACCUMULATING[op].at(tmp, inv, y.astype(np.int32))
+            _ACCUMULATING[op].at(tmp, inv, y.astype(_ACC))
             acc[ud] = tmp
         else:
             tmp = acc[ud].astype(np.int64).astype(np.uint64)

@@ -19,12 +19,12 @@ from vta_sim.errors import CycleLimitError, DeadlockError, IllegalInstructionErr
 from vta_sim.state import MachineState
 from vta_sim.stats import MODULES, ModuleStats, SimStats
 
-_MODULE_NAMES = {isa.Module.LOAD: "load", isa.Module.COMPUTE: "compute",
-                 isa.Module.STORE: "store"}
+_MODULE_NAMES = {m: m.name.lower() for m in isa.Module}
 # (module, dependency flag) -> token queue name, derived from the ISA's one table
 _TOKEN_QUEUE = {(name, flag): isa.queue_name(*q) for m, name in _MODULE_NAMES.items()
                 for flag in isa.DEP_FLAGS if (q := isa.token_queue(m, flag)) is not None}
-_POPS, _PUSHES = ("pop_prev", "pop_next"), ("push_prev", "push_next")
+_POPS = tuple(f for f in isa.DEP_FLAGS if f.startswith("pop"))
+_PUSHES = tuple(f for f in isa.DEP_FLAGS if f.startswith("push"))
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class _Queue:
             return 0
         if len(self.pop) <= k - self.depth:
             return None
-        return self.pop[k - self.depth] + 1
+        return self.pop[k - self.depth] + timing.QUEUE_LATENCY
 
 
 def insn_name(insn: isa.Insn) -> str:
@@ -111,8 +111,7 @@ class Engine:
         per_module: dict[str, list[tuple[int, isa.Insn]]] = {m: [] for m in _MODULE_NAMES.values()}
         for g, (insn, m) in enumerate(zip(insns, self.target, strict=True)):
             per_module[m].append((g, insn))
-        self.modules = [_Module(m, per_module[m], self.cmd[m]) for m in ("load", "compute",
-                                                                          "store")]
+        self.modules = [_Module(m, per_module[m], self.cmd[m]) for m in _MODULE_NAMES.values()]
         self.total_pushes = {q: 0 for q in self.tokens}
         for g, insn in enumerate(insns):
             for flag in _PUSHES:
@@ -143,7 +142,7 @@ class Engine:
                 self.fetch_stall[q.name] = self.fetch_stall.get(q.name, 0) + d - ready
             q.push.append(d)
             self.fetch_log.append((self.fetch_next_read, d))
-            self.fetch_next_read = d + 1
+            self.fetch_next_read = d + timing.FETCH_DISPATCH_CYCLES
             self.fetch_i += 1
             progressed = True
         self.fetch_blocked = ""
@@ -159,8 +158,8 @@ class Engine:
                     mod.blocked = (f"{mod.name} waits for instruction {g} "
                                    f"({insn_name(insn)}) from fetch")
                     return progressed
-                free = mod.retire_prev + 1
-                t_cmd = max(free, mod.cmd.push[mod.k] + 1)
+                free = mod.retire_prev + timing.RETIRE_CYCLES
+                t_cmd = max(free, mod.cmd.push[mod.k] + timing.QUEUE_LATENCY)
                 s, token_q = t_cmd, ""
                 pops = []
                 for flag in _POPS:
@@ -171,8 +170,8 @@ class Engine:
                     if len(q.push) <= n:
                         mod.blocked = self._token_wait(mod, g, insn, q, n)
                         return progressed
-                    if q.push[n] + 1 > s:
-                        s, token_q = q.push[n] + 1, q.name
+                    if q.push[n] + timing.QUEUE_LATENCY > s:
+                        s, token_q = q.push[n] + timing.QUEUE_LATENCY, q.name
                     pops.append(q)
                 body = timing.body_cost(self.cfg, insn)
                 if self.max_cycles is not None and s + body.total + 2 > self.max_cycles:
@@ -191,7 +190,7 @@ class Engine:
                     mod.stall_token[token_q] = mod.stall_token.get(token_q, 0) + wait_token
                 progressed = True
             s, body, wait_cmd, (wait_token, token_q) = mod.issued
-            r = s + body.total + 1
+            r = s + timing.ISSUE_CYCLES + body.total  # the earliest retire
             pushes = []
             for flag in _PUSHES:
                 if not getattr(insn, flag):
@@ -204,13 +203,13 @@ class Engine:
                     return progressed
                 r = max(r, room)
                 pushes.append(q)
-            push_stall = r - (s + body.total + 1)
+            push_stall = r - (s + timing.ISSUE_CYCLES + body.total)
             for q in pushes:
                 q.push.append(r)
                 if push_stall:
                     mod.stall_full[q.name] = mod.stall_full.get(q.name, 0) + push_stall
             st = mod.stats
-            st["busy"] += body.total + 2
+            st["busy"] += timing.ISSUE_CYCLES + body.total + timing.RETIRE_CYCLES
             st["dram_latency"] += body.dram_latency
             st["transfer"] += body.transfer
             st["pad"] += body.pad
@@ -267,12 +266,13 @@ class Engine:
 
     def stats(self, cycles: int) -> SimStats:
         mods: dict[str, ModuleStats] = {}
-        fetch_busy = len(self.insns) * (self.fetch_read + timing.FETCH_DISPATCH_CYCLES)
+        fetch_busy = len(self.insns) * timing.fetch_cycles(self.cfg)
         fetch_stalled = sum(self.fetch_stall.values())
+        fetch_latency = timing.dram_timing(self.cfg).read_latency
         mods["fetch"] = ModuleStats("fetch", len(self.insns), fetch_busy,
-                                    dram_latency=len(self.insns) * self.cfg.dram_latency,
+                                    dram_latency=len(self.insns) * fetch_latency,
                                     transfer=len(self.insns) * (self.fetch_read
-                                                                - self.cfg.dram_latency),
+                                                                - fetch_latency),
                                     stall_full=dict(self.fetch_stall),
                                     idle=max(0, cycles - fetch_busy - fetch_stalled))
         for m in self.modules:

@@ -14,6 +14,14 @@ from vta_hw import isa
 from vta_hw.config import HwConfig
 
 
+def lane_dtype(bits: int) -> np.dtype:
+    """The numpy dtype of a signed ``bits``-bit lane, little-endian as in DRAM."""
+    return np.dtype(f"<i{bits // 8}")
+
+
+UOP_DTYPE = np.dtype(isa.UOP_DTYPE)  # an encoded micro-op
+
+
 def uop_fields(cfg: HwConfig) -> dict[str, tuple[int, int]]:
     """``name -> (shift, mask)`` of the micro-op fields, from the ISA table."""
     return {name: (lsb, (1 << w) - 1) for name, (lsb, w) in isa.uop_format(cfg).offsets.items()}
@@ -25,11 +33,11 @@ class MachineState:
 
     cfg: HwConfig
     dram: np.ndarray  # uint8, the whole DRAM image
-    uop: np.ndarray  # uint32 [uop_depth]
-    inp: np.ndarray  # int8 [inp_depth, batch, block_in]
-    wgt: np.ndarray  # int8 [wgt_depth, block_out, block_in]
-    acc: np.ndarray  # int32 [acc_depth, batch, block_out]
-    out: np.ndarray  # int8 [out_depth, batch, block_out]
+    uop: np.ndarray  # UOP_DTYPE [uop_depth]
+    inp: np.ndarray  # lane_dtype(inp_width) [inp_depth, batch, block_in]
+    wgt: np.ndarray  # lane_dtype(wgt_width) [wgt_depth, block_out, block_in]
+    acc: np.ndarray  # lane_dtype(acc_width) [acc_depth, batch, block_out]
+    out: np.ndarray  # lane_dtype(out_width) [out_depth, batch, block_out]
     out_shift: int = 0  # the GEMM out mirror's mode, set by ALU OUTMODE (isa.out_mode_fields)
     out_relu: bool = False
 
@@ -40,20 +48,13 @@ class MachineState:
         return cls(
             cfg=cfg,
             dram=np.frombuffer(bytes(dram), dtype=np.uint8).copy(),
-            uop=np.zeros(cfg.uop_buff_depth, np.uint32),
-            inp=np.zeros((cfg.inp_buff_depth, b, bi), np.int8),
-            wgt=np.zeros((cfg.wgt_buff_depth, bo, bi), np.int8),
-            acc=np.zeros((cfg.acc_buff_depth, b, bo), np.int32),
-            out=np.zeros((cfg.out_buff_depth, b, bo), np.int8),
+            uop=np.zeros(cfg.uop_buff_depth, UOP_DTYPE),
+            inp=np.zeros((cfg.inp_buff_depth, b, bi), lane_dtype(cfg.inp_width)),
+            wgt=np.zeros((cfg.wgt_buff_depth, bo, bi), lane_dtype(cfg.wgt_width)),
+            acc=np.zeros((cfg.acc_buff_depth, b, bo), lane_dtype(cfg.acc_width)),
+            out=np.zeros((cfg.out_buff_depth, b, bo), lane_dtype(cfg.out_width)),
         )
 
     def sram(self, mem: isa.MemType) -> np.ndarray:
         """The buffer a LOAD of ``mem`` writes (ACC8 writes acc) or a STORE reads."""
-        return {
-            isa.MemType.UOP: self.uop,
-            isa.MemType.INP: self.inp,
-            isa.MemType.WGT: self.wgt,
-            isa.MemType.ACC: self.acc,
-            isa.MemType.ACC8: self.acc,
-            isa.MemType.OUT: self.out,
-        }[mem]
+        return getattr(self, isa.sram_buffer(mem))

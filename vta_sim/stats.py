@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from vta_hw import isa
 
-MODULES = ("fetch", "load", "compute", "store")
+MODULES = ("fetch",) + tuple(m.name.lower() for m in isa.Module)  # fetch, then by module
 TOKEN_QUEUES = isa.TOKEN_QUEUE_NAMES
 
 

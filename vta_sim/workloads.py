@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vta_hw import isa
+from vta_hw import isa, timing
 from vta_hw.bundle import Bundle, BundleBuilder
-from vta_hw.config import HwConfig
+from vta_hw.config import ACC_WIDTH, OUT_WIDTH, HwConfig, int_range
 from vta_hw.errors import VtaError
+from vta_sim.state import lane_dtype
 
 
 class WorkloadError(VtaError):
@@ -37,8 +38,15 @@ def requantize_reference(acc: np.ndarray, shift: int) -> np.ndarray:
     a = acc.astype(np.int64)
     if shift > 0:
         a = (a + (1 << (shift - 1))) >> shift
-    a = (a + (1 << 31)) % (1 << 32) - (1 << 31)  # ALU results wrap to int32
-    return np.clip(a, -128, 127).astype(np.int8)
+    half = 1 << (ACC_WIDTH - 1)
+    a = (a + half) % (2 * half) - half  # ALU results wrap to int32
+    return np.clip(a, *int_range(OUT_WIDTH)).astype(lane_dtype(OUT_WIDTH))
+
+
+def _random_lanes(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.ndarray:
+    """Uniform random lanes of a signed ``bits``-bit type (the whole range)."""
+    lo, hi = int_range(bits)
+    return rng.integers(lo, hi + 1, size=shape, dtype=lane_dtype(bits))
 
 
 class _Program:
@@ -74,7 +82,7 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
         raise WorkloadError("virtual_threads must be 1 or 2")
     mb, nb, kb = m // b, n // bo, k // bi
     vt = virtual_threads
-    window = cfg.gemm_pipeline_depth
+    window = timing.hazard_window(cfg, isa.Gemm())
     # Largest tiles that fit every buffer once per virtual thread.
     inp_cap, wgt_cap = cfg.inp_buff_depth // vt, cfg.wgt_buff_depth // vt
     acc_cap = min(cfg.acc_buff_depth, cfg.out_buff_depth) // vt
@@ -88,8 +96,8 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
         raise WorkloadError(f"tile {tm}x{tn} needs {tm * tn} micro-ops, more than {uop_cap}")
 
     rng = np.random.default_rng(seed)
-    a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
-    bmat = rng.integers(-128, 128, size=(n, k), dtype=np.int8)
+    a = _random_lanes(rng, (m, k), cfg.inp_width)
+    bmat = _random_lanes(rng, (n, k), cfg.wgt_width)
     # DRAM layouts: A as inp elements [mb, kb, b, bi]; B as wgt elements [nb, kb, bo, bi];
     # C as out elements [mb, nb, b, bo].
     a_blk = a.reshape(mb, b, kb, bi).transpose(0, 2, 1, 3)
@@ -129,7 +137,7 @@ def blocked_matmul(cfg: HwConfig, m: int, n: int, k: int, *, shift: int = 8,
     if len(uops) > cfg.uop_buff_depth:
         raise WorkloadError(f"{len(uops)} micro-ops exceed the uop buffer ({cfg.uop_buff_depth})")
     ru = bb.add_uops("uops", uops)
-    p.add(isa.Load(mem=isa.MemType.UOP, sram_base=0, dram_base=ru.addr // 4, y_size=1,
+    p.add(isa.Load(mem=isa.MemType.UOP, sram_base=0, dram_base=ru.addr // isa.UOP_BYTES, y_size=1,
                    x_size=len(uops), x_stride=len(uops)))
     e_inp, e_wgt, e_out = cfg.inp_elem_bytes, cfg.wgt_elem_bytes, cfg.out_elem_bytes
     for t, (i0, j0) in enumerate(tiles):
@@ -210,9 +218,8 @@ def blocked_conv2d(cfg: HwConfig, height: int, width: int, in_channels: int,
         raise WorkloadError(f"conv {in_channels}x{height}x{width} -> {out_channels} does not "
                             f"fit the buffers of {cfg.name!r} with {th} rows x {tob} blocks")
     rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(b, in_channels, height, width), dtype=np.int8)
-    wts = rng.integers(-128, 128, size=(out_channels, in_channels, kernel, kernel),
-                       dtype=np.int8)
+    x = _random_lanes(rng, (b, in_channels, height, width), cfg.inp_width)
+    wts = _random_lanes(rng, (out_channels, in_channels, kernel, kernel), cfg.wgt_width)
     x_blk = x.reshape(b, cb, bi, height, width).transpose(1, 3, 4, 0, 2)  # cb,H,W,b,bi
     w_blk = wts.reshape(ob_total, bo, cb, bi, kernel, kernel).transpose(0, 2, 4, 5, 1, 3)
     bb = BundleBuilder(cfg)
@@ -247,13 +254,14 @@ def blocked_conv2d(cfg: HwConfig, height: int, width: int, in_channels: int,
     if len(uops) > cfg.uop_buff_depth:
         raise WorkloadError(f"{len(uops)} micro-ops exceed the uop buffer "
                             f"({cfg.uop_buff_depth})")
-    if kernel > 1 and wo < cfg.gemm_pipeline_depth:
+    window = timing.hazard_window(cfg, isa.Gemm())
+    if kernel > 1 and wo < window:
         raise WorkloadError(f"output width {wo} is too narrow to cover the accumulator "
-                            f"pipeline ({cfg.gemm_pipeline_depth})")
+                            f"pipeline ({window})")
     ru = bb.add_uops("uops", uops)
     p = _Program(cfg)
-    p.add(isa.Load(mem=isa.MemType.UOP, dram_base=ru.addr // 4, y_size=1, x_size=len(uops),
-                   x_stride=len(uops)))
+    p.add(isa.Load(mem=isa.MemType.UOP, dram_base=ru.addr // isa.UOP_BYTES, y_size=1,
+                   x_size=len(uops), x_stride=len(uops)))
     e_in, e_w, e_out = cfg.inp_elem_bytes, cfg.wgt_elem_bytes, cfg.out_elem_bytes
     tiles = [(j0, r0) for j0 in range(0, ob_total, tob) for r0 in range(0, ho, th)]
     wgt_in_buf: dict[int, int] = {}

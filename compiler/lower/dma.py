@@ -179,8 +179,9 @@ def insert_dma(p: Program) -> Program:
 
 
 def uop_words(p: Program) -> np.ndarray:
-    """The concatenated kernels as encoded 32-bit words (the ``uops`` tensor's data)."""
-    return np.array([isa.encode_uop(u, p.cfg) for k in p.kernels for u in k], dtype="<u4")
+    """The concatenated kernels as encoded micro-op words (the ``uops`` tensor's data)."""
+    return np.array([isa.encode_uop(u, p.cfg) for k in p.kernels for u in k],
+                    dtype=isa.UOP_DTYPE)
 
 
 __all__ = ["insert_dma", "box_dmas", "uop_words"]

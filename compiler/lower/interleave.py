@@ -29,9 +29,9 @@ def estimate(p: Program, instrs: list[Instr], deps: list[set[int]]) -> list[tupl
     out: list[tuple[int, int]] = []
     for k, ins in enumerate(instrs):
         m = ins.module
-        start = max([free.get(m, 0)] + [out[d][1] + 1 for d in deps[k]])
+        start = max([free.get(m, 0)] + [out[d][1] + timing.QUEUE_LATENCY for d in deps[k]])
         retire = start + timing.instruction_cycles(p.cfg, ins.insn) - 1
-        free[m] = retire + 1
+        free[m] = retire + timing.RETIRE_CYCLES
         out.append((start, retire))
     return out
 

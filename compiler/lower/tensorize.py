@@ -35,7 +35,7 @@ import numpy as np
 
 from compiler.errors import ScheduleError
 from compiler.ir import Access, Dim, GemmTile, Instr, Program
-from vta_hw import isa
+from vta_hw import isa, timing
 from vta_hw.config import HwConfig
 
 _WHAT = ("dst", "src", "wgt")
@@ -130,7 +130,7 @@ def plan_loops(dims: tuple[Dim, ...], cfg: HwConfig, gemm: bool, check_src: bool
     raises :class:`ScheduleError` if that breaks a limit.  ``src_offset`` is the distance
     between the src and dst regions of an ALU tensor op (for the dst == src hazard rule).
     """
-    window = cfg.gemm_pipeline_depth if gemm else cfg.alu_pipeline_depth
+    window = timing.hazard_window(cfg, isa.Gemm() if gemm else isa.Alu())
     lim = _limits(cfg, gemm)
     live = [i for i, d in enumerate(dims) if d.extent > 1]
     names = {d.name: i for i, d in enumerate(dims)}

@@ -387,7 +387,7 @@ def tile_pool(p: Program) -> Program:
                 Dim("oh", ht, dst=wt, src=sh * cl),
                 Dim("ow", wt, dst=1, src=sw))
         if op.pool == "max":
-            nodes.append(AluTile(A.MOV, dst, _flat(ct * pix), imm=-128, tag=tag))
+            nodes.append(AluTile(A.MOV, dst, _flat(ct * pix), imm=op.pad_value, tag=tag))
             nodes.append(AluTile(A.MAX, dst, dims, src=src, tag=tag))
         else:
             nodes.append(AluTile(A.MIN, dst, _flat(ct * pix), reset=True, tag=tag))

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from compiler.errors import OpError
 from compiler.ops.base import TensorSpec, pair, positive
-from compiler.ops.epilogue import IMM_MAX, IMM_MIN, MAX_SHIFT
+from compiler.ops.epilogue import IMM_MAX, IMM_MIN, INT8_MIN, MAX_SHIFT
 from vta_hw import isa
+from vta_hw.config import ACC_WIDTH, int_range
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def avg_multiplier(count: int) -> tuple[int, int]:
     s = min(14 + int(math.floor(math.log2(count))), MAX_SHIFT)
     while s > 0:
         m = round(2 ** s / count)
-        if 1 <= m <= IMM_MAX and 128 * count * m < 1 << 31:
+        if 1 <= m <= IMM_MAX and -INT8_MIN * count * m <= int_range(ACC_WIDTH)[1]:
             return m, s
         s -= 1
     raise OpError(f"no multiplier averages {count} values without overflow")
@@ -165,7 +166,7 @@ class Pool2d:
 
     @property
     def pad_value(self) -> int:
-        return -128 if self.pool == "max" else 0
+        return INT8_MIN if self.pool == "max" else 0
 
     @property
     def avg(self) -> tuple[int, int]:

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 from compiler.errors import OpError
 from vta_hw import isa
+from vta_hw.config import OUT_WIDTH, int_range
 
 _IMM = isa.Field("imm", isa.ALU_IMM_BITS, "", signed=True)  # the ALU immediate's range
 IMM_MIN, IMM_MAX = _IMM.min, _IMM.max
 MAX_SHIFT = (1 << (isa.SHIFT_BITS - 1)) - 1  # largest right shift the ALU encodes (31)
-INT8_MIN, INT8_MAX = -128, 127
+INT8_MIN, INT8_MAX = int_range(OUT_WIDTH)  # what the out buffer saturates to
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from compiler.errors import OpError
 from compiler.ops.base import TensorSpec, pair, positive
 from compiler.ops.epilogue import Epilogue
+from vta_hw.config import INP_WIDTH, int_range
 
-_I8 = (-128, 127)
+_I8 = int_range(INP_WIDTH)  # a pad value is one input lane
 
 
 def _epilogue_inputs(ep: Epilogue, channels: int, out_shape: tuple[int, ...]) -> list:

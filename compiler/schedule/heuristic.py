@@ -18,6 +18,7 @@ from __future__ import annotations
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
 from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from compiler.ops.epilogue import INT8_MAX, INT8_MIN
 from compiler.schedule.legality import check_alu, check_gemm
 from compiler.schedule.space import (
     ORDERS,
@@ -28,8 +29,12 @@ from compiler.schedule.space import (
     gemm_footprint,
     gemm_geometry,
 )
-from vta_hw import timing
+from vta_hw import isa, timing
 from vta_hw.config import HwConfig
+
+# cycles per iteration of an ALU pass with an immediate and with a tensor operand
+_II_IMM = timing.alu_initiation_interval(isa.Alu(use_imm=True))
+_II_TENSOR = timing.alu_initiation_interval(isa.Alu(use_imm=False))
 
 
 def _ceil(a: int, b: int) -> int:
@@ -42,28 +47,31 @@ def balanced(n: int, limit: int | None = None) -> list[int]:
     return [v for v in out if limit is None or v <= limit]
 
 
-def _dma(cfg: HwConfig, insns: int, elems: int, elem_bytes: int) -> int:
-    """``insns`` LOADs or STOREs moving ``elems`` elements: each pays the DRAM latency once
-    (``timing.dma_cost``), plus issue and retire."""
-    return insns * (cfg.dram_latency + 2) + elems * timing.elem_cycles(cfg, elem_bytes)
+def _dma(cfg: HwConfig, insns: int, elems: int, elem_bytes: int, write: bool = False) -> int:
+    """``insns`` LOADs (STOREs with ``write``) moving ``elems`` elements in all: each pays
+    issue, retire and the DRAM latency once (``timing.dma_body``), the elements their
+    transfer."""
+    one = timing.dma_body(cfg, elem_bytes, 1, write=write)
+    per_insn = timing.ISSUE_CYCLES + one.dram_latency + timing.RETIRE_CYCLES
+    return insns * per_insn + timing.dma_body(cfg, elem_bytes, elems, write=write).transfer
 
 
 def epilogue_alu_cycles(ep) -> tuple[int, int]:
     """(ALU instructions, cycles per output element) of an accumulator tile's init and
     epilogue, as ``alu_epilogue`` emits them (tensor operands take two cycles)."""
-    ops = [2] if ep.bias else []  # MOV of the bias; without one the first GEMM overwrites
+    ops = [_II_TENSOR] if ep.bias else []  # MOV of the bias; else the first GEMM overwrites
     if ep.out_mode() is not None:  # the GEMM out mirror requantizes: no epilogue passes
         return len(ops), sum(ops)
     rq = ep.requant
     if rq is not None:
-        ops += [1] * bool(rq.pre_shift)
+        ops += [_II_IMM] * bool(rq.pre_shift)
         if rq.per_channel:
-            ops += [2, 2]
+            ops += [_II_TENSOR, _II_TENSOR]
         else:
-            ops += [1] * (rq.multiplier != 1) + [1] * bool(rq.shift)
-    ops += [2] * ep.residual
-    lo = max(0 if ep.relu else -128, ep.clip[0] if ep.clip else -128)
-    ops += [1] * (lo > -128) + [1] * bool(ep.clip and ep.clip[1] < 127)
+            ops += [_II_IMM] * (rq.multiplier != 1) + [_II_IMM] * bool(rq.shift)
+    ops += [_II_TENSOR] * ep.residual
+    lo = max(0 if ep.relu else INT8_MIN, ep.clip[0] if ep.clip else INT8_MIN)
+    ops += [_II_IMM] * (lo > INT8_MIN) + [_II_IMM] * bool(ep.clip and ep.clip[1] < INT8_MAX)
     return len(ops), sum(ops)
 
 
@@ -80,7 +88,9 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     tiles = n_sp * n_co
     red = g.red if g.depthwise else g.cib
     steps = (1 if g.depthwise else _ceil(g.cib, fp.ci)) * _ceil(g.kh, fp.kh)
-    pg, pa = cfg.gemm_pipeline_depth + 2, cfg.alu_pipeline_depth + 2
+    # per-instruction overheads: issue, retire and the pipeline (an instruction of 0 iterations)
+    pg = timing.instruction_cycles(cfg, isa.Gemm())
+    pa = timing.instruction_cycles(cfg, isa.Alu(use_imm=True))
     iters = g.nb * g.cob * g.ho * g.wo * red * g.kh * g.kw
     outs = g.nb * g.cob * g.ho * g.wo
     n_alu, alu_per_out = epilogue_alu_cycles(ep)
@@ -100,12 +110,12 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     if steps == 1 and (s.order == "co_outer" or n_co <= s.virtual_threads):
         wgt_loads = n_co * (g.nb if n_co > s.virtual_threads else 1)
     load = inp_loads * inp_step + wgt_loads * wgt_step
-    store_tile = _dma(cfg, 1, fp.acc, cfg.out_elem_bytes)
+    store_tile = _dma(cfg, 1, fp.acc, cfg.out_elem_bytes, write=True)
     store = tiles * store_tile
     if ep.residual:
         compute += tiles * store_tile
     n_insn = tiles * (steps * 2 + n_alu + 2) + (wgt_loads if wgt_loads < tiles else 0)
-    fetch = n_insn * (timing.fetch_read_cycles(cfg) + 1)
+    fetch = n_insn * timing.fetch_cycles(cfg)
     if s.virtual_threads > 1:
         tile_epilogue = alu_per_out * fp.acc + n_alu * pa
         fill = inp_step + wgt_step + tile_epilogue + store_tile

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from compiler.errors import ScheduleError, UnsupportedError
 from compiler.ops import Conv2d, Dense, DepthwiseConv2d
+from vta_hw import isa, timing
 from vta_hw.config import HwConfig
 
 ORDERS = ("co_outer", "spatial_outer")
@@ -211,7 +212,7 @@ def alu_footprint(op, s: AluSchedule, cfg: HwConfig) -> dict[str, int]:
     _, cb, h, w = alu_blocks(op, cfg)
     ct, th = min(s.tile_c, cb), min(s.tile_h, h)
     if isinstance(op, GlobalAvgPool):
-        return {"part": cfg.alu_pipeline_depth * ct, "in": ct * th * w}
+        return {"part": timing.hazard_window(cfg, isa.Alu()) * ct, "in": ct * th * w}
     tw = min(s.tile_w or w, w)
     if isinstance(op, Elementwise):
         out = {"a": ct * th * tw}

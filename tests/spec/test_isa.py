@@ -144,8 +144,14 @@ def test_spec_modules_import_nothing_heavy():
             "for m in ('amaranth', 'numpy', 'llvmlite', 'matplotlib', 'xgboost', 'onnx'):\n"
             "    sys.modules[m] = None\n"
             "import vta_hw.config, vta_hw.isa, vta_hw.timing, vta_hw.bundle\n"
-            "from vta_hw.config import DEFAULT\n"
-            "vta_hw.isa.markdown_table(DEFAULT)\n")
+            "from vta_hw.config import DEFAULT, PRESETS\n"
+            "vta_hw.isa.markdown_table(DEFAULT)\n"
+            "for cfg in PRESETS.values():\n"
+            "    vta_hw.timing.dram_timing(cfg).c_defines()\n"
+            "    vta_hw.timing.instruction_cycles(cfg, vta_hw.isa.Gemm(uop_end=1, iter_out=1,\n"
+            "                                                         iter_in=1))\n"
+            "heavy = [m for m in ('amaranth', 'numpy', 'llvmlite') if sys.modules.get(m)]\n"
+            "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

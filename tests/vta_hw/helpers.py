@@ -7,7 +7,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from vta_hw import isa
+from vta_hw import isa, timing
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import HwConfig
 from vta_hw.cosim.dram_model import INPUTS, OUTPUTS, PortModel
@@ -35,7 +35,7 @@ class Dram:
 
     def __init__(self, port, mem: bytearray, cfg: HwConfig, name: str = "port", rng=None):
         self.port = port
-        self.model = PortModel(name, mem, cfg.dram_latency, cfg.dram_bytes_per_cycle, rng)
+        self.model = PortModel(name, mem, timing.dram_timing(cfg), rng)
         self._driven: dict[str, int] = {}
 
     def drive(self, ctx, t: int) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from amaranth.sim import Simulator
 
+from vta_hw import timing
 from vta_hw.bundle import Bundle
 from vta_hw.cosim import (
     DEFAULT_STALL_BOUND,
@@ -34,7 +35,7 @@ def run_amaranth(bundle: Bundle, *, max_cycles: int = 200_000,
     for i, p in enumerate(PORTS):
         rng = None if backpressure_seed is None else random.Random(backpressure_seed * 8 + i)
         models.append((getattr(dut, f"{p}_dram"),
-                       PortModel(p, mem, cfg.dram_latency, cfg.dram_bytes_per_cycle, rng)))
+                       PortModel(p, mem, timing.dram_timing(cfg), rng)))
     outcome: dict[str, object] = {}
 
     async def bench(ctx):

@@ -1,13 +1,10 @@
 """The DRAM model behind one ``DramPort``, in Python (the C++ harness has the same model).
 
-Contract mode (the default) is the timing the model in ``docs/timing.md`` assumes
-(``vta_hw/rtl/dram_port.py``): a read request is accepted in any cycle while fewer than ``L``
-accepted reads have not started delivering; a read burst accepted in cycle ``q`` delivers beat
-*k* in cycle ``max(q + L, e + 1) + k`` (``e``: the previous burst's last beat); a write
-request is accepted while no write burst is taking beats, its beats every cycle, and it is
-acknowledged ``L`` cycles after its last beat (several acknowledges may be pending).
-Back-pressure mode (``rng`` given) is a slow, bursty memory: requests and write beats are
-refused at random, read beats arrive with random gaps and extra latency, acknowledges come late.
+Contract mode (the default) is the timing of ``vta_hw.timing.DramTiming``, the one definition
+of the DRAM contract that the timing model (``docs/timing.md``) assumes: this model calls its
+``accepts_read``, ``read_start`` and ``write_ack``.  Back-pressure mode (``rng`` given) is a
+slow, bursty memory: requests and write beats are refused at random, read beats arrive with
+random gaps and extra latency, acknowledges come late.
 Results must not change; only the cycle count does.
 
 Each cycle the driver calls :meth:`PortModel.drive` (inputs of the core for this cycle: a
@@ -22,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from vta_hw.cosim import DramRangeError
+from vta_hw.timing import DramTiming
 
 
 @dataclass
@@ -40,14 +38,13 @@ class _Burst:
 class PortModel:
     """One port of the memory.
 
-    mem: the shared DRAM image (bytearray); latency: ``dram_latency``; bus_bytes: the data
-    bus width; rng: back-pressure randomness (None for the contract timing).
+    mem: the shared DRAM image (bytearray); dram: the contract (``timing.dram_timing(cfg)``);
+    rng: back-pressure randomness (None for the contract timing).
     """
 
     name: str
     mem: bytearray
-    latency: int
-    bus_bytes: int
+    dram: DramTiming
     rng: random.Random | None = None
     reads: deque[_Burst] = field(default_factory=deque)  # head delivering, rest queued
     next_beat: int = 0  # read: cycle the head's next beat may be presented
@@ -64,8 +61,7 @@ class PortModel:
         """Fix the head read burst's start: L after its request, after the previous burst."""
         b = self.reads[0] if self.reads else None
         if b is not None and b.start is None:
-            after = -1 if self.last_read_beat is None else self.last_read_beat
-            b.start = max(b.accepted + self.latency + b.extra, after + 1)
+            b.start = self.dram.read_start(b.accepted + b.extra, self.last_read_beat)
             self.next_beat = b.start
             self.sent = 0
 
@@ -80,7 +76,7 @@ class PortModel:
         """Values of the port's inputs (``req_ready``, ``rd_*``, ``wr_ready``, ``wr_ack``)."""
         rng = self.rng
         self._promote()
-        ready = self._queued(t) < self.latency and self.wcur is None
+        ready = self.dram.accepts_read(self._queued(t)) and self.wcur is None
         out = {"req_ready": int(ready and (rng is None or rng.random() < 0.5)),
                "wr_ready": int(rng is None or rng.random() < 0.6),
                "rd_valid": 0, "rd_data": 0, "wr_ack": 0}
@@ -98,9 +94,9 @@ class PortModel:
         rng = self.rng
         if o["req_valid"] and driven["req_ready"]:
             size = 1 << o["req_size"]
-            extra = 0 if rng is None else rng.choice((0, 0, 1, 3, self.latency))
+            extra = 0 if rng is None else rng.choice((0, 0, 1, 3, self.dram.read_latency))
             burst = _Burst(o["req_addr"], o["req_len"], size, t, extra)
-            if size > self.bus_bytes or o["req_len"] == 0:
+            if size > self.dram.bus_bytes or o["req_len"] == 0:
                 self._fail(f"malformed burst (len {o['req_len']}, {size}-byte beats)")
             elif o["req_write"]:
                 self.wcur = burst
@@ -114,7 +110,7 @@ class PortModel:
                 self.reads.popleft()
                 self.last_read_beat = t
         if o["wr_valid"] and driven["wr_ready"]:
-            self.wbeats.append(int(o["wr_data"]).to_bytes(self.bus_bytes, "little"))
+            self.wbeats.append(int(o["wr_data"]).to_bytes(self.dram.bus_bytes, "little"))
             self.last_wbeat = t
         if driven["wr_ack"]:
             b = self.acks.popleft()
@@ -123,10 +119,9 @@ class PortModel:
         b = self.wcur
         if b is not None and len(self.wbeats) >= b.beats:
             b.data, self.wbeats = self.wbeats[:b.beats], self.wbeats[b.beats:]
-            extra = 0 if rng is None else rng.choice((0, 0, 2, self.latency))
-            b.ack_at = max(self.last_wbeat, b.accepted) + self.latency + extra
-            if self.acks:  # in order, one per cycle
-                b.ack_at = max(b.ack_at, self.acks[-1].ack_at + 1)
+            extra = 0 if rng is None else rng.choice((0, 0, 2, self.dram.ack_latency))
+            b.ack_at = self.dram.write_ack(b.accepted, self.last_wbeat + extra,
+                                           self.acks[-1].ack_at if self.acks else None)
             self.acks.append(b)
             self.wcur = None
 

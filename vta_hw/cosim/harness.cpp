@@ -9,8 +9,11 @@
 // prints one line: "status=done cycles=<counter> total=<cycles simulated>" (or status=deadlock,
 // status=timeout, status=dram_error, each with cycle=<t> and a message).
 //
-// DRAM_LATENCY and DRAM_BUS_BYTES are compiled in (-D), from the HwConfig.  Verilator spells
-// the "__" of Amaranth's flattened port names ("ctrl__start") as "___05F".
+// The DRAM contract's parameters are compiled in (-D): verilator.py passes
+// vta_hw.timing.dram_timing(cfg).c_defines() (DRAM_READ_LATENCY, DRAM_ACK_LATENCY,
+// DRAM_READ_QUEUE, DRAM_BUS_BYTES), the one definition of the contract; the functions
+// read_start, accepts_read and write_ack below are DramTiming's methods of the same names.
+// Verilator spells the "__" of Amaranth's flattened port names ("ctrl__start") as "___05F".
 
 #include <algorithm>
 #include <cstdint>
@@ -30,11 +33,9 @@
 #include "verilated_vcd_c.h"
 #endif
 
-#ifndef DRAM_LATENCY
-#error "DRAM_LATENCY must be defined"
-#endif
-#ifndef DRAM_BUS_BYTES
-#error "DRAM_BUS_BYTES must be defined"
+#if !defined(DRAM_READ_LATENCY) || !defined(DRAM_ACK_LATENCY) || !defined(DRAM_READ_QUEUE) || \
+    !defined(DRAM_BUS_BYTES)
+#error "the DRAM contract (vta_hw.timing.DramTiming.c_defines) must be defined with -D"
 #endif
 
 namespace {
@@ -134,9 +135,19 @@ std::unique_ptr<PortIO> make_io(CData& a, CData& b, TAddr& c, TLen& d, CData& e,
             top->P##_dram___05Fwr_ack)
 
 // ------------------------------------------------------------------ DRAM model
-// Reads: any number of bursts accepted (while fewer than DRAM_LATENCY have not started), served
-// in order, burst i from max(accepted + L, previous burst's last beat + 1).  Writes: one burst
-// taking beats at a time, each acknowledged L cycles after its last beat, acks in order.
+// The contract of vta_hw.timing.DramTiming (see there): reads accepted while fewer than
+// DRAM_READ_QUEUE have not started, served in order from read_start(); writes one burst
+// taking beats at a time, acknowledged at write_ack(), in order.
+bool accepts_read(uint64_t queued) { return queued < DRAM_READ_QUEUE; }
+uint64_t read_start(uint64_t accepted, bool any_prev, uint64_t prev_last_beat) {
+    uint64_t first = accepted + DRAM_READ_LATENCY;
+    return any_prev ? std::max(first, prev_last_beat + 1) : first;
+}
+uint64_t write_ack(uint64_t accepted, uint64_t last_beat, bool any_prev, uint64_t prev_ack) {
+    uint64_t ack = std::max(last_beat, accepted) + DRAM_ACK_LATENCY;
+    return any_prev ? std::max(ack, prev_ack + 1) : ack;
+}
+
 struct Burst {
     uint64_t addr = 0, beats = 0, size = 0, accepted = 0, extra = 0;
     bool started = false;  // read: start fixed (the burst is at the head)
@@ -177,8 +188,7 @@ struct Model {
     void promote() {
         if (reads.empty() || reads.front().started) return;
         Burst& b = reads.front();
-        b.start = b.accepted + DRAM_LATENCY + b.extra;
-        if (any_read_done) b.start = std::max(b.start, last_read_beat + 1);
+        b.start = read_start(b.accepted + b.extra, any_read_done, last_read_beat);
         b.started = true;
         next_beat = b.start;
         sent = 0;
@@ -192,7 +202,7 @@ struct Model {
     void drive(uint64_t t) {
         uint8_t rdata[DRAM_BUS_BYTES] = {0};
         promote();
-        bool ready = queued(t) < DRAM_LATENCY && !wcur_has;
+        bool ready = accepts_read(queued(t)) && !wcur_has;
         d_req_ready = ready && (!rng || coin(0.5));
         d_wr_ready = !rng || coin(0.6);
         d_rd_valid = !reads.empty() && t >= next_beat;
@@ -218,7 +228,7 @@ struct Model {
             b.beats = o.req_len;
             b.size = 1ull << o.req_size;
             b.accepted = t;
-            b.extra = rng ? pick({0, 0, 1, 3, DRAM_LATENCY}) : 0;
+            b.extra = rng ? pick({0, 0, 1, 3, DRAM_READ_LATENCY}) : 0;
             if (b.size > DRAM_BUS_BYTES || b.beats == 0) fail("malformed burst");
             else if (o.req_write) {
                 wcur = std::move(b);
@@ -255,9 +265,9 @@ struct Model {
         if (wcur_has && wbeats.size() >= wcur.beats) {
             wcur.data.assign(wbeats.begin(), wbeats.begin() + wcur.beats);
             wbeats.erase(wbeats.begin(), wbeats.begin() + wcur.beats);
-            wcur.ack_at = std::max(last_wbeat, wcur.accepted) + DRAM_LATENCY +
-                          (rng ? pick({0, 0, 2, DRAM_LATENCY}) : 0);
-            if (!acks.empty()) wcur.ack_at = std::max(wcur.ack_at, acks.back().ack_at + 1);
+            uint64_t extra = rng ? pick({0, 0, 2, DRAM_ACK_LATENCY}) : 0;
+            wcur.ack_at = write_ack(wcur.accepted, last_wbeat + extra, !acks.empty(),
+                                    acks.empty() ? 0 : acks.back().ack_at);
             acks.push_back(std::move(wcur));
             wcur = Burst();
             wcur_has = false;

@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from vta_hw import timing
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 from vta_hw.cosim import (
@@ -81,10 +82,18 @@ def available() -> bool:
     return shutil.which(os.environ.get("CXX", "g++")) is not None
 
 
+def harness_defines(cfg: HwConfig) -> str:
+    """The ``-D`` flags the harness is compiled with: the DRAM contract of ``cfg``
+    (``timing.dram_timing``), generated, never written down here."""
+    return " ".join(f"-D{k}={v}" for k, v in sorted(timing.dram_timing(cfg).c_defines().items()))
+
+
 def build_key(cfg: HwConfig, trace: bool = False) -> str:
+    """Cache key of a model: the config, the RTL, the harness source and its generated
+    defines (a change in how the DRAM contract derives from the config rebuilds)."""
     from vta_hw.verilog import rtl_version
 
-    h = hashlib.sha256(HARNESS.read_bytes()).hexdigest()[:8]
+    h = hashlib.sha256(HARNESS.read_bytes() + harness_defines(cfg).encode()).hexdigest()[:8]
     return f"{cfg.config_hash()}-{rtl_version()}-{h}" + ("-trace" if trace else "")
 
 
@@ -128,8 +137,7 @@ def build(cfg: HwConfig, *, trace: bool = False, jobs: int | None = None,
             vfile, _ = write_verilog(cfg, tmp)
             shutil.copy(HARNESS, tmp / HARNESS.name)
             cmd, env = verilator_command()
-            cflags = (f"-O2 -DDRAM_LATENCY={cfg.dram_latency} "
-                      f"-DDRAM_BUS_BYTES={cfg.dram_bytes_per_cycle}")
+            cflags = f"-O2 {harness_defines(cfg)}"
             args = cmd + ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
                           "--x-initial", "fast", "--top-module", "vta_core",
                           "-Wno-fatal", "-Wno-lint", "-Wno-style",

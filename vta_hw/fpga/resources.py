@@ -109,9 +109,8 @@ def memories(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> list[Memor
         if buf == isa.MemType.ACC8:
             continue
         name = buf.name.lower()
-        width = 8 * isa.elem_bytes(cfg, buf) if buf != isa.MemType.ACC else 32 * cfg.batch \
-            * cfg.block_out
-        depth = getattr(cfg, f"{name}_buff_depth")
+        width = 8 * isa.elem_bytes(cfg, buf)
+        depth = isa.sram_depth(cfg, buf)
         out.append(MemoryUse(name, width, depth, 1, bram_blocks(width, depth)))
     q = bram_blocks(isa.INSN_BITS, cfg.cmd_queue_depth)
     out.append(MemoryUse("cmd_queues", isa.INSN_BITS, cfg.cmd_queue_depth, 3, 3 * q))

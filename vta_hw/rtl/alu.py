@@ -26,9 +26,12 @@ from amaranth.lib.wiring import In, Out
 from vta_hw import isa
 from vta_hw.rtl.stage import assign
 
-ACC_BITS = 32
 LO = 17  # low operand half of the multiply (unsigned)
-HI = ACC_BITS - LO  # bits of the result the cross products reach (15)
+
+
+def _hi(width: int) -> int:
+    """Bits of the result the cross products reach (15 for a 32-bit lane)."""
+    return width - LO
 
 
 def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
@@ -37,21 +40,23 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
     ``r1`` is the result of every op but MUL (before RSHR's rounding); the products leave the
     multipliers straight into their own registers.
     """
+    width = len(a)  # the accumulator lane width (cfg.acc_width)
+    hi_bits = _hi(width)
     a = a.as_signed()
     b = b.as_signed()
     s = Signal(signed(isa.SHIFT_BITS), name=f"{name}_s")
     m.d.comb += s.eq(b[:isa.SHIFT_BITS].as_signed())
     # no adder before the shifters: for s < 0, a << -s = (2a) << ~s (~s = -s - 1 in 0..31);
     # for s >= 1, a >> (s - 1) = (2a) >> s on a 33-bit 2a
-    a2 = Signal(signed(ACC_BITS + 1), name=f"{name}_a2")
+    a2 = Signal(signed(width + 1), name=f"{name}_a2")
     m.d.comb += a2.eq(a << 1)
-    left = Signal(signed(ACC_BITS), name=f"{name}_left")
-    m.d.comb += left.eq((a2 << (~s)[:isa.SHIFT_BITS - 1])[:ACC_BITS])
-    t = Signal(signed(ACC_BITS), name=f"{name}_t")  # x >> (s - 1) for s >= 1
-    m.d.comb += t.eq((a2 >> s[:isa.SHIFT_BITS - 1])[:ACC_BITS])
-    p0c = Signal(ACC_BITS, name=f"{name}_p0c")
-    p1c = Signal(HI, name=f"{name}_p1c")
-    p2c = Signal(HI, name=f"{name}_p2c")
+    left = Signal(signed(width), name=f"{name}_left")
+    m.d.comb += left.eq((a2 << (~s)[:isa.SHIFT_BITS - 1])[:width])
+    t = Signal(signed(width), name=f"{name}_t")  # x >> (s - 1) for s >= 1
+    m.d.comb += t.eq((a2 >> s[:isa.SHIFT_BITS - 1])[:width])
+    p0c = Signal(width, name=f"{name}_p0c")
+    p1c = Signal(hi_bits, name=f"{name}_p1c")
+    p2c = Signal(hi_bits, name=f"{name}_p2c")
     m.d.comb += [p0c.eq(a[:LO].as_unsigned() * b[:LO].as_unsigned()),
                  p1c.eq(a[:LO].as_unsigned() * b[LO:].as_unsigned()),
                  p2c.eq(a[LO:].as_unsigned() * b[:LO].as_unsigned())]
@@ -66,13 +71,13 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
     minmax = Mux(lt ^ ~is_min, a, b)  # MIN: a < b ? a : b; MAX: a > b ? a : b (= b < a ...)
     right = Mux(is_rshr, t, t >> 1)
     shifted = Mux(s == 0, a, Mux(s < 0, left, right))
-    r1c = Signal(signed(ACC_BITS), name=f"{name}_r1c")
-    m.d.comb += r1c.eq(Mux(kind_shift, shifted, Mux(kind_add, (a + b)[:ACC_BITS],
+    r1c = Signal(signed(width), name=f"{name}_r1c")
+    m.d.comb += r1c.eq(Mux(kind_shift, shifted, Mux(kind_add, (a + b)[:width],
                                                     Mux(kind_mov, b, minmax))))
-    r1 = Signal(signed(ACC_BITS), name=f"{name}_r1")
-    p0 = Signal(ACC_BITS, name=f"{name}_p0")
-    p1 = Signal(HI, name=f"{name}_p1")
-    p2 = Signal(HI, name=f"{name}_p2")
+    r1 = Signal(signed(width), name=f"{name}_r1")
+    p0 = Signal(width, name=f"{name}_p0")
+    p1 = Signal(hi_bits, name=f"{name}_p1")
+    p2 = Signal(hi_bits, name=f"{name}_p2")
     rnd = Signal(name=f"{name}_rnd")
     mul = Signal(name=f"{name}_mul")
     assign(m, reg, [r1.eq(r1c), p0.eq(p0c), p1.eq(p1c), p2.eq(p2c),
@@ -83,11 +88,12 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
 def alu_stage2(m: Module, r1, p0, p1, p2, rnd, mul, name: str = "s2"):
     """Stage 2 of one lane: the lane's result (combinational): MUL sums its partial
     products, RSHR rounds, the rest pass ``r1``."""
-    hi = Signal(HI, name=f"{name}_hi")
+    width = len(r1)
+    hi = Signal(_hi(width), name=f"{name}_hi")
     m.d.comb += hi.eq(p0[LO:] + p1 + p2)
-    rounded = Signal(signed(ACC_BITS), name=f"{name}_rounded")
+    rounded = Signal(signed(width), name=f"{name}_rounded")
     m.d.comb += rounded.eq((r1 + 1)[1:])  # (t + 1) >> 1 on 33 bits, no overflow
-    res = Signal(signed(ACC_BITS), name=f"{name}_res")
+    res = Signal(signed(width), name=f"{name}_res")
     m.d.comb += res.eq(Mux(mul, Cat(p0[:LO], hi), Mux(rnd, rounded, r1)))
     return res
 
@@ -101,26 +107,27 @@ class AluLanes(wiring.Component):
     Members
     -------
     op : In(3)          an ``AluOp`` value
-    a : In(32*n)        acc[dst] lanes (lane i in bits [32i, 32i+32))
-    b : In(32*n)        operand lanes (the immediate broadcast, or acc[src])
-    result : Out(32*n)  op(a, b) per lane
+    a : In(w*n)         acc[dst] lanes (lane i in bits [wi, wi+w), w = cfg.acc_width)
+    b : In(w*n)         operand lanes (the immediate broadcast, or acc[src])
+    result : Out(w*n)   op(a, b) per lane
     """
 
     def __init__(self, cfg, stage_reg: bool = False):
         self.lanes = cfg.batch * cfg.block_out
         self.stage_reg = stage_reg
         self.latency = int(stage_reg)
-        n = ACC_BITS * self.lanes
+        self.width = cfg.acc_width
+        n = self.width * self.lanes
         super().__init__({"op": In(isa.ALU_OP_BITS), "a": In(n), "b": In(n), "result": Out(n)})
 
     def elaborate(self, platform):
         m = Module()
         for i in range(self.lanes):
-            sl = slice(ACC_BITS * i, ACC_BITS * (i + 1))
+            sl = slice(self.width * i, self.width * (i + 1))
             st1 = alu_stage1(m, self.op, self.a[sl], self.b[sl], reg=self.stage_reg,
                              name=f"l{i}_s1")
             m.d.comb += self.result[sl].eq(alu_stage2(m, *st1, name=f"l{i}_s2"))
         return m
 
 
-__all__ = ["AluLanes", "alu_stage1", "alu_stage2", "ACC_BITS"]
+__all__ = ["AluLanes", "alu_stage1", "alu_stage2"]

@@ -43,8 +43,8 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from vta_hw import isa
-from vta_hw.config import HwConfig
-from vta_hw.rtl.alu import ACC_BITS, AluLanes
+from vta_hw.config import OUT_WIDTH, HwConfig, int_range
+from vta_hw.rtl.alu import AluLanes
 from vta_hw.rtl.control import IssueControl
 from vta_hw.rtl.dma import ReadDma
 from vta_hw.rtl.dram_port import DramPort
@@ -151,11 +151,12 @@ def plan(cfg: HwConfig) -> Stages:
     return st
 
 
-def saturate8(m: Module, v):
-    """int8 saturation of a signed 32-bit value."""
-    r = Signal(signed(8))
+def saturate8(m: Module, v, bits: int = OUT_WIDTH):
+    """Saturation of a signed acc lane to a ``bits``-bit out lane (int8)."""
+    lo, hi = int_range(bits)
+    r = Signal(signed(bits))
     v = v.as_signed()
-    m.d.comb += r.eq(Mux(v > 127, 127, Mux(v < -128, -128, v[:8])))
+    m.d.comb += r.eq(Mux(v > hi, hi, Mux(v < lo, lo, v[:bits])))
     return r
 
 
@@ -181,11 +182,10 @@ class Compute(wiring.Component):
     def __init__(self, cfg: HwConfig):
         self.cfg = cfg
         self.stages = plan(cfg)
-        b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-        self.inp_bits = 8 * b * bi
-        self.wgt_bits = 8 * bo * bi
-        self.acc_bits = ACC_BITS * b * bo
-        self.out_bits = 8 * b * bo
+        self.inp_bits = cfg.inp_elem_bits
+        self.wgt_bits = cfg.wgt_elem_bits
+        self.acc_bits = cfg.acc_elem_bits
+        self.out_bits = cfg.out_elem_bits
         super().__init__({
             "cmd": Out(CmdPop()),
             "prev_in": Out(TokenPop()), "next_in": Out(TokenPop()),
@@ -204,6 +204,7 @@ class Compute(wiring.Component):
         m = Module()
         cfg, st = self.cfg, self.stages
         lanes = cfg.batch * cfg.block_out
+        aw, ow = cfg.acc_width, cfg.out_width  # acc and out lane widths
         la, li, lw, lu = (cfg.log_acc_buff_depth, cfg.log_inp_buff_depth,
                           cfg.log_wgt_buff_depth, cfg.log_uop_buff_depth)
         src_bits = cfg.uop_src_bits
@@ -419,7 +420,7 @@ class Compute(wiring.Component):
         g_acc = acc_q if st.gemm_acc else acc_base
         g_new = Signal(self.acc_bits)
         for i in range(lanes):
-            sl = slice(ACC_BITS * i, ACC_BITS * (i + 1))
+            sl = slice(aw * i, aw * (i + 1))
             m.d.comb += g_new[sl].eq(Mux(reset, 0, g_acc[sl] + gemm.sum[sl]))
         g_res = reg(g_new, "g_res") if st.gemm_out else g_new
 
@@ -428,7 +429,7 @@ class Compute(wiring.Component):
         a_dst = delay(dst_a, 2, "adst")
         a_src1 = reg(src_a[:la], "a_src1")
         a_hold = acc_q  # acc[dst] read at tau=addr, held for a tensor op
-        imm32 = Signal(signed(ACC_BITS))
+        imm32 = Signal(signed(aw))
         m.d.comb += imm32.eq(imm)
         imm_lanes = Cat(*([imm32] * lanes))
         op_v = Signal()
@@ -461,15 +462,15 @@ class Compute(wiring.Component):
 
         # ------------------------------------------------------------ LOAD data -> buffers
         load_acc = Signal(self.acc_bits)
-        pad32 = Signal(signed(ACC_BITS))
+        pad32 = Signal(signed(aw))
         m.d.comb += pad32.eq(dma.pad_value)
         with m.If(dma.wr_pad):
             m.d.comb += load_acc.eq(Cat(*([pad32] * lanes)))
         with m.Elif(dma.wr_mem == isa.MemType.ACC8):
             for i in range(lanes):
-                lane = Signal(signed(ACC_BITS), name=f"acc8_{i}")
-                m.d.comb += [lane.eq(dma.wr_data[8 * i:8 * (i + 1)].as_signed()),
-                             load_acc[ACC_BITS * i:ACC_BITS * (i + 1)].eq(lane)]
+                lane = Signal(signed(aw), name=f"acc8_{i}")
+                m.d.comb += [lane.eq(dma.wr_data[ow * i:ow * (i + 1)].as_signed()),
+                             load_acc[aw * i:aw * (i + 1)].eq(lane)]
         with m.Else():
             m.d.comb += load_acc.eq(dma.wr_data)
         m.d.comb += [uop_wr.addr.eq(dma.wr_addr), uop_wr.data.eq(dma.wr_data[:isa.UOP_BITS]),
@@ -493,8 +494,8 @@ class Compute(wiring.Component):
             so the multiplexer comes after the conversion)."""
             o = Signal(self.out_bits, name=name)
             for i in range(lanes):
-                m.d.comb += o[8 * i:8 * (i + 1)].eq(
-                    saturate8(m, v[ACC_BITS * i:ACC_BITS * (i + 1)]))
+                m.d.comb += o[ow * i:ow * (i + 1)].eq(
+                    saturate8(m, v[aw * i:aw * (i + 1)], ow))
             return o
 
         sources = ((load_we, load_addr, load_data), (g_v[gw], g_dst[gw], g_res),
@@ -517,7 +518,7 @@ class Compute(wiring.Component):
         # with Qr, the ALU's with Qo (never in the cycle of another source's: those belong to
         # other instructions, which issue after the instruction's retire, by which its last
         # write has landed)
-        m.submodules.out_mode = out_mode = OutMode(lanes)
+        m.submodules.out_mode = out_mode = OutMode(lanes, aw, ow)
         m.d.comb += [out_mode.set.eq(ctl.issue & (head.opcode == isa.Opcode.ALU)
                                      & (av.alu_op == isa.AluOp.OUTMODE)),
                      out_mode.imm.eq(av.imm), out_mode.acc.eq(g_res)]

@@ -83,4 +83,11 @@ class IssueControl(wiring.Component):
         return m
 
 
-__all__ = ["IssueControl"]
+def token_port(flag: str) -> str:
+    """The IssueControl (and module) member a dependency flag drives: ``pop_prev`` pops
+    ``prev_in``, ``push_next`` pushes ``next_out`` and so on."""
+    op, side = flag.split("_")
+    return f"{side}_{'in' if op == 'pop' else 'out'}"
+
+
+__all__ = ["IssueControl", "token_port"]

@@ -18,8 +18,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
+from vta_hw import isa
 from vta_hw.config import HwConfig
 from vta_hw.rtl.compute import Compute
+from vta_hw.rtl.control import token_port
 from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
 from vta_hw.rtl.fetch import COUNT_BITS, Fetch
 from vta_hw.rtl.load import Load
@@ -101,17 +103,13 @@ class VtaCore(wiring.Component):
             connect(m, unit.cmd, q.r)
             queues.append(q)
 
-        # token queues
-        def tokens(name, producer, consumer):
+        # token queues: one per isa.TOKEN_QUEUES entry, between the ports its flags name
+        units = {isa.Module.LOAD: load, isa.Module.COMPUTE: compute, isa.Module.STORE: store}
+        for src, dst in isa.TOKEN_QUEUES:
             q = TokenQueue(cfg.token_queue_depth)
-            m.submodules[name] = q
-            connect(m, producer, q.w)
-            connect(m, consumer, q.r)
-
-        tokens("load_to_compute", load.next_out, compute.prev_in)
-        tokens("compute_to_load", compute.prev_out, load.next_in)
-        tokens("compute_to_store", compute.next_out, store.prev_in)
-        tokens("store_to_compute", store.prev_out, compute.next_in)
+            m.submodules[f"{src.name.lower()}_to_{dst.name.lower()}"] = q
+            connect(m, getattr(units[src], token_port(isa.push_flag(src, dst))), q.w)
+            connect(m, getattr(units[dst], token_port(isa.pop_flag(src, dst))), q.r)
 
         # control / status
         ctrl = self.ctrl

@@ -120,7 +120,7 @@ class ReadDma(wiring.Component):
     wr_data : Out(8*E)   element bytes as they are in DRAM (E = widest element of ``kinds``)
     wr_pad : Out(1)      the element is padding: every lane is ``pad_value``
     wr_mem : Out(3)      memory type of the running LOAD (a ``MemType`` value)
-    pad_value : Out(signed(8))  the running LOAD's pad value
+    pad_value : Out(signed(p))  the running LOAD's pad value (``p``: the ISA field's width)
     dram : Out(DramPort) read bursts (up to ``L`` in flight)
     """
 
@@ -128,12 +128,13 @@ class ReadDma(wiring.Component):
         self.cfg = cfg
         self.kinds = tuple(kinds)
         self.elem_bits = 8 * max(isa.elem_bytes(cfg, k) for k in self.kinds)
+        pad_bits = isa.formats(cfg)[isa.Opcode.LOAD].field("pad_value").width
         super().__init__({
             "start": In(1), "cmd": In(mem_layout(cfg)),
             "last": Out(1), "busy": Out(1),
             "wr_en": Out(1), "wr_addr": Out(isa.sram_index_bits(cfg)),
             "wr_data": Out(self.elem_bits), "wr_pad": Out(1), "wr_mem": Out(isa.MEM_TYPE_BITS),
-            "pad_value": Out(signed(8)),
+            "pad_value": Out(signed(pad_bits)),
             "dram": Out(DramPort(cfg)),
         })
 
@@ -149,7 +150,7 @@ class ReadDma(wiring.Component):
         m = Module()
         cfg, cmd, dram = self.cfg, self.cmd, self.dram
         bw = cfg.dram_bytes_per_cycle
-        lat = cfg.dram_latency
+        lat = timing.dram_timing(cfg).read_latency  # how far row requests run ahead
         max_ec = max(timing.elem_cycles(cfg, isa.elem_bytes(cfg, k)) for k in self.kinds)
         buf_bits = max(self.elem_bits, 8 * bw)
 

@@ -21,19 +21,13 @@ be bridged to an AXI4 / Wishbone / SDRAM controller by an SoC (see ``docs/rtl.md
 * **write acknowledge** ``wr_ack``: a one-cycle pulse once every beat of a write burst is
   in memory, one per burst, in request order; the master always accepts it.
 
-The *timing contract* that the timing model (``docs/timing.md``) assumes, with
-``L = dram_latency``:
-
-* a read request is accepted in any cycle (the memory queues up to ``L`` of them that have not
-  started delivering; the masters never need more: a DMA requests a row at most ``L`` cycles
-  before it takes its first beat, one request per cycle at most);
-* a read burst accepted in cycle ``q`` delivers beat *k* in cycle ``max(q + L, e + 1) + k``,
-  where ``e`` is the cycle of the previous burst's last beat on the port (``-inf`` if none):
-  beats of successive bursts never overlap, and the masters space their requests so that
-  ``q + L > e`` -- the latency is paid once per stream of rows, not once per row;
-* a write request is accepted whenever no write burst is still taking beats (acknowledges
-  may be pending); its beats are accepted in consecutive cycles and it is acknowledged ``L``
-  cycles after its last one (up to ``L`` acknowledges pending).
+The *timing contract* that the timing model (``docs/timing.md``) assumes is defined once, as
+``vta_hw.timing.DramTiming`` (``timing.dram_timing(cfg)``): read requests queued, a read
+burst's beats from ``read_start`` (``L = dram_latency`` after its request, after the previous
+burst's last beat: the latency is paid once per stream of rows, not once per row), write beats
+in consecutive cycles and an acknowledge ``L`` cycles after the last one.  The masters space
+their requests for it: a DMA requests a row at most ``L`` cycles before it takes its first
+beat, one request per cycle at most.
 
 A memory that is slower (``req_ready``/``wr_ready`` low, gaps in ``rd_valid``, a late
 ``wr_ack``) produces the same data, later: the RTL never assumes the contract for correctness.

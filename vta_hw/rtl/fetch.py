@@ -64,7 +64,7 @@ class Fetch(wiring.Component):
         head = data.View(header_layout(cfg), word)
         memf = data.View(mem_layout(cfg), word)
         nop = data.View(nop_layout(cfg), word)
-        target = Signal(2)
+        target = Signal(isa.MODULE_BITS)
         with m.Switch(head.opcode):
             with m.Case(isa.Opcode.LOAD):
                 with m.If((memf.mem == isa.MemType.INP) | (memf.mem == isa.MemType.WGT)):

@@ -1,11 +1,11 @@
 """The GEMM array: ``batch x block_out`` dot products of length ``block_in`` per cycle.
 
-``sum[b][o] = sum_k inp[b][k] * wgt[o][k]`` with int8 operands (an inp element is
-``batch x block_in`` int8 row-major, a wgt element ``block_out x block_in``); each sum is
-sign-extended to 32 bits.  The array is pipelined by up to three register stages (on the
-operands, i.e. the inp/wgt block-RAM outputs; after the products; after the adder trees) plus
-``extra`` delay stages, as the compute module's ``gemm_pipeline_depth`` allows (see
-``docs/rtl.md``).
+``sum[b][o] = sum_k inp[b][k] * wgt[o][k]`` with ``inp_width``/``wgt_width``-bit operands (an
+inp element is ``batch x block_in`` lanes row-major, a wgt element ``block_out x block_in``);
+each sum is sign-extended to ``acc_width`` bits.  The array is pipelined by up to three
+register stages (on the operands, i.e. the inp/wgt block-RAM outputs; after the products;
+after the adder trees) plus ``extra`` delay stages, as the compute module's
+``gemm_pipeline_depth`` allows (see ``docs/rtl.md``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from amaranth.lib.wiring import In, Out
 
 from vta_hw.config import HwConfig
 from vta_hw.rtl.stage import assign
-
-ACC_BITS = 32
 
 
 def _tree_sum(m: Module, terms: list, width: int, reg: bool, name: str):
@@ -38,9 +36,11 @@ class GemmArray(wiring.Component):
 
     Members
     -------
-    inp : In(8*batch*block_in)      inp element (lane (b, k) in bits [8(b*block_in+k), +8))
-    wgt : In(8*block_out*block_in)  wgt element (lane (o, k) in bits [8(o*block_in+k), +8))
-    sum : Out(32*batch*block_out)   dot products, ``latency`` cycles later (lane (b, o))
+    inp : In(inp_elem_bits)   inp element (lane (b, k) in bits [i(b*block_in+k), +i))
+    wgt : In(wgt_elem_bits)   wgt element (lane (o, k) in bits [w(o*block_in+k), +w))
+    sum : Out(acc_elem_bits)  dot products, ``latency`` cycles later (lane (b, o))
+
+    ``i``, ``w``: ``cfg.inp_width``, ``cfg.wgt_width``.
     """
 
     def __init__(self, cfg: HwConfig, product_reg: bool = False, tree_reg: bool = False,
@@ -51,15 +51,16 @@ class GemmArray(wiring.Component):
         self.tree_reg = tree_reg
         self.extra = extra
         self.latency = int(input_reg) + int(product_reg) + int(tree_reg) + extra
-        b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-        super().__init__({"inp": In(8 * b * bi), "wgt": In(8 * bo * bi),
-                          "sum": Out(ACC_BITS * b * bo)})
+        super().__init__({"inp": In(cfg.inp_elem_bits), "wgt": In(cfg.wgt_elem_bits),
+                          "sum": Out(cfg.acc_elem_bits)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
-        sum_bits = 16 + (bi - 1).bit_length()
+        iw, ww, aw = cfg.inp_width, cfg.wgt_width, cfg.acc_width
+        prod_bits = iw + ww
+        sum_bits = prod_bits + (bi - 1).bit_length()
         inp, wgt = self.inp, self.wgt
         if self.input_reg:
             inp = Signal(len(self.inp), name="inp_q", reset_less=True)
@@ -70,9 +71,9 @@ class GemmArray(wiring.Component):
             for o in range(bo):
                 prods = []
                 for k in range(bi):
-                    x = inp[8 * (bb * bi + k):8 * (bb * bi + k + 1)].as_signed()
-                    w = wgt[8 * (o * bi + k):8 * (o * bi + k + 1)].as_signed()
-                    p = Signal(signed(16), name=f"p_{bb}_{o}_{k}")
+                    x = inp[iw * (bb * bi + k):iw * (bb * bi + k + 1)].as_signed()
+                    w = wgt[ww * (o * bi + k):ww * (o * bi + k + 1)].as_signed()
+                    p = Signal(signed(prod_bits), name=f"p_{bb}_{o}_{k}")
                     assign(m, self.product_reg, p.eq(x * w))
                     prods.append(p)
                 s = _tree_sum(m, prods, sum_bits, self.tree_reg, f"s_{bb}_{o}")
@@ -82,7 +83,7 @@ class GemmArray(wiring.Component):
                     s = d
                 lanes.append(s)
         for i, s in enumerate(lanes):
-            m.d.comb += self.sum[ACC_BITS * i:ACC_BITS * (i + 1)].eq(s)
+            m.d.comb += self.sum[aw * i:aw * (i + 1)].eq(s)
         return m
 
 

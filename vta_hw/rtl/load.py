@@ -1,6 +1,6 @@
 """The load module: LOAD of inp and wgt (2-D DMA with padding), and NOP(load).
 
-Pad elements are written with every int8 lane equal to ``pad_value``.  The load module's only
+Pad elements are written with every lane equal to ``pad_value``.  The load module's only
 neighbour is compute: ``pop_next`` pops compute->load tokens, ``push_next`` pushes
 load->compute tokens.
 """
@@ -38,8 +38,8 @@ class Load(wiring.Component):
 
     def __init__(self, cfg: HwConfig):
         self.cfg = cfg
-        self.inp_bits = 8 * cfg.batch * cfg.block_in
-        self.wgt_bits = 8 * cfg.block_out * cfg.block_in
+        self.inp_bits = cfg.inp_elem_bits
+        self.wgt_bits = cfg.wgt_elem_bits
         super().__init__({
             "cmd": Out(CmdPop()),
             "next_in": Out(TokenPop()), "next_out": Out(TokenPush()),
@@ -71,9 +71,10 @@ class Load(wiring.Component):
             ctl.body_last.eq(dma.last),
             self.busy.eq(ctl.busy), self.active.eq(ctl.active),
         ]
-        for port, kind, bits in ((self.inp_wr, isa.MemType.INP, self.inp_bits),
-                                 (self.wgt_wr, isa.MemType.WGT, self.wgt_bits)):
-            pad = Cat(*([dma.pad_value] * (bits // 8)))
+        for port, kind, bits, lane in (
+                (self.inp_wr, isa.MemType.INP, self.inp_bits, cfg.inp_width),
+                (self.wgt_wr, isa.MemType.WGT, self.wgt_bits, cfg.wgt_width)):
+            pad = Cat(*([dma.pad_value.as_signed()[:lane]] * (bits // lane)))
             m.d.comb += [port.en.eq(dma.wr_en & (dma.wr_mem == kind)),
                          port.addr.eq(dma.wr_addr),
                          port.data.eq(Mux(dma.wr_pad, pad, dma.wr_data[:bits]))]

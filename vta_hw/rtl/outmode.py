@@ -23,26 +23,34 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from vta_hw import isa
+from vta_hw.config import ACC_WIDTH, OUT_WIDTH, int_range
 
-ACC_BITS = 32
 MAX_SHIFT = (1 << isa.OUT_MODE_SHIFT_BITS) - 1
-KEEP_BITS = ACC_BITS - 7  # the bits 7..31 of x that ``keep`` masks
 
 
-def requantize_lane(m: Module, x, shift, keep, relu, name: str):
-    """``clip(rshr(x, shift), 0 if relu else -128, 127)`` of a 32-bit lane (combinational);
-    ``keep`` is :func:`keep_mask` of ``shift``."""
+def keep_bits(acc_width: int = ACC_WIDTH, out_width: int = OUT_WIDTH) -> int:
+    """Width of ``keep``: the bits ``out_width - 1`` up of an acc lane (7..31 for int8/int32)."""
+    return acc_width - (out_width - 1)
+
+
+def requantize_lane(m: Module, x, shift, keep, relu, name: str, out_width: int = OUT_WIDTH):
+    """``clip(rshr(x, shift), 0 if relu else lo, hi)`` of an acc lane (combinational), with
+    ``(lo, hi)`` the range of an ``out_width``-bit out lane; ``keep`` is :func:`keep_mask` of
+    ``shift``."""
+    lo, hi = int_range(out_width)
     x = x.as_signed()
     sign = x[-1]
+    kb = len(x) - (out_width - 1)
     fits = Signal(name=f"{name}_fits")
-    m.d.comb += fits.eq(~((x[7:] ^ sign.replicate(KEEP_BITS)) & keep).any())
-    win = Signal(9, name=f"{name}_win")  # x[shift-1 .. shift+7], x[-1] = 0
-    m.d.comb += win.eq(window(Cat(Const(0, 1), x, sign.replicate(MAX_SHIFT)), shift, 9))
+    m.d.comb += fits.eq(~((x[out_width - 1:] ^ sign.replicate(kb)) & keep).any())
+    win = Signal(out_width + 1, name=f"{name}_win")  # x[shift-1 .. shift+7], x[-1] = 0
+    m.d.comb += win.eq(window(Cat(Const(0, 1), x, sign.replicate(MAX_SHIFT)), shift,
+                              out_width + 1))
     rnd, t = win[0], win[1:].as_signed()
-    over = Mux(fits, rnd & (t == 127), ~sign)
+    over = Mux(fits, rnd & (t == hi), ~sign)
     under = Mux(fits, relu & t[-1], sign)
-    r = Signal(signed(8), name=f"{name}_q")
-    m.d.comb += r.eq(Mux(over, 127, Mux(under, Mux(relu, 0, -128), t + rnd)))
+    r = Signal(signed(out_width), name=f"{name}_q")
+    m.d.comb += r.eq(Mux(over, hi, Mux(under, Mux(relu, 0, lo), t + rnd)))
     return r
 
 
@@ -56,9 +64,11 @@ def window(v, shift, width: int):
     return v
 
 
-def keep_mask(shift):
-    """Bit ``j`` set iff ``7 + j >= 7 + shift``: the bits of x that must equal its sign."""
-    return (Const((1 << KEEP_BITS) - 1, KEEP_BITS) << shift)[:KEEP_BITS]
+def keep_mask(shift, width: int | None = None):
+    """Bit ``j`` set iff ``7 + j >= 7 + shift``: the bits of x that must equal its sign
+    (``width``: :func:`keep_bits`)."""
+    width = keep_bits() if width is None else width
+    return (Const((1 << width) - 1, width) << shift)[:width]
 
 
 class OutMode(wiring.Component):
@@ -68,28 +78,34 @@ class OutMode(wiring.Component):
     -------
     set : In(1)                 latch the mode from ``imm`` (an OUTMODE issue)
     imm : In(signed(16))        the OUTMODE immediate
-    acc : In(32*n)              acc lanes a GEMM writes (lane i in bits [32i, 32i+32))
-    out : Out(8*n)              their out bytes under the current mode (combinational)
+    acc : In(a*n)               acc lanes a GEMM writes (lane i in bits [ai, ai+a))
+    out : Out(o*n)              their out lanes under the current mode (combinational)
+
+    ``a`` and ``o`` are the acc and out lane widths (``cfg.acc_width``, ``cfg.out_width``).
     """
 
-    def __init__(self, lanes: int):
+    def __init__(self, lanes: int, acc_width: int = ACC_WIDTH, out_width: int = OUT_WIDTH):
         self.lanes = lanes
+        self.acc_width = acc_width
+        self.out_width = out_width
         super().__init__({"set": In(1), "imm": In(signed(isa.ALU_IMM_BITS)),
-                          "acc": In(ACC_BITS * lanes), "out": Out(8 * lanes)})
+                          "acc": In(acc_width * lanes), "out": Out(out_width * lanes)})
 
     def elaborate(self, platform):
         m = Module()
         shift = Signal(isa.OUT_MODE_SHIFT_BITS)
         relu = Signal()
-        keep = Signal(KEEP_BITS, init=(1 << KEEP_BITS) - 1)
+        a, o = self.acc_width, self.out_width
+        kb = keep_bits(a, o)
+        keep = Signal(kb, init=(1 << kb) - 1)
         new_shift = self.imm[:isa.OUT_MODE_SHIFT_BITS]
         with m.If(self.set):
             m.d.sync += [shift.eq(new_shift), relu.eq(self.imm[isa.OUT_MODE_RELU_BIT]),
-                         keep.eq(keep_mask(new_shift))]
+                         keep.eq(keep_mask(new_shift, kb))]
         for i in range(self.lanes):
-            m.d.comb += self.out[8 * i:8 * (i + 1)].eq(requantize_lane(
-                m, self.acc[ACC_BITS * i:ACC_BITS * (i + 1)], shift, keep, relu, f"l{i}"))
+            m.d.comb += self.out[o * i:o * (i + 1)].eq(requantize_lane(
+                m, self.acc[a * i:a * (i + 1)], shift, keep, relu, f"l{i}", o))
         return m
 
 
-__all__ = ["OutMode", "requantize_lane", "keep_mask", "window"]
+__all__ = ["OutMode", "requantize_lane", "keep_mask", "keep_bits", "window"]

@@ -36,7 +36,7 @@ class Store(wiring.Component):
 
     def __init__(self, cfg: HwConfig):
         self.cfg = cfg
-        self.out_bits = 8 * cfg.out_elem_bytes
+        self.out_bits = cfg.out_elem_bits
         super().__init__({
             "cmd": Out(CmdPop()),
             "prev_in": Out(TokenPop()), "prev_out": Out(TokenPush()),

@@ -1,10 +1,11 @@
 """The SoC's DRAM: block RAM behind the core's four DRAM ports, with the exact timing contract.
 
 The simulator assumes that the four ports (fetch, load, compute, store) never contend and that
-each sees the contract of ``vta_hw.rtl.dram_port``: read requests queued (up to ``L``), a
-read burst accepted in cycle ``q`` delivering beat *k* in ``max(q + L, e + 1) + k`` (``e``:
-the previous burst's last beat), write beats taken every cycle and each write burst
-acknowledged ``L`` cycles after its last beat, with several acknowledges pending.  A single
+each sees the DRAM contract ``vta_hw.timing.DramTiming`` (its parameters come from
+``timing.dram_timing(cfg)``): read requests queued (up to ``read_queue``), a read burst
+accepted in cycle ``q`` delivering its first beat at ``read_start`` (``read_latency`` later,
+after the previous burst), write beats taken every cycle and each write burst acknowledged
+``ack_latency`` cycles after its last beat, with several acknowledges pending.  A single
 block RAM has at most two ports, so the DRAM is **replicated per reader**: fetch, load and
 compute each read their own copy, and every write (from store, the only port that writes,
 or from the host) goes to all copies in the same cycle.  Each reader therefore has a private,
@@ -30,6 +31,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from vta_hw import timing
 from vta_hw.config import HwConfig
 from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
 from vta_hw.soc.errors import SocError
@@ -59,7 +61,7 @@ class HostMemPort(wiring.Signature):
 
 def check_dram_bytes(cfg: HwConfig, dram_bytes: int) -> None:
     """Raise SocError unless ``dram_bytes`` is a usable DRAM size for ``cfg``."""
-    bw = cfg.dram_bytes_per_cycle
+    bw = timing.dram_timing(cfg).bus_bytes
     if dram_bytes <= 0 or dram_bytes & (dram_bytes - 1):
         raise SocError(f"DRAM size {dram_bytes} must be a power of two")
     if dram_bytes < 64 * bw:
@@ -82,6 +84,7 @@ class SocMemory(wiring.Component):
     def __init__(self, cfg: HwConfig, dram_bytes: int):
         check_dram_bytes(cfg, dram_bytes)
         self.cfg = cfg
+        self.dram = timing.dram_timing(cfg)
         self.dram_bytes = dram_bytes
         members = {p: In(DramPort(cfg)) for p in READERS + WRITERS}
         members.update(host=In(HostMemPort()), host_owns=In(1), range_error=Out(1))
@@ -90,7 +93,7 @@ class SocMemory(wiring.Component):
     # ------------------------------------------------------------------ helpers
     @property
     def bus_bytes(self) -> int:
-        return self.cfg.dram_bytes_per_cycle
+        return self.dram.bus_bytes
 
     @property
     def depth(self) -> int:
@@ -115,9 +118,7 @@ class SocMemory(wiring.Component):
     # ------------------------------------------------------------------ elaborate
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
         bw = self.bus_bytes
-        lat = cfg.dram_latency
         mems = {}
         for p in READERS:
             mems[p] = Memory(shape=8 * bw, depth=self.depth, init=[])
@@ -140,7 +141,7 @@ class SocMemory(wiring.Component):
         host = self.host
         for p in READERS:
             rp = mems[p].read_port()
-            self._reader(m, getattr(self, p), rp, p, lat)
+            self._reader(m, getattr(self, p), rp, p)
             bad.append(self._range_check(m, getattr(self, p), p))
             if p == READERS[0]:
                 # the host reads through this copy while it owns the memory
@@ -155,7 +156,7 @@ class SocMemory(wiring.Component):
 
         st = self.store
         bad.append(self._range_check(m, st, "store"))
-        s_addr, s_en, s_data = self._writer(m, st, lat)
+        s_addr, s_en, s_data = self._writer(m, st)
         with m.If(self.host_owns):
             lane = self._offset(host.addr)
             m.d.comb += [w_addr.eq(host.addr), w_data.eq(Cat(*([host.wdata] * bw))),
@@ -165,10 +166,11 @@ class SocMemory(wiring.Component):
         m.d.comb += self.range_error.eq(Cat(*bad).any())
         return m
 
-    def _reader(self, m: Module, port, rp, name: str, lat: int):
-        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing.
+    def _reader(self, m: Module, port, rp, name: str):
+        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing
+        (``L = read_latency``).
 
-        Accepted requests wait in a FIFO of ``L`` entries; a delay line marks each one
+        Accepted requests wait in a FIFO of ``read_queue`` entries; a delay line marks each one
         *mature* ``L - lead`` cycles after its acceptance (``lead``: cycles from issuing a
         block-RAM read to presenting its beat), and the head burst starts issuing reads at the
         first cycle it is mature and the previous burst has issued its last read -- so its
@@ -183,11 +185,12 @@ class SocMemory(wiring.Component):
         hold (B, then the RAM latch with its read enable low); no bubble is inserted.
         """
         bw = self.bus_bytes
+        lat = self.dram.read_latency
         staged = lat >= 2
         lead = 2 if staged else 1  # cycles from issuing a RAM read to presenting the beat
         delay = lat - lead  # cycles from a request's acceptance to its maturity
         aw, lw, sw = ADDR_BITS, len(port.req_len), len(port.req_size)
-        fifo = SyncFIFO(width=aw + lw + sw, depth=lat)
+        fifo = SyncFIFO(width=aw + lw + sw, depth=self.dram.read_queue)
         m.submodules[f"{name}_requests"] = fifo
 
         # the burst issuing reads (``left`` reads to go)
@@ -222,7 +225,7 @@ class SocMemory(wiring.Component):
         else:
             line = Signal(delay, name=f"{name}_maturing")  # acceptances of the last cycles
             m.d.sync += line.eq(Cat(acc, line[:-1]))
-            mature = Signal(range(lat + 2), name=f"{name}_mature")  # mature, in the FIFO
+            mature = Signal(range(self.dram.read_queue + 2), name=f"{name}_mature")  # in FIFO
             now = Signal.like(mature, name=f"{name}_mature_now")
             m.d.comb += now.eq(mature + line[-1])
             have_next = now != 0
@@ -259,12 +262,12 @@ class SocMemory(wiring.Component):
             m.d.sync += valid_a.eq(issue | (valid_a & ~port.rd_ready))
             m.d.comb += [port.rd_valid.eq(valid_a), port.rd_data.eq(shifted)]
 
-    def _writer(self, m: Module, port, lat: int):
+    def _writer(self, m: Module, port):
         """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle.
 
         A new request is accepted once the previous burst has taken its last beat; the
-        acknowledges ride an ``L``-long shift register (the last beats of successive bursts
-        are in distinct cycles, so one bit per cycle holds every pending acknowledge).
+        acknowledges ride an ``ack_latency``-long shift register (the last beats of successive
+        bursts are in distinct cycles, so one bit per cycle holds every pending acknowledge).
         """
         bw = self.bus_bytes
         busy = Signal(name="store_busy")  # a burst is taking beats
@@ -293,7 +296,8 @@ class SocMemory(wiring.Component):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1)]
         with m.If(last):
             m.d.sync += busy.eq(0)
-        acks = Signal(lat, name="store_acks")  # bit k: a burst's last beat k + 1 cycles ago
+        # bit k: a burst's last beat k + 1 cycles ago
+        acks = Signal(self.dram.ack_latency, name="store_acks")
         m.d.sync += acks.eq(Cat(last, acks[:-1]))
         m.d.comb += port.wr_ack.eq(acks[-1])
 

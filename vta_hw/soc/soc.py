@@ -24,6 +24,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module, ResetInserter, Signa
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from vta_hw import timing
 from vta_hw.config import HwConfig
 from vta_hw.rtl.core import PORTS, VtaCore
 from vta_hw.soc import protocol as P
@@ -65,7 +66,7 @@ class SocOptions:
 
 def soc_info(cfg: HwConfig, opts: SocOptions, clock_hz: float, divisor: int) -> P.SocInfo:
     return P.SocInfo(version=P.PROTOCOL_VERSION, dram_bytes=opts.dram_bytes,
-                     max_write=opts.max_write, bus_bytes=cfg.dram_bytes_per_cycle,
+                     max_write=opts.max_write, bus_bytes=timing.dram_timing(cfg).bus_bytes,
                      config_hash=cfg.config_hash(), clock_hz=int(round(clock_hz)),
                      baud_divisor=divisor)
 
