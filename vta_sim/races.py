@@ -64,20 +64,13 @@ class Agent(IntEnum):
 N_CLOCK = 4  # fetch, load, compute, store: the components of a vector clock
 
 
-class Buffer(IntEnum):
-    """What a range indexes: an SRAM buffer (elements) or DRAM (bytes)."""
+# What a range indexes: one SRAM buffer per name ``isa.sram_buffer`` gives (elements), then
+# DRAM (bytes).  Derived from the ISA's memory types, never restated.
+_SRAM_NAMES = tuple(dict.fromkeys(isa.sram_buffer(m).upper() for m in isa.MemType))
+Buffer = IntEnum("Buffer", [*_SRAM_NAMES, "DRAM"], start=0)
+Buffer.__doc__ = "What a range indexes: an SRAM buffer (elements) or DRAM (bytes)."
 
-    UOP = 0
-    INP = 1
-    WGT = 2
-    ACC = 3
-    OUT = 4
-    DRAM = 5
-
-
-_SRAM_OF_MEM = {isa.MemType.UOP: Buffer.UOP, isa.MemType.INP: Buffer.INP,
-                isa.MemType.WGT: Buffer.WGT, isa.MemType.ACC: Buffer.ACC,
-                isa.MemType.ACC8: Buffer.ACC, isa.MemType.OUT: Buffer.OUT}
+_SRAM_OF_MEM = {m: Buffer[isa.sram_buffer(m).upper()] for m in isa.MemType}
 READ, WRITE = 0, 1
 MAX_LISTED = 12  # races a RaceError message lists before "... and N more"
 MAX_RACES = 10_000  # conflicting range pairs collected before the search stops (truncated)
