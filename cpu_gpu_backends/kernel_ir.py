@@ -269,6 +269,28 @@ class MulAddPairs(Expr):
 
 
 @dataclass(frozen=True)
+class MulAddQuads(Expr):
+    """Accumulate unsigned-by-signed byte quads: ``acc[i] + sum_j a[4i+j] * b[4i+j]`` in i32.
+
+    ``acc``: ``n``-lane i32; ``a``: ``4n``-lane u8; ``b``: ``4n``-lane i8.  Every product fits
+    16 bits and the four are summed in 32 bits, so the result is exact.  This is one AVX-512
+    VNNI ``vpdpbusd`` per 16 lanes (64 multiply-adds per instruction, twice ``vpdpwssd``):
+    the renderer calls it when the target has ``avx512vnni`` and spells it out otherwise."""
+
+    acc: Expr
+    a: Expr
+    b: Expr
+
+    @property
+    def dtype(self) -> DType:
+        return dt.i32
+
+    @property
+    def lanes(self) -> int:
+        return self.acc.lanes
+
+
+@dataclass(frozen=True)
 class Special(Expr):
     """A GPU special register (``tid.x``, ``ctaid.x``, ``ntid.x``...) as an i64."""
 
@@ -474,6 +496,8 @@ def print_expr(e: Expr) -> str:
             return f"bcast<{t}>({print_expr(a)})"
         case MulAddPairs(a, b):
             return f"muladd_pairs({print_expr(a)}, {print_expr(b)})"
+        case MulAddQuads(acc, a, b):
+            return f"muladd_quads({print_expr(acc)}, {print_expr(a)}, {print_expr(b)})"
         case Special(reg):
             return f"%{reg}"
     raise IRError(f"cannot print {e!r}")
@@ -592,6 +616,12 @@ def _check_expr(e: Expr, sc: _Scope, where: str) -> None:
             if a.dtype not in (dt.i8, dt.i16) or b.dtype not in (dt.i8, dt.i16) \
                     or a.lanes != b.lanes or a.lanes % 2:
                 fail("muladd_pairs needs two i8/i16 vectors of the same even length")
+        case MulAddQuads(acc, a, b):
+            for x in (acc, a, b):
+                _check_expr(x, sc, where)
+            if acc.dtype is not dt.i32 or a.dtype is not dt.u8 or b.dtype is not dt.i8 \
+                    or a.lanes != b.lanes or a.lanes != 4 * acc.lanes:
+                fail("muladd_quads needs an n-lane i32 accumulator, 4n-lane u8 and 4n-lane i8")
         case Special(reg):
             if reg not in SPECIAL_REGS:
                 fail(f"unknown special register {reg!r}")
