@@ -117,8 +117,19 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
              start=lo),
         Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),), start=hi),
     )
-    per_c = when(land(valid_row, lt(ch, c)) if c % cb else valid_row, list(copy), list(fill))
-    body = (Loop("cc", cb, tuple(per_c)),)
+    if c % cb:
+        per_c = when(land(valid_row, lt(ch, c)), list(copy), list(fill))
+        body: tuple[Stmt, ...] = (Loop("cc", cb, tuple(per_c)),)
+    else:
+        # every block is full: channels innermost, so each pixel's CB values are one
+        # contiguous store (LLVM gathers the CB loads into a vector)
+        def pixels(start: int, stop: int, val: Expr) -> Stmt:
+            return Loop("iw", stop, (Loop("cc", cb, (Store("xp", dst(_v("iw")), val),)),),
+                        start=start)
+        body = tuple(when(valid_row, [
+            pixels(0, lo, zero),
+            pixels(lo, hi, value(Load("x", src_row + _v("iw") * ssw - pl, ety))),
+            pixels(hi, wp, zero)], [pixels(0, wp, zero)]))
     return Kernel(name, (Param("x", ety), Param("xp", pty)),
                   (Loop("q", n * ncb * hp, body, "parallel"),))
 
