@@ -246,12 +246,21 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
 
 def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
     """Register blocking for one output row: narrow rows (7, as in ResNet's last stage) get
-    four output-channel vectors so the accumulators still fill the register file."""
+    four output-channel vectors so the accumulators still fill the register file.  The
+    int8 quad kernel splits the row into as few tiles of 8-14 pixels as it can (28
+    accumulators at most), the last one as long as possible: ResNet's 56/28/14-wide rows then
+    have no short remainder tile (a 14-wide row was 12 + 2)."""
     t = default_tile(int8)
     if oc <= t.vl:
         return TileShape(t.rows, 1, t.vl, int8, t.quads)
     if not int8 and t.vl >= 16 and ow <= 7 and oc % (4 * t.vl) == 0:
         return TileShape(ow, 4, t.vl, int8)
+    if t.quads:
+        def cost(r: int) -> tuple[int, int, int]:  # fewest tiles, then no short tile
+            tiles = ceil_div(ow, r)
+            return tiles, -(ow - (tiles - 1) * r), -r
+        rows = min(range(min(ow, 8), min(ow, 14) + 1), key=cost)
+        return TileShape(rows, t.nv, t.vl, int8, True)
     return t
 
 
