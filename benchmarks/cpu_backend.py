@@ -17,14 +17,16 @@ threads, set per subprocess; onnxruntime: ``intra_op_num_threads``):
   exactly), the same ops with uint8 activations and zero point 128 (``a_u8 - 128 == a_s8``:
   ORT's u8 x s8 path, int32 out), and ``QLinearConv`` with uint8 activations, zero point 128
   and a power-of-two output scale (ORT's quantized-model conv: it also requantizes to uint8,
-  extra work for ORT and a 4x smaller output).  The ratio is the fastest ORT variant's
-  time / our time.
+  extra work for ORT and a 4x smaller output).  Each variant races ours in its own
+  round-robin; the ratio is the fastest ORT variant's time / our time in that race.
 
 Every time is the minimum of several runs (the machine is shared).  The last line is
 ``cpu_backend: gemm_fp32_speed=.. gemm_int8_speed=.. conv_fp32_speed=.. conv_int8_speed=..``:
 reference time / our time (above 1: we are faster), each a geometric mean over the
 single-thread rows (GEMM: both sizes; conv: all shapes), followed by
-``gemm_int8_vs_ort_int8=.. conv_int8_vs_ort_int8=..`` (the int8-against-int8 rows above).
+``gemm_int8_vs_ort_int8=.. conv_int8_vs_ort_int8=..`` (against the fastest ORT int8 variant)
+and ``gemm_int8_vs_ort_s8s8=.. conv_int8_vs_ort_s8s8=..`` (against MatMulInteger /
+ConvInteger with int8 x int8 inputs, the op with exactly our semantics).
 The 2-thread geometric means are printed just above it: on a shared machine with 2 vCPUs
 they mostly measure the neighbours.  References and our kernels are timed round-robin so they
 see the same background load.
@@ -215,18 +217,21 @@ def check_ort_int8(label: str, got: np.ndarray, ours: np.ndarray, shift: int) ->
 
 
 def race_int8_vs_ort(label: str, ours: tuple, variants: dict[str, tuple], ops: int,
-                     repeats: int, shift: int = 0) -> float:
-    """Time ours against every ORT variant (round-robin, 1 thread); print one row per ORT
-    variant and return (fastest ORT time) / (our time)."""
+                     repeats: int, shift: int = 0) -> tuple[float, float]:
+    """Time ours against each ORT variant, one head-to-head round-robin per variant (1
+    thread: the slow ConvInteger variants, whose im2col buffers flush the caches, would
+    otherwise also slow down whoever runs after them); print one row per variant and return
+    (fastest ORT variant's time) / (our time in that race), and the same for the int8 x int8
+    variant (the first)."""
     want = ours[0](*ours[1:])
+    ratios = []
     for name, (fn, *args) in variants.items():
         check_ort_int8(name, fn(*args)[0], want, shift)
-    times = race([ours, *variants.values()], repeats, 1)
-    mine, refs = times[0], dict(zip(variants, times[1:], strict=True))
-    for name, t in refs.items():
+        mine, t = race([ours, (fn, *args)], repeats, 1)
+        ratios.append((t, t / mine))
         print(f"{label:24s} {name:31s} {t * 1e3:9.3f} {mine * 1e3:9.3f} {ops / t / 1e9:8.1f} "
               f"{ops / mine / 1e9:8.1f} {t / mine:6.2f}")
-    return min(refs.values()) / mine
+    return min(ratios)[1], ratios[0][1]
 
 
 def geomean(xs: list[float]) -> float:
@@ -234,9 +239,9 @@ def geomean(xs: list[float]) -> float:
 
 
 def int8_vs_ort(be: CpuBackend, gemm_sizes: list[int], convs: list[tuple], repeats: int,
-                rng: np.random.Generator) -> dict[str, list[float]]:
+                rng: np.random.Generator) -> dict[str, list[tuple[float, float]]]:
     """Our int8 kernels against onnxruntime's int8 kernels, one thread, same shapes."""
-    out: dict[str, list[float]] = {"gemm_int8": [], "conv_int8": []}
+    out: dict[str, list[tuple[float, float]]] = {"gemm_int8": [], "conv_int8": []}
     print(f"# int8 vs onnxruntime int8 (1 thread, weights bound / initializers; "
           f"min of {repeats} runs)")
     print(f"{'case':24s} {'onnxruntime op':31s} {'ort ms':>9s} {'i8 ms':>9s} {'ort G/s':>8s} "
@@ -258,7 +263,9 @@ def int8_vs_ort(be: CpuBackend, gemm_sizes: list[int], convs: list[tuple], repea
             ort_int8_conv_variants(xi, wi, k, s, p, 1, shift),
             2 * oc * oh * oh * c * k * k, repeats, shift))
     for key, v in out.items():
-        print(f"# {key} vs fastest onnxruntime int8, threads=1: geomean speed {geomean(v):.2f}")
+        print(f"# {key} vs fastest onnxruntime int8, threads=1: geomean speed "
+              f"{geomean([f for f, _ in v]):.2f}; vs its int8 x int8 op "
+              f"{geomean([s for _, s in v]):.2f}")
     return out
 
 
@@ -336,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     # measure the neighbours (they are printed above for the side-by-side view)
     summary = " ".join(f"{k}_speed={geomean(v[::len(thread_counts)]):.2f}"
                        for k, v in ratios.items())
-    summary += "".join(f" {k}_vs_ort_int8={geomean(v):.2f}" for k, v in vs_ort.items())
+    summary += "".join(f" {k}_vs_ort_int8={geomean([f for f, _ in v]):.2f}"
+                       for k, v in vs_ort.items())
+    summary += "".join(f" {k}_vs_ort_s8s8={geomean([s for _, s in v]):.2f}"
+                       for k, v in vs_ort.items())
     print(f"cpu_backend: {summary}")
     return 0
 
