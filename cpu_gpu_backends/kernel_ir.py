@@ -269,6 +269,24 @@ class MulAddPairs(Expr):
 
 
 @dataclass(frozen=True)
+class Shuffle(Expr):
+    """Lanes picked from two vectors of one type: ``out[i] = (a ++ b)[mask[i]]`` (LLVM's
+    ``shufflevector``; a register transpose is a few stages of these)."""
+
+    a: Expr
+    b: Expr
+    mask: tuple[int, ...]
+
+    @property
+    def dtype(self) -> DType:
+        return self.a.dtype
+
+    @property
+    def lanes(self) -> int:
+        return len(self.mask)
+
+
+@dataclass(frozen=True)
 class MulAddQuads(Expr):
     """Accumulate unsigned-by-signed byte quads: ``acc[i] + sum_j a[4i+j] * b[4i+j]`` in i32.
 
@@ -494,6 +512,8 @@ def print_expr(e: Expr) -> str:
             return f"fma({print_expr(a)}, {print_expr(b)}, {print_expr(c)})"
         case Broadcast(a, t):
             return f"bcast<{t}>({print_expr(a)})"
+        case Shuffle(a, b, mask):
+            return f"shuffle({print_expr(a)}, {print_expr(b)}, {list(mask)})"
         case MulAddPairs(a, b):
             return f"muladd_pairs({print_expr(a)}, {print_expr(b)})"
         case MulAddQuads(acc, a, b):
@@ -610,6 +630,12 @@ def _check_expr(e: Expr, sc: _Scope, where: str) -> None:
             _check_expr(a, sc, where)
             if t < 1:
                 fail("broadcast count must be >= 1")
+        case Shuffle(a, b, mask):
+            _check_expr(a, sc, where)
+            _check_expr(b, sc, where)
+            if (a.dtype, a.lanes) != (b.dtype, b.lanes) or not mask \
+                    or not all(0 <= i < 2 * a.lanes for i in mask):
+                fail("shuffle needs two vectors of one type and lane indices into both")
         case MulAddPairs(a, b):
             _check_expr(a, sc, where)
             _check_expr(b, sc, where)

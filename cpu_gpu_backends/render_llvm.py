@@ -45,6 +45,7 @@ from .kernel_ir import (
     MulAddPairs,
     MulAddQuads,
     Select,
+    Shuffle,
     Special,
     Stmt,
     Store,
@@ -190,6 +191,13 @@ class _FunctionRenderer:
                 return _Val(self.broadcast(va, a.dtype, a.lanes, times), lt)
             case MulAddPairs(a, b):
                 return self.muladd_pairs(self.expr(a, env), self.expr(b, env), a, b)
+            case Shuffle(a, b, mask):
+                va, vb = self.expr(a, env), self.expr(b, env)
+                out = self.tmp("sh")
+                idx = ", ".join(f"i32 {i}" for i in mask)
+                self.emit(f"{out} = shufflevector {va.ty} {va.ref}, {vb.ty} {vb.ref}, "
+                          f"<{len(mask)} x i32> <{idx}>")
+                return _Val(out, lt)
             case MulAddQuads(acc, a, b):
                 return self.muladd_quads(*(self.expr(x, env) for x in (acc, a, b)), acc.lanes)
             case Special(reg):

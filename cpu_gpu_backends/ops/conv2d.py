@@ -13,9 +13,10 @@ Plan (all steps generated code):
    ``w[OC][C][KH][KW]`` -> ``wp[OT][Cb][KH][KW][CB][OTW]`` (int8: ``[CB/2][OTW][2]`` i16)
    and the bias padded to ``OT * OTW``.
 3. ``main``: parallel over ``(n, output-channel tile, output row)``.  Each output row is
-   computed in tiles of ``rows`` pixels by the micro-kernel into a thread-local row buffer,
-   which is then written to the NCHW output (transposing the channel block), with bias and
-   ReLU fused.
+   computed in tiles of ``rows`` pixels by the micro-kernel; each tile (pixels x channels in
+   registers) is transposed in registers, ``vl x vl`` at a time, into a thread-local
+   channels x pixels row buffer, which is then copied contiguously to the NCHW output, with
+   bias and ReLU fused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..kernel_ir import (
     Loop,
     Param,
     Select,
+    Shuffle,
     Stmt,
     Store,
     Var,
@@ -181,6 +183,29 @@ def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t:
     return Kernel(name, tuple(params), (Loop("ot", ceil_div(oc, otw), tuple(body), "parallel"),))
 
 
+def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt], list[Var]]:
+    """The ``vl x vl`` transpose of ``rows`` (``vl``-lane vectors; missing rows are zeros) in
+    ``log2(vl)`` stages of two-source shuffles: stage ``d`` swaps the off-diagonal ``d x d``
+    blocks of each row pair ``(i, i + d)``.  Returns the ``Let`` statements and the columns."""
+    ty = rows[0].dtype
+    v: list[Expr] = list(rows) + [Const(0, ty, vl)] * (vl - len(rows))
+    lets: list[Stmt] = []
+    d, stage = vl // 2, 0
+    while d:
+        nxt = list(v)
+        for i in range(vl):
+            if i & d:
+                continue
+            lo = tuple(j if not j & d else vl + j - d for j in range(vl))
+            hi = tuple(j + d if not j & d else vl + j for j in range(vl))
+            for k, mask in ((i, lo), (i + d, hi)):
+                name = f"{prefix}{stage}_{k}"
+                lets.append(Let(name, Shuffle(v[i], v[i + d], mask)))
+                nxt[k] = Var(name, ty, vl)
+        v, d, stage = nxt, d // 2, stage + 1
+    return lets, v  # type: ignore[return-value]
+
+
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
                      t: TileShape, bias: bool, activation: str | None) -> Kernel:
@@ -199,6 +224,7 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     g = t.group
     cgroups = cb // g
     uses_biasp = bias or t.quads
+    owp = ow + vl  # yrow[otw][owp]: room for a last transposed block past the row's end
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
@@ -218,12 +244,21 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
                  ("cc", cgroups, "serial")]
         body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
-        for r in range(rows):
-            for v in range(t.nv):
-                acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                if activation == "relu":
-                    acc = maximum(acc, Const(0, acc_ty, vl))
-                body.append(Store("yrow", (ow0 + r) * otw + v * vl, acc))
+        # the tile holds pixels x channels; yrow is channels x pixels: transpose vl x vl
+        # blocks in registers and store whole vectors (the lanes past the tile's last pixel
+        # are overwritten by the next tile or never read)
+        for v in range(t.nv):
+            for r0 in range(0, rows, vl):
+                accs: list[Expr] = []
+                for r in range(r0, min(rows, r0 + vl)):
+                    acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
+                    if activation == "relu":
+                        acc = maximum(acc, Const(0, acc_ty, vl))
+                    accs.append(acc)
+                lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
+                body += lets_t
+                body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
+                         for j, col in enumerate(cols)]
         return body
 
     full, rem = ow // t.rows, ow % t.rows
@@ -235,8 +270,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     nvalid = minimum(idx(otw), binary("sub", idx(oc), otv * otw))
     out_idx = ((nv_ * oc + otv * otw + _v("o")) * oh + oy) * ow + _v("ox")
     write = Loop("o", nvalid, (Loop("ox", ow, (
-        Store("y", out_idx, Load("yrow", _v("ox") * otw + _v("o"), acc_ty)),)),))
-    body = (Alloc("yrow", acc_ty, ow * otw), *lets, *tiles, write)
+        Store("y", out_idx, Load("yrow", _v("o") * owp + _v("ox"), acc_ty)),)),))
+    body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))

@@ -20,12 +20,14 @@ from cpu_gpu_backends.kernel_ir import (
     Loop,
     MulAddQuads,
     Param,
+    Shuffle,
     Store,
     Var,
     buffer_access,
     print_kernel,
     verify,
 )
+from cpu_gpu_backends.ops.conv2d import transpose_block
 from cpu_gpu_backends.ops.gemm import dense_plan
 from cpu_gpu_backends.ops.microkernel import TileShape, default_tile, has_vnni
 from cpu_gpu_backends.ops.plan import BufferSpec, OpPlan, Step
@@ -140,6 +142,25 @@ def test_muladd_quads_spelt_out_without_vnni_is_exact(monkeypatch):
         got = be.compile(plan)(a, b, bias)
         np.testing.assert_array_equal(got, a.astype(np.int64) @ b.astype(np.int64) + bias)
     be.launcher.close()
+
+
+def test_shuffle_verify_and_transpose_block(cpu):
+    """The conv kernels' register transpose: ``transpose_block`` of 16 rows, run for real."""
+    with pytest.raises(IRError, match="shuffle"):
+        verify(Kernel("k", (Param("x", dt.i32),), (Store("x", Const(0, dt.i64), Shuffle(
+            Const(0, dt.i32, 4), Const(0, dt.i32, 4), (0, 8))),)))
+    vl = 16
+    rows = [Load("x", Const(r * vl, dt.i64), dt.i32, vl) for r in range(vl - 3)]
+    lets, cols = transpose_block("t", rows, vl)
+    body = (*lets, *[Store("y", Const(j * vl, dt.i64), c) for j, c in enumerate(cols)])
+    k = Kernel("transpose16", (Param("x", dt.i32), Param("y", dt.i32)), body)
+    plan = OpPlan("transpose16", (k,), (BufferSpec("x", dt.i32, (vl * vl,), "input"),
+                                        BufferSpec("y", dt.i32, (vl * vl,), "output")),
+                  (Step("transpose16", ("x", "y")),))
+    x = np.arange(vl * vl, dtype=np.int32)
+    want = x.reshape(vl, vl).copy()
+    want[vl - 3:] = 0  # missing rows are zeros
+    np.testing.assert_array_equal(cpu.compile(plan)(x).reshape(vl, vl), want.T)
 
 
 def test_verify_rejects_bad_muladd_quads():
