@@ -106,7 +106,9 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     zero = Const(offset, pty)
 
     def value(v: Expr) -> Expr:
-        return Cast(Cast(v, dt.i16) + Const(offset, dt.i16), pty) if offset else Cast(v, pty)
+        if offset:
+            return Cast(Cast(v, dt.i16) + Const(offset, dt.i16, v.lanes), pty)
+        return Cast(v, pty)
 
     valid_row = land(ge(ih * ssh, pt), lt(ih * ssh, pt + h))
     lo = min(wp, ceil_div(pl, ssw))
@@ -128,10 +130,23 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
         def pixels(start: int, stop: int, val: Expr) -> Stmt:
             return Loop("iw", stop, (Loop("cc", cb, (Store("xp", dst(_v("iw")), val),)),),
                         start=start)
-        body = tuple(when(valid_row, [
-            pixels(0, lo, zero),
-            pixels(lo, hi, value(Load("x", src_row + _v("iw") * ssw - pl, ety))),
-            pixels(hi, wp, zero)], [pixels(0, wp, zero)]))
+        data = value(Load("x", src_row + _v("iw") * ssw - pl, ety))
+        mid: list[Stmt] = [pixels(lo, hi, data)]
+        blk = cb  # pixels per register transpose: cb x cb
+        chunks = (hi - lo) // blk if ssw == 1 and cb == 16 else 0
+        if chunks:
+            # 16 pixels x 16 channels at a time: one vector load per channel row, a
+            # register transpose, one vector store per pixel
+            iw0 = lo + _v("iwc") * blk
+            rows = [value(Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
+                               + iw0 - pl, ety, blk)) for r in range(cb)]
+            lets_t, cols = transpose_block("px", rows, blk)
+            base = (ncb_idx * hp + ih) * wp
+            mid = [Loop("iwc", chunks, (*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
+                                                   for j, col in enumerate(cols)])),
+                   pixels(lo + chunks * blk, hi, data)]
+        body = tuple(when(valid_row, [pixels(0, lo, zero), *mid, pixels(hi, wp, zero)],
+                          [pixels(0, wp, zero)]))
     return Kernel(name, (Param("x", ety), Param("xp", pty)),
                   (Loop("q", n * ncb * hp, body, "parallel"),))
 

@@ -144,6 +144,7 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 32, 7, 7, 128, 3, 1, 1),     # 7-wide rows with four output vectors
     (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2 (only sampled pixels are packed)
     (2, 5, 9, 8, 20, 1, 3, 1),       # 1x1 stride 3 with padding
+    (1, 32, 5, 37, 40, 3, 1, 1),     # input packed 16 pixels x 16 channels at a time + rest
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape
