@@ -9,14 +9,27 @@ threads, set per subprocess; onnxruntime: ``intra_op_num_threads``):
 * int8 GEMM (int32 accumulation, GOP/s): ours vs the same numpy fp32 sgemm;
 * every distinct convolution shape of ResNet-18 (batch 1, 224x224): our fp32 and int8 kernels
   (weights bound once, as onnxruntime does with initializers) vs onnxruntime
-  (``ORT_ENABLE_ALL``) running a one-node fp32 Conv model of the same shape.
+  (``ORT_ENABLE_ALL``) running a one-node fp32 Conv model of the same shape;
+* int8 against int8, one thread: our int8 GEMM and conv kernels (weights bound once) vs
+  onnxruntime's quantized kernels on the same shapes, weights as initializers.  Every ORT
+  variant computes the same signed int8 product as ours, and its output is checked against
+  ours: ``MatMulInteger`` / ``ConvInteger`` with int8 x int8 (int32 out: our semantics
+  exactly), the same ops with uint8 activations and zero point 128 (``a_u8 - 128 == a_s8``:
+  ORT's u8 x s8 path, int32 out), and ``QLinearConv`` with uint8 activations, zero point 128
+  and a power-of-two output scale (ORT's quantized-model conv: it also requantizes to uint8,
+  extra work for ORT and a 4x smaller output).  Each variant races ours in its own
+  round-robin; the ratio is the fastest ORT variant's time / our time in that race.
 
 Every time is the minimum of several runs (the machine is shared).  The last line is
 ``cpu_backend: gemm_fp32_speed=.. gemm_int8_speed=.. conv_fp32_speed=.. conv_int8_speed=..``:
 reference time / our time (above 1: we are faster), each a geometric mean over the
-single-thread rows (GEMM: both sizes; conv: all shapes).  The 2-thread geometric means are
-printed just above it: on a shared machine with 2 vCPUs they mostly measure the neighbours.
-References and our kernels are timed round-robin so they see the same background load.
+single-thread rows (GEMM: both sizes; conv: all shapes), followed by
+``gemm_int8_vs_ort_int8=.. conv_int8_vs_ort_int8=..`` (against the fastest ORT int8 variant)
+and ``gemm_int8_vs_ort_s8s8=.. conv_int8_vs_ort_s8s8=..`` (against MatMulInteger /
+ConvInteger with int8 x int8 inputs, the op with exactly our semantics).
+The 2-thread geometric means are printed just above it: on a shared machine with 2 vCPUs
+they mostly measure the neighbours.  References and our kernels are timed round-robin so they
+see the same background load.
 """
 
 from __future__ import annotations
@@ -126,8 +139,134 @@ def ort_conv_session(c: int, oc: int, h: int, k: int, s: int, p: int, w: np.ndar
                                 providers=["CPUExecutionProvider"])
 
 
+def one_node_session(node, inputs: list, consts: dict[str, np.ndarray], out_type: int,
+                     threads: int):
+    """An onnxruntime session running the single ``node``; ``consts`` become initializers."""
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph([node], node.op_type, inputs,
+                              [helper.make_tensor_value_info("y", out_type, None)],
+                              [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = min(model.ir_version, 8)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+
+
+def as_u8_zp128(a: np.ndarray) -> np.ndarray:
+    """int8 -> uint8 with zero point 128: ``u - 128 == a`` (flip the sign bit)."""
+    return (a.view(np.uint8) ^ np.uint8(0x80)).astype(np.uint8)
+
+
+def ort_int8_gemm_variants(ai: np.ndarray, bi: np.ndarray, threads: int) -> dict[str, tuple]:
+    """ORT MatMulInteger computing ``ai @ bi`` (int32), as ``{label: (fn, *args)}``."""
+    from onnx import TensorProto, helper
+
+    m, k = ai.shape
+    s8 = one_node_session(helper.make_node("MatMulInteger", ["a", "b"], ["y"]),
+                          [helper.make_tensor_value_info("a", TensorProto.INT8, [m, k])],
+                          {"b": bi}, TensorProto.INT32, threads)
+    u8 = one_node_session(helper.make_node("MatMulInteger", ["a", "b", "za"], ["y"]),
+                          [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
+                          {"b": bi, "za": np.array(128, np.uint8)}, TensorProto.INT32, threads)
+    return {"MatMulInteger s8*s8": (s8.run, None, {"a": ai}),
+            "MatMulInteger u8(zp128)*s8": (u8.run, None, {"a": as_u8_zp128(ai)})}
+
+
+def ort_int8_conv_variants(xi: np.ndarray, wi: np.ndarray, k: int, s: int, p: int,
+                           threads: int, shift: int) -> dict[str, tuple]:
+    """ORT's quantized convolutions of ``xi`` by ``wi``: ConvInteger (int32 out) with s8 and
+    with u8 (zero point 128) activations, and QLinearConv (u8, zero point 128) whose output
+    is ``clip(round(acc / 2**shift)) + 128`` in uint8."""
+    from onnx import TensorProto, helper
+
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [p] * 4}
+    shape = list(xi.shape)
+    s8 = one_node_session(helper.make_node("ConvInteger", ["x", "w"], ["y"], **attrs),
+                          [helper.make_tensor_value_info("x", TensorProto.INT8, shape)],
+                          {"w": wi}, TensorProto.INT32, threads)
+    u8 = one_node_session(helper.make_node("ConvInteger", ["x", "w", "zx"], ["y"], **attrs),
+                          [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+                          {"w": wi, "zx": np.array(128, np.uint8)}, TensorProto.INT32, threads)
+    one = np.array(1.0, np.float32)
+    q = one_node_session(
+        helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"],
+                         **attrs),
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+        {"sx": one, "zx": np.array(128, np.uint8), "w": wi, "sw": one,
+         "zw": np.array(0, np.int8), "sy": np.array(2.0 ** shift, np.float32),
+         "zy": np.array(128, np.uint8)}, TensorProto.UINT8, threads)
+    xu = as_u8_zp128(xi)
+    return {"ConvInteger s8*s8": (s8.run, None, {"x": xi}),
+            "ConvInteger u8(zp128)*s8": (u8.run, None, {"x": xu}),
+            "QLinearConv u8(zp128)*s8 ->u8": (q.run, None, {"x": xu})}
+
+
+def check_ort_int8(label: str, got: np.ndarray, ours: np.ndarray, shift: int) -> None:
+    """Every ORT variant must compute our product (QLinearConv: requantized by 2**shift)."""
+    if label.startswith("QLinearConv"):
+        want = np.clip(np.rint(ours / 2.0 ** shift), -128, 127).astype(np.int16) + 128
+        np.testing.assert_array_equal(got.astype(np.int16), want, err_msg=label)
+    else:
+        np.testing.assert_array_equal(got, ours, err_msg=label)
+
+
+def race_int8_vs_ort(label: str, ours: tuple, variants: dict[str, tuple], ops: int,
+                     repeats: int, shift: int = 0) -> tuple[float, float]:
+    """Time ours against each ORT variant, one head-to-head round-robin per variant (1
+    thread: the slow ConvInteger variants, whose im2col buffers flush the caches, would
+    otherwise also slow down whoever runs after them); print one row per variant and return
+    (fastest ORT variant's time) / (our time in that race), and the same for the int8 x int8
+    variant (the first)."""
+    want = ours[0](*ours[1:])
+    ratios = []
+    for name, (fn, *args) in variants.items():
+        check_ort_int8(name, fn(*args)[0], want, shift)
+        mine, t = race([ours, (fn, *args)], repeats, 1)
+        ratios.append((t, t / mine))
+        print(f"{label:24s} {name:31s} {t * 1e3:9.3f} {mine * 1e3:9.3f} {ops / t / 1e9:8.1f} "
+              f"{ops / mine / 1e9:8.1f} {t / mine:6.2f}")
+    return min(ratios)[1], ratios[0][1]
+
+
 def geomean(xs: list[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def int8_vs_ort(be: CpuBackend, gemm_sizes: list[int], convs: list[tuple], repeats: int,
+                rng: np.random.Generator) -> dict[str, list[tuple[float, float]]]:
+    """Our int8 kernels against onnxruntime's int8 kernels, one thread, same shapes."""
+    out: dict[str, list[tuple[float, float]]] = {"gemm_int8": [], "conv_int8": []}
+    print(f"# int8 vs onnxruntime int8 (1 thread, weights bound / initializers; "
+          f"min of {repeats} runs)")
+    print(f"{'case':24s} {'onnxruntime op':31s} {'ort ms':>9s} {'i8 ms':>9s} {'ort G/s':>8s} "
+          f"{'i8 G/s':>8s} {'i8 x':>6s}")
+    for n in gemm_sizes:
+        ai = rng.integers(-128, 128, (n, n), dtype=np.int8)
+        bi = rng.integers(-128, 128, (n, n), dtype=np.int8)
+        ours = be.compile(dense_plan(n, n, n, "i8")).bind(b=bi)
+        out["gemm_int8"].append(race_int8_vs_ort(
+            f"gemm {n}", (ours, ai), ort_int8_gemm_variants(ai, bi, 1), 2 * n ** 3, repeats))
+    for (c, oc, h, k, s, p) in convs:
+        xi = rng.integers(-128, 128, (1, c, h, h), dtype=np.int8)
+        wi = rng.integers(-128, 128, (oc, c, k, k), dtype=np.int8)
+        oh = (h + 2 * p - k) // s + 1
+        shift = max(0, int(np.log2(c * k * k * 128 * 128)) - 9)  # outputs mostly in range
+        ours = be.compile(conv2d_plan(xi.shape, wi.shape, "i8", s, p)).bind(w=wi)
+        out["conv_int8"].append(race_int8_vs_ort(
+            f"conv {c}->{oc} {h}x{h} k{k} s{s}", (ours, xi),
+            ort_int8_conv_variants(xi, wi, k, s, p, 1, shift),
+            2 * oc * oh * oh * c * k * k, repeats, shift))
+    for key, v in out.items():
+        print(f"# {key} vs fastest onnxruntime int8, threads=1: geomean speed "
+              f"{geomean([f for f, _ in v]):.2f}; vs its int8 x int8 op "
+              f"{geomean([s for _, s in v]):.2f}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:34s} {t:3d} {ref * 1e3:9.3f} {ours32 * 1e3:9.3f} "
                   f"{ours8 * 1e3:9.3f} {ops / ref / 1e9:8.1f} {ops / ours32 / 1e9:8.1f} "
                   f"{ops / ours8 / 1e9:8.1f} {ref / ours32:6.2f} {ref / ours8:6.2f}")
+    vs_ort = int8_vs_ort(backends[1], gemm_sizes, convs, repeats, rng)
     for be in backends.values():
         be.launcher.close()
     for key in ratios:
@@ -203,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     # measure the neighbours (they are printed above for the side-by-side view)
     summary = " ".join(f"{k}_speed={geomean(v[::len(thread_counts)]):.2f}"
                        for k, v in ratios.items())
+    summary += "".join(f" {k}_vs_ort_int8={geomean([f for f, _ in v]):.2f}"
+                       for k, v in vs_ort.items())
+    summary += "".join(f" {k}_vs_ort_s8s8={geomean([s for _, s in v]):.2f}"
+                       for k, v in vs_ort.items())
     print(f"cpu_backend: {summary}")
     return 0
 

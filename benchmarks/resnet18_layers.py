@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from compiler import Conv2d, Epilogue, LayoutOptions, Requant, compile_op  # noqa: E402
 from compiler.schedule import default_schedule  # noqa: E402
-from compiler.schedule.heuristic import epilogue_alu_cycles  # noqa: E402
+from compiler.schedule.heuristic import epilogue_alu_cycles, estimate_cycles  # noqa: E402
 from tests.compiler import reference_ops as ref  # noqa: E402
 from vta_hw.config import DEFAULT  # noqa: E402
 from vta_sim import simulate  # noqa: E402
@@ -91,6 +91,7 @@ def run_layer(name: str, virtual_threads: int, x: np.ndarray, w: np.ndarray,
         raise SystemExit(f"{name} (virtual_threads={virtual_threads}): {bad} output values "
                          f"differ from the numpy reference")
     return {"cycles": res.cycles, "stats": res.stats, "schedule": sched,
+            "estimated_cycles": estimate_cycles(op, sched, cfg, opts),
             "instructions": len(compiled.instrs), "uops": compiled.uop_count,
             "im2col": opts.use_im2col(op, cfg.block_in), "compile_s": t1 - t0,
             "sim_s": t2 - t1}
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                "util_vt1": ideal / no["cycles"], "intensity": intensity, "bound": bound,
                "cap": compute_cap(op, lh["im2col"]), "schedule": repr(s),
                "instructions": lh["instructions"], "uops": lh["uops"],
-               "compile_s": lh["compile_s"], "sim_s": lh["sim_s"], "stats": lh["stats"]}
+               "compile_s": lh["compile_s"], "sim_s": lh["sim_s"], "stats": lh["stats"],
+               "estimated_cycles": lh["estimated_cycles"]}
         rows.append(row)
         shape = f"{op.c}x{op.h}x{op.w}->{op.o} k{op.kh}s{op.stride[0]}"
         print(f"{name:5s} {shape:>24s} {op.macs:11d} {ideal:9.0f} {lh['cycles']:9d} "
@@ -169,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     cb3 = [r["util"] for r in rows if r["bound"] == "compute" and LAYERS[r["layer"]][3] == 3]
     if cb3:
         print(f"compute-bound 3x3 layers: min util {min(cb3):.3f}")
+    err = max(rows, key=lambda r: abs(r["estimated_cycles"] - r["cycles"]) / r["cycles"])
+    diff = err["estimated_cycles"] - err["cycles"]
+    print(f"cost model (estimate_cycles, the interleave pass's list schedule) vs simulator: "
+          f"largest error {100 * abs(diff) / err['cycles']:.3f}% ({diff:+d} cycles, "
+          f"{err['layer']})")
     print(f"resnet18_layers: compute_bound_min_util={min(cb) if cb else float('nan'):.3f} "
           f"mean_util={mean:.3f} mean_util_no_latency_hiding={mean_vt1:.3f}")
     return 0

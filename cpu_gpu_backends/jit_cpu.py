@@ -38,6 +38,11 @@ class HostInfo:
     def f32_lanes(self) -> int:
         return self.vector_bits // 32
 
+    @property
+    def feature_set(self) -> frozenset[str]:
+        """The enabled features (``avx512vnni``, ...), parsed from ``+a,-b,...``."""
+        return frozenset(f[1:] for f in self.features.split(",") if f.startswith("+"))
+
 
 @cache
 def _init() -> None:
@@ -68,7 +73,8 @@ def _target_machine() -> llvm.TargetMachine:
 def cpu_target() -> RenderTarget:
     """Render target for this host (triple + data layout from the target machine)."""
     tm = _target_machine()
-    return RenderTarget("cpu", host_info().triple, str(tm.target_data))
+    info = host_info()
+    return RenderTarget("cpu", info.triple, str(tm.target_data), info.feature_set)
 
 
 _ENGINES: dict[str, llvm.ExecutionEngine] = {}

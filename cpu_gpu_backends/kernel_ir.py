@@ -269,6 +269,46 @@ class MulAddPairs(Expr):
 
 
 @dataclass(frozen=True)
+class Shuffle(Expr):
+    """Lanes picked from two vectors of one type: ``out[i] = (a ++ b)[mask[i]]`` (LLVM's
+    ``shufflevector``; a register transpose is a few stages of these)."""
+
+    a: Expr
+    b: Expr
+    mask: tuple[int, ...]
+
+    @property
+    def dtype(self) -> DType:
+        return self.a.dtype
+
+    @property
+    def lanes(self) -> int:
+        return len(self.mask)
+
+
+@dataclass(frozen=True)
+class MulAddQuads(Expr):
+    """Accumulate unsigned-by-signed byte quads: ``acc[i] + sum_j a[4i+j] * b[4i+j]`` in i32.
+
+    ``acc``: ``n``-lane i32; ``a``: ``4n``-lane u8; ``b``: ``4n``-lane i8.  Every product fits
+    16 bits and the four are summed in 32 bits, so the result is exact.  This is one AVX-512
+    VNNI ``vpdpbusd`` per 16 lanes (64 multiply-adds per instruction, twice ``vpdpwssd``):
+    the renderer calls it when the target has ``avx512vnni`` and spells it out otherwise."""
+
+    acc: Expr
+    a: Expr
+    b: Expr
+
+    @property
+    def dtype(self) -> DType:
+        return dt.i32
+
+    @property
+    def lanes(self) -> int:
+        return self.acc.lanes
+
+
+@dataclass(frozen=True)
 class Special(Expr):
     """A GPU special register (``tid.x``, ``ctaid.x``, ``ntid.x``...) as an i64."""
 
@@ -472,8 +512,12 @@ def print_expr(e: Expr) -> str:
             return f"fma({print_expr(a)}, {print_expr(b)}, {print_expr(c)})"
         case Broadcast(a, t):
             return f"bcast<{t}>({print_expr(a)})"
+        case Shuffle(a, b, mask):
+            return f"shuffle({print_expr(a)}, {print_expr(b)}, {list(mask)})"
         case MulAddPairs(a, b):
             return f"muladd_pairs({print_expr(a)}, {print_expr(b)})"
+        case MulAddQuads(acc, a, b):
+            return f"muladd_quads({print_expr(acc)}, {print_expr(a)}, {print_expr(b)})"
         case Special(reg):
             return f"%{reg}"
     raise IRError(f"cannot print {e!r}")
@@ -586,12 +630,24 @@ def _check_expr(e: Expr, sc: _Scope, where: str) -> None:
             _check_expr(a, sc, where)
             if t < 1:
                 fail("broadcast count must be >= 1")
+        case Shuffle(a, b, mask):
+            _check_expr(a, sc, where)
+            _check_expr(b, sc, where)
+            if (a.dtype, a.lanes) != (b.dtype, b.lanes) or not mask \
+                    or not all(0 <= i < 2 * a.lanes for i in mask):
+                fail("shuffle needs two vectors of one type and lane indices into both")
         case MulAddPairs(a, b):
             _check_expr(a, sc, where)
             _check_expr(b, sc, where)
             if a.dtype not in (dt.i8, dt.i16) or b.dtype not in (dt.i8, dt.i16) \
                     or a.lanes != b.lanes or a.lanes % 2:
                 fail("muladd_pairs needs two i8/i16 vectors of the same even length")
+        case MulAddQuads(acc, a, b):
+            for x in (acc, a, b):
+                _check_expr(x, sc, where)
+            if acc.dtype is not dt.i32 or a.dtype is not dt.u8 or b.dtype is not dt.i8 \
+                    or a.lanes != b.lanes or a.lanes != 4 * acc.lanes:
+                fail("muladd_quads needs an n-lane i32 accumulator, 4n-lane u8 and 4n-lane i8")
         case Special(reg):
             if reg not in SPECIAL_REGS:
                 fail(f"unknown special register {reg!r}")

@@ -43,7 +43,9 @@ from .kernel_ir import (
     Load,
     Loop,
     MulAddPairs,
+    MulAddQuads,
     Select,
+    Shuffle,
     Special,
     Stmt,
     Store,
@@ -61,6 +63,7 @@ class RenderTarget:
     kind: str
     triple: str
     datalayout: str = ""
+    features: frozenset[str] = frozenset()  # CPU features the renderer may use (avx512vnni)
 
 
 NVPTX_TARGET = RenderTarget("nvptx", "nvptx64-nvidia-cuda",
@@ -188,6 +191,15 @@ class _FunctionRenderer:
                 return _Val(self.broadcast(va, a.dtype, a.lanes, times), lt)
             case MulAddPairs(a, b):
                 return self.muladd_pairs(self.expr(a, env), self.expr(b, env), a, b)
+            case Shuffle(a, b, mask):
+                va, vb = self.expr(a, env), self.expr(b, env)
+                out = self.tmp("sh")
+                idx = ", ".join(f"i32 {i}" for i in mask)
+                self.emit(f"{out} = shufflevector {va.ty} {va.ref}, {vb.ty} {vb.ref}, "
+                          f"<{len(mask)} x i32> <{idx}>")
+                return _Val(out, lt)
+            case MulAddQuads(acc, a, b):
+                return self.muladd_quads(*(self.expr(x, env) for x in (acc, a, b)), acc.lanes)
             case Special(reg):
                 if self.t.kind != "nvptx":
                     raise IRError(f"special register {reg} exists only on GPU targets")
@@ -243,6 +255,32 @@ class _FunctionRenderer:
         self.emit(f"{od} = shufflevector {wide} {m}, {wide} poison, {half} <{odd}>")
         self.emit(f"{out} = add nsw {half} {ev}, {od}")
         return _Val(out, half)
+
+    def muladd_quads(self, vacc: _Val, va: _Val, vb: _Val, n: int) -> _Val:
+        """``vpdpbusd`` when the target has it (16 lanes), else the same sum spelt
+        out in zext/sext/mul/shuffle/add (correct on any target, but not one instruction:
+        LLVM does not match this shape to ``vpdpbusd`` by itself)."""
+        acc_ty, byte_ty = f"<{n} x i32>", f"<{4 * n} x i8>"
+        if "avx512vnni" in self.t.features and n == 16:
+            name = "llvm.x86.avx512.vpdpbusd.512"
+            self.declare(name, f"declare <16 x i32> @{name}(<16 x i32>, <64 x i8>, <64 x i8>)")
+            out = self.tmp("dp")
+            self.emit(f"{out} = call <16 x i32> @{name}(<16 x i32> {vacc.ref}, "
+                      f"<64 x i8> {va.ref}, <64 x i8> {vb.ref})")
+            return _Val(out, acc_ty)
+        wide = f"<{4 * n} x i32>"
+        ea, eb, m = self.tmp("mq"), self.tmp("mq"), self.tmp("mq")
+        self.emit(f"{ea} = zext {byte_ty} {va.ref} to {wide}")
+        self.emit(f"{eb} = sext {byte_ty} {vb.ref} to {wide}")
+        self.emit(f"{m} = mul nsw {wide} {ea}, {eb}")
+        total = vacc.ref
+        for j in range(4):
+            lane = ", ".join(f"i32 {4 * i + j}" for i in range(n))
+            part, out = self.tmp("mq"), self.tmp("mq")
+            self.emit(f"{part} = shufflevector {wide} {m}, {wide} poison, {acc_ty} <{lane}>")
+            self.emit(f"{out} = add {acc_ty} {total}, {part}")
+            total = out
+        return _Val(total, acc_ty)
 
     def binary(self, op: str, va: _Val, vb: _Val, ty: DType, lanes: int) -> _Val:
         lt = ty.llvm_type(lanes)

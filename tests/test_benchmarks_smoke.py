@@ -20,7 +20,13 @@ def run(script: str, *args: str) -> str:
 def test_sim_speed_quick():
     line = run("sim_speed.py", "--quick", "--runs", "1")
     assert re.fullmatch(r"sim_speed: layer_wall_s=\S+ cycles=\d+ cycles_per_s=\d+ "
-                        r"insns_per_s=\d+", line)
+                        r"insns_per_s=\d+ golden_s=[\d.]+ golden=extrapolated", line)
+
+
+def test_sim_speed_golden_full_is_measured_on_the_same_layer():
+    # exit status 0 includes: the golden model's output equals the simulator's
+    line = run("sim_speed.py", "--quick", "--runs", "1", "--golden", "full")
+    assert re.search(r" golden_s=[\d.]+ golden=measured$", line), line
 
 
 @pytest.mark.cosim

@@ -7,14 +7,16 @@ and every lane is useful as long as the output channels fill a vector.
 
 Plan (all steps generated code):
 1. ``pack_x``: ``x[N][C][H][W]`` -> ``xp[N][Cb][H+pads][W+pads][CB]`` (zero borders and
-   zero channel padding; int8 widened to i16 so a channel pair is one 32-bit broadcast).
+   zero channel padding; int8 widened to i16 so a channel pair is one 32-bit broadcast, or
+   with VNNI stored as u8 ``x + 128`` so a channel quad is one 32-bit broadcast).
 2. ``pack_w`` (weight-only; :meth:`CompiledOp.bind` runs it once):
    ``w[OC][C][KH][KW]`` -> ``wp[OT][Cb][KH][KW][CB][OTW]`` (int8: ``[CB/2][OTW][2]`` i16)
    and the bias padded to ``OT * OTW``.
 3. ``main``: parallel over ``(n, output-channel tile, output row)``.  Each output row is
-   computed in tiles of ``rows`` pixels by the micro-kernel into a thread-local row buffer,
-   which is then written to the NCHW output (transposing the channel block), with bias and
-   ReLU fused.
+   computed in tiles of ``rows`` pixels by the micro-kernel; each tile (pixels x channels in
+   registers) is transposed in registers, ``vl x vl`` at a time, into a thread-local
+   channels x pixels row buffer, which is then copied contiguously to the NCHW output, with
+   bias and ReLU fused.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from collections.abc import Sequence
 from .. import dtypes as dt
 from ..kernel_ir import (
     Alloc,
+    Assign,
     Cast,
     Const,
+    Decl,
     Expr,
     Kernel,
     Let,
@@ -33,6 +37,7 @@ from ..kernel_ir import (
     Loop,
     Param,
     Select,
+    Shuffle,
     Stmt,
     Store,
     Var,
@@ -80,11 +85,13 @@ def conv_out_size(op: str, size: int, k: int, stride: int, dil: int, p0: int, p1
 
 def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: tuple,
                       ety: dt.DType, pty: dt.DType, sample: tuple[int, int] = (1, 1),
-                      out_hw: tuple[int, int] | None = None) -> Kernel:
+                      out_hw: tuple[int, int] | None = None, offset: int = 0) -> Kernel:
     """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding.
 
     ``xp[.., i, j, ..] = x[.., i * sample_h - top, j * sample_w - left]`` (0 outside): with a
-    sample stride (1x1 convolutions) only the pixels the convolution reads are packed."""
+    sample stride (1x1 convolutions) only the pixels the convolution reads are packed.
+    ``offset`` (int8 quads: 128) is added to every stored value, borders included, so a
+    border is the offset form of zero."""
     pt, pl, pb, pr = pad
     ssh, ssw = sample
     hp, wp = out_hw or (h + pt + pb, w + pl + pr)
@@ -96,7 +103,13 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     ch = cblk * cb + _v("cc")
     dst = lambda iw: ((ncb_idx * hp + ih) * wp + iw) * cb + _v("cc")  # noqa: E731
     src_row = ((nn * c + ch) * h + (ih * ssh - pt)) * w
-    zero = Const(0, pty)
+    zero = Const(offset, pty)
+
+    def value(v: Expr) -> Expr:
+        if offset:
+            return Cast(Cast(v, dt.i16) + Const(offset, dt.i16, v.lanes), pty)
+        return Cast(v, pty)
+
     valid_row = land(ge(ih * ssh, pt), lt(ih * ssh, pt + h))
     lo = min(wp, ceil_div(pl, ssw))
     hi = max(lo, min(wp, (pl + w - 1) // ssw + 1))
@@ -104,20 +117,47 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     copy = (
         Loop("iw", lo, (Store("xp", dst(_v("iw")), zero),)),
         Loop("iw", hi, (Store("xp", dst(_v("iw")),
-                              Cast(Load("x", src_row + _v("iw") * ssw - pl, ety), pty)),),
+                              value(Load("x", src_row + _v("iw") * ssw - pl, ety))),),
              start=lo),
         Loop("iw", wp, (Store("xp", dst(_v("iw")), zero),), start=hi),
     )
-    per_c = when(land(valid_row, lt(ch, c)) if c % cb else valid_row, list(copy), list(fill))
-    body = (Loop("cc", cb, tuple(per_c)),)
+    if c % cb:
+        per_c = when(land(valid_row, lt(ch, c)), list(copy), list(fill))
+        body: tuple[Stmt, ...] = (Loop("cc", cb, tuple(per_c)),)
+    else:
+        # every block is full: channels innermost, so each pixel's CB values are one
+        # contiguous store (LLVM gathers the CB loads into a vector)
+        def pixels(start: int, stop: int, val: Expr) -> Stmt:
+            return Loop("iw", stop, (Loop("cc", cb, (Store("xp", dst(_v("iw")), val),)),),
+                        start=start)
+        data = value(Load("x", src_row + _v("iw") * ssw - pl, ety))
+        mid: list[Stmt] = [pixels(lo, hi, data)]
+        blk = cb  # pixels per register transpose: cb x cb
+        chunks = (hi - lo) // blk if ssw == 1 and cb == 16 else 0
+        if chunks:
+            # 16 pixels x 16 channels at a time: one vector load per channel row, a
+            # register transpose, one vector store per pixel
+            iw0 = lo + _v("iwc") * blk
+            rows = [value(Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
+                               + iw0 - pl, ety, blk)) for r in range(cb)]
+            lets_t, cols = transpose_block("px", rows, blk)
+            base = (ncb_idx * hp + ih) * wp
+            mid = [Loop("iwc", chunks, (*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
+                                                   for j, col in enumerate(cols)])),
+                   pixels(lo + chunks * blk, hi, data)]
+        body = tuple(when(valid_row, [pixels(0, lo, zero), *mid, pixels(hi, wp, zero)],
+                          [pixels(0, wp, zero)]))
     return Kernel(name, (Param("x", ety), Param("xp", pty)),
                   (Loop("q", n * ncb * hp, body, "parallel"),))
 
 
 def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t: TileShape,
                        bias: bool, ety: dt.DType) -> Kernel:
-    """w[OC][C][KH][KW] -> wp[OT][Cb][KH][KW][CB][OTW] (int8: [CB/2][OTW][2] i16)."""
+    """w[OC][C][KH][KW] -> wp[OT][Cb][KH][KW][CB][OTW] (int8: [CB/2][OTW][2] i16, quads:
+    [CB/4][OTW][4] i8).  Quads: ``biasp`` carries ``-128 * sum(w[o])``, cancelling the
+    ``+128`` the input is packed with."""
     otw = t.cols
+    g = t.group
     ncb = ceil_div(c, cb)
     ot = _v("ot")
     o, cc = _v("o"), _v("cc")
@@ -126,25 +166,59 @@ def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t:
     valid = land(lt(och, oc), lt(ich, c))
     src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y")) * kw
                + _v("x"), ety)
-    pty = dt.i16 if t.int8 else dt.f32
+    pty = t.b_type
     val = Select(valid, Cast(src, pty), Const(0, pty))
     base = ((ot * ncb + _v("cblk")) * kh + _v("y")) * kw + _v("x")
     if t.int8:
-        dst = ((base * (cb // 2) + cc // 2) * otw + o) * 2 + cc % 2
+        dst = ((base * (cb // g) + cc // g) * otw + o) * g + cc % g
     else:
         dst = (base * cb + cc) * otw + o
     inner: tuple[Stmt, ...] = (Store("wp", dst, val),)
     for var, ext in (("o", otw), ("cc", cb), ("x", kw), ("y", kh), ("cblk", ncb)):
         inner = (Loop(var, ext, inner),)
     body = list(inner)
-    if bias:
+    if bias or t.quads:
         bty = t.acc_type
-        body.append(Loop("o", otw, (Store("biasp", och, Select(
-            lt(och, oc), Load("bias", minimum(och, oc - 1), bty), Const(0, bty))),)))
+        init: Expr = Load("bias", minimum(och, oc - 1), bty) if bias else Const(0, bty)
+        fill: list[Stmt] = []
+        if t.quads:
+            wsum: Stmt = Assign("wsum", Var("wsum", dt.i32) + Cast(Load(
+                "w", ((minimum(och, oc - 1) * c + _v("ci")) * kh + _v("y")) * kw + _v("x"),
+                ety), dt.i32))
+            fill = [Decl("wsum", Const(0, dt.i32)),
+                    Loop("ci", c, (Loop("y", kh, (Loop("x", kw, (wsum,)),)),))]
+            init = init - Var("wsum", dt.i32) * 128
+        body.append(Loop("o", otw, (*fill, Store("biasp", och, Select(
+            lt(och, oc), init, Const(0, bty))))))
     params = [Param("w", ety), Param("wp", pty)]
     if bias:
-        params += [Param("bias", t.acc_type), Param("biasp", t.acc_type)]
+        params.append(Param("bias", t.acc_type))
+    if bias or t.quads:
+        params.append(Param("biasp", t.acc_type))
     return Kernel(name, tuple(params), (Loop("ot", ceil_div(oc, otw), tuple(body), "parallel"),))
+
+
+def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt], list[Var]]:
+    """The ``vl x vl`` transpose of ``rows`` (``vl``-lane vectors; missing rows are zeros) in
+    ``log2(vl)`` stages of two-source shuffles: stage ``d`` swaps the off-diagonal ``d x d``
+    blocks of each row pair ``(i, i + d)``.  Returns the ``Let`` statements and the columns."""
+    ty = rows[0].dtype
+    v: list[Expr] = list(rows) + [Const(0, ty, vl)] * (vl - len(rows))
+    lets: list[Stmt] = []
+    d, stage = vl // 2, 0
+    while d:
+        nxt = list(v)
+        for i in range(vl):
+            if i & d:
+                continue
+            lo = tuple(j if not j & d else vl + j - d for j in range(vl))
+            hi = tuple(j + d if not j & d else vl + j for j in range(vl))
+            for k, mask in ((i, lo), (i + d, hi)):
+                name = f"{prefix}{stage}_{k}"
+                lets.append(Let(name, Shuffle(v[i], v[i + d], mask)))
+                nxt[k] = Var(name, ty, vl)
+        v, d, stage = nxt, d // 2, stage + 1
+    return lets, v  # type: ignore[return-value]
 
 
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
@@ -162,11 +236,14 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     acc_ty = t.acc_type
     lets: list[Stmt] = [Let("oy", ohv), Let("ot", ot), Let("nn", nn)]
     oy, otv, nv_ = _v("oy"), _v("ot"), _v("nn")
-    cpair = cb // 2 if t.int8 else cb
+    g = t.group
+    cgroups = cb // g
+    uses_biasp = bias or t.quads
+    owp = ow + vl  # yrow[otw][owp]: room for a last transposed block past the row's end
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
-        tt = TileShape(rows, t.nv, t.vl, t.int8)
-        cstep = 2 * _v("cc") if t.int8 else _v("cc")
+        tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
+        cstep = g * _v("cc")
         xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh
 
         def a_index(r: int) -> Expr:
@@ -175,21 +252,28 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         wbase = ((otv * ncb + _v("cblk")) * kh + _v("ky")) * kw + _v("kx")
 
         def b_index(v: int) -> Expr:
-            if t.int8:
-                return ((wbase * cpair + _v("cc")) * otw + v * vl) * 2
-            return (wbase * cb + _v("cc")) * otw + v * vl
+            return ((wbase * cgroups + _v("cc")) * otw + v * vl) * g
 
-        init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) if bias \
+        init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) if uses_biasp \
             else zeros(tt)
         loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
-                 ("cc", cpair, "serial")]
+                 ("cc", cgroups, "serial")]
         body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
-        for r in range(rows):
-            for v in range(t.nv):
-                acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                if activation == "relu":
-                    acc = maximum(acc, Const(0, acc_ty, vl))
-                body.append(Store("yrow", (ow0 + r) * otw + v * vl, acc))
+        # the tile holds pixels x channels; yrow is channels x pixels: transpose vl x vl
+        # blocks in registers and store whole vectors (the lanes past the tile's last pixel
+        # are overwritten by the next tile or never read)
+        for v in range(t.nv):
+            for r0 in range(0, rows, vl):
+                accs: list[Expr] = []
+                for r in range(r0, min(rows, r0 + vl)):
+                    acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
+                    if activation == "relu":
+                        acc = maximum(acc, Const(0, acc_ty, vl))
+                    accs.append(acc)
+                lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
+                body += lets_t
+                body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
+                         for j, col in enumerate(cols)]
         return body
 
     full, rem = ow // t.rows, ow % t.rows
@@ -201,11 +285,10 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     nvalid = minimum(idx(otw), binary("sub", idx(oc), otv * otw))
     out_idx = ((nv_ * oc + otv * otw + _v("o")) * oh + oy) * ow + _v("ox")
     write = Loop("o", nvalid, (Loop("ox", ow, (
-        Store("y", out_idx, Load("yrow", _v("ox") * otw + _v("o"), acc_ty)),)),))
-    body = (Alloc("yrow", acc_ty, ow * otw), *lets, *tiles, write)
-    pty = dt.i16 if t.int8 else dt.f32
-    params = [Param("xp", pty), Param("wp", pty)]
-    if bias:
+        Store("y", out_idx, Load("yrow", _v("o") * owp + _v("ox"), acc_ty)),)),))
+    body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
+    params = [Param("xp", t.a_type), Param("wp", t.b_type)]
+    if uses_biasp:
         params.append(Param("biasp", acc_ty))
     params.append(Param("y", acc_ty))
     return Kernel(name, tuple(params), (Loop("q", n * nt * oh, body, "parallel"),))
@@ -213,12 +296,21 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
 
 def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
     """Register blocking for one output row: narrow rows (7, as in ResNet's last stage) get
-    four output-channel vectors so the accumulators still fill the register file."""
+    four output-channel vectors so the accumulators still fill the register file.  The
+    int8 quad kernel splits the row into as few tiles of 8-14 pixels as it can (28
+    accumulators at most), the last one as long as possible: ResNet's 56/28/14-wide rows then
+    have no short remainder tile (a 14-wide row was 12 + 2)."""
     t = default_tile(int8)
     if oc <= t.vl:
-        return TileShape(t.rows, 1, t.vl, int8)
+        return TileShape(t.rows, 1, t.vl, int8, t.quads)
     if not int8 and t.vl >= 16 and ow <= 7 and oc % (4 * t.vl) == 0:
         return TileShape(ow, 4, t.vl, int8)
+    if t.quads:
+        def cost(r: int) -> tuple[int, int, int]:  # fewest tiles, then no short tile
+            tiles = ceil_div(ow, r)
+            return tiles, -(ow - (tiles - 1) * r), -r
+        rows = min(range(min(ow, 8), min(ow, 14) + 1), key=cost)
+        return TileShape(rows, t.nv, t.vl, int8, True)
     return t
 
 
@@ -248,9 +340,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
     t = tile or choose_tile(ow, oc, int8)
-    cb = min(16, c + (c % 2 if int8 else 0))
-    if int8 and cb % 2:
-        cb += 1
+    # whole reduction groups (int8 pairs/quads); 64-channel quad blocks measured no faster
+    cb = min(16, ceil_div(c, t.group) * t.group)
     ncb = ceil_div(c, cb)
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
     sample, conv_stride = (1, 1), (sh, sw)
@@ -258,7 +349,6 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         # 1x1: pack only the sampled pixels, then convolve them with stride 1
         sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
-    pty = dt.i16 if int8 else dt.f32
     acc = t.acc_type
     name = f"conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t)}"
     bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
@@ -266,15 +356,17 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if bias:
         bufs.append(BufferSpec("bias", acc, (oc,), "input"))
     bufs += [BufferSpec("y", acc, (n, oc, oh, ow), "output"),
-             BufferSpec("xp", pty, (n * ncb * hp * wp * cb,)),
-             BufferSpec("wp", pty, (nt * ncb * kh * kw * cb * t.cols,)),
+             BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
+             BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
-    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, pty, sample, (hp, wp))
+    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
+                           (hp, wp), 128 if t.quads else 0)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
                             (dh, dw), cb, t, bias, activation)
-    steps = (Step(pw.name, ("w", "wp", "bias", "biasp") if bias else ("w", "wp")),
+    biasp = ("biasp",) if bias or t.quads else ()
+    steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
              Step(px.name, ("x", "xp")),
-             Step(main.name, ("xp", "wp", "biasp", "y") if bias else ("xp", "wp", "y")))
+             Step(main.name, ("xp", "wp", *biasp, "y")))
     return OpPlan(name, (px, pw, main), tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import cpu_gpu_backends as cg
+from cpu_gpu_backends import jit_cpu
 from cpu_gpu_backends.ops import conv2d as conv_ops
 from cpu_gpu_backends.ops import depthwise as dw_ops
 from cpu_gpu_backends.ops import elementwise as ew_ops
@@ -21,6 +22,7 @@ from cpu_gpu_backends.ops import layout as layout_ops
 from cpu_gpu_backends.ops import pooling as pool_ops
 from cpu_gpu_backends.ops import quantize as q_ops
 from cpu_gpu_backends.ops import softmax as softmax_ops
+from cpu_gpu_backends.ops.microkernel import TileShape
 
 from . import reference_ops as ref
 
@@ -79,6 +81,32 @@ def test_matmul_int8_extremes_exact():
     np.testing.assert_array_equal(out, ref.dense(a, b))
 
 
+@pytest.mark.parametrize("quads", [False, True])
+def test_int8_pair_and_quad_kernels(cpu, quads):
+    """Both int8 micro-kernels, whichever the host picks by default: i16 pairs (vpmaddwd)
+    and u8 quads with the +128 correction (vpdpbusd with VNNI, plain IR without)."""
+    vl = jit_cpu.host_info().f32_lanes
+    rng = np.random.default_rng(7)
+    for m, k, n in ((13, 1, 5), (30, 67, 41), (12, 8, 32)):
+        tile = TileShape(6, 2, vl, True, quads)
+        a, b, bv = rand(rng, (m, k), "i8"), rand(rng, (k, n), "i8"), rand(rng, (n,), "i32")
+        for bias in (None, bv):
+            op = cpu.compile(gemm_ops.dense_plan(m, k, n, "i8", bias is not None, tile=tile))
+            check(op(a, b, *([] if bias is None else [bias])), ref.dense(a, b, bias), "i8")
+    for (n, c, h, w, oc, k, s, p) in ((1, 3, 11, 9, 20, 3, 2, 1), (2, 21, 6, 7, 37, 1, 2, 0),
+                                      (1, 16, 5, 5, 16, 3, 1, 2)):
+        tile = TileShape(5, 2 if oc > vl else 1, vl, True, quads)
+        x, wt = rand(rng, (n, c, h, w), "i8"), rand(rng, (oc, c, k, k), "i8")
+        bv = rand(rng, (oc,), "i32")
+        for bias in (None, bv):
+            op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, "i8", s, p, 1,
+                                                  bias is not None, "relu", tile))
+            expect = ref.conv2d(x, wt, bias, (s, s), p, (1, 1), activation="relu")
+            args = [x, wt] + ([] if bias is None else [bias])
+            check(op(*args), expect, "i8")
+            check(op.bind(w=wt, **({} if bias is None else {"bias": bias}))(x), expect, "i8")
+
+
 # ----------------------------------------------------------------------------- conv2d
 conv_case = st.fixed_dictionaries({
     "n": st.integers(1, 2), "c": st.integers(1, 20), "oc": st.integers(1, 40),
@@ -116,6 +144,7 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 32, 7, 7, 128, 3, 1, 1),     # 7-wide rows with four output vectors
     (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2 (only sampled pixels are packed)
     (2, 5, 9, 8, 20, 1, 3, 1),       # 1x1 stride 3 with padding
+    (1, 32, 5, 37, 40, 3, 1, 1),     # input packed 16 pixels x 16 channels at a time + rest
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape

@@ -2,6 +2,9 @@
 instruction read costs R = 4 + 16/4 = 8 cycles, fetch dispatches one instruction every 9).
 The derivations are in the comments; docs/timing.md has the rules."""
 
+import re
+from pathlib import Path
+
 from vta_hw import isa
 from vta_hw.bundle import BundleBuilder
 from vta_hw.config import TINY
@@ -116,3 +119,89 @@ def test_push_stalls_on_full_token_queue():
     pops = [x for x in r.records if x.name == "NOP" and x.module == "compute"]
     # the (d+1)-th push waits for the first pop: it happens the cycle after that pop
     assert pushes[d].retire == pops[0].issue + 1
+
+
+# ---- docs/timing.md's worked examples: the page's figures are read and simulated -------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "timing.md"
+
+
+def doc_examples() -> dict[str, str]:
+    """The bullets of the page's "Worked examples" section, keyed by their text up to ':'."""
+    text = DOC.read_text(encoding="utf-8").split("## Worked examples", 1)[1].split("\n## ", 1)[0]
+    bullets = [" ".join(b.split()) for b in re.split(r"\n\* ", text)[1:]]
+    return {b.split(":", 1)[0]: b for b in bullets}
+
+
+def doc_number(bullet: str, pattern: str) -> int:
+    m = re.search(pattern, bullet)
+    assert m, f"docs/timing.md: {pattern!r} not found in {bullet!r}"
+    return int(m.group(1))
+
+
+def _gemm20(**flags) -> isa.Gemm:
+    return isa.Gemm(uop_bgn=0, uop_end=1, iter_out=10, iter_in=2, dst_factor_out=1,
+                    dst_factor_in=10, **flags)
+
+
+def _simulate(prog):
+    bb = BundleBuilder(TINY)
+    bb.set_program(prog)
+    return simulate(bb.build())
+
+
+TOTAL = r"\*\*(\d+) cycles\*\*"
+
+
+def test_doc_worked_examples_match_the_simulator():
+    ex = doc_examples()
+    assert set(ex) == {"`FINISH` alone", "`LOAD inp (y=1, x=4); FINISH`",
+                       "A GEMM of 20 iterations", "Token stall", "Full command queue"}, set(ex)
+
+    r = _simulate([isa.Finish()])
+    b = ex["`FINISH` alone"]
+    assert r.cycles == doc_number(b, TOTAL)
+    assert (r.records[0].issue, r.records[0].retire) == (
+        doc_number(b, r"compute issues in (\d+)"), doc_number(b, r"retires in (\d+)"))
+
+    r = _simulate([isa.Load(mem=M.INP, y_size=1, x_size=4, x_stride=4), isa.Finish()])
+    b = ex["`LOAD inp (y=1, x=4); FINISH`"]
+    load = r.records[0]
+    assert r.cycles == doc_number(b, TOTAL)
+    assert (load.issue, load.body.total, load.retire) == (
+        doc_number(b, r"LOAD issues in (\d+)"), doc_number(b, r"= (\d+)` cycles"),
+        doc_number(b, r"it retires in (\d+)"))
+
+    b = ex["A GEMM of 20 iterations"]
+    r = _simulate([_gemm20(), isa.Finish()])
+    assert r.cycles == doc_number(b, TOTAL)
+    assert (r.records[0].body.total, r.records[0].issue, r.records[0].retire) == (
+        doc_number(b, r"= (\d+)`"), doc_number(b, r"issue (\d+)"), doc_number(b, r"retire (\d+)"))
+    r = _simulate([_gemm20(), isa.Load(mem=M.INP, y_size=1, x_size=4, x_stride=4), isa.Finish()])
+    load = next(x for x in r.records if x.module == "load")
+    assert r.cycles == doc_number(b, TOTAL)
+    assert (load.issue, load.retire) == (doc_number(b, r"cycles (\d+)–"),
+                                         doc_number(b, r"cycles \d+–(\d+)"))
+
+    b = ex["Token stall"]
+    r = _simulate([isa.Load(mem=M.INP, y_size=2, x_size=4, x_stride=4, push_next=True),
+                   _gemm20(pop_prev=True), isa.Finish()])
+    load, gemm, finish = r.records
+    assert r.cycles == doc_number(b, TOTAL)
+    assert (load.body.total, load.issue, load.retire) == (
+        doc_number(b, r"= (\d+)` cycles"), doc_number(b, r"issues in (\d+)"),
+        doc_number(b, r"retires \(pushes\) in (\d+)"))
+    assert gemm.issue - gemm.wait_token == doc_number(b, r"command is visible in (\d+)")
+    assert load.retire + 1 == doc_number(b, r"token only in (\d+)")
+    assert gemm.wait_token == doc_number(b, r"(\d+) stall cycles on load→compute")
+    assert (gemm.retire, finish.retire) == (doc_number(b, r"it retires in (\d+)"),
+                                            doc_number(b, r"FINISH in (\d+)"))
+
+    b = ex["Full command queue"]
+    r = _simulate([isa.Gemm(uop_bgn=0, uop_end=1, iter_out=200, iter_in=1, dst_factor_out=1),
+                   *[isa.Nop(module=isa.Module.COMPUTE) for _ in range(10)], isa.Finish()])
+    assert r.cycles == doc_number(b, TOTAL)
+    assert r.records[0].retire == doc_number(b, r"holds compute until (\d+)")
+    assert r.fetch_records[9][1] == doc_number(b, r"pushes the 9th NOP in (\d+)")
+    assert r.stats.modules["fetch"].stall_full == {
+        "compute command queue": doc_number(b, r"\((\d+) stall cycles\)")}
