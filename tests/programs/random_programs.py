@@ -604,16 +604,23 @@ class _Gen:
         self.quiet = False
 
     def token_queue_episode(self) -> None:
-        """Push more tokens to compute than its queue holds while compute is busy."""
+        """Push more tokens to compute than its queue holds while compute is busy.
+
+        The producer's last push waits for room, and the instructions queued behind it fill
+        its command queue, so fetch stalls too: the full token queue shows in the cycle
+        count even of a program whose pace fetch sets.
+        """
         src = self.rng.choice((LOAD, STORE))
-        depth = self.cfg.token_queue_depth
+        depth, cmd = self.cfg.token_queue_depth, self.cfg.cmd_queue_depth
         self.quiet = True
-        self.long_alu((depth + 6) * self._fetch_cycles())
+        self.long_alu((depth + cmd + 6) * self._fetch_cycles())
         q = self.queues[(src, COMPUTE)]
         while len(q) < depth:
             self._push_nop(src, COMPUTE)
         self._pop_nop(COMPUTE, src)
-        self._push_nop(src, COMPUTE)
+        self._push_nop(src, COMPUTE)  # finds the queue full while compute is busy
+        for _ in range(cmd + 1):
+            self._emit(src, isa.Nop(module=_MOD[src]), set(), rand_tokens=False)
         self.quiet = False
 
     def nop(self) -> None:
