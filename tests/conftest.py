@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
+
+from tests.toolchain import in_ci, require_verilator
 
 settings.register_profile("ci", derandomize=True, print_blob=True, database=None)
 settings.register_profile("dev", print_blob=True)
 
-_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if _ci else "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev"))
+
+
+@pytest.fixture
+def needs_verilator() -> None:
+    """For tests that run Verilator: skip without it locally, fail under CI."""
+    require_verilator()

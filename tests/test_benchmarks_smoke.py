@@ -24,6 +24,7 @@ def test_sim_speed_quick():
 
 
 @pytest.mark.cosim
+@pytest.mark.usefixtures("needs_verilator")
 def test_rtl_vs_sim_quick():
     line = run("rtl_vs_sim.py", "--quick", "--runs", "1")
     assert re.fullmatch(r"rtl_vs_sim: cycles_equal=1 sim_cycles_per_s=\d+ rtl_cycles_per_s=\d+ "
