@@ -6,6 +6,11 @@ nobody anything.  With ``CI`` set (``CI=true``, as the CI machine runs ``.ci/run
 ``ci`` profile derandomizes every property test (the examples are a function of the test)
 and prints the reproduction blob of a failure; a test's own ``@settings`` still overrides
 the example counts.  ``HYPOTHESIS_PROFILE=ci`` selects it locally.
+
+Toolchain tiers: a test that needs Verilator and a C++ compiler uses the ``needs_verilator``
+fixture (or ``verilator_model`` in ``tests/vta_hw``): without them it skips with the reason
+locally and fails under ``CI`` (``tests/toolchain.py``), so co-simulation never vanishes
+from a green CI run.
 """
 
 from __future__ import annotations
