@@ -18,7 +18,8 @@ from .helpers import deadlock_program, hazard_boundary, out_mode_sweep
 
 pytestmark = pytest.mark.cosim
 
-RANDOM_PROGRAMS = 200
+RANDOM_PROGRAMS = 40  # per preset in the default run (about 5 s each on Verilator)
+RANDOM_PROGRAMS_SLOW = 250  # per preset under -m slow
 
 
 def _agree(bundle, **kw):
@@ -76,8 +77,25 @@ def _random_test(preset: str):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_random_programs(verilator_model, preset):
+    """Random programs that compute and stall (``tests/programs/random_programs.py``)."""
     verilator_model(PRESETS[preset])
     _random_test(preset)()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_random_programs_many(verilator_model, request, preset):
+    """Seeds 0..249 on each preset: the corpus the sensitivity check measures, in full."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip(f"{RANDOM_PROGRAMS_SLOW} programs per preset: select with -m slow")
+    cfg = PRESETS[preset]
+    verilator_model(cfg)
+    for seed in range(RANDOM_PROGRAMS_SLOW):
+        bundle = random_bundle(cfg, seed)
+        try:
+            _agree(bundle)
+        except AssertionError as e:
+            raise AssertionError(f"seed {seed} on {preset}: {e}") from None
 
 
 def test_slow_dram_config(verilator_model):
