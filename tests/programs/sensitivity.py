@@ -90,6 +90,39 @@ def stalls_of(bundle: Bundle, res: SimResult) -> frozenset[str]:
     return frozenset(kinds)
 
 
+def instruction_forms(bundle: Bundle) -> frozenset[str]:
+    """The instruction forms a program contains, read from its decoded instruction words."""
+    cfg = bundle.config
+    forms = set()
+    for ins in decode_stream(cfg, bundle.dram, bundle.insn_addr, bundle.insn_count):
+        if isinstance(ins, isa.Alu):
+            if ins.reset:
+                forms.add("alu_reset")
+            elif ins.alu_op == isa.AluOp.OUTMODE:
+                shift, relu = isa.out_mode_fields(ins.imm)
+                forms.update(["outmode_shift"] * (shift > 0) + ["outmode_relu"] * relu)
+            elif ins.n_iters:
+                forms.add(f"alu_{ins.alu_op.name.lower()}_{'imm' if ins.use_imm else 'tensor'}")
+        elif isinstance(ins, isa.Gemm) and ins.n_iters:
+            forms.add("gemm_reset" if ins.reset else
+                      "gemm_overwrite" if ins.overwrite else "gemm_accumulate")
+        elif isinstance(ins, isa.Load):
+            forms.add(f"load_{ins.mem.name.lower()}")
+            if ins.sram_elems > ins.dram_elems and ins.pad_value != 0:
+                forms.add("load_nonzero_padding")
+        elif isinstance(ins, isa.Store) and ins.dram_elems:
+            forms.add("store_partial_tile" if ins.y_size > 1 and ins.x_stride > ins.x_size
+                      else "store")
+    return frozenset(forms)
+
+
+ALL_FORMS = frozenset(
+    [f"alu_{op.name.lower()}_{k}" for op in isa.ALU_LANE_OPS for k in ("imm", "tensor")]
+    + ["alu_reset", "outmode_shift", "outmode_relu", "gemm_reset", "gemm_overwrite",
+       "gemm_accumulate", "load_nonzero_padding", "store_partial_tile", "store"]
+    + [f"load_{m.name.lower()}" for m in isa.MemType if m != isa.MemType.OUT])
+
+
 def profile(bundle: Bundle) -> tuple[ProgramProfile, SimResult]:
     """Run ``bundle`` once on the simulator and measure what it exercised."""
     seen: list[bool] = []

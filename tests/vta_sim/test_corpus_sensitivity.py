@@ -48,6 +48,15 @@ def test_every_stall_kind_occurs(preset):
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_instruction_form_occurs(preset):
+    """Every ALU op with an immediate and a tensor operand, resets, overwrite, OUTMODE shift
+    and ReLU, non-zero padding, every LOAD type, partial tiles stored into a wider matrix."""
+    bundles, _, _ = _corpus(preset)
+    seen = frozenset().union(*(sensitivity.instruction_forms(b) for b in bundles))
+    assert sensitivity.ALL_FORMS <= seen, sorted(sensitivity.ALL_FORMS - seen)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_mutant_is_killed(preset):
     bundles, _, refs = _corpus(preset)
     kills = sensitivity.kills(MUTANTS, bundles, refs)
