@@ -18,7 +18,7 @@ from .helpers import deadlock_program, hazard_boundary, out_mode_sweep
 
 pytestmark = pytest.mark.cosim
 
-RANDOM_PROGRAMS = 40  # per preset in the default run (about 5 s each on Verilator)
+RANDOM_PROGRAMS = 60  # per preset in the default run (a few seconds each on Verilator)
 RANDOM_PROGRAMS_SLOW = 250  # per preset under -m slow
 
 
@@ -198,12 +198,12 @@ def test_amaranth_simulator_random_and_deadlock():
     from vta_hw.cosim.amaranth_sim import run_amaranth
 
     cfg = PRESETS["tiny"]
-    for seed in range(3):
-        bundle = random_bundle(cfg, seed)
+    for seed in range(3):  # three steps each: Amaranth's simulator runs ~1 k cycles/s
+        bundle = random_bundle(cfg, seed, steps=3)
         sim = simulate(bundle)
         rtl = run_amaranth(bundle)
         assert (rtl.cycles, rtl.dram) == (sim.cycles, sim.dram)
-    bp = run_amaranth(random_bundle(cfg, 0), backpressure_seed=1)
-    assert bp.dram == simulate(random_bundle(cfg, 0)).dram
+    bp = run_amaranth(random_bundle(cfg, 0, steps=3), backpressure_seed=1)
+    assert bp.dram == simulate(random_bundle(cfg, 0, steps=3)).dram
     with pytest.raises(RtlDeadlockError):
         run_amaranth(deadlock_program(cfg, "token"))
