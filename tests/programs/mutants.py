@@ -31,7 +31,8 @@ from vta_sim import effects, engine
 
 
 @contextmanager
-def _patched(owner: object, name: str, value: object) -> Iterator[None]:
+def patched(owner: object, name: str, value: object) -> Iterator[None]:
+    """``owner.name = value`` inside the context; the old value back on exit, even on error."""
     old = getattr(owner, name)
     setattr(owner, name, value)
     try:
@@ -61,7 +62,7 @@ class Mutant:
 def _wrap(owner: object, name: str, make: Callable[[Callable], Callable]
           ) -> Callable[[], list[AbstractContextManager]]:
     """Patches replacing ``owner.name`` by ``make(original)``, the original read at entry."""
-    return lambda: [_patched(owner, name, make(getattr(owner, name)))]
+    return lambda: [patched(owner, name, make(getattr(owner, name)))]
 
 
 def _mirror_plain(state, idx: np.ndarray) -> None:
@@ -293,7 +294,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("gemm_pipeline_minus_one", "GEMM pipeline one cycle shorter", "timing",
            _wrap(timing, "gemm_cost", _gemm_pipeline_minus_one)),
     Mutant("alu_tensor_ii_one", "ALU tensor ops at one iteration per cycle", "timing",
-           lambda: [_patched(timing, "alu_initiation_interval", lambda insn: 1)]),
+           lambda: [patched(timing, "alu_initiation_interval", lambda insn: 1)]),
     Mutant("fetch_one_cycle_faster", "fetch reads an instruction one cycle faster", "timing",
            _wrap(timing, "fetch_read_cycles", _fetch_one_faster)),
     Mutant("token_queues_one_deeper", "token queues hold one more token than configured",

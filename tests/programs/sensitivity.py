@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.programs.mutants import Mutant, _patched
+from tests.programs.mutants import Mutant, patched
 from vta_hw import isa
 from vta_hw.bundle import Bundle
 from vta_sim import effects, simulate
@@ -49,7 +49,7 @@ def _gemm_products(seen: list[bool]) -> Iterator[None]:
         if np.any(state.acc[dst] != base):
             seen.append(True)
 
-    with _patched(effects, "apply_gemm", apply_gemm):
+    with patched(effects, "apply_gemm", apply_gemm):
         yield
 
 
