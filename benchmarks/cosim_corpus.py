@@ -32,6 +32,7 @@ from tests.programs import sensitivity  # noqa: E402
 from tests.programs.mutants import MUTANTS  # noqa: E402
 from tests.programs.random_programs import random_bundle  # noqa: E402
 from vta_hw.config import PRESETS  # noqa: E402
+from vta_hw.isa import TOKEN_QUEUE_NAMES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         if preset == "default":
             fractions = (gemm, out)
         stalls = [sum(k in p.stalls for p in profiles) for k in sensitivity.STALL_KINDS]
+        full = {q: sum(q in p.full_queues for p in profiles) for q in TOKEN_QUEUE_NAMES}
         print(f"{preset:<12} {gemm:>8.2f} {out:>8.2f}  " +
               "  ".join(f"{s:>19}" for s in stalls))
+        print(f"{'':<12} token queues found full: " +
+              ", ".join(f"{q} {k}" for q, k in full.items()))
         kills[preset] = sensitivity.kills(MUTANTS, bundles, refs, first_only=False)
     print(f"\n{'mutant':<26} {'kind':<7} " + " ".join(f"{p:>12}" for p in presets) +
           "  what it breaks")

@@ -609,24 +609,72 @@ class _Gen:
         self.quiet = False
 
     def token_queue_episode(self) -> None:
-        """Push more tokens to compute than its queue holds while compute is busy.
+        """Push more tokens than a queue holds while its consumer is busy: into compute
+        (from load or store, compute busy with a long ALU), or out of compute (to load or
+        store, busy with a long DMA)."""
+        if self.rng.random() < 0.5 or not self._into_busy_dma():
+            self._into_busy_compute()
 
-        The producer's last push waits for room, and the instructions queued behind it fill
-        its command queue, so fetch stalls too: the full token queue shows in the cycle
-        count even of a program whose pace fetch sets.
-        """
+    def _into_busy_compute(self) -> None:
+        """The producer's last push waits for room, and the instructions queued behind it
+        fill its command queue, so fetch stalls too: the full token queue shows in the cycle
+        count even of a program whose pace fetch sets."""
         src = self.rng.choice((LOAD, STORE))
         depth, cmd = self.cfg.token_queue_depth, self.cfg.cmd_queue_depth
         self.quiet = True
         self.long_alu((depth + cmd + 6) * self._fetch_cycles())
-        q = self.queues[(src, COMPUTE)]
-        while len(q) < depth:
-            self._push_nop(src, COMPUTE)
-        self._pop_nop(COMPUTE, src)
-        self._push_nop(src, COMPUTE)  # finds the queue full while compute is busy
+        self._overfill(src, COMPUTE)
         for _ in range(cmd + 1):
             self._emit(src, isa.Nop(module=_MOD[src]), set(), rand_tokens=False)
         self.quiet = False
+
+    def _overfill(self, src: str, dst: str) -> None:
+        """Fill the queue src -> dst, let dst pop one, push once more."""
+        q = self.queues[(src, dst)]
+        while len(q) < self.cfg.token_queue_depth:
+            self._push_nop(src, dst)
+        self._pop_nop(dst, src)
+        self._push_nop(src, dst)  # finds the queue full while dst is busy
+
+    def _into_busy_dma(self) -> bool:
+        """Compute overfills its queue to load or store while that module runs a long DMA
+        (rows with stride 0: many SRAM elements, a few DRAM ones) placed where it needs no
+        new ordering.  False when no such place is found."""
+        c, r = self.cfg, self.rng
+        dst = r.choice((LOAD, STORE))
+        mem = isa.MemType.INP if dst == LOAD else isa.MemType.OUT
+        e = isa.elem_bytes(c, mem)
+        cycles = (c.token_queue_depth + 6) * self._fetch_cycles()
+        x = r.randint(1, 4)
+        y = -(-(cycles - c.dram_latency) // (timing.elem_cycles(c, e) * x))
+        depth = isa.sram_depth(c, mem)
+        if y * x > depth * 3 // 4 or y >= 1 << isa.MEM_SIZE_BITS:
+            return False
+        # SRAM elements whose last conflicting access dst already knows about
+        last = self.inp_r if dst == LOAD else self.out_w
+        known = self.clock[dst][COMPUTE]
+        for _ in range(20):
+            lo = r.randint(0, depth - y * x)
+            if last[lo:lo + y * x].max(initial=0) > known:
+                continue
+            if dst == LOAD:
+                ins = isa.Load(mem=mem, sram_base=lo, dram_base=r.randint(
+                    0, self.layout.input_bytes // e - x), y_size=y, x_size=x, x_stride=0)
+            else:
+                base = self.layout.out_addr // e + r.randint(0, self.layout.out_bytes // e - x)
+                ins = isa.Store(sram_base=lo, dram_base=base, y_size=y, x_size=x, x_stride=0)
+                db = self._dram_bytes(ins)
+                if (self.dram_r[LOAD][db].max(initial=0) > self.clock[STORE][LOAD]
+                        or self.dram_r[COMPUTE][db].max(initial=0) > known):
+                    continue
+            self.quiet = True
+            n = len(self.insns)
+            (self.load if dst == LOAD else self.store)(ins)
+            assert len(self.insns) == n + 1  # no ordering had to be added
+            self._overfill(COMPUTE, dst)
+            self.quiet = False
+            return True
+        return False
 
     def nop(self) -> None:
         mod = self.rng.choice(_MODS)

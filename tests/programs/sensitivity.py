@@ -27,11 +27,13 @@ STALL_KINDS = ("cmd_queue_full", "token_queue_full", "store_overlaps_work",
 class ProgramProfile:
     """nonzero_gemm: some GEMM changed an accumulator (a non-zero product reached acc);
     nonzero_output: the output area of the final DRAM holds a non-zero byte; stalls: which
-    of :data:`STALL_KINDS` occurred."""
+    of :data:`STALL_KINDS` occurred; full_queues: the token queues (``"load->compute"``, ...)
+    some push found full."""
 
     nonzero_gemm: bool
     nonzero_output: bool
     stalls: frozenset[str]
+    full_queues: frozenset[str] = frozenset()  # token queues a push found full
 
 
 @contextmanager
@@ -129,7 +131,9 @@ def profile(bundle: Bundle) -> tuple[ProgramProfile, SimResult]:
     with _gemm_products(seen):
         res = simulate(bundle)
     out = bundle.read("output", res.dram)
-    return ProgramProfile(bool(seen), any(out), stalls_of(bundle, res)), res
+    full = frozenset(q for m in ("load", "compute", "store")
+                     for q, n in res.stats.modules[m].stall_full.items() if n)
+    return ProgramProfile(bool(seen), any(out), stalls_of(bundle, res), full), res
 
 
 def killed_by(mutant: Mutant, bundle: Bundle, reference: SimResult) -> bool:

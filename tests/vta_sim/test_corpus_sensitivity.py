@@ -17,7 +17,7 @@ import pytest
 from tests.programs import sensitivity
 from tests.programs.mutants import MUTANTS, Mutant
 from tests.programs.random_programs import random_bundle
-from vta_hw import timing
+from vta_hw import isa, timing
 from vta_hw.config import DEFAULT, TINY
 from vta_sim import effects, engine, simulate
 
@@ -45,6 +45,13 @@ def test_every_stall_kind_occurs(preset):
     _, profiles, _ = _corpus(preset)
     seen = {k: sum(k in p.stalls for p in profiles) for k in sensitivity.STALL_KINDS}
     assert all(seen.values()), f"stall kinds never seen on {preset}: {seen}"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_token_queue_is_found_full(preset):
+    _, profiles, _ = _corpus(preset)
+    seen = frozenset().union(*(p.full_queues for p in profiles))
+    assert seen == set(isa.TOKEN_QUEUE_NAMES), sorted(set(isa.TOKEN_QUEUE_NAMES) - seen)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
