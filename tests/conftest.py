@@ -6,16 +6,29 @@ nobody anything.  With ``CI`` set (``CI=true``, as the CI machine runs ``.ci/run
 ``ci`` profile derandomizes every property test (the examples are a function of the test)
 and prints the reproduction blob of a failure; a test's own ``@settings`` still overrides
 the example counts.  ``HYPOTHESIS_PROFILE=ci`` selects it locally.
+
+Toolchain tiers: a test that needs Verilator and a C++ compiler uses the ``needs_verilator``
+fixture (or ``verilator_model`` in ``tests/vta_hw``): without them it skips with the reason
+locally and fails under ``CI`` (``tests/toolchain.py``), so co-simulation never vanishes
+from a green CI run.
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
+
+from tests.toolchain import in_ci, require_verilator
 
 settings.register_profile("ci", derandomize=True, print_blob=True, database=None)
 settings.register_profile("dev", print_blob=True)
 
-_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if _ci else "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev"))
+
+
+@pytest.fixture
+def needs_verilator() -> None:
+    """For tests that run Verilator: skip without it locally, fail under CI."""
+    require_verilator()

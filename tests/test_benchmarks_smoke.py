@@ -30,7 +30,17 @@ def test_sim_speed_golden_full_is_measured_on_the_same_layer():
 
 
 @pytest.mark.cosim
+@pytest.mark.usefixtures("needs_verilator")
 def test_rtl_vs_sim_quick():
     line = run("rtl_vs_sim.py", "--quick", "--runs", "1")
     assert re.fullmatch(r"rtl_vs_sim: cycles_equal=1 sim_cycles_per_s=\d+ rtl_cycles_per_s=\d+ "
                         r"speedup=\S+", line)
+
+
+def test_cosim_corpus_quick():
+    line = run("cosim_corpus.py", "--quick")
+    m = re.fullmatch(r"cosim_corpus: programs=10 nonzero_gemm_frac=(\S+) "
+                     r"nonzero_output_frac=(\S+) mutants=(\d+) killed=(\d+)", line)
+    assert m, line
+    assert float(m[1]) >= 0.9 and float(m[2]) >= 0.9
+    assert int(m[3]) >= 15 and int(m[4]) <= int(m[3])

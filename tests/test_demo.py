@@ -17,6 +17,7 @@ def test_demo_compiles_simulates_and_checks(tmp_path, capsys):
 
 
 @pytest.mark.cosim
+@pytest.mark.usefixtures("needs_verilator")
 def test_demo_rtl_agrees(tmp_path, capsys):
     from vta.cli import main
 

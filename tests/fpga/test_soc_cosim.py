@@ -18,6 +18,7 @@ from runtime.fpga_device import (
     SimulatedSocTransport,
 )
 from tests.programs.corpus import CORPUS
+from tests.toolchain import require_verilator
 from vta_hw import isa
 from vta_hw.bundle import BundleBuilder
 from vta_hw.config import TINY, WIDE
@@ -30,10 +31,7 @@ pytestmark = pytest.mark.cosim
 
 @pytest.fixture(scope="module", autouse=True)
 def _verilator():
-    from vta_hw.cosim import verilator
-
-    if not verilator.available():
-        pytest.skip("Verilator or a C++ compiler is not installed")
+    require_verilator()
 
 
 def _device(cfg, **kw):

