@@ -184,8 +184,8 @@ def test_fpga_device_aborts_a_run_past_its_cycle_bound():
     with open_fpga_device("fpga:sim", TINY, max_cycles=2000, validate=False,
                           timeout=50) as dev:
         with pytest.raises(FpgaTimeoutError, match="passed its bound of 2000 cycles"):
-            dev.run(stuck)
+            run_bundle(dev, stuck)
         good = CORPUS["gemm_basic"](TINY)
-        assert dev.run(good).cycles == simulate(good).cycles  # the core was reset
+        assert run_bundle(dev, good).cycles == simulate(good).cycles  # the core was reset
     with open_fpga_device("fpga:sim", TINY) as dev, pytest.raises(DeadlockError):
         dev.load(stuck)
