@@ -157,11 +157,12 @@ def test_rtl_device_runs_within_its_default_bound():
     assert (got.cycles, got.dram) == (want.cycles, want.dram)
 
     class Unvalidated(RtlSimDevice):  # the RTL alone, with a bound below the run
-        def _execute(self, image, insn_addr, insn_count):
+        def _execute(self, image, program):
             from vta_hw.cosim.verilator import run_image
 
             try:
-                run_image(self.cfg, image, insn_addr, insn_count, max_cycles=want.cycles // 2)
+                run_image(self.cfg, image, program.insn_addr, program.insn_count,
+                          max_cycles=want.cycles // 2)
             except Exception as e:
                 raise DeviceError(f"rtl-sim: {e}") from e
             raise AssertionError("the RTL ran past its bound")
