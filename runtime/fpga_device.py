@@ -295,10 +295,14 @@ class FpgaDevice(Device):
 
     # ------------------------------------------------------------------ memory
     def _buf(self, buf: Buffer) -> tuple[int, int]:
-        if (not isinstance(buf, Buffer) or buf.device != self.name
-                or self._allocs.get(buf.handle) != buf.nbytes):
-            raise FpgaDeviceError(f"fpga: {buf!r} is not a live buffer of this device")
-        return buf.handle, buf.nbytes
+        """``buf``'s address and size if it lies in a live allocation (a loaded program's
+        symbols are buffers inside its image's allocation)."""
+        if (isinstance(buf, Buffer) and buf.device == self.name
+                and isinstance(buf.handle, int) and buf.nbytes >= 0
+                and any(a <= buf.handle and buf.handle + buf.nbytes <= a + n
+                        for a, n in self._allocs.items())):
+            return buf.handle, buf.nbytes
+        raise FpgaDeviceError(f"fpga: {buf!r} is not a live buffer of this device")
 
     def allocate(self, nbytes: int) -> Buffer:
         if not isinstance(nbytes, int) or nbytes < 0:
@@ -312,7 +316,9 @@ class FpgaDevice(Device):
         return Buffer(self.name, addr, nbytes)
 
     def free(self, buf: Buffer) -> None:
-        addr, _ = self._buf(buf)
+        addr, nbytes = self._buf(buf)
+        if self._allocs.get(addr) != nbytes:
+            raise FpgaDeviceError(f"fpga: {buf!r} is part of an allocation, not one itself")
         del self._allocs[addr]
         self._top = max((a + n for a, n in self._allocs.items()), default=0)
 
