@@ -143,8 +143,8 @@ class Bundle:
                     if hi > len(self.dram):
                         raise BundleError(
                             f"instruction {i} ({type(insn).__name__.upper()}) accesses DRAM "
-                            f"bytes [{lo}, {hi}) outside the bundle's {len(self.dram)}-byte "
-                            "image: it cannot be linked into device memory")
+                            f"bytes [{lo}, {hi}), which exceed the bundle's {len(self.dram)}-"
+                            "byte image: it cannot be linked into device memory")
                 insn = replace(insn, dram_base=insn.dram_base + base // eb)
             moved.append(insn)
         if base == 0:
