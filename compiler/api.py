@@ -156,6 +156,7 @@ class CompiledOp:
         fed: operands left out of ``inputs``; their tensors (:meth:`fed_tensors`) are zero
         in the image, for the caller to pack and copy in before each run, so one bundle
         loaded once serves every run with the same constants."""
+        fed = frozenset(fed)
         bb = BundleBuilder(self.cfg)
         addrs = self.place(bb, self.pack(inputs, fed), fed=fed)
         bb.set_program(self.link(addrs))
