@@ -234,13 +234,25 @@ class ChainedProgram:
                    for t in op.tensors if t.role == "output"}
         return [g for g in self.tensors if g not in written]
 
-    def bundle(self, inputs: Sequence[Mapping[str, np.ndarray]]) -> Bundle:
-        """inputs[i]: logical arrays of op i (operands produced by another op omitted)."""
+    def bundle(self, inputs: Sequence[Mapping[str, np.ndarray]], *,
+               fed: Iterable[str] = ()) -> Bundle:
+        """inputs[i]: logical arrays of op i (operands produced by another op omitted).
+
+        fed: global input tensors left zero in the image (their operands omitted from
+        ``inputs``), for the caller to copy in before each run (:meth:`pack_tensor`) while
+        the rest (weights, micro-ops) stays resident on the device."""
+        fed = frozenset(fed)
+        feeds = set(self.inputs)
+        bad = sorted(g for g in fed if g not in feeds or self.tensors[g][0].role != "input")
+        if bad:
+            raise LayoutError(f"cannot feed {bad}: not input tensors of the chain; inputs: "
+                              f"{sorted(g for g in feeds if self.tensors[g][0].role == 'input')}")
         bb = BundleBuilder(self.ops[0].cfg)
         addrs = {}
-        feeds = set(self.inputs)
         for g, (t, i) in self.tensors.items():
-            if g in feeds or g in self.halo_fills:
+            if g in fed:
+                r = bb.alloc(g, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
+            elif g in feeds or g in self.halo_fills:
                 data = (self._halo_image(g) if g not in feeds
                         else np.ascontiguousarray(self.ops[i].pack_tensor(t, inputs[i])))
                 r = bb.add(g, data.tobytes(), dtype=str(data.dtype), shape=tuple(data.shape))
@@ -256,6 +268,12 @@ class ChainedProgram:
             linked.append(insn)
         bb.set_program(linked)
         return bb.build({"ops": [op.op.name for op in self.ops]})
+
+    def pack_tensor(self, g: str, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Blocked DRAM data of global tensor ``g`` from the logical operands ``arrays`` of
+        the op it was taken from (what a run copies into a fed tensor)."""
+        t, i = self.tensors[g]
+        return np.ascontiguousarray(self.ops[i].pack_tensor(t, arrays))
 
     def _halo_image(self, g: str) -> np.ndarray:
         """Initial image of written tensor ``g``: zero interior, the reader's pad value in
