@@ -4,31 +4,12 @@ Folders in data-flow order (``docs/compiler.md``): ``ops`` (what is computed), `
 (how: tiles, order, virtual threads; legality; defaults), ``lower`` (one module per pass),
 ``pipeline`` (the pass tuple and runner), ``api`` (entry points).  The graph level
 (``graph/``, ``frontend/``) and the autotuner (``autotune/``) build on these.
+
+The compiler produces bundles and never runs them: the ``runtime`` devices do, and
+``vta.api`` (``conv2d(x, w, ...)`` and friends, ``run_compiled``) joins the two.
 """
 
-from compiler.api import (
-    ChainedProgram,
-    CompiledOp,
-    RunResult,
-    add,
-    avg_pool2d,
-    chain,
-    clip,
-    compile_op,
-    conv2d,
-    dense,
-    depthwise_conv2d,
-    elementwise,
-    global_avg_pool2d,
-    max_pool2d,
-    maximum,
-    minimum,
-    mul,
-    relu,
-    run_on_simulator,
-    run_op,
-    shift_right,
-)
+from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
 from compiler.errors import (
     CompilerError,
     LayoutError,
@@ -55,10 +36,7 @@ from compiler.pipeline import PASSES, run_pipeline
 from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
 
 __all__ = [
-    "compile_op", "run_on_simulator", "run_op", "CompiledOp", "RunResult", "chain",
-    "ChainedProgram",
-    "conv2d", "depthwise_conv2d", "dense", "elementwise", "add", "mul", "minimum", "maximum",
-    "shift_right", "relu", "clip", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
+    "compile_op", "CompiledOp", "chain", "ChainedProgram",
     "Conv2d", "DepthwiseConv2d", "Dense", "Elementwise", "AluStep", "Pool2d", "GlobalAvgPool",
     "Epilogue", "Requant", "GemmSchedule", "AluSchedule", "LayoutOptions", "check_schedule",
     "default_schedule", "check_tokens", "PASSES", "run_pipeline",

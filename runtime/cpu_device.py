@@ -18,7 +18,7 @@ import numpy as np
 from cpu_gpu_backends.backend import CompiledOp, CpuBackend, CpuOptions
 from cpu_gpu_backends.ops.plan import OpPlan
 
-from .device import Buffer, Device, DeviceError
+from .device import Buffer, Device, DeviceError, LaunchResult
 
 
 class CpuDevice(Device):
@@ -63,10 +63,10 @@ class CpuDevice(Device):
         raise DeviceError(f"cpu: cannot load {type(program).__name__}; expected a CompiledOp or "
                           "an OpPlan from cpu_gpu_backends")
 
-    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> dict:
+    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> LaunchResult:
         """Run ``handle`` on buffers: its unbound inputs in order, then its output.
 
-        Returns ``{"seconds": wall time}``."""
+        Returns a :class:`~runtime.device.LaunchResult` (wall time, no cycles)."""
         if not isinstance(handle, CompiledOp):
             raise DeviceError("cpu: launch needs a handle returned by load()")
         names = handle.input_names
@@ -84,7 +84,7 @@ class CpuDevice(Device):
             arrays.append(self._array(buf)[:need].view(spec.ty.np).reshape(spec.shape))
         t0 = time.perf_counter()
         handle(*arrays[:-1], out=arrays[-1], threads=kwargs.get("threads"))
-        return {"seconds": time.perf_counter() - t0}
+        return LaunchResult(self.name, None, time.perf_counter() - t0)
 
     def synchronize(self) -> None:
         return None

@@ -3,20 +3,31 @@
 The simulator, the RTL simulation, the FPGA board, the host CPU and an NVIDIA GPU all run
 compiled work through the same six verbs -- allocate, copy in, copy out, load, launch,
 synchronize -- so the graph executor never special-cases a device.  A device owns its memory:
-a :class:`Buffer` is a handle into it, never a numpy array the caller can alias.
+a :class:`Buffer` is a handle into it, never a numpy array the caller can alias.  Every
+``launch`` returns the same :class:`LaunchResult`.
+
+An accelerator device's ``load`` takes a :class:`~vta_hw.bundle.Bundle`, allocates device
+memory for its image and links it there (:meth:`~vta_hw.bundle.Bundle.linked`): the
+instructions, weights and micro-op kernels are written once and stay resident; the
+returned :class:`LoadedProgram` names each symbol's buffer, so a run copies in only its
+inputs, launches and copies out only its outputs.  Several programs can be loaded at once;
+each owns its own memory.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vta_hw.bundle import Bundle, ConfigMismatchError
+from vta_hw.bundle import Bundle, ConfigMismatchError, link_align
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
+
+if TYPE_CHECKING:
+    from vta_sim import SimStats
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,83 @@ class Buffer:
 
 class DeviceError(VtaError, RuntimeError):
     """A device could not do what was asked (bad buffer, failed launch, timeout)."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What one launch did, on any device.
+
+    device: the device's name ("sim", "rtl-sim", "fpga", "cpu", "gpu").
+    cycles: the accelerator core's cycle count (FINISH retired); None on host devices.
+    wall_seconds: host wall time of the launch (for the accelerator: simulating or waiting
+    for the board, including the device's own checks).
+    stats: the simulator's statistics (:class:`vta_sim.SimStats`) where the device is the
+    simulator; None elsewhere.
+    detail: the device's own record of the run (``vta_sim.SimResult``, the RTL's
+    ``RtlResult``), for traces and plots; None when the device keeps none.
+    """
+
+    device: str
+    cycles: int | None
+    wall_seconds: float
+    stats: SimStats | None = None
+    detail: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LoadedProgram:
+    """An accelerator program linked into one device's memory (``load``'s handle).
+
+    image: the buffer holding the whole linked image (instructions, constants, inputs,
+    outputs); ``buffers``: each bundle symbol's region inside it.  ``insn_addr`` is
+    absolute.  ``max_cycles``: the run's cycle bound, where the device derived one.
+    """
+
+    device: str
+    bundle: Bundle = field(repr=False)
+    image: Buffer
+    insn_addr: int
+    insn_count: int
+    buffers: dict[str, Buffer]
+    max_cycles: int | None = None
+
+    @property
+    def base(self) -> int:
+        """The byte address the bundle was linked at."""
+        return int(self.image.handle)
+
+    def buffer(self, name: str) -> Buffer:
+        try:
+            return self.buffers[name]
+        except KeyError:
+            raise DeviceError(f"{self.device}: the loaded bundle has no symbol {name!r}; "
+                              f"symbols: {sorted(self.buffers)}") from None
+
+
+def link_program(device: str, bundle: Bundle, image: Buffer, max_cycles: int | None = None,
+                 *, check_ranges: bool = True) -> tuple[bytes, LoadedProgram]:
+    """The bundle's image linked at ``image`` (a buffer the device allocated) and the
+    handle naming its symbols there; raises DeviceError if it cannot be linked
+    (``check_ranges``: see :meth:`vta_hw.bundle.Bundle.linked`)."""
+    from vta_hw.bundle import BundleError
+
+    if image.nbytes < len(bundle.dram):
+        raise DeviceError(f"{device}: a {image.nbytes}-byte buffer cannot hold the bundle's "
+                          f"{len(bundle.dram)}-byte image")
+    try:
+        data = bundle.linked(image.handle, check_ranges=check_ranges)
+    except BundleError as e:
+        raise DeviceError(f"{device}: {e}") from None
+    bufs = {k: Buffer(device, image.handle + r.addr, r.nbytes)
+            for k, r in bundle.symbols.items()}
+    return data, LoadedProgram(device, bundle, image, image.handle + bundle.insn_addr,
+                               bundle.insn_count, bufs, max_cycles)
+
+
+def program_align(cfg: HwConfig) -> int:
+    """The alignment of the memory an accelerator device allocates (any buffer may hold a
+    linked program): :func:`vta_hw.bundle.link_align`."""
+    return link_align(cfg)
 
 
 def expect_bundle(program: Any, cfg: HwConfig, who: str,
@@ -78,12 +166,14 @@ class Device(ABC):
         """Prepare ``program`` for launching and return its handle."""
 
     @abstractmethod
-    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a loaded program; returns device-specific launch info (e.g. cycles)."""
+    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> LaunchResult | None:
+        """Run a loaded program; returns its :class:`LaunchResult` (None only for a launch
+        a device runs asynchronously, whose result ``synchronize`` returns)."""
 
     @abstractmethod
-    def synchronize(self) -> None:
-        """Wait until every launch so far has finished."""
+    def synchronize(self) -> Any:
+        """Wait until every launch so far has finished (asynchronous devices return the
+        last launch's :class:`LaunchResult`)."""
 
     def free(self, buf: Buffer) -> None:  # noqa: B027 - optional for devices with no allocator
         """Release ``buf``; devices with a bump allocator may ignore it."""

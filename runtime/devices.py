@@ -8,39 +8,47 @@
 ==========================  =====================================================
 
 Every accelerator device loads a :class:`~vta_hw.bundle.Bundle`, validates it as the simulator
-does and bounds its run in cycles (:mod:`runtime.validate`), runs it, and returns the same
-cycle count and final DRAM bytes; the tests hold them equal.
+does and bounds its run in cycles (:mod:`runtime.validate`), links it into memory it
+allocated, runs it, and returns the same cycle count and final bytes; the tests hold them
+equal.  :func:`run_bundle` is the whole round trip for one bundle (``vta run``,
+``vta sim``, ``vta rtl-sim``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 
-from .device import Device, DeviceError
+from .device import Device, DeviceError, LaunchResult
 
 KINDS = ("sim", "rtl", "fpga")
 
 
 @dataclass(frozen=True)
 class BundleRun:
-    """A bundle's outcome on one device: the core's cycle count, the DRAM image (the bundle's
-    extent) and, where the device measured it, the host's wall time for the whole run."""
+    """:func:`run_bundle`'s outcome: the launch's result and the bundle's image after the
+    run (its whole extent, copied out of the device: what ``--dram-out`` writes)."""
 
-    device: str
-    cycles: int
-    dram: bytes
-    wall_seconds: float | None = None
+    result: LaunchResult
+    dram: bytes = field(repr=False)
+
+    @property
+    def cycles(self) -> int:
+        assert self.result.cycles is not None
+        return self.result.cycles
 
     def read(self, bundle: Bundle, name: str) -> bytes:
+        """Bytes of ``bundle``'s symbol ``name`` after the run."""
         return bundle.read(name, self.dram)
 
 
 def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> Device:
     """The device ``spec`` names, for hardware ``cfg``; ``max_cycles`` bounds every run
     (default: derived from the simulated run, :func:`runtime.validate.cycle_bound`)."""
+    if not isinstance(spec, str):
+        raise DeviceError(f"a device spec is a string, got {type(spec).__name__}")
     kind, _, arg = spec.partition(":")
     if kind == "sim" and not arg:
         from .sim_device import SimDevice
@@ -59,8 +67,11 @@ def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> D
 
 
 def run_bundle(device: Device, bundle: Bundle) -> BundleRun:
-    """Load ``bundle`` on ``device``, run it to FINISH and read back its DRAM extent."""
+    """Load ``bundle`` on ``device``, run it to FINISH and copy its image back out (linked
+    at a non-zero base, the image's LOAD/STORE fields are the linked ones; every data
+    byte is the bundle's own)."""
     handle = device.load(bundle)
-    cycles = device.launch(handle)
-    device.synchronize()
-    return BundleRun(device.name, int(cycles), device.read_image(len(bundle.dram)))
+    result = device.launch(handle)
+    done = device.synchronize()
+    result = result if result is not None else done
+    return BundleRun(result, device.copy_out(handle.image))

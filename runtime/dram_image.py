@@ -1,41 +1,36 @@
 """Devices whose memory is one DRAM image held on the host: the simulator and the RTL.
 
-Device memory is a byte array.  ``load(bundle)`` puts the bundle's image at address 0 (its
-instructions and data use absolute addresses) and returns a handle whose symbols are device
-buffers; ``allocate`` reserves space above everything placed so far.  ``launch(handle)`` runs
-the instructions on the current image, replaces the image with the final one and returns the
-cycle count.  Launches are synchronous, so ``synchronize`` has nothing to wait for.
-Subclasses say only how to run an image (:meth:`DramImageDevice._execute`).
+Device memory is a byte array that grows as buffers are allocated (aligned to
+:func:`vta_hw.bundle.link_align`, so any buffer can hold a linked program).  ``load(bundle)``
+runs the device's pre-run checks (:meth:`DramImageDevice._check_program`), allocates memory
+for the bundle's image, links it there and writes it once: another program loaded before
+or after keeps its own memory.  ``launch(handle)`` runs the instructions on the current
+image, replaces the image with the final one and returns a
+:class:`~runtime.device.LaunchResult`.  Launches are synchronous, so ``synchronize`` has
+nothing to wait for.  Subclasses say only how to check and how to run an image.
 """
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 
-from .device import Buffer, Device, DeviceError, expect_bundle
-
-
-@dataclass(frozen=True)
-class LoadedProgram:
-    """A loaded bundle: where its instructions are and its named regions as buffers."""
-
-    device: str
-    insn_addr: int
-    insn_count: int
-    buffers: dict[str, Buffer]
-
-    def buffer(self, name: str) -> Buffer:
-        try:
-            return self.buffers[name]
-        except KeyError:
-            raise DeviceError(f"{self.device}: the loaded bundle has no symbol {name!r}; "
-                              f"symbols: {sorted(self.buffers)}") from None
+from .device import (
+    Buffer,
+    Device,
+    DeviceError,
+    LaunchResult,
+    LoadedProgram,
+    expect_bundle,
+    link_program,
+    program_align,
+)
 
 
 class DramImageDevice(Device):
@@ -45,13 +40,22 @@ class DramImageDevice(Device):
 
     def __init__(self, cfg: HwConfig) -> None:
         self.cfg = cfg
-        self.align = max(cfg.wgt_elem_bytes, cfg.acc_elem_bytes, cfg.inp_elem_bytes, 64)
+        self.align = program_align(cfg)
         self._mem = bytearray()
-        self.last_result: Any = None
 
     @abstractmethod
-    def _execute(self, image: bytes, insn_addr: int, insn_count: int) -> tuple[int, bytes, Any]:
+    def _check_program(self, bundle: Bundle) -> int | None:
+        """Reject a program the device must not run (raising the simulator's error);
+        returns the cycle bound of its runs, if the device uses one."""
+
+    @abstractmethod
+    def _execute(self, image: bytes, program: LoadedProgram
+                 ) -> tuple[int, bytes, Any]:
         """Run the program; returns (cycles, final image, device-specific result)."""
+
+    def _stats(self, result: Any) -> Any:
+        """The simulator's statistics in ``result``, if the device keeps them."""
+        return None
 
     # ------------------------------------------------------------------ memory
     def _check(self, buf: Buffer) -> None:
@@ -69,6 +73,13 @@ class DramImageDevice(Device):
         self._mem.extend(bytes(addr + nbytes - len(self._mem)))
         return Buffer(self.name, addr, nbytes)
 
+    def free(self, buf: Buffer) -> None:
+        """Release ``buf``: memory shrinks when it is the last allocation (a bump
+        allocator); space below other buffers is not reused."""
+        self._check(buf)
+        if buf.handle + buf.nbytes == len(self._mem):
+            del self._mem[buf.handle:]
+
     def copy_in(self, buf: Buffer, data: np.ndarray | bytes) -> None:
         self._check(buf)
         raw = bytes(data) if isinstance(data, bytes | bytearray | memoryview) else \
@@ -84,36 +95,32 @@ class DramImageDevice(Device):
 
     @property
     def dram(self) -> bytes:
-        """The whole current DRAM image."""
+        """The whole current DRAM image (every loaded program and buffer)."""
         return bytes(self._mem)
-
-    def read_image(self, nbytes: int) -> bytes:
-        """The first ``nbytes`` of DRAM (a loaded bundle's whole extent)."""
-        return bytes(self._mem[:nbytes])
 
     # ------------------------------------------------------------------ programs
     def load(self, program: Any) -> LoadedProgram:
-        expect_bundle(program, self.cfg, self.name)
-        n = len(program.dram)
-        if len(self._mem) < n:
-            self._mem.extend(bytes(n - len(self._mem)))
-        self._mem[:n] = program.dram
-        bufs = {k: Buffer(self.name, r.addr, r.nbytes) for k, r in program.symbols.items()}
-        return LoadedProgram(self.name, program.insn_addr, program.insn_count, bufs)
+        """Check the bundle, link it into newly allocated memory and write it there."""
+        bundle = expect_bundle(program, self.cfg, self.name)
+        bound = self._check_program(bundle)
+        image = self.allocate(len(bundle.dram))
+        data, handle = link_program(self.name, bundle, image, bound)
+        self.copy_in(image, data)
+        return handle
 
-    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> int:
-        """Run a loaded program on the current image; returns its cycle count."""
+    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> LaunchResult:
+        """Run a loaded program on the current image."""
         if not isinstance(handle, LoadedProgram) or handle.device != self.name:
             raise DeviceError(f"{self.name}: launch needs a handle returned by this device's "
                               "load()")
         if args or kwargs:
             raise DeviceError(f"{self.name}: launch takes only the program handle (its buffers "
                               "are already in device memory)")
-        cycles, image, result = self._execute(bytes(self._mem), handle.insn_addr,
-                                              handle.insn_count)
+        t0 = time.perf_counter()
+        cycles, image, result = self._execute(bytes(self._mem), handle)
+        wall = time.perf_counter() - t0
         self._mem[:] = image
-        self.last_result = result
-        return cycles
+        return LaunchResult(self.name, int(cycles), wall, self._stats(result), result)
 
     def synchronize(self) -> None:
         """Launches are synchronous: nothing to wait for."""

@@ -3,9 +3,12 @@
 ``FpgaDevice("/dev/ttyUSB0", cfg)`` speaks the framed protocol of ``vta_hw.soc.protocol``
 (documented in ``docs/fpga.md``): it checks with INFO that the bitstream was built for ``cfg``
 (config hash), copies bytes in and out of the SoC's DRAM with WRITE/READ, starts a program
-bundle with START and polls STATUS until FINISH has retired, returning the core's cycle
-counter.  ``load`` first validates the bundle on the simulator (:mod:`runtime.validate`:
-decode, ranges, hazards, deadlock, races), which also gives the run's cycle bound.  A run
+with START and polls STATUS until FINISH has retired, returning the core's cycle counter
+in a :class:`~runtime.device.LaunchResult`.  ``load`` first validates the bundle on the
+simulator (:mod:`runtime.validate`: decode, ranges, hazards, deadlock, races), which also
+gives the run's cycle bound, then links it into DRAM it allocates and sends it over the
+UART once: weights and micro-op kernels stay on the board, and each later launch sends
+only what the caller copies in (its inputs) and START.  A run
 that passes its cycle bound or does not finish within the timeout is aborted (the core is
 reset) and reported as :class:`FpgaTimeoutError`.
 
@@ -27,18 +30,24 @@ from typing import Any
 
 import numpy as np
 
-from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
 from vta_hw.soc import protocol as P
 
-from .device import Buffer, Device, DeviceError, expect_bundle
-from .devices import BundleRun
-from .validate import cycle_bound, validate_image
+from .device import (
+    Buffer,
+    Device,
+    DeviceError,
+    LaunchResult,
+    LoadedProgram,
+    expect_bundle,
+    link_program,
+    program_align,
+)
+from .validate import cycle_bound, validate_bundle
 
 DEFAULT_BAUD = 1_000_000  # vta_hw.soc.soc.DEFAULT_BAUD (not imported: that needs Amaranth)
 READ_CHUNK = 4096
-ALIGN = 64
 
 
 class FpgaDeviceError(DeviceError, VtaError):
@@ -240,15 +249,6 @@ class HostLink:
 
 
 # ---------------------------------------------------------------------------- device
-@dataclass(frozen=True)
-class LoadedBundle:
-    """``FpgaDevice.load``'s handle: the bundle whose image is in the SoC's DRAM, and the
-    cycle bound of its run."""
-
-    bundle: Bundle
-    max_cycles: int | None
-
-
 class FpgaDevice(Device):
     """An ECP5 board running the VTA SoC bitstream for ``cfg``.
 
@@ -289,19 +289,25 @@ class FpgaDevice(Device):
         self._top = 0
         self._pending = False
         self._bound: int | None = None
-        self._last_cycles: int | None = None
+        self._started = 0.0
+        self._last: LaunchResult | None = None
+        self.align = program_align(cfg)
 
     # ------------------------------------------------------------------ memory
     def _buf(self, buf: Buffer) -> tuple[int, int]:
-        if (not isinstance(buf, Buffer) or buf.device != self.name
-                or self._allocs.get(buf.handle) != buf.nbytes):
-            raise FpgaDeviceError(f"fpga: {buf!r} is not a live buffer of this device")
-        return buf.handle, buf.nbytes
+        """``buf``'s address and size if it lies in a live allocation (a loaded program's
+        symbols are buffers inside its image's allocation)."""
+        if (isinstance(buf, Buffer) and buf.device == self.name
+                and isinstance(buf.handle, int) and buf.nbytes >= 0
+                and any(a <= buf.handle and buf.handle + buf.nbytes <= a + n
+                        for a, n in self._allocs.items())):
+            return buf.handle, buf.nbytes
+        raise FpgaDeviceError(f"fpga: {buf!r} is not a live buffer of this device")
 
     def allocate(self, nbytes: int) -> Buffer:
         if not isinstance(nbytes, int) or nbytes < 0:
             raise FpgaDeviceError(f"fpga: allocate needs a byte count >= 0, got {nbytes!r}")
-        addr = -(-self._top // ALIGN) * ALIGN
+        addr = -(-self._top // self.align) * self.align
         if addr + nbytes > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: out of DRAM: {nbytes} bytes at {addr} exceed the "
                                   f"SoC's {self.info.dram_bytes} bytes")
@@ -310,7 +316,9 @@ class FpgaDevice(Device):
         return Buffer(self.name, addr, nbytes)
 
     def free(self, buf: Buffer) -> None:
-        addr, _ = self._buf(buf)
+        addr, nbytes = self._buf(buf)
+        if self._allocs.get(addr) != nbytes:
+            raise FpgaDeviceError(f"fpga: {buf!r} is part of an allocation, not one itself")
         del self._allocs[addr]
         self._top = max((a + n for a, n in self._allocs.items()), default=0)
 
@@ -335,48 +343,52 @@ class FpgaDevice(Device):
                                   "synchronize() first")
 
     # ------------------------------------------------------------------ programs
-    def load(self, program: Any) -> LoadedBundle:
-        """Validate a bundle (raising the simulator's error) and write its DRAM image
-        (instructions, data, outputs) at DRAM address 0."""
-        expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
+    def load(self, program: Any) -> LoadedProgram:
+        """Validate a bundle (raising the simulator's error), allocate SoC DRAM for its
+        image, link it there and write it over the link, once: instructions, weights and
+        micro-op kernels stay resident for every later launch."""
+        bundle = expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
         bound = self.max_cycles
         if self.validate:
-            expected = validate_image(self.cfg, program.dram, program.insn_addr,
-                                      program.insn_count, max_cycles=self.max_cycles)
+            expected = validate_bundle(bundle, max_cycles=self.max_cycles)
             bound = bound if bound is not None else cycle_bound(expected)
-        size = len(program.dram)
+        size = len(bundle.dram)
         if size > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: the bundle's DRAM image is {size} bytes, the SoC has "
                                   f"{self.info.dram_bytes}; rebuild the bitstream with a "
                                   "larger --dram-kib or use a smaller workload")
-        clash = [a for a, n in self._allocs.items() if a < size and n]
-        if clash:
-            raise FpgaDeviceError(f"fpga: the bundle image [0, {size}) would overwrite "
-                                  f"buffers at {sorted(clash)}; load before allocating")
         self._idle_or_raise("load")
-        self.link.write(0, program.dram, self.info.max_write)
-        self._top = max(self._top, size)
-        return LoadedBundle(program, bound)
+        image = self.allocate(size)
+        try:
+            data, handle = link_program(self.name, bundle, image, bound,
+                                        check_ranges=self.validate)
+        except DeviceError as e:
+            self.free(image)
+            raise FpgaDeviceError(str(e)) from None
+        self.link.write(image.handle, data, self.info.max_write)
+        return handle
 
     def launch(self, handle: Any, *args: Any, wait: bool = True,
-               timeout: float | None = None, **kwargs: Any) -> int | None:
-        """Start a loaded bundle; with ``wait`` (default) return its cycle count."""
-        if not isinstance(handle, LoadedBundle):
+               timeout: float | None = None, **kwargs: Any) -> LaunchResult | None:
+        """Start a loaded program; with ``wait`` (default) return its result, else None
+        (``synchronize`` returns it)."""
+        if not isinstance(handle, LoadedProgram) or handle.device != self.name:
             raise FpgaDeviceError("fpga: launch needs a handle returned by load()")
         if args or kwargs:
-            raise FpgaDeviceError("fpga: a bundle takes no launch arguments (its buffers are "
-                                  "in its DRAM image)")
+            raise FpgaDeviceError("fpga: a program takes no launch arguments (its buffers are "
+                                  "in device memory: copy_in to handle.buffer(name))")
         self._idle_or_raise("launch")
-        b = handle.bundle
-        self.link.start(b.insn_addr, b.insn_count)
+        self._started = time.perf_counter()
+        self.link.start(handle.insn_addr, handle.insn_count)
         self._pending = True
         self._bound = handle.max_cycles
         return self.synchronize(timeout) if wait else None
 
-    def synchronize(self, timeout: float | None = None) -> int | None:
-        """Wait for the run in progress; returns its cycles (None if nothing ran)."""
+    def synchronize(self, timeout: float | None = None) -> LaunchResult | None:
+        """Wait for the run in progress; returns the last run's result (None if nothing
+        ran)."""
         if not self._pending:
-            return self._last_cycles
+            return self._last
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         while True:
@@ -406,22 +418,9 @@ class FpgaDevice(Device):
             raise FpgaDeviceError("fpga: the program accessed DRAM past the SoC's "
                                   f"{self.info.dram_bytes} bytes (addresses wrapped): its "
                                   "outputs are not trustworthy")
-        self._last_cycles = st.cycles
-        return st.cycles
-
-    def read_image(self, nbytes: int) -> bytes:
-        """The first ``nbytes`` of the SoC's DRAM (a loaded bundle's whole extent)."""
-        self._idle_or_raise("read")
-        return self.link.read(0, nbytes)
-
-    def run(self, bundle: Bundle, timeout: float | None = None) -> BundleRun:
-        """Load, launch and wait for ``bundle``; read back its whole DRAM extent."""
-        t0 = time.perf_counter()
-        h = self.load(bundle)
-        cycles = self.launch(h, timeout=timeout)
-        assert cycles is not None
-        dram = self.read_image(len(bundle.dram))
-        return BundleRun(self.name, cycles, dram, wall_seconds=time.perf_counter() - t0)
+        self._last = LaunchResult(self.name, st.cycles, time.perf_counter() - self._started,
+                                  detail=st)
+        return self._last
 
     def close(self) -> None:
         self.transport.close()
@@ -482,4 +481,4 @@ def open_fpga_device(spec: str | DeviceSpec, cfg: HwConfig, **kwargs: Any) -> Fp
 
 __all__ = ["FpgaDevice", "FpgaDeviceError", "FpgaTimeoutError", "FpgaProtocolError",
            "Transport", "SerialTransport", "SimulatedSocTransport", "HostLink", "DeviceSpec",
-           "parse_device_spec", "open_fpga_device", "LoadedBundle"]
+           "parse_device_spec", "open_fpga_device"]

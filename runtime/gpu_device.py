@@ -17,7 +17,7 @@ import numpy as np
 
 from cpu_gpu_backends.ptx import GpuProgram
 
-from .device import Buffer, Device, DeviceError
+from .device import Buffer, Device, DeviceError, LaunchResult
 
 
 def _import_driver() -> Any:
@@ -103,7 +103,7 @@ class GpuDevice(Device):
                  for b in program.plan.buffers if b.role == "temp"}
         return {"program": program, "module": module, "functions": fns, "temps": temps}
 
-    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> dict:
+    def launch(self, handle: Any, *args: Any, **kwargs: Any) -> LaunchResult:
         """Run every step of the loaded program; buffers are its inputs then its output."""
         plan = handle["program"].plan
         names = [b.name for b in plan.inputs] + [b.name for b in plan.outputs]
@@ -122,7 +122,7 @@ class GpuDevice(Device):
             self._check(self._cu.cuLaunchKernel(handle["functions"][st.kernel], *st.grid,
                                                 *st.block, 0, 0, params.ctypes.data, 0),
                         f"cuLaunchKernel({st.kernel})")
-        return {"seconds": time.perf_counter() - t0}
+        return LaunchResult(self.name, None, time.perf_counter() - t0)
 
     def synchronize(self) -> None:
         self._check(self._cu.cuCtxSynchronize(), "cuCtxSynchronize")

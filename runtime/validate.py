@@ -15,6 +15,8 @@ from __future__ import annotations
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 from vta_sim import SimResult, simulate_image
+from vta_sim.engine import check_program
+from vta_sim.simulator import decode_stream
 
 # Margins of the default bound over the simulated run (cycles until every module is idle):
 # contract timing (the RTL must equal the simulator; the factor only absorbs a broken
@@ -39,6 +41,15 @@ def validate_bundle(bundle: Bundle, *, max_cycles: int | None = None) -> SimResu
                           max_cycles=max_cycles)
 
 
+def check_static(bundle: Bundle) -> None:
+    """The simulator's checks that need no run: every instruction word decodes and every
+    instruction is legal for the config (raises the simulator's error).  The simulator
+    device makes these at load and the rest (ranges, hazards, deadlock, races) in the run
+    itself."""
+    insns = decode_stream(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count)
+    check_program(insns, bundle.config)
+
+
 def run_span(result: SimResult) -> int:
     """Cycles until the last instruction of any module retired (FINISH may come earlier
     than a trailing LOAD or NOP; the RTL runs until every module is idle)."""
@@ -51,5 +62,5 @@ def cycle_bound(result: SimResult, *, backpressure: bool = False) -> int:
     return factor * run_span(result) + BOUND_SLACK_CYCLES
 
 
-__all__ = ["validate_image", "validate_bundle", "cycle_bound", "run_span", "BOUND_FACTOR",
-           "BACKPRESSURE_BOUND_FACTOR", "BOUND_SLACK_CYCLES"]
+__all__ = ["validate_image", "validate_bundle", "check_static", "cycle_bound", "run_span",
+           "BOUND_FACTOR", "BACKPRESSURE_BOUND_FACTOR", "BOUND_SLACK_CYCLES"]

@@ -10,15 +10,29 @@ config hash, insn_addr, insn_count, symbols, meta) and ``dram.bin``.  Loading ch
 version and that the stored hash matches the stored config, so a corrupted or hand-edited
 bundle is rejected instead of run on the wrong hardware.
 
+Relocation: a bundle is one relocatable segment.  Its image is laid out from address 0, and
+the only absolute addresses in it are the DRAM fields of its LOAD and STORE instructions
+(``dram_base``, in elements of the memory type: :func:`vta_hw.isa.elem_bytes`; micro-op
+LOADs in micro-op words).  :meth:`Bundle.linked` moves the whole image to a byte address
+``base`` by adding ``base / elem_bytes`` to each of those fields (``insn_addr`` and every
+symbol move by ``base`` too), after checking that every access stays inside the image (so
+a program linked next to another can never touch it).  ``base`` must be a multiple of
+:func:`link_align`, which makes every symbol's new address a whole number of elements of
+any memory type.  The same type therefore serves as the absolute image ``vta sim`` runs
+from a ``.vtab`` file (linked at 0) and as the relocatable program a device links into
+memory it allocated: no second program format, no relocation table to keep in step with
+the instructions, and every ``.vtab`` ever written stays loadable.
+
 Part of the spec layer: standard library only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +50,13 @@ class BundleError(VtaError, ValueError):
 
 class ConfigMismatchError(BundleError):
     """A bundle was built for another hardware configuration than the one asked for."""
+
+
+def link_align(cfg: HwConfig) -> int:
+    """The byte alignment of a base a bundle may be linked at: a multiple of every memory
+    type's element size, of an instruction and of 64 bytes (a DRAM burst)."""
+    sizes = [isa.elem_bytes(cfg, m) for m in isa.MemType] + [isa.INSN_BYTES, 64]
+    return math.lcm(*sizes)
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,44 @@ class Bundle:
         r = self.symbols[name]
         img = self.dram if dram is None else dram
         return bytes(img[r.addr:r.addr + r.nbytes])
+
+    def linked(self, base: int, *, check_ranges: bool = True) -> bytes:
+        """This bundle's image as it must sit at byte address ``base`` of a device's DRAM:
+        every LOAD/STORE ``dram_base`` moved by ``base`` (see the module docstring).
+
+        Raises BundleError if ``base`` is not a multiple of :func:`link_align`, if an
+        instruction accesses DRAM outside the image (it would touch memory the program
+        does not own; ``check_ranges=False`` links such raw bits anyway, to exercise a
+        device's own protections) or if a moved address no longer fits its field."""
+        align = link_align(self.config)
+        if base < 0 or base % align:
+            raise BundleError(f"cannot link at byte {base}: the base must be a non-negative "
+                              f"multiple of {align} (link_align of {self.config.name!r})")
+        insns = self.instructions()
+        moved = []
+        for i, insn in enumerate(insns):
+            if isinstance(insn, isa.Load | isa.Store):
+                eb = isa.elem_bytes(self.config, insn.mem)
+                if check_ranges and insn.y_size and insn.x_size:
+                    lo = insn.dram_base * eb
+                    hi = (insn.dram_base + (insn.y_size - 1) * insn.x_stride
+                          + insn.x_size) * eb
+                    if hi > len(self.dram):
+                        raise BundleError(
+                            f"instruction {i} ({type(insn).__name__.upper()}) accesses DRAM "
+                            f"bytes [{lo}, {hi}), which exceed the bundle's {len(self.dram)}-"
+                            "byte image: it cannot be linked into device memory")
+                insn = replace(insn, dram_base=insn.dram_base + base // eb)
+            moved.append(insn)
+        if base == 0:
+            return self.dram
+        try:
+            words = isa.encode_program(moved, self.config)
+        except isa.EncodeError as e:
+            raise BundleError(f"cannot link at byte {base}: {e}") from None
+        image = bytearray(self.dram)
+        image[self.insn_addr:self.insn_addr + len(words)] = words
+        return bytes(image)
 
     def check_config(self, cfg: HwConfig) -> None:
         """Raise ConfigMismatchError unless this bundle was built for ``cfg``."""

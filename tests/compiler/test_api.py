@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import compiler
+import vta.api as api
 from compiler import (
     Conv2d,
     Epilogue,
@@ -15,10 +15,10 @@ from compiler import (
     Pool2d,
     Requant,
     compile_op,
-    run_on_simulator,
 )
 from compiler.api import chain
 from tests.compiler import reference_ops as ref
+from vta.api import run_compiled
 from vta_hw import isa
 from vta_hw.bundle import BundleBuilder
 from vta_hw.config import DEFAULT, TINY, WIDE
@@ -34,12 +34,12 @@ def i8(*shape):
 def test_conv2d_numpy_api():
     x, w = i8(1, 3, 16, 16), i8(8, 3, 3, 3)
     bias = RNG.integers(-1000, 1000, 8).astype(np.int32)
-    r = compiler.conv2d(x, w, bias, stride=2, padding=1, shift=7, relu=True)
+    r = api.conv2d(x, w, bias, stride=2, padding=1, shift=7, relu=True)
     op = r.compiled.op
     np.testing.assert_array_equal(r.output, ref.conv2d(x, w, op, bias=bias))
     assert r.cycles > 0 and r.stats.macs > 0 and r.output.shape == (1, 8, 8, 8)
     mult, sh = np.arange(1, 9, dtype=np.int32), np.full(8, 5, np.int32)
-    r = compiler.conv2d(x, w, shift=sh, multiplier=mult, cfg=TINY)
+    r = api.conv2d(x, w, shift=sh, multiplier=mult, cfg=TINY)
     assert r.compiled.op.epilogue.per_channel
     np.testing.assert_array_equal(r.output, ref.conv2d(x, w, r.compiled.op, multiplier=mult,
                                                        shift=sh))
@@ -47,46 +47,46 @@ def test_conv2d_numpy_api():
 
 def test_other_numpy_entry_points():
     a, b = i8(2, 5, 3, 3), i8(2, 5, 3, 3)
-    np.testing.assert_array_equal(compiler.add(a, b).output,
+    np.testing.assert_array_equal(api.add(a, b).output,
                                   np.clip(a.astype(int) + b, -128, 127))
-    np.testing.assert_array_equal(compiler.maximum(a, b).output, np.maximum(a, b))
-    np.testing.assert_array_equal(compiler.minimum(a, b).output, np.minimum(a, b))
-    np.testing.assert_array_equal(compiler.relu(a).output, np.maximum(a, 0))
-    np.testing.assert_array_equal(compiler.clip(a, -3, 9).output, np.clip(a, -3, 9))
-    np.testing.assert_array_equal(compiler.mul(a, b).output,
+    np.testing.assert_array_equal(api.maximum(a, b).output, np.maximum(a, b))
+    np.testing.assert_array_equal(api.minimum(a, b).output, np.minimum(a, b))
+    np.testing.assert_array_equal(api.relu(a).output, np.maximum(a, 0))
+    np.testing.assert_array_equal(api.clip(a, -3, 9).output, np.clip(a, -3, 9))
+    np.testing.assert_array_equal(api.mul(a, b).output,
                                   np.clip(a.astype(int) * b, -128, 127))
-    np.testing.assert_array_equal(compiler.shift_right(a, 2).output,
+    np.testing.assert_array_equal(api.shift_right(a, 2).output,
                                   ref.rshr(a, 2).astype(np.int8))
     v = i8(7, 20)  # 2-D operands are viewed as (N, C, 1, 1)
-    np.testing.assert_array_equal(compiler.relu(v).output, np.maximum(v, 0))
+    np.testing.assert_array_equal(api.relu(v).output, np.maximum(v, 0))
     x = i8(1, 16, 8, 8)
-    r = compiler.max_pool2d(x, 2)
+    r = api.max_pool2d(x, 2)
     np.testing.assert_array_equal(r.output, x.reshape(1, 16, 4, 2, 4, 2).max(axis=(3, 5)))
-    r = compiler.avg_pool2d(x, 3, 1, 1, cfg=WIDE)
+    r = api.avg_pool2d(x, 3, 1, 1, cfg=WIDE)
     np.testing.assert_array_equal(r.output, ref.pool2d(x, r.compiled.op))
-    r = compiler.global_avg_pool2d(x)
+    r = api.global_avg_pool2d(x)
     np.testing.assert_array_equal(r.output, ref.global_avg_pool(x, r.compiled.op))
     xd, wd = i8(5, 33), i8(9, 33)
-    r = compiler.dense(xd, wd, shift=6)
+    r = api.dense(xd, wd, shift=6)
     np.testing.assert_array_equal(r.output, ref.dense(xd, wd, r.compiled.op))
     xdw, wdw = i8(1, 20, 7, 7), i8(20, 1, 3, 3)
-    r = compiler.depthwise_conv2d(xdw, wdw, padding=1, shift=5, relu=True)
+    r = api.depthwise_conv2d(xdw, wdw, padding=1, shift=5, relu=True)
     np.testing.assert_array_equal(r.output, ref.depthwise_conv2d(xdw, wdw, r.compiled.op))
 
 
 def test_errors_are_clear():
     with pytest.raises(OpError, match="x must be an int8 array"):
-        compiler.conv2d(np.zeros((1, 3, 4, 4), np.float32), i8(4, 3, 3, 3))
+        api.conv2d(np.zeros((1, 3, 4, 4), np.float32), i8(4, 3, 3, 3))
     with pytest.raises(OpError, match="weights have 4 input channels, x has 3"):
-        compiler.conv2d(i8(1, 3, 4, 4), i8(4, 4, 3, 3))
+        api.conv2d(i8(1, 3, 4, 4), i8(4, 4, 3, 3))
     with pytest.raises(OpError, match="larger than the padded input"):
         Conv2d(1, 3, 2, 2, 4, 5, 5)
     with pytest.raises(OpError, match="b was not given"):
-        compiler.elementwise(i8(2, 2), [("add", None)])
+        api.elementwise(i8(2, 2), [("add", None)])
     with pytest.raises(OpError, match="no broadcasting"):
-        compiler.add(i8(2, 2), i8(2, 3))
+        api.add(i8(2, 2), i8(2, 3))
     with pytest.raises(OpError, match="unknown ALU op 'div'"):
-        compiler.elementwise(i8(2, 2), [("div", 3)])
+        api.elementwise(i8(2, 2), [("div", 3)])
     with pytest.raises(OpError, match="padding"):
         Pool2d(1, 4, 4, 4, "max", 2, 2, 1, 2)
     c = compile_op(Conv2d(1, 3, 4, 4, 4, 3, 3, epilogue=Epilogue(bias=True)), DEFAULT)
@@ -95,14 +95,14 @@ def test_errors_are_clear():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: compiler.dense(i8(4), i8(4, 4)), r"dense: x must have 2 dimensions \(N,I\), got "
+    (lambda: api.dense(i8(4), i8(4, 4)), r"dense: x must have 2 dimensions \(N,I\), got "
                                               r"shape \(4,\)"),
-    (lambda: compiler.dense(i8(1, 4), i8(4)), r"dense: w must have 2 dimensions \(O,I\)"),
-    (lambda: compiler.conv2d(i8(3, 4, 4), i8(4, 3, 3, 3)), r"conv2d: x must have 4 dimensions"),
-    (lambda: compiler.conv2d(i8(1, 3, 4, 4), i8(4, 3, 3)), r"conv2d: w must have 4 dim"),
-    (lambda: compiler.depthwise_conv2d(i8(1, 3, 4, 4), i8(3, 3, 3)), r"depthwise_conv2d: w"),
-    (lambda: compiler.max_pool2d(i8(4, 4), 2), r"max_pool2d: x must have 4 dimensions"),
-    (lambda: compiler.global_avg_pool2d(i8(1, 4, 4)), r"global_avg_pool2d: x must have 4"),
+    (lambda: api.dense(i8(1, 4), i8(4)), r"dense: w must have 2 dimensions \(O,I\)"),
+    (lambda: api.conv2d(i8(3, 4, 4), i8(4, 3, 3, 3)), r"conv2d: x must have 4 dimensions"),
+    (lambda: api.conv2d(i8(1, 3, 4, 4), i8(4, 3, 3)), r"conv2d: w must have 4 dim"),
+    (lambda: api.depthwise_conv2d(i8(1, 3, 4, 4), i8(3, 3, 3)), r"depthwise_conv2d: w"),
+    (lambda: api.max_pool2d(i8(4, 4), 2), r"max_pool2d: x must have 4 dimensions"),
+    (lambda: api.global_avg_pool2d(i8(1, 4, 4)), r"global_avg_pool2d: x must have 4"),
 ])
 def test_operand_ranks_are_checked(call, message):
     """A wrong-rank operand is an OpError naming the operand and layout, not an IndexError."""
@@ -160,7 +160,7 @@ def test_compiled_op_describes_itself():
     assert c.output.role == "output" and c.uop_count > 0 and c.estimated_cycles > 0
     text = c.asm()
     assert text.startswith("# Conv2d(") and "\nFINISH" in text
-    r = run_on_simulator(c, {"x": i8(1, 3, 32, 32), "w": i8(16, 3, 3, 3)})
+    r = run_compiled(c, {"x": i8(1, 3, 32, 32), "w": i8(16, 3, 3, 3)})
     assert abs(r.cycles - c.estimated_cycles) < 200
 
 
@@ -178,8 +178,8 @@ def test_chain_keeps_latency_hiding():
     r = simulate(b)
     y1 = ref.conv2d(x, w1, op1)
     np.testing.assert_array_equal(ch.read(r, b, 1), ref.conv2d(y1, w2, op2))
-    apart = (run_on_simulator(c1, {"x": x, "w": w1}).cycles
-             + run_on_simulator(c2, {"x": y1, "w": w2}).cycles)
+    apart = (run_compiled(c1, {"x": x, "w": w1}).cycles
+             + run_compiled(c2, {"x": y1, "w": w2}).cycles)
     assert r.cycles <= 1.01 * apart
 
 

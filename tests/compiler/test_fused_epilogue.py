@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import Conv2d, Dense, Epilogue, Requant, compile_op, run_on_simulator
+from compiler import Conv2d, Dense, Epilogue, Requant, compile_op
 from compiler.ir import Dim
 from compiler.lower.tensorize import gemm_pieces
 from tests.compiler import reference_ops as ref
+from vta.api import run_compiled
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY
 
@@ -52,7 +53,7 @@ def test_shift_relu_conv_has_no_alu_passes():
     rng = np.random.default_rng(11)
     x = rng.integers(-128, 128, (1, 32, 9, 9), dtype=np.int8)
     w = rng.integers(-128, 128, (48, 32, 3, 3), dtype=np.int8)
-    res = run_on_simulator(c, {"x": x, "w": w})
+    res = run_compiled(c, {"x": x, "w": w})
     np.testing.assert_array_equal(res.output, ref.conv2d(x, w, op))
     assert res.stats.alu_iterations == 0
 

@@ -31,9 +31,9 @@ from compiler import (
     ScheduleError,
     check_schedule,
     compile_op,
-    run_on_simulator,
 )
 from tests.compiler import reference_ops as ref
+from vta.api import run_compiled
 from vta_hw.config import DEFAULT, TINY, WIDE
 
 PRESETS = [TINY, DEFAULT, WIDE]
@@ -78,7 +78,7 @@ def epilogue_inputs(rng, ep: Epilogue, channels: int, out_shape) -> dict:
 
 
 def run(op, inputs, cfg, schedule=None, options=None):
-    return run_on_simulator(compile_op(op, cfg, schedule, options), inputs).output
+    return run_compiled(compile_op(op, cfg, schedule, options), inputs).output
 
 
 @st.composite

@@ -17,10 +17,10 @@ from compiler import (
     OpError,
     Requant,
     compile_op,
-    run_on_simulator,
 )
 from compiler.ops import avg_multiplier
 from tests.compiler import reference_ops as ref
+from vta.api import run_compiled
 from vta_hw.config import DEFAULT, TINY
 
 
@@ -67,7 +67,7 @@ def test_requantized_conv_is_close_to_float():
     rq = Requant.from_scale(scale, bound)
     assert rq.pre_shift > 0  # the bound needs the pre-shift
     op = Conv2d(1, 64, 6, 6, 32, 3, 3, 1, 1, Epilogue(requant=rq))
-    out = run_on_simulator(compile_op(op, DEFAULT), {"x": x, "w": w}).output
+    out = run_compiled(compile_op(op, DEFAULT), {"x": x, "w": w}).output
     real = np.clip(ref.conv2d_acc(x, w, (1, 1), (1, 1)) * scale, -128, 127)
     assert np.abs(out - real).max() <= 1.0
     np.testing.assert_array_equal(out, ref.conv2d(x, w, op))
@@ -88,7 +88,7 @@ def test_int32_edges_wrap_like_the_reference():
         if ep.per_channel:
             extra = {"multiplier": np.full(20, -32768, np.int32),
                      "shift": np.arange(20, dtype=np.int32) + 12}
-        out = run_on_simulator(compile_op(op, TINY), {**inputs, **extra}).output
+        out = run_compiled(compile_op(op, TINY), {**inputs, **extra}).output
         np.testing.assert_array_equal(out, ref.dense(x, w, op, bias=bias, **extra))
 
 
@@ -97,7 +97,7 @@ def test_elementwise_mul_wraps_and_saturates():
     b = np.array([[[[-128, 127, -100, 1]]]], np.int8)
     op = Elementwise(a.shape, (AluStep("mul"), AluStep("mul", 32767), AluStep("mul", 32767),
                                AluStep("shr", 20)))
-    out = run_on_simulator(compile_op(op, DEFAULT), {"a": a, "b": b}).output
+    out = run_compiled(compile_op(op, DEFAULT), {"a": a, "b": b}).output
     np.testing.assert_array_equal(out, ref.elementwise(a, op.steps, b))
 
 

@@ -14,6 +14,7 @@ import struct
 import pytest
 
 from runtime.device import DeviceError
+from runtime.devices import run_bundle
 from runtime.fpga_device import (
     DeviceSpec,
     FpgaDevice,
@@ -117,7 +118,7 @@ class ModelSoc(Transport):
 def test_run_matches_the_simulator_and_buffers_round_trip():
     b = CORPUS["matmul_vt2"](TINY)
     dev = FpgaDevice(ModelSoc(), TINY)
-    res = dev.run(b)
+    res = run_bundle(dev, b)
     ref = simulate(b)
     assert res.cycles == ref.cycles and res.dram == ref.dram
     buf = dev.allocate(300)
@@ -162,7 +163,7 @@ def test_a_run_that_never_finishes_times_out_and_aborts():
     soc = ModelSoc(hang=True)
     dev = FpgaDevice(soc, TINY)
     with pytest.raises(FpgaTimeoutError, match="did not finish within") as e:
-        dev.run(CORPUS["finish_only"](TINY), timeout=0.05)
+        dev.launch(dev.load(CORPUS["finish_only"](TINY)), timeout=0.05)
     assert soc.aborts == 1 and "ABORT" in str(e.value)
     assert isinstance(e.value, VtaError) and isinstance(e.value, DeviceError)
 
@@ -173,7 +174,9 @@ def test_async_launch_then_synchronize():
     assert dev.launch(h, wait=False) is None
     with pytest.raises(FpgaDeviceError, match="in progress"):
         dev.copy_out(dev.allocate(4))
-    assert dev.synchronize() == simulate(CORPUS["gemm_basic"](TINY)).cycles
+    res = dev.synchronize()
+    assert res.cycles == simulate(CORPUS["gemm_basic"](TINY)).cycles and res.device == "fpga"
+    assert dev.synchronize() is res  # nothing more ran
 
 
 def test_buffer_errors():
@@ -222,10 +225,11 @@ def test_gemm_on_a_real_board():
                     "VTA_BOARD=/dev/ttyUSB0 (optionally @BAUD) and run pytest -m board")
     w = blocked_matmul(TINY, 16, 16, 32)
     with open_fpga_device(f"fpga:{port}", TINY) as dev:
-        res = dev.run(w.bundle, timeout=10)
+        h = dev.load(w.bundle)
+        res = dev.launch(h, timeout=10)
+        out = dev.copy_out(h.buffer(w.output))
     ref = simulate(w.bundle)
-    assert res.cycles == ref.cycles and res.read(w.bundle, w.output) == ref.read(w.bundle,
-                                                                                  w.output)
+    assert res.cycles == ref.cycles and out == ref.read(w.bundle, w.output)
 
 
 def test_the_runtime_device_imports_without_amaranth():

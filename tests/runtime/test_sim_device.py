@@ -17,10 +17,11 @@ def test_sim_device_runs_bundles_with_new_inputs():
     buf = prog.buffer("inp")
     dev.copy_in(buf, np.random.default_rng(3).integers(-128, 128, buf.nbytes, dtype=np.int8))
     image = dev.dram
-    cycles = dev.launch(prog)
+    res = dev.launch(prog)
     dev.synchronize()
-    want = simulate_image(TINY, image, bundle.insn_addr, bundle.insn_count)
-    assert cycles == want.cycles == dev.last_result.cycles
+    want = simulate_image(TINY, image, bundle.insn_addr, bundle.insn_count, check_races=True)
+    assert res.cycles == want.cycles == res.detail.cycles
+    assert res.stats == want.stats and res.device == "sim" and res.wall_seconds > 0
     assert dev.copy_out(prog.buffer("out")) == bundle.read("out", want.dram)
     extra = dev.allocate(10)
     assert extra.handle >= len(bundle.dram) and extra.handle % dev.align == 0

@@ -157,11 +157,12 @@ def test_rtl_device_runs_within_its_default_bound():
     assert (got.cycles, got.dram) == (want.cycles, want.dram)
 
     class Unvalidated(RtlSimDevice):  # the RTL alone, with a bound below the run
-        def _execute(self, image, insn_addr, insn_count):
+        def _execute(self, image, program):
             from vta_hw.cosim.verilator import run_image
 
             try:
-                run_image(self.cfg, image, insn_addr, insn_count, max_cycles=want.cycles // 2)
+                run_image(self.cfg, image, program.insn_addr, program.insn_count,
+                          max_cycles=want.cycles // 2)
             except Exception as e:
                 raise DeviceError(f"rtl-sim: {e}") from e
             raise AssertionError("the RTL ran past its bound")
@@ -184,8 +185,8 @@ def test_fpga_device_aborts_a_run_past_its_cycle_bound():
     with open_fpga_device("fpga:sim", TINY, max_cycles=2000, validate=False,
                           timeout=50) as dev:
         with pytest.raises(FpgaTimeoutError, match="passed its bound of 2000 cycles"):
-            dev.run(stuck)
+            run_bundle(dev, stuck)
         good = CORPUS["gemm_basic"](TINY)
-        assert dev.run(good).cycles == simulate(good).cycles  # the core was reset
+        assert run_bundle(dev, good).cycles == simulate(good).cycles  # the core was reset
     with open_fpga_device("fpga:sim", TINY) as dev, pytest.raises(DeadlockError):
         dev.load(stuck)

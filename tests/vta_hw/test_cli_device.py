@@ -80,12 +80,12 @@ def test_rtl_device_runs_a_bundle_with_new_inputs(verilator_model):
     new = np.random.default_rng(2).integers(-128, 128, buf.nbytes, dtype=np.int8)
     dev.copy_in(buf, new)
     image = dev.dram
-    cycles = dev.launch(prog)
+    res = dev.launch(prog)
     dev.synchronize()
     from vta_sim import simulate_image
 
     want = simulate_image(TINY, image, bundle.insn_addr, bundle.insn_count)
-    assert cycles == want.cycles
+    assert res.cycles == want.cycles and res.device == "rtl-sim"
     assert dev.dram == want.dram
     out = next(n for n in bundle.symbols if n.startswith("out"))
     assert dev.copy_out(prog.buffer(out)) == bundle.read(out, want.dram)

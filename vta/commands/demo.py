@@ -1,10 +1,11 @@
 """``vta demo``: one quantized convolution layer through the whole stack.
 
 The operator compiler tiles, tensorizes and double-buffers a conv2d + bias + requantize +
-ReLU layer for the chosen hardware; the cycle-accurate simulator runs it; the result is
-checked bit for bit against a numpy integer reference and against the llvmlite CPU
-backend's int8 convolution; with ``--rtl`` the same bundle also runs on the Verilator model
-of the RTL, which must agree on every output byte and on the cycle count.  It prints
+ReLU layer for the chosen hardware; the simulator device runs it once (its record gives
+the statistics, the timeline and the trace); the result is checked bit for bit against a
+numpy integer reference and against the llvmlite CPU backend's int8 convolution; with
+``--rtl`` the same bundle also runs on the RTL device (Verilator), which must agree on every
+DRAM byte and on the cycle count.  It prints
 cycles, utilization and where it wrote the timeline, trace and bundle.
 """
 
@@ -59,9 +60,8 @@ def _check(name: str, got: np.ndarray, want: np.ndarray) -> None:
 
 @writes_outputs
 def _demo(args: argparse.Namespace, outs: Outputs) -> int:
-    import compiler
     import cpu_gpu_backends
-    from vta_sim import simulate
+    import vta.api
     from vta_sim.plots import timeline
     from vta_sim.trace import write_trace
 
@@ -86,7 +86,8 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
           f"int8, on preset {cfg.name!r} ({cfg.batch}x{cfg.block_in}x{cfg.block_out} GEMM "
           f"core, {cfg.target_clock_mhz:g} MHz)")
     t = time.perf_counter()
-    res = compiler.conv2d(x, w, bias, padding=1, shift=shift, relu=True, cfg=cfg)
+    res = vta.api.conv2d(x, w, bias, padding=1, shift=shift, relu=True, cfg=cfg, device="sim")
+    sim = res.result.detail  # the simulator's record of this one run
     t_run = time.perf_counter() - t
     _check("accelerator (simulator) output", res.output, y_ref)
     s = res.stats
@@ -109,21 +110,20 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
         print(f"    {m:8s} busy {100 * ms.busy / s.cycles:5.1f}%  "
               f"stalled {100 * ms.stalled / s.cycles:5.1f}%")
     res.bundle.save(out / "conv.vtab")
-    sim = simulate(res.bundle)
     timeline(sim, out / "timeline.png")
     write_trace(sim, out / "trace.json")
     print(f"  timeline plot: {final / 'timeline.png'}")
     print(f"  trace (open in ui.perfetto.dev): {final / 'trace.json'}")
     print(f"  bundle (rerun with `vta sim {final / 'conv.vtab'}`): {final / 'conv.vtab'}")
     if args.rtl:
-        from vta_hw.cosim import verilator
+        from runtime.devices import open_device, run_bundle
 
         prepare_device("rtl", cfg)
         print("  RTL: running the bundle on the Verilator model...")
-        rtl = verilator.run_bundle(res.bundle)
-        if rtl.cycles != sim.cycles or bytes(rtl.dram) != sim.dram:
+        rtl = run_bundle(open_device("rtl", cfg), res.bundle)
+        if rtl.cycles != sim.cycles or rtl.dram != sim.dram:
             raise DemoMismatchError(f"RTL ran {rtl.cycles} cycles vs the simulator's "
-                                    f"{sim.cycles}, DRAM equal: {bytes(rtl.dram) == sim.dram}")
+                                    f"{sim.cycles}, DRAM equal: {rtl.dram == sim.dram}")
         print(f"  RTL (Verilator) == simulator: {rtl.cycles} cycles, identical DRAM")
     return 0
 

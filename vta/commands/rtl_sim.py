@@ -1,10 +1,12 @@
 """``vta rtl-sim BUNDLE``: run a program bundle on the RTL (Verilator, or Amaranth's simulator).
 
-Prints ``cycles: <n>`` as ``vta sim`` does, so the two are compared line for line.  The first
-run for a config builds the Verilator model (tens of seconds) and caches it.  The bundle is
-validated on the simulator first (``runtime.validate``: a program the simulator rejects
-would hang or corrupt the RTL run) and the run is bounded by ``--max-cycles`` (default:
-derived from the simulated run).
+Prints ``cycles: <n>`` as ``vta sim`` does, so the two are compared line for line.  The run
+goes through the RTL device (:class:`runtime.rtl_device.RtlSimDevice`), like ``vta run
+--device rtl``, with this command's options (waveform, back-pressure, stall bound, engine).
+The first run for a config builds the Verilator model (tens of seconds) and caches it.  The
+device validates the bundle on the simulator first (``runtime.validate``: a program the
+simulator rejects would hang or corrupt the RTL run) and bounds the run by ``--max-cycles``
+(default: derived from the simulated run).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from vta_hw.bundle import Bundle
 
 @writes_outputs
 def _run(args: argparse.Namespace, outs: Outputs) -> int:
-    from runtime.validate import cycle_bound, validate_bundle
+    from runtime.rtl_device import RtlSimDevice
     from vta_hw.cosim import DEFAULT_STALL_BOUND
 
     wave = outs.file(args.wave, "--wave", diagnostic=True)  # kept if the RTL deadlocks
@@ -33,21 +35,15 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     bundle = Bundle.load(args.bundle)
     if config_given(args):
         bundle.check_config(config_from_args(args))
-    expected = validate_bundle(bundle, max_cycles=args.max_cycles)
-    kwargs = {"stall_bound": args.stall_bound or DEFAULT_STALL_BOUND,
-              "backpressure_seed": args.backpressure,
-              "max_cycles": args.max_cycles if args.max_cycles is not None else cycle_bound(
-                  expected, backpressure=args.backpressure is not None)}
-    if args.amaranth:
-        from vta_hw.cosim.amaranth_sim import run_amaranth
-
-        result = run_amaranth(bundle, vcd=wave, **kwargs)
-    else:
-        from vta_hw.cosim.verilator import run_bundle
-
+    device = RtlSimDevice(bundle.config, engine="amaranth" if args.amaranth else "verilator",
+                          backpressure_seed=args.backpressure, max_cycles=args.max_cycles,
+                          stall_bound=args.stall_bound or DEFAULT_STALL_BOUND, wave=wave)
+    handle = device.load(bundle)  # validates on the simulator: fails before any build
+    if not args.amaranth:
         prepare_device("rtl", bundle.config, trace=wave is not None)
-        result = run_bundle(bundle, wave=wave, **kwargs)
-    print(f"cycles: {result.cycles}")
+    launch = device.launch(handle)
+    result = launch.detail  # the RTL's own record (cycles until idle, wall time)
+    print(f"cycles: {launch.cycles}")
     rate = result.total_cycles / result.wall_s if result.wall_s > 0 else 0.0
     engine = "amaranth" if args.amaranth else "verilator"
     print(f"rtl: {engine}, {result.total_cycles} cycles simulated in {result.wall_s:.3f} s "
@@ -55,7 +51,7 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     if args.wave:
         print(f"wave: {args.wave}")
     if dram_out:
-        dram_out.write_bytes(result.dram)
+        dram_out.write_bytes(device.copy_out(handle.image))
         print(f"final DRAM: {args.dram_out}")
     return 0
 

@@ -1,4 +1,9 @@
-"""``vta sim BUNDLE``: run a program bundle on the cycle-accurate simulator."""
+"""``vta sim BUNDLE``: run a program bundle on the cycle-accurate simulator.
+
+The run goes through the simulator device (:class:`runtime.sim_device.SimDevice`), like
+``vta run --device sim``: its launch result carries the simulator's statistics and record,
+which the statistics, trace and plots below are made from.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from vta_hw.bundle import Bundle
 
 @writes_outputs
 def _run(args: argparse.Namespace, outs: Outputs) -> int:
-    from vta_sim import simulate
+    from runtime.devices import run_bundle
+    from runtime.sim_device import SimDevice
     from vta_sim.trace import write_trace
 
     stats = outs.file(args.stats, "--stats")
@@ -27,8 +33,11 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     roofline_plot = outs.file(args.roofline, "--roofline", suffixes=PLOT_SUFFIXES)
     dram_out = outs.file(args.dram_out, "--dram-out")
     bundle = Bundle.load(args.bundle)
-    result = simulate(bundle, config_from_args(args) if config_given(args) else None,
-                      check_races=args.check_races, max_cycles=args.max_cycles)
+    if config_given(args):
+        bundle.check_config(config_from_args(args))
+    device = SimDevice(bundle.config, check_races=args.check_races, max_cycles=args.max_cycles)
+    run = run_bundle(device, bundle)
+    result = run.result.detail  # the vta_sim.SimResult of this run
     print(result.stats.summary())
     if result.races is not None:
         r = result.races
@@ -52,7 +61,7 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
                  roofline_plot)
         print(f"roofline: {args.roofline}")
     if dram_out:
-        dram_out.write_bytes(result.dram)
+        dram_out.write_bytes(run.dram)
         print(f"final DRAM: {args.dram_out}")
     return 0
 
