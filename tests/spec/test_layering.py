@@ -151,3 +151,25 @@ def test_contract_imports_only_the_standard_library(module):
     for line, target in imports_of(path.read_text(), module, False, set(CONTRACT)):
         assert _is_stdlib(target) or layer_of(target) == "contract", \
             f"{path.name}:{line} imports {target}"
+
+
+def _compiler_imports(sources: dict[str, tuple[str, str]]) -> set[str]:
+    known = set(sources) | set(CONTRACT)
+    return {target for mod, (rel, source) in sources.items() if layer_of(mod) == "compiler"
+            for _, target in imports_of(source, mod, rel.endswith("__init__.py"), known)}
+
+
+def test_the_compiler_neither_runs_nor_loads_programs():
+    """The compiler writes programs; the runtime (and ``vta.api`` above both) runs them.  Of
+    everything below it, the compiler uses the simulator package only for the race checker,
+    which verifies a stream and runs nothing."""
+    mods = _compiler_imports(project_sources())
+    assert not {m for m in mods if layer_of(m) == "runtime"}
+    assert {m for m in mods if layer_of(m) == "vta_sim"} <= {"vta_sim.races"}
+
+
+def test_the_compiler_check_sees_a_lazy_simulator_import():
+    sources = project_sources()
+    sources["compiler._probe"] = ("compiler/_probe.py",
+                                  "def run(b):\n    from vta_sim import simulate\n")
+    assert "vta_sim" in _compiler_imports(sources)
