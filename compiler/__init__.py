@@ -40,7 +40,9 @@ from compiler.errors import (
 )
 from compiler.layout import LayoutOptions
 from compiler.lower.tokens import check_tokens
-from compiler.ops import (
+from compiler.pipeline import PASSES, run_pipeline
+from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
+from opset import (
     AluStep,
     Conv2d,
     Dense,
@@ -51,8 +53,6 @@ from compiler.ops import (
     Pool2d,
     Requant,
 )
-from compiler.pipeline import PASSES, run_pipeline
-from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
 
 __all__ = [
     "compile_op", "run_on_simulator", "run_op", "CompiledOp", "RunResult", "chain",

@@ -24,9 +24,11 @@ import numpy as np
 
 from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
-from compiler.layout import ActLayout, ConstLayout, Im2colLayout, LayoutOptions, UopLayout
+from compiler.layout import ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
-from compiler.ops import (
+from compiler.pipeline import run_pipeline
+from compiler.schedule import check_schedule, default_schedule
+from opset import (
     AluStep,
     Conv2d,
     Dense,
@@ -37,8 +39,7 @@ from compiler.ops import (
     Pool2d,
     Requant,
 )
-from compiler.pipeline import run_pipeline
-from compiler.schedule import check_schedule, default_schedule
+from opset.layout import ActLayout
 from vta_hw import isa
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import DEFAULT, HwConfig
@@ -440,7 +441,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None,
 
     bias: int32 (O,).  shift / multiplier: scalars (per-tensor) or (O,) arrays
     (per-channel) for ``rshr(x * multiplier, shift)``; or ``requant=Requant(...)``.
-    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~compiler.ops.Epilogue`.
+    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~opset.Epilogue`.
     """
     x, w = _i8(x, "conv2d: x", "N,C,H,W"), _i8(w, "conv2d: w", "O,C,KH,KW")
     inputs = {"x": x, "w": w}

@@ -16,7 +16,7 @@
   accumulator an iteration in flight writes).
 
 Requantization never overflows for accumulators within the bound given to
-:meth:`~compiler.ops.epilogue.Requant.from_scale`; wrapping is modelled bit-exactly by the
+:meth:`~opset.requant.Requant.from_scale`; wrapping is modelled bit-exactly by the
 reference either way.
 """
 
@@ -36,7 +36,7 @@ from compiler.ir import (
     Ref,
 )
 from compiler.lower.tensorize import KernelTable, expand_plan, plan_loops, span
-from compiler.ops.epilogue import INT8_MAX, INT8_MIN
+from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa
 
 

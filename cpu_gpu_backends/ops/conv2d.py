@@ -85,13 +85,15 @@ def conv_out_size(op: str, size: int, k: int, stride: int, dil: int, p0: int, p1
 
 def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: tuple,
                       ety: dt.DType, pty: dt.DType, sample: tuple[int, int] = (1, 1),
-                      out_hw: tuple[int, int] | None = None, offset: int = 0) -> Kernel:
-    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding.
+                      out_hw: tuple[int, int] | None = None, offset: int = 0,
+                      pad_value: int = 0) -> Kernel:
+    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with ``pad_value`` borders (the input zero point of
+    :class:`opset.Conv2d`) and padded channels (their weights are zero, so any value).
 
     ``xp[.., i, j, ..] = x[.., i * sample_h - top, j * sample_w - left]`` (0 outside): with a
     sample stride (1x1 convolutions) only the pixels the convolution reads are packed.
     ``offset`` (int8 quads: 128) is added to every stored value, borders included, so a
-    border is the offset form of zero."""
+    border is the offset form of ``pad_value``."""
     pt, pl, pb, pr = pad
     ssh, ssw = sample
     hp, wp = out_hw or (h + pt + pb, w + pl + pr)
@@ -103,7 +105,7 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     ch = cblk * cb + _v("cc")
     dst = lambda iw: ((ncb_idx * hp + ih) * wp + iw) * cb + _v("cc")  # noqa: E731
     src_row = ((nn * c + ch) * h + (ih * ssh - pt)) * w
-    zero = Const(offset, pty)
+    zero = Const(offset + pad_value, pty)  # what the border holds
 
     def value(v: Expr) -> Expr:
         if offset:
@@ -317,11 +319,13 @@ def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
 def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                 dilation: int | Sequence[int] = 1, bias: bool = False,
-                activation: str | None = None, tile: TileShape | None = None) -> OpPlan:
+                activation: str | None = None, tile: TileShape | None = None,
+                pad_value: int = 0) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
-    padding: int, ``(ph, pw)`` or ``(top, left, bottom, right)``.
+    padding: int, ``(ph, pw)`` or ``(top, left, bottom, right)``; the padded cells read
+    ``pad_value`` (int8: the input zero point).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -350,7 +354,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
-    name = f"conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t)}"
+    name = f"conv2d_{ety.name}_" \
+        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value)}"
     bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
@@ -360,7 +365,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
              BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
     px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
-                           (hp, wp), 128 if t.quads else 0)
+                           (hp, wp), 128 if t.quads else 0, pad_value)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
                             (dh, dw), cb, t, bias, activation)

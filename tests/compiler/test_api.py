@@ -18,7 +18,7 @@ from compiler import (
     run_on_simulator,
 )
 from compiler.api import chain
-from tests.compiler import reference_ops as ref
+from opset import reference as ref
 from vta_hw import isa
 from vta_hw.bundle import BundleBuilder
 from vta_hw.config import DEFAULT, TINY, WIDE

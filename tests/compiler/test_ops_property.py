@@ -33,7 +33,7 @@ from compiler import (
     compile_op,
     run_on_simulator,
 )
-from tests.compiler import reference_ops as ref
+from opset import reference as ref
 from vta_hw.config import DEFAULT, TINY, WIDE
 
 PRESETS = [TINY, DEFAULT, WIDE]

@@ -19,8 +19,8 @@ from compiler import (
     compile_op,
     run_on_simulator,
 )
-from compiler.ops import avg_multiplier
-from tests.compiler import reference_ops as ref
+from opset import avg_multiplier
+from opset import reference as ref
 from vta_hw.config import DEFAULT, TINY
 
 
