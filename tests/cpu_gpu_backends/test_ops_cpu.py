@@ -21,8 +21,10 @@ from cpu_gpu_backends.ops import gemm as gemm_ops
 from cpu_gpu_backends.ops import layout as layout_ops
 from cpu_gpu_backends.ops import pooling as pool_ops
 from cpu_gpu_backends.ops import quantize as q_ops
+from cpu_gpu_backends.ops import quantized as quantized_ops
 from cpu_gpu_backends.ops import softmax as softmax_ops
 from cpu_gpu_backends.ops.microkernel import TileShape
+from opset import ActLayout, Epilogue, Requant
 from opset import reference as ref
 
 
@@ -209,7 +211,8 @@ def test_pool2d(cpu, n, c, h, w, k, s, pad, kind, cip, seed):
 
 def test_global_avg_pool(cpu):
     x = rand(np.random.default_rng(0), (2, 7, 5, 3), "f32")
-    check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.float_global_avg_pool(x), "f32")
+    check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.float_global_avg_pool(x),
+          "f32")
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -303,28 +306,45 @@ def test_quantize_dequantize(cpu, shape, per_axis, seed):
 
 
 @FEW
-@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), per_axis=st.booleans(),
-       seed=st.integers(0, 99))
-def test_requantize(cpu, shape, per_axis, seed):
+@given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4), bias=st.booleans(),
+       kind=st.sampled_from(["shift", "mult", "channel"]), residual=st.booleans(),
+       relu=st.booleans(), seed=st.integers(0, 99))
+def test_requantize_is_the_hardware_epilogue(cpu, shape, bias, kind, residual, relu, seed):
+    """The standalone requantize kernel computes opset.Epilogue exactly like the reference,
+    int32 wrapping included (accumulators and multipliers near the int32 edges)."""
     rng = np.random.default_rng(seed)
     shape = tuple(shape)
-    axis = 0 if per_axis else None
-    ps = q_ops.param_shape("t", shape, axis)
+    rq = {"shift": Requant(shift=int(rng.integers(0, 32))),
+          "mult": Requant(int(rng.integers(-32768, 32768)), int(rng.integers(0, 32)),
+                          int(rng.integers(0, 32))),
+          "channel": Requant(per_channel=True, pre_shift=int(rng.integers(0, 8)))}[kind]
+    ep = Epilogue(bias=bias, requant=rq, residual=residual, relu=relu)
     x = rng.integers(-(1 << 31), (1 << 31) - 1, shape, dtype=np.int64).astype(np.int32)
-    mult = rng.integers(1, 1 << 31, ps, dtype=np.int64).astype(np.int32)
-    shift = rng.integers(0, 40, ps).astype(np.int32)
-    zp = rng.integers(-10, 10, ps).astype(np.int8)
-    out = cpu.compile(q_ops.requantize_plan(shape, axis))(x, mult, shift, zp)
-    np.testing.assert_array_equal(out, ref.requantize(x, mult, shift, zp))
+    named = {"acc": x, "bias": rng.integers(-(1 << 31), (1 << 31) - 1, shape[1],
+                                            dtype=np.int64).astype(np.int32),
+             "multiplier": rng.integers(-32768, 32768, shape[1]).astype(np.int32),
+             "shift": rng.integers(0, 32, shape[1]).astype(np.int32),
+             "residual": rand(rng, shape, "i8")}
+    plan = quantized_ops.requantize_plan(shape, ep, 1)
+    out = cpu.compile(plan)(*[named[b.name] for b in plan.inputs])
+    np.testing.assert_array_equal(out, ref.epilogue(
+        x, ep, named["bias"], named["multiplier"], named["shift"], named["residual"]))
 
 
 # ----------------------------------------------------------------------------- layout
 @FEW
-@given(n=st.integers(1, 2), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
-       bc=st.sampled_from([1, 4, 8, 16]), dtype=st.sampled_from(["f32", "i8", "i32"]))
-def test_layout_round_trip(cpu, n, c, h, w, bc, dtype):
-    x = rand(np.random.default_rng(0), (n, c, h, w), dtype)
-    blocked = cpu.compile(layout_ops.nchw_to_blocked_plan(x.shape, bc, dtype))(x)
-    np.testing.assert_array_equal(blocked, ref.nchw_to_blocked(x, bc))
-    back = cpu.compile(layout_ops.blocked_to_nchw_plan(x.shape, bc, dtype))(blocked)
+@given(n=st.integers(1, 3), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
+       block=st.sampled_from([1, 4, 8, 16]), batch=st.sampled_from([1, 2]),
+       halo=st.tuples(st.integers(0, 2), st.integers(0, 2)), pad_value=st.integers(-128, 127),
+       dtype=st.sampled_from(["i8", "f32", "i32"]))
+def test_blocked_layout_is_opsets(cpu, n, c, h, w, block, batch, halo, pad_value, dtype):
+    """The CPU layout transforms produce exactly ActLayout.pack's array (halo = pad value,
+    padded channels and batch lanes zero) and invert it."""
+    lay = ActLayout(n, c, h, w, block, batch, halo)
+    x8 = rand(np.random.default_rng(0), (n, c, h, w), "i8")
+    want = lay.pack(x8, pad_value)
+    x = x8.astype(np.dtype({"i8": np.int8, "f32": np.float32, "i32": np.int32}[dtype]))
+    blocked = cpu.compile(layout_ops.nchw_to_blocked_plan(lay, dtype, pad_value))(x)
+    np.testing.assert_array_equal(blocked, want.astype(blocked.dtype))
+    back = cpu.compile(layout_ops.blocked_to_nchw_plan(lay, dtype))(blocked)
     np.testing.assert_array_equal(back, x)
