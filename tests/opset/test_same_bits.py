@@ -29,9 +29,9 @@ from opset import (
     Requant,
     reference,
 )
-from vta_hw.config import TINY, int_range
+from vta_hw.config import INP_WIDTH, TINY, int_range
 
-I8 = int_range(8)
+I8 = int_range(INP_WIDTH)
 SETTINGS = settings(max_examples=160, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
