@@ -1,6 +1,7 @@
 """The operator compiler: quantized tensor operators -> accelerator instruction streams.
 
-Folders in data-flow order (``docs/compiler.md``): ``ops`` (what is computed), ``schedule``
+What is computed is an :mod:`opset` operator (the vocabulary every device shares; its classes
+are re-exported here).  Folders in data-flow order (``docs/compiler.md``): ``schedule``
 (how: tiles, order, virtual threads; legality; defaults), ``lower`` (one module per pass),
 ``pipeline`` (the pass tuple and runner), ``api`` (entry points).  The graph level
 (``graph/``, ``frontend/``) and the autotuner (``autotune/``) build on these.

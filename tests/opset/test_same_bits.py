@@ -4,7 +4,8 @@ A random quantized :mod:`opset` operator (odd and partial-block shapes, strides,
 pad values, every epilogue feature: bias, per-tensor and per-channel requantization with a
 pre-shift, residual, ReLU, clip; element-wise chains; max/average/global pooling) is run
 from the one description on the simulated accelerator (``compiler.compile_op`` +
-``run_on_simulator``), on the CPU backend (``cpu_gpu_backends.quantized_op``) and in
+``run_on_simulator``, ``tiny`` and ``default`` presets, so channel counts fall both on and off
+whole blocks), on the CPU backend (``cpu_gpu_backends.quantized_op``) and in
 :func:`opset.reference.run`: all three must be equal bit for bit.  This is what lets the
 partitioner move any quantized op between devices.
 """
@@ -29,7 +30,7 @@ from opset import (
     Requant,
     reference,
 )
-from vta_hw.config import INP_WIDTH, TINY, int_range
+from vta_hw.config import DEFAULT, INP_WIDTH, TINY, int_range
 
 I8 = int_range(INP_WIDTH)
 SETTINGS = settings(max_examples=160, deadline=None, derandomize=True,
@@ -106,11 +107,11 @@ def random_inputs(op, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 @SETTINGS
-@given(op=ops(), seed=st.integers(0, 2**16))
-def test_accelerator_cpu_and_reference_agree(op, seed):
+@given(op=ops(), cfg=st.sampled_from([TINY, DEFAULT]), seed=st.integers(0, 2**16))
+def test_accelerator_cpu_and_reference_agree(op, cfg, seed):
     inputs = random_inputs(op, np.random.default_rng(seed))
     want = reference.run(op, inputs)
     on_cpu = cg.quantized_op(op)(*[inputs[t.name] for t in op.inputs()])
-    on_sim = run_on_simulator(compile_op(op, TINY), inputs).output
+    on_sim = run_on_simulator(compile_op(op, cfg), inputs).output
     np.testing.assert_array_equal(on_cpu, want, err_msg=f"CPU vs reference: {op}")
     np.testing.assert_array_equal(on_sim, want, err_msg=f"simulator vs reference: {op}")
