@@ -9,10 +9,9 @@ the accelerator and the CPU.
 
 GEMM ops are the raw int8 kernels (int32 accumulation with the bias fused in the
 accumulator's initial value; conv2d and depthwise read ``op.pad_value`` in the padding) and
-one fused epilogue kernel over the accumulators: the :mod:`opset.requant` sequence in int32
-arithmetic, which wraps exactly as the accelerator's ALU does, ending in int8 saturation.
-``rshr(x, s)`` is computed as ``(x >> s) + ((x >> (s - 1)) & 1)``: the same value as the
-ALU's ``(x + 2**(s-1)) >> s`` with no intermediate that can overflow.
+the :mod:`opset.requant` sequence in wrapping int32 arithmetic (:mod:`.epilogue`), ending in
+int8 saturation: fused into conv2d's write-back, a second element-wise kernel over the
+accumulators for depthwise and dense.
 """
 
 from __future__ import annotations
@@ -29,13 +28,12 @@ from opset import (
     GlobalAvgPool,
     Pool2d,
 )
-from opset.requant import INT8_MAX, INT8_MIN
+from opset.requant import INT8_MIN
 
 from .. import dtypes as dt
 from ..kernel_ir import (
     Assign,
     Cast,
-    Const,
     Decl,
     Expr,
     Kernel,
@@ -43,7 +41,6 @@ from ..kernel_ir import (
     Load,
     Loop,
     Param,
-    Select,
     Store,
     Var,
     binary,
@@ -57,55 +54,9 @@ from .common import shape_of, tag, when
 from .conv2d import conv2d_plan
 from .depthwise import depthwise_conv2d_plan
 from .elementwise import elementwise_plan
+from .epilogue import I32, epilogue_expr, i32c, rshr, sat8
 from .gemm import dense_plan
 from .plan import BufferSpec, OpPlan, Step
-
-I32 = dt.i32
-
-
-def _i32(v: int) -> Const:
-    return Const(int(v), I32)
-
-
-def rshr(x: Expr, s: Expr | int) -> Expr:
-    """The ALU's rounding right shift on int32: ``floor((x + 2**(s-1)) / 2**s)``, ``s = 0``
-    gives ``x``.  ``s`` a Python int (per tensor) or an int32 expression (per channel)."""
-    if isinstance(s, int):
-        if s == 0:
-            return x
-        return binary("shr", x, _i32(s)) + binary("and", binary("shr", x, _i32(s - 1)),
-                                                  _i32(1))
-    below = maximum(s - _i32(1), _i32(0))
-    shifted = binary("shr", x, s) + binary("and", binary("shr", x, below), _i32(1))
-    return Select(binary("gt", s, _i32(0)), shifted, x)
-
-
-def sat8(x: Expr) -> Expr:
-    """int32 -> int8 saturation (the accelerator's out path)."""
-    return Cast(minimum(maximum(x, _i32(INT8_MIN)), _i32(INT8_MAX)), dt.i8)
-
-
-def epilogue_expr(x: Expr, ep: Epilogue, bias: Expr | None = None, mult: Expr | None = None,
-                  shift: Expr | None = None, residual: Expr | None = None) -> Expr:
-    """:class:`opset.Epilogue` on one int32 accumulator ``x`` -> int8 (wrapping int32)."""
-    if ep.bias:
-        x = x + bias
-    rq = ep.requant
-    if rq is not None:
-        x = rshr(x, rq.pre_shift)
-        if rq.per_channel:
-            x = rshr(x * mult, shift)
-        else:
-            if rq.multiplier != 1:
-                x = x * _i32(rq.multiplier)
-            x = rshr(x, rq.shift)
-    if ep.residual:
-        x = x + Cast(residual, I32)
-    if ep.relu:
-        x = maximum(x, _i32(0))
-    if ep.clip is not None:
-        x = minimum(maximum(x, _i32(ep.clip[0])), _i32(ep.clip[1]))
-    return sat8(x)
 
 
 def requantize_plan(shape, ep: Epilogue, axis: int = 1) -> OpPlan:
@@ -161,12 +112,11 @@ def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int) -> Op
 
 def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense) -> OpPlan:
     bias = op.epilogue.bias
-    if isinstance(op, Conv2d):
-        raw = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
-                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value)
-        raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
-        out = (op.n, op.o, op.ho, op.wo)
-    elif isinstance(op, DepthwiseConv2d):
+    if isinstance(op, Conv2d):  # the epilogue fused into the write-back: one pass less
+        plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
+                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue)
+        return replace(plan, attrs={**plan.attrs, "op": op})
+    if isinstance(op, DepthwiseConv2d):
         raw = depthwise_conv2d_plan((op.n, op.c, op.h, op.w), (op.c, 1, op.kh, op.kw), "i8",
                                     op.stride, op.pad, 1, bias, None, op.pad_value)
         raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
@@ -180,7 +130,7 @@ def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense) -> OpPlan:
 
 def alu_expr(step: AluStep, x: Expr, b: Expr | None) -> Expr:
     """One :class:`opset.AluStep` on an int32 value (wrapping like the ALU)."""
-    y = Cast(b, I32) if step.operand is None else _i32(step.operand)
+    y = Cast(b, I32) if step.operand is None else i32c(step.operand)
     name = step.op.lower()
     if name == "min":
         return minimum(x, y)
@@ -230,11 +180,11 @@ def _pool_plan(op: Pool2d | GlobalAvgPool) -> OpPlan:
     x_at = Cast(Load("x", (Var("plane") * h + ih) * w + iw, dt.i8), I32)
     acc = Var("acc", I32)
     if kind == "max":
-        init, upd, result = _i32(INT8_MIN), Assign("acc", maximum(acc, x_at)), sat8(acc)
+        init, upd, result = i32c(INT8_MIN), Assign("acc", maximum(acc, x_at)), sat8(acc)
     else:
         m, s = op.avg
-        init, upd = _i32(0), Assign("acc", acc + x_at)
-        result = sat8(rshr(acc * _i32(m) if m != 1 else acc, s))
+        init, upd = i32c(0), Assign("acc", acc + x_at)
+        result = sat8(rshr(acc * i32c(m) if m != 1 else acc, s))
     window = Loop("ky", kh, (Loop("kx", kw, tuple(when(inside, [upd]))),))
     body = Loop("ox", ow, (Decl("acc", init), window,
                            Store("y", (Var("plane") * oh + Var("oy")) * ow + ox, result)))
