@@ -10,8 +10,9 @@ the accelerator and the CPU.
 GEMM ops are the raw int8 kernels (int32 accumulation with the bias fused in the
 accumulator's initial value; conv2d and depthwise read ``op.pad_value`` in the padding) and
 the :mod:`opset.requant` sequence in wrapping int32 arithmetic (:mod:`.epilogue`), ending in
-int8 saturation: fused into conv2d's write-back, a second element-wise kernel over the
-accumulators for depthwise and dense.
+int8 saturation: fused into conv2d's write-back when its output rows are wide enough to
+vectorize (:data:`FUSE_MIN_WIDTH`), otherwise (and for depthwise and dense) a second
+element-wise kernel over the accumulators.
 """
 
 from __future__ import annotations
@@ -110,13 +111,26 @@ def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int) -> Op
     return plan
 
 
-def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense) -> OpPlan:
+# Output rows at least this wide get conv2d's epilogue fused into the kernel's row
+# write-back; narrower rows leave that loop too short to vectorize, and a separate kernel
+# over the whole int32 tensor is faster (benchmarks/cpu_backend.py, ResNet-18 shapes: fused
+# 0.99-1.07x the raw conv on 28-112-wide rows, separate 1.04-1.30x on 7-14-wide rows where
+# fused measured 1.1-1.95x).
+FUSE_MIN_WIDTH = 16
+
+
+def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int) -> OpPlan:
     bias = op.epilogue.bias
-    if isinstance(op, Conv2d):  # the epilogue fused into the write-back: one pass less
+    if isinstance(op, Conv2d) and op.wo >= fuse_min_width:
         plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
                            op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue)
         return replace(plan, attrs={**plan.attrs, "op": op})
-    if isinstance(op, DepthwiseConv2d):
+    if isinstance(op, Conv2d):
+        raw = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
+                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value)
+        raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
+        out = (op.n, op.o, op.ho, op.wo)
+    elif isinstance(op, DepthwiseConv2d):
         raw = depthwise_conv2d_plan((op.n, op.c, op.h, op.w), (op.c, 1, op.kh, op.kw), "i8",
                                     op.stride, op.pad, 1, bias, None, op.pad_value)
         raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
@@ -198,11 +212,12 @@ def _pool_plan(op: Pool2d | GlobalAvgPool) -> OpPlan:
                   {"op": op, "out_shape": (n, c, oh, ow)})
 
 
-def op_plan(op) -> OpPlan:
+def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH) -> OpPlan:
     """The CPU plan of a quantized :mod:`opset` operator (inputs named as ``op.inputs()``,
-    output ``y``, int8, equal to :func:`opset.reference.run`)."""
+    output ``y``, int8, equal to :func:`opset.reference.run`).  ``fuse_min_width``: the
+    narrowest conv2d output row that gets the epilogue fused (tests force either form)."""
     if isinstance(op, Conv2d | DepthwiseConv2d | Dense):
-        return _gemm_plan(op)
+        return _gemm_plan(op, fuse_min_width)
     if isinstance(op, Elementwise):
         return _elementwise_plan(op)
     if isinstance(op, Pool2d | GlobalAvgPool):

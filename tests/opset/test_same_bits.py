@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import cpu_gpu_backends as cg
 from compiler import compile_op, run_on_simulator
+from cpu_gpu_backends.ops.quantized import op_plan
 from opset import (
     AluStep,
     Conv2d,
@@ -107,11 +108,15 @@ def random_inputs(op, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 @SETTINGS
-@given(op=ops(), cfg=st.sampled_from([TINY, DEFAULT]), seed=st.integers(0, 2**16))
-def test_accelerator_cpu_and_reference_agree(op, cfg, seed):
+@given(op=ops(), cfg=st.sampled_from([TINY, DEFAULT]), fuse=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_accelerator_cpu_and_reference_agree(op, cfg, fuse, seed):
+    """``fuse`` picks either CPU form of conv2d's epilogue (fused into the kernel's
+    write-back, or a second kernel), whatever the row width."""
     inputs = random_inputs(op, np.random.default_rng(seed))
     want = reference.run(op, inputs)
-    on_cpu = cg.quantized_op(op)(*[inputs[t.name] for t in op.inputs()])
+    plan = op_plan(op, fuse_min_width=0 if fuse else 1 << 30)
+    on_cpu = cg.default_cpu_backend().compile(plan)(*[inputs[t.name] for t in op.inputs()])
     on_sim = run_on_simulator(compile_op(op, cfg), inputs).output
     np.testing.assert_array_equal(on_cpu, want, err_msg=f"CPU vs reference: {op}")
     np.testing.assert_array_equal(on_sim, want, err_msg=f"simulator vs reference: {op}")
