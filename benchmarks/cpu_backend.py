@@ -26,7 +26,10 @@ reference time / our time (above 1: we are faster), each a geometric mean over t
 single-thread rows (GEMM: both sizes; conv: all shapes), followed by
 ``gemm_int8_vs_ort_int8=.. conv_int8_vs_ort_int8=..`` (against the fastest ORT int8 variant)
 and ``gemm_int8_vs_ort_s8s8=.. conv_int8_vs_ort_s8s8=..`` (against MatMulInteger /
-ConvInteger with int8 x int8 inputs, the op with exactly our semantics).
+ConvInteger with int8 x int8 inputs, the op with exactly our semantics) and
+``conv_int8_requant_cost=..``: the time of the whole quantized conv (``opset.Conv2d`` with
+bias, per-channel requantization and ReLU: the raw int8 kernel plus the fused epilogue kernel,
+int8 out) over the raw int8 conv's, single thread, geometric mean over the shapes.
 The 2-thread geometric means are printed just above it: on a shared machine with 2 vCPUs
 they mostly measure the neighbours.  References and our kernels are timed round-robin so they
 see the same background load.
@@ -49,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cpu_gpu_backends.backend import CpuBackend, CpuOptions  # noqa: E402
 from cpu_gpu_backends.ops.conv2d import conv2d_plan  # noqa: E402
 from cpu_gpu_backends.ops.gemm import dense_plan  # noqa: E402
+from cpu_gpu_backends.ops.quantized import op_plan  # noqa: E402
+from opset import Conv2d, Epilogue, Requant  # noqa: E402
 
 # (C_in, C_out, H=W, kernel, stride, pad) -- the 11 distinct conv shapes of ResNet-18
 RESNET18_CONVS = [
@@ -282,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     ratios: dict[str, list[float]] = {"gemm_fp32": [], "gemm_int8": [], "conv_fp32": [],
                                       "conv_int8": []}
+    requant_cost: list[float] = []  # quantized conv (int8 out) time / raw int8 conv time
 
     print(f"# cpu_backend benchmark (min of {repeats} runs; threads 1 and 2)")
     print(f"{'case':34s} {'thr':>3s} {'ref ms':>9s} {'f32 ms':>9s} {'i8 ms':>9s} "
@@ -328,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
                                       repeats, t)
             ratios["conv_fp32"].append(ref / ours32)
             ratios["conv_int8"].append(ref / ours8)
+            if t == 1:  # the whole quantized op: the raw kernel + the opset epilogue kernel
+                op = Conv2d(1, c, h, h, oc, k, k, stride=s, pad=p, epilogue=Epilogue(
+                    bias=True, requant=Requant(per_channel=True, pre_shift=2), relu=True))
+                q8 = be.compile(op_plan(op)).bind(
+                    w=wi, bias=rng.integers(-999, 999, oc).astype(np.int32),
+                    multiplier=rng.integers(1, 999, oc).astype(np.int32),
+                    shift=rng.integers(8, 16, oc).astype(np.int32))
+                raw8, quant8 = race([(i8, xi), (q8, xi)], repeats, t)
+                requant_cost.append(quant8 / raw8)
+                print(f"{'  + opset epilogue (int8 out)':34s} {t:3d} {'':9s} {'':9s} "
+                      f"{quant8 * 1e3:9.3f}   x{quant8 / raw8:.3f} the raw int8 conv")
             label = f"conv {c}->{oc} {h}x{h} k{k} s{s} (ref: ort)"
             print(f"{label:34s} {t:3d} {ref * 1e3:9.3f} {ours32 * 1e3:9.3f} "
                   f"{ours8 * 1e3:9.3f} {ops / ref / 1e9:8.1f} {ops / ours32 / 1e9:8.1f} "
@@ -347,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                        for k, v in vs_ort.items())
     summary += "".join(f" {k}_vs_ort_s8s8={geomean([s for _, s in v]):.2f}"
                        for k, v in vs_ort.items())
+    summary += f" conv_int8_requant_cost={geomean(requant_cost):.3f}"
     print(f"cpu_backend: {summary}")
     return 0
 

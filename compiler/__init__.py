@@ -1,6 +1,7 @@
 """The operator compiler: quantized tensor operators -> accelerator instruction streams.
 
-Folders in data-flow order (``docs/compiler.md``): ``ops`` (what is computed), ``schedule``
+What is computed is an :mod:`opset` operator (the vocabulary every device shares; its classes
+are re-exported here).  Folders in data-flow order (``docs/compiler.md``): ``schedule``
 (how: tiles, order, virtual threads; legality; defaults), ``lower`` (one module per pass),
 ``pipeline`` (the pass tuple and runner), ``api`` (entry points).  The graph level
 (``graph/``, ``frontend/``) and the autotuner (``autotune/``) build on these.
@@ -21,7 +22,9 @@ from compiler.errors import (
 )
 from compiler.layout import LayoutOptions
 from compiler.lower.tokens import check_tokens
-from compiler.ops import (
+from compiler.pipeline import PASSES, run_pipeline
+from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
+from opset import (
     AluStep,
     Conv2d,
     Dense,
@@ -32,8 +35,6 @@ from compiler.ops import (
     Pool2d,
     Requant,
 )
-from compiler.pipeline import PASSES, run_pipeline
-from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
 
 __all__ = [
     "compile_op", "CompiledOp", "chain", "ChainedProgram",

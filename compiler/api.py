@@ -28,10 +28,11 @@ import numpy as np
 
 from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
-from compiler.layout import ActLayout, ConstLayout, Im2colLayout, LayoutOptions, UopLayout
+from compiler.layout import ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
 from compiler.pipeline import run_pipeline
 from compiler.schedule import check_schedule, default_schedule
+from opset.layout import ActLayout
 from vta_hw import isa
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import DEFAULT, HwConfig

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from opset.errors import LayoutError, OpError  # the operator vocabulary's, re-exported
 from vta_hw.errors import VtaError
 
 
 class CompilerError(VtaError):
     """Base class: an operator, schedule or program the compiler cannot turn into code."""
-
-
-class OpError(CompilerError, ValueError):
-    """An operator definition is inconsistent (shapes, strides, epilogue parameters)."""
 
 
 class UnsupportedError(CompilerError, ValueError):
@@ -19,10 +16,6 @@ class UnsupportedError(CompilerError, ValueError):
 
 class ScheduleError(CompilerError, ValueError):
     """A schedule breaks a hardware limit; the message names the limit and the values."""
-
-
-class LayoutError(CompilerError, ValueError):
-    """A host array does not match the layout it is packed into or unpacked from."""
 
 
 class VerifyError(CompilerError):

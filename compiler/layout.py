@@ -1,10 +1,8 @@
 """Host-side layouts: numpy arrays <-> the blocked DRAM layouts the accelerator reads.
 
-* Activations NCHW -> ``(N/b, C/bc, H + 2hh, W + 2hw, b, bc)``: one DRAM *element* is the
-  ``b x bc`` int8 tile the DMA moves (``bc`` = block_in for GEMM inputs, block_out for
-  outputs and ALU operands).  Channels are zero-padded to a whole number of blocks (so a
-  3-channel image runs on the accelerator), and an optional spatial *halo* stores the
-  convolution's zero padding in DRAM so loads need no padding.
+* Activations NCHW -> ``(N/b, C/bc, H + 2hh, W + 2hw, b, bc)``: :class:`opset.layout.ActLayout`,
+  the blocked layout every device shares (a 3-channel image pads to a whole block; an
+  optional spatial *halo* stores the convolution's padding in DRAM so loads need none).
 * Conv weights OIHW -> ``(O/bo, I/bi, KH, KW, bo, bi)``; depthwise weights become
   block-diagonal GEMM elements ``(C/bo, bo/bi, KH, KW, bo, bi)``.
 * Dense inputs ``(N, I)`` -> an activation ``(b, I, 1, ceil(N/b))``: rows become pixels.
@@ -20,112 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.errors import LayoutError
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _check(arr: np.ndarray, shape: tuple[int, ...], dtype: str, what: str) -> np.ndarray:
-    a = np.asarray(arr)
-    if a.shape != tuple(shape):
-        raise LayoutError(f"{what}: expected shape {tuple(shape)}, got {a.shape}")
-    if a.dtype != np.dtype(dtype):
-        if not np.issubdtype(a.dtype, np.integer):
-            raise LayoutError(f"{what}: expected {dtype} values, got dtype {a.dtype}")
-        info = np.iinfo(dtype)
-        if a.size and (a.min() < info.min or a.max() > info.max):
-            raise LayoutError(f"{what}: values outside the {dtype} range")
-        a = a.astype(dtype)
-    return a
-
-
-@dataclass(frozen=True)
-class ActLayout:
-    """Activation ``(n, c, h, w)`` in ``(nb, cb, h + 2*halo_h, w + 2*halo_w, batch, block)``.
-
-    ``c_blocks`` may exceed ``ceil(c / block)`` (depthwise inputs pad to whole output
-    blocks).  Logical pixel ``(y, x)`` of channel block ``cb`` in batch block ``nb`` is
-    element :meth:`offset`; the halo lies at ``y < 0``, ``y >= h`` (and likewise for x).
-    """
-
-    n: int
-    c: int
-    h: int
-    w: int
-    block: int
-    batch: int
-    halo: tuple[int, int] = (0, 0)
-    c_blocks: int = 0
-
-    def __post_init__(self) -> None:
-        if self.c_blocks == 0:
-            object.__setattr__(self, "c_blocks", _ceil(self.c, self.block))
-        if self.c_blocks * self.block < self.c:
-            raise LayoutError(f"{self.c_blocks} blocks of {self.block} cannot hold "
-                              f"{self.c} channels")
-        if min(self.halo) < 0:
-            raise LayoutError(f"halo must be >= 0, got {self.halo}")
-
-    @property
-    def n_blocks(self) -> int:
-        return _ceil(self.n, self.batch)
-
-    @property
-    def hp(self) -> int:
-        return self.h + 2 * self.halo[0]
-
-    @property
-    def wp(self) -> int:
-        return self.w + 2 * self.halo[1]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.n_blocks, self.c_blocks, self.hp, self.wp, self.batch, self.block)
-
-    @property
-    def strides(self) -> tuple[int, int, int, int]:
-        """Element strides of (nb, cb, y, x)."""
-        return (self.c_blocks * self.hp * self.wp, self.hp * self.wp, self.wp, 1)
-
-    @property
-    def elems(self) -> int:
-        return self.n_blocks * self.c_blocks * self.hp * self.wp
-
-    @property
-    def elem_bytes(self) -> int:
-        return self.batch * self.block
-
-    @property
-    def nbytes(self) -> int:
-        return self.elems * self.elem_bytes
-
-    def offset(self, nb: int, cb: int, y: int, x: int) -> int:
-        s = self.strides
-        return nb * s[0] + cb * s[1] + (y + self.halo[0]) * s[2] + (x + self.halo[1])
-
-    def pack(self, x: np.ndarray, pad_value: int = 0) -> np.ndarray:
-        """NCHW int8 -> blocked int8 (halo filled with ``pad_value``, padded channels 0)."""
-        a = _check(x, (self.n, self.c, self.h, self.w), "int8", "activation")
-        nb, cb, b, bc = self.n_blocks, self.c_blocks, self.batch, self.block
-        hh, hw = self.halo
-        full = np.zeros((nb * b, cb * bc, self.hp, self.wp), np.int8)
-        full[:self.n, :self.c] = pad_value
-        full[:self.n, :self.c, hh:hh + self.h, hw:hw + self.w] = a
-        out = full.reshape(nb, b, cb, bc, self.hp, self.wp).transpose(0, 2, 4, 5, 1, 3)
-        return np.ascontiguousarray(out)
-
-    def unpack(self, blocked: np.ndarray) -> np.ndarray:
-        """Blocked -> NCHW (drops halo, padded channels and padded batch entries)."""
-        a = np.asarray(blocked)
-        if a.size != self.elems * self.elem_bytes:
-            raise LayoutError(f"blocked activation has {a.size} values, layout needs "
-                              f"{self.elems * self.elem_bytes}")
-        a = a.reshape(self.shape).view(np.int8) if a.dtype != np.int8 else a.reshape(self.shape)
-        nchw = a.transpose(0, 4, 1, 5, 2, 3).reshape(self.n_blocks * self.batch,
-                                                    self.c_blocks * self.block, self.hp, self.wp)
-        hh, hw = self.halo
-        return np.ascontiguousarray(nchw[:self.n, :self.c, hh:hh + self.h, hw:hw + self.w])
+from opset.layout import ActLayout
+from opset.layout import ceil_div as _ceil
+from opset.layout import check_array as _check
 
 
 @dataclass(frozen=True)
@@ -429,7 +324,7 @@ class UopLayout:
 Layout = (ActLayout | Im2colLayout | DenseLayout | WgtLayout | DepthwiseWgtLayout | ConstLayout
           | UopLayout)
 
-__all__ = ["ActLayout", "Im2colLayout", "DenseLayout", "WgtLayout", "DepthwiseWgtLayout",
+__all__ = ["Im2colLayout", "DenseLayout", "WgtLayout", "DepthwiseWgtLayout",
            "ConstLayout", "UopLayout", "Layout", "LayoutOptions"]
 
 

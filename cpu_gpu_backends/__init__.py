@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache
 
+from opset import ActLayout, Epilogue, Op
+
 from .backend import BACKENDS, CompiledOp, CpuBackend, CpuOptions, get_backend
 from .kernel_ir import Expr
 from .ops import conv2d as _conv
@@ -30,6 +32,7 @@ from .ops import gpu_gemm as _gpu
 from .ops import layout as _layout
 from .ops import pooling as _pool
 from .ops import quantize as _q
+from .ops import quantized as _quantized
 from .ops import softmax as _softmax
 from .ops.elementwise import cast, clip, exp, relu, round_even, shift_left, shift_right, sigmoid
 from .ops.plan import OpPlan
@@ -150,20 +153,28 @@ def dequantize(shape: Sequence[int], *, axis: int | None = None, dtype: str = "i
     return _cpu(_q.dequantize_plan(shape, axis, dtype), backend)
 
 
-def requantize(shape: Sequence[int], *, axis: int | None = None,
+def requantize(shape: Sequence[int], epilogue: Epilogue, *, axis: int = 1,
                backend: CpuBackend | None = None) -> CompiledOp:
-    """Inputs ``(x i32, multiplier i32, shift i32, zero_point i8)`` -> i8."""
-    return _cpu(_q.requantize_plan(shape, axis), backend)
+    """int32 -> int8 by an :class:`opset.Epilogue` (the hardware's requantization).  Inputs
+    ``(acc i32[, bias][, multiplier, shift][, residual i8])``; per-channel along ``axis``."""
+    return _cpu(_quantized.requantize_plan(shape, epilogue, axis), backend)
 
 
-def nchw_to_blocked(shape: Sequence[int], bc: int, *, dtype: str = "f32",
+def quantized_op(op: Op, *, backend: CpuBackend | None = None) -> CompiledOp:
+    """A quantized :mod:`opset` operator (the description the accelerator compiler takes):
+    inputs as ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit."""
+    return _cpu(_quantized.op_plan(op), backend)
+
+
+def nchw_to_blocked(layout: ActLayout, *, dtype: str = "i8", pad_value: int = 0,
                     backend: CpuBackend | None = None) -> CompiledOp:
-    return _cpu(_layout.nchw_to_blocked_plan(shape, bc, dtype), backend)
+    """NCHW -> the shared blocked layout (:class:`opset.layout.ActLayout`)."""
+    return _cpu(_layout.nchw_to_blocked_plan(layout, dtype, pad_value), backend)
 
 
-def blocked_to_nchw(shape: Sequence[int], bc: int, *, dtype: str = "f32",
+def blocked_to_nchw(layout: ActLayout, *, dtype: str = "i8",
                     backend: CpuBackend | None = None) -> CompiledOp:
-    return _cpu(_layout.blocked_to_nchw_plan(shape, bc, dtype), backend)
+    return _cpu(_layout.blocked_to_nchw_plan(layout, dtype), backend)
 
 
 # ----------------------------------------------------------------------------- GPU (PTX)
@@ -194,6 +205,6 @@ __all__ = [
     "blocked_to_nchw", "cast", "clip", "clip_op", "conv2d", "default_cpu_backend", "dense",
     "depthwise_conv2d", "dequantize", "elementwise", "exp", "get_backend",
     "global_avg_pool2d", "gpu_compile", "gpu_conv2d", "gpu_dense", "matmul", "max_pool2d",
-    "nchw_to_blocked", "quantize", "relu", "requantize", "round_even", "shift_left",
+    "nchw_to_blocked", "quantize", "quantized_op", "relu", "requantize", "round_even", "shift_left",
     "shift_right", "sigmoid", "softmax", "unary",
 ]

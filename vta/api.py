@@ -33,7 +33,7 @@ import numpy as np
 from compiler import CompiledOp, compile_op
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions
-from compiler.ops import (
+from opset import (
     AluStep,
     Conv2d,
     Dense,
@@ -208,7 +208,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None,
 
     bias: int32 (O,).  shift / multiplier: scalars (per-tensor) or (O,) arrays
     (per-channel) for ``rshr(x * multiplier, shift)``; or ``requant=Requant(...)``.
-    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~compiler.ops.Epilogue`.
+    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~opset.Epilogue`.
     """
     x, w = _i8(x, "conv2d: x", "N,C,H,W"), _i8(w, "conv2d: w", "O,C,KH,KW")
     inputs = {"x": x, "w": w}

@@ -2,7 +2,7 @@
 
 * :class:`InitTile` -> ``ALU reset`` (zero), or ``ALU MOV`` of the per-channel bias from the
   constants region when the epilogue has a bias (one tensor op instead of reset + add).
-* :class:`EpilogueTile` -> the sequence of ``compiler/ops/epilogue.py``: ADD bias (if not
+* :class:`EpilogueTile` -> the sequence of ``opset/requant.py``: ADD bias (if not
   folded into the init), RSHR pre_shift, MUL multiplier, RSHR shift (immediates, or tensor
   operands from the constants region when per-channel), ADD residual (tensor), MAX 0 for
   ReLU merged with the lower clip bound, MIN for the upper one.  Clips at or beyond the int8
@@ -16,7 +16,7 @@
   accumulator an iteration in flight writes).
 
 Requantization never overflows for accumulators within the bound given to
-:meth:`~compiler.ops.epilogue.Requant.from_scale`; wrapping is modelled bit-exactly by the
+:meth:`~opset.requant.Requant.from_scale`; wrapping is modelled bit-exactly by the
 reference either way.
 """
 
@@ -36,7 +36,7 @@ from compiler.ir import (
     Ref,
 )
 from compiler.lower.tensorize import KernelTable, expand_plan, plan_loops, span
-from compiler.ops.epilogue import INT8_MAX, INT8_MIN
+from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from compiler.errors import ScheduleError, VerifyError
 from compiler.ir import Access, Instr, LoadTile, Program, StoreTile, TensorDecl
-from compiler.layout import ActLayout, ConstLayout, UopLayout
+from compiler.layout import ConstLayout, UopLayout
+from opset.layout import ActLayout
 from vta_hw import isa
 
 M = isa.MemType

@@ -15,7 +15,6 @@ from dataclasses import replace
 from compiler.errors import UnsupportedError
 from compiler.ir import Program, TensorDecl
 from compiler.layout import (
-    ActLayout,
     ConstLayout,
     DenseLayout,
     DepthwiseWgtLayout,
@@ -23,7 +22,8 @@ from compiler.layout import (
     LayoutOptions,
     WgtLayout,
 )
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from opset.layout import ActLayout
 from vta_hw import isa
 
 M = isa.MemType

@@ -29,7 +29,6 @@ from compiler.ir import (
     SramRegion,
     StoreTile,
 )
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from compiler.schedule.space import (
     AluSchedule,
     GemmGeom,
@@ -38,6 +37,7 @@ from compiler.schedule.space import (
     gemm_footprint,
     gemm_geometry,
 )
+from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from vta_hw import isa
 
 A = isa.AluOp

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
-from compiler.ops.epilogue import INT8_MAX, INT8_MIN
 from compiler.schedule.legality import check_alu, check_gemm
 from compiler.schedule.space import (
     ORDERS,
@@ -29,6 +27,8 @@ from compiler.schedule.space import (
     gemm_footprint,
     gemm_geometry,
 )
+from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa, timing
 from vta_hw.config import HwConfig
 

@@ -22,7 +22,6 @@ from compiler.errors import ScheduleError
 from compiler.ir import Dim
 from compiler.layout import LayoutOptions
 from compiler.lower.tensorize import gemm_pieces, plan_loops
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from compiler.schedule.space import (
     ORDERS,
     AluSchedule,
@@ -32,6 +31,7 @@ from compiler.schedule.space import (
     gemm_footprint,
     gemm_geometry,
 )
+from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from vta_hw import isa
 from vta_hw.config import HwConfig
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from compiler.errors import ScheduleError, UnsupportedError
-from compiler.ops import Conv2d, Dense, DepthwiseConv2d
+from opset import Conv2d, Dense, DepthwiseConv2d
 from vta_hw import isa, timing
 from vta_hw.config import HwConfig
 
@@ -191,7 +191,7 @@ __all__ = ["GemmSchedule", "AluSchedule", "Schedule", "GemmGeom", "gemm_geometry
 
 def alu_blocks(op, cfg: HwConfig) -> tuple[int, int, int, int]:
     """(batch blocks, channel blocks, output rows, output cols) of an ALU operator."""
-    from compiler.ops import Elementwise, GlobalAvgPool, Pool2d
+    from opset import Elementwise, GlobalAvgPool, Pool2d
 
     b, bo = cfg.batch, cfg.block_out
     if isinstance(op, Elementwise):
@@ -207,7 +207,7 @@ def alu_blocks(op, cfg: HwConfig) -> tuple[int, int, int, int]:
 def alu_footprint(op, s: AluSchedule, cfg: HwConfig) -> dict[str, int]:
     """acc elements of one slot of each region an ALU operator's tile uses (first listed
     region is the one stored, so it must lie below out_buff_depth)."""
-    from compiler.ops import Elementwise, GlobalAvgPool, Pool2d
+    from opset import Elementwise, GlobalAvgPool, Pool2d
 
     _, cb, h, w = alu_blocks(op, cfg)
     ct, th = min(s.tile_c, cb), min(s.tile_h, h)

@@ -16,12 +16,16 @@ Plan (all steps generated code):
    computed in tiles of ``rows`` pixels by the micro-kernel; each tile (pixels x channels in
    registers) is transposed in registers, ``vl x vl`` at a time, into a thread-local
    channels x pixels row buffer, which is then copied contiguously to the NCHW output, with
-   bias and ReLU fused.
+   bias and ReLU fused, or for a quantized :class:`opset.Conv2d` its whole
+   :class:`opset.Epilogue` (requantization, residual, clip; int8 out: ``.epilogue``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+
+from opset import Epilogue
 
 from .. import dtypes as dt
 from ..kernel_ir import (
@@ -50,6 +54,7 @@ from ..kernel_ir import (
     minimum,
 )
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
+from .epilogue import I32, epilogue_expr
 from .gemm import ACTIVATIONS
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
@@ -85,13 +90,15 @@ def conv_out_size(op: str, size: int, k: int, stride: int, dil: int, p0: int, p1
 
 def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: tuple,
                       ety: dt.DType, pty: dt.DType, sample: tuple[int, int] = (1, 1),
-                      out_hw: tuple[int, int] | None = None, offset: int = 0) -> Kernel:
-    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with zero borders and zero channel padding.
+                      out_hw: tuple[int, int] | None = None, offset: int = 0,
+                      pad_value: int = 0) -> Kernel:
+    """x NCHW -> xp[N][Cb][Hp][Wp][CB] with ``pad_value`` borders (the input zero point of
+    :class:`opset.Conv2d`) and padded channels (their weights are zero, so any value).
 
     ``xp[.., i, j, ..] = x[.., i * sample_h - top, j * sample_w - left]`` (0 outside): with a
     sample stride (1x1 convolutions) only the pixels the convolution reads are packed.
     ``offset`` (int8 quads: 128) is added to every stored value, borders included, so a
-    border is the offset form of zero."""
+    border is the offset form of ``pad_value``."""
     pt, pl, pb, pr = pad
     ssh, ssw = sample
     hp, wp = out_hw or (h + pt + pb, w + pl + pr)
@@ -103,7 +110,7 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
     ch = cblk * cb + _v("cc")
     dst = lambda iw: ((ncb_idx * hp + ih) * wp + iw) * cb + _v("cc")  # noqa: E731
     src_row = ((nn * c + ch) * h + (ih * ssh - pt)) * w
-    zero = Const(offset, pty)
+    zero = Const(offset + pad_value, pty)  # what the border holds
 
     def value(v: Expr) -> Expr:
         if offset:
@@ -223,7 +230,10 @@ def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt],
 
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
-                     t: TileShape, bias: bool, activation: str | None) -> Kernel:
+                     t: TileShape, bias: bool, activation: str | None,
+                     epilogue: Epilogue | None = None) -> Kernel:
+    """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
+    accumulators' initial value) the write-back applies the rest of it and stores int8."""
     otw, vl = t.cols, t.vl
     ncb = ceil_div(c, cb)
     nt = ceil_div(oc, otw)
@@ -284,13 +294,25 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         tiles.extend(tile(idx(full * t.rows), rem))
     nvalid = minimum(idx(otw), binary("sub", idx(oc), otv * otw))
     out_idx = ((nv_ * oc + otv * otw + _v("o")) * oh + oy) * ow + _v("ox")
-    write = Loop("o", nvalid, (Loop("ox", ow, (
-        Store("y", out_idx, Load("yrow", _v("o") * owp + _v("ox"), acc_ty)),)),))
+    value: Expr = Load("yrow", _v("o") * owp + _v("ox"), acc_ty)
+    extra: list[Param] = []
+    if epilogue is not None:
+        och = otv * otw + _v("o")
+        per_ch = epilogue.per_channel
+        value = epilogue_expr(value, replace(epilogue, bias=False),
+                              mult=Load("multiplier", och, I32) if per_ch else None,
+                              shift=Load("shift", och, I32) if per_ch else None,
+                              residual=Load("residual", out_idx, dt.i8)
+                              if epilogue.residual else None)
+        extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
+        extra += [Param("residual", dt.i8)] if epilogue.residual else []
+    write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
     body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))
-    params.append(Param("y", acc_ty))
+    params += extra
+    params.append(Param("y", value.dtype))
     return Kernel(name, tuple(params), (Loop("q", n * nt * oh, body, "parallel"),))
 
 
@@ -317,11 +339,15 @@ def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
 def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                 dilation: int | Sequence[int] = 1, bias: bool = False,
-                activation: str | None = None, tile: TileShape | None = None) -> OpPlan:
+                activation: str | None = None, tile: TileShape | None = None,
+                pad_value: int = 0, epilogue: Epilogue | None = None) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
-    padding: int, ``(ph, pw)`` or ``(top, left, bottom, right)``.
+    padding: int, ``(ph, pw)`` or ``(top, left, bottom, right)``; the padded cells read
+    ``pad_value`` (int8: the input zero point).  epilogue (int8 only, instead of ``bias`` and
+    ``activation``): an :class:`opset.Epilogue` fused into the write-back, int8 output ``y``;
+    inputs ``x, w[, bias][, multiplier, shift][, residual]`` as in ``opset.Conv2d.inputs()``.
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -337,6 +363,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if activation not in ACTIVATIONS:
         raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")
     int8 = ety is dt.i8
+    if epilogue is not None:
+        if not int8 or activation is not None or bias:
+            raise ValueError(f"{op}: an epilogue needs dtype i8 and replaces bias/activation")
+        bias = epilogue.bias
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
     t = tile or choose_tile(ow, oc, int8)
@@ -350,23 +380,30 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
-    name = f"conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t)}"
+    name = f"conv2d_{ety.name}_" \
+        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}"
     bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
         bufs.append(BufferSpec("bias", acc, (oc,), "input"))
-    bufs += [BufferSpec("y", acc, (n, oc, oh, ow), "output"),
+    if epilogue is not None:
+        bufs += [BufferSpec(r, dt.i32, (oc,), "input") for r in ("multiplier", "shift")
+                 if epilogue.per_channel]
+        if epilogue.residual:
+            bufs.append(BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
+    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc, (n, oc, oh, ow),
+                        "output"),
              BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
              BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
     px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
-                           (hp, wp), 128 if t.quads else 0)
+                           (hp, wp), 128 if t.quads else 0, pad_value)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation)
+                            (dh, dw), cb, t, bias, activation, epilogue)
     biasp = ("biasp",) if bias or t.quads else ()
     steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
              Step(px.name, ("x", "xp")),
-             Step(main.name, ("xp", "wp", *biasp, "y")))
+             Step(main.name, tuple(p.name for p in main.params)))  # params name buffers
     return OpPlan(name, (px, pw, main), tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})

@@ -34,8 +34,9 @@ from .plan import BufferSpec, OpPlan, Step
 def depthwise_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
                           stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                           dilation: int | Sequence[int] = 1, bias: bool = False,
-                          activation: str | None = None) -> OpPlan:
-    """w ``[C*m, 1, KH, KW]``; output channel ``o`` reads input channel ``o // m``."""
+                          activation: str | None = None, pad_value: int = 0) -> OpPlan:
+    """w ``[C*m, 1, KH, KW]``; output channel ``o`` reads input channel ``o // m``; padded
+    cells read ``pad_value`` (int8: the input zero point)."""
     op = "depthwise_conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
     oc, one, kh, kw = shape_of(op, "w_shape", w_shape, 4)
@@ -54,8 +55,10 @@ def depthwise_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype:
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
-    name = f"dwconv_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation)}"
-    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, 1, pad, ety, acc)
+    name = f"dwconv_{ety.name}_" \
+        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, pad_value)}"
+    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, 1, pad, ety, acc,
+                           pad_value=pad_value)
 
     q = Var("q")  # (n, oc, oy)
     oy, plane = q % oh, q // oh

@@ -1,11 +1,11 @@
-"""quantize, dequantize and requantize, as fused element-wise kernels.
+"""quantize and dequantize (the float path's boundaries), as fused element-wise kernels.
 
-Semantics (the numpy references in the tests spell the same formulas):
+Semantics (:mod:`opset.reference` spells the same formulas):
 * quantize (ONNX QuantizeLinear): ``y = clip(round_half_even(x / scale) + zp, -128, 127)``.
 * dequantize (ONNX DequantizeLinear): ``y = (x - zp) * scale`` in fp32.
-* requantize (the accelerator's ALU path): ``y = clip(((x * mult + r) >> shift) + zp, -128,
-  127)`` with ``r = (1 << shift) >> 1`` (round half up) in 64-bit, ``mult`` and ``shift``
-  int32, per tensor or per channel along ``axis``.
+
+Requantization (int32 -> int8) has one definition, the hardware's (:mod:`opset.requant`);
+its CPU kernel is :func:`.quantized.requantize_plan`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import dtypes as dt
-from ..kernel_ir import Cast, Const, Expr, Unary, binary
+from ..kernel_ir import Cast, Expr, Unary, binary
 from .common import shape_of
 from .elementwise import clip, elementwise_plan
 from .plan import OpPlan
@@ -54,18 +54,3 @@ def dequantize_plan(shape: Sequence[int], axis: int | None = None,
         return Cast(wide, dt.f32) * scale
 
     return elementwise_plan(fn, [s, ps, ps], [dtype, "f32", dtype], "dequantize")
-
-
-def requantize_plan(shape: Sequence[int], axis: int | None = None) -> OpPlan:
-    """Inputs: x i32, multiplier i32, shift i32 (0..62), zero_point i8."""
-    s = shape_of("requantize", "shape", shape)
-    ps = param_shape("requantize", s, axis)
-
-    def fn(x: Expr, mult: Expr, shift: Expr, zp: Expr) -> Expr:
-        sh = Cast(shift, dt.i64)
-        one = Const(1, dt.i64)
-        rnd = binary("shr", binary("shl", one, sh), one)
-        v = binary("shr", Cast(x, dt.i64) * Cast(mult, dt.i64) + rnd, sh) + Cast(zp, dt.i64)
-        return Cast(clip(v, -128, 127), dt.i8)
-
-    return elementwise_plan(fn, [s, ps, ps, ps], ["i32", "i32", "i32", "i8"], "requantize")

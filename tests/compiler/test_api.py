@@ -17,7 +17,7 @@ from compiler import (
     compile_op,
 )
 from compiler.api import chain
-from tests.compiler import reference_ops as ref
+from opset import reference as ref
 from vta.api import run_compiled
 from vta_hw import isa
 from vta_hw.bundle import BundleBuilder

@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 from compiler.errors import LayoutError
 from compiler.layout import (
-    ActLayout,
     ConstLayout,
     DenseLayout,
     DepthwiseWgtLayout,
     Im2colLayout,
     WgtLayout,
 )
+from opset.layout import ActLayout
 
 
 def i8(rng, *shape):

@@ -32,7 +32,7 @@ from compiler import (
     check_schedule,
     compile_op,
 )
-from tests.compiler import reference_ops as ref
+from opset import reference as ref
 from vta.api import run_compiled
 from vta_hw.config import DEFAULT, TINY, WIDE
 

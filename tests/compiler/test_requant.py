@@ -18,8 +18,8 @@ from compiler import (
     Requant,
     compile_op,
 )
-from compiler.ops import avg_multiplier
-from tests.compiler import reference_ops as ref
+from opset import avg_multiplier
+from opset import reference as ref
 from vta.api import run_compiled
 from vta_hw.config import DEFAULT, TINY
 

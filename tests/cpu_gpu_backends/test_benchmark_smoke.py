@@ -23,7 +23,8 @@ def test_benchmark_quick_prints_summary():
     assert re.fullmatch(r"cpu_backend: gemm_fp32_speed=[\d.]+ gemm_int8_speed=[\d.]+ "
                         r"conv_fp32_speed=[\d.]+ conv_int8_speed=[\d.]+ "
                         r"gemm_int8_vs_ort_int8=[\d.]+ conv_int8_vs_ort_int8=[\d.]+ "
-                        r"gemm_int8_vs_ort_s8s8=[\d.]+ conv_int8_vs_ort_s8s8=[\d.]+", last), last
+                        r"gemm_int8_vs_ort_s8s8=[\d.]+ conv_int8_vs_ort_s8s8=[\d.]+ "
+                        r"conv_int8_requant_cost=[\d.]+", last), last
     # every onnxruntime int8 variant was checked against our output and timed
     for op in ("MatMulInteger s8*s8", "MatMulInteger u8(zp128)*s8", "ConvInteger s8*s8",
                "ConvInteger u8(zp128)*s8", "QLinearConv u8(zp128)*s8 ->u8"):

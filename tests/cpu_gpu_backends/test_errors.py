@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import cpu_gpu_backends as cg
+from opset import Epilogue
 
 
 def test_wrong_dtype_shape_and_arity():
@@ -44,7 +45,9 @@ def test_non_contiguous_input_is_handled():
     (lambda: cg.avg_pool2d((1, 1, 4, 4), 2, padding=2), "padding .* must be smaller"),
     (lambda: cg.max_pool2d((1, 1, 4, 4), 2, dtype="i32"), "dtype must be one of"),
     (lambda: cg.quantize((2, 3), axis=5), "axis 5 out of range"),
-    (lambda: cg.nchw_to_blocked((1, 3, 4, 4), 0), "bc must be a positive"),
+    (lambda: cg.nchw_to_blocked((1, 3, 4, 4)), "layout must be an opset.layout.ActLayout"),
+    (lambda: cg.quantized_op("conv2d"), "expected an opset operator"),
+    (lambda: cg.requantize((2, 3), Epilogue(), axis=4), "axis 4 out of range"),
     (lambda: cg.elementwise(lambda x: x + 1.5, [(3,)], ["i32"]), "must be one of|bad expr"),
 ])
 def test_bad_arguments(call, match):

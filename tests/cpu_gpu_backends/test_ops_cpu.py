@@ -21,10 +21,23 @@ from cpu_gpu_backends.ops import gemm as gemm_ops
 from cpu_gpu_backends.ops import layout as layout_ops
 from cpu_gpu_backends.ops import pooling as pool_ops
 from cpu_gpu_backends.ops import quantize as q_ops
+from cpu_gpu_backends.ops import quantized as quantized_ops
 from cpu_gpu_backends.ops import softmax as softmax_ops
 from cpu_gpu_backends.ops.microkernel import TileShape
+from opset import ActLayout, Epilogue, Requant
+from opset import reference as ref
 
-from . import reference_ops as ref
+
+def ref_dense(a, b, bias=None, transpose_b=False, activation=None):
+    """The raw dense kernel: ``act(a @ b + bias)``, int8 accumulating exactly to int32."""
+    return ref.linear(ref.dense_acc(a, b.T if transpose_b else b), bias, activation)
+
+
+def ref_conv2d(x, w, bias=None, stride=(1, 1), padding=0, dilation=(1, 1), groups=1,
+               activation=None):
+    """The raw conv2d kernel: ``act(conv2d(x, w) + bias)`` (zero padding)."""
+    return ref.linear(ref.conv2d_acc(x, w, stride, padding, 0, dilation, groups), bias,
+                      activation)
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -60,7 +73,7 @@ def test_dense(cpu, m, k, n, dtype, bias, tb, act, seed):
         bv = rand(rng, (n,), "i32" if dtype == "i8" else "f32")
         args.append(bv)
     op = cpu.compile(gemm_ops.dense_plan(m, k, n, dtype, bias, tb, act))
-    check(op(*args), ref.dense(a, b, bv, tb, act), dtype)
+    check(op(*args), ref_dense(a, b, bv, tb, act), dtype)
 
 
 def test_dense_large_both_threads_and_bind(cpu):
@@ -68,17 +81,17 @@ def test_dense_large_both_threads_and_bind(cpu):
     a, b = rand(rng, (67, 300), "f32"), rand(rng, (300, 129), "f32")
     op = cpu.compile(gemm_ops.dense_plan(67, 300, 129))
     for threads in (1, 2):
-        check(op(a, b, threads=threads), ref.dense(a, b), "f32")
+        check(op(a, b, threads=threads), ref_dense(a, b), "f32")
     bound = op.bind(b=b)
     assert bound.input_names == ("a",)
-    check(bound(a), ref.dense(a, b), "f32")
+    check(bound(a), ref_dense(a, b), "f32")
 
 
 def test_matmul_int8_extremes_exact():
     a = np.full((5, 257), -128, np.int8)
     b = np.full((257, 33), -128, np.int8)
     out = cg.matmul(a.shape, b.shape, dtype="i8")(a, b)
-    np.testing.assert_array_equal(out, ref.dense(a, b))
+    np.testing.assert_array_equal(out, ref_dense(a, b))
 
 
 @pytest.mark.parametrize("quads", [False, True])
@@ -92,7 +105,7 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
         a, b, bv = rand(rng, (m, k), "i8"), rand(rng, (k, n), "i8"), rand(rng, (n,), "i32")
         for bias in (None, bv):
             op = cpu.compile(gemm_ops.dense_plan(m, k, n, "i8", bias is not None, tile=tile))
-            check(op(a, b, *([] if bias is None else [bias])), ref.dense(a, b, bias), "i8")
+            check(op(a, b, *([] if bias is None else [bias])), ref_dense(a, b, bias), "i8")
     for (n, c, h, w, oc, k, s, p) in ((1, 3, 11, 9, 20, 3, 2, 1), (2, 21, 6, 7, 37, 1, 2, 0),
                                       (1, 16, 5, 5, 16, 3, 1, 2)):
         tile = TileShape(5, 2 if oc > vl else 1, vl, True, quads)
@@ -101,7 +114,7 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
         for bias in (None, bv):
             op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, "i8", s, p, 1,
                                                   bias is not None, "relu", tile))
-            expect = ref.conv2d(x, wt, bias, (s, s), p, (1, 1), activation="relu")
+            expect = ref_conv2d(x, wt, bias, (s, s), p, (1, 1), activation="relu")
             args = [x, wt] + ([] if bias is None else [bias])
             check(op(*args), expect, "i8")
             check(op.bind(w=wt, **({} if bias is None else {"bias": bias}))(x), expect, "i8")
@@ -134,7 +147,7 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     op = cpu.compile(conv_ops.conv2d_plan(x.shape, w.shape, dtype, stride, p["pad"], dil, bias,
                                           act))
     args = [x, w] + ([bv] if bias else [])
-    check(op(*args), ref.conv2d(x, w, bv, stride, p["pad"], dil, activation=act), dtype)
+    check(op(*args), ref_conv2d(x, w, bv, stride, p["pad"], dil, activation=act), dtype)
 
 
 @pytest.mark.parametrize("dtype", ["f32", "i8"])
@@ -153,7 +166,7 @@ def test_conv2d_resnet_like(cpu, shape, dtype):
     wt = rand(rng, (oc, c, k, k), dtype)
     bv = rand(rng, (oc,), "i32" if dtype == "i8" else "f32")
     op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, dtype, s, p, 1, True, "relu"))
-    expect = ref.conv2d(x, wt, bv, (s, s), p, (1, 1), activation="relu")
+    expect = ref_conv2d(x, wt, bv, (s, s), p, (1, 1), activation="relu")
     check(op(x, wt, bv), expect, dtype)
     check(op.bind(w=wt, bias=bv)(x), expect, dtype)
 
@@ -169,7 +182,7 @@ def test_depthwise_conv2d(cpu, n, c, mult, h, w, k, s, pad, dtype, bias, seed):
     bv = rand(rng, (c * mult,), "i32" if dtype == "i8" else "f32") if bias else None
     op = cpu.compile(dw_ops.depthwise_conv2d_plan(x.shape, wt.shape, dtype, s, pad, 1, bias,
                                                   "relu"))
-    expect = ref.conv2d(x, wt, bv, (s, s), pad, (1, 1), groups=c, activation="relu")
+    expect = ref_conv2d(x, wt, bv, (s, s), pad, (1, 1), groups=c, activation="relu")
     check(op(*([x, wt] + ([bv] if bias else []))), expect, dtype)
 
 
@@ -177,7 +190,7 @@ def test_conv2d_groups_dispatch():
     rng = np.random.default_rng(3)
     x, w = rand(rng, (1, 4, 6, 6), "f32"), rand(rng, (4, 1, 3, 3), "f32")
     out = cg.conv2d(x.shape, w.shape, groups=4, padding=1)(x, w)
-    check(out, ref.conv2d(x, w, None, (1, 1), 1, groups=4), "f32")
+    check(out, ref_conv2d(x, w, None, (1, 1), 1, groups=4), "f32")
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -193,12 +206,13 @@ def test_pool2d(cpu, n, c, h, w, k, s, pad, kind, cip, seed):
     kind = kind[:3]
     x = rand(rng, (n, c, h, w), dtype)
     op = cpu.compile(pool_ops.pool2d_plan(x.shape, kind, k, s, pad, cip, dtype))
-    check(op(x), ref.pool2d(x, kind, (k, k), (s, s), pad, cip), dtype)
+    check(op(x), ref.float_pool2d(x, kind, (k, k), (s, s), pad, cip), dtype)
 
 
 def test_global_avg_pool(cpu):
     x = rand(np.random.default_rng(0), (2, 7, 5, 3), "f32")
-    check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.global_avg_pool(x), "f32")
+    check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.float_global_avg_pool(x),
+          "f32")
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -286,34 +300,51 @@ def test_quantize_dequantize(cpu, shape, per_axis, seed):
     # exact .5 ties must round to even, like onnx
     x.reshape(-1)[0] = np.float32(2.5) * scale.reshape(-1)[0]
     q = cpu.compile(q_ops.quantize_plan(shape, axis))(x, scale, zp)
-    np.testing.assert_array_equal(q, ref.quantize(x, scale, zp))
+    np.testing.assert_array_equal(q, ref.quantize_linear(x, scale, zp))
     d = cpu.compile(q_ops.dequantize_plan(shape, axis))(q, scale, zp)
-    np.testing.assert_allclose(d, ref.dequantize(q, scale, zp), rtol=1e-6)
+    np.testing.assert_allclose(d, ref.dequantize_linear(q, scale, zp), rtol=1e-6)
 
 
 @FEW
-@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), per_axis=st.booleans(),
-       seed=st.integers(0, 99))
-def test_requantize(cpu, shape, per_axis, seed):
+@given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4), bias=st.booleans(),
+       kind=st.sampled_from(["shift", "mult", "channel"]), residual=st.booleans(),
+       relu=st.booleans(), seed=st.integers(0, 99))
+def test_requantize_is_the_hardware_epilogue(cpu, shape, bias, kind, residual, relu, seed):
+    """The standalone requantize kernel computes opset.Epilogue exactly like the reference,
+    int32 wrapping included (accumulators and multipliers near the int32 edges)."""
     rng = np.random.default_rng(seed)
     shape = tuple(shape)
-    axis = 0 if per_axis else None
-    ps = q_ops.param_shape("t", shape, axis)
+    rq = {"shift": Requant(shift=int(rng.integers(0, 32))),
+          "mult": Requant(int(rng.integers(-32768, 32768)), int(rng.integers(0, 32)),
+                          int(rng.integers(0, 32))),
+          "channel": Requant(per_channel=True, pre_shift=int(rng.integers(0, 8)))}[kind]
+    ep = Epilogue(bias=bias, requant=rq, residual=residual, relu=relu)
     x = rng.integers(-(1 << 31), (1 << 31) - 1, shape, dtype=np.int64).astype(np.int32)
-    mult = rng.integers(1, 1 << 31, ps, dtype=np.int64).astype(np.int32)
-    shift = rng.integers(0, 40, ps).astype(np.int32)
-    zp = rng.integers(-10, 10, ps).astype(np.int8)
-    out = cpu.compile(q_ops.requantize_plan(shape, axis))(x, mult, shift, zp)
-    np.testing.assert_array_equal(out, ref.requantize(x, mult, shift, zp))
+    named = {"acc": x, "bias": rng.integers(-(1 << 31), (1 << 31) - 1, shape[1],
+                                            dtype=np.int64).astype(np.int32),
+             "multiplier": rng.integers(-32768, 32768, shape[1]).astype(np.int32),
+             "shift": rng.integers(0, 32, shape[1]).astype(np.int32),
+             "residual": rand(rng, shape, "i8")}
+    plan = quantized_ops.requantize_plan(shape, ep, 1)
+    out = cpu.compile(plan)(*[named[b.name] for b in plan.inputs])
+    np.testing.assert_array_equal(out, ref.epilogue(
+        x, ep, named["bias"], named["multiplier"], named["shift"], named["residual"]))
 
 
 # ----------------------------------------------------------------------------- layout
 @FEW
-@given(n=st.integers(1, 2), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
-       bc=st.sampled_from([1, 4, 8, 16]), dtype=st.sampled_from(["f32", "i8", "i32"]))
-def test_layout_round_trip(cpu, n, c, h, w, bc, dtype):
-    x = rand(np.random.default_rng(0), (n, c, h, w), dtype)
-    blocked = cpu.compile(layout_ops.nchw_to_blocked_plan(x.shape, bc, dtype))(x)
-    np.testing.assert_array_equal(blocked, ref.nchw_to_blocked(x, bc))
-    back = cpu.compile(layout_ops.blocked_to_nchw_plan(x.shape, bc, dtype))(blocked)
+@given(n=st.integers(1, 3), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
+       block=st.sampled_from([1, 4, 8, 16]), batch=st.sampled_from([1, 2]),
+       halo=st.tuples(st.integers(0, 2), st.integers(0, 2)), pad_value=st.integers(-128, 127),
+       dtype=st.sampled_from(["i8", "f32", "i32"]))
+def test_blocked_layout_is_opsets(cpu, n, c, h, w, block, batch, halo, pad_value, dtype):
+    """The CPU layout transforms produce exactly ActLayout.pack's array (halo = pad value,
+    padded channels and batch lanes zero) and invert it."""
+    lay = ActLayout(n, c, h, w, block, batch, halo)
+    x8 = rand(np.random.default_rng(0), (n, c, h, w), "i8")
+    want = lay.pack(x8, pad_value)
+    x = x8.astype(np.dtype({"i8": np.int8, "f32": np.float32, "i32": np.int32}[dtype]))
+    blocked = cpu.compile(layout_ops.nchw_to_blocked_plan(lay, dtype, pad_value))(x)
+    np.testing.assert_array_equal(blocked, want.astype(blocked.dtype))
+    back = cpu.compile(layout_ops.blocked_to_nchw_plan(lay, dtype))(blocked)
     np.testing.assert_array_equal(back, x)

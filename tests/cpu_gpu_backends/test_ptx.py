@@ -12,8 +12,10 @@ from cpu_gpu_backends.ops import gpu_gemm
 from cpu_gpu_backends.ops import layout as layout_ops
 from cpu_gpu_backends.ops import pooling as pool_ops
 from cpu_gpu_backends.ops import quantize as q_ops
+from cpu_gpu_backends.ops import quantized as quantized_ops
 from cpu_gpu_backends.ops import softmax as softmax_ops
 from cpu_gpu_backends.ptx import NvptxBackend, NvptxOptions, PtxError, assemble_ptx, emit_ptx
+from opset import ActLayout, Conv2d, Epilogue, Requant
 
 PLANS = {
     "gpu_dense_f32": lambda: gpu_gemm.gpu_dense_plan(70, 33, 65, "f32", True, False, "relu"),
@@ -33,9 +35,15 @@ PLANS = {
     "shift": lambda: ew_ops.binary_plan("shr", (8,), (8,), "i32"),
     "quantize": lambda: q_ops.quantize_plan((2, 3, 4), 1),
     "dequantize": lambda: q_ops.dequantize_plan((2, 3, 4)),
-    "requantize": lambda: q_ops.requantize_plan((2, 3, 4), 1),
-    "to_blocked": lambda: layout_ops.nchw_to_blocked_plan((1, 5, 3, 3), 4),
-    "from_blocked": lambda: layout_ops.blocked_to_nchw_plan((1, 5, 3, 3), 4, "i8"),
+    "requantize": lambda: quantized_ops.requantize_plan(
+        (2, 3, 4), Epilogue(bias=True, requant=Requant(per_channel=True, pre_shift=2),
+                            relu=True), 1),
+    "quantized_conv2d": lambda: quantized_ops.op_plan(Conv2d(
+        1, 5, 6, 6, 8, 3, 3, pad=1, pad_value=-3,
+        epilogue=Epilogue(bias=True, requant=Requant(300, 9, 1), residual=True))),
+    "to_blocked": lambda: layout_ops.nchw_to_blocked_plan(
+        ActLayout(3, 5, 3, 3, 4, 2, halo=(1, 1)), "f32", 0),
+    "from_blocked": lambda: layout_ops.blocked_to_nchw_plan(ActLayout(1, 5, 3, 3, 4, 1), "i8"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Each case compiles one operator (or a chain of two) with ``compiler.compile_op`` for a given
 :class:`~vta_hw.config.HwConfig`, builds its bundle from random but seeded int8 inputs and
-computes the expected output with the numpy reference (``tests/compiler/reference_ops.py``).
+computes the expected output with the numpy reference (:mod:`opset.reference`).
 RTL co-simulation (``tests/vta_hw/test_compiled_ops.py``) runs these bundles on the simulator
 and on Verilator; other checks (e.g. a race checker) can reuse the same programs.
 
@@ -39,7 +39,7 @@ from compiler import (
     compile_op,
 )
 from compiler.api import ChainedProgram, CompiledOp, chain
-from tests.compiler import reference_ops as ref
+from opset import reference as ref
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 

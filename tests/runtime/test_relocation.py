@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from compiler import Conv2d, Dense, Epilogue, Requant, compile_op
+from opset import reference as ref
 from runtime.device import DeviceError, LaunchResult
 from runtime.devices import open_device, run_bundle
 from runtime.sim_device import SimDevice
-from tests.compiler import reference_ops as ref
 from tests.programs.compiled_ops import cases_for
 from tests.programs.corpus import CORPUS
 from vta.api import load_compiled, run_compiled

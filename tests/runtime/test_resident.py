@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from compiler import Conv2d, Dense, Epilogue, Requant, compile_op
+from opset import reference as ref
 from runtime.fpga_device import FpgaDevice, SimulatedSocTransport, Transport
 from runtime.sim_device import SimDevice
-from tests.compiler import reference_ops as ref
 from vta.api import load_compiled
 from vta_hw.config import TINY
 from vta_hw.soc import protocol as P

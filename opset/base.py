@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opset.errors import OpError
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -20,15 +22,11 @@ def pair(v: int | tuple[int, int], what: str) -> tuple[int, int]:
         return (v, v)
     t = tuple(int(x) for x in v)
     if len(t) != 2:
-        from compiler.errors import OpError
-
         raise OpError(f"{what} must be an int or a pair, got {v!r}")
     return t  # type: ignore[return-value]
 
 
 def positive(op: str, **values: int) -> None:
-    from compiler.errors import OpError
-
     for k, v in values.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise OpError(f"{op}: {k} must be a positive integer, got {v!r}")

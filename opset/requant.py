@@ -1,7 +1,10 @@
-"""Fused epilogues: what happens to the int32 accumulators before they leave as int8.
+"""The one requantization definition: what happens to int32 accumulators before they leave
+as int8, on every device.
 
-The arithmetic is the bit-exact contract between the code generator (ALU instructions, see
-``compiler/lower/alu_epilogue.py``) and the numpy reference (``tests/compiler/reference_ops.py``).
+The arithmetic is the hardware's, and the bit-exact contract between the accelerator's code
+generator (ALU instructions, ``compiler/lower/alu_epilogue.py``), the CPU backend's fused
+epilogue kernels (``cpu_gpu_backends/ops/quantized.py``) and the numpy reference
+(:mod:`opset.reference`).
 With ``acc`` the int32 accumulator of one output element and every step wrapping to int32
 exactly as the ALU does::
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from compiler.errors import OpError
+from opset.errors import OpError
 from vta_hw import isa
 from vta_hw.config import OUT_WIDTH, int_range
 

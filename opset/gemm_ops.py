@@ -2,16 +2,16 @@
 
 Each is a frozen dataclass of shapes and parameters; tensors are passed separately (by
 name, see ``inputs()``).  Quantized semantics: int8 inputs and weights, int32 accumulation
-(wrapping), then the fused :class:`~compiler.ops.epilogue.Epilogue` down to int8.
+(wrapping), then the fused :class:`~opset.requant.Epilogue` down to int8.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler.errors import OpError
-from compiler.ops.base import TensorSpec, pair, positive
-from compiler.ops.epilogue import Epilogue
+from opset.base import TensorSpec, pair, positive
+from opset.errors import OpError
+from opset.requant import Epilogue
 from vta_hw.config import INP_WIDTH, int_range
 
 _I8 = int_range(INP_WIDTH)  # a pad value is one input lane

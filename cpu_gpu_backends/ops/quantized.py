@@ -1,0 +1,230 @@
+"""Quantized operators from their :mod:`opset` description, with the hardware's arithmetic.
+
+``op_plan(op)`` takes the same frozen description the accelerator compiler takes
+(:class:`opset.Conv2d`, :class:`~opset.DepthwiseConv2d`, :class:`~opset.Dense`,
+:class:`~opset.Elementwise`, :class:`~opset.Pool2d`, :class:`~opset.GlobalAvgPool`) and
+returns a plan whose inputs are named and ordered as ``op.inputs()`` and whose int8 output
+equals :func:`opset.reference.run` bit for bit, so the partitioner may move the op between
+the accelerator and the CPU.
+
+GEMM ops are the raw int8 kernels (int32 accumulation with the bias fused in the
+accumulator's initial value; conv2d and depthwise read ``op.pad_value`` in the padding) and
+the :mod:`opset.requant` sequence in wrapping int32 arithmetic (:mod:`.epilogue`), ending in
+int8 saturation: fused into conv2d's write-back when its output rows are wide enough to
+vectorize (:data:`FUSE_MIN_WIDTH`), otherwise (and for depthwise and dense) a second
+element-wise kernel over the accumulators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from opset import (
+    AluStep,
+    Conv2d,
+    Dense,
+    DepthwiseConv2d,
+    Elementwise,
+    Epilogue,
+    GlobalAvgPool,
+    Pool2d,
+)
+from opset.requant import INT8_MIN
+
+from .. import dtypes as dt
+from ..kernel_ir import (
+    Assign,
+    Cast,
+    Decl,
+    Expr,
+    Kernel,
+    Let,
+    Load,
+    Loop,
+    Param,
+    Store,
+    Var,
+    binary,
+    ge,
+    land,
+    lt,
+    maximum,
+    minimum,
+)
+from .common import shape_of, tag, when
+from .conv2d import conv2d_plan
+from .depthwise import depthwise_conv2d_plan
+from .elementwise import elementwise_plan
+from .epilogue import I32, epilogue_expr, i32c, rshr, sat8
+from .gemm import dense_plan
+from .plan import BufferSpec, OpPlan, Step
+
+
+def requantize_plan(shape, ep: Epilogue, axis: int = 1) -> OpPlan:
+    """int32 ``acc`` of ``shape`` -> int8 by ``ep``.  Inputs, in this order: ``acc``, then as
+    ``ep`` needs them ``bias``, ``multiplier``, ``shift`` (int32, one per index of ``axis``)
+    and ``residual`` (int8, ``shape``)."""
+    s = shape_of("requantize", "shape", shape)
+    if not -len(s) <= axis < len(s):
+        raise ValueError(f"requantize: axis {axis} out of range for a rank-{len(s)} input")
+    axis %= len(s)
+    ps = tuple(s[d] if d == axis else 1 for d in range(len(s)))
+    names = ["acc", *ep.const_rows(), *(["residual"] if ep.residual else [])]
+    shapes = [s] + [ps] * len(ep.const_rows()) + ([s] if ep.residual else [])
+    dtypes = ["i32"] * (1 + len(ep.const_rows())) + (["i8"] if ep.residual else [])
+
+    def fn(*v: Expr) -> Expr:
+        named = dict(zip(names, v, strict=True))
+        return epilogue_expr(named["acc"], ep, named.get("bias"), named.get("multiplier"),
+                             named.get("shift"), named.get("residual"))
+
+    plan = rename(elementwise_plan(fn, shapes, dtypes, "requant"),
+                  {f"x{i}": n for i, n in enumerate(names)})
+    rows = set(ep.const_rows())  # broadcast as ps, passed as 1-D vectors (same elements)
+    return replace(plan, buffers=tuple(replace(b, shape=(s[axis],)) if b.name in rows else b
+                                       for b in plan.buffers))
+
+
+def rename(plan: OpPlan, names: dict[str, str], temps: frozenset[str] = frozenset()
+           ) -> OpPlan:
+    """The plan with buffers renamed (``names``: old -> new); buffers named in ``temps``
+    (new names) become scratch."""
+    bufs = tuple(replace(b, name=names.get(b.name, b.name),
+                         role="temp" if names.get(b.name, b.name) in temps else b.role)
+                 for b in plan.buffers)
+    steps = tuple(replace(st, args=tuple(names.get(a, a) for a in st.args))
+                  for st in plan.steps)
+    return replace(plan, buffers=bufs, steps=steps)
+
+
+def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int) -> OpPlan:
+    """``raw`` (int32 output ``acc``, bias fused) followed by the epilogue kernel."""
+    ep = replace(op.epilogue, bias=False)  # the raw kernel starts from the bias
+    epi = requantize_plan(out_shape, ep, axis)
+    order = [t.name for t in op.inputs()]
+    bufs = {b.name: b for b in raw.buffers}
+    bufs.update({b.name: b for b in epi.buffers if b.name != "acc"})
+    ins = [bufs.pop(n) for n in order]
+    plan = OpPlan(f"{op.kind}_{tag(op)}", raw.kernels + epi.kernels,
+                  (*ins, *bufs.values()), raw.steps + epi.steps,
+                  {**raw.attrs, "op": op, "out_shape": out_shape})
+    return plan
+
+
+# Output rows at least this wide get conv2d's epilogue fused into the kernel's row
+# write-back; narrower rows leave that loop too short to vectorize, and a separate kernel
+# over the whole int32 tensor is faster (benchmarks/cpu_backend.py, ResNet-18 shapes: fused
+# 0.99-1.07x the raw conv on 28-112-wide rows, separate 1.04-1.30x on 7-14-wide rows where
+# fused measured 1.1-1.95x).
+FUSE_MIN_WIDTH = 16
+
+
+def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int) -> OpPlan:
+    bias = op.epilogue.bias
+    if isinstance(op, Conv2d) and op.wo >= fuse_min_width:
+        plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
+                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue)
+        return replace(plan, attrs={**plan.attrs, "op": op})
+    if isinstance(op, Conv2d):
+        raw = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
+                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value)
+        raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
+        out = (op.n, op.o, op.ho, op.wo)
+    elif isinstance(op, DepthwiseConv2d):
+        raw = depthwise_conv2d_plan((op.n, op.c, op.h, op.w), (op.c, 1, op.kh, op.kw), "i8",
+                                    op.stride, op.pad, 1, bias, None, op.pad_value)
+        raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
+        out = (op.n, op.c, op.ho, op.wo)
+    else:
+        raw = dense_plan(op.n, op.i, op.o, "i8", bias, transpose_b=True)
+        raw = rename(raw, {"a": "x", "b": "w", "out": "acc"}, frozenset({"acc"}))
+        out = (op.n, op.o)
+    return _with_epilogue(raw, op, out, 1)
+
+
+def alu_expr(step: AluStep, x: Expr, b: Expr | None) -> Expr:
+    """One :class:`opset.AluStep` on an int32 value (wrapping like the ALU)."""
+    y = Cast(b, I32) if step.operand is None else i32c(step.operand)
+    name = step.op.lower()
+    if name == "min":
+        return minimum(x, y)
+    if name == "max":
+        return maximum(x, y)
+    if name == "add":
+        return x + y
+    if name == "mul":
+        return x * y
+    if name == "shr":
+        return binary("shr", x, y)
+    if name == "rshr":
+        return rshr(x, int(step.operand))
+    if name == "mov":
+        return y
+    raise ValueError(f"elementwise: no CPU lowering for ALU step {step.op!r}")
+
+
+def _elementwise_plan(op: Elementwise) -> OpPlan:
+    names = [t.name for t in op.inputs()]
+
+    def fn(a: Expr, b: Expr | None = None) -> Expr:
+        x: Expr = Cast(a, I32)
+        for st in op.steps:
+            x = alu_expr(st, x, b)
+        return sat8(x)
+
+    plan = elementwise_plan(fn, [op.shape] * len(names), ["i8"] * len(names), op.kind)
+    return rename(plan, {f"x{i}": n for i, n in enumerate(names)})
+
+
+def _pool_plan(op: Pool2d | GlobalAvgPool) -> OpPlan:
+    """Max: the largest in-image value (padding is -128, never larger).  Average: the
+    in-image int32 sum (padding counts as 0), ``rshr(sum * m, s)``, saturated."""
+    if isinstance(op, GlobalAvgPool):
+        kh, kw, (sh, sw), (ph, pw), kind = op.h, op.w, (1, 1), (0, 0), "avg"
+        oh = ow = 1
+    else:
+        kh, kw, (sh, sw), (ph, pw), kind = op.kh, op.kw, op.stride, op.pad, op.pool
+        oh, ow = op.ho, op.wo
+    n, c, h, w = op.n, op.c, op.h, op.w
+    q, ox = Var("q"), Var("ox")
+    ih = Var("oy") * sh - ph + Var("ky")
+    iw = ox * sw - pw + Var("kx")
+    inside = land(land(ge(ih, 0), lt(ih, h)), land(ge(iw, 0), lt(iw, w))) if ph or pw \
+        else True
+    x_at = Cast(Load("x", (Var("plane") * h + ih) * w + iw, dt.i8), I32)
+    acc = Var("acc", I32)
+    if kind == "max":
+        init, upd, result = i32c(INT8_MIN), Assign("acc", maximum(acc, x_at)), sat8(acc)
+    else:
+        m, s = op.avg
+        init, upd = i32c(0), Assign("acc", acc + x_at)
+        result = sat8(rshr(acc * i32c(m) if m != 1 else acc, s))
+    window = Loop("ky", kh, (Loop("kx", kw, tuple(when(inside, [upd]))),))
+    body = Loop("ox", ow, (Decl("acc", init), window,
+                           Store("y", (Var("plane") * oh + Var("oy")) * ow + ox, result)))
+    name = f"{op.kind}_{tag(op)}"
+    k = Kernel(name, (Param("x", dt.i8), Param("y", dt.i8)),
+               (Loop("q", n * c * oh, (Let("oy", q % oh), Let("plane", q // oh), body),
+                     "parallel"),))
+    bufs = (BufferSpec("x", dt.i8, (n, c, h, w), "input"),
+            BufferSpec("y", dt.i8, (n, c, oh, ow), "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),),
+                  {"op": op, "out_shape": (n, c, oh, ow)})
+
+
+def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH) -> OpPlan:
+    """The CPU plan of a quantized :mod:`opset` operator (inputs named as ``op.inputs()``,
+    output ``y``, int8, equal to :func:`opset.reference.run`).  ``fuse_min_width``: the
+    narrowest conv2d output row that gets the epilogue fused (tests force either form)."""
+    if isinstance(op, Conv2d | DepthwiseConv2d | Dense):
+        return _gemm_plan(op, fuse_min_width)
+    if isinstance(op, Elementwise):
+        return _elementwise_plan(op)
+    if isinstance(op, Pool2d | GlobalAvgPool):
+        return _pool_plan(op)
+    raise TypeError(f"op_plan: expected an opset operator (Conv2d, DepthwiseConv2d, Dense, "
+                    f"Elementwise, Pool2d, GlobalAvgPool), got {type(op).__name__}")
+
+
+__all__ = ["op_plan", "requantize_plan", "epilogue_expr", "rshr", "sat8", "alu_expr",
+           "rename"]
