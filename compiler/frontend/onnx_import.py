@@ -390,7 +390,7 @@ def _conv_transpose(ctx, node, a):
         for i in range(nd):
             total = strides[i] * (spatial[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 \
                 - target[i]
-            lower = auto == "SAME_LOWER"
+            lower = auto != "SAME_UPPER"  # the spec: without auto_pad, extra pad goes first
             begin.append(total - total // 2 if lower else total // 2)
             end.append(total // 2 if lower else total - total // 2)
         pads = tuple(begin + end)
@@ -687,7 +687,7 @@ def _resize(ctx, node, a):
     else:
         ctm = a.get("coordinate_transformation_mode", "half_pixel")
         nearest = a.get("nearest_mode", "round_prefer_floor")
-    if ctm == "tf_crop_and_resize":
+    if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
         raise UnsupportedOpError(f"node {node.name!r} (Resize): coordinate mode {ctm!r} is "
                                  "not supported")
     ctx.emit("Resize", node.input[:1], node.output[:1], size=tuple(size),

@@ -192,8 +192,6 @@ def _resize(node: Node, x: np.ndarray) -> tuple[np.ndarray, ...]:
             src = (o + 0.5) / scale - 0.5 if n_out > 1 else np.zeros_like(o)
         elif ctm == "align_corners":
             src = o * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros_like(o)
-        elif ctm == "tf_half_pixel_for_nearest":
-            src = (o + 0.5) / scale
         else:  # asymmetric
             src = o / scale
         if nearest == "floor":
