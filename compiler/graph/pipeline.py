@@ -49,7 +49,7 @@ def run_passes(graph: Graph, passes: Sequence[tuple[str, Pass]] = FLOAT_PASSES, 
         sink: Callable[[str, Graph], None] | None = write
     else:
         sink = dump
-    verify(graph, require_types=False, where="input")
+    verify(graph, require_types=False, where="the frontend (pipeline input)")
     if sink is not None:
         sink("input", graph)
     for name, fn in passes:
