@@ -51,8 +51,9 @@ class QuantParams:
 
     def __str__(self) -> str:
         ax = "" if self.axis is None else f",axis={self.axis}"
-        s = ",".join(f"{v:g}" for v in self.scale[:4]) + ("..." if len(self.scale) > 4 else "")
-        z = ",".join(str(v) for v in self.zero_point[:4]) + ("..." if len(self.zero_point) > 4 else "")
+        more = "..." if len(self.scale) > 4 else ""
+        s = ",".join(f"{v:g}" for v in self.scale[:4]) + more
+        z = ",".join(str(v) for v in self.zero_point[:4]) + more
         return f"q(s={s},z={z}{ax})"
 
 

@@ -91,8 +91,8 @@ def _concat(node, ts):
     axis = node.attr("axis")
     first = ts[0].shape
     for t in ts[1:]:
-        if t.rank != len(first) or any(a != b for i, (a, b) in enumerate(zip(first, t.shape))
-                                       if i != axis):
+        if t.rank != len(first) or any(
+                a != b for i, (a, b) in enumerate(zip(first, t.shape, strict=True)) if i != axis):
             raise _fail(node, f"inputs {[list(t.shape) for t in ts]} differ off axis {axis}")
     shape = list(first)
     shape[axis] = sum(t.shape[axis] for t in ts)
