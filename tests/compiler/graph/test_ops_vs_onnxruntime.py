@@ -451,3 +451,82 @@ def test_qlinear_matmul_and_matmul_integer():
     check("QLinearMatMul", a, consts, opset=10)
     check("MatMulInteger", a, {"b": b, "az": np.array(120, np.uint8),
                                "bz": np.array(130, np.uint8)}, opset=10)
+
+
+# --- the rest of the canonical set: comparisons, selection, reductions, integer math ----
+
+@pytest.mark.parametrize("op", ["Max", "Min"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_max_min_n_ary(op, n):
+    check(op, {f"x{i}": f32(2, 3) for i in range(n)}, {"k": f32(3)})
+
+
+@pytest.mark.parametrize("op", ["Equal", "Less", "Greater"])
+def test_compare_and_where(op):
+    a = RNG.integers(-2, 3, (3, 4)).astype(np.float32)
+    b = RNG.integers(-2, 3, (4,)).astype(np.float32)
+    check(op, {"a": a}, {"b": b})
+    nodes = [helper.make_node(op, ["a", "b"], ["c"]),
+             helper.make_node("Where", ["c", "a", "z"], ["y0"])]
+    model = make_model(nodes, [tensor("a", [3, 4])], [onnx.ValueInfoProto(name="y0")],
+                       [init("b", b), init("z", f32(3, 1))])
+    (want,) = run_ort(model, {"a": a})
+    np.testing.assert_array_equal(evaluate(run_passes(import_onnx(model)), {"a": a})["y0"],
+                                  want)
+
+
+@pytest.mark.parametrize("op", ["Floor", "Ceil"])
+def test_floor_ceil(op):
+    check(op, {"x": f32(3, 4, lo=-3, hi=3)})
+
+
+@pytest.mark.parametrize("op,opset", [("ReduceSum", 11), ("ReduceSum", 13), ("ReduceMax", 13),
+                                      ("ReduceMin", 18), ("ReduceProd", 13)])
+def test_other_reductions(op, opset):
+    x = {"x": f32(2, 3, 4, lo=0.5, hi=1.5)}
+    axes_as_input = opset >= 18 or (op == "ReduceSum" and opset >= 13)
+    if axes_as_input:
+        check(op, x, {"a": np.array([0, -1], np.int64)}, dict(keepdims=0), opset=opset)
+    else:
+        check(op, x, attrs=dict(axes=[0, -1], keepdims=0), opset=opset)
+
+
+def test_gather_on_data():
+    check("Gather", {"x": f32(5, 4)}, {"i": np.array([[0, -1], [3, 2]], np.int64)},
+          dict(axis=0))
+    check("Gather", {"x": f32(3, 5, 2)}, {"i": np.array([4, 0, -2], np.int64)}, dict(axis=-2))
+
+
+def test_integer_shape_math_folds_like_onnxruntime():
+    """Shape arithmetic in int64 (C division) folds at import to the same values."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Div", ["s", "two"], ["h"]),
+             helper.make_node("Mul", ["h", "neg"], ["m"]),
+             helper.make_node("Size", ["x"], ["n"]),
+             helper.make_node("Range", ["zero", "n", "five"], ["r"]),
+             helper.make_node("Cast", ["m"], ["mf"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "mf"], ["y0"])]
+    model = make_model(nodes, [tensor("x", [7, 6, 3])], [onnx.ValueInfoProto(name="y0"),
+                                                         onnx.ValueInfoProto(name="r")],
+                       [init("two", np.array([2, 4, -2], np.int64)),
+                        init("neg", np.array(-1, np.int64)), init("zero", np.array(0)),
+                        init("five", np.array(50))], opset=13)
+    x = f32(7, 6, 3)
+    want = run_ort(model, {"x": x})
+    graph = run_passes(import_onnx(model))
+    assert [n.op for n in graph.nodes] == ["Add"]
+    got = evaluate(graph, {"x": x})
+    np.testing.assert_array_equal(got["y0"], want[0])
+    np.testing.assert_array_equal(got["r"], want[1])
+
+
+def test_float64_reference():
+    """The reference also runs in float64 (closer to exact; same ops)."""
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y0"], pads=[1, 1, 1, 1])],
+                       [tensor("x", [1, 2, 5, 5])], [onnx.ValueInfoProto(name="y0")],
+                       [init("w", f32(3, 2, 3, 3))])
+    x = f32(1, 2, 5, 5)
+    (want,) = run_ort(model, {"x": x})
+    got = evaluate(import_onnx(model), {"x": x}, dtype="float64")["y0"]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
