@@ -10,8 +10,10 @@ the input shapes (``compiler.graph.shapes``), so the passes see one op set.
 - Old IR-3 exports list initializers among the graph inputs: they are constants.
 - Constant subgraphs (``Shape``/``Gather``/``Unsqueeze``/``Concat``/``ConstantOfShape``/
   ``Cast``/...) are folded while importing, with the reference evaluator: attributes given as
-  tensors need their values.  ``Flatten``/``Squeeze``/``Unsqueeze`` become ``Reshape`` with an
-  explicit shape, ``Sum`` a chain of ``Add``, ``Dropout`` an ``Identity``.
+  tensors need their values.  QuantizeLinear/DequantizeLinear are never folded: a QDQ
+  model's weights stay int8 with their scales.
+- ``Flatten``/``Squeeze``/``Unsqueeze`` become ``Reshape`` with an explicit shape, ``Sum`` a
+  chain of ``Add``, ``Dropout`` an ``Identity``.
 - Dynamic dimensions are fixed with ``input_shapes={name: (1, 3, 224, 224)}``; without it the
   error names the input and the dimension.
 - A model with unsupported ops fails with ONE error listing every such node (type, name,
@@ -29,6 +31,7 @@ import numpy as np
 
 from compiler.graph.errors import ModelError, ShapeError, UnsupportedOpError
 from compiler.graph.ir import Graph, Node, TensorType, constant_type, unique_name
+from compiler.graph.passes import UNFOLDED_OPS
 from compiler.graph.reference import EVALUATORS, evaluate_node
 from compiler.graph.shapes import infer_node
 
@@ -142,7 +145,8 @@ class _Importer:
         in_types = [self.types[i] if i else None for i in inputs]
         out_types = infer_node(node, in_types)
         present = [i for i in inputs if i]
-        if present and all(i in self.consts for i in present) and op in EVALUATORS:
+        if present and all(i in self.consts for i in present) and op in EVALUATORS \
+                and op not in UNFOLDED_OPS:
             values = evaluate_node(node, [self.consts[i] if i else None for i in inputs])
             for name, value in zip(outputs, values, strict=False):
                 if name:
@@ -695,6 +699,14 @@ def _resize(ctx, node, a):
              nearest_mode=nearest)
 
 
+def _quant_axis(ctx, node, a, rank: int) -> int | None:
+    """The quantization axis when the scale is per axis (more than one value), else None
+    (per tensor: ONNX ignores ``axis`` then)."""
+    if ctx.type(node.input[1]).size <= 1:
+        return None
+    return _axis(int(a.get("axis", 1)), rank, node)
+
+
 @_handles("QuantizeLinear")
 def _quantize(ctx, node, a):
     if a.get("block_size", 0):
@@ -707,7 +719,7 @@ def _quantize(ctx, node, a):
     else:
         dtype = "uint8"
     ctx.emit("QuantizeLinear", node.input[:3], node.output[:1],
-             axis=_axis(int(a.get("axis", 1)), max(rank, 1), node) if rank else 0, dtype=dtype)
+             axis=_quant_axis(ctx, node, a, rank), dtype=dtype)
 
 
 @_handles("DequantizeLinear")
@@ -716,7 +728,7 @@ def _dequantize(ctx, node, a):
         raise UnsupportedOpError(f"node {node.name!r} (DequantizeLinear): blocked quantization")
     rank = ctx.type(node.input[0]).rank
     ctx.emit("DequantizeLinear", node.input[:3], node.output[:1],
-             axis=_axis(int(a.get("axis", 1)), max(rank, 1), node) if rank else 0)
+             axis=_quant_axis(ctx, node, a, rank))
 
 
 SUPPORTED_ONNX_OPS: frozenset[str] = frozenset(HANDLERS)

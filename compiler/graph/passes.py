@@ -46,14 +46,20 @@ def infer_shapes(graph: Graph) -> Graph:
     return graph.with_(types=types)
 
 
+# never folded: a QDQ model's (De)QuantizeLinear on constant weights carries the scales and
+# zero points the quantization pass must keep ("QDQ models use their own scales")
+UNFOLDED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+
+
 def fold_constants(graph: Graph) -> Graph:
-    """Replace each node whose inputs are all constants by the constants it computes."""
+    """Replace each node whose inputs are all constants by the constants it computes
+    (except :data:`UNFOLDED_OPS`)."""
     consts = dict(graph.constants)
     types = dict(graph.types)
     nodes = []
     for node in graph.nodes:
         present = [i for i in node.inputs if i]
-        if present and all(i in consts for i in present):
+        if present and all(i in consts for i in present) and node.op not in UNFOLDED_OPS:
             values = evaluate_node(node, [consts[i] if i else None for i in node.inputs])
             for name, value in zip(node.outputs, values, strict=False):
                 if name:
@@ -205,5 +211,5 @@ def fold_batch_norm(graph: Graph) -> Graph:
     return eliminate_dead(out)
 
 
-__all__ = ["infer_shapes", "fold_constants", "remove_identities", "fold_batch_norm",
+__all__ = ["UNFOLDED_OPS", "infer_shapes", "fold_constants", "remove_identities", "fold_batch_norm",
            "eliminate_dead"]
