@@ -29,13 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from compiler.graph.errors import ModelError, ShapeError, UnsupportedOpError
+from compiler.graph.errors import GraphError, ModelError, ShapeError, UnsupportedOpError
 from compiler.graph.ir import Graph, Node, TensorType, constant_type, unique_name
 from compiler.graph.passes import UNFOLDED_OPS
 from compiler.graph.reference import EVALUATORS, evaluate_node
 from compiler.graph.shapes import infer_node
 
 MIN_OPSET = 7
+# no tensor of a model we can run has more elements (4 GiB of float32): a corrupt dimension
+# is an error, not an attempt to allocate petabytes
+MAX_ELEMENTS = 1 << 30
 ONNX_DOMAINS = ("", "ai.onnx")
 
 
@@ -144,6 +147,8 @@ class _Importer:
                     attrs)
         in_types = [self.types[i] if i else None for i in inputs]
         out_types = infer_node(node, in_types)
+        for name, t in zip(outputs, out_types, strict=False):
+            _check_size(name, t.shape, node)
         present = [i for i in inputs if i]
         if present and all(i in self.consts for i in present) and op in EVALUATORS \
                 and op not in UNFOLDED_OPS:
@@ -158,6 +163,13 @@ class _Importer:
             if name:
                 self.types[name] = t
                 self.value_names.add(name)
+
+
+def _check_size(name: str, shape: Sequence[int], node: Any) -> None:
+    if any(d < 0 for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+        where = f"node {node.name!r} ({node.op})" if node is not None else "the model"
+        raise ModelError(f"{where}: value {name!r} would have shape {list(shape)}, beyond "
+                         f"{MAX_ELEMENTS} elements (corrupt model?)")
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -229,6 +241,7 @@ def _constant(ctx: _Importer, node, a):
 def _constant_of_shape(ctx, node, a):
     _, _, numpy_helper = _onnx()
     shape = ctx.need_const(node.input[0], "the shape")
+    _check_size(node.output[0], [int(d) for d in shape.reshape(-1)], None)
     fill = numpy_helper.to_array(a["value"]).reshape(-1) if "value" in a \
         else np.zeros(1, np.float32)
     ctx.add_const(node.output[0], np.full(tuple(int(d) for d in shape), fill[0], fill.dtype))
@@ -249,6 +262,10 @@ def _size(ctx, node, a):
 @_handles("Range")
 def _range(ctx, node, a):
     start, limit, delta = (ctx.need_const(i, "a bound") for i in node.input[:3])
+    if delta.item() == 0:
+        raise ModelError(f"node {node.name!r} (Range): delta is 0")
+    _check_size(node.output[0],
+                [max(0, math.ceil((limit.item() - start.item()) / delta.item()))], None)
     ctx.add_const(node.output[0], np.arange(start.item(), limit.item(), delta.item(),
                                             dtype=start.dtype))
 
@@ -790,6 +807,8 @@ def _input_types(model: Any, constants: set[str],
                              f"input_shapes={{'{v.name}': (...)}} (--input-shape "
                              f"{v.name}=" + "x".join(str(x.dim_value or 1) for x in dims) + ")")
         out[v.name] = TensorType(shape, dtype)
+    for name, t in out.items():
+        _check_size(name, t.shape, None)
     return out
 
 
@@ -824,9 +843,16 @@ def import_onnx(source: str | Path | bytes | Any, *,
                                  "nothing defines before it (malformed or unsorted model)")
         try:
             HANDLERS[node.op_type](ctx, node, _attrs(node))
+        except GraphError:
+            raise
         except KeyError as exc:
             raise ModelError(f"node {node.name!r} ({node.op_type}): missing attribute or "
                              f"input {exc}") from None
+        except (ValueError, TypeError, IndexError, AttributeError, OverflowError,
+                MemoryError) as exc:
+            # a corrupt model reaches numpy or protobuf with nonsense values: one clear error
+            raise ModelError(f"node {node.name!r} ({node.op_type}): invalid model content "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
     outputs = tuple(o.name for o in model.graph.output)
     for o in outputs:
         if o not in ctx.types:

@@ -124,3 +124,35 @@ def test_errors_are_vta_errors():
     for cls in (ModelError, ShapeError, UnsupportedOpError):
         assert issubclass(cls, VtaError)
     assert onnx  # the module under test needs the onnx package
+
+
+def test_corrupted_models_give_graph_errors_only():
+    """Truncations at random points and random bit flips of a real model: each import either
+    succeeds with a verified graph or raises a GraphError (never numpy/protobuf errors, never
+    a huge allocation from a corrupt dimension)."""
+    from compiler.graph.errors import GraphError
+    from compiler.graph.ir import verify
+
+    data = (LIGHT / "light_squeezenet.onnx").read_bytes()
+    rng = np.random.default_rng(0)
+    variants = [data[:c] for c in rng.integers(1, len(data), 40)]
+    for _ in range(80):
+        b = bytearray(data)
+        for p in rng.integers(0, len(b), 3):
+            b[p] ^= 1 << int(rng.integers(0, 8))
+        variants.append(bytes(b))
+    errors = 0
+    for blob in variants:
+        try:
+            verify(import_onnx(blob))
+        except GraphError:
+            errors += 1
+    assert errors > len(variants) // 2
+
+
+def test_huge_constant_shape_is_refused():
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="big")
+    model = make_model([node], [], [tensor("y", [1 << 20, 1 << 20])],
+                       [init("s", np.array([1 << 20, 1 << 20], np.int64))])
+    with pytest.raises(ModelError, match="'y'.*beyond"):
+        import_onnx(model)
