@@ -79,6 +79,16 @@ def load_model(source: str | Path | bytes | Any) -> Any:
     if not model.HasField("graph") or not model.graph.output:
         raise ModelError(f"model {what} is not a valid ONNX file (no graph or no outputs; "
                          "truncated or not ONNX)")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        if not isinstance(source, (str, Path)):
+            raise ModelError("the model keeps its weights in external files: import it from "
+                             "its path, not from bytes")
+        from onnx.external_data_helper import load_external_data_for_model
+        try:
+            load_external_data_for_model(model, str(Path(source).parent))
+        except Exception as exc:
+            raise ModelError(f"model {what}: cannot read its external weights "
+                             f"({type(exc).__name__}: {exc})") from None
     return model
 
 

@@ -156,3 +156,19 @@ def test_huge_constant_shape_is_refused():
                        [init("s", np.array([1 << 20, 1 << 20], np.int64))])
     with pytest.raises(ModelError, match="'y'.*beyond"):
         import_onnx(model)
+
+
+def test_external_weights(tmp_path):
+    w = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 4096
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [tensor("x", [1, 64])],
+                       [tensor("y", [1, 64])], [init("w", w)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path, save_as_external_data=True, location="m.weights",
+              size_threshold=0)
+    graph = import_onnx(path)
+    np.testing.assert_array_equal(graph.constants["w"], w)
+    with pytest.raises(ModelError, match="from its path"):
+        import_onnx(path.read_bytes())
+    (tmp_path / "m.weights").unlink()
+    with pytest.raises(ModelError, match="external weights"):
+        import_onnx(path)

@@ -85,6 +85,9 @@ def test_conv_1d():
     dict(strides=[2, 1], group=2),
     dict(strides=[3, 2], dilations=[2, 1], pads=[0, 1, 2, 0]),
     dict(strides=[2, 2], output_shape=[10, 8]),
+    dict(strides=[2, 2], auto_pad="SAME_UPPER"),
+    dict(strides=[2, 3], auto_pad="SAME_LOWER"),
+    dict(strides=[1, 1], auto_pad="VALID"),
 ])
 def test_conv_transpose(attrs):
     g = attrs.get("group", 1)
