@@ -50,3 +50,27 @@ def test_densenet_batch_norm_after_concat_becomes_scale_shift():
     graph = run_passes(import_onnx(LIGHT / "light_densenet121.onnx"))
     ops = [n.op for n in graph.nodes]
     assert "BatchNormalization" not in ops and ops.count("Mul") == ops.count("Add") > 0
+
+
+@pytest.mark.parametrize("name,opset", [("squeezenet", 7), ("squeezenet", 13),
+                                        ("squeezenet", 21), ("shufflenet", 21),
+                                        pytest.param("inception_v1", 8, marks=pytest.mark.slow)])
+def test_light_model_converted_to_other_opsets(name, opset):
+    """The same architectures re-expressed at other opsets by onnx's version converter
+    (e.g. at 21 Softmax's old 2-D coercion becomes Shape -> Flatten -> Softmax -> Reshape,
+    Reshape's shape an input): same numbers as onnxruntime."""
+    from onnx import version_converter
+    model = randomize_weights(onnx.load(LIGHT / f"light_{name}.onnx"), seed=3)
+    consts = {i.name for i in model.graph.initializer}
+    real = [i for i in model.graph.input if i.name not in consts]
+    del model.graph.input[:]
+    model.graph.input.extend(real)
+    model.ir_version = 4  # the converter needs initializers off the input list
+    model = version_converter.convert_version(model, opset)
+    model.ir_version = min(model.ir_version, 10)
+    graph = run_passes(import_onnx(model))
+    x = np.random.default_rng(2).standard_normal(graph.type_of(graph.inputs[0]).shape)
+    x = x.astype(np.float32)
+    (want,) = run_ort(model, {graph.inputs[0]: x})
+    got = evaluate(graph, {graph.inputs[0]: x})[graph.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
