@@ -280,8 +280,8 @@ def _range(ctx, node, a):
                                             dtype=start.dtype))
 
 
-_UNARY = ("Relu", "Sigmoid", "Tanh", "Exp", "Sqrt", "Neg", "Erf", "Floor", "Ceil", "HardSwish",
-          "Identity", "GlobalAveragePool", "GlobalMaxPool")
+_UNARY = ("Relu", "Sigmoid", "Tanh", "Exp", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf",
+          "Floor", "Ceil", "HardSwish", "Identity", "GlobalAveragePool", "GlobalMaxPool")
 
 
 @_handles(*_UNARY)
@@ -609,6 +609,18 @@ def _unsqueeze(ctx, node, a):
     for ax in sorted(_axis(x, rank, node) for x in axes):
         shape.insert(ax, 1)
     _reshape_to(ctx, node, node.input[0], shape, True)
+
+
+@_handles("Expand")
+def _expand(ctx, node, a):
+    """Expand's shape input broadcasts both ways; the canonical attribute is the result."""
+    shape = ctx.need_const(node.input[1], "the shape").tolist()
+    try:
+        target = tuple(np.broadcast_shapes(ctx.shape(node.input[0]), tuple(shape)))
+    except ValueError:
+        raise ShapeError(f"node {node.name!r} (Expand): {list(ctx.shape(node.input[0]))} "
+                         f"does not broadcast with {shape}") from None
+    ctx.emit("Expand", node.input[:1], node.output[:1], shape=target)
 
 
 @_handles("Transpose")

@@ -43,6 +43,8 @@ _UNARY: dict[str, Callable[[Node, np.ndarray], np.ndarray]] = {
     "Exp": lambda n, x: np.exp(x),
     "Sqrt": lambda n, x: np.sqrt(x),
     "Neg": lambda n, x: -x,
+    "Abs": lambda n, x: np.abs(x),
+    "Reciprocal": lambda n, x: 1 / x,
     "Erf": lambda n, x: _erf(x),
     "Gelu": lambda n, x: _gelu(x, n.attr("approximate", "none")),
     "Identity": lambda n, x: x,
@@ -124,6 +126,11 @@ def _cast(node: Node, x: np.ndarray) -> tuple[np.ndarray, ...]:
 @_op("Reshape")
 def _reshape(node: Node, x: np.ndarray) -> tuple[np.ndarray, ...]:
     return (x.reshape(node.attr("shape")),)
+
+
+@_op("Expand")
+def _expand(node: Node, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    return (np.ascontiguousarray(np.broadcast_to(x, node.attr("shape"))),)
 
 
 @_op("Transpose")

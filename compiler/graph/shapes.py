@@ -41,8 +41,8 @@ def _broadcast(node: Node, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 UNARY = ("Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Sqrt",
-         "Neg", "Erf", "Gelu", "Identity", "Floor", "Ceil", "Clip", "Softmax", "LRN",
-         "BatchNormalization", "LayerNormalization")
+         "Neg", "Abs", "Reciprocal", "Erf", "Gelu", "Identity", "Floor", "Ceil", "Clip",
+         "Softmax", "LRN", "BatchNormalization", "LayerNormalization")
 
 
 @_rule(*UNARY)
@@ -75,6 +75,14 @@ def _reshape(node, ts):
     shape = node.attr("shape")
     if int(np.prod(shape, dtype=np.int64)) != ts[0].size or any(d < 0 for d in shape):
         raise _fail(node, f"cannot reshape {list(ts[0].shape)} to {list(shape)}")
+    return [TensorType(shape, ts[0].dtype)]
+
+
+@_rule("Expand")
+def _expand(node, ts):
+    shape = node.attr("shape")
+    if _broadcast(node, ts[0].shape, shape) != tuple(shape):
+        raise _fail(node, f"{list(ts[0].shape)} does not broadcast to {list(shape)}")
     return [TensorType(shape, ts[0].dtype)]
 
 

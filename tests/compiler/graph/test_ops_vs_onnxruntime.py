@@ -155,7 +155,8 @@ def test_softmax_axis_semantics(opset, axis):
     ("Sigmoid", {}, 13, -8), ("HardSigmoid", dict(alpha=0.3, beta=0.4), 7, -4),
     ("HardSwish", {}, 14, -5), ("Erf", {}, 9, -2), ("Erf", {}, 13, -2), ("Sqrt", {}, 13, 0),
     ("Tanh", {}, 13, -3), ("Gelu", {}, 20, -3), ("Gelu", dict(approximate="tanh"), 20, -3),
-    ("Identity", {}, 13, -1), ("Exp", {}, 13, -2), ("Neg", {}, 13, -1)])
+    ("Identity", {}, 13, -1), ("Exp", {}, 13, -2), ("Neg", {}, 13, -1), ("Abs", {}, 13, -2),
+    ("Reciprocal", {}, 13, 0.5)])
 def test_unary(op, attrs, opset, lo):
     check(op, {"x": f32(2, 3, 4, lo=lo, hi=abs(lo) + 1)}, attrs=attrs, opset=opset)
 
@@ -476,6 +477,12 @@ def test_compare_and_where(op):
     (want,) = run_ort(model, {"a": a})
     np.testing.assert_array_equal(evaluate(run_passes(import_onnx(model)), {"a": a})["y0"],
                                   want)
+
+
+@pytest.mark.parametrize("xshape,shape", [((3, 1), [2, 1, 4]), ((2, 3), [1, 1]),
+                                          ((4,), [3, 1, 4])])
+def test_expand(xshape, shape):
+    check("Expand", {"x": f32(*xshape)}, {"s": np.array(shape, np.int64)}, opset=13)
 
 
 @pytest.mark.parametrize("op", ["Floor", "Ceil"])
