@@ -203,3 +203,16 @@ def test_run_passes_dumps_every_pass(tmp_path):
     assert files[0] == "00_input.txt" and len(files) == len(FLOAT_PASSES) + 1
     assert "BatchNormalization" in (tmp_path / files[0]).read_text()
     assert "BatchNormalization" not in (tmp_path / files[-1]).read_text()
+
+
+def test_evaluate_checks_inputs_and_can_keep_every_value():
+    from compiler.graph.errors import ShapeError
+    g = run_passes(small_graph())
+    x = np.zeros((1, 3, 5, 5), F)
+    with pytest.raises(ShapeError, match="no array for input 'x'"):
+        evaluate(g, {})
+    with pytest.raises(ShapeError, match=r"'x' has shape \[1, 3, 4, 4\].*\[1, 3, 5, 5\]"):
+        evaluate(g, {"x": np.zeros((1, 3, 4, 4), F)})
+    env = evaluate(g, {"x": x}, keep=True)
+    assert set(env) >= {n.outputs[0] for n in g.nodes} | set(g.constants)
+    np.testing.assert_array_equal(env["y"], evaluate(g, {"x": x})["y"])
