@@ -838,12 +838,12 @@ def import_onnx(source: str | Path | bytes | Any, *,
     _, _, numpy_helper = _onnx()
     model = load_model(source)
     opset = model_opset(model)
-    if opset < MIN_OPSET:
-        raise UnsupportedOpError(f"ONNX opset {opset} is not supported (opsets {MIN_OPSET} and "
-                                 "later)")
     bad = _unsupported(model, opset)
     if bad:
         raise UnsupportedOpError(f"{len(bad)} unsupported op(s): " + "; ".join(bad))
+    if opset < MIN_OPSET:
+        raise UnsupportedOpError(f"ONNX opset {opset} is not supported (opsets {MIN_OPSET} and "
+                                 "later)")
     ctx = _Importer(opset)
     for init in model.graph.initializer:
         try:
