@@ -125,12 +125,14 @@ def _frozen_array(array: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Graph:
     """A whole model: a DAG of :class:`Node` in topological order over named values.
 
     ``constants`` and ``types`` are read-only mappings (copied on construction); constant
-    arrays are read-only too, so a pass can share them between graphs safely.
+    arrays are read-only too, so a pass can share them between graphs safely.  Graphs compare
+    by identity (comparing arrays elementwise is the tests' job: ``format_graph`` and
+    ``evaluate``).
     """
 
     name: str
