@@ -540,3 +540,9 @@ def test_float64_reference():
     got = evaluate(import_onnx(model), {"x": x}, dtype="float64")["y0"]
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_negative_crops():
+    check("Pad", {"x": f32(1, 2, 6, 5)},
+          {"p": np.array([0, 0, -1, 2, 0, 0, 1, -2], np.int64)}, dict(mode="constant"),
+          opset=13)
