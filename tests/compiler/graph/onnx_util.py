@@ -1,0 +1,77 @@
+"""Helpers for the graph-level tests: onnxruntime as the oracle, light model-zoo models
+with seeded random weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
+
+
+def run_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
+    """The model with every ConstantOfShape (the light models' uniform 0.02 weights) replaced
+    by a seeded random initializer of the same shape, scaled so activations stay O(1):
+    rank>=2 weights ~ N(0, 1/fan_in); 1-D parameters in [0.5, 1.5] (positive: a variance
+    must be)."""
+    rng = np.random.default_rng(seed)
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    known = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant":
+            known[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    keep = []
+    for n in g.node:
+        if n.op_type != "ConstantOfShape":
+            keep.append(n)
+            continue
+        shape = tuple(int(d) for d in known[n.input[0]])
+        if len(shape) >= 2:
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.standard_normal(shape) * np.sqrt(1.0 / fan_in)
+        else:
+            value = rng.uniform(0.5, 1.5, shape)
+        g.initializer.append(numpy_helper.from_array(value.astype(np.float32), n.output[0]))
+    del g.node[:]
+    g.node.extend(keep)
+    return m
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset: int = 13,
+               ir_version: int | None = None) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "t", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version or min(model.ir_version, _max_ir(opset))
+    return model
+
+
+def _max_ir(opset: int) -> int:
+    # the IR version that introduced each opset (onnxruntime rejects newer IR than it knows)
+    table = {7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8,
+             18: 8, 19: 9, 20: 9, 21: 10}
+    return table.get(opset, 10)
+
+
+def tensor(name: str, shape, elem=onnx.TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def init(name: str, array: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(array), name)
