@@ -131,44 +131,10 @@ class Executor:
                     self.host.free(b)
         self.kernels = {}
 
-    # ------------------------------------------------------------------ inputs
-    def _split(self, inputs: Mapping[str, Any]) -> tuple[list[dict[str, np.ndarray]], bool]:
-        """Per-sample input dicts; whether the inputs carried a leading sample axis."""
-        m = self.module
-        missing = [n for n in m.inputs if n not in inputs]
-        if missing:
-            raise InputError(f"inputs: missing array(s) {missing}; the model's inputs are "
-                             + ", ".join(f"{n} {m.tensors[n].dtype}{m.tensors[n].shape}"
-                                         for n in m.inputs))
-        extra = sorted(set(inputs) - set(m.inputs))
-        if extra:
-            raise InputError(f"inputs: unexpected array(s) {extra}; the model's inputs are "
-                             f"{list(m.inputs)}")
-        counts, arrays = set(), {}
-        for n in m.inputs:
-            t, a = m.tensors[n], np.asarray(inputs[n])
-            if a.dtype != np.dtype(t.dtype):
-                raise InputError(f"input {n!r}: dtype {a.dtype}, expected {t.dtype}")
-            if a.shape == t.shape:
-                counts.add(None)
-                a = a[None]
-            elif a.ndim == len(t.shape) + 1 and a.shape[1:] == t.shape and a.shape[0] >= 1:
-                counts.add(a.shape[0])
-            else:
-                raise InputError(f"input {n!r}: shape {a.shape}, expected {t.shape} or "
-                                 f"(samples, {', '.join(map(str, t.shape))})")
-            arrays[n] = a
-        if len(counts) != 1:
-            raise InputError("inputs: every input must have the same number of samples (or "
-                             "all none)")
-        batched = counts != {None}
-        count = next(iter(arrays.values())).shape[0]
-        return [{n: a[k] for n, a in arrays.items()} for k in range(count)], batched
-
     # ------------------------------------------------------------------ running
     def run(self, inputs: Mapping[str, Any]) -> ModelRun:
         """Run every sample; outputs keep the sample axis when the inputs had one."""
-        samples, batched = self._split(inputs)
+        samples, batched = check_inputs(self.module, inputs)
         layers: dict[str, dict[str, Any]] = {}
         events = self._trace_header()
         clock = [0.0]  # the timeline, in microseconds
@@ -292,6 +258,43 @@ class Executor:
             "estimated_latency_ms": latency}}
 
 
+def check_inputs(module: Module, inputs: Mapping[str, Any]
+                 ) -> tuple[list[dict[str, np.ndarray]], bool]:
+    """Per-sample input dicts, and whether the inputs carried a leading sample axis;
+    InputError names the first input that is missing, unexpected, misshaped or of the
+    wrong dtype."""
+    m = module
+    missing = [n for n in m.inputs if n not in inputs]
+    if missing:
+        raise InputError(f"inputs: missing array(s) {missing}; the model's inputs are "
+                         + ", ".join(f"{n} {m.tensors[n].dtype}{m.tensors[n].shape}"
+                                     for n in m.inputs))
+    extra = sorted(set(inputs) - set(m.inputs))
+    if extra:
+        raise InputError(f"inputs: unexpected array(s) {extra}; the model's inputs are "
+                         f"{list(m.inputs)}")
+    counts, arrays = set(), {}
+    for n in m.inputs:
+        t, a = m.tensors[n], np.asarray(inputs[n])
+        if a.dtype != np.dtype(t.dtype):
+            raise InputError(f"input {n!r}: dtype {a.dtype}, expected {t.dtype}")
+        if a.shape == t.shape:
+            counts.add(None)
+            a = a[None]
+        elif a.ndim == len(t.shape) + 1 and a.shape[1:] == t.shape and a.shape[0] >= 1:
+            counts.add(a.shape[0])
+        else:
+            raise InputError(f"input {n!r}: shape {a.shape}, expected {t.shape} or "
+                             f"(samples, {', '.join(map(str, t.shape))})")
+        arrays[n] = a
+    if len(counts) != 1:
+        raise InputError("inputs: every input must have the same number of samples (or "
+                         "all none)")
+    batched = counts != {None}
+    count = next(iter(arrays.values())).shape[0]
+    return [{n: a[k] for n, a in arrays.items()} for k in range(count)], batched
+
+
 def _logical_shape(layout: Mapping[str, Any]) -> tuple[int, ...]:
     if layout["kind"] == "dense":
         return (int(layout["rows"]), int(layout["cols"]))
@@ -338,4 +341,4 @@ def open_executor(module: Module, spec: str, **kw: Any) -> Executor:
     return Executor(module, open_device(spec, module.config, **kw))
 
 
-__all__ = ["Executor", "ModelRun", "InputError", "open_executor"]
+__all__ = ["Executor", "ModelRun", "InputError", "check_inputs", "open_executor"]
