@@ -2,7 +2,9 @@
 
 ``cnn(chained=...)``: conv+bias+requant+ReLU on the accelerator -> 2x2 max pool on the
 CPU -> conv on the accelerator -> global average pool and dense on the CPU; with
-``chained`` a second accelerator conv follows the first (one chained program).  Weights
+``chained`` a second accelerator conv follows the first (one chained program); ``fc``: the
+device of the dense layer (on the accelerator its input and output cross the boundary in
+the dense layout).  Weights
 are random int8; the requantization shifts keep activations in range so nothing is
 trivially saturated.
 """
@@ -17,7 +19,7 @@ from runtime.module import Module
 from vta_hw.config import HwConfig
 
 
-def cnn(chained: bool = False, seed: int = 0, size: int = 8
+def cnn(chained: bool = False, seed: int = 0, size: int = 8, fc: str = "cpu"
         ) -> tuple[list[Node], dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
 
@@ -43,14 +45,15 @@ def cnn(chained: bool = False, seed: int = 0, size: int = 8
         Node(Conv2d(1, 8, h // 2, h // 2, 16, 3, 3, 1, 1, Epilogue(requant=Requant(1, 8)),
                     name="conv2"), "accelerator", {"x": "t2", "w": "w2"}, "t3"),
         Node(GlobalAvgPool(1, 16, h // 2, h // 2, name="gap"), "cpu", {"x": "t3"}, "t4"),
-        Node(Dense(1, 16, 10, Epilogue(bias=True, requant=Requant(1, 6)), name="fc"), "cpu",
+        Node(Dense(1, 16, 10, Epilogue(bias=True, requant=Requant(1, 6)), name="fc"), fc,
              {"x": "t4", "w": "wd", "bias": "bd"}, "logits"),
     ]
     return nodes, consts
 
 
-def build_cnn(cfg: HwConfig, chained: bool = False, seed: int = 0, size: int = 8) -> Module:
-    nodes, consts = cnn(chained, seed, size)
+def build_cnn(cfg: HwConfig, chained: bool = False, seed: int = 0, size: int = 8,
+              fc: str = "cpu") -> Module:
+    nodes, consts = cnn(chained, seed, size, fc)
     return build_module(nodes, cfg, constants=consts, outputs=["logits"],
                         quant={"image": Quant(0.02, 0), "logits": Quant(0.1, 0)})
 
