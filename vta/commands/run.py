@@ -47,11 +47,16 @@ def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
         if not hasattr(z, "files"):
             raise ValueError("a single .npy array, not an .npz archive")
         with z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
             NotImplementedError) as e:
         raise InputFileError(f"{what} {path!r} is not a readable .npz file "
                              f"({str(e) or type(e).__name__})") from None
+    odd = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
+    if odd:
+        raise InputFileError(f"{what} {path!r} is not a .npz file of arrays (members {odd} "
+                             "are not .npy arrays)")
+    return arrays
 
 
 def _is_module_file(path: str) -> bool:
