@@ -14,7 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.module_builder import Node, Quant, build_module
-from opset import Conv2d, Dense, Epilogue, GlobalAvgPool, Pool2d, Requant, reference
+from opset import (
+    AluStep,
+    Conv2d,
+    Dense,
+    Elementwise,
+    Epilogue,
+    GlobalAvgPool,
+    Pool2d,
+    Requant,
+    reference,
+)
 from runtime.module import Module
 from vta_hw.config import HwConfig
 
@@ -72,3 +82,28 @@ def reference_run(nodes: list[Node], consts: dict[str, np.ndarray], inputs: dict
 def images(samples: int, size: int = 8, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, (samples, 1, 3, size, size),
                                                 dtype=np.int8)
+
+
+def branchy(seed: int = 3) -> tuple[list[Node], dict[str, np.ndarray]]:
+    """A model whose accelerator program reads operands other than ``x`` from the host: a
+    conv's residual (an earlier accelerator output) and an element-wise add of the model
+    input; the chained program also ends in an average pool, and an intermediate tensor
+    (``t3``) is a model output besides ``y``."""
+    rng = np.random.default_rng(seed)
+
+    def r8(*s):
+        return rng.integers(-128, 128, s, dtype=np.int8)
+
+    consts = {"w1": r8(8, 8, 3, 3), "w2": r8(8, 8, 1, 1)}
+    nodes = [
+        Node(Conv2d(1, 8, 6, 6, 8, 3, 3, 1, 1, Epilogue(requant=Requant(1, 8)), name="c1"),
+             "accelerator", {"x": "x", "w": "w1"}, "t1"),
+        Node(Pool2d(1, 8, 6, 6, "max", 3, 3, 1, 1, name="p"), "cpu", {"x": "t1"}, "t2"),
+        Node(Conv2d(1, 8, 6, 6, 8, 1, 1, epilogue=Epilogue(requant=Requant(1, 7),
+                                                            residual=True, relu=True),
+                    name="c2"), "accelerator", {"x": "t2", "w": "w2", "residual": "t1"}, "t3"),
+        Node(Elementwise((1, 8, 6, 6), (AluStep("add", None), AluStep("rshr", 1)), name="add"),
+             "accelerator", {"a": "t3", "b": "x"}, "t4"),
+        Node(Pool2d(1, 8, 6, 6, "avg", 2, 2, 2, name="ap"), "accelerator", {"x": "t4"}, "y"),
+    ]
+    return nodes, consts

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from compiler.module_builder import build_module
 from runtime.device import Buffer, Device, LaunchResult
 from runtime.executor import Executor, InputError, check_inputs
 from runtime.module import layout_nbytes, load_module
 from runtime.sim_device import SimDevice
-from tests.runtime.models import build_cnn, cnn, images, reference_run
+from tests.runtime.models import branchy, build_cnn, cnn, images, reference_run
 from tests.toolchain import require_verilator
 from vta_hw.config import TINY
 
@@ -185,3 +186,18 @@ def test_rtl_gives_the_simulators_bytes_and_cycles():
     assert (rtl.profile["totals"]["accelerator_cycles"]
             == sim.profile["totals"]["accelerator_cycles"])
     assert [e["name"] for e in rtl.profile["layers"]] == [s.name for s in module.steps]
+
+
+def test_residual_elementwise_and_pool_programs_with_two_outputs():
+    nodes, consts = branchy()
+    module = build_module(nodes, TINY, constants=consts, outputs=["y", "t3"])
+    (first, second) = module.programs
+    assert second.steps == (2, 3, 4)  # c2 -> add -> ap chained
+    assert sorted(t.tensor for t in second.feeds) == ["t1", "t2", "x"]
+    assert sorted(t.tensor for t in second.results) == ["t3", "y"]  # t4 stays on the device
+    x = np.random.default_rng(4).integers(-128, 128, (2, 1, 8, 6, 6), dtype=np.int8)
+    run = Executor(module, SimDevice(TINY)).run({"x": x})
+    for k in range(2):
+        env = reference_run(nodes, consts, {"x": x[k]})
+        for name in ("y", "t3"):
+            np.testing.assert_array_equal(run.outputs[name][k], env[name])
