@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from tests.programs.corpus import CORPUS
+from tests.runtime.models import build_cnn, images
 from tests.toolchain import require_verilator
 from vta.cli import build_parser, main
 from vta.commands._common import PATH_KINDS
@@ -52,9 +53,9 @@ FAST_ARGS = {("demo",): ["--size", "6", "--channels", "4"],
 ASM = ("LOAD mem=inp y_size=1 x_size=4 x_stride=4 deps=push_next\n"
        "GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev\nFINISH\n")
 SUFFIX = {"in:bundle": ".vtab", "in:asm": ".s", "in:words": ".bin", "in:config": ".json",
-          "in:raw": ".raw"}
+          "in:raw": ".raw", "in:program": ".vtam", "in:npz": ".npz"}
 OTHER_KIND = {"in:bundle": "in:config", "in:config": "in:bundle", "in:asm": "in:bundle",
-              "in:words": "in:config"}
+              "in:words": "in:config", "in:program": "in:config", "in:npz": "in:bundle"}
 INPUT_CASES = ("missing", "empty", "truncated", "random-bytes", "directory", "other-kind")
 OUTPUT_CASES = ("missing-directory", "empty-path", "wrong-type", "parent-is-a-file",
                 "unsupported-extension")
@@ -101,11 +102,17 @@ def _cases():
 # ---------------------------------------------------------------------------- valid samples
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory) -> dict[str, bytes]:
-    """One valid file per input kind (tiny preset); the config is `vta config show`'s output."""
+    """One valid file per input kind (tiny preset); the config is `vta config show`'s output;
+    the program is a small compiled module and the npz its inputs."""
     d = tmp_path_factory.mktemp("valid")
     with contextlib.redirect_stdout(io.StringIO()) as shown:
         assert main(["config", "show", "--preset", "tiny"]) == 0
+    module = build_cnn(TINY, size=4)
+    npz = io.BytesIO()
+    np.savez(npz, image=images(2, size=4))
     return {"in:bundle": CORPUS["gemm_basic"](TINY).save(d / "b.vtab").read_bytes(),
+            "in:program": module.save(d / "m.vtam").read_bytes(),
+            "in:npz": npz.getvalue(),
             "in:asm": ASM.encode(),
             "in:words": isa.encode_program(isa.assemble(ASM, TINY), TINY),
             "in:config": shown.getvalue().encode(),

@@ -16,6 +16,8 @@ from vta_hw.errors import VtaError
 
 PATH_KINDS = {
     "in:bundle": "a program bundle (.vtab)",
+    "in:program": "a program bundle (.vtab) or a compiled module (.vtam)",
+    "in:npz": "numpy arrays (.npz)",
     "in:asm": "assembly text (.s)",
     "in:words": "raw instruction words (.bin) or a bundle",
     "in:config": "a hardware config (JSON)",

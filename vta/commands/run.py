@@ -1,33 +1,98 @@
-"""``vta run BUNDLE --device D``: run a program bundle on any accelerator device.
+"""``vta run FILE --device D``: run a program bundle (.vtab) or a compiled module (.vtam).
 
-The bundle is validated on the simulator first (decode, ranges, hazards, deadlock, races:
-``runtime.validate``), before a device is opened (opening ``fpga:sim`` may build a model),
-and every run is bounded by ``--max-cycles`` (default: derived from the simulated run).
+What the file is comes from its content (the manifest's format), not its extension.
+
+* A bundle is validated on the simulator first (decode, ranges, hazards, deadlock, races:
+  ``runtime.validate``), before a device is opened (opening ``fpga:sim`` may build a
+  model), and every run is bounded by ``--max-cycles`` (default: derived from the
+  simulated run).
+* A module runs its whole model (``runtime.executor``) on ``--inputs IN.npz`` (each model
+  input by name, with or without a leading sample axis) and writes ``-o OUT.npz`` (each
+  model output by name, keeping the sample axis), optionally the per-layer profile
+  (``--profile``, JSON) and a Perfetto trace across devices (``--trace``).  Every input
+  is checked before a device is opened; a failure leaves no output file.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import zipfile
+import zlib
+
+import numpy as np
 
 from vta.commands._common import (
+    InputFileError,
+    UsageError,
     add_config_args,
+    add_output_arg,
     config_from_args,
     config_given,
     path_arg,
     positive_int,
     prepare_device,
+    read_input,
 )
 from vta.outputs import Outputs, writes_outputs
 from vta_hw.bundle import Bundle
 
 
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """The arrays of npz file ``path``; InputFileError naming ``what`` if it is not one."""
+    data = read_input(path, what, text=False)
+    try:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as e:
+        raise InputFileError(f"{what} {path!r} is not a readable .npz file "
+                             f"({str(e) or type(e).__name__})") from None
+    odd = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
+    if odd:
+        raise InputFileError(f"{what} {path!r} is not a .npz file of arrays (members {odd} "
+                             "are not .npy arrays)")
+    return arrays
+
+
+def _is_module_file(path: str) -> bool:
+    from runtime.module import MODULE_FORMAT, read_manifest
+
+    d = read_manifest(path)
+    if d is None:  # unreadable: judge by the name, so the error speaks of the right kind
+        return str(path).endswith(".vtam")
+    return d.get("format") == MODULE_FORMAT
+
+
+def _close(device) -> None:
+    close = getattr(device, "close", None)
+    if close is not None:
+        close()
+
+
 @writes_outputs
 def _run(args: argparse.Namespace, outs: Outputs) -> int:
+    read_input(args.program, "program", text=False)  # missing, directory, empty
+    if _is_module_file(args.program):
+        return _run_module(args, outs)
+    for flag, value in (("--inputs", args.inputs), ("-o", args.output),
+                        ("--profile", args.profile), ("--trace", args.trace)):
+        if value is not None:
+            raise UsageError(f"{flag} applies to a compiled module (.vtam); {args.program!r} "
+                             "is a program bundle")
+    return _run_bundle(args, outs)
+
+
+def _run_bundle(args: argparse.Namespace, outs: Outputs) -> int:
     from runtime.devices import open_device, run_bundle
     from runtime.validate import validate_bundle
 
     dram_out = outs.file(args.dram_out, "--dram-out")
-    bundle = Bundle.load(args.bundle)
+    bundle = Bundle.load(args.program)
     if config_given(args):
         bundle.check_config(config_from_args(args))
     if args.device != "sim":  # fail before opening (and maybe building) the device
@@ -37,9 +102,7 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     try:
         result = run_bundle(device, bundle)
     finally:
-        close = getattr(device, "close", None)
-        if close is not None:
-            close()
+        _close(device)
     print(f"cycles: {result.cycles}")
     print(f"device: {args.device}")
     if dram_out:
@@ -48,12 +111,72 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     return 0
 
 
+def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
+    from runtime.devices import open_device
+    from runtime.executor import Executor, check_inputs
+    from runtime.module import load_module
+
+    if args.dram_out is not None:
+        raise UsageError(f"--dram-out applies to a program bundle; {args.program!r} is a "
+                         "compiled module (use --trace or --profile)")
+    out = outs.file(args.output, "-o")
+    profile = outs.file(args.profile, "--profile")
+    trace = outs.file(args.trace, "--trace")
+    module = load_module(args.program, config_from_args(args) if config_given(args) else None)
+    if args.inputs is None:
+        raise UsageError("a compiled module needs --inputs IN.npz (one array per model input: "
+                         + ", ".join(f"{n} {module.tensors[n].dtype}{module.tensors[n].shape}"
+                                     for n in module.inputs) + ")")
+    inputs = read_npz(args.inputs, "--inputs")
+    check_inputs(module, inputs)
+    if out is None:
+        raise UsageError("a compiled module needs -o OUT.npz for its outputs")
+    prepare_device(args.device, module.config)
+    device = open_device(args.device, module.config, max_cycles=args.max_cycles)
+    try:
+        ex = Executor(module, device)
+        try:
+            run = ex.run(inputs)
+        finally:
+            ex.close()
+    finally:
+        _close(device)
+    with open(out, "wb") as f:
+        np.savez(f, **run.outputs)
+    t = run.profile["totals"]
+    print(f"samples: {t['samples']}")
+    print(f"accelerator cycles: {t['accelerator_cycles']} ({t['macs_on_accelerator']} of "
+          f"{t['macs_total']} MACs on the accelerator)")
+    print(f"estimated latency: {t['estimated_latency_ms']:.3f} ms per sample at "
+          f"{module.config.target_clock_mhz} MHz")
+    print(f"device: {args.device}")
+    print(f"outputs: {args.output} ({', '.join(module.outputs)})")
+    if profile:
+        profile.write_text(json.dumps(run.profile, indent=1))
+        print(f"profile: {args.profile}")
+    if trace:
+        trace.write_text(json.dumps(run.trace()))
+        print(f"trace: {args.trace}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a program bundle on a device (sim, rtl, fpga:PORT)")
-    path_arg(p, "bundle", kind="in:bundle", help="program bundle (.vtab)")
+    p = sub.add_parser("run", help="run a program bundle (.vtab) or a compiled model (.vtam) "
+                                   "on a device (sim, rtl, fpga:PORT)")
+    path_arg(p, "program", kind="in:program",
+             help="program bundle (.vtab) or compiled module (.vtam), told apart by content")
     p.add_argument("--device", default="sim",
                    help="sim (default), rtl, rtl:amaranth, fpga:/dev/ttyUSB0[@BAUD], fpga:sim")
-    path_arg(p, "--dram-out", kind="out:file", metavar="FILE", help="write the final DRAM image")
+    path_arg(p, "--inputs", kind="in:npz", metavar="FILE",
+             help="module: the model's inputs (.npz: one array per input name, with or "
+                  "without a leading axis of samples)")
+    add_output_arg(p, "module: write the model's outputs (.npz, by output name)")
+    path_arg(p, "--profile", kind="out:file", metavar="FILE",
+             help="module: write the per-layer profile (JSON)")
+    path_arg(p, "--trace", kind="out:file", metavar="FILE",
+             help="module: write a Perfetto/Chrome trace of accelerator and host ops")
+    path_arg(p, "--dram-out", kind="out:file", metavar="FILE",
+             help="bundle: write the final DRAM image")
     p.add_argument("--max-cycles", type=positive_int, metavar="N",
                    help="give up (error) after N cycles (default: twice the simulated run "
                         "plus 1024)")

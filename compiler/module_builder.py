@@ -1,0 +1,279 @@
+"""Build a compiled module (``.vtam``) from opset operators with device assignments.
+
+The graph lowering (and the tests) describe a model as a list of :class:`Node` in
+execution order: an opset op, the device kind that runs it, which tensor feeds each of its
+operands and which tensor it writes.  :func:`build_module` compiles the accelerator nodes
+(consecutive ones chained into one program, :func:`compiler.api.chain`, so a tensor passed
+between them never leaves device memory and the next op's loads overlap the previous op's
+compute), keeps the weights of every node resident (in the program image on the
+accelerator; as module constants for host kernels), and returns a
+:class:`runtime.module.Module`; :func:`write_module` saves it atomically.
+
+Choices made here:
+
+* An operand produced by the previous op of the same program is read with
+  ``input_halo=(0, 0)`` (the loads insert the padding), so producer and consumer agree on
+  its layout; a run of accelerator ops whose hand-off layouts still differ (a conv output
+  feeding a dense, say) is split into two programs, with the tensor crossing to the host
+  and back.
+* Inputs the host feeds to the accelerator use ActLayout or the dense layout (no im2col
+  patches: the executor packs fed tensors with numpy from the module's data alone), so
+  accelerator convs are compiled with ``im2col=False``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
+from compiler.errors import LayoutError, OpError
+from compiler.layout import LayoutOptions, UopLayout
+from runtime.module import (
+    DEVICE_KINDS,
+    Module,
+    Program,
+    Step,
+    TensorInfo,
+    Transfer,
+    layout_to_json,
+    save_module,
+)
+from vta_hw.config import HwConfig
+
+ACTIVATION_OPERANDS = ("x", "a", "b", "residual")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operator of the model: ``op`` run on ``device`` (accelerator, cpu or gpu);
+    ``inputs`` maps each operand of ``op.inputs()`` to a tensor name (a model input, a
+    constant or another node's output); ``output`` names the tensor it writes."""
+
+    op: object
+    device: str
+    inputs: Mapping[str, str]
+    output: str
+    name: str = ""
+
+    @property
+    def step_name(self) -> str:
+        return self.name or self.op.name
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Quantization parameters of one tensor: real = scale * (q - zero_point)."""
+
+    scale: float
+    zero_point: int = 0
+
+
+@dataclass
+class _Group:
+    """A run of consecutive accelerator nodes starting at node ``start``."""
+
+    start: int
+    nodes: list[Node] = field(default_factory=list)
+
+
+def _logical(shape: tuple[int, ...]) -> str:
+    return {4: "NCHW", 2: "NC"}.get(len(shape), "")
+
+
+def _check_nodes(nodes: Sequence[Node], constants: Mapping[str, np.ndarray]) -> dict:
+    """Tensor name -> (shape, dtype), from the operands' specs; validates the wiring."""
+    shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+    produced: set[str] = set()
+    names = set()
+    for n in nodes:
+        if n.device not in DEVICE_KINDS:
+            raise OpError(f"{n.step_name}: unknown device {n.device!r}; expected one of "
+                          f"{DEVICE_KINDS}")
+        if n.step_name in names:
+            raise OpError(f"two nodes are named {n.step_name!r}")
+        names.add(n.step_name)
+        specs = {s.name: s for s in n.op.inputs()}
+        if set(n.inputs) != set(specs):
+            raise OpError(f"{n.step_name}: operands {sorted(n.inputs)} given, the op takes "
+                          f"{sorted(specs)}")
+        for operand, t in n.inputs.items():
+            spec = specs[operand]
+            if t in constants:
+                c = np.asarray(constants[t])
+                if c.shape != spec.shape or str(c.dtype) != spec.dtype:
+                    raise OpError(f"{n.step_name}: constant {t!r} for {operand} is "
+                                  f"{c.dtype}{c.shape}, expected {spec.dtype}{spec.shape}")
+            elif t in shapes:
+                have, dt = shapes[t]
+                if int(np.prod(have)) != int(np.prod(spec.shape)) or dt != spec.dtype:
+                    raise OpError(f"{n.step_name}: tensor {t!r} is {dt}{have}, operand "
+                                  f"{operand} needs {spec.dtype}{spec.shape}")
+            else:
+                shapes[t] = (spec.shape, spec.dtype)
+        if n.output in produced or n.output in constants:
+            raise OpError(f"{n.step_name}: tensor {n.output!r} is written twice")
+        out = n.op.output()
+        shapes[n.output] = (out.shape, out.dtype)
+        produced.add(n.output)
+    return shapes
+
+
+def _groups(nodes: Sequence[Node]) -> list[_Group]:
+    groups: list[_Group] = []
+    for i, n in enumerate(nodes):
+        if n.device != "accelerator":
+            continue
+        if groups and groups[-1].start + len(groups[-1].nodes) == i:
+            groups[-1].nodes.append(n)
+        else:
+            groups.append(_Group(i, [n]))
+    return groups
+
+
+def _compile_run(nodes: list[Node], cfg: HwConfig, constants
+                 ) -> list[list[tuple[Node, CompiledOp]]]:
+    """Compile a run of consecutive accelerator nodes and split it where the hand-off
+    layouts differ; returns the chains (each a list of (node, compiled op))."""
+    chains: list[list[tuple[Node, CompiledOp]]] = []
+    for n in nodes:
+        current = chains[-1] if chains else []
+        inner = {m.output for m, _ in current}
+        reads_inner = any(t in inner for t in n.inputs.values())
+        opts = LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
+        c = compile_op(n.op, cfg, options=opts)
+        if current:
+            try:
+                _chain([*current, (n, c)], constants)
+                current.append((n, c))
+                continue
+            except LayoutError:
+                if reads_inner:
+                    c = compile_op(n.op, cfg, options=LayoutOptions(im2col=False))
+        chains.append([(n, c)])
+    return chains
+
+
+def _names(n: Node, c: CompiledOp, constants) -> dict[str, str]:
+    """Local DRAM tensor -> global name: activations by their module tensor (so a tensor
+    one op writes and the next reads is one DRAM tensor), the rest left per op."""
+    m = {}
+    for t in c.tensors:
+        if t.role == "output":
+            m[t.name] = n.output
+        elif (t.role == "input" and len(t.source) == 1 and t.source[0] in ACTIVATION_OPERANDS
+              and n.inputs[t.source[0]] not in constants):
+            m[t.name] = n.inputs[t.source[0]]
+    return m
+
+
+def _chain(pairs: list[tuple[Node, CompiledOp]], constants) -> ChainedProgram:
+    return chain([c for _, c in pairs], [_names(n, c, constants) for n, c in pairs])
+
+
+def _program(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
+             consumers_outside: set[str]) -> Program:
+    cp = _chain(pairs, constants)
+    per_op = []
+    fed: list[str] = []
+    feeds: list[Transfer] = []
+    for n, _ in pairs:
+        arrays = {}
+        for operand, t in n.inputs.items():
+            if t in constants:
+                arrays[operand] = np.asarray(constants[t])
+        per_op.append(arrays)
+    for g in cp.inputs:
+        t, i = cp.tensors[g]
+        if t.role != "input" or isinstance(t.layout, UopLayout):
+            continue
+        n, c = pairs[i]
+        operand = t.source[0] if len(t.source) == 1 else None
+        if operand is None or n.inputs.get(operand) in constants:
+            continue
+        fed.append(g)
+        pad = int(getattr(n.op, "pad_value", 0)) if t.name == "x" else 0
+        feeds.append(Transfer(g, n.inputs[operand], layout_to_json(t.layout), pad))
+    bundle = cp.bundle(per_op, fed=fed)
+    results = []
+    for n, c in pairs:
+        if n.output in consumers_outside:
+            results.append(Transfer(n.output, n.output, layout_to_json(c.output.layout)))
+    bases = np.cumsum([0] + [len(c.stream()) for _, c in pairs]).tolist()
+    owners, last = [], 0
+    for node in cp.instrs:
+        if node.seq >= 0:
+            last = bisect.bisect_right(bases, node.seq) - 1
+        owners.append(first_step + last)
+    return Program(bundle, tuple(range(first_step, first_step + len(pairs))), tuple(feeds),
+                   tuple(results), tuple(owners))
+
+
+def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str, np.ndarray],
+                 outputs: Sequence[str], quant: Mapping[str, Quant] | None = None,
+                 meta: Mapping[str, object] | None = None) -> Module:
+    """Compile ``nodes`` (in execution order) into a module (see the module docstring).
+
+    constants: weights and tables by tensor name.  outputs: the model's output tensors;
+    its inputs are the tensors no node writes and no constant holds, in first-use order.
+    quant: quantization parameters of the tensors that have them."""
+    nodes = list(nodes)
+    constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
+    quant = dict(quant or {})
+    shapes = _check_nodes(nodes, constants)
+    written = {n.output for n in nodes}
+    inputs = tuple(t for t in shapes if t not in written)
+    for o in outputs:
+        if o not in written:
+            raise OpError(f"model output {o!r} is not written by any node")
+    # compile: consecutive accelerator nodes, split where layouts differ
+    order: list[list[tuple[Node, CompiledOp]]] = []
+    for g in _groups(nodes):
+        order += _compile_run(g.nodes, cfg, constants)
+    index = {id(n): i for i, n in enumerate(nodes)}
+    programs, prog_of = [], {}
+    for pairs in order:
+        members = {id(n) for n, _ in pairs}
+        inner_outputs = {n.output for n, _ in pairs}
+        outside = {t for m in nodes if id(m) not in members for t in m.inputs.values()}
+        outside |= set(outputs)
+        k = len(programs)
+        programs.append(_program(pairs, index[id(pairs[0][0])], constants,
+                                 outside & inner_outputs))
+        for n, _ in pairs:
+            prog_of[id(n)] = k
+    steps = tuple(Step(n.step_name, n.op, n.device, dict(n.inputs), n.output,
+                       prog_of.get(id(n))) for n in nodes)
+    tensors = {}
+    for name in [*constants, *shapes]:
+        if name in tensors:
+            continue
+        if name in constants:
+            shape, dtype, role = tuple(constants[name].shape), str(constants[name].dtype), "const"
+        else:
+            shape, dtype = shapes[name]
+            role = ("input" if name in inputs else "output" if name in outputs
+                    else "activation")
+        q = quant.get(name)
+        tensors[name] = TensorInfo(name, tuple(shape), dtype, role,
+                                   None if q is None else float(q.scale),
+                                   None if q is None else int(q.zero_point), _logical(shape))
+    used = {t for n in nodes for t in n.inputs.values()}
+    unused = sorted(set(constants) - used)
+    if unused:
+        raise OpError(f"constant(s) {unused} are not used by any node")
+    return Module(cfg, tensors, inputs, tuple(outputs), steps, tuple(programs), constants,
+                  dict(meta or {}))
+
+
+def write_module(path: str | os.PathLike, nodes: Sequence[Node], cfg: HwConfig, **kw) -> Path:
+    """:func:`build_module` and save it atomically to ``path``."""
+    return save_module(build_module(nodes, cfg, **kw), path)
+
+
+__all__ = ["Node", "Quant", "build_module", "write_module"]

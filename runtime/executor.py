@@ -1,0 +1,344 @@
+"""The graph executor: runs a compiled module over the runtime's devices.
+
+:class:`Executor` loads a :class:`~runtime.module.Module` once: every accelerator program
+is linked into memory the accelerator device allocated (weights, micro-op kernels and
+instructions resident: on the board they cross the UART once), and every host kernel is
+compiled for the CPU with its constants copied into CPU buffers once.  Each sample then
+runs the steps in order; a tensor moves between devices only at a device boundary, packed
+into (or unpacked from) the blocked layout the program declares, and tensors passed
+between the ops of one chained program never leave device memory.
+
+The profile (one sample or a batch) has ``layers``, one entry per executed op (name, op
+kind, device, macs, ``cycles`` on the accelerator or ``seconds`` on a host device,
+``bytes_in``/``bytes_out`` copied across the device boundary), summed over the samples,
+and ``totals`` (``accelerator_cycles``, ``macs_total``, ``macs_on_accelerator``,
+``host_seconds``, ``samples`` and ``estimated_latency_ms``: per sample, accelerator cycles
+at the config's ``target_clock_mhz`` plus host seconds, run one after the other).
+
+Per-op cycles of a chained program: where the device returns the simulator's
+instruction records (``sim``), op *i* is charged the cycles from the retirement of op
+*i-1*'s last instruction to that of its own (the ops' completions are ordered, so the
+entries add up to the program's cycles exactly, while an op's loads that overlap the
+previous op's compute are charged to the previous op).  Other devices (``rtl``,
+``fpga``) report only the program's total: the program is then one entry, named by its
+ops joined with ``+``.
+
+The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops) and host
+ops on one Chrome/Perfetto timeline, in microseconds of the sequential schedule above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.device import Device, DeviceError, LaunchResult, LoadedProgram
+from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
+from vta_hw.errors import VtaError
+
+
+class InputError(VtaError, ValueError):
+    """Inputs that do not match the model's inputs (missing, misshaped, wrong dtype)."""
+
+
+@dataclass
+class _HostKernel:
+    step: Step
+    handle: Any
+    names: tuple[str, ...]
+    buffers: dict[str, Any]
+    out: Any
+    fed: tuple[str, ...]
+
+
+@dataclass
+class ModelRun:
+    """Outputs by model output name (with the sample axis when the inputs had one), the
+    profile (see the module docstring) and the trace events."""
+
+    outputs: dict[str, np.ndarray]
+    profile: dict[str, Any]
+    events: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+    def trace(self) -> dict[str, Any]:
+        return {"traceEvents": self.events, "displayTimeUnit": "ns"}
+
+
+class Executor:
+    """A module loaded on ``device`` (an open accelerator device) and the host CPU.
+
+    ``host``: the CPU device for host steps (default: one is opened when the module has
+    any).  Counters: ``loaded_bytes`` (written once at load), ``copied_in_bytes`` /
+    ``copied_out_bytes`` (per-run transfers, both directions and devices)."""
+
+    def __init__(self, module: Module, device: Device, *, host: Device | None = None) -> None:
+        self.module = module
+        self.device = device
+        self.cfg = module.config
+        self.loaded_bytes = 0
+        self.copied_in_bytes = 0
+        self.copied_out_bytes = 0
+        self.handles: list[LoadedProgram] = []
+        for p in module.programs:
+            self.handles.append(device.load(p.bundle))
+            self.loaded_bytes += len(p.bundle.dram)
+        gpu = [s.name for s in module.steps if s.device == "gpu"]
+        if gpu:
+            raise DeviceError(f"step(s) {gpu} are assigned to the gpu, which this executor "
+                              "does not drive yet; recompile with targets accelerator,cpu")
+        self.host = host
+        self.kernels: dict[int, _HostKernel] = {}
+        if any(s.device == "cpu" for s in module.steps) and self.host is None:
+            from runtime.cpu_device import CpuDevice
+
+            self.host = CpuDevice()
+        for i, s in enumerate(module.steps):
+            if s.device == "cpu":
+                self.kernels[i] = self._load_host(s)
+
+    def _load_host(self, s: Step) -> _HostKernel:
+        import cpu_gpu_backends
+
+        assert self.host is not None
+        handle = self.host.load(cpu_gpu_backends.quantized_op(s.op))
+        names = tuple(handle.input_names)
+        bufs, fed = {}, []
+        for name in names:
+            spec = handle.plan.buffer(name)
+            bufs[name] = self.host.allocate(spec.size * spec.ty.itemsize)
+            tensor = s.inputs[name]
+            if tensor in self.module.constants:  # resident: copied once
+                data = np.ascontiguousarray(self.module.constants[tensor], spec.ty.np)
+                self.host.copy_in(bufs[name], data)
+                self.loaded_bytes += data.nbytes
+            else:
+                fed.append(name)
+        out = handle.plan.buffer(handle.plan.outputs[0].name)
+        return _HostKernel(s, handle, names, bufs,
+                           self.host.allocate(out.size * out.ty.itemsize), tuple(fed))
+
+    def close(self) -> None:
+        """Release the programs' device memory and the host buffers."""
+        for h in self.handles:
+            self.device.free(h.image)
+        self.handles = []
+        if self.host is not None:
+            for k in self.kernels.values():
+                for b in (*k.buffers.values(), k.out):
+                    self.host.free(b)
+        self.kernels = {}
+
+    # ------------------------------------------------------------------ running
+    def run(self, inputs: Mapping[str, Any]) -> ModelRun:
+        """Run every sample; outputs keep the sample axis when the inputs had one."""
+        samples, batched = check_inputs(self.module, inputs)
+        layers: dict[str, dict[str, Any]] = {}
+        events = self._trace_header()
+        clock = [0.0]  # the timeline, in microseconds
+        outs: dict[str, list[np.ndarray]] = {n: [] for n in self.module.outputs}
+        for k, sample in enumerate(samples):
+            env = self._sample(sample, layers, events, clock, k)
+            for n in self.module.outputs:
+                outs[n].append(env[n])
+        outputs = {n: (np.stack(v) if batched else v[0]) for n, v in outs.items()}
+        return ModelRun(outputs, self._profile(list(layers.values()), len(samples)), events)
+
+    def _sample(self, sample, layers, events, clock, k) -> dict[str, np.ndarray]:
+        m = self.module
+        env: dict[str, np.ndarray] = {**m.constants, **sample}
+        i = 0
+        while i < len(m.steps):
+            s = m.steps[i]
+            if s.device == "accelerator":
+                assert s.program is not None
+                p = m.programs[s.program]
+                self._run_program(s.program, p, env, layers, events, clock, k)
+                i = p.steps[-1] + 1
+            else:
+                self._run_host(i, env, layers, events, clock, k)
+                i += 1
+        return env
+
+    def _run_program(self, index: int, p: Program, env, layers, events, clock, k) -> None:
+        m, handle = self.module, self.handles[index]
+        bytes_in: dict[int, int] = {}
+        for t in p.feeds:
+            data = pack_host(t.layout, env[t.tensor].reshape(_logical_shape(t.layout)),
+                             t.pad_value)
+            self.device.copy_in(handle.buffer(t.symbol), data)
+            self.copied_in_bytes += data.nbytes
+            owner = next(i for i in p.steps if t.tensor in m.steps[i].inputs.values())
+            bytes_in[owner] = bytes_in.get(owner, 0) + data.nbytes
+        result = self.device.launch(handle)
+        done = self.device.synchronize()
+        result = result if result is not None else done
+        assert isinstance(result, LaunchResult) and result.cycles is not None
+        bytes_out: dict[int, int] = {}
+        for t in p.results:
+            raw = self.device.copy_out(handle.buffer(t.symbol))
+            self.copied_out_bytes += len(raw)
+            owner = next(i for i in p.steps if m.steps[i].output == t.tensor)
+            bytes_out[owner] = bytes_out.get(owner, 0) + len(raw)
+            env[t.tensor] = unpack_host(t.layout, raw).reshape(m.tensors[t.tensor].shape)
+        mhz = self.cfg.target_clock_mhz
+        spans = _attribute(p, result)
+        start = clock[0]
+        events.append({"name": "+".join(m.steps[i].name for i in p.steps), "ph": "X",
+                       "pid": 0, "tid": 0, "ts": start, "dur": result.cycles / mhz,
+                       "args": {"sample": k, "cycles": result.cycles, "program": index}})
+        if spans is None:
+            steps = [m.steps[i] for i in p.steps]
+            entry = _entry(layers, "+".join(s.name for s in steps),
+                           "+".join(s.op.kind for s in steps), self.device.name,
+                           sum(s.macs for s in steps))
+            entry["cycles"] += result.cycles
+            entry["bytes_in"] += sum(bytes_in.values())
+            entry["bytes_out"] += sum(bytes_out.values())
+        else:
+            for i, (lo, hi) in zip(p.steps, spans, strict=True):
+                s = m.steps[i]
+                entry = _entry(layers, s.name, s.op.kind, self.device.name, s.macs)
+                entry["cycles"] += hi - lo
+                entry["bytes_in"] += bytes_in.get(i, 0)
+                entry["bytes_out"] += bytes_out.get(i, 0)
+                events.append({"name": s.name, "ph": "X", "pid": 0, "tid": 1,
+                               "ts": start + lo / mhz, "dur": (hi - lo) / mhz,
+                               "args": {"sample": k, "op": s.op.kind, "cycles": hi - lo}})
+        clock[0] = start + result.cycles / mhz
+
+    def _run_host(self, i: int, env, layers, events, clock, k) -> None:
+        kern = self.kernels[i]
+        s, host = kern.step, self.host
+        assert host is not None
+        nbytes_in = 0
+        for name in kern.fed:
+            spec = kern.handle.plan.buffer(name)
+            data = np.ascontiguousarray(env[s.inputs[name]]).reshape(spec.shape)
+            host.copy_in(kern.buffers[name], data)
+            nbytes_in += data.nbytes
+        self.copied_in_bytes += nbytes_in
+        result = host.launch(kern.handle, *(kern.buffers[n] for n in kern.names), kern.out)
+        raw = host.copy_out(kern.out)
+        self.copied_out_bytes += len(raw)
+        out = self.module.tensors[s.output]
+        env[s.output] = np.frombuffer(raw, np.dtype(out.dtype)).reshape(out.shape).copy()
+        entry = _entry(layers, s.name, s.op.kind, host.name, s.macs, host=True)
+        secs = result.wall_seconds if result is not None else 0.0
+        entry["seconds"] += secs
+        entry["bytes_in"] += nbytes_in
+        entry["bytes_out"] += len(raw)
+        events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
+                       "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})
+        clock[0] += secs * 1e6
+
+    # ------------------------------------------------------------------ reports
+    def _trace_header(self) -> list[dict[str, Any]]:
+        return [{"name": "process_name", "ph": "M", "pid": 0,
+                 "args": {"name": f"accelerator {self.device.name} ({self.cfg.name}, "
+                                  f"{self.cfg.target_clock_mhz} MHz)"}},
+                {"name": "thread_name", "ph": "M", "pid": 0, "tid": 0,
+                 "args": {"name": "programs"}},
+                {"name": "thread_name", "ph": "M", "pid": 0, "tid": 1,
+                 "args": {"name": "ops"}},
+                {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "host cpu"}}]
+
+    def _profile(self, layers: list[dict[str, Any]], samples: int) -> dict[str, Any]:
+        acc = [e for e in layers if "cycles" in e]
+        cycles = sum(e["cycles"] for e in acc)
+        host = sum(e["seconds"] for e in layers if "seconds" in e)
+        macs = sum(e["macs"] for e in layers)
+        latency = (cycles / (self.cfg.target_clock_mhz * 1e3) + host * 1e3) / samples
+        return {"layers": layers, "totals": {
+            "accelerator_cycles": cycles, "macs_total": macs,
+            "macs_on_accelerator": sum(e["macs"] for e in acc), "host_seconds": host,
+            "samples": samples, "clock_mhz": self.cfg.target_clock_mhz,
+            "estimated_latency_ms": latency}}
+
+
+def check_inputs(module: Module, inputs: Mapping[str, Any]
+                 ) -> tuple[list[dict[str, np.ndarray]], bool]:
+    """Per-sample input dicts, and whether the inputs carried a leading sample axis;
+    InputError names the first input that is missing, unexpected, misshaped or of the
+    wrong dtype."""
+    m = module
+    missing = [n for n in m.inputs if n not in inputs]
+    if missing:
+        raise InputError(f"inputs: missing array(s) {missing}; the model's inputs are "
+                         + ", ".join(f"{n} {m.tensors[n].dtype}{m.tensors[n].shape}"
+                                     for n in m.inputs))
+    extra = sorted(set(inputs) - set(m.inputs))
+    if extra:
+        raise InputError(f"inputs: unexpected array(s) {extra}; the model's inputs are "
+                         f"{list(m.inputs)}")
+    counts, arrays = set(), {}
+    for n in m.inputs:
+        t, a = m.tensors[n], np.asarray(inputs[n])
+        if a.dtype != np.dtype(t.dtype):
+            raise InputError(f"input {n!r}: dtype {a.dtype}, expected {t.dtype}")
+        if a.shape == t.shape:
+            counts.add(None)
+            a = a[None]
+        elif a.ndim == len(t.shape) + 1 and a.shape[1:] == t.shape and a.shape[0] >= 1:
+            counts.add(a.shape[0])
+        else:
+            raise InputError(f"input {n!r}: shape {a.shape}, expected {t.shape} or "
+                             f"(samples, {', '.join(map(str, t.shape))})")
+        arrays[n] = a
+    if len(counts) != 1:
+        raise InputError("inputs: every input must have the same number of samples (or "
+                         "all none)")
+    batched = counts != {None}
+    count = next(iter(arrays.values())).shape[0]
+    return [{n: a[k] for n, a in arrays.items()} for k in range(count)], batched
+
+
+def _logical_shape(layout: Mapping[str, Any]) -> tuple[int, ...]:
+    if layout["kind"] == "dense":
+        return (int(layout["rows"]), int(layout["cols"]))
+    return tuple(int(layout[k]) for k in ("n", "c", "h", "w"))
+
+
+def _entry(layers: dict[str, dict[str, Any]], name: str, kind: str, device: str, macs: int,
+           *, host: bool = False) -> dict[str, Any]:
+    """The profile entry of op ``name`` (created on first use; summed over samples)."""
+    if name not in layers:
+        layers[name] = {"name": name, "op": kind, "device": device, "macs": 0,
+                        ("seconds" if host else "cycles"): 0.0 if host else 0,
+                        "bytes_in": 0, "bytes_out": 0}
+    layers[name]["macs"] += macs
+    return layers[name]
+
+
+def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None:
+    """(start, end) cycles of each of the program's ops (see the module docstring), or
+    None when the device kept no instruction records."""
+    records = getattr(result.detail, "records", None)
+    if not records or not p.insn_steps:
+        return None
+    last = {i: -1 for i in p.steps}
+    for r in records:
+        if 0 <= r.index < len(p.insn_steps):
+            owner = p.insn_steps[r.index]
+            last[owner] = max(last[owner], r.retire + 1)
+    spans, prev = [], 0
+    for j, i in enumerate(p.steps):
+        end = result.cycles if j == len(p.steps) - 1 else max(prev, last[i])
+        end = min(end, result.cycles)
+        spans.append((prev, end))
+        prev = end
+    return spans
+
+
+def open_executor(module: Module, spec: str, **kw: Any) -> Executor:
+    """An executor on the accelerator device ``spec`` (sim, rtl, fpga:PORT, fpga:sim)."""
+    from runtime.devices import open_device
+
+    if not isinstance(module, Module):
+        raise ModuleError(f"expected a compiled module, got {type(module).__name__}")
+    return Executor(module, open_device(spec, module.config, **kw))
+
+
+__all__ = ["Executor", "ModelRun", "InputError", "check_inputs", "open_executor"]
