@@ -140,18 +140,34 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
         data = value(Load("x", src_row + _v("iw") * ssw - pl, ety))
         mid: list[Stmt] = [pixels(lo, hi, data)]
         blk = cb  # pixels per register transpose: cb x cb
-        chunks = (hi - lo) // blk if ssw == 1 and cb == 16 else 0
-        if chunks:
-            # 16 pixels x 16 channels at a time: one vector load per channel row, a
-            # register transpose, one vector store per pixel
-            iw0 = lo + _v("iwc") * blk
-            rows = [value(Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
-                               + iw0 - pl, ety, blk)) for r in range(cb)]
-            lets_t, cols = transpose_block("px", rows, blk)
+        if cb == 16:
+            # 16 pixels x 16 channels at a time: one vector load per channel row (strided
+            # sampling: the row's span, its pixels gathered by a shuffle), a register
+            # transpose, one vector store per pixel; the row's last few pixels likewise
+            chunks, tail = divmod(hi - lo, blk)
             base = (ncb_idx * hp + ih) * wp
-            mid = [Loop("iwc", chunks, (*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
-                                                   for j, col in enumerate(cols)])),
-                   pixels(lo + chunks * blk, hi, data)]
+
+            def block(prefix: str, iw0: Expr, count: int) -> list[Stmt]:
+                span = (count - 1) * ssw + 1
+                rows = []
+                for r in range(cb):
+                    v: Expr = Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
+                                   + iw0 * ssw - pl, ety, span)
+                    if span != blk:
+                        v = Shuffle(v, v, tuple(j * ssw if j < count else 0
+                                                for j in range(blk)))
+                    rows.append(value(v))
+                lets_t, cols = transpose_block(prefix, rows, blk)
+                return [*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
+                                   for j, col in enumerate(cols[:count])]]
+
+            mid = []
+            if chunks:
+                mid.append(Loop("iwc", chunks, tuple(block("px", lo + _v("iwc") * blk, blk))))
+            if tail >= 2:
+                mid += block("pt", idx(lo + chunks * blk), tail)
+            elif tail:
+                mid.append(pixels(hi - tail, hi, data))
         body = tuple(when(valid_row, [pixels(0, lo, zero), *mid, pixels(hi, wp, zero)],
                           [pixels(0, wp, zero)]))
     return Kernel(name, (Param("x", ety), Param("xp", pty)),

@@ -158,6 +158,11 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2 (only sampled pixels are packed)
     (2, 5, 9, 8, 20, 1, 3, 1),       # 1x1 stride 3 with padding
     (1, 32, 5, 37, 40, 3, 1, 1),     # input packed 16 pixels x 16 channels at a time + rest
+    (1, 32, 6, 37, 40, 1, 2, 1),     # 1x1/2 padded: a 16-pixel strided block, then 2 pixels
+    (1, 16, 3, 70, 16, 1, 2, 0),     # two 16-pixel strided (shuffle-gathered) blocks + 3
+    (1, 16, 3, 34, 16, 1, 2, 0),     # one strided block + a single (scalar) pixel
+    (1, 16, 2, 40, 32, 1, 3, 0),     # stride 3: gathered from a 46-pixel span
+    (1, 16, 4, 40, 32, 3, 2, 1),     # 3x3/2: whole padded rows packed, 2 blocks + 10
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape
