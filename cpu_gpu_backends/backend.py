@@ -108,6 +108,8 @@ class CompiledOp:
         # (position, buffer name) slots filled per call); None: use the generic path
         self._launches: list[tuple[CpuKernel, list, list[tuple[int, str]]]] | None = None
         self._lock = threading.Lock()
+        self._in_specs = tuple(b for b in plan.inputs if b.name not in self.bound)
+        self._out_specs = plan.outputs
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -151,7 +153,7 @@ class CompiledOp:
             for j, name in slots:
                 p = ptrs.get(name)
                 if p is None:
-                    p = ptrs[name] = k.c_args_one(j, env[name].reshape(-1))
+                    p = ptrs[name] = k.c_args_one(j, env[name])  # C-contiguous: checked
                 args[j] = p
             launch(k, args, threads)
 
@@ -165,16 +167,16 @@ class CompiledOp:
 
     def __call__(self, *args: np.ndarray, threads: int | None = None,
                  out: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, ...]:
-        names = self.input_names
-        if len(args) != len(names):
-            raise TypeError(f"{self.plan.name}: expected {len(names)} inputs {names}, got "
-                            f"{len(args)}")
+        specs = self._in_specs
+        if len(args) != len(specs):
+            raise TypeError(f"{self.plan.name}: expected {len(specs)} inputs "
+                            f"{self.input_names}, got {len(args)}")
         env: dict[str, np.ndarray] = dict(self.bound)
-        for name, a in zip(names, args, strict=True):
-            env[name] = check_array(self.plan.buffer(name), a, self.plan.name)
+        for spec, a in zip(specs, args, strict=True):
+            env[spec.name] = check_array(spec, a, self.plan.name)
         outs = []
-        for b in self.plan.outputs:
-            if out is not None and len(self.plan.outputs) == 1:
+        for b in self._out_specs:
+            if out is not None and len(self._out_specs) == 1:
                 o = check_array(b, out, self.plan.name + " (out=)")
                 if o is not out:
                     raise ValueError(f"{self.plan.name}: out= must be C-contiguous")

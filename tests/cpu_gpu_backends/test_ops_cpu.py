@@ -107,7 +107,7 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
             op = cpu.compile(gemm_ops.dense_plan(m, k, n, "i8", bias is not None, tile=tile))
             check(op(a, b, *([] if bias is None else [bias])), ref_dense(a, b, bias), "i8")
     for (n, c, h, w, oc, k, s, p) in ((1, 3, 11, 9, 20, 3, 2, 1), (2, 21, 6, 7, 37, 1, 2, 0),
-                                      (1, 16, 5, 5, 16, 3, 1, 2)):
+                                      (1, 16, 5, 5, 16, 3, 1, 2), (1, 32, 3, 37, 20, 1, 2, 0)):
         tile = TileShape(5, 2 if oc > vl else 1, vl, True, quads)
         x, wt = rand(rng, (n, c, h, w), "i8"), rand(rng, (oc, c, k, k), "i8")
         bv = rand(rng, (oc,), "i32")
@@ -118,6 +118,22 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
             args = [x, wt] + ([] if bias is None else [bias])
             check(op(*args), expect, "i8")
             check(op.bind(w=wt, **({} if bias is None else {"bias": bias}))(x), expect, "i8")
+
+
+def test_repeated_calls_convert_pointers_once_but_return_fresh_outputs(cpu):
+    """A bound op converts its weight/scratch pointers once; each call still reads its own
+    inputs and returns a new output (or fills ``out=``), never the previous call's."""
+    rng = np.random.default_rng(3)
+    b = rand(rng, (40, 24), "i8")
+    op = cpu.compile(gemm_ops.dense_plan(9, 40, 24, "i8")).bind(b=b)
+    a1, a2 = rand(rng, (9, 40), "i8"), rand(rng, (9, 40), "i8")
+    y1, y2 = op(a1), op(a2)
+    assert y1 is not y2
+    check(y1, ref_dense(a1, b, None), "i8")
+    check(y2, ref_dense(a2, b, None), "i8")
+    out = np.zeros((9, 24), np.int32)
+    assert op(a1, out=out) is out
+    check(out, ref_dense(a1, b, None), "i8")
 
 
 # ----------------------------------------------------------------------------- conv2d
