@@ -266,6 +266,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     cgroups = cb // g
     uses_biasp = bias or t.quads
     owp = ow + vl  # yrow[otw][owp]: room for a last transposed block past the row's end
+    # raw output, whole channel tiles: the transposed columns go straight to the NCHW rows
+    # (no row buffer, no second pass); otherwise through yrow and the epilogue's copy
+    direct = epilogue is None and oc % otw == 0
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
@@ -298,8 +301,15 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                     accs.append(acc)
                 lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
                 body += lets_t
-                body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
-                         for j, col in enumerate(cols)]
+                if direct:  # each column is `count` pixels of one NCHW output row
+                    count = len(accs)
+                    body += [Store("y", ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow
+                                   + ow0 + r0, col if count == vl
+                                   else Shuffle(col, col, tuple(range(count))))
+                             for j, col in enumerate(cols)]
+                else:
+                    body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
+                             for j, col in enumerate(cols)]
         return body
 
     full, rem = ow // t.rows, ow % t.rows
@@ -323,7 +333,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
         extra += [Param("residual", dt.i8)] if epilogue.residual else []
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
-    body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
+    body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
+                                           write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))
