@@ -151,9 +151,21 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
                 span = (count - 1) * ssw + 1
                 rows = []
                 for r in range(cb):
-                    v: Expr = Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
-                                   + iw0 * ssw - pl, ety, span)
-                    if span != blk:
+                    start = ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w \
+                        + iw0 * ssw - pl
+                    if span == blk:
+                        v: Expr = Load("x", start, ety, blk)
+                    elif 3 <= span <= 2 * blk:
+                        # two overlapping power-of-two loads, the row span's first and last
+                        # lanes (never past it), gathered by one two-source shuffle
+                        hw = blk if span > blk else 1 << (ceil_div(span, 2) - 1).bit_length()
+                        back = span - hw
+                        v = Shuffle(Load("x", start, ety, hw), Load("x", start + back, ety, hw),
+                                    tuple(e if e < hw else e - back + hw
+                                          for e in (j * ssw if j < count else 0
+                                                    for j in range(blk))))
+                    else:
+                        v = Load("x", start, ety, span)
                         v = Shuffle(v, v, tuple(j * ssw if j < count else 0
                                                 for j in range(blk)))
                     rows.append(value(v))

@@ -180,6 +180,8 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 16, 2, 40, 32, 1, 3, 0),     # stride 3: gathered from a 46-pixel span
     (1, 16, 4, 40, 32, 3, 2, 1),     # 3x3/2: whole padded rows packed, 2 blocks + 10
     (2, 7, 5, 19, 32, 3, 1, 1),      # batch 2, whole channel tiles: stored straight to NCHW
+    (1, 16, 3, 36, 16, 1, 2, 0),     # a 2-pixel strided tail: two 2-lane loads, one shuffle
+    (1, 16, 2, 18, 16, 1, 1, 0),     # a 2-pixel tail of a stride-1 row
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape
