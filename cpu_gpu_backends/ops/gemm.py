@@ -125,6 +125,11 @@ def choose_mc(m: int, k: int, t: TileShape, threads: int = 2) -> int:
     the sizes whose busiest thread computes at most 5% more rows than the best split (padding
     and imbalance included), the largest: B panels are re-read once per block."""
     bytes_per_row = k * t.a_type.itemsize
+    if t.quads and t.rows * bytes_per_row <= 24 * 1024:
+        # VNNI quads: one register tile per block, its packed A (<= 24 KiB) stays in L1
+        # while every B panel streams from L2 -- measured 3-9% faster than 28-112-row
+        # blocks on int8 GEMM 512/1024 (Zen 4, one thread), and the finest thread split
+        return t.rows
     mc_max = max(t.rows, min(96, (256 * 1024) // bytes_per_row) // t.rows * t.rows)
     sizes = range(t.rows, mc_max + 1, t.rows)
     busiest = {mc: ceil_div(ceil_div(m, mc), threads) * mc for mc in sizes}
