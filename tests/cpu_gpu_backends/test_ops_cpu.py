@@ -100,7 +100,7 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
     and u8 quads with the +128 correction (vpdpbusd with VNNI, plain IR without)."""
     vl = jit_cpu.host_info().f32_lanes
     rng = np.random.default_rng(7)
-    for m, k, n in ((13, 1, 5), (30, 67, 41), (12, 8, 32)):
+    for m, k, n in ((13, 1, 5), (30, 67, 41), (12, 8, 32), (17, 40, 33)):
         tile = TileShape(6, 2, vl, True, quads)
         a, b, bv = rand(rng, (m, k), "i8"), rand(rng, (k, n), "i8"), rand(rng, (n,), "i32")
         for bias in (None, bv):
