@@ -14,9 +14,10 @@ Plan (all steps generated code):
    and the bias padded to ``OT * OTW``.
 3. ``main``: parallel over ``(n, output-channel tile, output row)``.  Each output row is
    computed in tiles of ``rows`` pixels by the micro-kernel; each tile (pixels x channels in
-   registers) is transposed in registers, ``vl x vl`` at a time, into a thread-local
-   channels x pixels row buffer, which is then copied contiguously to the NCHW output, with
-   bias and ReLU fused, or for a quantized :class:`opset.Conv2d` its whole
+   registers) is transposed in registers, ``vl x vl`` at a time.  A raw output with whole
+   channel tiles takes the transposed columns straight into its NCHW rows; otherwise they go
+   to a thread-local channels x pixels row buffer, which is then copied to the NCHW output
+   with bias and ReLU fused, or for a quantized :class:`opset.Conv2d` its whole
    :class:`opset.Epilogue` (requantization, residual, clip; int8 out: ``.epilogue``).
 """
 
