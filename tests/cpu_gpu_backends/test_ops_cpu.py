@@ -120,6 +120,25 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
             check(op.bind(w=wt, **({} if bias is None else {"bias": bias}))(x), expect, "i8")
 
 
+@pytest.mark.parametrize("dtype", ["f32", "i8"])
+def test_avx2_shaped_tiles_without_vnni(cpu, dtype):
+    """The generic path an AVX2 host takes (8-lane vectors, i16 pairs, 6 x 16 tiles), forced
+    on any host: strided packing, 8 x 8 register transposes, straight NCHW stores and
+    the GEMM's one-tile blocks stay exact."""
+    rng = np.random.default_rng(11)
+    int8 = dtype == "i8"
+    for (n, c, h, w, oc, k, s, p) in ((1, 32, 5, 37, 16, 1, 2, 0), (2, 16, 6, 21, 32, 3, 1, 1),
+                                      (1, 3, 11, 15, 20, 3, 2, 1)):
+        tile = TileShape(6, 2 if oc > 8 else 1, 8, int8, False)
+        x, wt = rand(rng, (n, c, h, w), dtype), rand(rng, (oc, c, k, k), dtype)
+        op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, dtype, s, p, 1, False,
+                                              "relu", tile))
+        check(op(x, wt), ref_conv2d(x, wt, None, (s, s), p, (1, 1), activation="relu"), dtype)
+    a, b = rand(rng, (23, 45), dtype), rand(rng, (45, 19), dtype)
+    op = cpu.compile(gemm_ops.dense_plan(23, 45, 19, dtype, tile=TileShape(6, 2, 8, int8)))
+    check(op(a, b), ref_dense(a, b, None), dtype)
+
+
 def test_repeated_calls_convert_pointers_once_but_return_fresh_outputs(cpu):
     """A bound op converts its weight/scratch pointers once; each call still reads its own
     inputs and returns a new output (or fills ``out=``), never the previous call's."""
