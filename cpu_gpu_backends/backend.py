@@ -104,7 +104,12 @@ class CompiledOp:
         self.bound = dict(bound or {})
         self.skip = skip
         self._temps: dict[str, np.ndarray] | None = None
+        # per step: (kernel, ctypes args with the bound/scratch pointers filled in, the
+        # (position, buffer name) slots filled per call); None: use the generic path
+        self._launches: list[tuple[CpuKernel, list, list[tuple[int, str]]]] | None = None
         self._lock = threading.Lock()
+        self._in_specs = tuple(b for b in plan.inputs if b.name not in self.bound)
+        self._out_specs = plan.outputs
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -117,6 +122,41 @@ class CompiledOp:
         return {b.name: np.empty(b.size, b.ty.np) for b in self.plan.buffers
                 if b.role == "temp" and b.name not in self.bound}
 
+    def _prepare_launches(self) -> list[tuple[CpuKernel, list, list[tuple[int, str]]]] | None:
+        """Convert the pointers that never change between calls (bound inputs, this
+        instance's scratch) once: per call only the inputs' and outputs' pointers are
+        converted.  On small operators the per-call Python cost was ~30 us, as much as
+        the kernels of a 1x1 ResNet convolution."""
+        fixed = {**self.bound, **(self._temps or {})}
+        launches = []
+        for i, st in enumerate(self.plan.steps):
+            if i in self.skip:
+                continue
+            k = self.kernels[st.kernel]
+            if not all(p.is_ptr for p in k.kernel.params):
+                return None
+            cargs: list = [None] * len(st.args)
+            slots = []
+            for j, name in enumerate(st.args):
+                if name in fixed:
+                    cargs[j] = k.c_args_one(j, fixed[name].reshape(-1))
+                else:
+                    slots.append((j, name))
+            launches.append((k, cargs, slots))
+        return launches
+
+    def _run_prepared(self, env: dict[str, np.ndarray], threads: int | None) -> None:
+        launch = self.backend.launcher.launch
+        ptrs: dict[str, int] = {}
+        for k, cargs, slots in self._launches or ():
+            args = list(cargs)
+            for j, name in slots:
+                p = ptrs.get(name)
+                if p is None:
+                    p = ptrs[name] = k.c_args_one(j, env[name])  # C-contiguous: checked
+                args[j] = p
+            launch(k, args, threads)
+
     def _run(self, env: dict[str, np.ndarray], threads: int | None,
              skip: frozenset[int]) -> None:
         for i, st in enumerate(self.plan.steps):
@@ -127,16 +167,16 @@ class CompiledOp:
 
     def __call__(self, *args: np.ndarray, threads: int | None = None,
                  out: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, ...]:
-        names = self.input_names
-        if len(args) != len(names):
-            raise TypeError(f"{self.plan.name}: expected {len(names)} inputs {names}, got "
-                            f"{len(args)}")
+        specs = self._in_specs
+        if len(args) != len(specs):
+            raise TypeError(f"{self.plan.name}: expected {len(specs)} inputs "
+                            f"{self.input_names}, got {len(args)}")
         env: dict[str, np.ndarray] = dict(self.bound)
-        for name, a in zip(names, args, strict=True):
-            env[name] = check_array(self.plan.buffer(name), a, self.plan.name)
+        for spec, a in zip(specs, args, strict=True):
+            env[spec.name] = check_array(spec, a, self.plan.name)
         outs = []
-        for b in self.plan.outputs:
-            if out is not None and len(self.plan.outputs) == 1:
+        for b in self._out_specs:
+            if out is not None and len(self._out_specs) == 1:
                 o = check_array(b, out, self.plan.name + " (out=)")
                 if o is not out:
                     raise ValueError(f"{self.plan.name}: out= must be C-contiguous")
@@ -149,6 +189,10 @@ class CompiledOp:
             if locked:
                 if self._temps is None:
                     self._temps = self._alloc_temps()
+                    self._launches = self._prepare_launches()
+                if self._launches is not None:
+                    self._run_prepared(env, threads)
+                    return outs[0] if len(outs) == 1 else tuple(outs)
                 env.update(self._temps)
             else:
                 env.update(self._alloc_temps())

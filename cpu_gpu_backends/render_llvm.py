@@ -194,6 +194,10 @@ class _FunctionRenderer:
             case Shuffle(a, b, mask):
                 va, vb = self.expr(a, env), self.expr(b, env)
                 out = self.tmp("sh")
+                if len(mask) == 1:  # one lane is a scalar in this IR: extract it
+                    src, i = (va, mask[0]) if mask[0] < a.lanes else (vb, mask[0] - a.lanes)
+                    self.emit(f"{out} = extractelement {src.ty} {src.ref}, i32 {i}")
+                    return _Val(out, lt)
                 idx = ", ".join(f"i32 {i}" for i in mask)
                 self.emit(f"{out} = shufflevector {va.ty} {va.ref}, {vb.ty} {vb.ref}, "
                           f"<{len(mask)} x i32> <{idx}>")

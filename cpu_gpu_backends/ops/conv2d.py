@@ -14,9 +14,10 @@ Plan (all steps generated code):
    and the bias padded to ``OT * OTW``.
 3. ``main``: parallel over ``(n, output-channel tile, output row)``.  Each output row is
    computed in tiles of ``rows`` pixels by the micro-kernel; each tile (pixels x channels in
-   registers) is transposed in registers, ``vl x vl`` at a time, into a thread-local
-   channels x pixels row buffer, which is then copied contiguously to the NCHW output, with
-   bias and ReLU fused, or for a quantized :class:`opset.Conv2d` its whole
+   registers) is transposed in registers, ``vl x vl`` at a time.  A raw output with whole
+   channel tiles takes the transposed columns straight into its NCHW rows; otherwise they go
+   to a thread-local channels x pixels row buffer, which is then copied to the NCHW output
+   with bias and ReLU fused, or for a quantized :class:`opset.Conv2d` its whole
    :class:`opset.Epilogue` (requantization, residual, clip; int8 out: ``.epilogue``).
 """
 
@@ -140,18 +141,46 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
         data = value(Load("x", src_row + _v("iw") * ssw - pl, ety))
         mid: list[Stmt] = [pixels(lo, hi, data)]
         blk = cb  # pixels per register transpose: cb x cb
-        chunks = (hi - lo) // blk if ssw == 1 and cb == 16 else 0
-        if chunks:
-            # 16 pixels x 16 channels at a time: one vector load per channel row, a
-            # register transpose, one vector store per pixel
-            iw0 = lo + _v("iwc") * blk
-            rows = [value(Load("x", ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w
-                               + iw0 - pl, ety, blk)) for r in range(cb)]
-            lets_t, cols = transpose_block("px", rows, blk)
+        if cb == 16:
+            # 16 pixels x 16 channels at a time: one vector load per channel row (strided
+            # sampling: the row's span, its pixels gathered by a shuffle), a register
+            # transpose, one vector store per pixel; the row's last few pixels likewise
+            chunks, tail = divmod(hi - lo, blk)
             base = (ncb_idx * hp + ih) * wp
-            mid = [Loop("iwc", chunks, (*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
-                                                   for j, col in enumerate(cols)])),
-                   pixels(lo + chunks * blk, hi, data)]
+
+            def block(prefix: str, iw0: Expr, count: int) -> list[Stmt]:
+                span = (count - 1) * ssw + 1
+                rows = []
+                for r in range(cb):
+                    start = ((nn * c + cblk * cb + r) * h + (ih * ssh - pt)) * w \
+                        + iw0 * ssw - pl
+                    if span == blk:
+                        v: Expr = Load("x", start, ety, blk)
+                    elif 3 <= span <= 2 * blk:
+                        # two overlapping power-of-two loads, the row span's first and last
+                        # lanes (never past it), gathered by one two-source shuffle
+                        hw = blk if span > blk else 1 << (ceil_div(span, 2) - 1).bit_length()
+                        back = span - hw
+                        v = Shuffle(Load("x", start, ety, hw), Load("x", start + back, ety, hw),
+                                    tuple(e if e < hw else e - back + hw
+                                          for e in (j * ssw if j < count else 0
+                                                    for j in range(blk))))
+                    else:
+                        v = Load("x", start, ety, span)
+                        v = Shuffle(v, v, tuple(j * ssw if j < count else 0
+                                                for j in range(blk)))
+                    rows.append(value(v))
+                lets_t, cols = transpose_block(prefix, rows, blk)
+                return [*lets_t, *[Store("xp", (base + iw0 + j) * cb, col)
+                                   for j, col in enumerate(cols[:count])]]
+
+            mid = []
+            if chunks:
+                mid.append(Loop("iwc", chunks, tuple(block("px", lo + _v("iwc") * blk, blk))))
+            if tail >= 2:
+                mid += block("pt", idx(lo + chunks * blk), tail)
+            elif tail:
+                mid.append(pixels(hi - tail, hi, data))
         body = tuple(when(valid_row, [pixels(0, lo, zero), *mid, pixels(hi, wp, zero)],
                           [pixels(0, wp, zero)]))
     return Kernel(name, (Param("x", ety), Param("xp", pty)),
@@ -250,6 +279,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     cgroups = cb // g
     uses_biasp = bias or t.quads
     owp = ow + vl  # yrow[otw][owp]: room for a last transposed block past the row's end
+    # raw output, whole channel tiles: the transposed columns go straight to the NCHW rows
+    # (no row buffer, no second pass); otherwise through yrow and the epilogue's copy
+    direct = epilogue is None and oc % otw == 0
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
@@ -282,8 +314,15 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                     accs.append(acc)
                 lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
                 body += lets_t
-                body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
-                         for j, col in enumerate(cols)]
+                if direct:  # each column is `count` pixels of one NCHW output row
+                    count = len(accs)
+                    body += [Store("y", ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow
+                                   + ow0 + r0, col if count == vl
+                                   else Shuffle(col, col, tuple(range(count))))
+                             for j, col in enumerate(cols)]
+                else:
+                    body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
+                             for j, col in enumerate(cols)]
         return body
 
     full, rem = ow // t.rows, ow % t.rows
@@ -307,7 +346,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
         extra += [Param("residual", dt.i8)] if epilogue.residual else []
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
-    body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
+    body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
+                                           write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))

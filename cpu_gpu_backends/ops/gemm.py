@@ -125,6 +125,11 @@ def choose_mc(m: int, k: int, t: TileShape, threads: int = 2) -> int:
     the sizes whose busiest thread computes at most 5% more rows than the best split (padding
     and imbalance included), the largest: B panels are re-read once per block."""
     bytes_per_row = k * t.a_type.itemsize
+    if t.quads and t.rows * bytes_per_row <= 24 * 1024:
+        # VNNI quads: one register tile per block, its packed A (<= 24 KiB) stays in L1
+        # while every B panel streams from L2 -- measured 3-9% faster than 28-112-row
+        # blocks on int8 GEMM 512/1024 (Zen 4, one thread), and the finest thread split
+        return t.rows
     mc_max = max(t.rows, min(96, (256 * 1024) // bytes_per_row) // t.rows * t.rows)
     sizes = range(t.rows, mc_max + 1, t.rows)
     busiest = {mc: ceil_div(ceil_div(m, mc), threads) * mc for mc in sizes}
@@ -175,13 +180,14 @@ def gemm_kernel(name: str, m: int, k: int, n: int, t: TileShape, bias: bool,
                                                             list(zero)))),))
 
     # ---- one micro-tile against panel `nb`
-    def tile(nb: Expr, ncols: int) -> list[Stmt]:
+    def tile(nb: Expr, ncols: int, rows: int = mr) -> list[Stmt]:
+        tt = TileShape(rows, t.nv, vl, t.int8, t.quads)
         a_index = lambda r: ((mrv * kg + _v("kk")) * mr + r) * g  # noqa: E731
         b_index = lambda v: ((nb * kg + _v("kk")) * nr + v * vl) * g  # noqa: E731
         init = (lambda r, v: Load("biasp", nb * nr + v * vl, acc_ty, vl)) if uses_biasp \
             else zeros(t)
-        body = micro_tile(t, "c", [("kk", kg, "serial")], "ap", a_index, "bp", b_index, init)
-        for r in range(mr):
+        body = micro_tile(tt, "c", [("kk", kg, "serial")], "ap", a_index, "bp", b_index, init)
+        for r in range(rows):
             rr = mb * mc + mrv * mr + r
             stores: list[Stmt] = []
             for v in range(t.nv):
@@ -199,9 +205,18 @@ def gemm_kernel(name: str, m: int, k: int, n: int, t: TileShape, bias: bool,
             body += when(lt(rr, m), stores)
         return body
 
-    panels: list[Stmt] = [Loop("nb", full, (Loop("mr", mc // mr, tuple(tile(_v("nb"), nr))),))]
-    if rem:
-        panels.append(Loop("mr", mc // mr, tuple(tile(idx(full), rem))))
+    def sweep(rows: int) -> list[Stmt]:
+        """The block against every panel, with tiles of ``rows`` rows."""
+        out: list[Stmt] = [Loop("nb", full, (Loop("mr", mc // mr,
+                                                  tuple(tile(_v("nb"), nr, rows))),))]
+        if rem:
+            out.append(Loop("mr", mc // mr, tuple(tile(idx(full), rem, rows))))
+        return out
+
+    # one tile per block (mc == mr): the last block computes only the rows left, not a
+    # whole tile's worth of zero rows (512 = 36 x 14 + 8)
+    last_rows = m % mr if mc == mr else 0
+    panels = when(lt(mb, nmb - 1), sweep(mr), sweep(last_rows)) if last_rows else sweep(mr)
     del np_
     body = (Alloc("ap", t.a_type, mc * g * kg), Alloc("tail", acc_ty, vl), pack_a, *panels)
     params = [Param("a", dt.i8 if t.int8 else dt.f32), Param("bp", t.b_type)]

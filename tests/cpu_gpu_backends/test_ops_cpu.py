@@ -100,14 +100,14 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
     and u8 quads with the +128 correction (vpdpbusd with VNNI, plain IR without)."""
     vl = jit_cpu.host_info().f32_lanes
     rng = np.random.default_rng(7)
-    for m, k, n in ((13, 1, 5), (30, 67, 41), (12, 8, 32)):
+    for m, k, n in ((13, 1, 5), (30, 67, 41), (12, 8, 32), (17, 40, 33)):
         tile = TileShape(6, 2, vl, True, quads)
         a, b, bv = rand(rng, (m, k), "i8"), rand(rng, (k, n), "i8"), rand(rng, (n,), "i32")
         for bias in (None, bv):
             op = cpu.compile(gemm_ops.dense_plan(m, k, n, "i8", bias is not None, tile=tile))
             check(op(a, b, *([] if bias is None else [bias])), ref_dense(a, b, bias), "i8")
     for (n, c, h, w, oc, k, s, p) in ((1, 3, 11, 9, 20, 3, 2, 1), (2, 21, 6, 7, 37, 1, 2, 0),
-                                      (1, 16, 5, 5, 16, 3, 1, 2)):
+                                      (1, 16, 5, 5, 16, 3, 1, 2), (1, 32, 3, 37, 20, 1, 2, 0)):
         tile = TileShape(5, 2 if oc > vl else 1, vl, True, quads)
         x, wt = rand(rng, (n, c, h, w), "i8"), rand(rng, (oc, c, k, k), "i8")
         bv = rand(rng, (oc,), "i32")
@@ -118,6 +118,41 @@ def test_int8_pair_and_quad_kernels(cpu, quads):
             args = [x, wt] + ([] if bias is None else [bias])
             check(op(*args), expect, "i8")
             check(op.bind(w=wt, **({} if bias is None else {"bias": bias}))(x), expect, "i8")
+
+
+@pytest.mark.parametrize("dtype", ["f32", "i8"])
+def test_avx2_shaped_tiles_without_vnni(cpu, dtype):
+    """The generic path an AVX2 host takes (8-lane vectors, i16 pairs, 6 x 16 tiles), forced
+    on any host: strided packing, 8 x 8 register transposes, straight NCHW stores and
+    the GEMM's one-tile blocks stay exact."""
+    rng = np.random.default_rng(11)
+    int8 = dtype == "i8"
+    for (n, c, h, w, oc, k, s, p) in ((1, 32, 5, 37, 16, 1, 2, 0), (2, 16, 6, 21, 32, 3, 1, 1),
+                                      (1, 3, 11, 15, 20, 3, 2, 1)):
+        tile = TileShape(6, 2 if oc > 8 else 1, 8, int8, False)
+        x, wt = rand(rng, (n, c, h, w), dtype), rand(rng, (oc, c, k, k), dtype)
+        op = cpu.compile(conv_ops.conv2d_plan(x.shape, wt.shape, dtype, s, p, 1, False,
+                                              "relu", tile))
+        check(op(x, wt), ref_conv2d(x, wt, None, (s, s), p, (1, 1), activation="relu"), dtype)
+    a, b = rand(rng, (23, 45), dtype), rand(rng, (45, 19), dtype)
+    op = cpu.compile(gemm_ops.dense_plan(23, 45, 19, dtype, tile=TileShape(6, 2, 8, int8)))
+    check(op(a, b), ref_dense(a, b, None), dtype)
+
+
+def test_repeated_calls_convert_pointers_once_but_return_fresh_outputs(cpu):
+    """A bound op converts its weight/scratch pointers once; each call still reads its own
+    inputs and returns a new output (or fills ``out=``), never the previous call's."""
+    rng = np.random.default_rng(3)
+    b = rand(rng, (40, 24), "i8")
+    op = cpu.compile(gemm_ops.dense_plan(9, 40, 24, "i8")).bind(b=b)
+    a1, a2 = rand(rng, (9, 40), "i8"), rand(rng, (9, 40), "i8")
+    y1, y2 = op(a1), op(a2)
+    assert y1 is not y2
+    check(y1, ref_dense(a1, b, None), "i8")
+    check(y2, ref_dense(a2, b, None), "i8")
+    out = np.zeros((9, 24), np.int32)
+    assert op(a1, out=out) is out
+    check(out, ref_dense(a1, b, None), "i8")
 
 
 # ----------------------------------------------------------------------------- conv2d
@@ -158,6 +193,14 @@ def test_conv2d(cpu, p, dtype, bias, act, seed):
     (1, 48, 9, 9, 96, 1, 2, 0),      # 1x1 stride 2 (only sampled pixels are packed)
     (2, 5, 9, 8, 20, 1, 3, 1),       # 1x1 stride 3 with padding
     (1, 32, 5, 37, 40, 3, 1, 1),     # input packed 16 pixels x 16 channels at a time + rest
+    (1, 32, 6, 37, 40, 1, 2, 1),     # 1x1/2 padded: a 16-pixel strided block, then 2 pixels
+    (1, 16, 3, 70, 16, 1, 2, 0),     # two 16-pixel strided (shuffle-gathered) blocks + 3
+    (1, 16, 3, 34, 16, 1, 2, 0),     # one strided block + a single (scalar) pixel
+    (1, 16, 2, 40, 32, 1, 3, 0),     # stride 3: gathered from a 46-pixel span
+    (1, 16, 4, 40, 32, 3, 2, 1),     # 3x3/2: whole padded rows packed, 2 blocks + 10
+    (2, 7, 5, 19, 32, 3, 1, 1),      # batch 2, whole channel tiles: stored straight to NCHW
+    (1, 16, 3, 36, 16, 1, 2, 0),     # a 2-pixel strided tail: two 2-lane loads, one shuffle
+    (1, 16, 2, 18, 16, 1, 1, 0),     # a 2-pixel tail of a stride-1 row
 ])
 def test_conv2d_resnet_like(cpu, shape, dtype):
     n, c, h, w, oc, k, s, p = shape
