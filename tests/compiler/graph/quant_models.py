@@ -15,32 +15,35 @@ def _w(rng, *shape) -> np.ndarray:
 
 
 def resnet_block_model(seed: int = 0, channels: int = 8, classes: int = 10,
-                       outlier: float = 1.0, uneven: bool = False) -> Graph:
+                       outlier: float = 1.0, dead_channel: bool = False) -> Graph:
     """conv-bn-relu -> maxpool -> conv-bn-relu -> conv-bn + residual add -> relu ->
     depthwise conv -> avgpool -> add -> mul -> gap -> flatten -> dense -> softmax.
 
     ``outlier`` scales output channel 0 of the first conv (its other channels become hard to
-    represent in a per-tensor activation scale); ``uneven`` gives the first conv's weight
-    channels ranges 100x apart, undone by its batch norm (per-channel weights needed)."""
+    represent in a per-tensor activation scale); ``dead_channel`` gives output channel 0 of
+    the first conv 100x larger weights and a bias that keeps it below zero, so its ReLU
+    output is always 0 (a dead channel: harmless in float, but one per-tensor weight scale
+    then leaves the other channels a few levels; per-channel weights are needed)."""
     rng = np.random.default_rng(seed)
     c = channels
     b = GraphBuilder("resnetish")
     x = b.input("x", (2, 3, 16, 16))
 
-    def bn(v, gamma=None):
+    def bn(v, gamma=None, beta=None):
         g = np.ones(c, np.float32) if gamma is None else gamma
-        return b.batch_norm(v, g, rng.standard_normal(c).astype(np.float32) * 0.1,
+        shift = rng.standard_normal(c).astype(np.float32) * 0.1
+        return b.batch_norm(v, g, shift if beta is None else beta,
                             rng.standard_normal(c).astype(np.float32) * 0.1,
                             rng.uniform(0.5, 1.5, c).astype(np.float32))
 
     w1 = _w(rng, c, 3, 3, 3)
     gamma1 = rng.uniform(0.5, 1.5, c).astype(np.float32)
-    if uneven:
-        k = np.logspace(-2, 0, c).astype(np.float32)
-        w1 = w1 * k.reshape(-1, 1, 1, 1)
-        gamma1 = gamma1 / k
+    beta1 = rng.standard_normal(c).astype(np.float32) * 0.1
+    if dead_channel:
+        w1[0] *= 100.0
+        beta1[0] = -1e4
     gamma1[0] *= outlier
-    h = b.relu(bn(b.conv2d(x, w1, padding=1, name="conv1"), gamma1), name="relu1")
+    h = b.relu(bn(b.conv2d(x, w1, padding=1, name="conv1"), gamma1, beta1), name="relu1")
     h = b.max_pool(h, 2, 2, name="pool1")
     w2 = _w(rng, c, c, 3, 3)
     if outlier != 1.0:
