@@ -11,7 +11,11 @@ that swallows the nodes the opset's fused epilogue can express after it:
   the weight scales differ).  A residual whose scale is not the output's is first rescaled
   by an Elementwise node.
 - MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
-  GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale).
+  GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
+  whose output range is at least 2x narrower -> a DepthwiseConv2d of ones with a
+  requantizing epilogue instead (the mean rounded once, in the output's finer scale).
+- Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
+  scale kept; no dequantize-quantize round trip).
 - Add / Mul of two activations of one shape -> Elementwise (rescale steps, then the add or
   product, then the requantization), a lone Relu on an int8 value -> Elementwise max 0.
 
@@ -64,6 +68,7 @@ class _State:
     act_scale: Mapping[str, float]
     per_channel: bool
     weights: Mapping[str, WeightQuant]
+    avg_pool_requant: bool = True
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -324,6 +329,29 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     return True
 
 
+def _average_as_depthwise(st: _State, node: Node, kernel: tuple[int, int],
+                          stride: tuple[int, int], pad: tuple[int, int]) -> bool:
+    """An average pool whose output scale is at least 2x finer than its input's: a
+    depthwise convolution with a kernel of ones and a requantizing epilogue (the mean lands
+    in the output's scale in one rounding; opset pooling can only keep the input's)."""
+    x, out = node.inputs[0], node.outputs[0]
+    s_out = st.act_scale.get(out)
+    xq = st.as_int8(x)
+    s_x = st.scales[xq]
+    if not st.avg_pool_requant or s_out is None or not 0 < s_out <= s_x / 2:
+        return False
+    n, c, h, w = st.graph.types[x].shape
+    taps = kernel[0] * kernel[1]
+    rq = Requant.from_scale(s_x / (taps * s_out), 128 * taps)
+    op = DepthwiseConv2d(n=n, c=c, h=h, w=w, kh=kernel[0], kw=kernel[1], stride=stride,
+                         pad=pad, epilogue=Epilogue(requant=rq), name=node.name)
+    st.define_int8(out, s_out)
+    st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",),
+                 consts={"w": np.ones((c, 1) + kernel, np.int8)},
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+    return True
+
+
 def _fuse_pool(st: _State, node: Node) -> bool:
     g = st.graph
     x = node.inputs[0]
@@ -332,6 +360,8 @@ def _fuse_pool(st: _State, node: Node) -> bool:
         return False
     n, c, h, w = xt.shape
     if node.op == "GlobalAveragePool":
+        if _average_as_depthwise(st, node, (h, w), (1, 1), (0, 0)):
+            return True
         op: object = GlobalAvgPool(n=n, c=c, h=h, w=w, name=node.name)
     else:
         kernel, pads = node.attr("kernel_shape"), node.attr("pads", (0, 0, 0, 0))
@@ -342,6 +372,10 @@ def _fuse_pool(st: _State, node: Node) -> bool:
         avg = node.op == "AveragePool"
         if avg and any(pads) and not node.attr("count_include_pad", 0):
             return False
+        if avg and _average_as_depthwise(st, node, tuple(kernel),
+                                         tuple(node.attr("strides", (1, 1))),
+                                         (pads[0], pads[1])):
+            return True
         try:
             op = Pool2d(n=n, c=c, h=h, w=w, pool="avg" if avg else "max", kh=kernel[0],
                         kw=kernel[1], stride=tuple(node.attr("strides", (1, 1))),
@@ -396,6 +430,24 @@ def _fuse_elementwise(st: _State, node: Node) -> bool:
     return True
 
 
+MOVES = ("Reshape", "Transpose", "Identity")  # data movement: int8 in, same int8 out
+
+
+def _host_move(st: _State, node: Node) -> bool:
+    """Reshape/Transpose/Identity of an int8 value: moved on the host as int8 (exact), the
+    scale kept, instead of a dequantize-move-quantize round trip."""
+    x = node.inputs[0]
+    if x not in st.int8 or x in st.floats:
+        return False
+    xq = st.int8[x]
+    out = node.outputs[0]
+    st.define_int8(out, st.scales[xq])
+    st.add(QNode(node.name, "host", (xq,), (out,),
+                 node=Node(node.name, node.op, (xq,), (out,), node.attrs),
+                 shape=st.graph.types[out].shape, scale=st.scales[xq], fused=(node.name,)))
+    return True
+
+
 def _float_node(st: _State, node: Node) -> None:
     ins = tuple(n if (not n or n in st.graph.constants) else st.as_float(n)
                 for n in node.inputs)
@@ -411,10 +463,17 @@ def _float_node(st: _State, node: Node) -> None:
 
 
 def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel: bool = True,
-                   weights: Mapping[str, WeightQuant] | None = None) -> QuantizedGraph:
+                   weights: Mapping[str, WeightQuant] | None = None,
+                   avg_pool_requant: bool = True) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
-    (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`)."""
-    st = _State(graph, act_scales, per_channel, weights or {})
+    (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
+
+    per_channel: int8 weights with one scale per output channel (else one per tensor).
+    weights: fixed int8 weights by constant name (a QDQ model's).  avg_pool_requant: an
+    average pool whose output range is at least 2x narrower than its input's becomes a
+    depthwise convolution of ones with a requantizing epilogue (one more bit or more of
+    precision) instead of opset pooling, which keeps the input's scale."""
+    st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant)
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -430,6 +489,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
             fused = _fuse_pool(st, node)
         elif node.op in ("Add", "Mul", "Relu"):
             fused = _fuse_elementwise(st, node)
+        elif node.op in MOVES and node.outputs[0] not in graph.outputs:
+            fused = _host_move(st, node)
         if not fused:
             _float_node(st, node)
     outputs = tuple(st.as_float(o) if o not in st.floats else st.floats[o]

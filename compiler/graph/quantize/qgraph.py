@@ -1,11 +1,13 @@
 """The quantized graph: opset ops (int8, fused epilogues) and float islands, and its exact
 integer evaluation.
 
-A :class:`QNode` is one of four kinds, which a partitioner reads to know where it can run:
+A :class:`QNode` is one of five kinds, which a partitioner reads to know where it can run:
 
 - ``accel``: an :mod:`opset` operator (Conv2d, DepthwiseConv2d, Dense, Pool2d,
   GlobalAvgPool, Elementwise) on int8 values; it runs on the accelerator or on any device
   that implements the opset, with the same bits everywhere;
+- ``host``: data movement of an int8 value on the host (Reshape, Transpose, Identity: exact,
+  the scale kept);
 - ``float``: a float graph node the opset cannot express (Softmax, Reshape, Concat, ...):
   runs on the host CPU in float;
 - ``quantize`` / ``dequantize``: the boundaries between the two, ``q = sat8(rint(x / s))``
@@ -28,7 +30,7 @@ from compiler.graph.ir import Graph, Node
 from compiler.graph.reference import evaluate_node
 from opset import reference as opref
 
-KINDS = ("accel", "float", "quantize", "dequantize")
+KINDS = ("accel", "host", "float", "quantize", "dequantize")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class QNode:
     def describe(self) -> str:
         what = {"accel": lambda: type(self.op).__name__,
                 "float": lambda: f"float {self.node.op}",
+                "host": lambda: f"int8 {self.node.op}",
                 "quantize": lambda: f"quantize s={self.scale:.4g}",
                 "dequantize": lambda: f"dequantize s={self.scale:.4g}"}[self.kind]()
         return (f"{', '.join(self.outputs)} = {what}({', '.join(self.inputs)})  "
@@ -114,7 +117,7 @@ def run_qnode(node: QNode, env: Mapping[str, np.ndarray]) -> tuple[np.ndarray, .
     if node.kind == "dequantize":
         return (opref.dequantize_linear(env[node.inputs[0]], np.float32(node.scale),
                                         np.int8(0)),)
-    if node.kind == "float":
+    if node.kind in ("float", "host"):
         return evaluate_node(node.node, [env[n] if n else None for n in node.node.inputs])
     arrays = dict(node.consts)
     for role, name in zip(node.roles, node.inputs, strict=True):

@@ -88,7 +88,7 @@ def quantization_report(qgraph: QuantizedGraph, samples: Sequence[Mapping[str, n
     quality = {n: sqnr_db(signal[n], noise[n]) for n in signal}
     layers = []
     for node in qgraph.nodes:
-        if node.kind not in ("accel", "float") or node.output not in quality:
+        if node.kind not in ("accel", "host", "float") or node.output not in quality:
             continue
         ins = [quality[i] for i in node.inputs if i in quality]
         s = quality[node.output]
