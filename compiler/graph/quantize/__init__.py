@@ -37,7 +37,8 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     scales: dict[str, float] = {}
     if samples:
         amax = calibrate(graph, samples, method=method, percentile=percentile)
-        scales = {k: v / 127.0 for k, v in amax.items() if v > 0}
+        # a value that was 0 on every sample (a dead channel's ReLU) gets an arbitrary scale
+        scales = {k: (v if v > 0 else 1.0) / 127.0 for k, v in amax.items()}
     elif not fixed:
         raise CalibrationError("a float model needs calibration samples to be quantized")
     scales.update(fixed)

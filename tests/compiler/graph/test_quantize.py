@@ -136,3 +136,34 @@ def test_every_fused_op_is_bit_exact_on_the_simulator(model):
     assert {op for _, op in checked} == {"Conv2d", "DepthwiseConv2d", "Dense", "Pool2d",
                                          "GlobalAvgPool", "Elementwise"}
     assert ("gap", "DepthwiseConv2d") in checked and ("gap", "GlobalAvgPool") in checked
+
+
+def test_run_quantization_dumps_every_stage(tmp_path):
+    from compiler.frontend.builder import GraphBuilder
+    from compiler.graph.pipeline import FLOAT_PASSES, run_quantization
+
+    rng = np.random.default_rng(0)
+    b = GraphBuilder("tiny")
+    x = b.input("x", (1, 4, 6, 6))
+    b.output(b.relu(b.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32),
+                             padding=1, name="conv")))
+    graph = b.build()
+    qgraph = run_quantization(graph, samples(graph, 2), dump=tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == len(FLOAT_PASSES) + 2
+    assert files[-1].endswith("_quantize_and_fuse.txt")
+    assert "Conv2d" in (tmp_path / files[-1]).read_text()
+    assert [n.kind for n in qgraph.nodes] == ["quantize", "accel", "dequantize"]
+
+
+def test_missing_scale_and_missing_input_are_named(model):
+    from compiler.graph.errors import ShapeError
+    from compiler.graph.quantize import QuantizeError
+
+    with pytest.raises(QuantizeError, match="value 'x' needs an int8 scale"):
+        quantize_graph(model, {})
+    qgraph = quantize_model(model, samples(model, 1))
+    with pytest.raises(ShapeError, match="no array for input 'x'"):
+        evaluate_quantized(qgraph, {})
+    with pytest.raises(ShapeError, match="input 'x' has shape"):
+        evaluate_quantized(qgraph, {"x": np.zeros((1, 3, 16, 16), np.float32)})
