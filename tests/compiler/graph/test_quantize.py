@@ -167,3 +167,34 @@ def test_missing_scale_and_missing_input_are_named(model):
         evaluate_quantized(qgraph, {})
     with pytest.raises(ShapeError, match="input 'x' has shape"):
         evaluate_quantized(qgraph, {"x": np.zeros((1, 3, 16, 16), np.float32)})
+
+
+def test_calibrators_on_heavy_tailed_values():
+    from compiler.graph.quantize.calibrate import choose_amax, quantize_error
+
+    rng = np.random.default_rng(2)
+    mags = np.abs(np.concatenate([rng.standard_normal(100_000), [200.0]]))  # one outlier
+    top = choose_amax(mags, "minmax")
+    pct = choose_amax(mags, "percentile", percentile=99.9)
+    mse = choose_amax(mags, "mse")
+    assert top == 200.0
+    assert 3.0 < pct < 4.0  # the 99.9th percentile of |N(0, 1)| is ~3.29
+    assert mse < top  # clips the outlier: its squared error is worth less than the rounding
+    assert quantize_error(mags, mse) < 0.8 * quantize_error(mags, top)
+    assert quantize_error(mags, mse) <= min(quantize_error(mags, t) for t in (pct, top / 2))
+
+
+def test_per_channel_requant_is_the_closest_that_cannot_overflow():
+    from compiler.graph.quantize.requant import per_channel
+    from opset.reference import rshr
+
+    rng = np.random.default_rng(3)
+    scales = 10.0 ** rng.uniform(-6, -1, 32)
+    for bound in (1_000, 3_000_000, 2**30):
+        rq, mult, shift = per_channel(scales, bound)
+        assert rq.per_channel
+        real = mult * 2.0 ** -(rq.pre_shift + shift.astype(np.float64))
+        assert np.all(np.abs(real / scales - 1) < 2e-3 * max(1, 2 ** rq.pre_shift / 2**10))
+        assert np.all((int(rshr(bound, rq.pre_shift)) + 1) * mult.astype(np.int64) < 2**31)
+    small, _, _ = per_channel(10.0 ** rng.uniform(-4, -1, 32), 1_000)
+    assert small.pre_shift == 0  # no precision given away when nothing can overflow
