@@ -15,7 +15,8 @@ that swallows the nodes the opset's fused epilogue can express after it:
   whose output range is at least 2x narrower -> a DepthwiseConv2d of ones with a
   requantizing epilogue instead (the mean rounded once, in the output's finer scale).
 - Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
-  scale kept; no dequantize-quantize round trip).
+  scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
+  rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
 - Add / Mul of two activations of one shape -> Elementwise (rescale steps, then the add or
   product, then the requantization), a lone Relu on an int8 value -> Elementwise max 0.
 
@@ -448,6 +449,25 @@ def _host_move(st: _State, node: Node) -> bool:
     return True
 
 
+def _host_concat(st: _State, node: Node) -> bool:
+    """Concat of int8 values: each input rescaled to the output's scale (an Elementwise
+    when it differs), then concatenated on the host as int8, instead of a float island."""
+    ins = node.inputs
+    out = node.outputs[0]
+    if not ins or any(i not in st.int8 or i in st.floats for i in ins):
+        return False
+    shapes = [_shape4(st.graph.types[i].shape) for i in ins]
+    if any(s is None for s in shapes):
+        return False
+    s_out = st.scale_of(out)
+    qs = tuple(st.rescaled(i, s_out, s) for i, s in zip(ins, shapes, strict=True))
+    st.define_int8(out, s_out)
+    st.add(QNode(node.name, "host", qs, (out,),
+                 node=Node(node.name, node.op, qs, (out,), node.attrs),
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+    return True
+
+
 def _float_node(st: _State, node: Node) -> None:
     ins = tuple(n if (not n or n in st.graph.constants) else st.as_float(n)
                 for n in node.inputs)
@@ -491,6 +511,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
             fused = _fuse_elementwise(st, node)
         elif node.op in MOVES and node.outputs[0] not in graph.outputs:
             fused = _host_move(st, node)
+        elif node.op == "Concat" and node.outputs[0] not in graph.outputs:
+            fused = _host_concat(st, node)
         if not fused:
             _float_node(st, node)
     outputs = tuple(st.as_float(o) if o not in st.floats else st.floats[o]

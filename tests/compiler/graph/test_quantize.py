@@ -198,3 +198,25 @@ def test_per_channel_requant_is_the_closest_that_cannot_overflow():
         assert np.all((int(rshr(bound, rq.pre_shift)) + 1) * mult.astype(np.int64) < 2**31)
     small, _, _ = per_channel(10.0 ** rng.uniform(-4, -1, 32), 1_000)
     assert small.pre_shift == 0  # no precision given away when nothing can overflow
+
+
+def test_concat_of_int8_branches_stays_int8():
+    from compiler.frontend.builder import GraphBuilder
+
+    rng = np.random.default_rng(4)
+    b = GraphBuilder("branches")
+    x = b.input("x", (1, 4, 8, 8))
+    left = b.relu(b.conv2d(x, rng.standard_normal((4, 4, 1, 1)).astype(np.float32)))
+    right = b.relu(b.conv2d(x, 5 * rng.standard_normal((6, 4, 3, 3)).astype(np.float32),
+                            padding=1))
+    cat = b.concat([left, right], name="cat")
+    b.output(b.conv2d(cat, rng.standard_normal((3, 10, 1, 1)).astype(np.float32), name="head"))
+    graph = b.build()
+    qgraph = quantize_model(graph, samples(graph, 4))
+    kinds = {n.name: n.kind for n in qgraph.nodes}
+    assert kinds["cat"] == "host"
+    assert list(kinds.values()).count("quantize") == 1  # only the model input
+    rescales = [n for n in qgraph.nodes if n.name.startswith("rescale_")]
+    assert len(rescales) == 1  # the small branch moves to the concat's scale
+    ref, got = _logits(graph, qgraph, samples(graph, 4, seed=8))
+    assert _sqnr(ref, got) >= SQNR_BAR_DB
