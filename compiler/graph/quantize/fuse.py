@@ -275,10 +275,9 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         if clip is not None:
             break
     out = cur
-    s_x = st.scale_of(x)
     s_y = st.scale_of(out)
     xq = st.as_int8(x)
-    s_x = st.scales[xq]
+    s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
     consts: dict[str, np.ndarray] = {"w": wq}

@@ -160,7 +160,7 @@ def test_missing_scale_and_missing_input_are_named(model):
     from compiler.graph.errors import ShapeError
     from compiler.graph.quantize import QuantizeError
 
-    with pytest.raises(QuantizeError, match="value 'x' needs an int8 scale"):
+    with pytest.raises(QuantizeError, match="value 'relu1' needs an int8 scale"):
         quantize_graph(model, {})
     qgraph = quantize_model(model, samples(model, 1))
     with pytest.raises(ShapeError, match="no array for input 'x'"):
