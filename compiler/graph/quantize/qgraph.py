@@ -59,7 +59,12 @@ class QNode:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"QNode kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "consts", MappingProxyType(dict(self.consts)))
+        frozen = {}
+        for role, array in self.consts.items():
+            a = np.array(array, copy=True)
+            a.setflags(write=False)
+            frozen[role] = a
+        object.__setattr__(self, "consts", MappingProxyType(frozen))
 
     @property
     def output(self) -> str:
