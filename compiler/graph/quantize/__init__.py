@@ -17,7 +17,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from compiler.graph.ir import Graph
-from compiler.graph.quantize.calibrate import METHODS, CalibrationError, calibrate
+from compiler.graph.quantize.calibrate import (
+    METHODS,
+    CalibrationError,
+    calibrate,
+    samples_from_arrays,
+)
 from compiler.graph.quantize.fuse import QuantizeError, WeightQuant, quantize_graph
 from compiler.graph.quantize.qdq import has_qdq, strip_qdq
 from compiler.graph.quantize.qgraph import QNode, QuantizedGraph, evaluate_quantized
@@ -45,7 +50,8 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     return quantize_graph(graph, scales, per_channel=per_channel, weights=weights)
 
 
-__all__ = ["quantize_model", "quantize_graph", "calibrate", "evaluate_quantized",
+__all__ = ["quantize_model", "quantize_graph", "calibrate", "samples_from_arrays",
+           "evaluate_quantized",
            "quantization_report", "strip_qdq", "has_qdq", "QuantizedGraph", "QNode",
            "QuantReport", "LayerQuality", "WeightQuant", "QuantizeError", "CalibrationError",
            "METHODS"]

@@ -58,6 +58,36 @@ def choose_amax(magnitudes: np.ndarray, method: str, percentile: float = 99.99) 
     raise CalibrationError(f"unknown calibrator {method!r}; expected one of {list(METHODS)}")
 
 
+def samples_from_arrays(graph: Graph, arrays: Mapping[str, np.ndarray]
+                        ) -> list[dict[str, np.ndarray]]:
+    """Calibration samples from the ``--calib`` npz convention: each model input name maps
+    to an array of that input's shape (one sample) or with one extra leading axis of
+    samples (the same count for every input)."""
+    counts: dict[str, int] = {}
+    for name in graph.inputs:
+        want = graph.types[name].shape
+        if name not in arrays:
+            raise CalibrationError(f"calibration data has no array for model input {name!r} "
+                                   f"(expected shape {list(want)} or [samples, "
+                                   f"{', '.join(map(str, want))}])")
+        got = np.shape(arrays[name])
+        if got == want:
+            counts[name] = 0
+        elif len(got) == len(want) + 1 and got[1:] == want and got[0] > 0:
+            counts[name] = got[0]
+        else:
+            raise CalibrationError(f"calibration array {name!r} has shape {list(got)}; "
+                                   f"expected {list(want)} or [samples, "
+                                   f"{', '.join(map(str, want))}]")
+    if len(set(counts.values())) > 1:
+        raise CalibrationError(f"calibration arrays disagree on the number of samples: "
+                               f"{ {k: v or 1 for k, v in counts.items()} }")
+    n = next(iter(counts.values()), 0)
+    if n == 0:
+        return [{k: np.asarray(arrays[k]) for k in graph.inputs}]
+    return [{k: np.asarray(arrays[k][i]) for k in graph.inputs} for i in range(n)]
+
+
 def calibrate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]], *,
               method: str = "minmax", percentile: float = 99.99) -> dict[str, float]:
     """``amax`` of every float activation (graph inputs and node outputs, not constants)
@@ -87,4 +117,5 @@ def calibrate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]], *,
                            percentile) for n in names}
 
 
-__all__ = ["calibrate", "choose_amax", "quantize_error", "CalibrationError", "METHODS"]
+__all__ = ["calibrate", "samples_from_arrays", "choose_amax", "quantize_error",
+           "CalibrationError", "METHODS"]

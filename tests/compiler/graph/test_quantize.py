@@ -220,3 +220,16 @@ def test_concat_of_int8_branches_stays_int8():
     assert len(rescales) == 1  # the small branch moves to the concat's scale
     ref, got = _logits(graph, qgraph, samples(graph, 4, seed=8))
     assert _sqnr(ref, got) >= SQNR_BAR_DB
+
+
+def test_calibration_arrays_follow_the_npz_convention(model):
+    from compiler.graph.quantize import samples_from_arrays
+
+    one = np.zeros((2, 3, 16, 16), np.float32)
+    assert len(samples_from_arrays(model, {"x": one})) == 1
+    many = samples_from_arrays(model, {"x": np.stack([one, one + 1, one + 2])})
+    assert len(many) == 3 and many[2]["x"].shape == (2, 3, 16, 16) and many[2]["x"][0, 0, 0, 0] == 2
+    with pytest.raises(CalibrationError, match=r"no array for model input 'x' \(expected"):
+        samples_from_arrays(model, {"y": one})
+    with pytest.raises(CalibrationError, match=r"'x' has shape \[3, 16, 16\]; expected"):
+        samples_from_arrays(model, {"x": one[0]})
