@@ -70,3 +70,33 @@ def samples(graph: Graph, count: int, seed: int = 1) -> list[dict[str, np.ndarra
     name = graph.inputs[0]
     shape = graph.types[name].shape
     return [{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(count)]
+
+
+def mobilenet_block_model(seed: int = 0) -> Graph:
+    """MobileNet-v2 shaped: stem conv stride 2 + ReLU6, an inverted residual (1x1 expand +
+    ReLU6, 3x3 depthwise + ReLU6, 1x1 linear project + residual add), a strided block
+    (depthwise stride 2), global average, dense."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("mobilenetish")
+    x = b.input("x", (1, 3, 16, 16))
+
+    def bias(n):
+        return (rng.standard_normal(n) * 0.1).astype(np.float32)
+
+    def relu6(v, name):
+        return b.clip(v, 0.0, 6.0, name=name)
+
+    h = relu6(b.conv2d(x, _w(rng, 8, 3, 3, 3), bias(8), stride=2, padding=1, name="stem"),
+              "stem_relu6")
+    e = relu6(b.conv2d(h, _w(rng, 24, 8, 1, 1), bias(24), name="expand"), "expand_relu6")
+    d = relu6(b.conv2d(e, _w(rng, 24, 1, 3, 3), bias(24), padding=1, groups=24, name="dw"),
+              "dw_relu6")
+    p = b.conv2d(d, _w(rng, 8, 24, 1, 1), bias(8), name="project")
+    h = b.add(p, h, name="block_add")
+    e = relu6(b.conv2d(h, _w(rng, 16, 8, 1, 1), bias(16), name="expand2"), "expand2_relu6")
+    d = relu6(b.conv2d(e, _w(rng, 16, 1, 3, 3), bias(16), stride=2, padding=1, groups=16,
+                       name="dw2"), "dw2_relu6")
+    p = b.conv2d(d, _w(rng, 16, 16, 1, 1), bias(16), name="project2")
+    g = b.flatten(b.global_avg_pool(p, name="gap"))
+    b.output(b.dense(g, _w(rng, 10, 16), bias(10), name="fc"))
+    return run_passes(b.build())

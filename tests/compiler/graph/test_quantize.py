@@ -17,7 +17,7 @@ from compiler.graph.quantize import (
 from compiler.graph.quantize.qgraph import accel_operand, evaluate_quantized
 from compiler.graph.reference import evaluate
 from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
-from tests.compiler.graph.quant_models import resnet_block_model, samples
+from tests.compiler.graph.quant_models import mobilenet_block_model, resnet_block_model, samples
 
 SQNR_BAR_DB = 25.0  # logits of the int8 model vs float: ~31 dB measured (minmax)
 
@@ -110,32 +110,56 @@ def test_calibration_errors(model):
         quantize_model(model, samples(model, 1), method="kl")
 
 
-def test_every_fused_op_is_bit_exact_on_the_simulator(model):
-    """Each accel node, compiled for ``tiny`` and run on the simulator with the inputs the
-    integer evaluation gives it, returns exactly the integer evaluation's value."""
+def test_mobilenet_block_fuses_and_tracks_float():
+    graph = mobilenet_block_model()
+    qgraph = quantize_model(graph, samples(graph, 8), method="mse")
+    by_name = {n.name: n for n in qgraph.nodes}
+    assert by_name["project"].fused == ("project", "block_add")  # linear bottleneck + skip
+    assert by_name["project"].op.epilogue.residual and not by_name["project"].op.epilogue.relu
+    assert isinstance(by_name["dw2"].op, DepthwiseConv2d) and by_name["dw2"].op.stride == (2, 2)
+    assert by_name["dw"].op.epilogue.clip[0] == 0
+    assert qgraph.count("float") == 0 and qgraph.count("quantize") == 1
+    ref, got = _logits(graph, qgraph, samples(graph, 8, seed=3))
+    assert _sqnr(ref, got) >= SQNR_BAR_DB
+
+
+def _run_accel_nodes_on_simulator(qgraph, sample, cfg) -> set[tuple[str, str]]:
+    """Every accel node compiled for ``cfg`` and run on the simulator with the operands the
+    integer evaluation gives it must return exactly the integer evaluation's value."""
     from compiler.api import compile_op
     from vta.api import run_compiled
+
+    env = evaluate_quantized(qgraph, sample, keep=True)
+    checked = set()
+    for node in (n for n in qgraph.nodes if n.kind == "accel"):
+        inputs = dict(node.consts)
+        for role, name in zip(node.roles, node.inputs, strict=True):
+            inputs[role] = accel_operand(node, role, env[name])
+        got = run_compiled(compile_op(node.op, cfg), inputs).output
+        np.testing.assert_array_equal(got.reshape(node.shape), env[node.output],
+                                      err_msg=node.name)
+        checked.add((node.name, type(node.op).__name__))
+    return checked
+
+
+def test_every_fused_op_is_bit_exact_on_the_simulator(model):
+    """The quantized graph is what the accelerator computes: each fused op of the
+    ResNet-shaped and the MobileNet-shaped model, bit for bit on ``tiny``."""
     from vta_hw.config import preset
 
+    cfg = preset("tiny")
     scales = {k: v / 127 for k, v in calibrate(model, samples(model, 4)).items()}
     finer = dict(scales, gap=scales["gate"] / 4)  # the mean requantized: a ones depthwise
-    cfg = preset("tiny")
-    checked = set()
-    for qgraph in (quantize_graph(model, scales), quantize_graph(model, finer)):
-        env = evaluate_quantized(qgraph, samples(model, 1, seed=4)[0], keep=True)
-        for node in qgraph.nodes:
-            if node.kind != "accel":
-                continue
-            inputs = dict(node.consts)
-            for role, name in zip(node.roles, node.inputs, strict=True):
-                inputs[role] = accel_operand(node, role, env[name])
-            got = run_compiled(compile_op(node.op, cfg), inputs).output
-            np.testing.assert_array_equal(got.reshape(node.shape), env[node.output],
-                                          err_msg=node.name)
-            checked.add((node.name, type(node.op).__name__))
+    sample = samples(model, 1, seed=4)[0]
+    checked = (_run_accel_nodes_on_simulator(quantize_graph(model, scales), sample, cfg)
+               | _run_accel_nodes_on_simulator(quantize_graph(model, finer), sample, cfg))
     assert {op for _, op in checked} == {"Conv2d", "DepthwiseConv2d", "Dense", "Pool2d",
                                          "GlobalAvgPool", "Elementwise"}
     assert ("gap", "DepthwiseConv2d") in checked and ("gap", "GlobalAvgPool") in checked
+    mobile = mobilenet_block_model()
+    checked = _run_accel_nodes_on_simulator(quantize_model(mobile, samples(mobile, 4)),
+                                            samples(mobile, 1, seed=4)[0], cfg)
+    assert len(checked) == 10  # 7 convs, the residual's rescale, the global average, dense
 
 
 def test_run_quantization_dumps_every_stage(tmp_path):
