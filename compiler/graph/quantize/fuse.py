@@ -216,6 +216,61 @@ def _gemm_weights(st: _State, node: Node) -> tuple[str, np.ndarray, bool, np.nda
     return None
 
 
+@dataclass
+class _Tail:
+    """What follows a conv/dense and fits its epilogue (in epilogue order)."""
+
+    chain: list[Node]
+    out: str
+    bias: np.ndarray | None
+    residual: str | None = None
+    relu: bool = False
+    clip: tuple[float | None, float | None] | None = None
+
+
+def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -> _Tail:
+    """Swallow ``[+ bias (MatMul)] [+ residual] [Relu] [Clip]`` after ``node``, each read
+    only by the next (a value someone else needs is never fused away)."""
+    g = st.graph
+    tail = _Tail([node], node.outputs[0], bias)
+    while (nxt := _single_reader(st, tail.out, consumers)) is not None:
+        cur = tail.out
+        clean = tail.residual is None and not tail.relu and tail.clip is None
+        other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
+            if nxt.op == "Add" else ""
+        if nxt.op == "Add" and clean and node.op == "MatMul" and tail.bias is None \
+                and other in g.constants and g.constants[other].size == g.types[cur].shape[1]:
+            tail.bias = np.asarray(g.constants[other], np.float64).reshape(-1)
+        elif (nxt.op == "Add" and clean and nxt.inputs[0] != nxt.inputs[1]
+              and _is_activation(st, other) and (other in st.int8 or other in st.floats)
+              and g.types[other].shape == g.types[cur].shape == g.types[nxt.outputs[0]].shape):
+            tail.residual = other
+        elif nxt.op == "Relu" and tail.clip is None:
+            tail.relu = True
+        elif nxt.op == "Clip" and tail.clip is None:
+            tail.clip = (nxt.attr("min"), nxt.attr("max"))
+        else:
+            break
+        tail.chain.append(nxt)
+        tail.out = nxt.outputs[0]
+    return tail
+
+
+def _requant_consts(wq: np.ndarray, bias_q: np.ndarray | None, ratios: np.ndarray
+                    ) -> tuple[Requant, dict[str, np.ndarray]]:
+    """The requantization of ``acc * ratios[o]`` (per tensor when all ratios are equal) for
+    the largest accumulator these weights and bias can produce from int8 inputs."""
+    channels = wq.shape[0]
+    bound = 128 * np.abs(wq.astype(np.int64)).reshape(channels, -1).sum(axis=1)
+    if bias_q is not None:
+        bound = bound + np.abs(bias_q.astype(np.int64))
+    acc_bound = int(bound.max())
+    if np.allclose(ratios, ratios[0], rtol=1e-12, atol=0.0):
+        return Requant.from_scale(float(ratios[0]), acc_bound), {}
+    rq, mult, shift = per_channel(ratios, acc_bound)
+    return rq, {"multiplier": mult, "shift": shift}
+
+
 def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     g = st.graph
     got = _gemm_weights(st, node)
@@ -230,73 +285,28 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         pads = node.attr("pads", (0, 0, 0, 0))
         if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
             return False
-        group = node.attr("group", 1)
-        c = xt.shape[1]
-        depthwise = group > 1
-        if depthwise and not (group == c and w.shape[0] == c and w.shape[1] == 1):
-            return False
+        group, c = node.attr("group", 1), xt.shape[1]
+        if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
+            return False  # grouped (not depthwise) convolutions stay float
     elif xt.rank != 2:
         return False
-    chain = [node]
-    cur = node.outputs[0]
-    residual: str | None = None
-    relu, clip = False, None
-    while True:
-        nxt = _single_reader(st, cur, consumers)
-        if nxt is None:
-            break
-        if (nxt.op == "Add" and node.op == "MatMul" and bias is None and residual is None
-                and not relu and clip is None):
-            other = nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]
-            o = g.types[cur].shape[1]
-            if other in g.constants and g.constants[other].size == o:
-                bias = np.asarray(g.constants[other], np.float64).reshape(o)
-                chain.append(nxt)
-                cur = nxt.outputs[0]
-                continue
-        if (nxt.op == "Add" and residual is None and not relu and clip is None
-                and nxt.inputs[0] != nxt.inputs[1]):
-            other = nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]
-            if (_is_activation(st, other) and (other in st.int8 or other in st.floats)
-                    and g.types[other].shape == g.types[cur].shape
-                    and g.types[nxt.outputs[0]].shape == g.types[cur].shape):
-                residual = other
-                chain.append(nxt)
-                cur = nxt.outputs[0]
-                continue
-        if nxt.op == "Relu":
-            relu = True
-        elif nxt.op == "Clip":
-            clip = (nxt.attr("min"), nxt.attr("max"))
-        else:
-            break
-        chain.append(nxt)
-        cur = nxt.outputs[0]
-        if clip is not None:
-            break
-    out = cur
+    tail = _epilogue_tail(st, node, consumers, bias)
+    chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
+                                              tail.relu, tail.clip)
     s_y = st.scale_of(out)
     xq = st.as_int8(x)
     s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
-    consts: dict[str, np.ndarray] = {"w": wq}
     acc_scale = s_x * s_w
+    consts: dict[str, np.ndarray] = {"w": wq}
     bias_q = None
     if bias is not None:
         bias_q = np.rint(np.asarray(bias, np.float64) / acc_scale)
         bias_q = np.clip(bias_q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
         consts["bias"] = bias_q
-    taps = int(np.prod(wq.shape[1:]))
-    acc_bound = int((128 * np.abs(wq.astype(np.int64)).reshape(channels, -1).sum(axis=1)
-                     + (np.abs(bias_q.astype(np.int64)) if bias_q is not None else 0)).max())
-    acc_bound = max(acc_bound, 128 * taps)
-    ratios = acc_scale / s_y
-    if np.allclose(ratios, ratios[0], rtol=1e-12, atol=0.0):
-        rq = Requant.from_scale(float(ratios[0]), acc_bound)
-    else:
-        rq, mult, shift = per_channel(ratios, acc_bound)
-        consts["multiplier"], consts["shift"] = mult, shift
+    rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
+    consts.update(vectors)
     bounds = None
     if clip is not None:
         lo = -128 if clip[0] is None else int(np.clip(np.rint(clip[0] / s_y), -128, 127))
