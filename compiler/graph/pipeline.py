@@ -1,14 +1,17 @@
 """The float graph pipeline: one readable tuple of named passes, run by :func:`run_passes`,
 which verifies the graph after every pass and can dump it (text) after each one.
 
-Later stages of the graph level (quantization, fusion, partitioning, layout and memory
-planning) append to this tuple; see ``docs/graph.md``.
+Quantization and fusion follow (:func:`run_quantization`: calibration needs sample inputs,
+so it is a stage with parameters rather than a ``Graph -> Graph`` pass); partitioning,
+layout and memory planning come after; see ``docs/graph.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from compiler.graph.ir import Graph, format_graph, verify
 from compiler.graph.passes import (
@@ -18,6 +21,7 @@ from compiler.graph.passes import (
     infer_shapes,
     remove_identities,
 )
+from compiler.graph.quantize import QuantizedGraph, quantize_model
 
 Pass = Callable[[Graph], Graph]
 
@@ -59,4 +63,30 @@ def run_passes(graph: Graph, passes: Sequence[tuple[str, Pass]] = FLOAT_PASSES, 
     return graph
 
 
-__all__ = ["FLOAT_PASSES", "run_passes"]
+def run_quantization(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
+                     *, method: str = "minmax", per_channel: bool = True,
+                     percentile: float = 99.99, dump: Dump = None) -> QuantizedGraph:
+    """The float passes, then calibration on ``samples`` (a QDQ model brings its own
+    scales), quantization and fusion into opset ops: the graph the partitioner receives.
+    ``dump`` as for :func:`run_passes`, plus ``NN_quantize_and_fuse.txt`` (the quantized
+    graph, one line per node with its kind)."""
+    sink: Callable[[str, Graph], None] | None
+    if isinstance(dump, (str, Path)):
+        folder = Path(dump)
+        folder.mkdir(parents=True, exist_ok=True)
+        counter = iter(range(len(FLOAT_PASSES) + 2))
+
+        def sink(name: str, g: Graph) -> None:
+            (folder / f"{next(counter):02d}_{name}.txt").write_text(format_graph(g))
+    else:
+        sink = dump
+    graph = run_passes(graph, FLOAT_PASSES, dump=sink)
+    qgraph = quantize_model(graph, samples, method=method, per_channel=per_channel,
+                            percentile=percentile)
+    if isinstance(dump, (str, Path)):
+        (Path(dump) / f"{len(FLOAT_PASSES) + 1:02d}_quantize_and_fuse.txt").write_text(
+            qgraph.format())
+    return qgraph
+
+
+__all__ = ["FLOAT_PASSES", "run_passes", "run_quantization"]

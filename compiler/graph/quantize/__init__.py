@@ -1,0 +1,57 @@
+"""Quantization of a float graph to int8 opset ops with fused epilogues (``docs/graph.md``).
+
+    from compiler.graph.quantize import quantize_model, evaluate_quantized
+    qgraph = quantize_model(graph, calib_samples, method="mse")   # or a QDQ model's scales
+    outputs = evaluate_quantized(qgraph, {"x": x})                # the numpy integer reference
+    print(quantization_report(qgraph, calib_samples))             # per-layer SQNR
+
+Modules: ``calibrate`` (observers and calibrators), ``qdq`` (a QDQ model's own scales),
+``requant`` (rescale factors -> the hardware's requantization), ``fuse`` (the quantize and
+fuse pass), ``qgraph`` (the quantized graph and its evaluation), ``report`` (SQNR per layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from compiler.graph.ir import Graph
+from compiler.graph.quantize.calibrate import (
+    METHODS,
+    CalibrationError,
+    calibrate,
+    samples_from_arrays,
+)
+from compiler.graph.quantize.fuse import QuantizeError, WeightQuant, quantize_graph
+from compiler.graph.quantize.qdq import has_qdq, strip_qdq
+from compiler.graph.quantize.qgraph import QNode, QuantizedGraph, evaluate_quantized
+from compiler.graph.quantize.report import LayerQuality, QuantReport, quantization_report
+
+
+def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
+                   *, method: str = "minmax", per_channel: bool = True,
+                   percentile: float = 99.99) -> QuantizedGraph:
+    """Calibrate (unless the graph is a QDQ model, whose scales win; calibration then only
+    fills values its pairs leave out) and quantize + fuse ``graph`` (after the float passes).
+    """
+    weights: dict[str, WeightQuant] = {}
+    fixed: dict[str, float] = {}
+    if has_qdq(graph):
+        graph, fixed, weights = strip_qdq(graph)
+    scales: dict[str, float] = {}
+    if samples:
+        amax = calibrate(graph, samples, method=method, percentile=percentile)
+        # a value that was 0 on every sample (a dead channel's ReLU) gets an arbitrary scale
+        scales = {k: (v if v > 0 else 1.0) / 127.0 for k, v in amax.items()}
+    elif not fixed:
+        raise CalibrationError("a float model needs calibration samples to be quantized")
+    scales.update(fixed)
+    return quantize_graph(graph, scales, per_channel=per_channel, weights=weights)
+
+
+__all__ = ["quantize_model", "quantize_graph", "calibrate", "samples_from_arrays",
+           "evaluate_quantized",
+           "quantization_report", "strip_qdq", "has_qdq", "QuantizedGraph", "QNode",
+           "QuantReport", "LayerQuality", "WeightQuant", "QuantizeError", "CalibrationError",
+           "METHODS"]

@@ -1,0 +1,533 @@
+"""Quantization and fusion: a float graph and activation ranges -> a :class:`QuantizedGraph`.
+
+One walk over the float graph in topological order.  Each compute node starts a pattern
+that swallows the nodes the opset's fused epilogue can express after it:
+
+- Conv (group 1 or depthwise, dilation 1, symmetric pads), Gemm/MatMul with constant
+  weights: ``[+ bias] [+ residual Add] [Relu | Clip]*`` -> one Conv2d / DepthwiseConv2d /
+  Dense with ``Epilogue(bias, requant, residual, relu, clip)``.  Weights are int8 per output
+  channel (or per tensor), symmetric; the bias is int32 in the accumulator's scale
+  ``s_x * s_w``; the requantization ``s_x * s_w / s_y`` is the hardware's (per channel when
+  the weight scales differ).  A residual whose scale is not the output's is first rescaled
+  by an Elementwise node.
+- MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
+  GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
+  whose output range is at least 2x narrower -> a DepthwiseConv2d of ones with a
+  requantizing epilogue instead (the mean rounded once, in the output's finer scale).
+- Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
+  scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
+  rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
+- Add / Mul of two activations of one shape -> Elementwise (rescale steps, then the add or
+  product, then the requantization), a lone Relu on an int8 value -> Elementwise max 0.
+
+Everything else stays a float node on the host, its int8 inputs dequantized and its output
+quantized where an accelerator op reads it.  Activations are symmetric int8 (zero point
+0), so convolutions pad with 0 and ReLU clamps at integer 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.graph.errors import GraphError
+from compiler.graph.ir import Graph, Node
+from compiler.graph.quantize.qgraph import QNode, QuantizedGraph
+from compiler.graph.quantize.requant import per_channel, rescale_steps
+from opset import (
+    AluStep,
+    Conv2d,
+    Dense,
+    DepthwiseConv2d,
+    Elementwise,
+    Epilogue,
+    GlobalAvgPool,
+    Pool2d,
+    Requant,
+)
+from opset.errors import OpError
+
+
+class QuantizeError(GraphError):
+    """A graph or quantization parameters the quantizer cannot use."""
+
+
+@dataclass(frozen=True)
+class WeightQuant:
+    """Fixed int8 weights (a QDQ model's own): ``w = q * scale`` along ``axis`` (or None)."""
+
+    q: np.ndarray
+    scale: np.ndarray
+    axis: int | None
+
+
+@dataclass
+class _State:
+    graph: Graph
+    act_scale: Mapping[str, float]
+    per_channel: bool
+    weights: Mapping[str, WeightQuant]
+    avg_pool_requant: bool = True
+    nodes: list[QNode] = field(default_factory=list)
+    int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
+    floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
+    scales: dict[str, float] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+
+    def scale_of(self, value: str) -> float:
+        s = self.act_scale.get(value)
+        if s is None or not s > 0:
+            raise QuantizeError(f"value {value!r} needs an int8 scale but has no calibrated "
+                                f"range (calibrate on samples that reach it)" if s is None
+                                else f"value {value!r} is all zeros on the calibration data")
+        return float(s)
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.taken or name in self.graph.types:
+            name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
+        return name
+
+    def add(self, node: QNode) -> None:
+        self.nodes.append(node)
+
+    def as_int8(self, value: str) -> str:
+        """The int8 version of a float graph value (a quantize node the first time)."""
+        if value not in self.int8:
+            s = self.scale_of(value)
+            q = self.fresh(f"{value}:q")
+            self.add(QNode(f"quantize_{value}", "quantize", (self.floats[value],), (q,),
+                           shape=self.graph.types[value].shape, scale=s))
+            self.int8[value], self.scales[q], self.source[q] = q, s, value
+        return self.int8[value]
+
+    def as_float(self, value: str) -> str:
+        if value not in self.floats:
+            q = self.int8[value]
+            f = self.fresh(f"{value}:f")
+            self.add(QNode(f"dequantize_{value}", "dequantize", (q,), (f,),
+                           shape=self.graph.types[value].shape, scale=self.scales[q]))
+            self.floats[value], self.source[f] = f, value
+        return self.floats[value]
+
+    def define_int8(self, value: str, scale: float) -> str:
+        self.taken.add(value)
+        self.int8[value], self.scales[value], self.source[value] = value, scale, value
+        return value
+
+    def rescaled(self, value: str, scale: float, shape4: tuple[int, ...]) -> str:
+        """The int8 version of ``value`` in ``scale`` (an Elementwise rescale if needed)."""
+        q = self.as_int8(value)
+        ratio = self.scales[q] / scale
+        if abs(ratio - 1.0) < 1e-9:
+            return q
+        out = self.fresh(f"{value}:rescaled")
+        op = Elementwise(shape4, rescale_steps(ratio) or (AluStep("add", 0),),
+                         name=f"rescale_{value}")
+        self.add(QNode(op.name, "accel", (q,), (out,), op=op, roles=("a",),
+                       shape=self.graph.types[value].shape, scale=scale))
+        self.scales[out], self.source[out] = scale, value
+        return out
+
+
+def _shape4(shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    if len(shape) == 4:
+        return shape  # type: ignore[return-value]
+    if len(shape) == 2:
+        return (shape[0], shape[1], 1, 1)
+    return None
+
+
+def _weight_scales(w: np.ndarray, per_channel: bool) -> np.ndarray:
+    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    if not per_channel:
+        amax = np.full_like(amax, amax.max())
+    return np.where(amax > 0, amax / 127.0, 1.0)
+
+
+def _quant_weight(st: _State, wname: str, w: np.ndarray, transpose: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 weights with output channels first, per-output-channel scales)."""
+    fixed = st.weights.get(wname)
+    if fixed is not None:
+        q = fixed.q.T if transpose else fixed.q
+        out_axis = (1 if transpose else 0)
+        if fixed.axis is not None and fixed.axis != out_axis:
+            raise QuantizeError(f"weight {wname!r} is quantized along axis {fixed.axis}, "
+                                f"not its output channels")
+        scale = np.broadcast_to(np.asarray(fixed.scale, np.float64).reshape(-1),
+                                (q.shape[0],)).copy()
+        return np.ascontiguousarray(q.astype(np.int8)), scale
+    w = np.asarray(w, np.float64)
+    w = w.T if transpose else w
+    scale = _weight_scales(w, st.per_channel)
+    q = np.clip(np.rint(w / scale.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127)
+    return np.ascontiguousarray(q.astype(np.int8)), scale
+
+
+def _single_reader(st: _State, value: str, consumers) -> Node | None:
+    readers = consumers.get(value, [])
+    if len(readers) != 1 or value in st.graph.outputs:
+        return None
+    return readers[0]
+
+
+def _is_activation(st: _State, value: str) -> bool:
+    return bool(value) and value not in st.graph.constants
+
+
+def _gemm_weights(st: _State, node: Node) -> tuple[str, np.ndarray, bool, np.ndarray | None] | None:
+    """(weight name, float weight (o, i) or OIHW, transpose?, float bias) of a conv/dense."""
+    g = st.graph
+    if node.op == "Conv":
+        if len(node.inputs) < 2 or node.inputs[1] not in g.constants:
+            return None
+        b = node.inputs[2] if len(node.inputs) > 2 else ""
+        if b and b not in g.constants:
+            return None
+        return node.inputs[1], g.constants[node.inputs[1]], False, g.constants.get(b)
+    if node.op == "Gemm":
+        if node.inputs[1] not in g.constants or node.attr("trans_a"):
+            return None
+        if node.attr("alpha", 1.0) != 1.0:
+            return None
+        c = node.inputs[2] if len(node.inputs) > 2 else ""
+        if c and c not in g.constants:
+            return None
+        bias = None
+        if c:
+            o = g.types[node.outputs[0]].shape[1]
+            bias = np.broadcast_to(np.asarray(g.constants[c], np.float64) *
+                                   node.attr("beta", 1.0), (1, o)).reshape(o) \
+                if g.constants[c].size in (1, o) else None
+            if bias is None:
+                return None
+        return node.inputs[1], g.constants[node.inputs[1]], not node.attr("trans_b"), bias
+    if node.op == "MatMul":
+        if node.inputs[1] not in g.constants or g.constants[node.inputs[1]].ndim != 2:
+            return None
+        if g.types[node.inputs[0]].rank != 2:
+            return None
+        return node.inputs[1], g.constants[node.inputs[1]], True, None
+    return None
+
+
+@dataclass
+class _Tail:
+    """What follows a conv/dense and fits its epilogue (in epilogue order)."""
+
+    chain: list[Node]
+    out: str
+    bias: np.ndarray | None
+    residual: str | None = None
+    relu: bool = False
+    clip: tuple[float | None, float | None] | None = None
+
+
+def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -> _Tail:
+    """Swallow ``[+ bias (MatMul)] [+ residual] [Relu] [Clip]`` after ``node``, each read
+    only by the next (a value someone else needs is never fused away)."""
+    g = st.graph
+    tail = _Tail([node], node.outputs[0], bias)
+    while (nxt := _single_reader(st, tail.out, consumers)) is not None:
+        cur = tail.out
+        clean = tail.residual is None and not tail.relu and tail.clip is None
+        other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
+            if nxt.op == "Add" else ""
+        if nxt.op == "Add" and clean and node.op == "MatMul" and tail.bias is None \
+                and other in g.constants and g.constants[other].size == g.types[cur].shape[1]:
+            tail.bias = np.asarray(g.constants[other], np.float64).reshape(-1)
+        elif (nxt.op == "Add" and clean and nxt.inputs[0] != nxt.inputs[1]
+              and _is_activation(st, other) and (other in st.int8 or other in st.floats)
+              and g.types[other].shape == g.types[cur].shape == g.types[nxt.outputs[0]].shape):
+            tail.residual = other
+        elif nxt.op == "Relu" and tail.clip is None:
+            tail.relu = True
+        elif nxt.op == "Clip" and tail.clip is None:
+            tail.clip = (nxt.attr("min"), nxt.attr("max"))
+        else:
+            break
+        tail.chain.append(nxt)
+        tail.out = nxt.outputs[0]
+    return tail
+
+
+def _requant_consts(wq: np.ndarray, bias_q: np.ndarray | None, ratios: np.ndarray
+                    ) -> tuple[Requant, dict[str, np.ndarray]]:
+    """The requantization of ``acc * ratios[o]`` (per tensor when all ratios are equal) for
+    the largest accumulator these weights and bias can produce from int8 inputs."""
+    channels = wq.shape[0]
+    bound = 128 * np.abs(wq.astype(np.int64)).reshape(channels, -1).sum(axis=1)
+    if bias_q is not None:
+        bound = bound + np.abs(bias_q.astype(np.int64))
+    acc_bound = int(bound.max())
+    if np.allclose(ratios, ratios[0], rtol=1e-12, atol=0.0):
+        return Requant.from_scale(float(ratios[0]), acc_bound), {}
+    rq, mult, shift = per_channel(ratios, acc_bound)
+    return rq, {"multiplier": mult, "shift": shift}
+
+
+def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
+    g = st.graph
+    got = _gemm_weights(st, node)
+    if got is None:
+        return False
+    wname, w, transpose, bias = got
+    x = node.inputs[0]
+    xt = g.types[x]
+    if node.op == "Conv":
+        if xt.rank != 4 or any(d != 1 for d in node.attr("dilations", (1, 1))):
+            return False
+        pads = node.attr("pads", (0, 0, 0, 0))
+        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
+            return False
+        group, c = node.attr("group", 1), xt.shape[1]
+        if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
+            return False  # grouped (not depthwise) convolutions stay float
+    elif xt.rank != 2:
+        return False
+    tail = _epilogue_tail(st, node, consumers, bias)
+    chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
+                                              tail.relu, tail.clip)
+    s_y = st.scale_of(out)
+    xq = st.as_int8(x)
+    s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
+    wq, s_w = _quant_weight(st, wname, w, transpose)
+    channels = wq.shape[0]
+    acc_scale = s_x * s_w
+    consts: dict[str, np.ndarray] = {"w": wq}
+    bias_q = None
+    if bias is not None:
+        bias_q = np.rint(np.asarray(bias, np.float64) / acc_scale)
+        bias_q = np.clip(bias_q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+        consts["bias"] = bias_q
+    rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
+    consts.update(vectors)
+    bounds = None
+    if clip is not None:
+        lo = -128 if clip[0] is None else int(np.clip(np.rint(clip[0] / s_y), -128, 127))
+        hi = 127 if clip[1] is None else int(np.clip(np.rint(clip[1] / s_y), -128, 127))
+        bounds = (lo, max(lo, hi))
+    ep = Epilogue(bias=bias is not None, requant=rq, residual=residual is not None,
+                  relu=relu, clip=bounds)
+    shape = g.types[out].shape
+    roles, inputs = ["x"], [xq]
+    if residual is not None:
+        roles.append("residual")
+        inputs.append(st.rescaled(residual, s_y, _shape4(shape) or shape))
+    try:
+        if node.op == "Conv":
+            n, c, h, wd = xt.shape
+            pads = node.attr("pads", (0, 0, 0, 0))
+            common = dict(n=n, c=c, h=h, w=wd, kh=wq.shape[2], kw=wq.shape[3],
+                          stride=tuple(node.attr("strides", (1, 1))),
+                          pad=(pads[0], pads[1]), epilogue=ep, name=node.name)
+            op = (DepthwiseConv2d(**common) if wq.shape[1] == 1 and node.attr("group", 1) > 1
+                  else Conv2d(o=channels, **common))
+        else:
+            op = Dense(n=xt.shape[0], i=xt.shape[1], o=channels, epilogue=ep, name=node.name)
+    except OpError as e:
+        raise QuantizeError(f"node {node.name!r}: {e}") from e
+    st.define_int8(out, s_y)
+    st.add(QNode(node.name, "accel", tuple(inputs), (out,), op=op, roles=tuple(roles),
+                 consts=consts, shape=shape, scale=s_y, fused=tuple(n.name for n in chain)))
+    done.update(n.name for n in chain)
+    return True
+
+
+def _average_as_depthwise(st: _State, node: Node, kernel: tuple[int, int],
+                          stride: tuple[int, int], pad: tuple[int, int]) -> bool:
+    """An average pool whose output scale is at least 2x finer than its input's: a
+    depthwise convolution with a kernel of ones and a requantizing epilogue (the mean lands
+    in the output's scale in one rounding; opset pooling can only keep the input's)."""
+    x, out = node.inputs[0], node.outputs[0]
+    s_out = st.act_scale.get(out)
+    xq = st.as_int8(x)
+    s_x = st.scales[xq]
+    if not st.avg_pool_requant or s_out is None or not 0 < s_out <= s_x / 2:
+        return False
+    n, c, h, w = st.graph.types[x].shape
+    taps = kernel[0] * kernel[1]
+    rq = Requant.from_scale(s_x / (taps * s_out), 128 * taps)
+    op = DepthwiseConv2d(n=n, c=c, h=h, w=w, kh=kernel[0], kw=kernel[1], stride=stride,
+                         pad=pad, epilogue=Epilogue(requant=rq), name=node.name)
+    st.define_int8(out, s_out)
+    st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",),
+                 consts={"w": np.ones((c, 1) + kernel, np.int8)},
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+    return True
+
+
+def _fuse_pool(st: _State, node: Node) -> bool:
+    g = st.graph
+    x = node.inputs[0]
+    xt = g.types[x]
+    if xt.rank != 4:
+        return False
+    n, c, h, w = xt.shape
+    if node.op == "GlobalAveragePool":
+        if _average_as_depthwise(st, node, (h, w), (1, 1), (0, 0)):
+            return True
+        op: object = GlobalAvgPool(n=n, c=c, h=h, w=w, name=node.name)
+    else:
+        kernel, pads = node.attr("kernel_shape"), node.attr("pads", (0, 0, 0, 0))
+        if (len(kernel) != 2 or pads[0] != pads[2] or pads[1] != pads[3]
+                or any(d != 1 for d in node.attr("dilations", (1, 1)))
+                or node.attr("ceil_mode", 0)):
+            return False
+        avg = node.op == "AveragePool"
+        if avg and any(pads) and not node.attr("count_include_pad", 0):
+            return False
+        if avg and _average_as_depthwise(st, node, tuple(kernel),
+                                         tuple(node.attr("strides", (1, 1))),
+                                         (pads[0], pads[1])):
+            return True
+        try:
+            op = Pool2d(n=n, c=c, h=h, w=w, pool="avg" if avg else "max", kh=kernel[0],
+                        kw=kernel[1], stride=tuple(node.attr("strides", (1, 1))),
+                        pad=(pads[0], pads[1]), name=node.name)
+        except OpError:
+            return False
+    xq = st.as_int8(x)
+    out = node.outputs[0]
+    s = st.scales[xq]
+    st.define_int8(out, s)
+    st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",),
+                 shape=g.types[out].shape, scale=s, fused=(node.name,)))
+    return True
+
+
+def _fuse_elementwise(st: _State, node: Node) -> bool:
+    g = st.graph
+    out = node.outputs[0]
+    shape = g.types[out].shape
+    shape4 = _shape4(shape)
+    if shape4 is None:
+        return False
+    if node.op == "Relu":
+        x = node.inputs[0]
+        if x not in st.int8:
+            return False
+        xq = st.int8[x]
+        op = Elementwise(shape4, (AluStep("max", 0),), name=node.name)
+        st.define_int8(out, st.scales[xq])
+        st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("a",), shape=shape,
+                     scale=st.scales[xq], fused=(node.name,)))
+        return True
+    a, b = node.inputs
+    if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
+        return False
+    if g.types[a].shape != shape or g.types[b].shape != shape:
+        return False
+    s_y = st.scale_of(out)
+    if node.op == "Add":
+        # a rescaled into the output scale in the step chain, b by its own Elementwise
+        aq = st.as_int8(a)
+        steps = rescale_steps(st.scales[aq] / s_y) + (AluStep("add"),)
+        bq = st.rescaled(b, s_y, shape4)
+    else:  # Mul: the product of the int8 values, then requantized
+        aq, bq = st.as_int8(a), st.as_int8(b)
+        steps = (AluStep("mul"),) + rescale_steps(st.scales[aq] * st.scales[bq] / s_y,
+                                                  acc_bound=128 * 128)
+    op = Elementwise(shape4, steps, name=node.name)
+    st.define_int8(out, s_y)
+    st.add(QNode(node.name, "accel", (aq, bq), (out,), op=op, roles=("a", "b"), shape=shape,
+                 scale=s_y, fused=(node.name,)))
+    return True
+
+
+MOVES = ("Reshape", "Transpose", "Identity")  # data movement: int8 in, same int8 out
+
+
+def _host_move(st: _State, node: Node) -> bool:
+    """Reshape/Transpose/Identity of an int8 value: moved on the host as int8 (exact), the
+    scale kept, instead of a dequantize-move-quantize round trip."""
+    x = node.inputs[0]
+    if x not in st.int8 or x in st.floats:
+        return False
+    xq = st.int8[x]
+    out = node.outputs[0]
+    st.define_int8(out, st.scales[xq])
+    st.add(QNode(node.name, "host", (xq,), (out,),
+                 node=Node(node.name, node.op, (xq,), (out,), node.attrs),
+                 shape=st.graph.types[out].shape, scale=st.scales[xq], fused=(node.name,)))
+    return True
+
+
+def _host_concat(st: _State, node: Node) -> bool:
+    """Concat of int8 values: each input rescaled to the output's scale (an Elementwise
+    when it differs), then concatenated on the host as int8, instead of a float island."""
+    ins = node.inputs
+    out = node.outputs[0]
+    if not ins or any(i not in st.int8 or i in st.floats for i in ins):
+        return False
+    shapes = [_shape4(st.graph.types[i].shape) for i in ins]
+    if any(s is None for s in shapes):
+        return False
+    s_out = st.scale_of(out)
+    qs = tuple(st.rescaled(i, s_out, s) for i, s in zip(ins, shapes, strict=True))
+    st.define_int8(out, s_out)
+    st.add(QNode(node.name, "host", qs, (out,),
+                 node=Node(node.name, node.op, qs, (out,), node.attrs),
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+    return True
+
+
+def _float_node(st: _State, node: Node) -> None:
+    ins = tuple(n if (not n or n in st.graph.constants) else st.as_float(n)
+                for n in node.inputs)
+    for o in node.outputs:
+        if o:
+            st.floats[o] = o
+            st.source[o] = o
+            st.taken.add(o)
+    st.add(QNode(node.name, "float", tuple(n for n in ins if n), node.outputs,
+                 node=Node(node.name, node.op, ins, node.outputs, node.attrs),
+                 shape=st.graph.types[node.outputs[0]].shape if node.outputs[0] else (),
+                 fused=(node.name,)))
+
+
+def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel: bool = True,
+                   weights: Mapping[str, WeightQuant] | None = None,
+                   avg_pool_requant: bool = True) -> QuantizedGraph:
+    """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
+    (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
+
+    per_channel: int8 weights with one scale per output channel (else one per tensor).
+    weights: fixed int8 weights by constant name (a QDQ model's).  avg_pool_requant: an
+    average pool whose output range is at least 2x narrower than its input's becomes a
+    depthwise convolution of ones with a requantizing epilogue (one more bit or more of
+    precision) instead of opset pooling, which keeps the input's scale."""
+    st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant)
+    for name in graph.inputs:
+        st.floats[name], st.source[name] = name, name
+        st.taken.add(name)
+    consumers = graph.consumers()
+    done: set[str] = set()
+    for node in graph.nodes:
+        if node.name in done:
+            continue
+        fused = False
+        if node.op in ("Conv", "Gemm", "MatMul"):
+            fused = _fuse_gemm(st, node, consumers, done)
+        elif node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
+            fused = _fuse_pool(st, node)
+        elif node.op in ("Add", "Mul", "Relu"):
+            fused = _fuse_elementwise(st, node)
+        elif node.op in MOVES and node.outputs[0] not in graph.outputs:
+            fused = _host_move(st, node)
+        elif node.op == "Concat" and node.outputs[0] not in graph.outputs:
+            fused = _host_concat(st, node)
+        if not fused:
+            _float_node(st, node)
+    outputs = tuple(st.as_float(o) if o not in st.floats else st.floats[o]
+                    for o in graph.outputs)
+    return QuantizedGraph(graph.name, graph.inputs, outputs, st.nodes, st.scales,
+                          graph.constants, st.source, graph)
+
+
+__all__ = ["quantize_graph", "QuantizeError", "WeightQuant"]
