@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opset.base import TensorSpec, pair, positive
+from opset.base import SlidingWindow, TensorSpec, positive
 from opset.errors import OpError
 from opset.requant import Epilogue
 from vta_hw.config import INP_WIDTH, int_range
@@ -29,16 +29,8 @@ def _epilogue_inputs(ep: Epilogue, channels: int, out_shape: tuple[int, ...]) ->
     return specs
 
 
-def _out_size(size: int, k: int, s: int, p: int, what: str, op: str) -> int:
-    o = (size + 2 * p - k) // s + 1
-    if o < 1:
-        raise OpError(f"{op}: kernel {what}={k} is larger than the padded input "
-                      f"({size} + 2*{p})")
-    return o
-
-
 @dataclass(frozen=True)
-class Conv2d:
+class Conv2d(SlidingWindow):
     """y[n,o,i,j] = epilogue(sum_{c,u,v} x[n, c, i*sh + u - ph, j*sw + v - pw] * w[o,c,u,v]).
 
     Out-of-image input pixels read ``pad_value`` (the input zero point; 0 for symmetric
@@ -61,23 +53,9 @@ class Conv2d:
     kind = "conv2d"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "stride", pair(self.stride, "stride"))
-        object.__setattr__(self, "pad", pair(self.pad, "pad"))
-        positive(self.name, n=self.n, c=self.c, h=self.h, w=self.w, o=self.o, kh=self.kh,
-                 kw=self.kw, stride_h=self.stride[0], stride_w=self.stride[1])
-        if min(self.pad) < 0:
-            raise OpError(f"{self.name}: padding must be >= 0, got {self.pad}")
+        self._check_window(o=self.o)
         if not _I8[0] <= self.pad_value <= _I8[1]:
             raise OpError(f"{self.name}: pad_value={self.pad_value} is not an int8")
-        self.ho, self.wo  # noqa: B018 - validates the output size
-
-    @property
-    def ho(self) -> int:
-        return _out_size(self.h, self.kh, self.stride[0], self.pad[0], "height", self.name)
-
-    @property
-    def wo(self) -> int:
-        return _out_size(self.w, self.kw, self.stride[1], self.pad[1], "width", self.name)
 
     @property
     def out_channels(self) -> int:
@@ -98,7 +76,7 @@ class Conv2d:
 
 
 @dataclass(frozen=True)
-class DepthwiseConv2d:
+class DepthwiseConv2d(SlidingWindow):
     """y[n, c, i, j] = epilogue(sum_{u, v} x[n, c, i*sh + u - ph, j*sw + v - pw] * w[c, 0, u, v]).
 
     Weights have shape ``(C, 1, KH, KW)``.  On the GEMM core each weight element is a
@@ -120,23 +98,9 @@ class DepthwiseConv2d:
     kind = "depthwise_conv2d"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "stride", pair(self.stride, "stride"))
-        object.__setattr__(self, "pad", pair(self.pad, "pad"))
-        positive(self.name, n=self.n, c=self.c, h=self.h, w=self.w, kh=self.kh, kw=self.kw,
-                 stride_h=self.stride[0], stride_w=self.stride[1])
-        if min(self.pad) < 0:
-            raise OpError(f"{self.name}: padding must be >= 0, got {self.pad}")
+        self._check_window()
         if not _I8[0] <= self.pad_value <= _I8[1]:
             raise OpError(f"{self.name}: pad_value={self.pad_value} is not an int8")
-        self.ho, self.wo  # noqa: B018
-
-    @property
-    def ho(self) -> int:
-        return _out_size(self.h, self.kh, self.stride[0], self.pad[0], "height", self.name)
-
-    @property
-    def wo(self) -> int:
-        return _out_size(self.w, self.kw, self.stride[1], self.pad[1], "width", self.name)
 
     @property
     def o(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from opset.base import TensorSpec, pair, positive
+from opset.base import SlidingWindow, TensorSpec, positive
 from opset.errors import OpError
 from opset.requant import IMM_MAX, INT8_MIN, MAX_SHIFT
 from vta_hw.config import ACC_WIDTH, int_range
@@ -36,7 +36,7 @@ def avg_multiplier(count: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Pool2d:
+class Pool2d(SlidingWindow):
     """Max or average pooling over ``kh x kw`` windows (NCHW int8 in and out).
 
     max: out-of-image pixels are -128 (never the maximum of a non-empty window part).
@@ -56,32 +56,15 @@ class Pool2d:
     name: str = "pool2d"
 
     kind = "pool2d"
+    window = "window"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "stride", pair(self.stride, "stride"))
-        object.__setattr__(self, "pad", pair(self.pad, "pad"))
-        positive(self.name, n=self.n, c=self.c, h=self.h, w=self.w, kh=self.kh, kw=self.kw,
-                 stride_h=self.stride[0], stride_w=self.stride[1])
         if self.pool not in ("max", "avg"):
             raise OpError(f"{self.name}: pool must be 'max' or 'avg', got {self.pool!r}")
-        if min(self.pad) < 0:
-            raise OpError(f"{self.name}: padding must be >= 0, got {self.pad}")
+        self._check_window()
         if self.pad[0] >= self.kh or self.pad[1] >= self.kw:
             raise OpError(f"{self.name}: padding {self.pad} must be smaller than the window "
                           f"({self.kh}, {self.kw})")
-        for size, k, s, p, what in ((self.h, self.kh, self.stride[0], self.pad[0], "height"),
-                                    (self.w, self.kw, self.stride[1], self.pad[1], "width")):
-            if (size + 2 * p - k) // s + 1 < 1:
-                raise OpError(f"{self.name}: window {what}={k} is larger than the padded "
-                              f"input ({size} + 2*{p})")
-
-    @property
-    def ho(self) -> int:
-        return (self.h + 2 * self.pad[0] - self.kh) // self.stride[0] + 1
-
-    @property
-    def wo(self) -> int:
-        return (self.w + 2 * self.pad[1] - self.kw) // self.stride[1] + 1
 
     @property
     def pad_value(self) -> int:
