@@ -162,6 +162,15 @@ class CpuModel:
     def op_seconds(self, op) -> float:
         return self.seconds(*cpu_work(op))
 
+    def scaled(self, factor: float, host: str = "") -> CpuModel:
+        """The same kernels on a host ``factor`` times slower (an embedded host next to the
+        accelerator rather than the machine that calibrated): overheads times ``factor``,
+        rates divided by it."""
+        if not factor > 0:
+            raise PartitionError(f"CPU slow-down factor must be > 0, got {factor}")
+        return CpuModel(host or f"{self.host}/{factor:g}",
+                        {k: (o * factor, r / factor) for k, (o, r) in self.fits.items()})
+
     def to_json(self) -> dict:
         return {"version": CALIBRATION_VERSION, "host": self.host,
                 "fits": {k: list(v) for k, v in self.fits.items()},
