@@ -41,7 +41,7 @@ def brute_force(graph, targets, pins) -> float:
         choices.append([d for d in devs if d in n.costs])
     best = math.inf
     for combo in itertools.product(*choices):
-        best = min(best, latency(graph, dict(zip([n.name for n in graph], combo))))
+        best = min(best, latency(graph, dict(zip([n.name for n in graph], combo, strict=True))))
     return best
 
 
