@@ -12,8 +12,16 @@ import pytest
 
 from compiler.partition import costs
 from compiler.partition.api import partition
-from compiler.partition.costs import (LINKS, OpNode, accelerator_cost, build_cost_graph,
-                                      cpu_model, link_for, measure_op, tensor_bytes)
+from compiler.partition.costs import (
+    LINKS,
+    OpNode,
+    accelerator_cost,
+    build_cost_graph,
+    cpu_model,
+    link_for,
+    measure_op,
+    tensor_bytes,
+)
 from compiler.partition.errors import PartitionError
 from compiler.partition.solve import explain
 from opset import AluStep, Conv2d, Dense, DepthwiseConv2d, Elementwise, Epilogue, Pool2d, Requant
