@@ -151,3 +151,16 @@ def test_dangling_input_and_cycle_are_errors():
         solve((CostNode("a", {"cpu": 1.0}, ("q",)),))
     with pytest.raises(PartitionError, match="cycle"):
         solve((CostNode("a", {"cpu": 1.0}, ("b",)), CostNode("b", {"cpu": 1.0}, ("a",))))
+
+
+def test_a_thousand_node_graph_solves_quickly_and_beats_each_node_alone():
+    import time
+
+    graph = random_graph(np.random.default_rng(7), 1000)
+    t = time.perf_counter()
+    p = solve(graph)
+    assert time.perf_counter() - t < 5.0
+    alone = {n.name: min(n.costs, key=n.costs.get) for n in graph}
+    assert p.seconds <= latency(graph, alone)
+    assert p.seconds <= latency(graph, {n.name: "cpu" if "cpu" in n.costs else "vta"
+                                        for n in graph})
