@@ -251,6 +251,22 @@ class Partition:
     def boundaries(self) -> list[tuple[str, str, str, int, float]]:
         return crossings(self.graph, self.assignment)
 
+    @property
+    def chains(self) -> list[list[str]]:
+        """Maximal runs of consecutive accelerator ops in the graph's node order (the order
+        the executor runs them): each runs as one chained program."""
+        runs: list[list[str]] = []
+        prev = None
+        for name in (n.name for n in self.graph):
+            on_vta = self.assignment[name] == "vta"
+            if on_vta:
+                if prev == "vta":
+                    runs[-1].append(name)
+                else:
+                    runs.append([name])
+            prev = self.assignment[name]
+        return runs
+
 
 def solve(graph: Iterable[CostNode], targets: Sequence[str] = ("vta", "cpu"),
           pins: Mapping[str, str] | None = None) -> Partition:
@@ -323,6 +339,10 @@ def explain(p: Partition) -> str:
         cyc = f" [{n.cycles} cycles]" if n.cycles is not None and "vta" in p.targets else ""
         lines.append(f"  {n.name:<16} -> {p.assignment[n.name]:<4} {costs}{cyc}; "
                      f"{_reason(p, n)}")
+    chains = p.chains
+    if chains:
+        lines.append("chained accelerator programs: "
+                     + ", ".join("[" + " ".join(c) + "]" for c in chains))
     b = p.boundaries
     lines.append(f"boundaries: {len(b)}" + ("" if b else " (none)"))
     for tensor, src, dst, nbytes, sec in b:

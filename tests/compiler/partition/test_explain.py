@@ -30,6 +30,7 @@ ops:
   add              -> cpu  cpu=60.0 us, vta=20.0 us [2000 cycles]; avoided a transfer of 16384 bytes (on vta it would cost 20.0 us but the graph 460.0 us more)
   gap              -> cpu  cpu=200.0 us, vta=100.0 us [10000 cycles]; pinned
   conv2            -> vta  cpu=8.000 ms, vta=1.000 ms [100000 cycles]; cheaper (1.000 ms vs cpu 8.000 ms)
+chained accelerator programs: [conv1], [conv2]
 boundaries: 4
   image            cpu -> vta: 3072 bytes, 200.0 us
   conv1            vta -> cpu: 16384 bytes, 500.0 us
@@ -51,6 +52,7 @@ def test_pinning_to_the_accelerator_adds_a_boundary():
     text = explain(solve(GRAPH, pins={"gap": "vta"}))
     assert "gap              -> vta  cpu=200.0 us, vta=100.0 us [10000 cycles]; pinned" in text
     assert "boundaries: 5" in text
+    assert "chained accelerator programs: [conv1], [add gap conv2]" in text
     assert "  gap              vta -> cpu: 1024 bytes, 300.0 us" in text
     # with gap on vta, add follows it (it is cheaper there) and softmax's output, not add's,
     # crosses: once
