@@ -39,24 +39,34 @@ FACTOR = 3.0
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    return cpu_model(tmp_path_factory.mktemp("vta_cache"))
+def host():
+    return cpu_model()  # measured once per host, then read from the VTA cache
 
 
 def test_calibration_is_cached_per_host(tmp_path, monkeypatch):
+    calls = []
+    fake = costs.CpuModel(costs.host_key(), {k: (1e-5, 1e9) for k in costs.CPU_KINDS},
+                          {k: ((1.0, 2e-5), (1e6, 1e-3)) for k in costs.CPU_KINDS})
+    monkeypatch.setattr(costs, "calibrate_cpu", lambda: calls.append(1) or fake)
     first = cpu_model(tmp_path)
     files = list((tmp_path / "partition").glob("cpu-*.json"))
     assert [f.name for f in files] == [f"cpu-{costs.host_key()}.json"]
     assert json.loads(files[0].read_text())["host"] == costs.host_key()
-
-    def no_measuring():
-        raise AssertionError("calibrated again although cached")
-
-    monkeypatch.setattr(costs, "calibrate_cpu", no_measuring)
-    assert cpu_model(tmp_path).fits == first.fits
+    assert cpu_model(tmp_path) == first == fake and len(calls) == 1  # read, not measured
     files[0].write_text("{not json")  # a corrupt cache is measured again, not trusted
-    monkeypatch.undo()
-    assert set(cpu_model(tmp_path).fits) == set(costs.CPU_KINDS)
+    assert cpu_model(tmp_path) == fake and len(calls) == 2
+    assert cpu_model(tmp_path, recalibrate=True) == fake and len(calls) == 3
+
+
+def test_the_model_interpolates_its_samples_and_extrapolates_by_rate():
+    m = costs.CpuModel("h", {"k": (0.0, 1e3)}, {"k": ((10.0, 1.0), (20.0, 3.0), (30.0, 2.0))})
+    assert m.seconds("k", 5.0) == 1.0
+    assert m.seconds("k", 15.0) == 2.0
+    assert m.seconds("k", 25.0) == 3.0  # made non-decreasing
+    assert m.seconds("k", 4000.0) == 4.0
+    assert m.scaled(2).seconds("k", 15.0) == 4.0
+    with pytest.raises(PartitionError, match="no kind 'conv'"):
+        m.seconds("conv", 1.0)
 
 
 @pytest.mark.parametrize("op", [
@@ -150,10 +160,16 @@ def test_a_tiny_elementwise_op_between_cpu_ops_stays_on_the_cpu():
 
 
 def test_a_bandwidth_starved_config_moves_a_layer_to_the_cpu():
-    dense = Dense(1, 4096, 1024, epilogue=EP, name="fc")  # 4 MB of weights, one row
+    """A host whose CPU time for a 4 MB dense layer lies between the accelerator's time on
+    ``default`` (8 DRAM bytes per cycle) and on a starved config (1 byte per cycle): the
+    layer runs on the accelerator on the first and moves to the CPU on the second."""
+    dense = Dense(1, 4096, 1024, epilogue=EP, name="fc")
     nodes = [OpNode("fc", dense, ("x",))]
-    cpu = cpu_model().scaled(EMBEDDED)
     starved = dataclasses.replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0)
+    fast, slow = accelerator_cost(dense, DEFAULT).seconds, accelerator_cost(dense, starved).seconds
+    assert slow > 4 * fast  # the weights stream at an eighth of the rate
+    here = cpu_model()
+    cpu = here.scaled((fast * slow) ** 0.5 / here.op_seconds(dense))
     assert partition(nodes, {"x": (1, 4096)}, ["fc"], DEFAULT, cpu=cpu).assignment["fc"] == "vta"
     assert partition(nodes, {"x": (1, 4096)}, ["fc"], starved, cpu=cpu).assignment["fc"] == "cpu"
 
