@@ -28,7 +28,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -386,8 +386,14 @@ def _out_shape(n: OpNode) -> tuple[int, ...]:
 
 def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequence[int]],
                      outputs: Sequence[str], cfg: HwConfig, device: str = "sim",
-                     cpu: CpuModel | None = None) -> tuple[CostNode, ...]:
+                     cpu: CpuModel | None = None,
+                     accelerator: Callable[[object, HwConfig], AcceleratorCost] = accelerator_cost,
+                     ) -> tuple[CostNode, ...]:
     """Price every node on every device that can run it and every tensor on every boundary.
+
+    ``accelerator`` prices one op (default :func:`accelerator_cost`, which compiles it); a
+    caller that compiles the ops anyway, or prices one graph on several configs, passes a
+    memoized one.
 
     Graph inputs become ``input`` nodes on the host and each graph output gets an ``output``
     node on the host, so bringing data in and results back is priced like any transfer.
@@ -407,7 +413,7 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
         label = "float op"
         if n.op is not None:
             label = f"{type(n.op).__name__} ({n.op.macs} MACs)"
-            acc = accelerator_cost(n.op, cfg)
+            acc = accelerator(n.op, cfg)
             if acc.seconds is None:
                 incapable[VTA] = acc.reason
             else:
