@@ -164,3 +164,12 @@ def test_a_thousand_node_graph_solves_quickly_and_beats_each_node_alone():
     assert p.seconds <= latency(graph, alone)
     assert p.seconds <= latency(graph, {n.name: "cpu" if "cpu" in n.costs else "vta"
                                         for n in graph})
+
+
+def test_a_gpu_target_without_gpu_costs_is_never_chosen():
+    rng = np.random.default_rng(5)
+    graph = random_graph(rng, 10)
+    assert solve(graph, DEVS3).seconds == pytest.approx(solve(graph, DEVS2).seconds)
+    assert "gpu" not in solve(graph, DEVS3).assignment.values()
+    with pytest.raises(PartitionError, match=r"pinned to gpu; gpu: not capable"):
+        solve(graph, DEVS3, pins={"n0": "gpu"})
