@@ -3,7 +3,7 @@
 and every boundary transfer; :mod:`~compiler.partition.solve` finds the assignment with the
 least end-to-end latency (an exact s-t minimum cut for two devices) and explains it."""
 
-from compiler.partition.api import partition
+from compiler.partition.api import parse_pins, parse_targets, partition
 from compiler.partition.costs import (
     LINKS,
     AcceleratorCost,
@@ -21,4 +21,5 @@ from compiler.partition.solve import Partition, explain, latency, solve
 
 __all__ = ["LINKS", "AcceleratorCost", "CostNode", "CpuModel", "LinkProfile", "OpNode",
            "accelerator_cost", "build_cost_graph", "cpu_model", "tensor_bytes",
-           "PartitionError", "Partition", "partition", "explain", "latency", "solve"]
+           "PartitionError", "Partition", "partition", "parse_targets", "parse_pins", "explain",
+           "latency", "solve"]

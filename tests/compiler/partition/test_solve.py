@@ -173,3 +173,17 @@ def test_a_gpu_target_without_gpu_costs_is_never_chosen():
     assert "gpu" not in solve(graph, DEVS3).assignment.values()
     with pytest.raises(PartitionError, match=r"pinned to gpu; gpu: not capable"):
         solve(graph, DEVS3, pins={"n0": "gpu"})
+
+
+def test_cli_style_targets_and_pins_parse_or_name_the_mistake():
+    from compiler.partition.api import parse_pins, parse_targets
+
+    assert parse_targets("vta,cpu") == ("vta", "cpu")
+    assert parse_targets(" cpu ") == ("cpu",)
+    assert parse_pins(["conv1=cpu", "a=b=vta"]) == {"conv1": "cpu", "a=b": "vta"}
+    for bad in ("vta,tpu", "", "cpu,cpu"):
+        with pytest.raises(PartitionError, match="--targets"):
+            parse_targets(bad)
+    for bad in (["conv1"], ["=cpu"], ["conv1=tpu"], ["x=cpu", "x=vta"]):
+        with pytest.raises(PartitionError, match="--pin"):
+            parse_pins(bad)
