@@ -1,0 +1,458 @@
+"""What each op costs on each device, and what each device boundary costs, in seconds.
+
+* Accelerator: the cycles the operator compiler estimates for its default schedule
+  (``CompiledOp.estimated_cycles``, the ``interleave`` pass's list schedule, ~0.3% from the
+  simulator) at ``HwConfig.target_clock_mhz``.  Capability is the compiler's own verdict: an
+  op it refuses (any :class:`VtaError` from ``compile_op``) cannot run there.  Consecutive
+  accelerator ops become one chained program in which the next op's loads may overlap the
+  previous op's compute; no discount is modelled for that (the estimate stays an upper
+  bound, and the partition it gives is the one a non-overlapping executor would want).
+* CPU: a model of the llvmlite kernels (``cpu_gpu_backends.quantized_op``) calibrated once on
+  this host: for each op kind, a few kernels from small to ImageNet-layer sizes are timed
+  and the time is interpolated in the work (MACs for GEMM kinds, bytes touched for ALU
+  kinds and layout transforms), extrapolated as ``overhead + work / rate`` beyond them
+  (:class:`CpuModel`).  The fit is cached as JSON under the VTA cache directory keyed by the
+  host (:func:`cpu_model`).  Float ops the CPU runs without an opset description carry their
+  own CPU cost (:class:`OpNode.cpu_seconds`).
+* GPU: priced only when a GPU cost is given (``gpu_seconds``; this host has none).
+* Transfers: a tensor crossing between the host and the accelerator is copied in the blocked
+  layout (:class:`opset.layout.ActLayout`, what the accelerator reads and writes) over the
+  device's link (:data:`LINKS`: bandwidth and per-transfer latency), and packed from or
+  unpacked to NCHW on the host (the CPU model's ``layout`` rate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compiler.partition.errors import PartitionError
+from opset import ActLayout, Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from vta_hw.config import HwConfig
+from vta_hw.errors import VtaError
+
+VTA, CPU, GPU = "vta", "cpu", "gpu"
+DEVICES = (VTA, CPU, GPU)
+
+
+# ----------------------------------------------------------------------------- links
+@dataclass(frozen=True)
+class LinkProfile:
+    """How bytes reach the accelerator's DRAM: ``seconds = latency_s + bytes / bytes_per_s``."""
+
+    name: str
+    bytes_per_s: float
+    latency_s: float
+    source: str
+
+    def seconds(self, nbytes: int) -> float:
+        return self.latency_s + nbytes / self.bytes_per_s
+
+
+def uart_link(name: str, baud: int, latency_s: float = 2e-3) -> LinkProfile:
+    """A UART at ``baud``, 8N1: 10 bit times per byte."""
+    return LinkProfile(name, baud / 10, latency_s,
+                       f"UART {baud} baud 8N1 (10 bits per byte); {latency_s * 1e3:g} ms per "
+                       "framed command round trip (USB-serial latency timer + CRC reply)")
+
+
+# The simulators estimate the latency of a deployed accelerator, not their own wall time, so
+# "sim" and "rtl" model an accelerator sharing DRAM with the host over an AXI port (a 64-bit
+# port at 150 MHz, Zynq-class: 1.2 GB/s, ~10 us of driver call and cache flush per copy).
+# The board ("fpga", and "fpga:sim", which simulates the same SoC) reaches its DRAM through
+# the SoC's UART bridge at runtime.fpga_device.DEFAULT_BAUD (docs/fpga.md, "The host
+# protocol"), so a copy there costs about ten microseconds per byte.
+_AXI = LinkProfile("sim", 1.2e9, 10e-6,
+                   "shared DRAM over a 64-bit AXI port at 150 MHz (1.2 GB/s), 10 us per copy")
+LINKS: dict[str, LinkProfile] = {
+    "sim": _AXI,
+    "rtl": LinkProfile("rtl", _AXI.bytes_per_s, _AXI.latency_s, _AXI.source),
+    "fpga": uart_link("fpga", 1_000_000),
+    "fpga:sim": uart_link("fpga:sim", 1_000_000),
+}
+
+
+def link_for(device: str) -> LinkProfile:
+    """The link of a runtime device name (``fpga:PORT`` is the board's UART)."""
+    if device in LINKS:
+        return LINKS[device]
+    if device.startswith("fpga:"):
+        return LINKS["fpga"]
+    raise PartitionError(f"unknown accelerator device {device!r}; known: {sorted(LINKS)} "
+                         "or fpga:PORT")
+
+
+# ----------------------------------------------------------------------------- bytes
+def tensor_bytes(shape: Sequence[int], cfg: HwConfig) -> tuple[int, int]:
+    """(blocked bytes, NCHW bytes) of an int8 activation of ``shape`` (rank < 4 is viewed
+    as N, C, 1, 1 like the opset does)."""
+    s = tuple(int(v) for v in shape)
+    if len(s) > 4 or not s:
+        raise PartitionError(f"activation shape {s} must have rank 1 to 4")
+    n, c, h, w = (s + (1, 1, 1))[:4] if len(s) >= 2 else (1, s[0], 1, 1)
+    blocked = ActLayout(n, c, h, w, cfg.block_out, cfg.batch).nbytes
+    return blocked, n * c * h * w
+
+
+# ----------------------------------------------------------------------------- accelerator
+@dataclass(frozen=True)
+class AcceleratorCost:
+    """The compiler's estimate for one op: cycles and seconds at the target clock, or why
+    the accelerator cannot run it (``cycles`` None)."""
+
+    cycles: int | None
+    seconds: float | None
+    reason: str = ""
+
+
+def accelerator_cost(op, cfg: HwConfig) -> AcceleratorCost:
+    """Compile ``op``'s default schedule for ``cfg`` and convert its estimated cycles to
+    seconds at ``cfg.target_clock_mhz``; a compiler refusal means "not capable"."""
+    from compiler.api import compile_op
+
+    try:
+        cycles = compile_op(op, cfg).estimated_cycles
+    except VtaError as e:
+        return AcceleratorCost(None, None, f"{type(e).__name__}: {e}")
+    return AcceleratorCost(cycles, cycles / (cfg.target_clock_mhz * 1e6))
+
+
+# ----------------------------------------------------------------------------- CPU model
+CALIBRATION_VERSION = 4
+CPU_KINDS = ("conv2d", "depthwise_conv2d", "dense", "elementwise", "pool", "layout")
+
+
+def cpu_work(op) -> tuple[str, float]:
+    """(kind, work units) of an opset op for the CPU model: MACs for GEMM kinds, bytes read
+    and written for element-wise ops and pooling (a window's pixels each count once)."""
+    if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
+        return op.kind, float(op.macs)
+    if isinstance(op, Elementwise):
+        n = int(np.prod(op.shape))
+        return "elementwise", float(n * (len(op.inputs()) + 1))
+    if isinstance(op, Pool2d):
+        out = op.n * op.c * op.ho * op.wo
+        return "pool", float(out * op.kh * op.kw + out)
+    if isinstance(op, GlobalAvgPool):
+        return "pool", float(op.n * op.c * (op.h * op.w + 1))
+    raise PartitionError(f"no CPU cost model for {type(op).__name__} ({getattr(op, 'name', op)})")
+
+
+@dataclass(frozen=True)
+class CpuModel:
+    """The measured ``(work, seconds)`` samples of each kind on ``host``.
+
+    Between samples the time is interpolated linearly (made non-decreasing in work): the
+    kernels have a step where they start splitting the loop over the thread pool (an
+    element-wise op costs ~12 us below ~4K elements and ~60 us from there to a million on
+    the 2-core development host), which one overhead-plus-rate line cannot follow.  Below
+    the smallest sample the smallest sample's time is used; beyond the largest, ``fits``
+    (``overhead, rate``: the line through the two largest samples) extrapolates.
+    """
+
+    host: str
+    fits: Mapping[str, tuple[float, float]]
+    samples: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+
+    def seconds(self, kind: str, work: float) -> float:
+        if kind not in self.fits:
+            raise PartitionError(f"CPU model has no kind {kind!r}; known: {sorted(self.fits)}")
+        overhead, rate = self.fits[kind]
+        pts = sorted(self.samples.get(kind, ()))
+        if not pts or work > pts[-1][0]:
+            line = overhead + work / rate
+            return max(line, pts[-1][1]) if pts else line
+        ws = np.array([p[0] for p in pts])
+        ts = np.maximum.accumulate(np.array([p[1] for p in pts]))
+        return float(np.interp(work, ws, ts))
+
+    def op_seconds(self, op) -> float:
+        return self.seconds(*cpu_work(op))
+
+    def scaled(self, factor: float, host: str = "") -> CpuModel:
+        """The same kernels on a host ``factor`` times slower (an embedded host next to the
+        accelerator rather than the machine that calibrated): every time times ``factor``."""
+        if not factor > 0:
+            raise PartitionError(f"CPU slow-down factor must be > 0, got {factor}")
+        return CpuModel(host or f"{self.host}/{factor:g}",
+                        {k: (o * factor, r / factor) for k, (o, r) in self.fits.items()},
+                        {k: tuple((w, t * factor) for w, t in v)
+                         for k, v in self.samples.items()})
+
+    def to_json(self) -> dict:
+        return {"version": CALIBRATION_VERSION, "host": self.host,
+                "fits": {k: list(v) for k, v in self.fits.items()},
+                "samples": {k: [list(p) for p in v] for k, v in self.samples.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> CpuModel:
+        if d.get("version") != CALIBRATION_VERSION or set(d.get("fits", ())) != set(CPU_KINDS):
+            raise ValueError("stale calibration")
+        return cls(d["host"], {k: (float(a), float(b)) for k, (a, b) in d["fits"].items()},
+                   {k: tuple((float(a), float(b)) for a, b in v)
+                    for k, v in d.get("samples", {}).items()})
+
+
+def host_key() -> str:
+    """What the calibration depends on: machine, CPU model, core count, Python."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = "|".join((platform.node(), platform.machine(), cpu, str(os.cpu_count()),
+                     platform.python_version()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def calibration_ops() -> dict[str, list]:
+    """The representative kernels measured per kind: sizes from a few thousand work units
+    to typical ImageNet layers, so interpolation covers the step where the kernels go
+    parallel (calibrating takes ten seconds or so, once per host)."""
+    from opset import AluStep, Epilogue, Requant
+
+    ep = Epilogue(requant=Requant(1, 8))
+    add = (AluStep("add"),)
+    return {
+        "conv2d": [Conv2d(1, c, h, h, c, 3, 3, pad=1, epilogue=ep, name=f"cal_conv{i}")
+                   for i, (c, h) in enumerate(((16, 8), (16, 16), (64, 14), (64, 56)))],
+        "depthwise_conv2d": [
+            DepthwiseConv2d(1, c, h, h, 3, 3, pad=1, epilogue=ep, name=f"cal_dw{i}")
+            for i, (c, h) in enumerate(((16, 8), (16, 16), (64, 28), (128, 56)))],
+        # batch-1 inference: one row, bound by streaming the weights
+        "dense": [Dense(m, k, n, epilogue=ep, name=f"cal_dense{i}")
+                  for i, (m, k, n) in enumerate(((1, 64, 64), (1, 512, 256), (1, 1024, 1024),
+                                                 (1, 4096, 2048)))],
+        "elementwise": [Elementwise((1, c, h, h), add, name=f"cal_add{i}")
+                        for i, (c, h) in enumerate(((16, 8), (16, 16), (16, 32), (64, 28),
+                                                    (128, 56)))],
+        "pool": [Pool2d(1, 16, 8, 8, "max", 2, 2, 2, 0, name="cal_pool0"),
+                 Pool2d(1, 16, 32, 32, "max", 2, 2, 2, 0, name="cal_pool1"),
+                 Pool2d(1, 64, 56, 56, "max", 3, 3, 2, 1, name="cal_pool2"),
+                 GlobalAvgPool(1, 256, 14, 14, name="cal_gap")],
+    }
+
+
+def measure_seconds(fn, args: Sequence[np.ndarray], repeats: int = 15) -> float:
+    """Best wall time of ``repeats`` calls of ``fn(*args)`` after one warm-up call: the
+    least disturbed by other processes on a shared machine (a median here moved 4x with the
+    load on the thread pool's wake-ups)."""
+    fn(*args)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t)
+    return float(min(times))
+
+
+def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
+    out = []
+    for s in op.inputs():
+        lo, hi = (-128, 128) if s.dtype == "int8" else (-1000, 1000)
+        out.append(rng.integers(lo, hi, s.shape).astype(np.dtype(s.dtype)))
+    return out
+
+
+def measure_op(op, rng: np.random.Generator | None = None) -> float:
+    """Seconds one call of ``op``'s llvmlite kernel takes on this host."""
+    import cpu_gpu_backends as cb
+
+    return measure_seconds(cb.quantized_op(op), random_inputs(op, rng or np.random.default_rng(0)))
+
+
+def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(overhead >= 0, rate > 0) for ``seconds = overhead + work / rate`` by least squares."""
+    w = np.array([p[0] for p in points])
+    t = np.array([p[1] for p in points])
+    slope, icpt = np.polyfit(w, t, 1) if len(points) > 1 and np.ptp(w) > 0 else (0.0, 0.0)
+    if slope <= 0 or icpt < 0:  # degenerate: no overhead, rate through the mean
+        icpt = max(0.0, min(float(icpt), float(t.min())))
+        slope = max(float(np.mean((t - icpt) / w)), 1e-15)
+    return float(icpt), float(1.0 / slope)
+
+
+def calibrate_cpu() -> CpuModel:
+    """Measure :func:`calibration_ops` and the NCHW->blocked transform; fit each kind."""
+    import cpu_gpu_backends as cb
+
+    rng = np.random.default_rng(0)
+    samples: dict[str, tuple[tuple[float, float], ...]] = {}
+    for kind, ops in calibration_ops().items():
+        kernels = [(cpu_work(op)[1], cb.quantized_op(op), random_inputs(op, rng)) for op in ops]
+        # two passes, best of both: a burst of load on a shared machine hits one pass
+        samples[kind] = tuple((w, min(measure_seconds(k, x), measure_seconds(k, x)))
+                              for w, k, x in kernels)
+    pts = []
+    for c, h in ((16, 8), (16, 16), (16, 32), (64, 28), (64, 56)):
+        lay = ActLayout(1, c, h, h, 16, 1)
+        x = rng.integers(-128, 128, (1, c, h, h)).astype(np.int8)
+        pts.append((float(lay.nbytes + x.nbytes), measure_seconds(cb.nchw_to_blocked(lay), [x])))
+    samples["layout"] = tuple(pts)
+    fits = {k: fit_line(sorted(v)[-2:]) for k, v in samples.items()}
+    return CpuModel(host_key(), fits, samples)
+
+
+def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuModel:
+    """The host's CPU model: read from ``<cache>/partition/cpu-<host key>.json`` or measured
+    once (a few seconds) and written there atomically."""
+    from vta_hw.cosim.verilator import cache_root
+
+    path = Path(cache_dir or cache_root()) / "partition" / f"cpu-{host_key()}.json"
+    if not recalibrate and path.exists():
+        try:
+            return CpuModel.from_json(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError):
+            pass  # stale or corrupt: measure again
+    model = calibrate_cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(model.to_json(), indent=1))
+    os.replace(tmp, path)
+    return model
+
+
+def gpu_present() -> bool:
+    """Whether a CUDA GPU can be opened (``runtime.gpu_device``); False without the driver,
+    cuda-python or a device.  Without one, nodes carry no GPU cost and a ``gpu`` target is
+    simply never chosen."""
+    from runtime.device import DeviceError
+
+    try:
+        from runtime.gpu_device import GpuDevice
+
+        GpuDevice(0)
+    except (DeviceError, ImportError, OSError):
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- the graph
+@dataclass(frozen=True)
+class OpNode:
+    """One node of the op DAG to partition.
+
+    op: an opset op (the accelerator and the CPU can be asked about it), or None for a float
+    op only the host runs, which then needs ``cpu_seconds``.  inputs: names of producing
+    nodes or graph inputs.  shape: the output shape (taken from ``op`` when it has one).
+    gpu_seconds: the GPU's cost when a GPU is present and can run it.
+    """
+
+    name: str
+    op: object | None
+    inputs: tuple[str, ...] = ()
+    shape: tuple[int, ...] | None = None
+    cpu_seconds: float | None = None
+    gpu_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class CostNode:
+    """A node as the solver sees it.
+
+    costs: seconds on each capable device.  incapable: device -> why not.  inputs: producing
+    node names.  out_bytes: bytes its output moves when it crosses a boundary (blocked
+    layout).  transfer: (from, to) -> seconds to move the output across that boundary.
+    kind: "op", "input" (a graph input, on the host) or "output" (a graph output, back to
+    the host).  cycles: the accelerator estimate, for explain.
+    """
+
+    name: str
+    costs: Mapping[str, float]
+    inputs: tuple[str, ...] = ()
+    out_bytes: int = 0
+    transfer: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    incapable: Mapping[str, str] = field(default_factory=dict)
+    kind: str = "op"
+    label: str = ""
+    cycles: int | None = None
+
+
+def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel,
+               gpu: bool) -> dict[tuple[str, str], float]:
+    """Seconds to move one tensor across each device pair: the link copy of the blocked
+    bytes plus the host's NCHW<->blocked transform.  The GPU is priced on the same link."""
+    t = link.seconds(blocked) + cpu.seconds("layout", blocked + nchw)
+    out = {(VTA, CPU): t, (CPU, VTA): t}
+    if gpu:
+        g = link.seconds(nchw)
+        out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + t, (VTA, GPU): g + t}
+    return out
+
+
+def _out_shape(n: OpNode) -> tuple[int, ...]:
+    if n.op is not None and hasattr(n.op, "output"):
+        return tuple(n.op.output().shape)
+    if n.shape is None:
+        raise PartitionError(f"node {n.name!r}: a float node needs its output shape")
+    return tuple(n.shape)
+
+
+def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequence[int]],
+                     outputs: Sequence[str], cfg: HwConfig, device: str = "sim",
+                     cpu: CpuModel | None = None,
+                     accelerator: Callable[[object, HwConfig], AcceleratorCost] = accelerator_cost,
+                     ) -> tuple[CostNode, ...]:
+    """Price every node on every device that can run it and every tensor on every boundary.
+
+    ``accelerator`` prices one op (default :func:`accelerator_cost`, which compiles it); a
+    caller that compiles the ops anyway, or prices one graph on several configs, passes a
+    memoized one.
+
+    Graph inputs become ``input`` nodes on the host and each graph output gets an ``output``
+    node on the host, so bringing data in and results back is priced like any transfer.
+    """
+    cpu = cpu or cpu_model()
+    link = link_for(device)
+    gpu = any(n.gpu_seconds is not None for n in nodes)
+    out: list[CostNode] = []
+    for name, shape in graph_inputs.items():
+        b, nb = tensor_bytes(shape, cfg)
+        out.append(CostNode(name, {CPU: 0.0}, (), b, _transfers(b, nb, link, cpu, gpu),
+                            kind="input", label="graph input"))
+    for n in nodes:
+        costs: dict[str, float] = {}
+        incapable: dict[str, str] = {}
+        cycles = None
+        label = "float op"
+        if n.op is not None:
+            label = f"{type(n.op).__name__} ({n.op.macs} MACs)"
+            acc = accelerator(n.op, cfg)
+            if acc.seconds is None:
+                incapable[VTA] = acc.reason
+            else:
+                costs[VTA], cycles = acc.seconds, acc.cycles
+            costs[CPU] = n.cpu_seconds if n.cpu_seconds is not None else cpu.op_seconds(n.op)
+        else:
+            incapable[VTA] = "a float op (no opset description)"
+            if n.cpu_seconds is None:
+                raise PartitionError(f"node {n.name!r}: a float node needs cpu_seconds")
+            costs[CPU] = n.cpu_seconds
+        if n.gpu_seconds is not None:
+            costs[GPU] = n.gpu_seconds
+        elif gpu:
+            incapable[GPU] = "no GPU cost given"
+        b, nb = tensor_bytes(_out_shape(n), cfg)
+        out.append(CostNode(n.name, costs, tuple(n.inputs), b, _transfers(b, nb, link, cpu, gpu),
+                            incapable, "op", label, cycles))
+    for o in outputs:
+        out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
+                            label="graph output"))
+    return tuple(out)
+
+
+__all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
+           "accelerator_cost", "cpu_work", "CpuModel", "host_key", "calibration_ops",
+           "measure_op", "fit_line", "calibrate_cpu", "cpu_model", "OpNode", "CostNode",
+           "build_cost_graph", "gpu_present", "VTA", "CPU", "GPU", "DEVICES"]
