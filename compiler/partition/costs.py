@@ -323,21 +323,6 @@ def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuMo
     return model
 
 
-def gpu_present() -> bool:
-    """Whether a CUDA GPU can be opened (``runtime.gpu_device``); False without the driver,
-    cuda-python or a device.  Without one, nodes carry no GPU cost and a ``gpu`` target is
-    simply never chosen."""
-    from runtime.device import DeviceError
-
-    try:
-        from runtime.gpu_device import GpuDevice
-
-        GpuDevice(0)
-    except (DeviceError, ImportError, OSError):
-        return False
-    return True
-
-
 # ----------------------------------------------------------------------------- the graph
 @dataclass(frozen=True)
 class OpNode:
@@ -455,4 +440,4 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
 __all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
            "accelerator_cost", "cpu_work", "CpuModel", "host_key", "calibration_ops",
            "measure_op", "fit_line", "calibrate_cpu", "cpu_model", "OpNode", "CostNode",
-           "build_cost_graph", "gpu_present", "VTA", "CPU", "GPU", "DEVICES"]
+           "build_cost_graph", "VTA", "CPU", "GPU", "DEVICES"]

@@ -182,7 +182,3 @@ def test_float_nodes_need_a_cpu_cost_and_a_shape():
         build_cost_graph([OpNode("f", None, (), (1, 4))], {}, [], DEFAULT, cpu=cpu_model())
     with pytest.raises(PartitionError, match="'f': a float node needs its output shape"):
         build_cost_graph([OpNode("f", None, (), None, 1e-3)], {}, [], DEFAULT, cpu=cpu_model())
-
-
-def test_gpu_presence_is_detected_without_failing():
-    assert costs.gpu_present() in (True, False)  # False on this host: no driver
