@@ -1,0 +1,82 @@
+"""Lowering a quantized graph to a module: run on the simulator, bit-exact against the
+integer reference; the partition honoured; float islands refused by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler.frontend import import_onnx
+from compiler.graph.lower import LowerError, lower
+from compiler.graph.pipeline import run_quantization
+from compiler.graph.quantize import evaluate_quantized, samples_from_arrays
+from runtime.devices import open_device
+from runtime.executor import Executor
+from runtime.host_ops import HostOp
+from runtime.module import load_module
+from tests.compiler.graph.lower_models import calib, small_cnn
+from vta_hw.config import preset
+
+
+@pytest.fixture(scope="module")
+def qgraph():
+    g = import_onnx(small_cnn())
+    return run_quantization(g, samples_from_arrays(g, calib()))
+
+
+def _run(module, x):
+    ex = Executor(module, open_device("sim", module.config))
+    try:
+        return ex.run({"x": x})
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("targets", [("vta",), ("vta", "cpu")])
+def test_bit_exact_against_integer_reference(qgraph, targets, tmp_path):
+    cfg = preset("tiny")
+    low = lower(qgraph, cfg, targets=targets)
+    path = low.module.save(tmp_path / "m.vtam")
+    module = load_module(path)
+    x = calib(3, seed=5)["x"]
+    run = _run(module, x)
+    ref = np.stack([evaluate_quantized(qgraph, {"x": xi})["logits"] for xi in x])
+    assert run.outputs["logits"].dtype == np.float32
+    assert np.array_equal(run.outputs["logits"], ref)
+    kinds = {s.name: (s.device, type(s.op).__name__) for s in module.steps}
+    assert kinds["quantize_x"] == ("cpu", "HostOp")
+    assert kinds["dequantize_logits"] == ("cpu", "HostOp")
+    if targets == ("vta",):
+        assert all(d == "accelerator" for d, k in kinds.values() if k != "HostOp")
+        totals = run.profile["totals"]
+        assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
+
+
+def test_pin_moves_an_op_to_the_cpu_and_stays_exact(qgraph):
+    low = lower(qgraph, preset("tiny"), targets=("vta", "cpu"), pins={"conv2": "cpu"})
+    assert {s.name: s.device for s in low.module.steps}["conv2"] == "cpu"
+    x = calib(2, seed=7)["x"]
+    ref = np.stack([evaluate_quantized(qgraph, {"x": xi})["logits"] for xi in x])
+    assert np.array_equal(_run(low.module, x).outputs["logits"], ref)
+
+
+def test_unknown_pin_is_refused(qgraph):
+    with pytest.raises(LowerError, match="no op named \\['nope'\\]"):
+        lower(qgraph, preset("tiny"), pins={"nope": "cpu"})
+
+
+def test_float_islands_are_refused_by_name():
+    g = import_onnx(small_cnn(softmax=True))
+    q = run_quantization(g, samples_from_arrays(g, calib()))
+    with pytest.raises(LowerError, match="softmax.*not built yet|not built yet.*softmax"):
+        lower(q, preset("tiny"))
+
+
+def test_host_op_checks_its_description():
+    with pytest.raises(ValueError, match="kind"):
+        HostOp("reshape", "r", (1, 2), 1.0)
+    with pytest.raises(ValueError, match="scale"):
+        HostOp("quantize", "q", (1, 2), 0.0)
+    q = HostOp("quantize", "q", (1, 4), 0.5)
+    assert q.run(np.array([[0.24, 0.26, 100.0, -100.0]], np.float32)).tolist() == [
+        [0, 1, 127, -128]]
