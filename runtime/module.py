@@ -466,7 +466,7 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
+__all__ = ["Module", "HostOp", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
            "ModuleVersionError", "ModuleConfigError", "save_module", "load_module",
            "is_module", "read_manifest", "pack_host", "unpack_host", "layout_to_json",
            "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]

@@ -36,8 +36,7 @@ from compiler.module_builder import Node, Quant, build_module
 from compiler.partition import OpNode, partition
 from compiler.partition.modules import MODULE_DEVICE
 from compiler.partition.solve import Partition
-from runtime.host_ops import HostOp
-from runtime.module import Module
+from runtime.module import HostOp, Module
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
