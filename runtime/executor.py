@@ -240,14 +240,14 @@ class Executor:
         clock[0] += secs * 1e6
 
     def _run_boundary(self, s: Step, env, layers, events, clock, k) -> None:
-        """A host quantize/dequantize step (numpy, on the host: no device copy)."""
+        """A host boundary or int8 move (numpy on the host: no device copy)."""
         t0 = time.perf_counter()
-        x = env[s.inputs["x"]]
-        env[s.output] = s.op.run(x)
+        xs = [env[s.inputs[spec.name]] for spec in s.op.inputs()]
+        env[s.output] = s.op.run(*xs)
         secs = time.perf_counter() - t0
         entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
         entry["seconds"] += secs
-        entry["bytes_in"] += int(np.asarray(x).nbytes)
+        entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)
         events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
                        "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})

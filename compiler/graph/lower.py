@@ -11,9 +11,9 @@ core.  Each node becomes one module step:
 * ``host`` nodes that only reshape an int8 value (Reshape, Flatten, Identity, Squeeze,
   Unsqueeze) are aliases: the consumer reads the producer's tensor, whose element count is
   the same (the executor views it in the shape the operand declares);
-* float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) and int8 data moves that
-  reorder data (Transpose, Concat) have no runtime path yet and are refused with one error
-  naming every such node.
+* ``host`` Transpose and Concat of int8 values: host steps moving the int8 data (exact);
+* float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) have no runtime path yet and
+  are refused with one error naming every such node.
 
 Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  The
 boundaries (quantize, dequantize) are host-only nodes with a small CPU cost, so they are
@@ -40,6 +40,7 @@ from runtime.module import HostOp, Module
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
+MOVE_OPS = ("Transpose", "Concat")  # int8 moves run as host steps
 # a host boundary's CPU cost for the partitioner: per-call overhead plus a memory pass
 _BOUNDARY_SECONDS = 5e-6
 _BOUNDARY_BYTES_PER_SECOND = 1e9
@@ -62,12 +63,12 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
                                                   list[str], dict[str, Quant]]:
     """(nodes with device "cpu", constants, output tensors, quantization) of ``qgraph``."""
     unsupported = [n for n in qgraph.nodes if n.kind == "float" or (
-        n.kind == "host" and (n.node is None or n.node.op not in ALIAS_OPS))]
+        n.kind == "host" and (n.node is None or n.node.op not in ALIAS_OPS + MOVE_OPS))]
     if unsupported:
         names = ", ".join(f"{n.name} ({'float ' if n.kind == 'float' else 'int8 '}"
                           f"{n.node.op if n.node is not None else '?'})" for n in unsupported)
         raise LowerError(f"model {qgraph.name!r}: {len(unsupported)} node(s) need the CPU float "
-                         f"or int8 data-movement path, which is not built yet: {names}")
+                         f"path, which is not built yet: {names}")
     types = qgraph.float_graph.types
     out_name = {o: qgraph.source[o] for o in qgraph.outputs}
     alias: dict[str, str] = {}
@@ -85,14 +86,27 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     nodes: list[Node] = []
     constants: dict[str, np.ndarray] = {}
     quant: dict[str, Quant] = {}
+    float_nodes = {fn.name: fn for fn in qgraph.float_graph.nodes}
     for n in qgraph.nodes:
-        if n.kind == "host":
+        if n.kind == "host" and n.node.op in ALIAS_OPS:
             alias[n.output] = tensor(n.inputs[0])
             continue
-        if n.kind in ("quantize", "dequantize"):
+        if n.kind == "host":  # Transpose, Concat of int8 values: shapes from the float node
+            fn = float_nodes[n.node.name]
+            in_shapes = tuple(tuple(types[v].shape) for v in fn.inputs)
+            shape = tuple(types[fn.outputs[0]].shape)
+            if n.node.op == "Transpose":
+                op = HostOp("transpose", n.name, shape, in_shapes, perm=n.node.attr("perm"))
+                wiring = {"x": tensor(n.inputs[0])}
+            else:
+                axis = int(n.node.attr("axis")) % len(shape)
+                op = HostOp("concat", n.name, shape, in_shapes, axis=axis)
+                wiring = {f"x{i}": tensor(v) for i, v in enumerate(n.inputs)}
+            nodes.append(Node(op, "cpu", wiring, tensor(n.output), n.name))
+        elif n.kind in ("quantize", "dequantize"):
             src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
             shape = tuple(types[src].shape) if src in types else tuple(n.shape)
-            op = HostOp(n.kind, n.name, shape, float(n.scale))
+            op = HostOp(n.kind, n.name, shape, scale=float(n.scale))
             nodes.append(Node(op, "cpu", {"x": tensor(n.inputs[0])}, tensor(n.output), n.name))
         else:
             wiring = {role: tensor(v) for role, v in zip(n.roles, n.inputs, strict=True)}

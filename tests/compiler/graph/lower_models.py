@@ -51,3 +51,41 @@ def small_cnn(seed: int = 0, *, softmax: bool = False) -> onnx.ModelProto:
 def calib(count: int = 8, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((count, 1, 3, 16, 16)).astype(np.float32)}
+
+
+def moves_cnn(seed: int = 2) -> onnx.ModelProto:
+    """conv-relu -> maxpool -> Transpose(H, W) -> two conv-relu branches -> Concat on
+    channels -> conv + residual add (the transposed value) -> relu -> gap -> flatten ->
+    dense: int8 Transpose and Concat on the host between accelerator ops."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    c = 8
+    inits = [init("w1", w(c, 3, 3, 3)), init("wa", w(c, c, 3, 3)), init("wb", w(4, c, 1, 1)),
+             init("w3", w(c, c + 4, 3, 3)), init("fc_w", w(10, c))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=pads),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Transpose", ["p1"], ["t"], name="swap_hw", perm=[0, 1, 3, 2]),
+        helper.make_node("Conv", ["t", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node("Relu", ["ca"], ["ra"], name="relu_a"),
+        helper.make_node("Conv", ["t", "wb"], ["cb"], name="conv_b"),
+        helper.make_node("Relu", ["cb"], ["rb"], name="relu_b"),
+        helper.make_node("Concat", ["ra", "rb"], ["cat"], name="cat", axis=1),
+        helper.make_node("Conv", ["cat", "w3"], ["c3"], name="conv3", pads=pads),
+        helper.make_node("Add", ["c3", "t"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("MatMul", ["f", "fc_t"], ["logits"], name="fc"),
+        helper.make_node("Transpose", ["fc_w"], ["fc_t"], name="fc_wt", perm=[1, 0]),
+    ]
+    nodes = nodes[:-2] + [nodes[-1], nodes[-2]]
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("logits", [1, 10])],
+                      inits)

@@ -14,7 +14,7 @@ from runtime.devices import open_device
 from runtime.executor import Executor
 from runtime.host_ops import HostOp
 from runtime.module import load_module
-from tests.compiler.graph.lower_models import calib, small_cnn
+from tests.compiler.graph.lower_models import calib, moves_cnn, small_cnn
 from vta_hw.config import preset
 
 
@@ -72,11 +72,35 @@ def test_float_islands_are_refused_by_name():
         lower(q, preset("tiny"))
 
 
+def test_int8_transpose_and_concat_run_on_the_host_bit_exact(tmp_path):
+    g = import_onnx(moves_cnn())
+    q = run_quantization(g, samples_from_arrays(g, calib()))
+    assert {n.node.op for n in q.nodes if n.kind == "host"} >= {"Transpose", "Concat"}
+    low = lower(q, preset("tiny"), targets=("vta",))
+    module = load_module(low.module.save(tmp_path / "moves.vtam"))
+    steps = {s.name: s for s in module.steps}
+    assert (steps["swap_hw"].op.kind, steps["cat"].op.kind) == ("transpose", "concat")
+    assert steps["cat"].op.axis == 1 and steps["swap_hw"].op.perm == (0, 1, 3, 2)
+    x = calib(3, seed=5)["x"]
+    run = _run(module, x)
+    ref = np.stack([evaluate_quantized(q, {"x": xi})["logits"] for xi in x])
+    assert np.array_equal(run.outputs["logits"], ref)
+    totals = run.profile["totals"]
+    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
+
+
 def test_host_op_checks_its_description():
+    with pytest.raises(ValueError, match="perm"):
+        HostOp("transpose", "t", (1, 2, 3), ((1, 2, 3),), perm=(0, 2, 1))
+    with pytest.raises(ValueError, match="concat"):
+        HostOp("concat", "c", (1, 5), ((1, 2), (1, 2)), axis=1)
+    c = HostOp("concat", "c", (1, 5), ((1, 2), (1, 3)), axis=1)
+    got = c.run(np.array([[1, 2]], np.int8), np.array([3, 4, 5], np.int8))
+    assert got.dtype == np.int8 and got.tolist() == [[1, 2, 3, 4, 5]]
     with pytest.raises(ValueError, match="kind"):
-        HostOp("reshape", "r", (1, 2), 1.0)
+        HostOp("reshape", "r", (1, 2), scale=1.0)
     with pytest.raises(ValueError, match="scale"):
-        HostOp("quantize", "q", (1, 2), 0.0)
-    q = HostOp("quantize", "q", (1, 4), 0.5)
+        HostOp("quantize", "q", (1, 2), scale=0.0)
+    q = HostOp("quantize", "q", (1, 4), scale=0.5)
     assert q.run(np.array([[0.24, 0.26, 100.0, -100.0]], np.float32)).tolist() == [
         [0, 1, 127, -128]]
