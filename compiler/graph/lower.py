@@ -9,8 +9,9 @@ core.  Each node becomes one module step:
 * ``quantize`` / ``dequantize`` nodes: host boundary steps (:class:`runtime.host_ops.HostOp`)
   on the CPU; a dequantized graph output keeps the model's output name;
 * ``host`` nodes that only reshape an int8 value (Reshape, Flatten, Identity, Squeeze,
-  Unsqueeze) are aliases: the consumer reads the producer's tensor, whose element count is
-  the same (the executor views it in the shape the operand declares);
+  Unsqueeze) and float Identity nodes (a QDQ export renaming its output) are aliases: the
+  consumer reads the producer's tensor, whose element count is the same (the executor
+  views it in the shape the operand declares);
 * ``host`` Transpose and Concat of int8 values: host steps moving the int8 data (exact);
 * float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) have no runtime path yet and
   are refused with one error naming every such node.
@@ -62,17 +63,24 @@ class Lowered:
 def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarray],
                                                   list[str], dict[str, Quant]]:
     """(nodes with device "cpu", constants, output tensors, quantization) of ``qgraph``."""
-    unsupported = [n for n in qgraph.nodes if n.kind == "float" or (
-        n.kind == "host" and (n.node is None or n.node.op not in ALIAS_OPS + MOVE_OPS))]
+    def is_alias(n) -> bool:
+        return (n.kind == "host" and n.node.op in ALIAS_OPS) or (
+            n.kind == "float" and n.node is not None and n.node.op == "Identity")
+
+    unsupported = [n for n in qgraph.nodes if not is_alias(n) and (n.kind == "float" or (
+        n.kind == "host" and (n.node is None or n.node.op not in MOVE_OPS)))]
     if unsupported:
         names = ", ".join(f"{n.name} ({'float ' if n.kind == 'float' else 'int8 '}"
                           f"{n.node.op if n.node is not None else '?'})" for n in unsupported)
         raise LowerError(f"model {qgraph.name!r}: {len(unsupported)} node(s) need the CPU float "
                          f"path, which is not built yet: {names}")
     types = qgraph.float_graph.types
-    out_name = {o: qgraph.source[o] for o in qgraph.outputs}
     alias: dict[str, str] = {}
-
+    for n in qgraph.nodes:
+        if is_alias(n):
+            alias[n.output] = alias.get(n.inputs[0], n.inputs[0])
+    # a graph output names the tensor it is an alias of (a float Identity before an output)
+    out_name = {alias.get(o, o): qgraph.source[o] for o in qgraph.outputs}
     taken = set(out_name.values())
 
     def tensor(v: str) -> str:
@@ -88,8 +96,7 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     quant: dict[str, Quant] = {}
     float_nodes = {fn.name: fn for fn in qgraph.float_graph.nodes}
     for n in qgraph.nodes:
-        if n.kind == "host" and n.node.op in ALIAS_OPS:
-            alias[n.output] = tensor(n.inputs[0])
+        if is_alias(n):
             continue
         if n.kind == "host":  # Transpose, Concat of int8 values: shapes from the float node
             fn = float_nodes[n.node.name]

@@ -82,3 +82,26 @@ def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, mess
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert re.search(message, lines[0]), lines[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
+    """A QDQ model from onnxruntime's quantize_static brings its own scales: no --calib."""
+    pytest.importorskip("onnxruntime")
+    from compiler.graph.pipeline import run_passes
+    from compiler.graph.quantize import quantize_model
+    from tests.compiler.graph.test_quantize_qdq import _quantize_static
+
+    rng = np.random.default_rng(5)
+    calib_list = [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+                  for _ in range(8)]
+    path = _quantize_static(tmp_path, rng, calib_list, per_channel=True)
+    xs = rng.standard_normal((2, 1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=xs)
+    m, out = tmp_path / "q.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(path), "-o", str(m), "--preset", "tiny",
+                 "--targets", "vta"]) == 0
+    assert main(["run", str(m), "--inputs", str(tmp_path / "in.npz"), "-o", str(out)]) == 0
+    q = quantize_model(run_passes(import_onnx(path)))
+    ref = np.stack([evaluate_quantized(q, {"x": x})["y"] for x in xs])
+    assert np.array_equal(np.load(out)["y"], ref)
+    capsys.readouterr()
