@@ -63,6 +63,18 @@ def test_explain_prints_a_line_per_op(files, tmp_path, capsys):
     assert "boundaries:" in text
 
 
+def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta,cpu",
+                 "--pin", "conv2=cpu", "--explain"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.split()[:1] == ["conv2"])
+    assert line.split()[2] == "cpu" and line.endswith("pinned"), line
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 0
+    assert np.array_equal(np.load(out)["logits"], _reference(files))
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("model, extra, message", [
     ("cnn.onnx", [], "is a float model: give calibration data with --calib"),
     ("softmax.onnx", ["--calib", "calib.npz"], "not built yet: softmax \\(float Softmax\\)"),

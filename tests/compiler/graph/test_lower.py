@@ -104,3 +104,22 @@ def test_host_op_checks_its_description():
     q = HostOp("quantize", "q", (1, 4), scale=0.5)
     assert q.run(np.array([[0.24, 0.26, 100.0, -100.0]], np.float32)).tolist() == [
         [0, 1, 127, -128]]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda op: op.update(kind="host.reshape"), "kind must be one of"),
+    (lambda op: op.update(scale=-1.0), "scale must be positive"),
+    (lambda op: op.pop("shape"), "shape"),
+])
+def test_a_corrupt_host_step_is_a_module_error(qgraph, tmp_path, edit, message):
+    from runtime.module import ModuleError
+    from tests.runtime.test_module import _edit_manifest
+
+    path = lower(qgraph, preset("tiny"), targets=("vta",)).module.save(tmp_path / "m.vtam")
+
+    def change(d):
+        step = next(s for s in d["steps"] if s["name"] == "quantize_x")
+        edit(step["op"])
+    _edit_manifest(path, change)
+    with pytest.raises(ModuleError, match=message):
+        load_module(path)
