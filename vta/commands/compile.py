@@ -9,13 +9,15 @@ forces one op), and lowering to a compiled module written atomically to ``-o``.
 The CPU side of the cost model is calibrated on *this* host: against a workstation CPU a
 100 MHz accelerator loses, so by default convolutions stay on the CPU.  ``--targets vta``
 puts every op the accelerator can run on it (the float boundaries always run on the host).
-Every input is checked before the compile starts; a failure is one ``error:`` line and leaves
-no output file.
+Each stage says what it is doing on stdout (with a spinner and the elapsed time on a
+terminal).  Every input is checked before the compile starts; a failure is one ``error:``
+line and leaves no output file.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vta.commands._common import (
     UsageError,
@@ -27,6 +29,7 @@ from vta.commands._common import (
     read_npz,
 )
 from vta.outputs import Outputs, writes_outputs
+from vta.progress import waiting
 
 
 def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
@@ -62,7 +65,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     shapes = parse_input_shapes(args.input_shape or [])
     model = read_input(args.model, "model", text=False)
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
-    graph = import_onnx(model, input_shapes=shapes or None)
+    with waiting(f"importing {args.model}", stream=sys.stdout):
+        graph = import_onnx(model, input_shapes=shapes or None)
     if calib is not None:
         samples = samples_from_arrays(graph, calib)
     elif has_qdq(graph):
@@ -72,8 +76,12 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
         raise UsageError(f"model {args.model!r} is a float model: give calibration data with "
                          f"--calib DATA.npz (one array per input: {want}, or with a leading "
                          "axis of samples); only a QDQ model carries its own scales")
-    qgraph = run_quantization(graph, samples, method=args.calibrator)
-    lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
+    with waiting("quantizing" + (f" ({len(samples)} calibration samples, {args.calibrator})"
+                                 if samples else " (the model's QDQ scales)"), stream=sys.stdout):
+        qgraph = run_quantization(graph, samples, method=args.calibrator)
+    with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
+                 stream=sys.stdout):
+        lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
     if args.explain:
         print(explain(lowered.partition))
     lowered.module.save(out)
