@@ -29,6 +29,7 @@ ops on one Chrome/Perfetto timeline, in microseconds of the sequential schedule 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Device, DeviceError, LaunchResult, LoadedProgram
+from runtime.host_ops import HostOp
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
 from vta_hw.errors import VtaError
 
@@ -96,7 +98,7 @@ class Executor:
 
             self.host = CpuDevice()
         for i, s in enumerate(module.steps):
-            if s.device == "cpu":
+            if s.device == "cpu" and not isinstance(s.op, HostOp):
                 self.kernels[i] = self._load_host(s)
 
     def _load_host(self, s: Step) -> _HostKernel:
@@ -210,6 +212,9 @@ class Executor:
         clock[0] = start + result.cycles / mhz
 
     def _run_host(self, i: int, env, layers, events, clock, k) -> None:
+        if i not in self.kernels:
+            self._run_boundary(self.module.steps[i], env, layers, events, clock, k)
+            return
         kern = self.kernels[i]
         s, host = kern.step, self.host
         assert host is not None
@@ -230,6 +235,20 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += nbytes_in
         entry["bytes_out"] += len(raw)
+        events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
+                       "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})
+        clock[0] += secs * 1e6
+
+    def _run_boundary(self, s: Step, env, layers, events, clock, k) -> None:
+        """A host boundary or int8 move (numpy on the host: no device copy)."""
+        t0 = time.perf_counter()
+        xs = [env[s.inputs[spec.name]] for spec in s.op.inputs()]
+        env[s.output] = s.op.run(*xs)
+        secs = time.perf_counter() - t0
+        entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+        entry["seconds"] += secs
+        entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
+        entry["bytes_out"] += int(env[s.output].nbytes)
         events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
                        "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})
         clock[0] += secs * 1e6

@@ -47,12 +47,13 @@ import numpy as np
 from opset.errors import OpsetError
 from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
+from runtime.host_ops import HostOp, host_op_from_json, host_op_to_json, is_host_json
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
-MODULE_VERSION = 1
+MODULE_VERSION = 2  # 2: host boundary steps (runtime.host_ops)
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
@@ -240,6 +241,9 @@ def check_module(m: Module) -> None:
         if s.output not in known:
             raise ModuleError(f"step {s.name!r} writes unknown tensor {s.output!r}")
         produced.add(s.output)
+        if isinstance(s.op, HostOp) and s.device != "cpu":
+            raise ModuleError(f"step {s.name!r}: host {s.op.kind} runs on the cpu, not "
+                              f"{s.device!r}")
         if (s.device == "accelerator") != (s.program is not None):
             raise ModuleError(f"step {s.name!r}: accelerator steps (only) name a program")
         if s.program is not None and (not 0 <= s.program < len(m.programs)
@@ -278,6 +282,14 @@ def _npy(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _op_json(op: Any) -> dict[str, Any]:
+    return host_op_to_json(op) if isinstance(op, HostOp) else op_to_json(op)
+
+
+def _op_from(d: Any) -> Any:
+    return host_op_from_json(d) if is_host_json(d) else op_from_json(d)
+
+
 def _manifest(m: Module, members: dict[str, bytes]) -> dict[str, Any]:
     return {
         "format": MODULE_FORMAT,
@@ -289,7 +301,7 @@ def _manifest(m: Module, members: dict[str, bytes]) -> dict[str, Any]:
                     for t in m.tensors.values()],
         "inputs": list(m.inputs),
         "outputs": list(m.outputs),
-        "steps": [{"name": s.name, "device": s.device, "op": op_to_json(s.op),
+        "steps": [{"name": s.name, "device": s.device, "op": _op_json(s.op),
                    "inputs": dict(s.inputs), "output": s.output, "program": s.program,
                    "macs": s.macs} for s in m.steps],
         "partition": m.partition,
@@ -425,7 +437,7 @@ def _from_manifest(p: Path, d: dict[str, Any], members: dict[str, bytes],
                                         None if zp is None else int(zp), str(t.get("layout", "")))
         if tensors[t["name"]].role not in TENSOR_ROLES:
             raise ModuleError(f"{p}: tensor {t['name']!r} has unknown role {t['role']!r}")
-    steps = tuple(Step(str(s["name"]), op_from_json(s["op"]), str(s["device"]),
+    steps = tuple(Step(str(s["name"]), _op_from(s["op"]), str(s["device"]),
                        {str(k): str(v) for k, v in s["inputs"].items()}, str(s["output"]),
                        None if s.get("program") is None else int(s["program"]))
                   for s in d["steps"])
@@ -454,7 +466,7 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
+__all__ = ["Module", "HostOp", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
            "ModuleVersionError", "ModuleConfigError", "save_module", "load_module",
            "is_module", "read_manifest", "pack_host", "unpack_host", "layout_to_json",
            "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.compiler.graph.lower_models import small_cnn
 from tests.programs.corpus import CORPUS
 from tests.runtime.models import build_cnn, images
 from tests.toolchain import require_verilator
@@ -53,9 +54,10 @@ FAST_ARGS = {("demo",): ["--size", "6", "--channels", "4"],
 ASM = ("LOAD mem=inp y_size=1 x_size=4 x_stride=4 deps=push_next\n"
        "GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev\nFINISH\n")
 SUFFIX = {"in:bundle": ".vtab", "in:asm": ".s", "in:words": ".bin", "in:config": ".json",
-          "in:raw": ".raw", "in:program": ".vtam", "in:npz": ".npz"}
+          "in:raw": ".raw", "in:program": ".vtam", "in:npz": ".npz", "in:onnx": ".onnx"}
 OTHER_KIND = {"in:bundle": "in:config", "in:config": "in:bundle", "in:asm": "in:bundle",
-              "in:words": "in:config", "in:program": "in:config", "in:npz": "in:bundle"}
+              "in:words": "in:config", "in:program": "in:config", "in:npz": "in:bundle",
+              "in:onnx": "in:config"}
 INPUT_CASES = ("missing", "empty", "truncated", "random-bytes", "directory", "other-kind")
 OUTPUT_CASES = ("missing-directory", "empty-path", "wrong-type", "parent-is-a-file",
                 "unsupported-extension")
@@ -116,7 +118,8 @@ def valid_files(tmp_path_factory) -> dict[str, bytes]:
             "in:asm": ASM.encode(),
             "in:words": isa.encode_program(isa.assemble(ASM, TINY), TINY),
             "in:config": shown.getvalue().encode(),
-            "in:raw": bytes(range(64))}
+            "in:raw": bytes(range(64)),
+            "in:onnx": small_cnn().SerializeToString()}
 
 
 def _value(action: argparse.Action, path: str) -> str:

@@ -9,7 +9,12 @@ so a new command is covered as soon as it declares its paths this way.
 from __future__ import annotations
 
 import argparse
+import io
+import zipfile
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 from vta_hw.config import PRESETS, HwConfig, resolve
 from vta_hw.errors import VtaError
@@ -21,6 +26,7 @@ PATH_KINDS = {
     "in:asm": "assembly text (.s)",
     "in:words": "raw instruction words (.bin) or a bundle",
     "in:config": "a hardware config (JSON)",
+    "in:onnx": "an ONNX model (.onnx)",
     "in:raw": "raw bytes (any content)",
     "out:file": "a file to write",
     "out:plot": "a plot to write (.png, .svg, .pdf, ...)",
@@ -104,6 +110,26 @@ def read_input(path: str, what: str, *, text: bool) -> bytes | str:
     except UnicodeDecodeError as e:
         raise InputFileError(f"{what} {path!r} is not UTF-8 text (byte 0x{data[e.start]:02x} "
                              f"at offset {e.start})") from None
+
+
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """The arrays of npz file ``path``; InputFileError naming ``what`` if it is not one."""
+    data = read_input(path, what, text=False)
+    try:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as e:
+        raise InputFileError(f"{what} {path!r} is not a readable .npz file "
+                             f"({str(e) or type(e).__name__})") from None
+    odd = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
+    if odd:
+        raise InputFileError(f"{what} {path!r} is not a .npz file of arrays (members {odd} "
+                             "are not .npy arrays)")
+    return arrays
 
 
 def prepare_device(spec: str, cfg: HwConfig, *, trace: bool = False) -> None:

@@ -16,15 +16,11 @@ What the file is comes from its content (the manifest's format), not its extensi
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import zipfile
-import zlib
 
 import numpy as np
 
 from vta.commands._common import (
-    InputFileError,
     UsageError,
     add_config_args,
     add_output_arg,
@@ -34,29 +30,10 @@ from vta.commands._common import (
     positive_int,
     prepare_device,
     read_input,
+    read_npz,
 )
 from vta.outputs import Outputs, writes_outputs
 from vta_hw.bundle import Bundle
-
-
-def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    """The arrays of npz file ``path``; InputFileError naming ``what`` if it is not one."""
-    data = read_input(path, what, text=False)
-    try:
-        z = np.load(io.BytesIO(data), allow_pickle=False)
-        if not hasattr(z, "files"):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError) as e:
-        raise InputFileError(f"{what} {path!r} is not a readable .npz file "
-                             f"({str(e) or type(e).__name__})") from None
-    odd = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
-    if odd:
-        raise InputFileError(f"{what} {path!r} is not a .npz file of arrays (members {odd} "
-                             "are not .npy arrays)")
-    return arrays
 
 
 def _is_module_file(path: str) -> bool:

@@ -1,0 +1,182 @@
+"""Lowering: a quantized graph and a device assignment -> a compiled module (``.vtam``).
+
+The quantized graph (:mod:`compiler.graph.quantize`) is float in, float out around an int8
+core.  Each node becomes one module step:
+
+* ``accel`` nodes: their opset op, with the node's constants (weights, bias, requantization
+  tables) as module constants named ``<node>.<role>``, on the accelerator or the CPU as the
+  partition says (the same bits on both);
+* ``quantize`` / ``dequantize`` nodes: host boundary steps (:class:`runtime.host_ops.HostOp`)
+  on the CPU; a dequantized graph output keeps the model's output name;
+* ``host`` nodes that only reshape an int8 value (Reshape, Flatten, Identity, Squeeze,
+  Unsqueeze) and float Identity nodes (a QDQ export renaming its output) are aliases: the
+  consumer reads the producer's tensor, whose element count is the same (the executor
+  views it in the shape the operand declares);
+* ``host`` Transpose and Concat of int8 values: host steps moving the int8 data (exact);
+* float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) have no runtime path yet and
+  are refused with one error naming every such node.
+
+Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  The
+boundaries (quantize, dequantize) are host-only nodes with a small CPU cost, so they are
+always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset ops.  The
+CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
+workstation CPU a 100 MHz accelerator loses, so the default partition keeps convolutions on
+the CPU; ``targets=("vta",)`` puts every op on the accelerator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.graph.errors import GraphError
+from compiler.graph.quantize import QuantizedGraph
+from compiler.module_builder import Node, Quant, build_module
+from compiler.partition import OpNode, partition
+from compiler.partition.modules import MODULE_DEVICE
+from compiler.partition.solve import Partition
+from runtime.module import HostOp, Module
+from vta_hw.config import HwConfig
+
+ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
+MOVE_OPS = ("Transpose", "Concat")  # int8 moves run as host steps
+# a host boundary's CPU cost for the partitioner: per-call overhead plus a memory pass
+_BOUNDARY_SECONDS = 5e-6
+_BOUNDARY_BYTES_PER_SECOND = 1e9
+
+
+class LowerError(GraphError):
+    """A quantized graph the module format cannot express yet."""
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """The module, the module nodes it was built from (devices set) and the partition."""
+
+    module: Module
+    nodes: tuple[Node, ...]
+    partition: Partition
+
+
+def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarray],
+                                                  list[str], dict[str, Quant]]:
+    """(nodes with device "cpu", constants, output tensors, quantization) of ``qgraph``."""
+    def is_alias(n) -> bool:
+        return (n.kind == "host" and n.node.op in ALIAS_OPS) or (
+            n.kind == "float" and n.node is not None and n.node.op == "Identity")
+
+    unsupported = [n for n in qgraph.nodes if not is_alias(n) and (n.kind == "float" or (
+        n.kind == "host" and (n.node is None or n.node.op not in MOVE_OPS)))]
+    if unsupported:
+        names = ", ".join(f"{n.name} ({'float ' if n.kind == 'float' else 'int8 '}"
+                          f"{n.node.op if n.node is not None else '?'})" for n in unsupported)
+        raise LowerError(f"model {qgraph.name!r}: {len(unsupported)} node(s) need the CPU float "
+                         f"path, which is not built yet: {names}")
+    types = qgraph.float_graph.types
+    alias: dict[str, str] = {}
+    for n in qgraph.nodes:
+        if is_alias(n):
+            alias[n.output] = alias.get(n.inputs[0], n.inputs[0])
+    # a graph output names the tensor it is an alias of (a float Identity before an output)
+    out_name = {alias.get(o, o): qgraph.source[o] for o in qgraph.outputs}
+    taken = set(out_name.values())
+
+    def tensor(v: str) -> str:
+        """The module tensor of value ``v``: outputs keep the model's names, so an int8
+        value of the same name becomes ``<name>:q``."""
+        v = alias.get(v, v)
+        if v in out_name:
+            return out_name[v]
+        return f"{v}:q" if v in taken else v
+
+    nodes: list[Node] = []
+    constants: dict[str, np.ndarray] = {}
+    quant: dict[str, Quant] = {}
+    float_nodes = {fn.name: fn for fn in qgraph.float_graph.nodes}
+    for n in qgraph.nodes:
+        if is_alias(n):
+            continue
+        if n.kind == "host":  # Transpose, Concat of int8 values: shapes from the float node
+            fn = float_nodes[n.node.name]
+            in_shapes = tuple(tuple(types[v].shape) for v in fn.inputs)
+            shape = tuple(types[fn.outputs[0]].shape)
+            if n.node.op == "Transpose":
+                op = HostOp("transpose", n.name, shape, in_shapes, perm=n.node.attr("perm"))
+                wiring = {"x": tensor(n.inputs[0])}
+            else:
+                axis = int(n.node.attr("axis")) % len(shape)
+                op = HostOp("concat", n.name, shape, in_shapes, axis=axis)
+                wiring = {f"x{i}": tensor(v) for i, v in enumerate(n.inputs)}
+            nodes.append(Node(op, "cpu", wiring, tensor(n.output), n.name))
+        elif n.kind in ("quantize", "dequantize"):
+            src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
+            shape = tuple(types[src].shape) if src in types else tuple(n.shape)
+            op = HostOp(n.kind, n.name, shape, scale=float(n.scale))
+            nodes.append(Node(op, "cpu", {"x": tensor(n.inputs[0])}, tensor(n.output), n.name))
+        else:
+            wiring = {role: tensor(v) for role, v in zip(n.roles, n.inputs, strict=True)}
+            for role, arr in n.consts.items():
+                constants[f"{n.name}.{role}"] = np.asarray(arr)
+                wiring[role] = f"{n.name}.{role}"
+            nodes.append(Node(n.op, "cpu", wiring, tensor(n.output), n.name))
+        int8 = n.output if n.kind != "dequantize" else n.inputs[0]
+        if int8 in qgraph.scales:
+            quant[tensor(int8)] = Quant(float(qgraph.scales[int8]))
+    return nodes, constants, [tensor(o) for o in qgraph.outputs], quant
+
+
+def _op_dag(nodes: Sequence[Node], constants: Mapping[str, np.ndarray], outputs: Sequence[str]
+            ) -> tuple[list[OpNode], dict[str, tuple[int, ...]], list[str]]:
+    producer: dict[str, str] = {}
+    graph_inputs: dict[str, tuple[int, ...]] = {}
+    dag: list[OpNode] = []
+    for n in nodes:
+        specs = {s.name: s for s in n.op.inputs()}
+        reads = []
+        for operand, t in n.inputs.items():
+            if t in constants:
+                continue
+            if t not in producer:
+                graph_inputs.setdefault(t, tuple(specs[operand].shape))
+            reads.append(producer.get(t, t))
+        reads_t = tuple(dict.fromkeys(reads))
+        if isinstance(n.op, HostOp):
+            nbytes = int(np.prod(n.op.shape)) * 5
+            dag.append(OpNode(n.step_name, None, reads_t, n.op.shape,
+                              _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND))
+        else:
+            dag.append(OpNode(n.step_name, n.op, reads_t))
+        producer[n.output] = n.step_name
+    return dag, graph_inputs, [producer[o] for o in outputs]
+
+
+def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
+          pins: Mapping[str, str] | None = None, device: str = "sim",
+          **partition_kw: object) -> Lowered:
+    """Partition ``qgraph`` over ``targets`` (the boundaries always on the CPU) and build its
+    module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
+    nodes, constants, outputs, quant = module_nodes(qgraph)
+    dag, graph_inputs, out_nodes = _op_dag(nodes, constants, outputs)
+    pins = dict(pins or {})
+    known = {n.step_name for n in nodes}
+    bad = sorted(set(pins) - known)
+    if bad:
+        raise LowerError(f"--pin: no op named {bad}; the ops are {sorted(known)}")
+    wanted = tuple(targets)
+    if "cpu" not in wanted:  # opset ops only on the accelerator; the boundaries stay on the host
+        for n in nodes:
+            if not isinstance(n.op, HostOp):
+                pins.setdefault(n.step_name, "vta")
+        wanted = (*wanted, "cpu")
+    p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
+                  **partition_kw)
+    placed = tuple(Node(n.op, MODULE_DEVICE[p.assignment[n.step_name]], n.inputs, n.output,
+                        n.name) for n in nodes)
+    module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
+                          meta={"model": qgraph.name, "targets": list(targets)})
+    return Lowered(module, placed, p)
+
+
+__all__ = ["LowerError", "Lowered", "lower", "module_nodes", "ALIAS_OPS"]

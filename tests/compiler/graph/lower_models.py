@@ -1,0 +1,91 @@
+"""A small CNN for the lowering and ``vta compile`` tests, written with onnx.helper."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from tests.compiler.graph.onnx_util import init, make_model, tensor
+
+
+def small_cnn(seed: int = 0, *, softmax: bool = False) -> onnx.ModelProto:
+    """conv-relu -> maxpool -> conv-relu -> conv + residual add -> relu -> gap -> flatten ->
+    dense (Gemm) [-> softmax], input ``x`` 1x3x16x16, output ``logits`` (or ``probs``)."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    def b(n):
+        return (rng.standard_normal(n) * 0.1).astype(np.float32)
+
+    c = 8
+    inits = [init("w1", w(c, 3, 3, 3)), init("b1", b(c)), init("w2", w(c, c, 3, 3)),
+             init("b2", b(c)), init("w3", w(c, c, 3, 3)), init("b3", b(c)),
+             init("fc_w", w(10, c)), init("fc_b", b(10))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=pads),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="conv2", pads=pads),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3", pads=pads),
+        helper.make_node("Add", ["c3", "p1"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["logits"], name="fc", transB=1),
+    ]
+    out = "logits"
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], name="softmax",
+                                      axis=1))
+        out = "probs"
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor(out, [1, 10])], inits)
+
+
+def calib(count: int = 8, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((count, 1, 3, 16, 16)).astype(np.float32)}
+
+
+def moves_cnn(seed: int = 2) -> onnx.ModelProto:
+    """conv-relu -> maxpool -> Transpose(H, W) -> two conv-relu branches -> Concat on
+    channels -> conv + residual add (the transposed value) -> relu -> gap -> flatten ->
+    dense: int8 Transpose and Concat on the host between accelerator ops."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    c = 8
+    inits = [init("w1", w(c, 3, 3, 3)), init("wa", w(c, c, 3, 3)), init("wb", w(4, c, 1, 1)),
+             init("w3", w(c, c + 4, 3, 3)), init("fc_w", w(10, c))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=pads),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Transpose", ["p1"], ["t"], name="swap_hw", perm=[0, 1, 3, 2]),
+        helper.make_node("Conv", ["t", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node("Relu", ["ca"], ["ra"], name="relu_a"),
+        helper.make_node("Conv", ["t", "wb"], ["cb"], name="conv_b"),
+        helper.make_node("Relu", ["cb"], ["rb"], name="relu_b"),
+        helper.make_node("Concat", ["ra", "rb"], ["cat"], name="cat", axis=1),
+        helper.make_node("Conv", ["cat", "w3"], ["c3"], name="conv3", pads=pads),
+        helper.make_node("Add", ["c3", "t"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("MatMul", ["f", "fc_t"], ["logits"], name="fc"),
+        helper.make_node("Transpose", ["fc_w"], ["fc_t"], name="fc_wt", perm=[1, 0]),
+    ]
+    nodes = nodes[:-2] + [nodes[-1], nodes[-2]]
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("logits", [1, 10])],
+                      inits)

@@ -1,0 +1,119 @@
+"""``vta compile``: a small CNN compiled with calibration data, run with ``vta run`` on the
+simulator, bit-exact against the quantized graph's integer reference; ``--targets vta``
+puts the MACs on the accelerator; ``--explain``; bad inputs are one ``error:`` line, exit
+status 2 and no output file."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import onnx
+import pytest
+
+from compiler.frontend import import_onnx
+from compiler.graph.pipeline import run_quantization
+from compiler.graph.quantize import evaluate_quantized, samples_from_arrays
+from tests.compiler.graph.lower_models import calib, small_cnn
+from vta.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("compile")
+    onnx.save(small_cnn(), d / "cnn.onnx")
+    onnx.save(small_cnn(softmax=True), d / "softmax.onnx")
+    np.savez(d / "calib.npz", **calib())
+    np.savez(d / "inputs.npz", **calib(3, seed=5))
+    np.savez(d / "wrong_name.npz", y=calib()["x"])
+    return d
+
+
+def _reference(d) -> np.ndarray:
+    g = import_onnx(d / "cnn.onnx")
+    q = run_quantization(g, samples_from_arrays(g, dict(np.load(d / "calib.npz"))))
+    xs = np.load(d / "inputs.npz")["x"]
+    return np.stack([evaluate_quantized(q, {"x": x})["logits"] for x in xs])
+
+
+@pytest.mark.parametrize("targets", ["vta", "vta,cpu"])
+def test_compile_then_run_is_bit_exact(files, tmp_path, capsys, targets):
+    m, out, prof = tmp_path / "m.vtam", tmp_path / "out.npz", tmp_path / "p.json"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", targets]) == 0
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out),
+                 "--profile", str(prof)]) == 0
+    got = np.load(out)["logits"]
+    assert got.shape == (3, 1, 10) and got.dtype == np.float32
+    assert np.array_equal(got, _reference(files))
+    totals = json.loads(prof.read_text())["totals"]
+    if targets == "vta":
+        assert totals["macs_on_accelerator"] >= 0.9 * totals["macs_total"] > 0
+    capsys.readouterr()
+
+
+def test_explain_prints_a_line_per_op(files, tmp_path, capsys):
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(tmp_path / "m.vtam"),
+                 "--preset", "tiny", "--calib", str(files / "calib.npz"), "--explain"]) == 0
+    text = capsys.readouterr().out
+    for op in ("quantize_x", "conv1", "pool1", "conv2", "conv3", "gap", "fc",
+               "dequantize_logits"):
+        assert any(line.split()[:2] in ([op, "->"],) for line in text.splitlines()), op
+    assert "boundaries:" in text
+
+
+def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta,cpu",
+                 "--pin", "conv2=cpu", "--explain"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.split()[:1] == ["conv2"])
+    assert line.split()[2] == "cpu" and line.endswith("pinned"), line
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 0
+    assert np.array_equal(np.load(out)["logits"], _reference(files))
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("model, extra, message", [
+    ("cnn.onnx", [], "is a float model: give calibration data with --calib"),
+    ("softmax.onnx", ["--calib", "calib.npz"], "not built yet: softmax \\(float Softmax\\)"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "x=1xq"], "--input-shape 'x=1xq'"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "y=1x3x16x16"], "\\['y'\\]"),
+    ("cnn.onnx", ["--calib", "wrong_name.npz"], "no array for model input 'x'"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--pin", "nope=cpu"], "no op named \\['nope'\\]"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "vta,tpu"], "--targets"),
+])
+def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, message):
+    out = tmp_path / "m.vtam"
+    argv = ["compile", str(files / model), "-o", str(out), "--preset", "tiny"]
+    argv += [str(files / a) if a.endswith(".npz") else a for a in extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
+    """A QDQ model from onnxruntime's quantize_static brings its own scales: no --calib."""
+    pytest.importorskip("onnxruntime")
+    from compiler.graph.pipeline import run_passes
+    from compiler.graph.quantize import quantize_model
+    from tests.compiler.graph.test_quantize_qdq import _quantize_static
+
+    rng = np.random.default_rng(5)
+    calib_list = [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+                  for _ in range(8)]
+    path = _quantize_static(tmp_path, rng, calib_list, per_channel=True)
+    xs = rng.standard_normal((2, 1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=xs)
+    m, out = tmp_path / "q.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(path), "-o", str(m), "--preset", "tiny",
+                 "--targets", "vta"]) == 0
+    assert main(["run", str(m), "--inputs", str(tmp_path / "in.npz"), "-o", str(out)]) == 0
+    q = quantize_model(run_passes(import_onnx(path)))
+    ref = np.stack([evaluate_quantized(q, {"x": x})["y"] for x in xs])
+    assert np.array_equal(np.load(out)["y"], ref)
+    capsys.readouterr()

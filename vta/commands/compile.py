@@ -1,0 +1,127 @@
+"""``vta compile MODEL.onnx -o M.vtam``: import, quantize, partition and lower a model.
+
+The stages (docs/graph.md): the ONNX frontend (``--input-shape`` fixes dynamic dimensions),
+the float passes, calibration on ``--calib DATA.npz`` (each model input by name, with or
+without a leading axis of samples; a QDQ model brings its own scales instead), quantization
+and fusion into opset ops, partitioning by cost over ``--targets`` (``--pin NODE=DEVICE``
+forces one op), and lowering to a compiled module written atomically to ``-o``.
+
+The CPU side of the cost model is calibrated on *this* host: against a workstation CPU a
+100 MHz accelerator loses, so by default convolutions stay on the CPU.  ``--targets vta``
+puts every op the accelerator can run on it (the float boundaries always run on the host).
+Each stage says what it is doing on stdout (with a spinner and the elapsed time on a
+terminal).  Every input is checked before the compile starts; a failure is one ``error:``
+line and leaves no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vta.commands._common import (
+    UsageError,
+    add_config_args,
+    add_output_arg,
+    config_from_args,
+    path_arg,
+    read_input,
+    read_npz,
+)
+from vta.outputs import Outputs, writes_outputs
+from vta.progress import waiting
+
+
+def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
+    """``--input-shape name=1x3x32x32`` (repeatable) -> {name: shape}."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, eq, dims = item.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+        except ValueError:
+            shape = ()
+        if not eq or not name or not shape or any(d < 1 for d in shape):
+            raise UsageError(f"--input-shape {item!r}: expected NAME=DIMS with DIMS positive "
+                             "whole numbers joined by 'x' (data=1x3x224x224)")
+        if name in shapes:
+            raise UsageError(f"--input-shape: input {name!r} is given twice")
+        shapes[name] = shape
+    return shapes
+
+
+@writes_outputs
+def _compile(args: argparse.Namespace, outs: Outputs) -> int:
+    from compiler.frontend import import_onnx
+    from compiler.graph.lower import lower
+    from compiler.graph.pipeline import run_quantization
+    from compiler.graph.quantize import has_qdq, samples_from_arrays
+    from compiler.partition import explain, parse_pins, parse_targets
+
+    out = outs.file(args.output, "-o")
+    cfg = config_from_args(args)
+    targets = parse_targets(args.targets)
+    pins = parse_pins(args.pin or [])
+    shapes = parse_input_shapes(args.input_shape or [])
+    model = read_input(args.model, "model", text=False)
+    calib = read_npz(args.calib, "--calib") if args.calib is not None else None
+    with waiting(f"importing {args.model}", stream=sys.stdout):
+        graph = import_onnx(model, input_shapes=shapes or None)
+    if calib is not None:
+        samples = samples_from_arrays(graph, calib)
+    elif has_qdq(graph):
+        samples = None
+    else:
+        want = ", ".join(f"{n} {list(graph.types[n].shape)}" for n in graph.inputs)
+        raise UsageError(f"model {args.model!r} is a float model: give calibration data with "
+                         f"--calib DATA.npz (one array per input: {want}, or with a leading "
+                         "axis of samples); only a QDQ model carries its own scales")
+    with waiting("quantizing" + (f" ({len(samples)} calibration samples, {args.calibrator})"
+                                 if samples else " (the model's QDQ scales)"), stream=sys.stdout):
+        qgraph = run_quantization(graph, samples, method=args.calibrator)
+    with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
+                 stream=sys.stdout):
+        lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
+    if args.explain:
+        print(explain(lowered.partition))
+    lowered.module.save(out)
+    m = lowered.module
+    macs = sum(s.macs for s in m.steps)
+    on_acc = sum(s.macs for s in m.steps if s.device == "accelerator")
+    print(f"model: {args.model} ({len(m.steps)} steps, {len(m.programs)} accelerator "
+          f"program(s))")
+    print(f"config: {cfg.name} at {cfg.target_clock_mhz} MHz; targets {','.join(targets)}")
+    print(f"MACs on the accelerator: {on_acc} of {macs}"
+          + (f" ({100 * on_acc / macs:.1f}%)" if macs else ""))
+    print(f"estimated latency: {lowered.partition.seconds * 1e3:.3f} ms")
+    print(f"module: {args.output}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compile", help="compile an ONNX model into a module (.vtam): "
+                                       "quantize, partition, lower")
+    path_arg(p, "model", kind="in:onnx", help="the ONNX model (.onnx)")
+    add_output_arg(p, "the compiled module to write (.vtam)", required=True)
+    path_arg(p, "--calib", kind="in:npz", metavar="FILE",
+             help="calibration data (.npz: one array per model input name, with or without a "
+                  "leading axis of samples); required unless the model is QDQ")
+    p.add_argument("--calibrator", default="minmax",
+                   choices=("minmax", "percentile", "mse"),
+                   help="activation range calibrator (default minmax)")
+    p.add_argument("--targets", default="vta,cpu",
+                   help="devices the ops may run on: vta,cpu[,gpu] (default vta,cpu; the "
+                        "CPU cost model is this host's, so use 'vta' to put every op the "
+                        "accelerator can run on it)")
+    p.add_argument("--pin", action="append", metavar="NODE=DEVICE",
+                   help="force one op onto a device (repeatable)")
+    p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
+                   help="fix an input's shape, e.g. data=1x3x224x224 (repeatable)")
+    p.add_argument("--device", default="sim",
+                   help="the runtime device the module is for (its link prices transfers: "
+                        "sim, rtl, fpga:PORT, fpga:sim; default sim)")
+    p.add_argument("--explain", action="store_true",
+                   help="print the partition: each op's device, its cost on each device and "
+                        "why, and every boundary's bytes")
+    add_config_args(p)
+    p.set_defaults(func=_compile)
