@@ -34,8 +34,8 @@ import numpy as np
 from compiler.graph.errors import GraphError
 from compiler.graph.quantize import QuantizedGraph
 from compiler.module_builder import Node, Quant, build_module
-from compiler.partition import OpNode, partition
-from compiler.partition.modules import MODULE_DEVICE
+from compiler.partition import partition
+from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
 from runtime.module import HostOp, Module
 from vta_hw.config import HwConfig
@@ -127,29 +127,12 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     return nodes, constants, [tensor(o) for o in qgraph.outputs], quant
 
 
-def _op_dag(nodes: Sequence[Node], constants: Mapping[str, np.ndarray], outputs: Sequence[str]
-            ) -> tuple[list[OpNode], dict[str, tuple[int, ...]], list[str]]:
-    producer: dict[str, str] = {}
-    graph_inputs: dict[str, tuple[int, ...]] = {}
-    dag: list[OpNode] = []
-    for n in nodes:
-        specs = {s.name: s for s in n.op.inputs()}
-        reads = []
-        for operand, t in n.inputs.items():
-            if t in constants:
-                continue
-            if t not in producer:
-                graph_inputs.setdefault(t, tuple(specs[operand].shape))
-            reads.append(producer.get(t, t))
-        reads_t = tuple(dict.fromkeys(reads))
-        if isinstance(n.op, HostOp):
-            nbytes = int(np.prod(n.op.shape)) * 5
-            dag.append(OpNode(n.step_name, None, reads_t, n.op.shape,
-                              _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND))
-        else:
-            dag.append(OpNode(n.step_name, n.op, reads_t))
-        producer[n.output] = n.step_name
-    return dag, graph_inputs, [producer[o] for o in outputs]
+def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
+    """The partitioner's view of a host step: its shape and a small CPU-only cost."""
+    if not isinstance(op, HostOp):
+        return None
+    nbytes = int(np.prod(op.shape)) * 5
+    return op.shape, _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
 
 
 def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
@@ -158,7 +141,7 @@ def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("v
     """Partition ``qgraph`` over ``targets`` (the boundaries always on the CPU) and build its
     module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
     nodes, constants, outputs, quant = module_nodes(qgraph)
-    dag, graph_inputs, out_nodes = _op_dag(nodes, constants, outputs)
+    dag, graph_inputs, out_nodes = op_nodes(nodes, constants, outputs, _host_step)
     pins = dict(pins or {})
     known = {n.step_name for n in nodes}
     bad = sorted(set(pins) - known)
@@ -172,8 +155,7 @@ def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("v
         wanted = (*wanted, "cpu")
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
-    placed = tuple(Node(n.op, MODULE_DEVICE[p.assignment[n.step_name]], n.inputs, n.output,
-                        n.name) for n in nodes)
+    placed = tuple(assign(nodes, p))
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
                           meta={"model": qgraph.name, "targets": list(targets)})
     return Lowered(module, placed, p)

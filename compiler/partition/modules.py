@@ -9,7 +9,7 @@ tables) are not priced as transfers: they are uploaded once and stay resident on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from compiler.partition.costs import VTA, OpNode
@@ -20,10 +20,13 @@ from compiler.partition.solve import Partition
 MODULE_DEVICE = {VTA: "accelerator", "cpu": "cpu", "gpu": "gpu"}
 
 
-def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence[str]
+def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence[str],
+             host_step: Callable[[object], tuple[tuple[int, ...], float] | None] | None = None
              ) -> tuple[list[OpNode], dict[str, tuple[int, ...]], list[str]]:
     """(op nodes, graph inputs with shapes, output node names) of module nodes in execution
-    order; an op node is named by the module node's ``step_name``."""
+    order; an op node is named by the module node's ``step_name``.  ``host_step(op)`` gives
+    ``(output shape, cpu seconds)`` for a step that only the host runs (no opset op), which
+    becomes a float node; None for an opset op."""
     producer: dict[str, str] = {}
     graph_inputs: dict[str, tuple[int, ...]] = {}
     out: list[OpNode] = []
@@ -38,7 +41,12 @@ def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence
             else:
                 graph_inputs.setdefault(t, tuple(specs[operand].shape))
                 reads.append(t)
-        out.append(OpNode(n.step_name, n.op, tuple(dict.fromkeys(reads))))
+        reads_t = tuple(dict.fromkeys(reads))
+        host = host_step(n.op) if host_step is not None else None
+        if host is not None:
+            out.append(OpNode(n.step_name, None, reads_t, host[0], host[1]))
+        else:
+            out.append(OpNode(n.step_name, n.op, reads_t))
         producer[n.output] = n.step_name
     missing = [o for o in outputs if o not in producer]
     if missing:
