@@ -174,10 +174,11 @@ class Engine:
                         s, token_q = q.push[n] + timing.QUEUE_LATENCY, q.name
                     pops.append(q)
                 body = timing.body_cost(self.cfg, insn)
-                if self.max_cycles is not None and s + body.total + 2 > self.max_cycles:
+                earliest_retire = s + timing.ISSUE_CYCLES + body.total
+                if self.max_cycles is not None and earliest_retire + 1 > self.max_cycles:
                     raise CycleLimitError(
                         f"{mod.name} instruction {g} ({insn_name(insn)}) issued at cycle {s} "
-                        f"retires at cycle {s + body.total + 1} or later: the run exceeds its "
+                        f"retires at cycle {earliest_retire} or later: the run exceeds its "
                         f"bound of {self.max_cycles} cycles (--max-cycles)")
                 mod.cmd.pop.append(s)
                 for q in pops:
