@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
+from compiler.api import ChainedProgram, CompiledOp, chain, check_chainable, compile_op
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions, UopLayout
 from runtime.module import (
@@ -149,7 +149,9 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
         c = compile_op(n.op, cfg, options=opts)
         if current:
             try:
-                _chain([*current, (n, c)], constants)
+                pairs = [*current, (n, c)]
+                check_chainable([op for _, op in pairs],
+                                [_names(node, op, constants) for node, op in pairs])
                 current.append((n, c))
                 continue
             except LayoutError:

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from compiler.errors import TokenError
-from compiler.ir import Instr, Program
+from compiler.ir import Access, Instr, Program
 from vta_hw import isa
 from vta_hw.config import HwConfig
 
@@ -43,31 +43,69 @@ QUEUES = isa.TOKEN_QUEUES
 
 
 # ---------------------------------------------------------------------------- dependencies
+_BUCKET = 4  # log2 of the SRAM elements one bucket of the overlap index covers
+
+
 def dependencies(instrs: list[Instr]) -> list[set[int]]:
     """For each instruction (in the given, logical, order) the indices of earlier
-    instructions on other modules it must wait for (RAW, WAR and WAW on its resources)."""
+    instructions on other modules it must wait for (RAW, WAR and WAW on its resources).
+
+    Each resource is one ``(space, lo, hi)`` range as accesses name it, with its last
+    writer and its readers since (one per module); an access meets every range of its
+    space it overlaps (a DRAM tensor: every range).  SRAM ranges are found through an
+    index of fixed-size buckets, so an access looks only at ranges near it: a chained
+    model program has thousands of instructions over hundreds of accumulator ranges."""
     table: dict[str, dict[tuple[int, int], list]] = {}
+    index: dict[str, dict[int, list[tuple[int, int]]]] = {}
     deps: list[set[int]] = []
     mods = [i.module for i in instrs]
+    dram = {}
+
+    def meets(a: Access) -> list[list]:
+        entries = table.get(a.space)
+        if not entries:
+            return []
+        is_dram = dram.get(a.space)
+        if is_dram is None:
+            is_dram = dram[a.space] = a.space.startswith("dram:")
+        if is_dram:
+            return list(entries.values())
+        buckets = index[a.space]
+        keys: set[tuple[int, int]] = set()
+        for b in range(a.lo >> _BUCKET, (max(a.lo, a.hi - 1) >> _BUCKET) + 1):
+            keys.update(buckets.get(b, ()))
+        return [entries[key] for key in keys if a.lo < key[1] and key[0] < a.hi]
+
+    def entry(a: Access) -> list | None:
+        entries = table.setdefault(a.space, {})
+        key = (a.lo, a.hi)
+        e = entries.get(key)
+        if e is None:
+            buckets = index.setdefault(a.space, {})
+            for b in range(a.lo >> _BUCKET, (max(a.lo, a.hi - 1) >> _BUCKET) + 1):
+                buckets.setdefault(b, []).append(key)
+        return e
+
     for k, ins in enumerate(instrs):
         m = mods[k]
         d: set[int] = set()
         for a in ins.reads:
-            for (lo, hi), (w, _) in table.get(a.space, {}).items():
-                if a.space.startswith("dram:") or (a.lo < hi and lo < a.hi):
-                    if w is not None and mods[w] != m:
-                        d.add(w)
+            for w, _ in meets(a):
+                if w is not None and mods[w] != m:
+                    d.add(w)
         for a in ins.writes:
-            for (lo, hi), (w, readers) in table.get(a.space, {}).items():
-                if a.space.startswith("dram:") or (a.lo < hi and lo < a.hi):
-                    if w is not None and mods[w] != m:
-                        d.add(w)
-                    d.update(r for mod, r in readers.items() if mod != m)
+            for w, readers in meets(a):
+                if w is not None and mods[w] != m:
+                    d.add(w)
+                d.update(r for mod, r in readers.items() if mod != m)
         for a in ins.reads:
-            e = table.setdefault(a.space, {}).setdefault((a.lo, a.hi), [None, {}])
+            e = entry(a)
+            if e is None:
+                e = table[a.space][(a.lo, a.hi)] = [None, {}]
             e[1][m] = k
         for a in ins.writes:
-            table.setdefault(a.space, {})[(a.lo, a.hi)] = [k, {}]
+            entry(a)
+            table[a.space][(a.lo, a.hi)] = [k, {}]
         deps.append(d)
     return deps
 
