@@ -210,21 +210,23 @@ def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int
     """Kernels and loop fields of every instruction of ``plan``, indices offset by ``base``."""
     out = []
     split_ranges = [range(dims[i].extent) for i in plan.split]
+    # the kernel of every split point is the same index pattern, offset: build it once
+    pattern = list(zip(*(_sequence(dims, plan.uops, w).tolist() for w in range(3)),
+                       strict=True))
+    loops: dict = {}
+    for key, i in (("out", plan.out), ("in", plan.inner)):
+        d = dims[i] if i is not None else Dim("_", 1)
+        loops[f"iter_{key}"] = d.extent
+        for w, name in enumerate(_WHAT):
+            loops[f"{name}_factor_{key}"] = _coefs(d)[w]
     for point in itertools.product(*split_ranges):
         b = list(base)
         for i, v in zip(plan.split, point, strict=True):
             for w in range(3):
                 b[w] += v * _coefs(dims[i])[w]
-        seqs = [_sequence(dims, plan.uops, w) + b[w] for w in range(3)]
-        uops = tuple(isa.Uop(int(d), int(s), int(g))
-                     for d, s, g in zip(seqs[0], seqs[1], seqs[2], strict=True))
-        loops: dict = {}
-        for key, i in (("out", plan.out), ("in", plan.inner)):
-            d = dims[i] if i is not None else Dim("_", 1)
-            loops[f"iter_{key}"] = d.extent
-            for w, name in enumerate(_WHAT):
-                loops[f"{name}_factor_{key}"] = _coefs(d)[w]
-        out.append(LoopInsn(uops, loops))
+        b0, b1, b2 = b
+        uops = tuple(isa.Uop(d + b0, s + b1, g + b2) for d, s, g in pattern)
+        out.append(LoopInsn(uops, dict(loops)))
     return out
 
 

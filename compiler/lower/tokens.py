@@ -44,6 +44,7 @@ QUEUES = isa.TOKEN_QUEUES
 
 # ---------------------------------------------------------------------------- dependencies
 _BUCKET = 4  # log2 of the SRAM elements one bucket of the overlap index covers
+_SCAN = 48  # up to this many ranges in a space, scanning them all is cheaper
 
 
 def dependencies(instrs: list[Instr]) -> list[set[int]]:
@@ -53,8 +54,9 @@ def dependencies(instrs: list[Instr]) -> list[set[int]]:
     Each resource is one ``(space, lo, hi)`` range as accesses name it, with its last
     writer and its readers since (one per module); an access meets every range of its
     space it overlaps (a DRAM tensor: every range).  SRAM ranges are found through an
-    index of fixed-size buckets, so an access looks only at ranges near it: a chained
-    model program has thousands of instructions over hundreds of accumulator ranges."""
+    index of fixed-size buckets once a space has many, so an access looks only at ranges
+    near it: a chained model program has thousands of instructions over hundreds of
+    accumulator ranges."""
     table: dict[str, dict[tuple[int, int], list]] = {}
     index: dict[str, dict[int, list[tuple[int, int]]]] = {}
     deps: list[set[int]] = []
@@ -70,6 +72,8 @@ def dependencies(instrs: list[Instr]) -> list[set[int]]:
             is_dram = dram[a.space] = a.space.startswith("dram:")
         if is_dram:
             return list(entries.values())
+        if len(entries) <= _SCAN:
+            return [e for (lo, hi), e in entries.items() if a.lo < hi and lo < a.hi]
         buckets = index[a.space]
         keys: set[tuple[int, int]] = set()
         for b in range(a.lo >> _BUCKET, (max(a.lo, a.hi - 1) >> _BUCKET) + 1):
