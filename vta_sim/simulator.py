@@ -53,6 +53,26 @@ def decode_stream(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
         raise IllegalInstructionError(str(e)) from e
 
 
+# Decoded and checked instruction streams by their bytes: a resident program launched once
+# per inference (a model's chained program) is decoded and checked once, not per launch.
+_PROGRAMS: dict[tuple[HwConfig, bytes], tuple[isa.Insn, ...]] = {}
+_PROGRAMS_KEPT = 16
+
+
+def _checked_program(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
+                     ) -> list[isa.Insn]:
+    """:func:`decode_stream` and :func:`check_program`, remembered for the same bytes."""
+    key = (cfg, bytes(dram[insn_addr:insn_addr + insn_count * isa.INSN_BYTES]))
+    insns = _PROGRAMS.get(key)
+    if insns is None:
+        decoded = decode_stream(cfg, dram, insn_addr, insn_count)
+        check_program(decoded, cfg)
+        if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        insns = _PROGRAMS[key] = tuple(decoded)
+    return list(insns)
+
+
 def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, *,
                    check_races: bool = False, max_cycles: int | None = None) -> SimResult:
     """Run the ``insn_count`` instructions at ``insn_addr`` of ``dram`` on ``cfg``.
@@ -62,8 +82,7 @@ def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, 
     below is only one of the possible ones.
     max_cycles: raise :class:`CycleLimitError` instead of running past this many cycles.
     """
-    insns = decode_stream(cfg, dram, insn_addr, insn_count)
-    check_program(insns, cfg)
+    insns = _checked_program(cfg, dram, insn_addr, insn_count)
     state = MachineState.fresh(cfg, dram)
     engine = Engine(cfg, state, insns, max_cycles=max_cycles)
     # Each GEMM is a small BLAS product: threading them only adds synchronisation, and on a
