@@ -199,10 +199,37 @@ def plan_loops(dims: tuple[Dim, ...], cfg: HwConfig, gemm: bool, check_src: bool
 
 @dataclass(frozen=True)
 class LoopInsn:
-    """One GEMM/ALU instruction of a plan: its kernel (absolute indices) and affine loops."""
+    """One GEMM/ALU instruction of a plan: its kernel (absolute indices) and affine loops;
+    ``key`` is the kernel's content as flat (dst, src, wgt) integers (:class:`KernelTable`)."""
 
     uops: tuple[isa.Uop, ...]
     loops: dict
+    key: tuple[int, ...] = ()
+
+
+# One micro-op object per (dst, src, wgt) value: a model compiles millions of micro-ops
+# with few distinct values, and building frozen dataclasses was a visible share of it.
+_UOPS: dict[tuple[int, int, int], isa.Uop] = {}
+_UOPS_LIMIT = 1 << 20
+
+
+def make_uops(triples: list[tuple[int, int, int]]) -> tuple[isa.Uop, ...]:
+    """The micro-ops of ``(dst, src, wgt)`` triples (shared objects for equal values)."""
+    out = []
+    get = _UOPS.get
+    for t in triples:
+        u = get(t)
+        if u is None:
+            if len(_UOPS) >= _UOPS_LIMIT:
+                _UOPS.clear()
+            u = _UOPS[t] = isa.Uop(*t)
+        out.append(u)
+    return tuple(out)
+
+
+def kernel_key(triples: list[tuple[int, int, int]]) -> tuple[int, ...]:
+    """A kernel's content as one flat tuple of integers (hashed and compared in C)."""
+    return tuple(x for t in triples for x in t)
 
 
 def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int]
@@ -225,8 +252,8 @@ def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int
             for w in range(3):
                 b[w] += v * _coefs(dims[i])[w]
         b0, b1, b2 = b
-        uops = tuple(isa.Uop(d + b0, s + b1, g + b2) for d, s, g in pattern)
-        out.append(LoopInsn(uops, dict(loops)))
+        triples = [(d + b0, s + b1, g + b2) for d, s, g in pattern]
+        out.append(LoopInsn(make_uops(triples), dict(loops), kernel_key(triples)))
     return out
 
 
@@ -241,16 +268,26 @@ class KernelTable:
 
     def __init__(self, kernels: tuple[tuple[isa.Uop, ...], ...]):
         self.kernels = list(kernels)
-        self.index = {k: i for i, k in enumerate(self.kernels)}
+        self.index: dict[tuple[int, ...], int] = {}
+        for i, k in enumerate(self.kernels):
+            self.index[_key_of(k)] = i
 
-    def add(self, uops: tuple[isa.Uop, ...]) -> int:
-        if uops not in self.index:
-            self.index[uops] = len(self.kernels)
+    def add(self, uops: tuple[isa.Uop, ...], key: tuple[int, ...] | None = None) -> int:
+        """The index of kernel ``uops`` (added when new); ``key``: its :func:`kernel_key`,
+        when the caller has it."""
+        key = key if key else _key_of(uops)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.kernels)
             self.kernels.append(uops)
-        return self.index[uops]
+        return i
 
     def freeze(self) -> tuple[tuple[isa.Uop, ...], ...]:
         return tuple(self.kernels)
+
+
+def _key_of(uops: tuple[isa.Uop, ...]) -> tuple[int, ...]:
+    return kernel_key([(u.dst, u.src, u.wgt) for u in uops])
 
 
 @dataclass(frozen=True)
@@ -297,7 +334,7 @@ def lower_gemm(p: Program, n: GemmTile, table: KernelTable) -> list[Instr]:
     for piece in gemm_pieces(dims, p.cfg, n.fold, n.overwrite):
         at = tuple(b + o for b, o in zip(base, piece.offset, strict=True))
         for li in expand_plan(piece.dims, piece.plan, at):
-            k = table.add(li.uops)
+            k = table.add(li.uops, li.key)
             insn = isa.Gemm(uop_bgn=0, uop_end=len(li.uops), overwrite=piece.overwrite,
                             **li.loops)
             out.append(Instr(insn, reads=reads, writes=writes, kernel=k, tag=n.tag))
@@ -317,4 +354,5 @@ def tensorize(p: Program) -> Program:
 
 
 __all__ = ["LoopPlan", "GemmPiece", "gemm_pieces", "plan_loops", "hazard_free", "expand_plan",
-           "span", "KernelTable", "tensorize", "lower_gemm", "LoopInsn"]
+           "span", "KernelTable", "tensorize", "lower_gemm", "LoopInsn", "make_uops",
+           "kernel_key"]
