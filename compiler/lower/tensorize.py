@@ -200,11 +200,11 @@ def plan_loops(dims: tuple[Dim, ...], cfg: HwConfig, gemm: bool, check_src: bool
 @dataclass(frozen=True)
 class LoopInsn:
     """One GEMM/ALU instruction of a plan: its kernel (absolute indices) and affine loops;
-    ``key`` is the kernel's content as flat (dst, src, wgt) integers (:class:`KernelTable`)."""
+    ``key`` is the kernel's content as (dst, src, wgt) triples (:class:`KernelTable`)."""
 
     uops: tuple[isa.Uop, ...]
     loops: dict
-    key: tuple[int, ...] = ()
+    key: tuple[tuple[int, int, int], ...] = ()
 
 
 # One micro-op object per (dst, src, wgt) value: a model compiles millions of micro-ops
@@ -227,9 +227,16 @@ def make_uops(triples: list[tuple[int, int, int]]) -> tuple[isa.Uop, ...]:
     return tuple(out)
 
 
-def kernel_key(triples: list[tuple[int, int, int]]) -> tuple[int, ...]:
-    """A kernel's content as one flat tuple of integers (hashed and compared in C)."""
-    return tuple(x for t in triples for x in t)
+def kernel_key(triples: list[tuple[int, int, int]]) -> tuple[tuple[int, int, int], ...]:
+    """A kernel's content as a tuple of integer triples (hashed and compared in C)."""
+    return tuple(triples)
+
+
+@lru_cache(maxsize=4096)
+def _pattern(dims: tuple[Dim, ...], order: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """(dst, src, wgt) of each micro-op of a kernel enumerating ``order`` from index 0 (the
+    same for every split point of a plan, and for many tiles of a schedule)."""
+    return tuple(zip(*(_sequence(dims, order, w).tolist() for w in range(3)), strict=True))
 
 
 def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int]
@@ -238,8 +245,7 @@ def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int
     out = []
     split_ranges = [range(dims[i].extent) for i in plan.split]
     # the kernel of every split point is the same index pattern, offset: build it once
-    pattern = list(zip(*(_sequence(dims, plan.uops, w).tolist() for w in range(3)),
-                       strict=True))
+    pattern = _pattern(dims, plan.uops)
     loops: dict = {}
     for key, i in (("out", plan.out), ("in", plan.inner)):
         d = dims[i] if i is not None else Dim("_", 1)
@@ -268,11 +274,12 @@ class KernelTable:
 
     def __init__(self, kernels: tuple[tuple[isa.Uop, ...], ...]):
         self.kernels = list(kernels)
-        self.index: dict[tuple[int, ...], int] = {}
+        self.index: dict[tuple[tuple[int, int, int], ...], int] = {}
         for i, k in enumerate(self.kernels):
             self.index[_key_of(k)] = i
 
-    def add(self, uops: tuple[isa.Uop, ...], key: tuple[int, ...] | None = None) -> int:
+    def add(self, uops: tuple[isa.Uop, ...],
+            key: tuple[tuple[int, int, int], ...] | None = None) -> int:
         """The index of kernel ``uops`` (added when new); ``key``: its :func:`kernel_key`,
         when the caller has it."""
         key = key if key else _key_of(uops)
@@ -286,7 +293,7 @@ class KernelTable:
         return tuple(self.kernels)
 
 
-def _key_of(uops: tuple[isa.Uop, ...]) -> tuple[int, ...]:
+def _key_of(uops: tuple[isa.Uop, ...]) -> tuple[tuple[int, int, int], ...]:
     return kernel_key([(u.dst, u.src, u.wgt) for u in uops])
 
 
