@@ -22,6 +22,7 @@ invariants of a stage and raises :class:`~compiler.errors.VerifyError` naming th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from compiler.errors import VerifyError
@@ -208,8 +209,8 @@ class Instr:
     seq: int = -1
     tag: str = ""
 
-    @property
-    def module(self) -> isa.Module:
+    @cached_property
+    def module(self) -> isa.Module:  # read by every scheduling pass: computed once
         return isa.module_of(self.insn)
 
 
