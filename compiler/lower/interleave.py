@@ -27,10 +27,14 @@ def estimate(p: Program, instrs: list[Instr], deps: list[set[int]]) -> list[tupl
     """(start, retire) cycle estimate of each instruction of the sequential program."""
     free: dict = {}
     out: list[tuple[int, int]] = []
+    cycles: dict = {}  # instruction -> its cycles (a program repeats most instructions)
     for k, ins in enumerate(instrs):
         m = ins.module
         start = max([free.get(m, 0)] + [out[d][1] + timing.QUEUE_LATENCY for d in deps[k]])
-        retire = start + timing.instruction_cycles(p.cfg, ins.insn) - 1
+        c = cycles.get(ins.insn)
+        if c is None:
+            c = cycles[ins.insn] = timing.instruction_cycles(p.cfg, ins.insn)
+        retire = start + c - 1
         free[m] = retire + timing.RETIRE_CYCLES
         out.append((start, retire))
     return out
