@@ -136,6 +136,14 @@ def _groups(nodes: Sequence[Node]) -> list[_Group]:
     return groups
 
 
+def chain_options(reads_inner: bool) -> LayoutOptions:
+    """The layout options an accelerator node is compiled with: no im2col (a chained
+    program hands blocked activations from op to op), and for a node that reads a tensor
+    an earlier op of its chain writes, loads that insert the padding (``input_halo=(0,
+    0)``: the producer stores no halo)."""
+    return LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
+
+
 def _compile_run(nodes: list[Node], cfg: HwConfig, constants
                  ) -> list[list[tuple[Node, CompiledOp]]]:
     """Compile a run of consecutive accelerator nodes and split it where the hand-off
@@ -145,8 +153,7 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
         current = chains[-1] if chains else []
         inner = {m.output for m, _ in current}
         reads_inner = any(t in inner for t in n.inputs.values())
-        opts = LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
-        c = compile_op(n.op, cfg, options=opts)
+        c = compile_op(n.op, cfg, options=chain_options(reads_inner))
         if current:
             try:
                 pairs = [*current, (n, c)]
@@ -156,7 +163,7 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
                 continue
             except LayoutError:
                 if reads_inner:
-                    c = compile_op(n.op, cfg, options=LayoutOptions(im2col=False))
+                    c = compile_op(n.op, cfg, options=chain_options(False))
         chains.append([(n, c)])
     return chains
 
@@ -278,4 +285,4 @@ def write_module(path: str | os.PathLike, nodes: Sequence[Node], cfg: HwConfig, 
     return save_module(build_module(nodes, cfg, **kw), path)
 
 
-__all__ = ["Node", "Quant", "build_module", "write_module"]
+__all__ = ["Node", "Quant", "build_module", "chain_options", "write_module"]
