@@ -47,7 +47,25 @@ _BUCKET = 4  # log2 of the SRAM elements one bucket of the overlap index covers
 _SCAN = 48  # up to this many ranges in a space, scanning them all is cheaper
 
 
+# The last call's instructions (held, so compared by identity) and result: the pipeline asks
+# three times in a row about the same immutable instructions (``interleave``, its order
+# check, the token pass), as does ``chain`` on a whole model's stream.
+_LAST: list = [[], []]  # [instructions, their dependencies]
+
+
 def dependencies(instrs: list[Instr]) -> list[set[int]]:
+    """For each instruction (in the given, logical, order) the indices of earlier
+    instructions on other modules it must wait for (RAW, WAR and WAW on its resources);
+    see :func:`_dependencies`.  The result is the caller's to keep (fresh sets)."""
+    seen, deps = _LAST
+    if not (len(seen) == len(instrs)
+            and all(a is b for a, b in zip(seen, instrs, strict=True))):
+        deps = _dependencies(instrs)
+        _LAST[:] = [list(instrs), deps]
+    return [set(d) for d in deps]
+
+
+def _dependencies(instrs: list[Instr]) -> list[set[int]]:
     """For each instruction (in the given, logical, order) the indices of earlier
     instructions on other modules it must wait for (RAW, WAR and WAW on its resources).
 
