@@ -223,7 +223,7 @@ def _compile(op, cfg: HwConfig, schedule, options: LayoutOptions,
     return CompiledOp(op, cfg, schedule, options, program)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=160)
 def _compile_cached(op, cfg: HwConfig, schedule, options: LayoutOptions) -> CompiledOp:
     return _compile(op, cfg, schedule, options, None)
 

@@ -408,7 +408,7 @@ def verify(p: Program, stage: str | None = None) -> None:
 # pass and most passes keep most instructions, so each is encoded once, not once per pass
 # (encoding was most of the time a model compile spent verifying).
 _LEGAL: dict[HwConfig, set[isa.Insn]] = {}
-_LEGAL_LIMIT = 1 << 18
+_LEGAL_LIMIT = 1 << 16
 
 
 def _check_insn(insn: isa.Insn, cfg: HwConfig, i: int, legal: set[isa.Insn]) -> None:

@@ -310,7 +310,7 @@ class Engine:
 # Instructions that passed isa.check, per config (a pure function of the instruction):
 # checking a model's program at every load and launch re-checked the same instructions.
 _LEGAL: dict[HwConfig, set[isa.Insn]] = {}
-_LEGAL_KEPT = 1 << 18
+_LEGAL_KEPT = 1 << 16
 
 
 def check_program(insns: list[isa.Insn], cfg: HwConfig) -> None:

@@ -45,7 +45,7 @@ class SimResult:
 # GEMM/ALU words, and the same words come back at every load and launch (linking changes
 # only the DMA addresses).  Decoding is a pure function of the word.
 _WORDS: dict[HwConfig, dict[bytes, isa.Insn]] = {}
-_WORDS_KEPT = 1 << 18
+_WORDS_KEPT = 1 << 16
 
 
 def decode_stream(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int

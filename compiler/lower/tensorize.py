@@ -210,7 +210,7 @@ class LoopInsn:
 # One micro-op object per (dst, src, wgt) value: a model compiles millions of micro-ops
 # with few distinct values, and building frozen dataclasses was a visible share of it.
 _UOPS: dict[tuple[int, int, int], isa.Uop] = {}
-_UOPS_LIMIT = 1 << 20
+_UOPS_LIMIT = 1 << 17
 
 
 def make_uops(triples: list[tuple[int, int, int]]) -> tuple[isa.Uop, ...]:
