@@ -44,13 +44,16 @@ def _float_model(rng) -> onnx.ModelProto:
                        init("fb", (rng.standard_normal(5) * 0.1).astype(f32))], opset=13)
 
 
-# activation encodings: quantize_static's keyword arguments (the weights are int8, symmetric)
-ENCODINGS = {"default": {}, "symmetric": {"ActivationSymmetric": True}, "uint8": "QUInt8"}
+# activation encodings: quantize_static's default (int8 with zero points), int8 with
+# ActivationSymmetric, uint8 (activation_type=QUInt8); weights are int8, symmetric
+ENCODINGS = ("default", "symmetric", "uint8")
 
 
-def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "default"):
+def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "default",
+                     extra_options: dict | None = None):
     """The float model quantized by quantize_static with its defaults except
-    ``per_channel`` and the activation ``encoding`` (see :data:`ENCODINGS`)."""
+    ``per_channel``, the activation ``encoding`` (see :data:`ENCODINGS`) and
+    ``extra_options``."""
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -62,9 +65,9 @@ def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "d
 
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(_float_model(rng), src)
-    kw: dict = {"per_channel": per_channel}
+    kw: dict = {"per_channel": per_channel, "extra_options": dict(extra_options or {})}
     if encoding == "symmetric":
-        kw["extra_options"] = {"ActivationSymmetric": True}
+        kw["extra_options"]["ActivationSymmetric"] = True
     elif encoding == "uint8":
         kw["activation_type"] = QuantType.QUInt8
     quantize_static(str(src), str(dst), Reader(), **kw)
@@ -108,8 +111,7 @@ def within_one_step(path, got: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return codes
 
 
-CASES = [("default", False), ("default", True), ("symmetric", False), ("symmetric", True),
-         ("uint8", False), ("uint8", True)]
+CASES = [(e, per_channel) for e in ENCODINGS for per_channel in (False, True)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{e}-{'channel' if c else 'tensor'}"
@@ -194,17 +196,7 @@ def test_qdq_module_on_the_simulator_is_bit_exact(qdq):
 def test_asymmetric_weights_are_refused_by_name(tmp_path):
     rng = np.random.default_rng(6)
     calib = [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)]
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
-    onnx.save(_float_model(rng), src)
-    quantize_static(str(src), str(dst), Reader(), extra_options={"WeightSymmetric": False})
+    path = _quantize_static(tmp_path, rng, calib, False,
+                            extra_options={"WeightSymmetric": False})
     with pytest.raises(QuantizeError, match="weight .*symmetric"):
-        quantize_model(run_passes(import_onnx(dst)))
+        quantize_model(run_passes(import_onnx(path)))
