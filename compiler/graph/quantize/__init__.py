@@ -50,7 +50,7 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
         raise CalibrationError("a float model needs calibration samples to be quantized")
     scales.update(fixed)
     return quantize_graph(graph, scales, per_channel=per_channel, weights=weights,
-                          act_zero_points=zero_points)
+                          act_zero_points=zero_points, model_quantized=set(fixed))
 
 
 __all__ = ["quantize_model", "quantize_graph", "calibrate", "samples_from_arrays",

@@ -42,7 +42,7 @@ be asymmetric (``real = s * (q - z)``), and every pattern folds them in exactly:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +86,7 @@ class _State:
     weights: Mapping[str, WeightQuant]
     avg_pool_requant: bool = True
     act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
+    kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -280,7 +281,7 @@ def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -
     tail = _Tail([node], node.outputs[0], bias)
     while (nxt := _single_reader(st, tail.out, consumers)) is not None:
         cur = tail.out
-        if cur in st.act_zero and nxt.op != "Relu":
+        if cur in st.kept and nxt.op != "Relu":
             break  # the model quantizes cur itself (QDQ): keep its rounding and saturation
         clean = tail.residual is None and not tail.relu and tail.clip is None
         other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
@@ -589,7 +590,8 @@ def _float_node(st: _State, node: Node) -> None:
 def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel: bool = True,
                    weights: Mapping[str, WeightQuant] | None = None,
                    avg_pool_requant: bool = True,
-                   act_zero_points: Mapping[str, int] | None = None) -> QuantizedGraph:
+                   act_zero_points: Mapping[str, int] | None = None,
+                   model_quantized: Collection[str] = ()) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -598,12 +600,12 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     average pool whose output range is at least 2x narrower than its input's becomes a
     depthwise convolution of ones with a requantizing epilogue (one more bit or more of
     precision) instead of opset pooling, which keeps the input's scale.  act_zero_points:
-    value -> int8 zero point of each value a QDQ model quantizes itself (0 for symmetric
-    ones; values not named are symmetric): fusion keeps each such quantization, rounding
-    and saturation included, as the model computes it (only a ReLU fuses past one: exact,
-    the quantization clamps the same either way)."""
+    value -> int8 zero point (asymmetric activations; values not named have 0).
+    model_quantized: values the model quantizes itself (a QDQ model's pairs): fusion keeps
+    each such quantization, rounding and saturation included, as the model computes it
+    (only a ReLU fuses past one: exact, the quantization clamps the same either way)."""
     st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
-                dict(act_zero_points or {}))
+                dict(act_zero_points or {}), frozenset(model_quantized))
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
