@@ -17,10 +17,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
 - Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
   scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
   rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
-- Add / Mul of two activations of one shape -> one Elementwise in int32 (Add: the coarser
-  operand rescaled into the finer one's units, the add, then the requantization into the
-  output's scale; Mul: the product, then the requantization), a lone Relu on an int8 value
-  -> Elementwise max 0.
+- Add / Mul of two activations of one shape ``[Relu]`` -> one Elementwise in int32 (Add:
+  the coarser operand rescaled into the finer one's units, the add, then the
+  requantization into the output's scale; Mul: the product, then the requantization; the
+  ReLU a max at the output's zero point), a lone Relu on an int8 value -> Elementwise max.
 
 Everything else stays a float node on the host, its int8 inputs dequantized and its output
 quantized where an accelerator op reads it.
@@ -479,7 +479,7 @@ def _fuse_pool(st: _State, node: Node) -> bool:
     return True
 
 
-def _fuse_elementwise(st: _State, node: Node) -> bool:
+def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool:
     g = st.graph
     out = node.outputs[0]
     shape = g.types[out].shape
@@ -492,12 +492,10 @@ def _fuse_elementwise(st: _State, node: Node) -> bool:
             return False
         xq = st.int8[x]
         z = st.zero(xq)  # real 0
-        st.define_int8(out, st.scales[xq], z)
-        if z == -128:  # nothing below real 0 is representable: the ReLU is a no-op
-            st.add(QNode(node.name, "host", (xq,), (out,),
-                         node=Node(node.name, "Identity", (xq,), (out,)), shape=shape,
-                         scale=st.scales[xq], fused=(node.name,), zero_point=z))
+        if z == -128:  # nothing below real 0 is representable: the ReLU is the identity
+            st.int8[out] = xq
             return True
+        st.define_int8(out, st.scales[xq], z)
         op = Elementwise(shape4, (AluStep("max", z),), name=node.name)
         st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("a",), shape=shape,
                      scale=st.scales[xq], fused=(node.name,), zero_point=z))
@@ -507,6 +505,12 @@ def _fuse_elementwise(st: _State, node: Node) -> bool:
         return False
     if g.types[a].shape != shape or g.types[b].shape != shape:
         return False
+    fused = [node.name]
+    relu = _single_reader(st, out, consumers)
+    if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
+        out = relu.outputs[0]
+        fused.append(relu.name)
+        shape = g.types[out].shape
     s_y, z_y = st.scale_of(out), st.zero_of(out)
     if node.op == "Add":
         # in int32, never saturated in between: a into b's units (b: the finer operand),
@@ -527,10 +531,13 @@ def _fuse_elementwise(st: _State, node: Node) -> bool:
         steps = ((AluStep("add", -z_a),) if z_a else ()) + (AluStep("mul"),) + rescale_steps(
             st.scales[aq] * st.scales[bq] / s_y, acc_bound=(128 + abs(z_a)) * 128) + (
             (AluStep("add", z_y),) if z_y else ())
+    if len(fused) > 1 and z_y > -128:
+        steps += (AluStep("max", z_y),)
     op = Elementwise(shape4, steps, name=node.name)
     st.define_int8(out, s_y, z_y)
     st.add(QNode(node.name, "accel", (aq, bq), (out,), op=op, roles=("a", "b"), shape=shape,
-                 scale=s_y, fused=(node.name,), zero_point=z_y))
+                 scale=s_y, fused=tuple(fused), zero_point=z_y))
+    done.update(fused)
     return True
 
 
@@ -620,7 +627,7 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
         elif node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
             fused = _fuse_pool(st, node)
         elif node.op in ("Add", "Mul", "Relu"):
-            fused = _fuse_elementwise(st, node)
+            fused = _fuse_elementwise(st, node, consumers, done)
         elif node.op in MOVES and node.outputs[0] not in graph.outputs:
             fused = _host_move(st, node)
         elif node.op == "Concat" and node.outputs[0] not in graph.outputs:
