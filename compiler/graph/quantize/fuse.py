@@ -37,7 +37,7 @@ be asymmetric (``real = s * (q - z)``), and every pattern folds them in exactly:
   rescale keeps its input's zero point unless a Concat needs the output's;
 - max pooling, plain averages, moves and concat keep the encoding; an average with padding
   and ``z != 0`` is the depthwise convolution of ones (its padding is ``z``, real 0);
-- Mul of two activations needs ``z_b = 0`` (else it stays float).
+- Mul of two activations needs one of them symmetric (else it stays float).
 """
 
 from __future__ import annotations
@@ -524,7 +524,11 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
                  + rescale_with_zero_points(st.scales[bq] / s_y, 0, z_y,
                                             bound=int(256 * ratio) + 256))
     else:  # Mul: the product of the int8 values, then requantized
-        if (st.zero(st.int8[b]) if b in st.int8 else st.zero_of(b)):
+        def zero(v: str) -> int:
+            return st.zero(st.int8[v]) if v in st.int8 else st.zero_of(v)
+        if zero(b) and not zero(a):
+            a, b = b, a
+        if zero(b):
             return False  # (a - z_a) * (b - z_b) needs b - z_b, which need not fit int8
         aq, bq = st.as_int8(a), st.as_int8(b)
         z_a = st.zero(aq)

@@ -329,3 +329,36 @@ def test_asymmetric_activations_track_float_and_are_bit_exact(build):
     if build is _padded_average_model:  # the padded average reads the zero point: depthwise
         avg = next(n for n in accel if n.name == "avg")
         assert isinstance(avg.op, DepthwiseConv2d) and avg.op.pad_value == zeros["relu"]
+
+
+def test_mul_with_one_asymmetric_operand_tracks_float():
+    """relu(conv(x)) * conv'(x) with the ReLU's zero point -128 and the other operand
+    symmetric: ``(a - z_a) * b`` on the ALU, then the output zero point; with both
+    operands asymmetric the product stays a float node."""
+    from compiler.frontend.builder import GraphBuilder
+    from compiler.graph.pipeline import run_passes
+    from vta_hw.config import preset
+
+    rng = np.random.default_rng(8)
+    b = GraphBuilder("gated")
+    x = b.input("x", (1, 4, 6, 6))
+    r = b.relu(b.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3,
+                        padding=1, name="conv_a"), name="relu")
+    t = b.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3, padding=1,
+                 name="conv_b")
+    b.output(b.mul(t, r, name="gate"))
+    model = run_passes(b.build())
+    scales, zeros = _asymmetric(model, samples(model, 8))
+    amax = calibrate(model, samples(model, 8))
+    scales["conv_b"], zeros["conv_b"] = amax["conv_b"] / 127, 0
+    qgraph = quantize_graph(model, scales, act_zero_points=zeros)
+    gate = next(n for n in qgraph.nodes if n.name == "gate")
+    assert gate.kind == "accel" and gate.op.steps[0].operand == 128  # a - (-128)
+    assert gate.zero_point == zeros["gate"] != 0
+    # on the calibration samples (no product beyond the tight min-max range): 33 dB
+    ref, got = _logits(model, qgraph, samples(model, 8))
+    assert _sqnr(ref, got) >= SQNR_BAR_DB
+    _run_accel_nodes_on_simulator(qgraph, samples(model, 1, seed=4)[0], preset("tiny"))
+    zeros["conv_b"] = 3
+    both = quantize_graph(model, scales, act_zero_points=zeros)
+    assert next(n for n in both.nodes if n.name == "gate").kind == "float"
