@@ -83,8 +83,9 @@ class QNode:
                 "host": lambda: f"int8 {self.node.op}",
                 "quantize": lambda: f"quantize s={self.scale:.4g}{zp}",
                 "dequantize": lambda: f"dequantize s={self.scale:.4g}{zp}"}[self.kind]()
+        out_zp = zp if self.kind in ("accel", "host") else ""  # the output's zero point
         return (f"{', '.join(self.outputs)} = {what}({', '.join(self.inputs)})  "
-                f"# {self.name} [{self.kind}]")
+                f"# {self.name} [{self.kind}]{out_zp}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -144,6 +144,7 @@ def test_qdq_model_matches_onnxruntime_int8(qdq):
         ep = conv1.op.epilogue
         assert ep.offset == -128 and not ep.relu and ep.bias  # bias: -z_x * sum(w) folded
         assert conv1.op.pad_value == zps["quantize_x"]
+        assert f"# {conv1.name} [accel] z=-128\n" in qgraph.format()
         conv2 = next(n for n in accel[1:] if type(n.op).__name__ == "Conv2d")
         assert conv2.op.pad_value == -128
     assert qgraph.count("float") <= 1  # only the output's renaming Identity
