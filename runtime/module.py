@@ -53,7 +53,8 @@ from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
-MODULE_VERSION = 2  # 2: host boundary steps (runtime.host_ops)
+MODULE_VERSION = 3  # 2: host boundary steps (runtime.host_ops); 3: zero points (epilogue
+# offset, host quantize/dequantize zero_point): a reader of 2 would drop them silently
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
