@@ -48,12 +48,13 @@ from opset.errors import OpsetError
 from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
 from runtime.host_ops import HostOp, host_op_from_json, host_op_to_json, is_host_json
+from runtime.memory import MemoryPlan, MemoryPlanError, check_plan
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
-MODULE_VERSION = 2  # 2: host boundary steps (runtime.host_ops)
+MODULE_VERSION = 3  # 2: host boundary steps (runtime.host_ops); 3: memory plan, arenas
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
@@ -200,6 +201,7 @@ class Module:
     programs: tuple[Program, ...]
     constants: dict[str, np.ndarray] = field(repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
+    memory: MemoryPlan | None = None
 
     def __post_init__(self) -> None:
         check_module(self)
@@ -269,6 +271,18 @@ def check_module(m: Module) -> None:
         if p.insn_steps and len(p.insn_steps) != p.bundle.insn_count:
             raise ModuleError(f"program {k}: {len(p.insn_steps)} instruction owners for "
                               f"{p.bundle.insn_count} instructions")
+    if m.memory is None:
+        if any(p.bundle.arena_bytes for p in m.programs):
+            raise ModuleError("programs address an activation arena but the module has no "
+                              "memory plan")
+        return
+    try:
+        check_plan(m.memory, [p.bundle for p in m.programs])
+    except MemoryPlanError as e:
+        raise ModuleError(f"memory plan: {e}") from None
+    for s in m.memory.slots:
+        if s.tensor not in known:
+            raise ModuleError(f"memory plan: tensor {s.tensor!r} is not in the tensor table")
 
 
 # ---------------------------------------------------------------------------- writing
@@ -307,12 +321,14 @@ def _manifest(m: Module, members: dict[str, bytes]) -> dict[str, Any]:
         "partition": m.partition,
         "programs": [{"file": f"programs/{k}.bin", "insn_addr": p.bundle.insn_addr,
                       "insn_count": p.bundle.insn_count, "dram_bytes": len(p.bundle.dram),
+                      "arena_bytes": p.bundle.arena_bytes,
                       "symbols": {n: r.to_dict() for n, r in p.bundle.symbols.items()},
                       "meta": p.bundle.meta, "steps": list(p.steps),
                       "feeds": [_transfer_json(t) for t in p.feeds],
                       "results": [_transfer_json(t) for t in p.results],
                       "insn_steps": list(p.insn_steps)} for k, p in enumerate(m.programs)],
         "constants": {n: f"arrays/{n}.npy" for n in m.constants},
+        "memory": None if m.memory is None else m.memory.to_json(),
         "checksums": {name: _sha(data) for name, data in members.items()},
         "meta": m.meta,
     }
@@ -446,7 +462,8 @@ def _from_manifest(p: Path, d: dict[str, Any], members: dict[str, bytes],
         bundle = Bundle(config=cfg, dram=members[pj["file"]], insn_addr=int(pj["insn_addr"]),
                         insn_count=int(pj["insn_count"]),
                         symbols={k: Region.from_dict(v) for k, v in pj["symbols"].items()},
-                        meta=dict(pj.get("meta", {})))
+                        meta=dict(pj.get("meta", {})),
+                        arena_bytes=int(pj.get("arena_bytes", 0)))
         if len(bundle.dram) != int(pj["dram_bytes"]):
             raise ModuleError(f"{p}: {pj['file']} has {len(bundle.dram)} bytes, the manifest "
                               f"says {pj['dram_bytes']}")
@@ -454,8 +471,9 @@ def _from_manifest(p: Path, d: dict[str, Any], members: dict[str, bytes],
                                 tuple(_transfer(t) for t in pj["feeds"]),
                                 tuple(_transfer(t) for t in pj["results"]),
                                 tuple(int(i) for i in pj.get("insn_steps", ()))))
+    memory = None if d.get("memory") is None else MemoryPlan.from_json(d["memory"])
     m = Module(cfg, tensors, tuple(d["inputs"]), tuple(d["outputs"]), steps, tuple(programs),
-               constants, dict(d.get("meta", {})))
+               constants, dict(d.get("meta", {})), memory)
     if d.get("partition") != m.partition:
         raise ModuleError(f"{p}: the stored partition does not match the steps' devices")
     return m
