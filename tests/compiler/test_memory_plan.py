@@ -53,7 +53,8 @@ def test_random_lifetimes_never_share_live_bytes(seed):
     slots, arena, no_reuse = plan_arena(tensors, ALIGN)
     assert overlapping_live(slots) is None
     assert [s.offset for s in slots] == offsets
-    assert arena % ALIGN == 0 and arena >= max(o + t.nbytes for o, t in zip(offsets, tensors))
+    ends = [o + t.nbytes for o, t in zip(offsets, tensors, strict=True)]
+    assert arena % ALIGN == 0 and arena >= max(ends)
     assert peak_live_bytes(tensors) <= arena <= no_reuse
     assert no_reuse == sum(aligned(t.nbytes, ALIGN) for t in tensors)
 
@@ -98,7 +99,7 @@ def test_a_planner_that_ignores_liveness_is_caught(seed):
     offsets = ignoring_liveness(tensors, ALIGN)
     assert pairwise_clash(tensors, offsets) is not None
     slots = [ArenaSlot(t.program, t.symbol, t.tensor, o, t.nbytes, t.first, t.last)
-             for t, o in zip(tensors, offsets)]
+             for t, o in zip(tensors, offsets, strict=True)]
     assert overlapping_live(slots) is not None
 
 
