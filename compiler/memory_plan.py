@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from compiler.errors import CompilerError
-from runtime.memory import ArenaSlot, MemoryPlan, aligned
+from runtime.module import ArenaSlot, MemoryPlan, aligned  # the module format's plan
 from vta_hw.bundle import Bundle
 from vta_hw.config import HwConfig
 

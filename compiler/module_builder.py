@@ -35,9 +35,9 @@ from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions, UopLayout
 from compiler.memory_plan import Live, capacity_error, memory_plan, plan_arena
-from runtime.memory import MemoryPlan
 from runtime.module import (
     DEVICE_KINDS,
+    MemoryPlan,
     Module,
     Program,
     Step,

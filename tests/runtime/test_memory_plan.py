@@ -19,8 +19,7 @@ import pytest
 
 import compiler.module_builder as mb
 from compiler.memory_plan import DramCapacityError, Live
-from compiler.module_builder import Node, build_module
-from opset import Conv2d, Epilogue, Pool2d, Requant
+from compiler.module_builder import build_module
 from runtime.device import DeviceError
 from runtime.executor import Executor
 from runtime.fpga_device import FpgaDevice
@@ -28,32 +27,11 @@ from runtime.memory import overlapping_live
 from runtime.module import ModuleError, load_module
 from runtime.sim_device import SimDevice
 from tests.fpga.test_fpga_device import ModelSoc
-from tests.runtime.models import reference_run
+from tests.runtime.models import deep_chain, reference_run
 from vta_hw.config import TINY
 from vta_sim.errors import SimError
 
 SAMPLES = 2
-
-
-def deep_chain(seed: int = 4) -> tuple[list[Node], dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-
-    def r8(*s):
-        return rng.integers(-128, 128, s, dtype=np.int8)
-
-    consts = {"w0": r8(8, 3, 3, 3), **{f"w{i}": r8(8, 8, 3, 3) for i in (1, 2, 3)},
-              "w4": r8(8, 8, 3, 3)}
-    nodes = [Node(Conv2d(1, 3, 8, 8, 8, 3, 3, 1, 1, Epilogue(requant=Requant(1, 7),
-                                                              relu=True), name="c0"),
-                  "accelerator", {"x": "x", "w": "w0"}, "a0")]
-    for i in (1, 2, 3):
-        nodes.append(Node(Conv2d(1, 8, 8, 8, 8, 3, 3, 1, 1,
-                                 Epilogue(requant=Requant(1, 9), relu=True), name=f"c{i}"),
-                          "accelerator", {"x": f"a{i - 1}", "w": f"w{i}"}, f"a{i}"))
-    nodes += [Node(Pool2d(1, 8, 8, 8, "max", 2, 2, 2, name="pool"), "cpu", {"x": "a3"}, "p"),
-              Node(Conv2d(1, 8, 4, 4, 8, 3, 3, 1, 1, Epilogue(requant=Requant(1, 9)),
-                          name="c4"), "accelerator", {"x": "p", "w": "w4"}, "y")]
-    return nodes, consts
 
 
 def inputs(seed: int = 9) -> np.ndarray:
