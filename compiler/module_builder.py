@@ -6,8 +6,11 @@ operands and which tensor it writes.  :func:`build_module` compiles the accelera
 (consecutive ones chained into one program, :func:`compiler.api.chain`, so a tensor passed
 between them never leaves device memory and the next op's loads overlap the previous op's
 compute), keeps the weights of every node resident (in the program image on the
-accelerator; as module constants for host kernels), and returns a
-:class:`runtime.module.Module`; :func:`write_module` saves it atomically.
+accelerator; as module constants for host kernels), plans the device memory of the
+activation tensors (one arena shared by every program, tensors whose lifetimes do not
+overlap sharing bytes: :mod:`compiler.memory_plan`), refuses a module that does not fit
+the configured DRAM, and returns a :class:`runtime.module.Module`; :func:`write_module`
+saves it atomically.
 
 Choices made here:
 
