@@ -163,7 +163,8 @@ class Bundle:
         align = link_align(self.config)
         n = len(self.dram)
         arena_base = base + n if arena_base is None else arena_base
-        for what, b in (("base", base), ("arena base", arena_base)):
+        bases = (("base", base), ("arena base", arena_base))
+        for what, b in bases[:2 if self.arena_bytes else 1]:
             if b < 0 or b % align:
                 raise BundleError(f"cannot link at byte {b}: the {what} must be a non-negative "
                                   f"multiple of {align} (link_align of {self.config.name!r})")
