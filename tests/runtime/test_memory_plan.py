@@ -28,6 +28,7 @@ from runtime.module import ModuleError, load_module
 from runtime.sim_device import SimDevice
 from tests.fpga.test_fpga_device import ModelSoc
 from tests.runtime.models import deep_chain, reference_run
+from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import TINY
 from vta_sim.errors import SimError
 
@@ -164,3 +165,44 @@ def test_the_simulator_refuses_allocations_past_its_dram():
     dev.allocate(4000)
     with pytest.raises(DeviceError, match="out of device memory.*4096-byte DRAM"):
         dev.allocate(200)
+
+
+# ---------------------------------------------------------------------------- arena linking
+def test_a_program_runs_the_same_with_its_arena_elsewhere(built, tmp_path):
+    """The first program of the chained model, linked with its arena right after its image
+    (standalone) and with the arena in a buffer allocated below it: same cycles, same
+    bytes out; the bundle file keeps its arena size."""
+    _, _, m = built
+    b = m.programs[0].bundle
+    assert b.arena_bytes and len(b.dram) % 64 == 0
+    x = np.random.default_rng(2).integers(-128, 128, b.symbols["x"].nbytes, np.int8)
+
+    def run(dev, handle):
+        dev.copy_in(handle.buffer("x"), x)
+        res = dev.launch(handle)
+        return res.cycles, dev.copy_out(handle.buffer("a3"))
+
+    alone = SimDevice(TINY)
+    h1 = alone.load(b)
+    assert h1.buffer("a3").handle >= h1.base + len(b.dram)  # arena after the image
+    shared = SimDevice(TINY)
+    arena = shared.allocate(b.arena_bytes)
+    h2 = shared.load(b, arena=arena)
+    assert h2.base > arena.handle and h2.buffer("a3").handle < h2.base
+    got1, got2 = run(alone, h1), run(shared, h2)
+    assert got1 == got2 and np.count_nonzero(np.frombuffer(got1[1], np.int8))
+    again = Bundle.load(b.save(tmp_path / "p.vtab"))
+    assert again.arena_bytes == b.arena_bytes and again.symbols == b.symbols
+
+
+def test_an_arena_too_small_or_a_straddling_symbol_is_refused(built):
+    _, _, m = built
+    b = m.programs[0].bundle
+    dev = SimDevice(TINY)
+    small = dev.allocate(b.arena_bytes // 2)
+    with pytest.raises(DeviceError, match="arena cannot hold"):
+        dev.load(b, arena=small)
+    n = len(b.dram)
+    with pytest.raises(BundleError, match="lies outside"):
+        Bundle(b.config, b.dram, b.insn_addr, b.insn_count,
+               {"across": Region(n - 64, 128)}, arena_bytes=b.arena_bytes)
