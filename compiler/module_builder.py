@@ -182,7 +182,7 @@ def _chain(pairs: list[tuple[Node, CompiledOp]], constants) -> ChainedProgram:
     return chain([c for _, c in pairs], [_names(n, c, constants) for n, c in pairs])
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Draft:
     """A chained program before its bundle is built: what the memory plan needs (its
     transient tensors and their lifetimes) and what the bundle and the Program take."""
