@@ -277,22 +277,53 @@ class ChainedProgram:
                    for t in op.tensors if t.role == "output"}
         return [g for g in self.tensors if g not in written]
 
+    def users(self, g: str) -> list[int]:
+        """Indices of the ops that read or write global tensor ``g``, in order."""
+        return [i for i, op in enumerate(self.ops)
+                if any(self.global_name(i, t.name) == g for t in op.tensors)]
+
+    def transient(self, fed: Iterable[str] = ()) -> list[str]:
+        """Global tensors whose bytes matter only from their first writer on: the ``fed``
+        inputs (copied in before each run) and every tensor an op writes, except one whose
+        DRAM halo a reader takes as its padding (its image must hold the pad value from
+        the start).  Only these may live in an arena shared with other tensors."""
+        fed = set(fed)
+        written = {self.global_name(i, t.name) for i, op in enumerate(self.ops)
+                   for t in op.tensors if t.role == "output"}
+        halo_read = {self.global_name(i, t.name) for i, c in enumerate(self.ops)
+                     for t in c.tensors if _halo_pad(c, t) is not None}
+        return [g for g in self.tensors
+                if g in fed or (g in written and g not in halo_read)]
+
     def bundle(self, inputs: Sequence[Mapping[str, np.ndarray]], *,
-               fed: Iterable[str] = ()) -> Bundle:
+               fed: Iterable[str] = (), arena: Mapping[str, int] | None = None,
+               arena_bytes: int = 0) -> Bundle:
         """inputs[i]: logical arrays of op i (operands produced by another op omitted).
 
         fed: global input tensors left zero in the image (their operands omitted from
         ``inputs``), for the caller to copy in before each run (:meth:`pack_tensor`) while
-        the rest (weights, micro-ops) stays resident on the device."""
+        the rest (weights, micro-ops) stays resident on the device.  arena: tensors (of
+        :meth:`transient`) placed at these byte offsets of an ``arena_bytes`` arena past
+        the image (:attr:`vta_hw.bundle.Bundle.arena_bytes`) instead of in it."""
         fed = frozenset(fed)
+        arena = dict(arena or {})
         feeds = set(self.inputs)
         bad = sorted(g for g in fed if g not in feeds or self.tensors[g][0].role != "input")
         if bad:
             raise LayoutError(f"cannot feed {bad}: not input tensors of the chain; inputs: "
                               f"{sorted(g for g in feeds if self.tensors[g][0].role == 'input')}")
+        bad = sorted(set(arena) - set(self.transient(fed)))
+        if bad:
+            raise LayoutError(f"tensor(s) {bad} cannot live in an arena: their initial bytes "
+                              "matter (constants, or a halo read as padding)")
         bb = BundleBuilder(self.ops[0].cfg)
         addrs = {}
+        for g, off in arena.items():
+            t = self.tensors[g][0]
+            bb.arena(g, off, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
         for g, (t, i) in self.tensors.items():
+            if g in arena:
+                continue
             if g in fed:
                 r = bb.alloc(g, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
             elif g in feeds or g in self.halo_fills:
@@ -302,6 +333,8 @@ class ChainedProgram:
             else:
                 r = bb.alloc(g, t.layout.nbytes, dtype="int8", shape=t.layout.shape)
             addrs[g] = r.addr
+        start = bb.arena_start(len(self.instrs))
+        addrs.update({g: start + off for g, off in arena.items()})
         linked = []
         for n in self.instrs:
             insn = n.insn
@@ -310,7 +343,8 @@ class ChainedProgram:
                 insn = replace(insn, dram_base=insn.dram_base + addrs[n.tensor] // eb)
             linked.append(insn)
         bb.set_program(linked)
-        return bb.build({"ops": [op.op.name for op in self.ops]})
+        return bb.build({"ops": [op.op.name for op in self.ops]},
+                        arena_bytes=arena_bytes if arena else 0)
 
     def pack_tensor(self, g: str, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         """Blocked DRAM data of global tensor ``g`` from the logical operands ``arrays`` of

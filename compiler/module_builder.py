@@ -6,8 +6,11 @@ operands and which tensor it writes.  :func:`build_module` compiles the accelera
 (consecutive ones chained into one program, :func:`compiler.api.chain`, so a tensor passed
 between them never leaves device memory and the next op's loads overlap the previous op's
 compute), keeps the weights of every node resident (in the program image on the
-accelerator; as module constants for host kernels), and returns a
-:class:`runtime.module.Module`; :func:`write_module` saves it atomically.
+accelerator; as module constants for host kernels), plans the device memory of the
+activation tensors (one arena shared by every program, tensors whose lifetimes do not
+overlap sharing bytes: :mod:`compiler.memory_plan`), refuses a module that does not fit
+the configured DRAM, and returns a :class:`runtime.module.Module`; :func:`write_module`
+saves it atomically.
 
 Choices made here:
 
@@ -34,8 +37,10 @@ import numpy as np
 from compiler.api import ChainedProgram, CompiledOp, chain, check_chainable, compile_op
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions, UopLayout
+from compiler.memory_plan import Live, capacity_error, memory_plan, plan_arena
 from runtime.module import (
     DEVICE_KINDS,
+    MemoryPlan,
     Module,
     Program,
     Step,
@@ -44,6 +49,7 @@ from runtime.module import (
     layout_to_json,
     save_module,
 )
+from vta_hw.bundle import link_align
 from vta_hw.config import HwConfig
 
 ACTIVATION_OPERANDS = ("x", "a", "b", "residual")
@@ -185,8 +191,46 @@ def _chain(pairs: list[tuple[Node, CompiledOp]], constants) -> ChainedProgram:
     return chain([c for _, c in pairs], [_names(n, c, constants) for n, c in pairs])
 
 
-def _program(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
-             consumers_outside: set[str]) -> Program:
+@dataclass(frozen=True)
+class _Draft:
+    """A chained program before its bundle is built: what the memory plan needs (its
+    transient tensors and their lifetimes) and what the bundle and the Program take."""
+
+    pairs: list[tuple[Node, CompiledOp]]
+    first_step: int
+    cp: ChainedProgram
+    per_op: list[dict[str, np.ndarray]]
+    fed: list[str]
+    feeds: list[Transfer]
+    results: list[Transfer]
+    owners: list[int]
+
+    @property
+    def last_step(self) -> int:
+        return self.first_step + len(self.pairs) - 1
+
+    def live(self, k: int) -> list[Live]:
+        """The program's tensors that may share the module's arena, with their lifetimes
+        in module steps (see :mod:`runtime.memory`): a fed tensor from the program's first
+        step, a result to its last, any other from its writer to its last reader."""
+        out = {t.tensor for t in self.results}
+        lives = []
+        for g in self.cp.transient(self.fed):
+            users = self.cp.users(g)
+            first = self.first_step if g in self.fed else self.first_step + users[0]
+            last = self.last_step if g in out else self.first_step + users[-1]
+            lives.append(Live(k, g, g, self.cp.tensors[g][0].layout.nbytes, first, last))
+        return lives
+
+    def program(self, arena: dict[str, int], arena_bytes: int) -> Program:
+        bundle = self.cp.bundle(self.per_op, fed=self.fed, arena=arena,
+                                arena_bytes=arena_bytes)
+        return Program(bundle, tuple(range(self.first_step, self.last_step + 1)),
+                       tuple(self.feeds), tuple(self.results), tuple(self.owners))
+
+
+def _draft(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
+           consumers_outside: set[str]) -> _Draft:
     cp = _chain(pairs, constants)
     per_op = []
     fed: list[str] = []
@@ -208,7 +252,6 @@ def _program(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
         fed.append(g)
         pad = int(getattr(n.op, "pad_value", 0)) if t.name == "x" else 0
         feeds.append(Transfer(g, n.inputs[operand], layout_to_json(t.layout), pad))
-    bundle = cp.bundle(per_op, fed=fed)
     results = []
     for n, c in pairs:
         if n.output in consumers_outside:
@@ -219,8 +262,26 @@ def _program(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
         if node.seq >= 0:
             last = bisect.bisect_right(bases, node.seq) - 1
         owners.append(first_step + last)
-    return Program(bundle, tuple(range(first_step, first_step + len(pairs))), tuple(feeds),
-                   tuple(results), tuple(owners))
+    return _Draft(pairs, first_step, cp, per_op, fed, feeds, results, owners)
+
+
+def _plan_programs(drafts: Sequence[_Draft], cfg: HwConfig
+                   ) -> tuple[tuple[Program, ...], MemoryPlan]:
+    """Place every program's transient tensors in one arena (liveness-based reuse, see
+    :mod:`compiler.memory_plan`), build the bundles against it and check the module fits
+    the configured DRAM."""
+    align = link_align(cfg)
+    lives = [t for k, d in enumerate(drafts) for t in d.live(k)]
+    slots, arena_bytes, no_reuse = plan_arena(lives, align)
+    programs = tuple(
+        d.program({s.symbol: s.offset for s in slots if s.program == k}, arena_bytes)
+        for k, d in enumerate(drafts))
+    plan = memory_plan(slots, arena_bytes, no_reuse, [p.bundle for p in programs], align)
+    err = capacity_error(plan, cfg, ["+".join(n.step_name for n, _ in d.pairs)
+                                     for d in drafts])
+    if err is not None:
+        raise err
+    return programs, plan
 
 
 def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str, np.ndarray],
@@ -245,17 +306,18 @@ def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str
     for g in _groups(nodes):
         order += _compile_run(g.nodes, cfg, constants)
     index = {id(n): i for i, n in enumerate(nodes)}
-    programs, prog_of = [], {}
+    drafts, prog_of = [], {}
     for pairs in order:
         members = {id(n) for n, _ in pairs}
         inner_outputs = {n.output for n, _ in pairs}
         outside = {t for m in nodes if id(m) not in members for t in m.inputs.values()}
         outside |= set(outputs)
-        k = len(programs)
-        programs.append(_program(pairs, index[id(pairs[0][0])], constants,
-                                 outside & inner_outputs))
+        k = len(drafts)
+        drafts.append(_draft(pairs, index[id(pairs[0][0])], constants,
+                             outside & inner_outputs))
         for n, _ in pairs:
             prog_of[id(n)] = k
+    programs, plan = _plan_programs(drafts, cfg)
     steps = tuple(Step(n.step_name, n.op, n.device, dict(n.inputs), n.output,
                        prog_of.get(id(n))) for n in nodes)
     tensors = {}
@@ -276,8 +338,8 @@ def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str
     unused = sorted(set(constants) - used)
     if unused:
         raise OpError(f"constant(s) {unused} are not used by any node")
-    return Module(cfg, tensors, inputs, tuple(outputs), steps, tuple(programs), constants,
-                  dict(meta or {}))
+    return Module(cfg, tensors, inputs, tuple(outputs), steps, programs, constants,
+                  dict(meta or {}), plan)
 
 
 def write_module(path: str | os.PathLike, nodes: Sequence[Node], cfg: HwConfig, **kw) -> Path:

@@ -75,6 +75,8 @@ def epilogue(acc, ep: Epilogue, bias=None, multiplier=None, shift=None,
                 x = rshr(x, rq.shift)
     if ep.residual:
         x = wrap32(x + np.asarray(residual, dtype=np.int64))
+    if ep.offset:
+        x = wrap32(x + ep.offset)
     if ep.relu:
         x = np.maximum(x, 0)
     if ep.clip is not None:

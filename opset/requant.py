@@ -13,6 +13,7 @@ exactly as the ALU does::
     x = x * multiplier[c]                   if requant and (per_channel or multiplier != 1)
     x = rshr(x, shift[c])                   if requant and (per_channel or shift > 0)
     x = x + residual                        if residual   (int8 residual, sign-extended)
+    x = x + offset                          if offset     (the output zero point)
     x = max(x, 0)                           if relu
     x = min(max(x, lo), hi)                 if clip
     y = saturate_int8(x)                    (free: the out buffer saturates every acc write)
@@ -21,6 +22,17 @@ exactly as the ALU does::
 RSHR) and ``x`` for ``s = 0``.  ``[c]`` marks per-output-channel values when
 ``Requant.per_channel`` is set (they come from the op's ``multiplier`` and ``shift``
 inputs), otherwise one immediate for the whole tensor.
+
+``offset`` is the output's zero point for asymmetric activations, ``y = round(real / s_y) +
+z_y``: the requantized accumulator is the real value in the output scale, so the zero point
+is added after it.  It comes after the residual because the residual is an int8 value with a
+zero point of its own, ``z_r``, already in the output scale: ``y = requant(acc) + (r - z_r) +
+z_y``, so one immediate ``offset = z_y - z_r`` does both, and the residual needs no
+zero-point pass of its own.  The clamps come last and are integers of the output encoding
+(zero point included): ``relu`` is the integer ``max(x, 0)`` of symmetric outputs, and a
+real ReLU of an output with zero point ``z_y`` is ``clip=(z_y, 127)``.  An input zero point
+needs no step here: it is the op's ``pad_value`` plus a bias correction ``-z_x * sum(w[c])``
+folded into ``bias`` by whoever quantizes the graph.
 """
 
 from __future__ import annotations
@@ -111,7 +123,10 @@ class Epilogue:
     bias: add the op's ``bias`` input (int32, one per output channel).
     requant: see :class:`Requant` (None: keep the int32 value, saturated to int8 on output).
     residual: add the op's ``residual`` input (int8, the output's shape) after requantization.
-    relu: clamp below at 0.  clip: clamp to ``(lo, hi)`` (values in the 16-bit immediate range).
+    offset: an immediate added after the residual (the output zero point, minus the
+    residual's when there is one).  relu: clamp below at integer 0 (a symmetric output's
+    real 0; with a zero point ``z`` use ``clip=(z, 127)``).  clip: clamp to ``(lo, hi)``
+    (values in the 16-bit immediate range).
     """
 
     bias: bool = False
@@ -119,8 +134,12 @@ class Epilogue:
     residual: bool = False
     relu: bool = False
     clip: tuple[int, int] | None = None
+    offset: int = 0
 
     def __post_init__(self) -> None:
+        if not IMM_MIN <= self.offset <= IMM_MAX:
+            raise OpError(f"epilogue offset={self.offset} does not fit the ALU's "
+                          f"{isa.ALU_IMM_BITS}-bit immediate ({IMM_MIN}..{IMM_MAX})")
         if self.clip is not None:
             lo, hi = self.clip
             if not (IMM_MIN <= lo <= hi <= IMM_MAX):
@@ -143,9 +162,9 @@ class Epilogue:
         clamp to ``[0 or -128, 127]``: the GEMM out mirror applies that for free
         (``isa.AluOp.OUTMODE``) instead of ALU passes over the accumulators, which share the
         compute module with the GEMM core.  None when an ALU pass is needed (multiplier,
-        pre-shift, per-channel values, residual, other bounds)."""
+        pre-shift, per-channel values, residual, an offset, other bounds)."""
         rq = self.requant
-        if self.residual or (rq is not None and (rq.per_channel or rq.multiplier != 1
+        if self.residual or self.offset or (rq is not None and (rq.per_channel or rq.multiplier != 1
                                                  or rq.pre_shift)):
             return None
         lo, hi = self.bounds()

@@ -35,7 +35,7 @@ def _plain(v: Any) -> Any:
 def epilogue_to_json(ep: Epilogue) -> dict[str, Any]:
     rq = ep.requant
     return {"bias": ep.bias, "residual": ep.residual, "relu": ep.relu,
-            "clip": None if ep.clip is None else list(ep.clip),
+            "clip": None if ep.clip is None else list(ep.clip), "offset": ep.offset,
             "requant": None if rq is None else dataclasses.asdict(rq)}
 
 
@@ -47,7 +47,8 @@ def epilogue_from_json(d: Any) -> Epilogue:
         return Epilogue(bias=bool(d.get("bias", False)),
                         requant=None if rq is None else Requant(**rq),
                         residual=bool(d.get("residual", False)), relu=bool(d.get("relu", False)),
-                        clip=None if d.get("clip") is None else tuple(d["clip"]))
+                        clip=None if d.get("clip") is None else tuple(d["clip"]),
+                        offset=d.get("offset", 0))
     except TypeError as e:
         raise OpError(f"malformed epilogue {d!r}: {e}") from None
 

@@ -11,7 +11,11 @@ memory for its image and links it there (:meth:`~vta_hw.bundle.Bundle.linked`): 
 instructions, weights and micro-op kernels are written once and stay resident; the
 returned :class:`LoadedProgram` names each symbol's buffer, so a run copies in only its
 inputs, launches and copies out only its outputs.  Several programs can be loaded at once;
-each owns its own memory.
+each owns its own image.  ``load(bundle, arena=buf)`` links a program whose activation
+tensors live in an arena (a module's memory plan) into ``buf``, a buffer the caller
+allocated once and shares between the module's programs; without ``arena`` the program's
+arena is allocated right after its image.  ``memory_bytes`` is what the device's memory
+holds: an allocation past it fails.
 """
 
 from __future__ import annotations
@@ -74,8 +78,10 @@ class LoadedProgram:
     """An accelerator program linked into one device's memory (``load``'s handle).
 
     image: the buffer holding the whole linked image (instructions, constants, inputs,
-    outputs); ``buffers``: each bundle symbol's region inside it.  ``insn_addr`` is
-    absolute.  ``max_cycles``: the run's cycle bound, where the device derived one.
+    outputs); ``buffers``: each bundle symbol's region inside it (or inside ``arena``, the
+    shared buffer the module's activation tensors live in, when the program was loaded
+    with one).  ``insn_addr`` is absolute.  ``max_cycles``: the run's cycle bound, where
+    the device derived one.
     """
 
     device: str
@@ -85,6 +91,7 @@ class LoadedProgram:
     insn_count: int
     buffers: dict[str, Buffer]
     max_cycles: int | None = None
+    arena: Buffer | None = None
 
     @property
     def base(self) -> int:
@@ -100,23 +107,35 @@ class LoadedProgram:
 
 
 def link_program(device: str, bundle: Bundle, image: Buffer, max_cycles: int | None = None,
-                 *, check_ranges: bool = True) -> tuple[bytes, LoadedProgram]:
+                 *, arena: Buffer | None = None, check_ranges: bool = True
+                 ) -> tuple[bytes, LoadedProgram]:
     """The bundle's image linked at ``image`` (a buffer the device allocated) and the
     handle naming its symbols there; raises DeviceError if it cannot be linked
-    (``check_ranges``: see :meth:`vta_hw.bundle.Bundle.linked`)."""
+    (``check_ranges``: see :meth:`vta_hw.bundle.Bundle.linked`).
+
+    arena: the buffer holding the bundle's arena (shared with the other programs of a
+    module, :attr:`Bundle.arena_bytes`); None: ``image`` holds it right after the image
+    (``image`` then needs :meth:`Bundle.standalone_image`'s size)."""
     from vta_hw.bundle import BundleError
 
-    if image.nbytes < len(bundle.dram):
+    n = len(bundle.dram)
+    need = n if arena is not None else n + bundle.arena_bytes
+    if image.nbytes < need:
         raise DeviceError(f"{device}: a {image.nbytes}-byte buffer cannot hold the bundle's "
-                          f"{len(bundle.dram)}-byte image")
+                          f"{need}-byte image")
+    if arena is not None and arena.nbytes < bundle.arena_bytes:
+        raise DeviceError(f"{device}: a {arena.nbytes}-byte arena cannot hold the bundle's "
+                          f"{bundle.arena_bytes}-byte arena")
+    arena_base = image.handle + n if arena is None else arena.handle
     try:
-        data = bundle.linked(image.handle, check_ranges=check_ranges)
+        data = bundle.linked(image.handle, arena_base=arena_base, check_ranges=check_ranges)
     except BundleError as e:
         raise DeviceError(f"{device}: {e}") from None
-    bufs = {k: Buffer(device, image.handle + r.addr, r.nbytes)
+    bufs = {k: Buffer(device, (arena_base - n if r.addr >= n and bundle.arena_bytes
+                               else image.handle) + r.addr, r.nbytes)
             for k, r in bundle.symbols.items()}
     return data, LoadedProgram(device, bundle, image, image.handle + bundle.insn_addr,
-                               bundle.insn_count, bufs, max_cycles)
+                               bundle.insn_count, bufs, max_cycles, arena)
 
 
 def program_align(cfg: HwConfig) -> int:
@@ -148,6 +167,8 @@ class Device(ABC):
     """
 
     name: str = "device"
+    memory_bytes: int | None = None
+    """The device memory programs and buffers may occupy (None: host memory, unbounded)."""
 
     @abstractmethod
     def allocate(self, nbytes: int) -> Buffer:

@@ -1,7 +1,8 @@
 """Devices whose memory is one DRAM image held on the host: the simulator and the RTL.
 
 Device memory is a byte array that grows as buffers are allocated (aligned to
-:func:`vta_hw.bundle.link_align`, so any buffer can hold a linked program).  ``load(bundle)``
+:func:`vta_hw.bundle.link_align`, so any buffer can hold a linked program), up to the
+config's DRAM capacity (``HwConfig.dram_bytes``).  ``load(bundle)``
 runs the device's pre-run checks (:meth:`DramImageDevice._check_program`), allocates memory
 for the bundle's image, links it there and writes it once: another program loaded before
 or after keeps its own memory.  ``launch(handle)`` runs the instructions on the current
@@ -41,6 +42,7 @@ class DramImageDevice(Device):
     def __init__(self, cfg: HwConfig) -> None:
         self.cfg = cfg
         self.align = program_align(cfg)
+        self.memory_bytes = cfg.dram_bytes
         self._mem = bytearray()
 
     @abstractmethod
@@ -70,6 +72,10 @@ class DramImageDevice(Device):
             raise DeviceError(f"{self.name}: allocate needs a non-negative byte count, got "
                               f"{nbytes!r}")
         addr = -(-len(self._mem) // self.align) * self.align
+        if addr + nbytes > self.memory_bytes:
+            raise DeviceError(f"{self.name}: out of device memory: {nbytes} bytes at {addr} "
+                              f"exceed the {self.memory_bytes}-byte DRAM of config "
+                              f"{self.cfg.name!r} (log_dram_bytes={self.cfg.log_dram_bytes})")
         self._mem.extend(bytes(addr + nbytes - len(self._mem)))
         return Buffer(self.name, addr, nbytes)
 
@@ -99,12 +105,15 @@ class DramImageDevice(Device):
         return bytes(self._mem)
 
     # ------------------------------------------------------------------ programs
-    def load(self, program: Any) -> LoadedProgram:
-        """Check the bundle, link it into newly allocated memory and write it there."""
+    def load(self, program: Any, *, arena: Buffer | None = None) -> LoadedProgram:
+        """Check the bundle, link it into newly allocated memory (its arena into
+        ``arena``, when given: see :func:`~runtime.device.link_program`) and write it."""
         bundle = expect_bundle(program, self.cfg, self.name)
+        if arena is not None:
+            self._check(arena)
         bound = self._check_program(bundle)
-        image = self.allocate(len(bundle.dram))
-        data, handle = link_program(self.name, bundle, image, bound)
+        image = self.allocate(len(bundle.dram) + (0 if arena else bundle.arena_bytes))
+        data, handle = link_program(self.name, bundle, image, bound, arena=arena)
         self.copy_in(image, data)
         return handle
 

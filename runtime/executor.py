@@ -23,6 +23,12 @@ previous op's compute are charged to the previous op).  Other devices (``rtl``,
 ``fpga``) report only the program's total: the program is then one entry, named by its
 ops joined with ``+``.
 
+Device memory follows the module's plan (:mod:`runtime.memory`): the executor refuses a
+module larger than the device's memory, allocates the activation arena once and links
+every program against it, so the programs' activations share bytes as planned; the
+profile's ``memory`` reports the resident and arena bytes and what the arena would be
+with no reuse.
+
 The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops) and host
 ops on one Chrome/Perfetto timeline, in microseconds of the sequential schedule above.
 """
@@ -36,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.device import Device, DeviceError, LaunchResult, LoadedProgram
+from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
 from runtime.host_ops import HostOp
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
 from vta_hw.errors import VtaError
@@ -84,8 +90,20 @@ class Executor:
         self.copied_in_bytes = 0
         self.copied_out_bytes = 0
         self.handles: list[LoadedProgram] = []
+        self.arena: Buffer | None = None
+        plan = module.memory
+        if plan is not None and module.programs:
+            cap = device.memory_bytes
+            if cap is not None and plan.total_bytes > cap:
+                raise DeviceError(
+                    f"{device.name}: the module needs {plan.total_bytes} bytes of device "
+                    f"memory ({plan.resident_bytes} programs and weights + {plan.arena_bytes} "
+                    f"activation arena), the device has {cap}")
+            if plan.arena_bytes:
+                self.arena = device.allocate(plan.arena_bytes)
         for p in module.programs:
-            self.handles.append(device.load(p.bundle))
+            self.handles.append(device.load(p.bundle, arena=self.arena) if self.arena
+                                else device.load(p.bundle))
             self.loaded_bytes += len(p.bundle.dram)
         gpu = [s.name for s in module.steps if s.device == "gpu"]
         if gpu:
@@ -124,9 +142,12 @@ class Executor:
 
     def close(self) -> None:
         """Release the programs' device memory and the host buffers."""
-        for h in self.handles:
+        for h in reversed(self.handles):  # newest first: a bump allocator shrinks
             self.device.free(h.image)
         self.handles = []
+        if self.arena is not None:
+            self.device.free(self.arena)
+            self.arena = None
         if self.host is not None:
             for k in self.kernels.values():
                 for b in (*k.buffers.values(), k.out):
@@ -270,11 +291,13 @@ class Executor:
         host = sum(e["seconds"] for e in layers if "seconds" in e)
         macs = sum(e["macs"] for e in layers)
         latency = (cycles / (self.cfg.target_clock_mhz * 1e3) + host * 1e3) / samples
+        memory = self.module.memory
         return {"layers": layers, "totals": {
             "accelerator_cycles": cycles, "macs_total": macs,
             "macs_on_accelerator": sum(e["macs"] for e in acc), "host_seconds": host,
             "samples": samples, "clock_mhz": self.cfg.target_clock_mhz,
-            "estimated_latency_ms": latency}}
+            "estimated_latency_ms": latency},
+            **({"memory": memory.summary()} if memory is not None else {})}
 
 
 def check_inputs(module: Module, inputs: Mapping[str, Any]

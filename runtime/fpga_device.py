@@ -285,6 +285,7 @@ class FpgaDevice(Device):
             raise FpgaDeviceError(f"the bitstream was built for config hash "
                                   f"{self.info.config_hash}, not {cfg.name!r} "
                                   f"({cfg.config_hash()}): program the matching bitstream")
+        self.memory_bytes = self.info.dram_bytes  # the SoC's, not the config's capacity
         self._allocs: dict[int, int] = {}  # addr -> nbytes
         self._top = 0
         self._pending = False
@@ -343,16 +344,19 @@ class FpgaDevice(Device):
                                   "synchronize() first")
 
     # ------------------------------------------------------------------ programs
-    def load(self, program: Any) -> LoadedProgram:
+    def load(self, program: Any, *, arena: Buffer | None = None) -> LoadedProgram:
         """Validate a bundle (raising the simulator's error), allocate SoC DRAM for its
         image, link it there and write it over the link, once: instructions, weights and
-        micro-op kernels stay resident for every later launch."""
+        micro-op kernels stay resident for every later launch.  ``arena``: see
+        :func:`~runtime.device.link_program`."""
         bundle = expect_bundle(program, self.cfg, "fpga", FpgaDeviceError)
+        if arena is not None:
+            self._buf(arena)
         bound = self.max_cycles
         if self.validate:
             expected = validate_bundle(bundle, max_cycles=self.max_cycles)
             bound = bound if bound is not None else cycle_bound(expected)
-        size = len(bundle.dram)
+        size = len(bundle.dram) + (0 if arena else bundle.arena_bytes)
         if size > self.info.dram_bytes:
             raise FpgaDeviceError(f"fpga: the bundle's DRAM image is {size} bytes, the SoC has "
                                   f"{self.info.dram_bytes}; rebuild the bitstream with a "
@@ -360,7 +364,7 @@ class FpgaDevice(Device):
         self._idle_or_raise("load")
         image = self.allocate(size)
         try:
-            data, handle = link_program(self.name, bundle, image, bound,
+            data, handle = link_program(self.name, bundle, image, bound, arena=arena,
                                         check_ranges=self.validate)
         except DeviceError as e:
             self.free(image)

@@ -3,11 +3,12 @@ int8 data moves.
 
 A quantized model takes float inputs and returns float outputs; its int8 core is opset
 operators.  The boundary conversions run on the host in numpy, exactly as the quantized
-graph's reference computes them (ONNX QuantizeLinear / DequantizeLinear with zero point 0:
-``q = sat8(rint(x / s))`` in float32, ``x = q * s``), so a module's outputs equal
-``evaluate_quantized`` bit for bit.  ``transpose`` and ``concat`` move int8 data (the
-scale kept, exact).  They are data, like the opset ops: serialized in the manifest as
-``{"kind": "host.<kind>", "name", "shape", "in_shapes", "scale", "perm", "axis"}``.
+graph's reference computes them (ONNX QuantizeLinear / DequantizeLinear with an int8 zero
+point ``z``: ``q = sat8(rint(x / s) + z)`` in float32, ``x = (q - z) * s``), so a module's
+outputs equal ``evaluate_quantized`` bit for bit.  ``transpose`` and ``concat`` move int8
+data (the scale kept, exact).  They are data, like the opset ops: serialized in the manifest
+as ``{"kind": "host.<kind>", "name", "shape", "in_shapes", "scale", "zero_point", "perm",
+"axis"}``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _shape(s: Any, what: str) -> tuple[int, ...]:
 class HostOp:
     """One host step producing a tensor of ``shape`` from inputs of ``in_shapes``:
 
-    * ``quantize`` (float32 -> int8) / ``dequantize`` (int8 -> float32) with ``scale``
-      (zero point 0); operand ``x``;
+    * ``quantize`` (float32 -> int8) / ``dequantize`` (int8 -> float32) with ``scale`` and
+      ``zero_point`` (int8); operand ``x``;
     * ``transpose`` of an int8 tensor by ``perm``; operand ``x``;
     * ``concat`` of int8 tensors along ``axis``; operands ``x0``, ``x1``, ...
 
@@ -54,6 +55,7 @@ class HostOp:
     scale: float | None = None
     perm: tuple[int, ...] = ()
     axis: int = 0
+    zero_point: int = 0
 
     def __post_init__(self) -> None:
         what = f"host op {self.name!r}"
@@ -70,6 +72,11 @@ class HostOp:
             if not np.isfinite(scale) or scale <= 0:
                 raise HostOpError(f"{what}: scale must be positive, got {self.scale}")
             object.__setattr__(self, "scale", scale)
+            if not isinstance(self.zero_point, int | np.integer) or \
+                    not -128 <= self.zero_point <= 127:
+                raise HostOpError(f"{what}: zero point must be an int8, got "
+                                  f"{self.zero_point!r}")
+            object.__setattr__(self, "zero_point", int(self.zero_point))
             if ins != (shape,):
                 raise HostOpError(f"{what}: {self.kind} keeps the shape {list(shape)}")
         elif self.kind == "transpose":
@@ -113,9 +120,10 @@ class HostOp:
         arrs = [np.asarray(x).astype(want, copy=False).reshape(s)
                 for x, s in zip(xs, self.in_shapes, strict=True)]
         if self.kind == "quantize":
-            return quantize_linear(arrs[0], np.float32(self.scale), np.int8(0))
+            return quantize_linear(arrs[0], np.float32(self.scale), np.int8(self.zero_point))
         if self.kind == "dequantize":
-            return dequantize_linear(arrs[0], np.float32(self.scale), np.int8(0))
+            return dequantize_linear(arrs[0], np.float32(self.scale),
+                                     np.int8(self.zero_point))
         if self.kind == "transpose":
             return np.ascontiguousarray(arrs[0].transpose(self.perm))
         return np.concatenate(arrs, axis=self.axis)
@@ -128,14 +136,15 @@ def is_host_json(d: Any) -> bool:
 def host_op_to_json(op: HostOp) -> dict[str, Any]:
     return {"kind": PREFIX + op.kind, "name": op.name, "shape": list(op.shape),
             "in_shapes": [list(s) for s in op.in_shapes], "scale": op.scale,
-            "perm": list(op.perm), "axis": op.axis}
+            "zero_point": op.zero_point, "perm": list(op.perm), "axis": op.axis}
 
 
 def host_op_from_json(d: dict[str, Any]) -> HostOp:
     try:
         return HostOp(str(d["kind"])[len(PREFIX):], str(d["name"]), tuple(d["shape"]),
                       tuple(tuple(s) for s in d["in_shapes"]), d.get("scale"),
-                      tuple(d.get("perm", ())), int(d.get("axis", 0)))
+                      tuple(d.get("perm", ())), int(d.get("axis", 0)),
+                      d.get("zero_point", 0))
     except (KeyError, TypeError) as e:
         raise HostOpError(f"host op description {d!r}: {e}") from e
 

@@ -8,10 +8,14 @@ the runtime never imports the compiler that produced it:
   point where known, logical layout), the model's input and output names, the steps in
   execution order (name, device kind ``accelerator``/``cpu``/``gpu``, the opset op
   description as JSON, operand -> tensor wiring, output tensor, MACs, the accelerator
-  program that runs it), the partition (step -> device), the accelerator programs'
-  metadata, and the SHA-256 of every other member;
+  program that runs it), the partition (step -> device), the layout transforms at the
+  device boundaries (:attr:`Module.layout_transforms`, derived from the programs' feeds
+  and results and checked against them on load), the accelerator programs' metadata,
+  the memory plan (:mod:`runtime.memory`: where the activation tensors live in the
+  arena every program shares), and the SHA-256 of every other member;
 * the constants (``arrays/NAME.npy``: weights, biases, requantization tables);
-* the accelerator programs (``programs/K.bin``: a relocatable bundle image; consecutive
+* the accelerator programs (``programs/K.bin``: a relocatable bundle image holding the
+  instructions and constants, its activation tensors in the arena past it; consecutive
   accelerator ops chained into one program), each with its *feeds* (tensors copied in per
   run, with the blocked layout to pack them into) and *results* (tensors copied out,
   with the layout to unpack them from) and, per instruction, the step it belongs to.
@@ -48,12 +52,15 @@ from opset.errors import OpsetError
 from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
 from runtime.host_ops import HostOp, host_op_from_json, host_op_to_json, is_host_json
+from runtime.memory import ArenaSlot, MemoryPlan, MemoryPlanError, aligned, check_plan
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
-MODULE_VERSION = 2  # 2: host boundary steps (runtime.host_ops)
+MODULE_VERSION = 3  # 2: host boundary steps (runtime.host_ops); 3: zero points (epilogue
+# offset, host quantize/dequantize zero_point: a reader of 2 would drop them silently), the
+# memory plan (arena) and the layout transforms
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
@@ -189,6 +196,36 @@ class Program:
 
 
 @dataclass(frozen=True)
+class LayoutTransform:
+    """A layout conversion at a device boundary, done by the host: ``pack`` (the tensor's
+    logical layout ``logical``, NCHW or NC, into program ``program``'s blocked ``layout``
+    before it runs) or ``unpack`` (the reverse, after it ran); ``nbytes`` crosses to or
+    from device memory.  Tensors passed between the ops of one chained program stay in
+    their blocked layout and have none."""
+
+    kind: str
+    tensor: str
+    program: int
+    logical: str
+    layout: dict[str, Any]
+    nbytes: int
+
+    def describe(self) -> str:
+        lay = self.layout
+        blocked = (f"act(c_blocks={lay['c_blocks']}, block={lay['block']}, halo="
+                   f"{'x'.join(map(str, lay['halo']))})" if lay["kind"] == "act" else
+                   f"dense(block={lay['block']}, batch={lay['batch']})")
+        a, b = (self.logical, blocked) if self.kind == "pack" else (blocked, self.logical)
+        side = "into" if self.kind == "pack" else "out of"
+        return (f"{self.kind} {self.tensor}: {a} -> {b}, {self.nbytes} bytes {side} "
+                f"program {self.program}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tensor": self.tensor, "program": self.program,
+                "logical": self.logical, "layout": self.layout, "nbytes": self.nbytes}
+
+
+@dataclass(frozen=True)
 class Module:
     """A compiled model (see the module docstring)."""
 
@@ -200,6 +237,7 @@ class Module:
     programs: tuple[Program, ...]
     constants: dict[str, np.ndarray] = field(repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
+    memory: MemoryPlan | None = None
 
     def __post_init__(self) -> None:
         check_module(self)
@@ -207,6 +245,17 @@ class Module:
     @property
     def partition(self) -> dict[str, str]:
         return {s.name: s.device for s in self.steps}
+
+    @property
+    def layout_transforms(self) -> tuple[LayoutTransform, ...]:
+        """Every layout conversion a run makes, in execution order: one per tensor
+        crossing into a program (its feeds) or out of it (its results), none inside."""
+        out = []
+        for k, p in enumerate(self.programs):
+            for kind, ts in (("pack", p.feeds), ("unpack", p.results)):
+                out += [LayoutTransform(kind, t.tensor, k, self.tensors[t.tensor].layout,
+                                        t.layout, layout_nbytes(t.layout)) for t in ts]
+        return tuple(out)
 
     def save(self, path: str | os.PathLike) -> Path:
         return save_module(self, path)
@@ -269,6 +318,18 @@ def check_module(m: Module) -> None:
         if p.insn_steps and len(p.insn_steps) != p.bundle.insn_count:
             raise ModuleError(f"program {k}: {len(p.insn_steps)} instruction owners for "
                               f"{p.bundle.insn_count} instructions")
+    if m.memory is None:
+        if any(p.bundle.arena_bytes for p in m.programs):
+            raise ModuleError("programs address an activation arena but the module has no "
+                              "memory plan")
+        return
+    try:
+        check_plan(m.memory, [p.bundle for p in m.programs])
+    except MemoryPlanError as e:
+        raise ModuleError(f"memory plan: {e}") from None
+    for s in m.memory.slots:
+        if s.tensor not in known:
+            raise ModuleError(f"memory plan: tensor {s.tensor!r} is not in the tensor table")
 
 
 # ---------------------------------------------------------------------------- writing
@@ -305,14 +366,17 @@ def _manifest(m: Module, members: dict[str, bytes]) -> dict[str, Any]:
                    "inputs": dict(s.inputs), "output": s.output, "program": s.program,
                    "macs": s.macs} for s in m.steps],
         "partition": m.partition,
+        "layout_transforms": [t.to_json() for t in m.layout_transforms],
         "programs": [{"file": f"programs/{k}.bin", "insn_addr": p.bundle.insn_addr,
                       "insn_count": p.bundle.insn_count, "dram_bytes": len(p.bundle.dram),
+                      "arena_bytes": p.bundle.arena_bytes,
                       "symbols": {n: r.to_dict() for n, r in p.bundle.symbols.items()},
                       "meta": p.bundle.meta, "steps": list(p.steps),
                       "feeds": [_transfer_json(t) for t in p.feeds],
                       "results": [_transfer_json(t) for t in p.results],
                       "insn_steps": list(p.insn_steps)} for k, p in enumerate(m.programs)],
         "constants": {n: f"arrays/{n}.npy" for n in m.constants},
+        "memory": None if m.memory is None else m.memory.to_json(),
         "checksums": {name: _sha(data) for name, data in members.items()},
         "meta": m.meta,
     }
@@ -446,7 +510,8 @@ def _from_manifest(p: Path, d: dict[str, Any], members: dict[str, bytes],
         bundle = Bundle(config=cfg, dram=members[pj["file"]], insn_addr=int(pj["insn_addr"]),
                         insn_count=int(pj["insn_count"]),
                         symbols={k: Region.from_dict(v) for k, v in pj["symbols"].items()},
-                        meta=dict(pj.get("meta", {})))
+                        meta=dict(pj.get("meta", {})),
+                        arena_bytes=int(pj.get("arena_bytes", 0)))
         if len(bundle.dram) != int(pj["dram_bytes"]):
             raise ModuleError(f"{p}: {pj['file']} has {len(bundle.dram)} bytes, the manifest "
                               f"says {pj['dram_bytes']}")
@@ -454,10 +519,14 @@ def _from_manifest(p: Path, d: dict[str, Any], members: dict[str, bytes],
                                 tuple(_transfer(t) for t in pj["feeds"]),
                                 tuple(_transfer(t) for t in pj["results"]),
                                 tuple(int(i) for i in pj.get("insn_steps", ()))))
+    memory = None if d.get("memory") is None else MemoryPlan.from_json(d["memory"])
     m = Module(cfg, tensors, tuple(d["inputs"]), tuple(d["outputs"]), steps, tuple(programs),
-               constants, dict(d.get("meta", {})))
+               constants, dict(d.get("meta", {})), memory)
     if d.get("partition") != m.partition:
         raise ModuleError(f"{p}: the stored partition does not match the steps' devices")
+    if d.get("layout_transforms") != [t.to_json() for t in m.layout_transforms]:
+        raise ModuleError(f"{p}: the stored layout transforms do not match the programs' "
+                          "feeds and results")
     return m
 
 
@@ -466,7 +535,8 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "HostOp", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
-           "ModuleVersionError", "ModuleConfigError", "save_module", "load_module",
-           "is_module", "read_manifest", "pack_host", "unpack_host", "layout_to_json",
-           "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]
+__all__ = ["Module", "HostOp", "LayoutTransform", "MemoryPlan", "ArenaSlot", "aligned",
+           "Step", "TensorInfo", "Program", "Transfer", "ModuleError", "ModuleVersionError",
+           "ModuleConfigError", "save_module", "load_module", "is_module", "read_manifest",
+           "pack_host", "unpack_host", "layout_to_json", "layout_nbytes", "MODULE_FORMAT",
+           "MODULE_VERSION", "DEVICE_KINDS"]

@@ -37,8 +37,8 @@ def validate_image(cfg: HwConfig, image: bytes, insn_addr: int, insn_count: int,
 
 def validate_bundle(bundle: Bundle, *, max_cycles: int | None = None) -> SimResult:
     """:func:`validate_image` on a bundle."""
-    return validate_image(bundle.config, bundle.dram, bundle.insn_addr, bundle.insn_count,
-                          max_cycles=max_cycles)
+    return validate_image(bundle.config, bundle.standalone_image(), bundle.insn_addr,
+                          bundle.insn_count, max_cycles=max_cycles)
 
 
 def check_static(bundle: Bundle) -> None:

@@ -190,30 +190,31 @@ def _requant(requant, shift, multiplier, channels: int, inputs: dict) -> Requant
 
 
 def _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, channels,
-                   inputs) -> Epilogue:
+                   inputs, offset=0) -> Epilogue:
     rq = _requant(requant, shift, multiplier, channels, inputs)
     if bias is not None:
         inputs["bias"] = np.asarray(bias).astype(np.int32)
     if residual is not None:
         inputs["residual"] = _i8(residual, "residual")
     return Epilogue(bias=bias is not None, requant=rq, residual=residual is not None,
-                    relu=relu, clip=None if clip is None else tuple(clip))
+                    relu=relu, clip=None if clip is None else tuple(clip), offset=int(offset))
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None, requant=None,
-           relu=False, clip=None, residual=None, pad_value=0, cfg: HwConfig = DEFAULT,
-           schedule=None, options: LayoutOptions | None = None, device: DeviceArg = "sim"
-           ) -> RunResult:
+           relu=False, clip=None, residual=None, pad_value=0, offset=0,
+           cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOptions | None = None,
+           device: DeviceArg = "sim") -> RunResult:
     """Quantized conv2d on the simulated accelerator: x (N,C,H,W) int8, w (O,C,KH,KW) int8.
 
     bias: int32 (O,).  shift / multiplier: scalars (per-tensor) or (O,) arrays
     (per-channel) for ``rshr(x * multiplier, shift)``; or ``requant=Requant(...)``.
-    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8: see :class:`~opset.Epilogue`.
+    relu, clip=(lo, hi), residual (N,O,Ho,Wo) int8, offset (the output zero point): see
+    :class:`~opset.Epilogue`.  pad_value: what padding reads (the input zero point).
     """
     x, w = _i8(x, "conv2d: x", "N,C,H,W"), _i8(w, "conv2d: w", "O,C,KH,KW")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
-                        inputs)
+                        inputs, offset)
     n, c, h, wd = x.shape
     o, c2, kh, kw = w.shape
     if c2 != c:
@@ -224,27 +225,27 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None,
 
 def depthwise_conv2d(x, w, bias=None, *, stride=1, padding=0, shift=None, multiplier=None,
                      requant=None, relu=False, clip=None, residual=None, pad_value=0,
-                     cfg: HwConfig = DEFAULT, schedule=None,
+                     offset=0, cfg: HwConfig = DEFAULT, schedule=None,
                      options: LayoutOptions | None = None, device: DeviceArg = "sim"
                      ) -> RunResult:
     """Depthwise conv2d: x (N,C,H,W) int8, w (C,1,KH,KW) int8; epilogue as conv2d."""
     x, w = _i8(x, "depthwise_conv2d: x", "N,C,H,W"), _i8(w, "depthwise_conv2d: w", "C,1,KH,KW")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
-                        inputs)
+                        inputs, offset)
     n, c, h, wd = x.shape
     op = DepthwiseConv2d(n, c, h, wd, w.shape[2], w.shape[3], stride, padding, ep, pad_value)
     return run_op(op, inputs, cfg, schedule, options, device=device)
 
 
 def dense(x, w, bias=None, *, shift=None, multiplier=None, requant=None, relu=False, clip=None,
-          residual=None, cfg: HwConfig = DEFAULT, schedule=None, device: DeviceArg = "sim"
-          ) -> RunResult:
+          residual=None, offset=0, cfg: HwConfig = DEFAULT, schedule=None,
+          device: DeviceArg = "sim") -> RunResult:
     """Dense layer: x (N,I) int8, w (O,I) int8 -> (N,O) int8; epilogue as conv2d."""
     x, w = _i8(x, "dense: x", "N,I"), _i8(w, "dense: w", "O,I")
     inputs = {"x": x, "w": w}
     ep = _gemm_epilogue(bias, requant, shift, multiplier, relu, clip, residual, w.shape[0],
-                        inputs)
+                        inputs, offset)
     if x.shape[1] != w.shape[1]:
         raise OpError(f"dense: weights have {w.shape[1]} inputs, x has {x.shape[1]}")
     return run_op(Dense(x.shape[0], x.shape[1], w.shape[0], ep), inputs, cfg, schedule,

@@ -23,6 +23,17 @@ from a ``.vtab`` file (linked at 0) and as the relocatable program a device link
 memory it allocated: no second program format, no relocation table to keep in step with
 the instructions, and every ``.vtab`` ever written stays loadable.
 
+Arena: a program of a compiled module also addresses ``arena_bytes`` bytes *past* its image,
+the addresses ``[len(dram), len(dram) + arena_bytes)`` of its address space: the activation
+tensors the module's memory plan places in one arena that every program of the module
+shares (tensors whose lifetimes do not overlap share bytes).  :meth:`Bundle.linked` then
+takes a second base, ``arena_base``: an access below ``len(dram)`` moves by ``base``, one
+in the arena by ``arena_base - len(dram)`` (an access may not straddle the two), which the
+address alone decides, so there is still no relocation table.  The image of an arena
+bundle is padded to :func:`link_align`; linked with its arena right after its image
+(the default, :meth:`Bundle.standalone_image`) it is a plain image with ``arena_bytes``
+of zeros appended.
+
 Part of the spec layer: standard library only.
 """
 
@@ -88,6 +99,7 @@ class Bundle:
     insn_count: int
     symbols: dict[str, Region] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    arena_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.insn_addr % isa.INSN_BYTES:
@@ -96,10 +108,27 @@ class Bundle:
         if self.insn_count < 0 or end > len(self.dram):
             raise BundleError(f"instructions [{self.insn_addr}, {end}) lie outside the "
                               f"{len(self.dram)}-byte DRAM image")
+        if self.arena_bytes < 0:
+            raise BundleError(f"arena_bytes must be >= 0, got {self.arena_bytes}")
+        if self.arena_bytes and len(self.dram) % link_align(self.config):
+            raise BundleError(f"the image of a bundle with an arena must be a multiple of "
+                              f"{link_align(self.config)} bytes, got {len(self.dram)}")
+        n, total = len(self.dram), len(self.dram) + self.arena_bytes
         for name, r in self.symbols.items():
-            if r.addr < 0 or r.addr + r.nbytes > len(self.dram):
+            if r.addr < 0 or r.addr + r.nbytes > total or r.addr < n < r.addr + r.nbytes:
+                where = (f"the {n}-byte DRAM image" if not self.arena_bytes else
+                         f"the {n}-byte image or the {self.arena_bytes}-byte arena after it")
                 raise BundleError(f"symbol {name!r} [{r.addr}, {r.addr + r.nbytes}) lies "
-                                  f"outside the {len(self.dram)}-byte DRAM image")
+                                  f"outside {where}")
+
+    def in_arena(self, name: str) -> bool:
+        """Whether symbol ``name`` lies in the arena (past the image)."""
+        return self.symbols[name].addr >= len(self.dram) and self.arena_bytes > 0
+
+    def standalone_image(self) -> bytes:
+        """The image with its arena (zero) right after it: what a device runs when the
+        bundle is linked alone, and what ``read`` reads arena symbols from by default."""
+        return self.dram + bytes(self.arena_bytes)
 
     @property
     def config_hash(self) -> str:
@@ -116,38 +145,50 @@ class Bundle:
         if name not in self.symbols:
             raise KeyError(f"bundle has no symbol {name!r}; symbols: {sorted(self.symbols)}")
         r = self.symbols[name]
-        img = self.dram if dram is None else dram
+        img = self.standalone_image() if dram is None else dram
         return bytes(img[r.addr:r.addr + r.nbytes])
 
-    def linked(self, base: int, *, check_ranges: bool = True) -> bytes:
+    def linked(self, base: int, *, arena_base: int | None = None,
+               check_ranges: bool = True) -> bytes:
         """This bundle's image as it must sit at byte address ``base`` of a device's DRAM:
-        every LOAD/STORE ``dram_base`` moved by ``base`` (see the module docstring).
+        every LOAD/STORE ``dram_base`` moved by ``base``, or by ``arena_base -
+        len(dram)`` when it addresses the arena (default: the arena right after the
+        image; see the module docstring).
 
-        Raises BundleError if ``base`` is not a multiple of :func:`link_align`, if an
-        instruction accesses DRAM outside the image (it would touch memory the program
-        does not own; ``check_ranges=False`` links such raw bits anyway, to exercise a
-        device's own protections) or if a moved address no longer fits its field."""
+        Raises BundleError if a base is not a multiple of :func:`link_align`, if an
+        instruction accesses DRAM outside the image and its arena, or straddles the two
+        (it would touch memory the program does not own; ``check_ranges=False`` links such
+        raw bits anyway, to exercise a device's own protections) or if a moved address no
+        longer fits its field."""
         align = link_align(self.config)
-        if base < 0 or base % align:
-            raise BundleError(f"cannot link at byte {base}: the base must be a non-negative "
-                              f"multiple of {align} (link_align of {self.config.name!r})")
+        n = len(self.dram)
+        arena_base = base + n if arena_base is None else arena_base
+        bases = (("base", base), ("arena base", arena_base))
+        for what, b in bases[:2 if self.arena_bytes else 1]:
+            if b < 0 or b % align:
+                raise BundleError(f"cannot link at byte {b}: the {what} must be a non-negative "
+                                  f"multiple of {align} (link_align of {self.config.name!r})")
         insns = self.instructions()
         moved = []
         for i, insn in enumerate(insns):
             if isinstance(insn, isa.Load | isa.Store):
                 eb = isa.elem_bytes(self.config, insn.mem)
+                lo = insn.dram_base * eb
                 if check_ranges and insn.y_size and insn.x_size:
-                    lo = insn.dram_base * eb
                     hi = (insn.dram_base + (insn.y_size - 1) * insn.x_stride
                           + insn.x_size) * eb
-                    if hi > len(self.dram):
+                    if hi > n + self.arena_bytes or lo < n < hi:
+                        where = (f"the bundle's {n}-byte image" if not self.arena_bytes else
+                                 f"the bundle's {n}-byte image or lie within its "
+                                 f"{self.arena_bytes}-byte arena")
                         raise BundleError(
                             f"instruction {i} ({type(insn).__name__.upper()}) accesses DRAM "
-                            f"bytes [{lo}, {hi}), which exceed the bundle's {len(self.dram)}-"
-                            "byte image: it cannot be linked into device memory")
-                insn = replace(insn, dram_base=insn.dram_base + base // eb)
+                            f"bytes [{lo}, {hi}), which exceed {where}: it cannot be linked "
+                            "into device memory")
+                shift = base if lo < n else arena_base - n
+                insn = replace(insn, dram_base=insn.dram_base + shift // eb)
             moved.append(insn)
-        if base == 0:
+        if base == 0 and arena_base == n:
             return self.dram
         try:
             words = isa.encode_program(moved, self.config)
@@ -178,6 +219,8 @@ class Bundle:
             "symbols": {k: v.to_dict() for k, v in self.symbols.items()},
             "meta": self.meta,
         }
+        if self.arena_bytes:
+            manifest["arena_bytes"] = self.arena_bytes
         with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("manifest.json", json.dumps(manifest, indent=2))
             z.writestr("dram.bin", self.dram)
@@ -222,7 +265,8 @@ class Bundle:
                        insn_count=int(manifest["insn_count"]),
                        symbols={k: Region.from_dict(v)
                                 for k, v in manifest.get("symbols", {}).items()},
-                       meta=dict(manifest.get("meta", {})))
+                       meta=dict(manifest.get("meta", {})),
+                       arena_bytes=int(manifest.get("arena_bytes", 0)))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             if isinstance(e, BundleError):
                 raise
@@ -240,6 +284,7 @@ class BundleBuilder:
         self.cfg = cfg
         self._image = bytearray()
         self._symbols: dict[str, Region] = {}
+        self._arena: dict[str, Region] = {}  # offsets into the arena
         self._insns: bytes | None = None
         self._insn_count = 0
         self.default_align = max(cfg.wgt_elem_bytes, cfg.acc_elem_bytes, cfg.inp_elem_bytes,
@@ -266,6 +311,25 @@ class BundleBuilder:
         """Reserve ``nbytes`` of zeros (an output) and name it."""
         return self.add(name, bytes(nbytes), dtype=dtype, shape=shape, align=align)
 
+    def arena(self, name: str, offset: int, nbytes: int, *, dtype: str = "uint8",
+              shape: tuple[int, ...] = ()) -> None:
+        """Name ``nbytes`` at ``offset`` of the arena (placed by the caller's memory plan;
+        its address is :meth:`arena_start` + ``offset``)."""
+        if name in self._symbols or name in self._arena:
+            raise BundleError(f"symbol {name!r} already placed")
+        if offset % link_align(self.cfg):
+            raise BundleError(f"arena symbol {name!r}: offset {offset} is not a multiple of "
+                              f"{link_align(self.cfg)}")
+        self._arena[name] = Region(offset, nbytes, dtype, tuple(shape))
+
+    def arena_start(self, insn_count: int) -> int:
+        """Where the arena begins in the address space of the bundle :meth:`build` will
+        make with ``insn_count`` instructions (the image, padded to link_align)."""
+        insn_addr = -(-len(self._image) // isa.INSN_BYTES) * isa.INSN_BYTES
+        end = insn_addr + insn_count * isa.INSN_BYTES
+        align = link_align(self.cfg)
+        return -(-end // align) * align
+
     def add_uops(self, name: str, uops: list[isa.Uop]) -> Region:
         return self.add(name, isa.encode_uops(uops, self.cfg), dtype=f"uint{isa.UOP_BITS}",
                         shape=(len(uops),))
@@ -276,13 +340,22 @@ class BundleBuilder:
         self._insns = isa.encode_program(insns, self.cfg)
         self._insn_count = len(insns)
 
-    def build(self, meta: dict[str, Any] | None = None) -> Bundle:
+    def build(self, meta: dict[str, Any] | None = None, *, arena_bytes: int = 0) -> Bundle:
+        """The bundle; ``arena_bytes``: the size of the arena its arena symbols lie in
+        (at least their extent; the image is then padded to :func:`link_align`)."""
         if self._insns is None:
             raise BundleError("no program: call set_program() before build()")
+        need = max((r.addr + r.nbytes for r in self._arena.values()), default=0)
+        if need > arena_bytes:
+            raise BundleError(f"arena symbols reach byte {need} of a {arena_bytes}-byte arena")
+        start = self.arena_start(self._insn_count)
         image = bytearray(self._image)
         insn_addr = -(-len(image) // isa.INSN_BYTES) * isa.INSN_BYTES
         image.extend(b"\0" * (insn_addr - len(image)))
         image.extend(self._insns)
-        image.extend(b"\0" * ((-len(image)) % 64))
-        return Bundle(self.cfg, bytes(image), insn_addr, self._insn_count,
-                      dict(self._symbols), dict(meta or {}))
+        pad = start - len(image) if arena_bytes else (-len(image)) % 64
+        image.extend(b"\0" * pad)
+        symbols = dict(self._symbols)
+        symbols.update({k: replace(r, addr=start + r.addr) for k, r in self._arena.items()})
+        return Bundle(self.cfg, bytes(image), insn_addr, self._insn_count, symbols,
+                      dict(meta or {}), arena_bytes)

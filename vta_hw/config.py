@@ -79,6 +79,9 @@ class HwConfig:
     # DRAM model: fixed latency per request and data-bus width
     dram_latency: int = 32
     log_dram_bytes_per_cycle: int = 3
+    # DRAM capacity (log2 bytes): what a compiled module (programs, weights and the
+    # activation arena) may occupy; 2**25 = the ULX3S's 32 MB SDRAM
+    log_dram_bytes: int = 25
     # pipeline depths (cycles from a micro-op's SRAM read to its accumulator write)
     gemm_pipeline_depth: int = 5
     alu_pipeline_depth: int = 4
@@ -122,6 +125,9 @@ class HwConfig:
              f"must be in 1..4096 cycles, got {self.dram_latency}")
         need(self.log_dram_bytes_per_cycle <= 7, "log_dram_bytes_per_cycle",
              "bus wider than 128 bytes is not supported")
+        need(10 <= self.log_dram_bytes <= isa.DRAM_ADDR_BITS, "log_dram_bytes",
+             f"DRAM of 2**{self.log_dram_bytes} bytes must be in 1 KiB..4 GiB (2**10.."
+             f"2**{isa.DRAM_ADDR_BITS})")
         need(2 <= self.gemm_pipeline_depth <= 32, "gemm_pipeline_depth", "must be in 2..32")
         need(2 <= self.alu_pipeline_depth <= 32, "alu_pipeline_depth", "must be in 2..32")
         need(isinstance(self.target_clock_mhz, (int, float)) and 1 <= self.target_clock_mhz <= 1000,
@@ -270,6 +276,11 @@ class HwConfig:
     @property
     def dram_bytes_per_cycle(self) -> int:
         return 1 << self.log_dram_bytes_per_cycle
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM capacity in bytes: the memory a device gives a loaded module."""
+        return 1 << self.log_dram_bytes
 
     @property
     def peak_gops(self) -> float:

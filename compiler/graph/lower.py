@@ -6,8 +6,9 @@ core.  Each node becomes one module step:
 * ``accel`` nodes: their opset op, with the node's constants (weights, bias, requantization
   tables) as module constants named ``<node>.<role>``, on the accelerator or the CPU as the
   partition says (the same bits on both);
-* ``quantize`` / ``dequantize`` nodes: host boundary steps (:class:`runtime.host_ops.HostOp`)
-  on the CPU; a dequantized graph output keeps the model's output name;
+* ``quantize`` / ``dequantize`` nodes: host boundary steps (:class:`runtime.host_ops.HostOp`,
+  with the value's scale and zero point) on the CPU; a dequantized graph output keeps the
+  model's output name;
 * ``host`` nodes that only reshape an int8 value (Reshape, Flatten, Identity, Squeeze,
   Unsqueeze) and float Identity nodes (a QDQ export renaming its output) are aliases: the
   consumer reads the producer's tensor, whose element count is the same (the executor
@@ -113,7 +114,7 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
         elif n.kind in ("quantize", "dequantize"):
             src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
             shape = tuple(types[src].shape) if src in types else tuple(n.shape)
-            op = HostOp(n.kind, n.name, shape, scale=float(n.scale))
+            op = HostOp(n.kind, n.name, shape, scale=float(n.scale), zero_point=n.zero_point)
             nodes.append(Node(op, "cpu", {"x": tensor(n.inputs[0])}, tensor(n.output), n.name))
         else:
             wiring = {role: tensor(v) for role, v in zip(n.roles, n.inputs, strict=True)}
@@ -123,7 +124,7 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
             nodes.append(Node(n.op, "cpu", wiring, tensor(n.output), n.name))
         int8 = n.output if n.kind != "dequantize" else n.inputs[0]
         if int8 in qgraph.scales:
-            quant[tensor(int8)] = Quant(float(qgraph.scales[int8]))
+            quant[tensor(int8)] = Quant(float(qgraph.scales[int8]), qgraph.zero_point(int8))
     return nodes, constants, [tensor(o) for o in qgraph.outputs], quant
 
 

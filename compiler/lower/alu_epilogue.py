@@ -4,8 +4,9 @@
   constants region when the epilogue has a bias (one tensor op instead of reset + add).
 * :class:`EpilogueTile` -> the sequence of ``opset/requant.py``: ADD bias (if not
   folded into the init), RSHR pre_shift, MUL multiplier, RSHR shift (immediates, or tensor
-  operands from the constants region when per-channel), ADD residual (tensor), MAX 0 for
-  ReLU merged with the lower clip bound, MIN for the upper one.  Clips at or beyond the int8
+  operands from the constants region when per-channel), ADD residual (tensor), ADD the
+  offset (the output zero point, an immediate), MAX 0 for ReLU merged with the lower clip
+  bound, MIN for the upper one.  Clips at or beyond the int8
   range are dropped: the out buffer saturates every write anyway.
 * An :class:`EpilogueTile` of a GEMM operator whose epilogue is at most a rounding shift
   and a clamp to ``[0 or -128, 127]`` (``Epilogue.out_mode``) -> nothing: the program starts
@@ -106,6 +107,8 @@ def expand_epilogue(n: EpilogueTile) -> list[AluTile]:
         assert n.residual is not None
         out.append(AluTile(isa.AluOp.ADD, n.acc,
                            (Dim("e", n.co * n.pix, dst=1, src=1),), src=n.residual, tag=n.tag))
+    if ep.offset:
+        imm(isa.AluOp.ADD, ep.offset)
     lo, hi = ep.bounds()
     if lo > INT8_MIN:  # ReLU and the lower clip bound in one MAX
         imm(isa.AluOp.MAX, lo)

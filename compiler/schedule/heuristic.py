@@ -71,7 +71,7 @@ def epilogue_alu_cycles(ep) -> tuple[int, int]:
             ops += [_II_TENSOR, _II_TENSOR]
         else:
             ops += [_II_IMM] * (rq.multiplier != 1) + [_II_IMM] * bool(rq.shift)
-    ops += [_II_TENSOR] * ep.residual
+    ops += [_II_TENSOR] * ep.residual + [_II_IMM] * bool(ep.offset)
     lo = max(0 if ep.relu else INT8_MIN, ep.clip[0] if ep.clip else INT8_MIN)
     ops += [_II_IMM] * (lo > INT8_MIN) + [_II_IMM] * bool(ep.clip and ep.clip[1] < INT8_MAX)
     return len(ops), sum(ops)

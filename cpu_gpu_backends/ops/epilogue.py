@@ -62,10 +62,13 @@ def requant_expr(x: Expr, ep: Epilogue, mult: Expr | None = None,
 
 
 def tail_expr(x: Expr, ep: Epilogue, residual: Expr | None = None) -> Expr:
-    """The steps after requantization (residual, ReLU, clip) on int32 ``x``, unsaturated."""
+    """The steps after requantization (residual, offset, ReLU, clip) on int32 ``x``,
+    unsaturated."""
     n = x.lanes
     if ep.residual:
         x = x + Cast(residual, I32)
+    if ep.offset:
+        x = x + i32c(ep.offset, n)
     if ep.relu:
         x = maximum(x, i32c(0, n))
     if ep.clip is not None:

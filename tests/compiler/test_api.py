@@ -72,6 +72,10 @@ def test_other_numpy_entry_points():
     xdw, wdw = i8(1, 20, 7, 7), i8(20, 1, 3, 3)
     r = api.depthwise_conv2d(xdw, wdw, padding=1, shift=5, relu=True)
     np.testing.assert_array_equal(r.output, ref.depthwise_conv2d(xdw, wdw, r.compiled.op))
+    # asymmetric int8: the input zero point pads, the output zero point is the offset
+    r = api.depthwise_conv2d(xdw, wdw, padding=1, shift=5, pad_value=-128, offset=-128)
+    assert r.compiled.op.epilogue.offset == -128 and len(np.unique(r.output)) > 100
+    np.testing.assert_array_equal(r.output, ref.depthwise_conv2d(xdw, wdw, r.compiled.op))
 
 
 def test_errors_are_clear():

@@ -32,6 +32,8 @@ from vta_hw.config import DEFAULT, TINY
     (Epilogue(residual=True), None),
     (Epilogue(relu=True, clip=(0, 6)), None),
     (Epilogue(clip=(-5, 127)), None),
+    (Epilogue(requant=Requant(shift=8), offset=-128), None),  # the zero point is an ALU pass
+    (Epilogue(relu=True, offset=3), None),
 ])
 def test_out_mode_only_when_exact(ep, mode):
     assert ep.out_mode() == mode
@@ -65,6 +67,52 @@ def test_multiplier_keeps_the_alu_passes():
     ops = _alu_ops(compile_op(op, TINY))
     assert isa.AluOp.OUTMODE not in ops
     assert {isa.AluOp.MOV, isa.AluOp.MUL, isa.AluOp.RSHR, isa.AluOp.MAX} <= set(ops)
+
+
+def _offset_conv() -> tuple[Conv2d, dict[str, np.ndarray]]:
+    """Asymmetric int8: input zero point 6 (the pad value), output zero point -100 (the
+    offset, a real ReLU clamping at it), a residual, per-channel requantization."""
+    rng = np.random.default_rng(4)
+    ep = Epilogue(bias=True, requant=Requant(per_channel=True, pre_shift=1), residual=True,
+                  clip=(-100, 127), offset=-100)
+    op = Conv2d(1, 20, 7, 7, 24, 3, 3, 1, 1, ep, pad_value=6)
+    inputs = {"x": rng.integers(-128, 128, (1, 20, 7, 7), dtype=np.int8),
+              "w": rng.integers(-128, 128, (24, 20, 3, 3), dtype=np.int8),
+              "bias": rng.integers(-20000, 20000, 24).astype(np.int32),
+              "multiplier": rng.integers(100, 400, 24).astype(np.int32),
+              "shift": rng.integers(14, 18, 24).astype(np.int32),
+              "residual": rng.integers(-128, 128, (1, 24, 7, 7), dtype=np.int8)}
+    return op, inputs
+
+
+@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+def test_output_offset_is_one_add_pass_bit_exact(cfg):
+    op, inputs = _offset_conv()
+    c = compile_op(op, cfg)
+    adds = [n.insn for n in c.instrs if isinstance(n.insn, isa.Alu)
+            and n.insn.alu_op == isa.AluOp.ADD and n.insn.use_imm]
+    assert adds and {a.imm for a in adds} == {-100}
+    assert isa.AluOp.OUTMODE not in _alu_ops(c)
+    want = ref.run(op, inputs)
+    assert len(np.unique(want)) > 50 and np.any(want == -100) and np.any(want == 127)
+    np.testing.assert_array_equal(run_compiled(c, inputs).output, want)
+
+
+def test_a_dropped_output_offset_is_caught():
+    """Mutation: the compiled program with its offset ADD turned into ADD 0 runs, and the
+    bit-exact check against the reference fails."""
+    from dataclasses import replace
+    op, inputs = _offset_conv()
+    c = compile_op(op, TINY)
+    nodes = tuple(replace(n, insn=replace(n.insn, imm=0))
+                  if getattr(n, "insn", None) is not None and isinstance(n.insn, isa.Alu)
+                  and n.insn.alu_op == isa.AluOp.ADD and n.insn.use_imm else n
+                  for n in c.program.nodes)
+    mutant = replace(c, program=replace(c.program, nodes=nodes))
+    got = run_compiled(mutant, inputs).output
+    assert not np.array_equal(got, ref.run(op, inputs))
+    np.testing.assert_array_equal(got, ref.run(replace(op, epilogue=replace(
+        op.epilogue, offset=0)), inputs))  # exactly the offset went missing
 
 
 def _iterations(dims: tuple[Dim, ...], offset=(0, 0, 0)) -> list[tuple[int, int, int]]:

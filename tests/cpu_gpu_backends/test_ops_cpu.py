@@ -351,17 +351,20 @@ def test_quantize_dequantize(cpu, shape, per_axis, seed):
 @FEW
 @given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4), bias=st.booleans(),
        kind=st.sampled_from(["shift", "mult", "channel"]), residual=st.booleans(),
-       relu=st.booleans(), seed=st.integers(0, 99))
-def test_requantize_is_the_hardware_epilogue(cpu, shape, bias, kind, residual, relu, seed):
+       relu=st.booleans(), offset=st.sampled_from([0, -128, 37, -32768]),
+       seed=st.integers(0, 99))
+def test_requantize_is_the_hardware_epilogue(cpu, shape, bias, kind, residual, relu, offset,
+                                             seed):
     """The standalone requantize kernel computes opset.Epilogue exactly like the reference,
-    int32 wrapping included (accumulators and multipliers near the int32 edges)."""
+    int32 wrapping included (accumulators and multipliers near the int32 edges), output
+    offset (zero point) included."""
     rng = np.random.default_rng(seed)
     shape = tuple(shape)
     rq = {"shift": Requant(shift=int(rng.integers(0, 32))),
           "mult": Requant(int(rng.integers(-32768, 32768)), int(rng.integers(0, 32)),
                           int(rng.integers(0, 32))),
           "channel": Requant(per_channel=True, pre_shift=int(rng.integers(0, 8)))}[kind]
-    ep = Epilogue(bias=bias, requant=rq, residual=residual, relu=relu)
+    ep = Epilogue(bias=bias, requant=rq, residual=residual, relu=relu, offset=offset)
     x = rng.integers(-(1 << 31), (1 << 31) - 1, shape, dtype=np.int64).astype(np.int32)
     named = {"acc": x, "bias": rng.integers(-(1 << 31), (1 << 31) - 1, shape[1],
                                             dtype=np.int64).astype(np.int32),
@@ -372,6 +375,33 @@ def test_requantize_is_the_hardware_epilogue(cpu, shape, bias, kind, residual, r
     out = cpu.compile(plan)(*[named[b.name] for b in plan.inputs])
     np.testing.assert_array_equal(out, ref.epilogue(
         x, ep, named["bias"], named["multiplier"], named["shift"], named["residual"]))
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_output_offset_on_the_cpu_and_a_dropped_one_is_caught(cpu, fuse):
+    """A conv with an input zero point (pad value) and an output zero point (epilogue
+    offset), in both CPU forms of the epilogue, equals the reference bit for bit; the same
+    kernel built without the offset (the mutant) does not."""
+    from dataclasses import replace
+
+    from opset import Conv2d
+    ep = Epilogue(bias=True, requant=Requant(multiplier=181, shift=13), residual=True,
+                  clip=(-90, 127), offset=-90)
+    op = Conv2d(1, 12, 18, 18, 16, 3, 3, pad=1, pad_value=-7, epilogue=ep)
+    rng = np.random.default_rng(3)
+    named = {"x": rand(rng, (1, 12, 18, 18), "i8"), "w": rand(rng, (16, 12, 3, 3), "i8"),
+             "bias": rng.integers(-5000, 5000, 16).astype(np.int32),
+             "residual": rand(rng, (1, 16, 18, 18), "i8")}
+    want = ref.run(op, named)
+    assert len(np.unique(want)) > 50 and np.any(want == -90) and np.any(want == 127)
+
+    def on_cpu(o):
+        plan = quantized_ops.op_plan(o, fuse_min_width=0 if fuse else 1 << 30)
+        return cpu.compile(plan)(*[named[t.name] for t in o.inputs()])
+
+    np.testing.assert_array_equal(on_cpu(op), want)
+    mutant = replace(op, epilogue=replace(ep, offset=0))
+    assert not np.array_equal(on_cpu(mutant), want)
 
 
 # ----------------------------------------------------------------------------- layout

@@ -40,7 +40,8 @@ PLANS = {
                             relu=True), 1),
     "quantized_conv2d": lambda: quantized_ops.op_plan(Conv2d(
         1, 5, 6, 6, 8, 3, 3, pad=1, pad_value=-3,
-        epilogue=Epilogue(bias=True, requant=Requant(300, 9, 1), residual=True))),
+        epilogue=Epilogue(bias=True, requant=Requant(300, 9, 1), residual=True, offset=-20,
+                          clip=(-20, 127)))),
     "to_blocked": lambda: layout_ops.nchw_to_blocked_plan(
         ActLayout(3, 5, 3, 3, 4, 2, halo=(1, 1)), "f32", 0),
     "from_blocked": lambda: layout_ops.blocked_to_nchw_plan(ActLayout(1, 5, 3, 3, 4, 1), "i8"),

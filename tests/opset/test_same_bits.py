@@ -52,8 +52,9 @@ def epilogues(draw) -> Epilogue:
     if draw(st.booleans()):
         lo = draw(st.integers(-200, 100))
         clip = (lo, draw(st.integers(lo, 200)))
+    offset = draw(st.sampled_from([0, 0, -128, 5, 127, -300]))  # an output zero point
     return Epilogue(bias=draw(st.booleans()), requant=rq, residual=draw(st.booleans()),
-                    relu=draw(st.booleans()), clip=clip)
+                    relu=draw(st.booleans()), clip=clip, offset=offset)
 
 
 @st.composite

@@ -107,3 +107,27 @@ def branchy(seed: int = 3) -> tuple[list[Node], dict[str, np.ndarray]]:
         Node(Pool2d(1, 8, 6, 6, "avg", 2, 2, 2, name="ap"), "accelerator", {"x": "t4"}, "y"),
     ]
     return nodes, consts
+
+
+def deep_chain(seed: int = 4) -> tuple[list[Node], dict[str, np.ndarray]]:
+    """Four 3x3 convs chained on the accelerator (c0..c3: x -> a0 -> a1 -> a2 -> a3, each
+    intermediate read by the next op only), a max pool on the CPU and a fifth conv (c4) in
+    a second program: the memory plan's and the layout boundaries' model."""
+    rng = np.random.default_rng(seed)
+
+    def r8(*s):
+        return rng.integers(-128, 128, s, dtype=np.int8)
+
+    consts = {"w0": r8(8, 3, 3, 3), **{f"w{i}": r8(8, 8, 3, 3) for i in (1, 2, 3)},
+              "w4": r8(8, 8, 3, 3)}
+    nodes = [Node(Conv2d(1, 3, 8, 8, 8, 3, 3, 1, 1, Epilogue(requant=Requant(1, 7),
+                                                              relu=True), name="c0"),
+                  "accelerator", {"x": "x", "w": "w0"}, "a0")]
+    for i in (1, 2, 3):
+        nodes.append(Node(Conv2d(1, 8, 8, 8, 8, 3, 3, 1, 1,
+                                 Epilogue(requant=Requant(1, 9), relu=True), name=f"c{i}"),
+                          "accelerator", {"x": f"a{i - 1}", "w": f"w{i}"}, f"a{i}"))
+    nodes += [Node(Pool2d(1, 8, 8, 8, "max", 2, 2, 2, name="pool"), "cpu", {"x": "a3"}, "p"),
+              Node(Conv2d(1, 8, 4, 4, 8, 3, 3, 1, 1, Epilogue(requant=Requant(1, 9)),
+                          name="c4"), "accelerator", {"x": "p", "w": "w4"}, "y")]
+    return nodes, consts

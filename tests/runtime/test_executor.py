@@ -31,6 +31,7 @@ class CountingDevice(Device):
     def __init__(self, inner: Device, keep_detail: bool = True) -> None:
         self.inner, self.keep_detail = inner, keep_detail
         self.name = inner.name
+        self.memory_bytes = inner.memory_bytes
         self.loaded = self.copied_in = 0
         self.launches: list[LaunchResult] = []
 
@@ -44,9 +45,9 @@ class CountingDevice(Device):
     def copy_out(self, buf: Buffer) -> bytes:
         return self.inner.copy_out(buf)
 
-    def load(self, program: Any) -> Any:
+    def load(self, program: Any, **kw: Any) -> Any:
         self.loaded += len(program.dram)
-        return self.inner.load(program)
+        return self.inner.load(program, **kw)
 
     def launch(self, handle: Any, *args: Any, **kwargs: Any) -> LaunchResult:
         r = self.inner.launch(handle)

@@ -76,6 +76,7 @@ OPS = [
                                                           (-5, 100)), pad_value=2, name="c"),
     DepthwiseConv2d(1, 16, 8, 8, 3, 3, 2, 1, Epilogue(requant=Requant(per_channel=True))),
     Dense(2, 16, 10, Epilogue(bias=True, requant=Requant(7, 9))),
+    Dense(2, 16, 10, Epilogue(requant=Requant(7, 9), clip=(-90, 127), offset=-90), name="zp"),
     Elementwise((1, 2, 3, 4), (AluStep("add", None), AluStep("rshr", 2), AluStep("max", 0))),
     Pool2d(1, 16, 8, 8, "avg", 3, 3, 2, 1, name="p"),
     GlobalAvgPool(1, 16, 4, 4),
@@ -96,6 +97,8 @@ def test_a_tampered_op_description_is_refused():
         op_from_json({**d, "dilation": 2})
     with pytest.raises(OpError, match="positive"):
         op_from_json({**d, "kh": 0})
+    with pytest.raises(OpError, match="offset=40000"):
+        op_from_json({**d, "epilogue": {**d["epilogue"], "offset": 40000}})
 
 
 # ---------------------------------------------------------------------------- round trip

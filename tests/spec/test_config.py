@@ -34,7 +34,14 @@ def test_json_round_trip_and_hash(cfg):
 def test_hash_ignores_name_but_not_hardware():
     assert DEFAULT.replace(name="other").config_hash() == DEFAULT.config_hash()
     assert DEFAULT.replace(dram_latency=33).config_hash() != DEFAULT.config_hash()
+    assert DEFAULT.replace(log_dram_bytes=20).config_hash() != DEFAULT.config_hash()
     assert len({c.config_hash() for c in PRESETS.values()}) == len(PRESETS)
+
+
+def test_dram_capacity_is_the_ulx3s_sdram_by_default():
+    assert DEFAULT.dram_bytes == 32 * 2**20
+    assert DEFAULT.replace(log_dram_bytes=16).dram_bytes == 65536
+    assert HwConfig.from_json(DEFAULT.replace(log_dram_bytes=12).to_json()).dram_bytes == 4096
 
 
 def test_hash_is_stable_across_processes():
@@ -49,6 +56,8 @@ def test_hash_is_stable_across_processes():
     ({"log_acc_width": 4}, "int32"),
     ({"log_out_buff_depth": 12}, "out buffer"),
     ({"dram_latency": 0}, "dram_latency"),
+    ({"log_dram_bytes": 9}, "log_dram_bytes"),
+    ({"log_dram_bytes": 33}, "log_dram_bytes"),
     ({"log_acc_buff_depth": 14}, "micro-op"),
     ({"gemm_pipeline_depth": 1}, "gemm_pipeline_depth"),
     ({"target_clock_mhz": 0}, "target_clock_mhz"),

@@ -97,11 +97,13 @@ def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, mess
 
 
 def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
-    """A QDQ model from onnxruntime's quantize_static brings its own scales: no --calib."""
+    """A QDQ model from onnxruntime's quantize_static (default settings: asymmetric int8
+    activations) brings its own scales and zero points: no --calib; the outputs equal the
+    integer reference and are within one step of onnxruntime's."""
     pytest.importorskip("onnxruntime")
     from compiler.graph.pipeline import run_passes
     from compiler.graph.quantize import quantize_model
-    from tests.compiler.graph.test_quantize_qdq import _quantize_static
+    from tests.compiler.graph.test_quantize_qdq import _quantize_static, within_one_step
 
     rng = np.random.default_rng(5)
     calib_list = [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
@@ -116,6 +118,8 @@ def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
     q = quantize_model(run_passes(import_onnx(path)))
     ref = np.stack([evaluate_quantized(q, {"x": x})["y"] for x in xs])
     assert np.array_equal(np.load(out)["y"], ref)
+    assert any(q.zero_points.values())
+    within_one_step(path, np.load(out)["y"], xs)
     capsys.readouterr()
 
 

@@ -94,6 +94,16 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     print(f"MACs on the accelerator: {on_acc} of {macs}"
           + (f" ({100 * on_acc / macs:.1f}%)" if macs else ""))
     print(f"estimated latency: {lowered.partition.seconds * 1e3:.3f} ms")
+    if m.memory is not None:
+        plan = m.memory
+        print(f"accelerator DRAM: {plan.total_bytes} of {cfg.dram_bytes} bytes "
+              f"({plan.resident_bytes} programs and weights + {plan.arena_bytes} activation "
+              f"arena; {plan.no_reuse_bytes} without reuse)")
+    if args.explain:
+        transforms = m.layout_transforms
+        print(f"layout transforms (device boundaries only): {len(transforms)}")
+        for t in transforms:
+            print(f"  {t.describe()}")
     print(f"module: {args.output}")
     return 0
 

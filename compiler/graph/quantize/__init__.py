@@ -32,13 +32,15 @@ from compiler.graph.quantize.report import LayerQuality, QuantReport, quantizati
 def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
                    *, method: str = "minmax", per_channel: bool = True,
                    percentile: float = 99.99) -> QuantizedGraph:
-    """Calibrate (unless the graph is a QDQ model, whose scales win; calibration then only
-    fills values its pairs leave out) and quantize + fuse ``graph`` (after the float passes).
+    """Calibrate (unless the graph is a QDQ model, whose scales and zero points win;
+    calibration then only fills values its pairs leave out, symmetrically) and quantize +
+    fuse ``graph`` (after the float passes).
     """
     weights: dict[str, WeightQuant] = {}
     fixed: dict[str, float] = {}
+    zero_points: dict[str, int] = {}
     if has_qdq(graph):
-        graph, fixed, weights = strip_qdq(graph)
+        graph, fixed, zero_points, weights = strip_qdq(graph)
     scales: dict[str, float] = {}
     if samples:
         amax = calibrate(graph, samples, method=method, percentile=percentile)
@@ -47,7 +49,8 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     elif not fixed:
         raise CalibrationError("a float model needs calibration samples to be quantized")
     scales.update(fixed)
-    return quantize_graph(graph, scales, per_channel=per_channel, weights=weights)
+    return quantize_graph(graph, scales, per_channel=per_channel, weights=weights,
+                          act_zero_points=zero_points, model_quantized=set(fixed))
 
 
 __all__ = ["quantize_model", "quantize_graph", "calibrate", "samples_from_arrays",

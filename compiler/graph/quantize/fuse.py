@@ -17,17 +17,32 @@ that swallows the nodes the opset's fused epilogue can express after it:
 - Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
   scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
   rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
-- Add / Mul of two activations of one shape -> Elementwise (rescale steps, then the add or
-  product, then the requantization), a lone Relu on an int8 value -> Elementwise max 0.
+- Add / Mul of two activations of one shape ``[Relu]`` -> one Elementwise in int32 (Add:
+  the coarser operand rescaled into the finer one's units, the add, then the
+  requantization into the output's scale; Mul: the product, then the requantization; the
+  ReLU a max at the output's zero point), a lone Relu on an int8 value -> Elementwise max.
 
 Everything else stays a float node on the host, its int8 inputs dequantized and its output
-quantized where an accelerator op reads it.  Activations are symmetric int8 (zero point
-0), so convolutions pad with 0 and ReLU clamps at integer 0.
+quantized where an accelerator op reads it.
+
+Zero points.  Our calibrator's activations are symmetric (zero point 0); a QDQ model's may
+be asymmetric (``real = s * (q - z)``), and every pattern folds them in exactly:
+
+- conv/dense input ``z_x``: the convolution pads with ``pad_value = z_x`` (real 0) and the
+  int32 bias becomes ``bias - z_x * sum(w[o])``, so the accumulator is the real one;
+- output ``z_y``: the epilogue's ``offset`` (``z_y - z_r`` with a residual of zero point
+  ``z_r``, see :mod:`opset.requant`); ReLU and clip bounds are integers of the output
+  encoding (``max(x, z_y)`` for ReLU);
+- rescales and Add: ``add -z`` before the multiply, ``add z'`` after it (ALU steps); a
+  rescale keeps its input's zero point unless a Concat needs the output's;
+- max pooling, plain averages, moves and concat keep the encoding; an average with padding
+  and ``z != 0`` is the depthwise convolution of ones (its padding is ``z``, real 0);
+- Mul of two activations needs one of them symmetric (else it stays float).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,10 +85,13 @@ class _State:
     per_channel: bool
     weights: Mapping[str, WeightQuant]
     avg_pool_requant: bool = True
+    act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
+    kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
     scales: dict[str, float] = field(default_factory=dict)
+    zeros: dict[str, int] = field(default_factory=dict)   # int8 value -> its zero point
     source: dict[str, str] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
 
@@ -84,6 +102,14 @@ class _State:
                                 f"range (calibrate on samples that reach it)" if s is None
                                 else f"value {value!r} is all zeros on the calibration data")
         return float(s)
+
+    def zero_of(self, value: str) -> int:
+        """The zero point a float value is quantized with (0 unless a QDQ model says)."""
+        return int(self.act_zero.get(value, 0))
+
+    def zero(self, q: str) -> int:
+        """The zero point of an int8 value of this graph."""
+        return self.zeros.get(q, 0)
 
     def fresh(self, base: str) -> str:
         name, i = base, 1
@@ -98,11 +124,12 @@ class _State:
     def as_int8(self, value: str) -> str:
         """The int8 version of a float graph value (a quantize node the first time)."""
         if value not in self.int8:
-            s = self.scale_of(value)
+            s, z = self.scale_of(value), self.zero_of(value)
             q = self.fresh(f"{value}:q")
             self.add(QNode(f"quantize_{value}", "quantize", (self.floats[value],), (q,),
-                           shape=self.graph.types[value].shape, scale=s))
+                           shape=self.graph.types[value].shape, scale=s, zero_point=z))
             self.int8[value], self.scales[q], self.source[q] = q, s, value
+            self.zeros[q] = z
         return self.int8[value]
 
     def as_float(self, value: str) -> str:
@@ -110,28 +137,46 @@ class _State:
             q = self.int8[value]
             f = self.fresh(f"{value}:f")
             self.add(QNode(f"dequantize_{value}", "dequantize", (q,), (f,),
-                           shape=self.graph.types[value].shape, scale=self.scales[q]))
+                           shape=self.graph.types[value].shape, scale=self.scales[q],
+                           zero_point=self.zero(q)))
             self.floats[value], self.source[f] = f, value
         return self.floats[value]
 
-    def define_int8(self, value: str, scale: float) -> str:
+    def define_int8(self, value: str, scale: float, zero: int = 0) -> str:
         self.taken.add(value)
         self.int8[value], self.scales[value], self.source[value] = value, scale, value
+        self.zeros[value] = zero
         return value
 
-    def rescaled(self, value: str, scale: float, shape4: tuple[int, ...]) -> str:
-        """The int8 version of ``value`` in ``scale`` (an Elementwise rescale if needed)."""
+    def rescaled(self, value: str, scale: float, shape4: tuple[int, ...],
+                 zero: int | None = None) -> str:
+        """The int8 version of ``value`` in ``scale`` and zero point ``zero`` (default: its
+        own, which keeps a rescale to a wider range inside int8): an Elementwise rescale
+        ``(q - z) * ratio + zero`` if either differs."""
         q = self.as_int8(value)
+        z_in = self.zero(q)
+        zero = z_in if zero is None else zero
         ratio = self.scales[q] / scale
-        if abs(ratio - 1.0) < 1e-9:
+        if abs(ratio - 1.0) < 1e-9 and zero == z_in:
             return q
         out = self.fresh(f"{value}:rescaled")
-        op = Elementwise(shape4, rescale_steps(ratio) or (AluStep("add", 0),),
-                         name=f"rescale_{value}")
+        steps = rescale_with_zero_points(ratio, z_in, zero)
+        op = Elementwise(shape4, steps or (AluStep("add", 0),), name=f"rescale_{value}")
         self.add(QNode(op.name, "accel", (q,), (out,), op=op, roles=("a",),
-                       shape=self.graph.types[value].shape, scale=scale))
-        self.scales[out], self.source[out] = scale, value
+                       shape=self.graph.types[value].shape, scale=scale, zero_point=zero))
+        self.scales[out], self.source[out], self.zeros[out] = scale, value, zero
         return out
+
+
+def rescale_with_zero_points(ratio: float, z_in: int, z_out: int, bound: int = 128
+                             ) -> tuple[AluStep, ...]:
+    """ALU steps taking ``q`` (``|q| <= bound``) of zero point ``z_in`` to ``(q - z_in) *
+    ratio + z_out`` (``ratio`` 1: one add of the difference)."""
+    if abs(ratio - 1.0) < 1e-9:
+        return (AluStep("add", z_out - z_in),) if z_out != z_in else ()
+    pre = (AluStep("add", -z_in),) if z_in else ()
+    post = (AluStep("add", z_out),) if z_out else ()
+    return pre + rescale_steps(ratio, bound + abs(z_in)) + post
 
 
 def _shape4(shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -230,11 +275,14 @@ class _Tail:
 
 def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -> _Tail:
     """Swallow ``[+ bias (MatMul)] [+ residual] [Relu] [Clip]`` after ``node``, each read
-    only by the next (a value someone else needs is never fused away)."""
+    only by the next (a value someone else needs is never fused away) and none but a ReLU
+    past a value a QDQ model quantizes itself."""
     g = st.graph
     tail = _Tail([node], node.outputs[0], bias)
     while (nxt := _single_reader(st, tail.out, consumers)) is not None:
         cur = tail.out
+        if cur in st.kept and nxt.op != "Relu":
+            break  # the model quantizes cur itself (QDQ): keep its rounding and saturation
         clean = tail.residual is None and not tail.relu and tail.clip is None
         other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
             if nxt.op == "Add" else ""
@@ -271,6 +319,24 @@ def _requant_consts(wq: np.ndarray, bias_q: np.ndarray | None, ratios: np.ndarra
     return rq, {"multiplier": mult, "shift": shift}
 
 
+def _int_bounds(relu: bool, clip: tuple[float | None, float | None] | None, s_y: float,
+                z_y: int) -> tuple[bool, tuple[int, int] | None]:
+    """(integer ReLU, integer clip bounds) of a real ReLU / Clip on an output of scale
+    ``s_y`` and zero point ``z_y``: with ``z_y = 0`` ReLU is the epilogue's ``max(x, 0)``,
+    otherwise it is the lower bound ``z_y`` (real 0) of the clip."""
+    if clip is None and not (relu and z_y):
+        return relu, None
+    lo, hi = -128, 127
+    if clip is not None:
+        if clip[0] is not None:
+            lo = int(np.clip(np.rint(clip[0] / s_y) + z_y, -128, 127))
+        if clip[1] is not None:
+            hi = int(np.clip(np.rint(clip[1] / s_y) + z_y, -128, 127))
+    if relu and z_y:
+        lo, relu = max(lo, z_y), False
+    return relu, (lo, max(lo, hi))
+
+
 def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     g = st.graph
     got = _gemm_weights(st, node)
@@ -293,48 +359,51 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     tail = _epilogue_tail(st, node, consumers, bias)
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
                                               tail.relu, tail.clip)
-    s_y = st.scale_of(out)
+    s_y, z_y = st.scale_of(out), st.zero_of(out)
     xq = st.as_int8(x)
     s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
+    z_x = st.zero(xq)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
     acc_scale = s_x * s_w
     consts: dict[str, np.ndarray] = {"w": wq}
     bias_q = None
-    if bias is not None:
-        bias_q = np.rint(np.asarray(bias, np.float64) / acc_scale)
-        bias_q = np.clip(bias_q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    if bias is not None or z_x:
+        b = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
+        # the input zero point: sum((q - z_x) * w) = sum(q * w) - z_x * sum(w)
+        b = np.rint(b / acc_scale) - z_x * wq.astype(np.int64).reshape(channels, -1).sum(1)
+        bias_q = np.clip(b, -(1 << 31), (1 << 31) - 1).astype(np.int32)
         consts["bias"] = bias_q
     rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
     consts.update(vectors)
-    bounds = None
-    if clip is not None:
-        lo = -128 if clip[0] is None else int(np.clip(np.rint(clip[0] / s_y), -128, 127))
-        hi = 127 if clip[1] is None else int(np.clip(np.rint(clip[1] / s_y), -128, 127))
-        bounds = (lo, max(lo, hi))
-    ep = Epilogue(bias=bias is not None, requant=rq, residual=residual is not None,
-                  relu=relu, clip=bounds)
     shape = g.types[out].shape
     roles, inputs = ["x"], [xq]
+    z_r = 0
     if residual is not None:
         roles.append("residual")
         inputs.append(st.rescaled(residual, s_y, _shape4(shape) or shape))
+        z_r = st.zero(inputs[-1])
+    relu, bounds = _int_bounds(relu, clip, s_y, z_y)
+    ep = Epilogue(bias=bias_q is not None, requant=rq, residual=residual is not None,
+                  relu=relu, clip=bounds, offset=z_y - z_r)
     try:
         if node.op == "Conv":
             n, c, h, wd = xt.shape
             pads = node.attr("pads", (0, 0, 0, 0))
             common = dict(n=n, c=c, h=h, w=wd, kh=wq.shape[2], kw=wq.shape[3],
                           stride=tuple(node.attr("strides", (1, 1))),
-                          pad=(pads[0], pads[1]), epilogue=ep, name=node.name)
+                          pad=(pads[0], pads[1]), epilogue=ep, pad_value=z_x,
+                          name=node.name)
             op = (DepthwiseConv2d(**common) if wq.shape[1] == 1 and node.attr("group", 1) > 1
                   else Conv2d(o=channels, **common))
         else:
             op = Dense(n=xt.shape[0], i=xt.shape[1], o=channels, epilogue=ep, name=node.name)
     except OpError as e:
         raise QuantizeError(f"node {node.name!r}: {e}") from e
-    st.define_int8(out, s_y)
+    st.define_int8(out, s_y, z_y)
     st.add(QNode(node.name, "accel", tuple(inputs), (out,), op=op, roles=tuple(roles),
-                 consts=consts, shape=shape, scale=s_y, fused=tuple(n.name for n in chain)))
+                 consts=consts, shape=shape, scale=s_y, fused=tuple(n.name for n in chain),
+                 zero_point=z_y))
     done.update(n.name for n in chain)
     return True
 
@@ -343,22 +412,31 @@ def _average_as_depthwise(st: _State, node: Node, kernel: tuple[int, int],
                           stride: tuple[int, int], pad: tuple[int, int]) -> bool:
     """An average pool whose output scale is at least 2x finer than its input's: a
     depthwise convolution with a kernel of ones and a requantizing epilogue (the mean lands
-    in the output's scale in one rounding; opset pooling can only keep the input's)."""
+    in the output's scale in one rounding; opset pooling can only keep the input's).  Also
+    any padded average of an input with a zero point: the convolution pads with it (real 0,
+    which opset pooling's zero padding is not)."""
     x, out = node.inputs[0], node.outputs[0]
     s_out = st.act_scale.get(out)
     xq = st.as_int8(x)
-    s_x = st.scales[xq]
-    if not st.avg_pool_requant or s_out is None or not 0 < s_out <= s_x / 2:
+    s_x, z_x = st.scales[xq], st.zero(xq)
+    forced = bool(z_x and any(pad))
+    if not forced and (not st.avg_pool_requant or s_out is None or not 0 < s_out <= s_x / 2):
         return False
+    z_out = st.zero_of(out) if s_out else z_x
+    s_out = s_out or s_x
     n, c, h, w = st.graph.types[x].shape
     taps = kernel[0] * kernel[1]
-    rq = Requant.from_scale(s_x / (taps * s_out), 128 * taps)
+    consts = {"w": np.ones((c, 1) + kernel, np.int8)}
+    if z_x:
+        consts["bias"] = np.full(c, -z_x * taps, np.int32)
+    rq = Requant.from_scale(s_x / (taps * s_out), (128 + abs(z_x)) * taps)
     op = DepthwiseConv2d(n=n, c=c, h=h, w=w, kh=kernel[0], kw=kernel[1], stride=stride,
-                         pad=pad, epilogue=Epilogue(requant=rq), name=node.name)
-    st.define_int8(out, s_out)
-    st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",),
-                 consts={"w": np.ones((c, 1) + kernel, np.int8)},
-                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+                         pad=pad, pad_value=z_x, name=node.name,
+                         epilogue=Epilogue(bias=bool(z_x), requant=rq, offset=z_out))
+    st.define_int8(out, s_out, z_out)
+    st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",), consts=consts,
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,),
+                 zero_point=z_out))
     return True
 
 
@@ -394,14 +472,14 @@ def _fuse_pool(st: _State, node: Node) -> bool:
             return False
     xq = st.as_int8(x)
     out = node.outputs[0]
-    s = st.scales[xq]
-    st.define_int8(out, s)
+    s, z = st.scales[xq], st.zero(xq)  # pooling keeps the encoding (max and mean commute)
+    st.define_int8(out, s, z)
     st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("x",),
-                 shape=g.types[out].shape, scale=s, fused=(node.name,)))
+                 shape=g.types[out].shape, scale=s, fused=(node.name,), zero_point=z))
     return True
 
 
-def _fuse_elementwise(st: _State, node: Node) -> bool:
+def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool:
     g = st.graph
     out = node.outputs[0]
     shape = g.types[out].shape
@@ -413,30 +491,57 @@ def _fuse_elementwise(st: _State, node: Node) -> bool:
         if x not in st.int8:
             return False
         xq = st.int8[x]
-        op = Elementwise(shape4, (AluStep("max", 0),), name=node.name)
-        st.define_int8(out, st.scales[xq])
+        z = st.zero(xq)  # real 0
+        if z == -128:  # nothing below real 0 is representable: the ReLU is the identity
+            st.int8[out] = xq
+            return True
+        st.define_int8(out, st.scales[xq], z)
+        op = Elementwise(shape4, (AluStep("max", z),), name=node.name)
         st.add(QNode(node.name, "accel", (xq,), (out,), op=op, roles=("a",), shape=shape,
-                     scale=st.scales[xq], fused=(node.name,)))
+                     scale=st.scales[xq], fused=(node.name,), zero_point=z))
         return True
     a, b = node.inputs
     if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
         return False
     if g.types[a].shape != shape or g.types[b].shape != shape:
         return False
-    s_y = st.scale_of(out)
+    fused = [node.name]
+    relu = _single_reader(st, out, consumers)
+    if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
+        out = relu.outputs[0]
+        fused.append(relu.name)
+        shape = g.types[out].shape
+    s_y, z_y = st.scale_of(out), st.zero_of(out)
     if node.op == "Add":
-        # a rescaled into the output scale in the step chain, b by its own Elementwise
-        aq = st.as_int8(a)
-        steps = rescale_steps(st.scales[aq] / s_y) + (AluStep("add"),)
-        bq = st.rescaled(b, s_y, shape4)
-    else:  # Mul: the product of the int8 values, then requantized
+        # in int32, never saturated in between: a into b's units (b: the finer operand),
+        # plus b, minus both zero points, then into the output's encoding
         aq, bq = st.as_int8(a), st.as_int8(b)
-        steps = (AluStep("mul"),) + rescale_steps(st.scales[aq] * st.scales[bq] / s_y,
-                                                  acc_bound=128 * 128)
+        if st.scales[aq] < st.scales[bq]:
+            aq, bq = bq, aq
+        ratio = st.scales[aq] / st.scales[bq]
+        steps = (rescale_with_zero_points(ratio, st.zero(aq), -st.zero(bq))
+                 + (AluStep("add"),)
+                 + rescale_with_zero_points(st.scales[bq] / s_y, 0, z_y,
+                                            bound=int(256 * ratio) + 256))
+    else:  # Mul: the product of the int8 values, then requantized
+        def zero(v: str) -> int:
+            return st.zero(st.int8[v]) if v in st.int8 else st.zero_of(v)
+        if zero(b) and not zero(a):
+            a, b = b, a
+        if zero(b):
+            return False  # (a - z_a) * (b - z_b) needs b - z_b, which need not fit int8
+        aq, bq = st.as_int8(a), st.as_int8(b)
+        z_a = st.zero(aq)
+        steps = ((AluStep("add", -z_a),) if z_a else ()) + (AluStep("mul"),) + rescale_steps(
+            st.scales[aq] * st.scales[bq] / s_y, acc_bound=(128 + abs(z_a)) * 128) + (
+            (AluStep("add", z_y),) if z_y else ())
+    if len(fused) > 1 and z_y > -128:
+        steps += (AluStep("max", z_y),)
     op = Elementwise(shape4, steps, name=node.name)
-    st.define_int8(out, s_y)
+    st.define_int8(out, s_y, z_y)
     st.add(QNode(node.name, "accel", (aq, bq), (out,), op=op, roles=("a", "b"), shape=shape,
-                 scale=s_y, fused=(node.name,)))
+                 scale=s_y, fused=tuple(fused), zero_point=z_y))
+    done.update(fused)
     return True
 
 
@@ -451,10 +556,11 @@ def _host_move(st: _State, node: Node) -> bool:
         return False
     xq = st.int8[x]
     out = node.outputs[0]
-    st.define_int8(out, st.scales[xq])
+    st.define_int8(out, st.scales[xq], st.zero(xq))
     st.add(QNode(node.name, "host", (xq,), (out,),
                  node=Node(node.name, node.op, (xq,), (out,), node.attrs),
-                 shape=st.graph.types[out].shape, scale=st.scales[xq], fused=(node.name,)))
+                 shape=st.graph.types[out].shape, scale=st.scales[xq], fused=(node.name,),
+                 zero_point=st.zero(xq)))
     return True
 
 
@@ -468,12 +574,13 @@ def _host_concat(st: _State, node: Node) -> bool:
     shapes = [_shape4(st.graph.types[i].shape) for i in ins]
     if any(s is None for s in shapes):
         return False
-    s_out = st.scale_of(out)
-    qs = tuple(st.rescaled(i, s_out, s) for i, s in zip(ins, shapes, strict=True))
-    st.define_int8(out, s_out)
+    s_out, z_out = st.scale_of(out), st.zero_of(out)
+    qs = tuple(st.rescaled(i, s_out, s, z_out) for i, s in zip(ins, shapes, strict=True))
+    st.define_int8(out, s_out, z_out)
     st.add(QNode(node.name, "host", qs, (out,),
                  node=Node(node.name, node.op, qs, (out,), node.attrs),
-                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,)))
+                 shape=st.graph.types[out].shape, scale=s_out, fused=(node.name,),
+                 zero_point=z_out))
     return True
 
 
@@ -493,7 +600,9 @@ def _float_node(st: _State, node: Node) -> None:
 
 def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel: bool = True,
                    weights: Mapping[str, WeightQuant] | None = None,
-                   avg_pool_requant: bool = True) -> QuantizedGraph:
+                   avg_pool_requant: bool = True,
+                   act_zero_points: Mapping[str, int] | None = None,
+                   model_quantized: Collection[str] = ()) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -501,8 +610,13 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     weights: fixed int8 weights by constant name (a QDQ model's).  avg_pool_requant: an
     average pool whose output range is at least 2x narrower than its input's becomes a
     depthwise convolution of ones with a requantizing epilogue (one more bit or more of
-    precision) instead of opset pooling, which keeps the input's scale."""
-    st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant)
+    precision) instead of opset pooling, which keeps the input's scale.  act_zero_points:
+    value -> int8 zero point (asymmetric activations; values not named have 0).
+    model_quantized: values the model quantizes itself (a QDQ model's pairs): fusion keeps
+    each such quantization, rounding and saturation included, as the model computes it
+    (only a ReLU fuses past one: exact, the quantization clamps the same either way)."""
+    st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
+                dict(act_zero_points or {}), frozenset(model_quantized))
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -517,7 +631,7 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
         elif node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
             fused = _fuse_pool(st, node)
         elif node.op in ("Add", "Mul", "Relu"):
-            fused = _fuse_elementwise(st, node)
+            fused = _fuse_elementwise(st, node, consumers, done)
         elif node.op in MOVES and node.outputs[0] not in graph.outputs:
             fused = _host_move(st, node)
         elif node.op == "Concat" and node.outputs[0] not in graph.outputs:
@@ -527,7 +641,7 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     outputs = tuple(st.as_float(o) if o not in st.floats else st.floats[o]
                     for o in graph.outputs)
     return QuantizedGraph(graph.name, graph.inputs, outputs, st.nodes, st.scales,
-                          graph.constants, st.source, graph)
+                          graph.constants, st.source, graph, st.zeros)
 
 
 __all__ = ["quantize_graph", "QuantizeError", "WeightQuant"]

@@ -3,12 +3,18 @@
 ``onnxruntime.quantization.quantize_static`` writes a float graph with
 ``QuantizeLinear -> DequantizeLinear`` pairs on activations and int8 weights (int32 biases)
 behind a DequantizeLinear.  :func:`strip_qdq` turns it back into the float graph plus what
-the pairs say: each activation's scale (the pair's input value) and each weight's int8
-values and scales, so :func:`~compiler.graph.quantize.fuse.quantize_graph` uses the model's
-own quantization instead of calibrating.  Activations must be symmetric int8 (zero point 0;
-``quantize_static(..., activation_type=QuantType.QInt8,
-extra_options={"ActivationSymmetric": True})``), the one activation encoding the
-accelerator's fused epilogue supports; other zero points are refused with the value named.
+the pairs say: each activation's scale and zero point (the pair's input value) and each
+weight's int8 values and scales, so :func:`~compiler.graph.quantize.fuse.quantize_graph`
+uses the model's own quantization instead of calibrating.
+
+Activations may be asymmetric, as ``quantize_static``'s defaults make them: int8 with any
+zero point, or uint8 (``activation_type=QUInt8``), which is int8 with the zero point moved
+by -128 (``sat_u8(v + z) - 128 == sat_i8(v + z - 128)``: the same bits with the sign bit
+flipped, exactly).  The quantizer removes a ReLU before an activation whose zero point is
+the type's minimum (the saturation clamps at real 0 instead): :func:`strip_qdq` puts the
+ReLU back (``Q(x) == Q(relu(x))`` for such a zero point, so this is exact), so the float
+graph is the model's again and fusion cannot skip the clamp by fusing past that value.
+Weights must be symmetric int8 (zero point 0; ``WeightSymmetric``, the default for int8).
 """
 
 from __future__ import annotations
@@ -30,13 +36,30 @@ def _zero_point(graph: Graph, node: Node) -> np.ndarray:
     return np.zeros(1, np.int64) if not z else np.asarray(graph.constants[z], np.int64)
 
 
-def strip_qdq(graph: Graph) -> tuple[Graph, dict[str, float], dict[str, WeightQuant]]:
-    """(float graph without Q/DQ, activation value -> scale, weight constant -> int8)."""
+def _int8_zero_point(graph: Graph, node: Node, x: str) -> int:
+    """The activation zero point of a QuantizeLinear in the int8 encoding (uint8: -128)."""
+    dtype = np.dtype(node.attr("dtype"))
+    if dtype not in (np.int8, np.uint8):
+        raise QuantizeError(f"activation {x!r}: QDQ type {dtype.name} is not supported "
+                            f"(int8 or uint8 activations)")
+    z = _zero_point(graph, node).reshape(-1)
+    if z.size != 1:
+        raise QuantizeError(f"activation {x!r}: per-channel activation zero points are not "
+                            f"supported (one per tensor)")
+    return int(z[0]) - (128 if dtype == np.uint8 else 0)
+
+
+def strip_qdq(graph: Graph) -> tuple[Graph, dict[str, float], dict[str, int],
+                                     dict[str, WeightQuant]]:
+    """(float graph without Q/DQ, activation value -> scale, activation value -> int8 zero
+    point, weight constant -> int8)."""
     consts = dict(graph.constants)
     types = dict(graph.types)
     rename: dict[str, str] = {}
     act: dict[str, float] = {}
+    zeros: dict[str, int] = {}
     weights: dict[str, WeightQuant] = {}
+    taken = set(types) | {n.name for n in graph.nodes}
     producers = graph.producers()
     nodes: list[Node] = []
     for node in graph.nodes:
@@ -60,21 +83,25 @@ def strip_qdq(graph: Graph) -> tuple[Graph, dict[str, float], dict[str, WeightQu
             if q is None or q.op != "QuantizeLinear":
                 raise QuantizeError(f"node {node.name!r}: DequantizeLinear of "
                                     f"{node.inputs[0]!r}, which no QuantizeLinear defines")
-            rename[node.outputs[0]] = rename.get(q.inputs[0], q.inputs[0])
+            rename[node.outputs[0]] = rename[node.inputs[0]]  # the float value q stands for
             continue
         if node.op == "QuantizeLinear":
             x = ins[0]
-            if np.any(_zero_point(graph, node)) or np.dtype(node.attr("dtype")) != np.int8:
-                raise QuantizeError(
-                    f"activation {x!r}: QDQ zero point must be 0 and type int8 (quantize "
-                    f"with activation_type=QInt8 and ActivationSymmetric=True)")
+            z = _int8_zero_point(graph, node, x)
             scale = np.asarray(consts[ins[1]], np.float64).reshape(-1)
             if scale.size != 1:
                 raise QuantizeError(f"activation {x!r}: per-channel activation scales are "
                                     f"not supported (one scale per tensor)")
-            if x in act and act[x] != float(scale[0]):
-                raise QuantizeError(f"activation {x!r} has two different QDQ scales")
-            act[x] = float(scale[0])
+            src = producers.get(node.inputs[0])
+            if z == -128 and src is not None and src.op != "Relu":
+                # x keeps the encoding too: its int8 version is already the ReLU's
+                act.setdefault(x, float(scale[0]))
+                zeros.setdefault(x, z)
+                x = _relu_back(nodes, types, taken, x, node)
+            if x in act and (act[x], zeros[x]) != (float(scale[0]), z):
+                raise QuantizeError(f"activation {x!r} has two different QDQ encodings")
+            act[x], zeros[x] = float(scale[0]), z
+            rename[node.outputs[0]] = x
             continue
         nodes.append(Node(node.name, node.op, ins, node.outputs, node.attrs))
     outputs = []
@@ -86,7 +113,19 @@ def strip_qdq(graph: Graph) -> tuple[Graph, dict[str, float], dict[str, WeightQu
     g = graph.with_(nodes=tuple(nodes), constants=consts, types=types,
                     outputs=tuple(outputs))
     g = eliminate_dead(infer_shapes(g))
-    return g, act, {k: v for k, v in weights.items() if k in g.constants}
+    return g, act, zeros, {k: v for k, v in weights.items() if k in g.constants}
+
+
+def _relu_back(nodes: list[Node], types: dict, taken: set[str], x: str, q: Node) -> str:
+    """Append ``Relu(x)`` (the activation the quantizer folded into this QuantizeLinear's
+    saturation); the pair stands for its output, which is returned."""
+    out, i = f"{x}_relu", 1
+    while out in taken:
+        out, i = f"{x}_relu_{i}", i + 1
+    taken.update((out, f"{q.name}_relu"))
+    nodes.append(Node(f"{q.name}_relu", "Relu", (x,), (out,)))
+    types[out] = types[x]
+    return out
 
 
 __all__ = ["strip_qdq", "has_qdq"]

@@ -10,8 +10,9 @@ A :class:`QNode` is one of five kinds, which a partitioner reads to know where i
   the scale kept);
 - ``float``: a float graph node the opset cannot express (Softmax, Reshape, Concat, ...):
   runs on the host CPU in float;
-- ``quantize`` / ``dequantize``: the boundaries between the two, ``q = sat8(rint(x / s))``
-  and ``x = q * s`` (ONNX QuantizeLinear/DequantizeLinear with zero point 0).
+- ``quantize`` / ``dequantize``: the boundaries between the two, ``q = sat8(rint(x / s) +
+  z)`` and ``x = (q - z) * s`` (ONNX QuantizeLinear/DequantizeLinear, int8 zero point
+  ``z``: 0 for symmetric activations, e.g. -128 for a ReLU output of a QDQ model).
 
 :func:`evaluate_quantized` is the numpy integer reference of the whole quantized graph: the
 accelerator's output for each ``accel`` node must equal it bit for bit.
@@ -40,8 +41,9 @@ class QNode:
     inputs: value names read (for ``accel``, in the order of ``roles``, the op's activation
     operands such as ``x``, ``a``, ``b``, ``residual``); consts: the op's constant operands
     by role (``w``, ``bias``, ``multiplier``, ``shift``); shape: the output's logical shape
-    (the float model's); scale: the int8 scale of the output (``accel``, ``quantize``) or of
-    the input (``dequantize``); fused: the float nodes this one stands for.
+    (the float model's); scale, zero_point: the int8 encoding of the output (``accel``,
+    ``quantize``) or of the input (``dequantize``), ``real = scale * (q - zero_point)``;
+    fused: the float nodes this one stands for.
     """
 
     name: str
@@ -55,10 +57,14 @@ class QNode:
     shape: tuple[int, ...] = ()
     scale: float | None = None
     fused: tuple[str, ...] = ()
+    zero_point: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"QNode kind must be one of {KINDS}, got {self.kind!r}")
+        if not -128 <= self.zero_point <= 127:
+            raise ValueError(f"QNode {self.name!r}: zero point {self.zero_point} is not an "
+                             f"int8")
         frozen = {}
         for role, array in self.consts.items():
             a = np.array(array, copy=True)
@@ -71,13 +77,15 @@ class QNode:
         return self.outputs[0]
 
     def describe(self) -> str:
+        zp = f" z={self.zero_point}" if self.zero_point else ""
         what = {"accel": lambda: type(self.op).__name__,
                 "float": lambda: f"float {self.node.op}",
                 "host": lambda: f"int8 {self.node.op}",
-                "quantize": lambda: f"quantize s={self.scale:.4g}",
-                "dequantize": lambda: f"dequantize s={self.scale:.4g}"}[self.kind]()
+                "quantize": lambda: f"quantize s={self.scale:.4g}{zp}",
+                "dequantize": lambda: f"dequantize s={self.scale:.4g}{zp}"}[self.kind]()
+        out_zp = zp if self.kind in ("accel", "host") else ""  # the output's zero point
         return (f"{', '.join(self.outputs)} = {what}({', '.join(self.inputs)})  "
-                f"# {self.name} [{self.kind}]")
+                f"# {self.name} [{self.kind}]{out_zp}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +97,8 @@ class QuantizedGraph:
     name when an ``accel`` node defines them, a ``quantize`` node's is ``name:q``, a
     ``dequantize`` node's ``name:f``); scales: int8 value -> its scale; constants: the float
     graph's constants (the float islands read them); source: value of this graph -> the
-    float graph value it approximates (the SQNR report compares them).
+    float graph value it approximates (the SQNR report compares them); zero_points: int8
+    value -> its zero point where not 0 (asymmetric activations).
     """
 
     name: str
@@ -100,12 +109,18 @@ class QuantizedGraph:
     constants: Mapping[str, np.ndarray]
     source: Mapping[str, str]
     float_graph: Graph
+    zero_points: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "zero_points", MappingProxyType(
+            {k: int(v) for k, v in self.zero_points.items() if v}))
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "scales", MappingProxyType(dict(self.scales)))
         object.__setattr__(self, "constants", MappingProxyType(dict(self.constants)))
         object.__setattr__(self, "source", MappingProxyType(dict(self.source)))
+
+    def zero_point(self, value: str) -> int:
+        return self.zero_points.get(value, 0)
 
     def count(self, kind: str) -> int:
         return sum(1 for n in self.nodes if n.kind == kind)
@@ -118,10 +133,10 @@ def run_qnode(node: QNode, env: Mapping[str, np.ndarray]) -> tuple[np.ndarray, .
     """The outputs of one quantized-graph node given the values it reads."""
     if node.kind == "quantize":
         x = np.asarray(env[node.inputs[0]], np.float32)
-        return (opref.quantize_linear(x, np.float32(node.scale), np.int8(0)),)
+        return (opref.quantize_linear(x, np.float32(node.scale), np.int8(node.zero_point)),)
     if node.kind == "dequantize":
         return (opref.dequantize_linear(env[node.inputs[0]], np.float32(node.scale),
-                                        np.int8(0)),)
+                                        np.int8(node.zero_point)),)
     if node.kind in ("float", "host"):
         return evaluate_node(node.node, [env[n] if n else None for n in node.node.inputs])
     arrays = dict(node.consts)

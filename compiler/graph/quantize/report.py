@@ -82,7 +82,7 @@ def quantization_report(qgraph: QuantizedGraph, samples: Sequence[Mapping[str, n
             x = np.asarray(ref[src], np.float64)
             y = np.asarray(got[name], np.float64)
             if name in qgraph.scales:
-                y = y * qgraph.scales[name]
+                y = (y - qgraph.zero_point(name)) * qgraph.scales[name]
             signal[name] = signal.get(name, 0.0) + float(np.sum(x * x))
             noise[name] = noise.get(name, 0.0) + float(np.sum((x - y) ** 2))
     quality = {n: sqnr_db(signal[n], noise[n]) for n in signal}

@@ -1,6 +1,6 @@
 # Elementwise(shape=(1, 6, 5, 5), steps=(AluStep(op='add', operand=None), AluStep(op='max', operand=0)), name='elementwise')
 # schedule AluSchedule(tile_c=2, tile_h=5, tile_w=0, virtual_threads=2)
-# config tiny (c7fb463df90c3a80)
+# config tiny (96ee38b3e78efcce)
 # tensor a input mem=acc8 at=0 shape=(1, 2, 5, 5, 1, 4)
 # tensor b input mem=acc8 at=256 shape=(1, 2, 5, 5, 1, 4)
 # tensor y output mem=out at=512 shape=(1, 2, 5, 5, 1, 4)

@@ -1,6 +1,6 @@
-# Conv2d(n=1, c=32, h=8, w=8, o=32, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=True, requant=Requant(multiplier=3, shift=9, pre_shift=2, per_channel=False), residual=False, relu=True, clip=None), pad_value=0, name='conv2d')
+# Conv2d(n=1, c=32, h=8, w=8, o=32, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=True, requant=Requant(multiplier=3, shift=9, pre_shift=2, per_channel=False), residual=False, relu=True, clip=None, offset=0), pad_value=0, name='conv2d')
 # schedule GemmSchedule(tile_co=1, tile_ci=1, tile_h=8, tile_w=8, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config default (650401a16e52ac92)
+# config default (fb4277e80c2d90a1)
 # tensor x input mem=inp at=0 shape=(1, 2, 10, 10, 1, 16)
 # tensor w input mem=wgt at=3328 shape=(2, 2, 3, 3, 16, 16)
 # tensor consts input mem=acc at=12544 shape=(2, 1, 16)

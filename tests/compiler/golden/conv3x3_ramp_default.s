@@ -1,6 +1,6 @@
-# Conv2d(n=1, c=64, h=6, w=6, o=32, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=8, pre_shift=0, per_channel=False), residual=False, relu=True, clip=None), pad_value=0, name='conv2d')
+# Conv2d(n=1, c=64, h=6, w=6, o=32, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=8, pre_shift=0, per_channel=False), residual=False, relu=True, clip=None, offset=0), pad_value=0, name='conv2d')
 # schedule GemmSchedule(tile_co=1, tile_ci=4, tile_h=6, tile_w=6, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=True)
-# config default (650401a16e52ac92)
+# config default (fb4277e80c2d90a1)
 # tensor x input mem=inp at=0 shape=(1, 4, 8, 8, 1, 16)
 # tensor w input mem=wgt at=4096 shape=(2, 4, 3, 3, 16, 16)
 # tensor y output mem=out at=22528 shape=(1, 2, 6, 6, 1, 16)

@@ -1,6 +1,6 @@
-# Conv2d(n=1, c=6, h=9, w=7, o=5, kh=3, kw=3, stride=(2, 2), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=6, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None), pad_value=0, name='conv2d')
+# Conv2d(n=1, c=6, h=9, w=7, o=5, kh=3, kw=3, stride=(2, 2), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=6, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None, offset=0), pad_value=0, name='conv2d')
 # schedule GemmSchedule(tile_co=2, tile_ci=1, tile_h=2, tile_w=4, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config tiny (c7fb463df90c3a80)
+# config tiny (96ee38b3e78efcce)
 # tensor x input mem=inp at=0 shape=(1, 2, 9, 7, 1, 4)
 # tensor w input mem=wgt at=512 shape=(2, 2, 3, 3, 4, 4)
 # tensor y output mem=out at=1280 shape=(1, 2, 5, 4, 1, 4)

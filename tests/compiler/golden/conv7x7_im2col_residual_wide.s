@@ -1,6 +1,6 @@
-# Conv2d(n=1, c=3, h=12, w=12, o=16, kh=7, kw=7, stride=(2, 2), pad=(3, 3), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=0, pre_shift=0, per_channel=True), residual=True, relu=False, clip=(0, 100)), pad_value=0, name='conv2d')
+# Conv2d(n=1, c=3, h=12, w=12, o=16, kh=7, kw=7, stride=(2, 2), pad=(3, 3), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=0, pre_shift=0, per_channel=True), residual=True, relu=False, clip=(0, 100), offset=0), pad_value=0, name='conv2d')
 # schedule GemmSchedule(tile_co=1, tile_ci=4, tile_h=6, tile_w=6, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config wide (0910221eee3551e9)
+# config wide (e141b0013bd6be3e)
 # tensor x input mem=inp at=0 shape=(1, 19, 6, 6, 1, 8)
 # tensor w input mem=wgt at=5632 shape=(1, 19, 1, 1, 16, 8)
 # tensor consts input mem=acc at=8192 shape=(2, 1, 16)

@@ -1,6 +1,6 @@
-# Dense(n=1, i=37, o=3, epilogue=Epilogue(bias=True, requant=Requant(multiplier=1, shift=5, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None), name='dense')
+# Dense(n=1, i=37, o=3, epilogue=Epilogue(bias=True, requant=Requant(multiplier=1, shift=5, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None, offset=0), name='dense')
 # schedule GemmSchedule(tile_co=1, tile_ci=4, tile_h=1, tile_w=1, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config tiny (c7fb463df90c3a80)
+# config tiny (96ee38b3e78efcce)
 # tensor x input mem=inp at=0 shape=(1, 10, 1, 1, 1, 4)
 # tensor w input mem=wgt at=256 shape=(1, 10, 1, 1, 4, 4)
 # tensor consts input mem=acc at=512 shape=(1, 1, 4)

@@ -1,6 +1,6 @@
-# DepthwiseConv2d(n=1, c=24, h=6, w=6, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=4, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None), pad_value=0, name='depthwise_conv2d')
+# DepthwiseConv2d(n=1, c=24, h=6, w=6, kh=3, kw=3, stride=(1, 1), pad=(1, 1), epilogue=Epilogue(bias=False, requant=Requant(multiplier=1, shift=4, pre_shift=0, per_channel=False), residual=False, relu=False, clip=None, offset=0), pad_value=0, name='depthwise_conv2d')
 # schedule GemmSchedule(tile_co=1, tile_ci=2, tile_h=6, tile_w=6, tile_kh=0, virtual_threads=2, order='co_outer', loop_fold=None, hoist_weights=True, hoist_input=True, ramp=False)
-# config wide (0910221eee3551e9)
+# config wide (e141b0013bd6be3e)
 # tensor x input mem=inp at=0 shape=(1, 4, 8, 8, 1, 8)
 # tensor w input mem=wgt at=2048 shape=(2, 2, 3, 3, 16, 8)
 # tensor y output mem=out at=6656 shape=(1, 2, 6, 6, 1, 16)

@@ -1,6 +1,6 @@
 # GlobalAvgPool(n=1, c=40, h=5, w=5, name='global_avg_pool')
 # schedule AluSchedule(tile_c=3, tile_h=5, tile_w=0, virtual_threads=2)
-# config default (650401a16e52ac92)
+# config default (fb4277e80c2d90a1)
 # tensor x input mem=acc8 at=0 shape=(1, 3, 5, 5, 1, 16)
 # tensor y output mem=out at=1280 shape=(1, 3, 1, 1, 1, 16)
 # tensor uops const mem=uop at=1536 shape=(7,)

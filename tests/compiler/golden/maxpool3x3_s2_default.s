@@ -1,6 +1,6 @@
 # Pool2d(n=1, c=32, h=9, w=9, pool='max', kh=3, kw=3, stride=(2, 2), pad=(1, 1), name='pool2d')
 # schedule AluSchedule(tile_c=2, tile_h=5, tile_w=0, virtual_threads=2)
-# config default (650401a16e52ac92)
+# config default (fb4277e80c2d90a1)
 # tensor x input mem=acc8 at=0 shape=(1, 2, 11, 11, 1, 16)
 # tensor y output mem=out at=4096 shape=(1, 2, 5, 5, 1, 16)
 # tensor uops const mem=uop at=5120 shape=(31,)

@@ -106,9 +106,24 @@ def test_host_op_checks_its_description():
         [0, 1, 127, -128]]
 
 
+def test_host_quantize_steps_carry_a_zero_point():
+    """real = scale * (q - zero_point): ReLU outputs of a QDQ model use -128 for real 0; the
+    zero point survives the manifest's JSON and a bad one is refused."""
+    from runtime.host_ops import host_op_from_json, host_op_to_json
+    q = HostOp("quantize", "q", (1, 5), scale=0.5, zero_point=-128)
+    assert q.run(np.array([[0.0, 0.26, 100.0, -1.0, 1e3]], np.float32)).tolist() == [
+        [-128, -127, 72, -128, 127]]
+    d = HostOp("dequantize", "d", (1, 3), scale=0.5, zero_point=3)
+    assert d.run(np.array([[3, 4, -128]], np.int8)).tolist() == [[0.0, 0.5, -65.5]]
+    assert host_op_from_json(host_op_to_json(q)) == q
+    with pytest.raises(ValueError, match="zero point must be an int8"):
+        HostOp("quantize", "q", (1, 2), scale=1.0, zero_point=128)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda op: op.update(kind="host.reshape"), "kind must be one of"),
     (lambda op: op.update(scale=-1.0), "scale must be positive"),
+    (lambda op: op.update(zero_point=200), "zero point must be an int8"),
     (lambda op: op.pop("shape"), "shape"),
 ])
 def test_a_corrupt_host_step_is_a_module_error(qgraph, tmp_path, edit, message):

@@ -257,3 +257,108 @@ def test_calibration_arrays_follow_the_npz_convention(model):
         samples_from_arrays(model, {"y": one})
     with pytest.raises(CalibrationError, match=r"'x' has shape \[3, 16, 16\]; expected"):
         samples_from_arrays(model, {"x": one[0]})
+
+
+def _asymmetric(graph, data) -> tuple[dict[str, float], dict[str, int]]:
+    """Min-max asymmetric int8 encodings of every float activation (real 0 representable):
+    ``s = (max - min) / 255``, ``z = -128 - round(min / s)``, as quantize_static makes."""
+    envs = [evaluate(graph, s, keep=True) for s in data]
+    scales, zeros = {}, {}
+    for name in calibrate(graph, data):
+        lo = min(0.0, *(float(e[name].min()) for e in envs))
+        hi = max(0.0, *(float(e[name].max()) for e in envs))
+        s = (hi - lo) / 255 or 1.0
+        scales[name], zeros[name] = s, int(np.clip(-128 - np.rint(lo / s), -128, 127))
+    return scales, zeros
+
+
+def _padded_average_model():
+    """[conv -> relu -> average with padding, conv -> max with padding] -> concat -> 1x1
+    conv: an average whose padding must read the zero point, a concat of two encodings."""
+    from compiler.frontend.builder import GraphBuilder
+    from compiler.graph.pipeline import run_passes
+
+    rng = np.random.default_rng(3)
+    b = GraphBuilder("padded_average")
+    x = b.input("x", (1, 4, 8, 8))
+    r = b.relu(b.conv2d(x, rng.standard_normal((8, 4, 3, 3)).astype(np.float32) * 0.3,
+                        padding=1, name="conv"), name="relu")
+    a = b.avg_pool(r, 3, 1, 1, count_include_pad=True, name="avg")
+    m = b.max_pool(b.conv2d(x, rng.standard_normal((8, 4, 3, 3)).astype(np.float32) * 0.3,
+                            padding=1, name="conv_b"), 3, 1, 1, name="max")
+    c = b.concat([a, m], name="cat")
+    b.output(b.conv2d(c, rng.standard_normal((4, 16, 1, 1)).astype(np.float32) * 0.3,
+                      name="head"))
+    return run_passes(b.build())
+
+
+def _without_offsets(qgraph):
+    """The mutant: every epilogue's output zero point dropped."""
+    from dataclasses import replace
+    nodes = [replace(n, op=replace(n.op, epilogue=replace(n.op.epilogue, offset=0)))
+             if n.kind == "accel" and hasattr(n.op, "epilogue") else n for n in qgraph.nodes]
+    return replace(qgraph, nodes=nodes)
+
+
+@pytest.mark.parametrize("build", [resnet_block_model, mobilenet_block_model,
+                                   _padded_average_model])
+def test_asymmetric_activations_track_float_and_are_bit_exact(build):
+    """Every activation with a min-max zero point (as QDQ models have): the zero points fold
+    into pad values, biases, epilogue offsets and ALU steps exactly, so the int8 model tracks
+    float as well as the symmetric one, and every fused op is bit-exact on the simulator.
+    Dropping the offsets (the mutant) ruins the output."""
+    from vta_hw.config import preset
+
+    model = build()
+    scales, zeros = _asymmetric(model, samples(model, 8))
+    qgraph = quantize_graph(model, scales, act_zero_points=zeros)
+    assert -128 in qgraph.zero_points.values() and len(set(qgraph.zero_points.values())) > 2
+    accel = [n for n in qgraph.nodes if n.kind == "accel"]
+    assert any(getattr(n.op, "pad_value", 0) for n in accel)
+    assert any(n.op.epilogue.offset for n in accel if hasattr(n.op, "epilogue"))
+    ref, got = _logits(model, qgraph, samples(model, 8, seed=7))
+    _, symmetric = _logits(model, quantize_model(model, samples(model, 8)),
+                           samples(model, 8, seed=7))
+    # measured: 36.6 / 36.2 / 20.8 dB asymmetric, 32.5 / 32.9 / 20.7 dB symmetric
+    assert _sqnr(ref, got) >= min(SQNR_BAR_DB, _sqnr(ref, symmetric) - 1.0)
+    _, mutant = _logits(model, _without_offsets(qgraph), samples(model, 8, seed=7))
+    assert _sqnr(ref, mutant) < 5.0  # measured -2.5 / -1.5 / -1.2 dB
+    checked = _run_accel_nodes_on_simulator(qgraph, samples(model, 1, seed=4)[0],
+                                            preset("tiny"))
+    assert len(checked) == len(accel)
+    if build is _padded_average_model:  # the padded average reads the zero point: depthwise
+        avg = next(n for n in accel if n.name == "avg")
+        assert isinstance(avg.op, DepthwiseConv2d) and avg.op.pad_value == zeros["relu"]
+
+
+def test_mul_with_one_asymmetric_operand_tracks_float():
+    """relu(conv(x)) * conv'(x) with the ReLU's zero point -128 and the other operand
+    symmetric: ``(a - z_a) * b`` on the ALU, then the output zero point; with both
+    operands asymmetric the product stays a float node."""
+    from compiler.frontend.builder import GraphBuilder
+    from compiler.graph.pipeline import run_passes
+    from vta_hw.config import preset
+
+    rng = np.random.default_rng(8)
+    b = GraphBuilder("gated")
+    x = b.input("x", (1, 4, 6, 6))
+    r = b.relu(b.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3,
+                        padding=1, name="conv_a"), name="relu")
+    t = b.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3, padding=1,
+                 name="conv_b")
+    b.output(b.mul(t, r, name="gate"))
+    model = run_passes(b.build())
+    scales, zeros = _asymmetric(model, samples(model, 8))
+    amax = calibrate(model, samples(model, 8))
+    scales["conv_b"], zeros["conv_b"] = amax["conv_b"] / 127, 0
+    qgraph = quantize_graph(model, scales, act_zero_points=zeros)
+    gate = next(n for n in qgraph.nodes if n.name == "gate")
+    assert gate.kind == "accel" and gate.op.steps[0].operand == 128  # a - (-128)
+    assert gate.zero_point == zeros["gate"] != 0
+    # on the calibration samples (no product beyond the tight min-max range): 33 dB
+    ref, got = _logits(model, qgraph, samples(model, 8))
+    assert _sqnr(ref, got) >= SQNR_BAR_DB
+    _run_accel_nodes_on_simulator(qgraph, samples(model, 1, seed=4)[0], preset("tiny"))
+    zeros["conv_b"] = 3
+    both = quantize_graph(model, scales, act_zero_points=zeros)
+    assert next(n for n in both.nodes if n.name == "gate").kind == "float"
