@@ -213,6 +213,14 @@ class Instr:
     def module(self) -> isa.Module:  # read by every scheduling pass: computed once
         return isa.module_of(self.insn)
 
+    def with_seq(self, seq: int) -> Instr:
+        """This instruction at logical position ``seq`` (``replace(self, seq=seq)`` without
+        its per-field overhead: the list schedule renumbers every instruction it orders)."""
+        new = object.__new__(Instr)
+        new.__dict__.update(self.__dict__)  # the fields, and the module when computed
+        new.__dict__["seq"] = seq
+        return new
+
 
 Node = LoadTile | StoreTile | GemmTile | AluTile | InitTile | EpilogueTile | Instr
 TILE_NODES = (LoadTile, StoreTile, GemmTile, AluTile, InitTile, EpilogueTile)

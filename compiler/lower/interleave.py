@@ -41,9 +41,9 @@ def estimate(p: Program, instrs: list[Instr], deps: list[set[int]]) -> list[tupl
 
 
 def interleave(p: Program) -> Program:
-    instrs = [replace(n, seq=k) for k, n in enumerate(p.nodes)]
-    if not all(isinstance(n, Instr) for n in instrs):
+    if not all(isinstance(n, Instr) for n in p.nodes):
         raise VerifyError("interleave needs a program of instructions only")
+    instrs = [n.with_seq(k) for k, n in enumerate(p.nodes)]
     deps = dependencies(instrs)
     times = estimate(p, instrs, deps)
     order = sorted(range(len(instrs)), key=lambda k: (times[k][0], k))
