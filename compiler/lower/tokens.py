@@ -27,6 +27,7 @@ can retire before a load or store has completed.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from compiler.errors import TokenError
@@ -65,21 +66,54 @@ def dependencies(instrs: list[Instr]) -> list[set[int]]:
     return [set(d) for d in deps]
 
 
-def _dependencies(instrs: list[Instr]) -> list[set[int]]:
-    """For each instruction (in the given, logical, order) the indices of earlier
-    instructions on other modules it must wait for (RAW, WAR and WAW on its resources).
+def latest_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
+    """For each instruction, the latest instruction of each other module among its
+    :func:`dependencies` (at most two indices).  A module retires its instructions in
+    order, so waiting for these is waiting for all of them: what a list schedule needs
+    (``interleave``), without building the full sets."""
+    mods = [i.module for i in instrs]
+    out: list[tuple[int, ...]] = []
+    for m, read_hits, write_hits in _walk(instrs):
+        best: dict[isa.Module, int] = {}
+        for w, readers in [(w, {}) for w, _ in read_hits] + write_hits:
+            if w is not None and mods[w] != m and w > best.get(mods[w], -1):
+                best[mods[w]] = w
+            for mod, r in readers.items():
+                if mod != m and r > best.get(mod, -1):
+                    best[mod] = r
+        out.append(tuple(best.values()))
+    return out
 
-    Each resource is one ``(space, lo, hi)`` range as accesses name it, with its last
-    writer and its readers since (one per module); an access meets every range of its
-    space it overlaps (a DRAM tensor: every range).  SRAM ranges are found through an
-    index of fixed-size buckets once a space has many, so an access looks only at ranges
-    near it: a chained model program has thousands of instructions over hundreds of
-    accumulator ranges."""
-    table: dict[str, dict[tuple[int, int], list]] = {}
-    index: dict[str, dict[int, list[tuple[int, int]]]] = {}
+
+def _dependencies(instrs: list[Instr]) -> list[set[int]]:
+    """:func:`dependencies`, computed (see :func:`_walk`)."""
     deps: list[set[int]] = []
     mods = [i.module for i in instrs]
-    dram = {}
+    for m, read_hits, write_hits in _walk(instrs):
+        d: set[int] = set()
+        for w, _ in read_hits:
+            if w is not None and mods[w] != m:
+                d.add(w)
+        for w, readers in write_hits:
+            if w is not None and mods[w] != m:
+                d.add(w)
+            d.update(r for mod, r in readers.items() if mod != m)
+        deps.append(d)
+    return deps
+
+
+def _walk(instrs: list[Instr]) -> Iterator[tuple[isa.Module, list[list], list[list]]]:
+    """Walk the instructions in order, yielding for each (its module, the resources its
+    reads meet, those its writes meet) before recording its own accesses.
+
+    A resource is one ``(space, lo, hi)`` range as accesses name it: ``[last writer,
+    {module: latest reader since}]``; an access meets every range of its space it overlaps
+    (a DRAM tensor: every range).  SRAM ranges are found through an index of fixed-size
+    buckets once a space has many, so an access looks only at ranges near it: a chained
+    model program has thousands of instructions over hundreds of accumulator ranges."""
+    table: dict[str, dict[tuple[int, int], list]] = {}
+    index: dict[str, dict[int, list[tuple[int, int]]]] = {}
+    dram: dict[str, bool] = {}
 
     def meets(a: Access) -> list[list]:
         entries = table.get(a.space)
@@ -109,17 +143,9 @@ def _dependencies(instrs: list[Instr]) -> list[set[int]]:
         return e
 
     for k, ins in enumerate(instrs):
-        m = mods[k]
-        d: set[int] = set()
-        for a in ins.reads:
-            for w, _ in meets(a):
-                if w is not None and mods[w] != m:
-                    d.add(w)
-        for a in ins.writes:
-            for w, readers in meets(a):
-                if w is not None and mods[w] != m:
-                    d.add(w)
-                d.update(r for mod, r in readers.items() if mod != m)
+        m = ins.module
+        yield (m, [e for a in ins.reads for e in meets(a)],
+               [e for a in ins.writes for e in meets(a)])
         for a in ins.reads:
             e = entry(a)
             if e is None:
@@ -128,8 +154,6 @@ def _dependencies(instrs: list[Instr]) -> list[set[int]]:
         for a in ins.writes:
             entry(a)
             table[a.space][(a.lo, a.hi)] = [k, {}]
-        deps.append(d)
-    return deps
 
 
 # ---------------------------------------------------------------------------- insertion

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from compiler import Conv2d, Epilogue, Requant, TokenError, check_tokens, compile_op
 from compiler.ir import Access, Instr, Program
-from compiler.lower.tokens import dependencies, insert_tokens
+from compiler.lower.tokens import dependencies, insert_tokens, latest_dependencies
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY
 
@@ -246,3 +246,7 @@ def test_dependencies_with_many_ranges_match_the_definition(seed):
     assert got == want and sum(map(len, want)) > 400
     got[0].add(-1)
     assert dependencies(prog) == want  # the remembered answer was not handed out
+    # the list schedule's view: the latest dependency on each other module
+    latest = [sorted(max(x for x in d if prog[x].module == mod)
+                     for mod in {prog[x].module for x in d}) for d in want]
+    assert [sorted(t) for t in latest_dependencies(prog)] == latest
