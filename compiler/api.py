@@ -20,6 +20,8 @@ tables, micro-ops) stay resident on a device while the fed operands are copied i
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -193,12 +195,52 @@ class CompiledOp:
 
 def compile_op(op, cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOptions | None = None,
                *, dump: str | Path | None = None) -> CompiledOp:
-    """Compile ``op`` for ``cfg`` (default schedule unless one is given; checked first)."""
+    """Compile ``op`` for ``cfg`` (default schedule unless one is given; checked first).
+
+    Compiling is deterministic, so results are kept (:func:`_compile_cached`): a model
+    compiler asks for each op twice (the partitioner's cost estimate, then the module),
+    often with options that differ only in form (``im2col=None`` that resolves to False,
+    an ``input_halo`` of None that means the op's own padding)."""
     options = options or LayoutOptions()
+    if dump is not None or os.environ.get("VTA_DUMP_IR"):
+        return _compile(op, cfg, schedule, options, dump)
+    try:
+        key = (op, cfg, schedule, _canonical_options(op, cfg, options))
+        hash(key)
+    except TypeError:  # an op with unhashable attributes: compile it afresh
+        return _compile(op, cfg, schedule, options, None)
+    c = _compile_cached(*key)
+    if c.options != options:  # the same program, described with the caller's options
+        c = replace(c, options=options, program=replace(c.program, options=options))
+    return c
+
+
+def _compile(op, cfg: HwConfig, schedule, options: LayoutOptions,
+             dump: str | Path | None) -> CompiledOp:
     schedule = schedule if schedule is not None else default_schedule(op, cfg, options)
     check_schedule(op, schedule, cfg, options)
     program = run_pipeline(op, cfg, schedule, options, dump=dump)
     return CompiledOp(op, cfg, schedule, options, program)
+
+
+@functools.lru_cache(maxsize=160)
+def _compile_cached(op, cfg: HwConfig, schedule, options: LayoutOptions) -> CompiledOp:
+    return _compile(op, cfg, schedule, options, None)
+
+
+def _canonical_options(op, cfg: HwConfig, options: LayoutOptions) -> LayoutOptions:
+    """``options`` with its defaults resolved for ``op`` (the layout pass, the schedule
+    space and the legality checks all read them resolved): ``im2col`` as
+    :meth:`LayoutOptions.use_im2col` decides, ``input_halo`` None as the op's own padding
+    where the op pads its input, and as None where it has no spatial input."""
+    pad = getattr(op, "pad", None)
+    halo = options.input_halo
+    if pad is None:
+        halo = None
+    elif halo is None:
+        halo = tuple(pad)
+    return replace(options, input_halo=None if halo is None else tuple(halo),
+                   im2col=options.use_im2col(op, cfg.block_in))
 
 
 @dataclass(frozen=True)
@@ -390,31 +432,11 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     from compiler.lower.races import check_program_races
     from compiler.lower.tokens import insert_tokens
 
-    ops = tuple(ops)
-    if not ops:
-        raise OpError("chain needs at least one operator")
+    ops, names_t, tensors, fills = _join(ops, names)
     cfg = ops[0].cfg
-    names_t = tuple(dict(m) for m in (names or [{}] * len(ops)))
-    if len(names_t) != len(ops):
-        raise OpError(f"{len(ops)} operators but {len(names_t)} name maps")
-    tensors: dict[str, tuple[TensorDecl, int]] = {}
     nodes: list[Instr] = []
     for i, op in enumerate(ops):
-        if op.cfg.config_hash() != cfg.config_hash():
-            raise OpError(f"operator {i} was compiled for {op.cfg.name!r}, not {cfg.name!r}")
         g = {t.name: names_t[i].get(t.name, f"{i}.{t.name}") for t in op.tensors}
-        for t in op.tensors:
-            if g[t.name] not in tensors:
-                tensors[g[t.name]] = (t, i)
-                continue
-            other, j = tensors[g[t.name]]
-            if not _same_layout(other, t):
-                raise LayoutError(
-                    f"tensor {g[t.name]!r}: operator {j} lays it out as "
-                    f"{type(other.layout).__name__}{other.layout.shape} "
-                    f"({other.mem.name.lower()}), operator {i} as "
-                    f"{type(t.layout).__name__}{t.layout.shape} ({t.mem.name.lower()}); "
-                    f"a layout transform is needed between them")
 
         def ren(a: Access, g=g) -> Access:
             return Access(f"dram:{g[a.space[5:]]}") if a.space.startswith("dram:") else a
@@ -430,8 +452,51 @@ def chain(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None =
     prog = replace(insert_tokens(interleave(prog)), stage="emit")
     check_program_races(prog, {g: ops[i].pack_tensor(t, {}) for g, (t, i) in tensors.items()
                                if isinstance(t.layout, UopLayout)})
-    fills = _halo_fills(ops, lambda i, t: names_t[i].get(t, f"{i}.{t}"))
     return ChainedProgram(ops, names_t, tensors, prog, fills)
 
 
-__all__ = ["CompiledOp", "ChainedProgram", "chain", "compile_op"]
+def check_chainable(ops: Sequence[CompiledOp],
+                    names: Sequence[Mapping[str, str]] | None = None) -> None:
+    """Raise what :func:`chain` would raise about the operators' tensors (a
+    :class:`LayoutError` for a shared tensor two ops lay out differently or pad
+    differently) without building the stream: a module builder growing a chain op by op
+    asks this, and schedules the joined stream once at the end (building it for every
+    prefix made compiling a model quadratic in its length)."""
+    _join(ops, names)
+
+
+def _join(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None
+          ) -> tuple[tuple[CompiledOp, ...], tuple[dict[str, str], ...],
+                     dict[str, tuple[TensorDecl, int]], dict[str, tuple[int, TensorDecl, int]]]:
+    """The chain's operators, name maps, global tensors (each with the op it was taken
+    from) and halo fills; checks one config, one layout per shared tensor, one pad value per
+    halo."""
+    ops = tuple(ops)
+    if not ops:
+        raise OpError("chain needs at least one operator")
+    cfg = ops[0].cfg
+    names_t = tuple(dict(m) for m in (names or [{}] * len(ops)))
+    if len(names_t) != len(ops):
+        raise OpError(f"{len(ops)} operators but {len(names_t)} name maps")
+    tensors: dict[str, tuple[TensorDecl, int]] = {}
+    for i, op in enumerate(ops):
+        if op.cfg.config_hash() != cfg.config_hash():
+            raise OpError(f"operator {i} was compiled for {op.cfg.name!r}, not {cfg.name!r}")
+        for t in op.tensors:
+            gname = names_t[i].get(t.name, f"{i}.{t.name}")
+            if gname not in tensors:
+                tensors[gname] = (t, i)
+                continue
+            other, j = tensors[gname]
+            if not _same_layout(other, t):
+                raise LayoutError(
+                    f"tensor {gname!r}: operator {j} lays it out as "
+                    f"{type(other.layout).__name__}{other.layout.shape} "
+                    f"({other.mem.name.lower()}), operator {i} as "
+                    f"{type(t.layout).__name__}{t.layout.shape} ({t.mem.name.lower()}); "
+                    f"a layout transform is needed between them")
+    fills = _halo_fills(ops, lambda i, t: names_t[i].get(t, f"{i}.{t}"))
+    return ops, names_t, tensors, fills
+
+
+__all__ = ["CompiledOp", "ChainedProgram", "chain", "check_chainable", "compile_op"]

@@ -22,6 +22,7 @@ invariants of a stage and raises :class:`~compiler.errors.VerifyError` naming th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from compiler.errors import VerifyError
@@ -208,9 +209,17 @@ class Instr:
     seq: int = -1
     tag: str = ""
 
-    @property
-    def module(self) -> isa.Module:
+    @cached_property
+    def module(self) -> isa.Module:  # read by every scheduling pass: computed once
         return isa.module_of(self.insn)
+
+    def with_seq(self, seq: int) -> Instr:
+        """This instruction at logical position ``seq`` (``replace(self, seq=seq)`` without
+        its per-field overhead: the list schedule renumbers every instruction it orders)."""
+        new = object.__new__(Instr)
+        new.__dict__.update(self.__dict__)  # the fields, and the module when computed
+        new.__dict__["seq"] = seq
+        return new
 
 
 Node = LoadTile | StoreTile | GemmTile | AluTile | InitTile | EpilogueTile | Instr
@@ -380,6 +389,10 @@ def verify(p: Program, stage: str | None = None) -> None:
                 fail(f"regions {o.name} and {r.name} overlap in the {r.buf} buffer")
         by_buf.setdefault(r.buf, []).append(r)
     region_names = {r.name for r in p.regions}
+    name_set = set(names)
+    if p.cfg not in _LEGAL and len(_LEGAL) >= 16:
+        _LEGAL.clear()
+    legal = _LEGAL.setdefault(p.cfg, set())
     forbid = _STAGE_FORBIDS.get(stage, ())
     for i, n in enumerate(p.nodes):
         if forbid and isinstance(n, forbid):
@@ -392,22 +405,40 @@ def verify(p: Program, stage: str | None = None) -> None:
         if tname is not None and tname not in names:
             fail(f"node {i} refers to unknown tensor {tname!r}")
         if isinstance(n, Instr):
-            _verify_instr(p, i, n, stage, fail)
+            _verify_instr(p, i, n, stage, fail, name_set, legal)
     if stage in ("interleave", "tokens", "emit"):
         seqs = [n.seq for n in p.instrs() if not isinstance(n.insn, (isa.Nop, isa.Finish))]
         if any(s < 0 for s in seqs) or len(set(seqs)) != len(seqs):
             fail("instructions need distinct logical sequence numbers")
 
 
-def _verify_instr(p: Program, i: int, n: Instr, stage: str, fail) -> None:
+# Instructions known to pass ``isa.check``, per config: the pipeline verifies after every
+# pass and most passes keep most instructions, so each is encoded once, not once per pass
+# (encoding was most of the time a model compile spent verifying).
+_LEGAL: dict[HwConfig, set[isa.Insn]] = {}
+_LEGAL_LIMIT = 1 << 16
+
+
+def _check_insn(insn: isa.Insn, cfg: HwConfig, i: int, legal: set[isa.Insn]) -> None:
+    """``isa.check`` unless ``insn`` already passed it for this config."""
+    if insn in legal:
+        return
+    isa.check(insn, cfg, i)
+    if len(legal) >= _LEGAL_LIMIT:
+        legal.clear()
+    legal.add(insn)
+
+
+def _verify_instr(p: Program, i: int, n: Instr, stage: str, fail, names: set[str],
+                  legal: set[isa.Insn]) -> None:
     insn = n.insn
     try:
-        isa.check(insn, p.cfg, i)
+        _check_insn(insn, p.cfg, i, legal)
     except isa.IsaError as e:
         fail(f"node {i}: {e}")
     for a in n.reads + n.writes:
         if a.space.startswith("dram:"):
-            if a.space[5:] not in {t.name for t in p.tensors}:
+            if a.space[5:] not in names:
                 fail(f"node {i} accesses unknown DRAM tensor {a.space[5:]!r}")
         elif a.space not in BUFFERS or a.lo < 0 or a.hi > _depth(p.cfg, a.space) or a.lo > a.hi:
             fail(f"node {i} accesses {a}, outside the {a.space} buffer")

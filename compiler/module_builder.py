@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
+from compiler.api import ChainedProgram, CompiledOp, chain, check_chainable, compile_op
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions, UopLayout
 from compiler.memory_plan import Live, capacity_error, memory_plan, plan_arena
@@ -142,6 +142,14 @@ def _groups(nodes: Sequence[Node]) -> list[_Group]:
     return groups
 
 
+def chain_options(reads_inner: bool) -> LayoutOptions:
+    """The layout options an accelerator node is compiled with: no im2col (a chained
+    program hands blocked activations from op to op), and for a node that reads a tensor
+    an earlier op of its chain writes, loads that insert the padding (``input_halo=(0,
+    0)``: the producer stores no halo)."""
+    return LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
+
+
 def _compile_run(nodes: list[Node], cfg: HwConfig, constants
                  ) -> list[list[tuple[Node, CompiledOp]]]:
     """Compile a run of consecutive accelerator nodes and split it where the hand-off
@@ -151,16 +159,17 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
         current = chains[-1] if chains else []
         inner = {m.output for m, _ in current}
         reads_inner = any(t in inner for t in n.inputs.values())
-        opts = LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
-        c = compile_op(n.op, cfg, options=opts)
+        c = compile_op(n.op, cfg, options=chain_options(reads_inner))
         if current:
             try:
-                _chain([*current, (n, c)], constants)
+                pairs = [*current, (n, c)]
+                check_chainable([op for _, op in pairs],
+                                [_names(node, op, constants) for node, op in pairs])
                 current.append((n, c))
                 continue
             except LayoutError:
                 if reads_inner:
-                    c = compile_op(n.op, cfg, options=LayoutOptions(im2col=False))
+                    c = compile_op(n.op, cfg, options=chain_options(False))
         chains.append([(n, c)])
     return chains
 
@@ -338,4 +347,4 @@ def write_module(path: str | os.PathLike, nodes: Sequence[Node], cfg: HwConfig, 
     return save_module(build_module(nodes, cfg, **kw), path)
 
 
-__all__ = ["Node", "Quant", "build_module", "write_module"]
+__all__ = ["Node", "Quant", "build_module", "chain_options", "write_module"]

@@ -57,8 +57,11 @@ CHECKS: dict[str, Callable[[Program], object]] = {
 
 def run_pipeline(op, cfg: HwConfig, schedule, options: LayoutOptions | None = None, *,
                  passes: tuple[tuple[str, Pass], ...] = PASSES,
-                 dump: str | Path | None = None) -> Program:
-    """Run ``passes`` on ``op``; verify after each; optionally dump the IR after each."""
+                 dump: str | Path | None = None, checked: bool = True) -> Program:
+    """Run ``passes`` on ``op``; verify after each; optionally dump the IR after each.
+
+    ``checked=False`` skips the verification and the checkers: for the schedule search,
+    which only reads the estimate of candidates it then compiles (checked) once."""
     target = dump if dump is not None else os.environ.get("VTA_DUMP_IR")
     out = Path(target) if target else None
     if out is not None:
@@ -66,9 +69,10 @@ def run_pipeline(op, cfg: HwConfig, schedule, options: LayoutOptions | None = No
     p = Program(cfg=cfg, op=op, schedule=schedule, options=options or LayoutOptions())
     for k, (name, fn) in enumerate(passes):
         p = fn(p)
-        verify(p, name)
-        if name in CHECKS:
-            CHECKS[name](p)
+        if checked:
+            verify(p, name)
+            if name in CHECKS:
+                CHECKS[name](p)
         if out is not None:
             (out / f"{k:02d}_{name}.txt").write_text(format_program(p))
     return p

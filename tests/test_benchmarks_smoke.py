@@ -52,3 +52,15 @@ def test_partition_costs_cached():
                      r"spearman=(-?[\d.]+)", line)
     assert m, line
     assert float(m[2]) >= 1.0 and -1.0 <= float(m[3]) <= 1.0
+
+
+def test_models_quick():
+    # exit status 0 includes: both models equal the integer reference bit for bit
+    line = run("models.py", "--quick")
+    m = re.match(r"models: resnet18_compile_s=([\d.]+) resnet18_sim_s=([\d.]+) "
+                 r"resnet18_rss_mb=(\d+) resnet18_cycles=(\d+) resnet18_acc_mac_frac=([\d.]+) "
+                 r"mobilenetv2_cycles=(\d+)( \w+=\S+)*$", line)
+    assert m, line
+    assert int(m[4]) > 0 and int(m[6]) > 0
+    assert float(m[5]) >= 0.9
+    assert line.endswith(" exact=1")

@@ -181,6 +181,26 @@ def _check_hazards(cfg: HwConfig, insn: isa.Gemm | isa.Alu, index: int, dst: np.
                     f"accumulator read-after-write window is {window}")
 
 
+def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` for buffer indices (small non-negative
+    integers): a presence table and its running count instead of a sort, the simulator's
+    hottest step on whole models."""
+    if x.size == 0 or int(x.min()) < 0 or int(x.max()) > _TABLE_LIMIT:
+        return np.unique(x, return_inverse=True)
+    present = np.zeros(int(x.max()) + 1, np.intp)
+    present[x] = 1
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(x.dtype, copy=False), rank[x]
+
+
+def _all_distinct(x: np.ndarray) -> bool:
+    """Whether the non-negative integers ``x`` are pairwise distinct."""
+    return x.size == 0 or int(np.bincount(x).max()) <= 1
+
+
+_TABLE_LIMIT = 1 << 22
+
+
 def _gemm_dense_pairs(state: MachineState, x: np.ndarray, ud: np.ndarray, dinv: np.ndarray,
                       uw: np.ndarray, winv: np.ndarray) -> np.ndarray:
     """Few distinct (dst, wgt) pairs (convolutions): gather each pair's input into one
@@ -189,7 +209,7 @@ def _gemm_dense_pairs(state: MachineState, x: np.ndarray, ud: np.ndarray, dinv: 
     b, bi, bo = cfg.batch, cfg.block_in, cfg.block_out
     key = dinv * uw.size + winv
     a = np.zeros((ud.size * uw.size, b * bi), np.float64)
-    if np.unique(key).size == key.size:
+    if _all_distinct(key):
         a[key] = x
     else:
         np.add.at(a, key, x.astype(np.float64))
@@ -243,8 +263,8 @@ def _gemm_uop_products(state: MachineState, insn: isa.Gemm
     fields = uop_fields(cfg)
     words = state.uop[insn.uop_bgn:insn.uop_end].astype(np.int64)
     d_u, s_u, w_u = (((words >> fields[k][0]) & fields[k][1]) for k in ("dst", "src", "wgt"))
-    us, sinv = np.unique(s_u, return_inverse=True)
-    uw, winv = np.unique(w_u, return_inverse=True)
+    us, sinv = _unique_inverse(s_u)
+    uw, winv = _unique_inverse(w_u)
     if us.size * uw.size > 4 * words.size + 16:
         return None
     i0 = np.arange(insn.iter_out)[:, None]
@@ -258,7 +278,7 @@ def _gemm_uop_products(state: MachineState, insn: isa.Gemm
     ws = ws.transpose(1, 3, 0, 2).reshape(k * bi, uw.size * bo)
     full = (xs @ ws).reshape(us.size, b, uw.size, bo)
     per_uop = full[sinv, :, winv, :]  # (U, b, bo)
-    ud, dinv = np.unique(d_u, return_inverse=True)
+    ud, dinv = _unique_inverse(d_u)
     if ud.size == d_u.size:
         res = np.empty((ud.size, b, bo), np.float64)
         res[dinv] = per_uop
@@ -295,8 +315,8 @@ def apply_gemm(state: MachineState, insn: isa.Gemm, index: int) -> None:
             state.acc[ud] = wrap32(_gemm_base(state, insn, ud) + res.astype(np.int64))
             _mirror_out(state, ud, gemm=True)
             return
-    ud, dinv = np.unique(dst, return_inverse=True)
-    uw, winv = np.unique(wgt, return_inverse=True)
+    ud, dinv = _unique_inverse(dst)
+    uw, winv = _unique_inverse(wgt)
     x = state.inp[src].reshape(dst.size, cfg.batch * cfg.block_in)
     if ud.size * uw.size <= 4 * dst.size + 64:
         res = _gemm_dense_pairs(state, x, ud, dinv, uw, winv)
@@ -386,7 +406,7 @@ def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
     elif not aliased and op in _ACCUMULATING:
         # Repeated destinations whose operands are never written here: one ufunc.at call
         # applies them in order (min/max directly; add/mul modulo 2**64, then wrapped).
-        ud, inv = np.unique(dst, return_inverse=True)
+        ud, inv = _unique_inverse(dst)
         y = acc[src] if tensor else np.full((dst.size, *acc.shape[1:]), insn.imm, np.int64)
         if op in (isa.AluOp.MIN, isa.AluOp.MAX):
             tmp = acc[ud]
@@ -398,7 +418,7 @@ def apply_alu(state: MachineState, insn: isa.Alu, index: int) -> None:
             acc[ud] = wrap32(tmp.astype(np.int64))
     else:
         _apply_waves(state, insn, dst, src, np.maximum(dep_dst, dep_src), tensor)
-    _mirror_out(state, np.unique(dst))
+    _mirror_out(state, _unique_inverse(dst)[0])
 
 
 _ACCUMULATING = {isa.AluOp.MIN: np.minimum, isa.AluOp.MAX: np.maximum,

@@ -307,13 +307,27 @@ class Engine:
                         config_hash=self.cfg.config_hash(), clock_mhz=self.cfg.target_clock_mhz)
 
 
+# Instructions that passed isa.check, per config (a pure function of the instruction):
+# checking a model's program at every load and launch re-checked the same instructions.
+_LEGAL: dict[HwConfig, set[isa.Insn]] = {}
+_LEGAL_KEPT = 1 << 16
+
+
 def check_program(insns: list[isa.Insn], cfg: HwConfig) -> None:
     """ISA rules every program must follow before it runs (one FINISH, last)."""
+    if cfg not in _LEGAL and len(_LEGAL) >= 8:
+        _LEGAL.clear()
+    legal = _LEGAL.setdefault(cfg, set())
+    if len(legal) >= _LEGAL_KEPT:
+        legal.clear()
     for g, insn in enumerate(insns):
+        if insn in legal:
+            continue
         try:
             isa.check(insn, cfg, g)
         except isa.IsaError as e:
             raise IllegalInstructionError(str(e)) from None
+        legal.add(insn)
     finishes = [g for g, i in enumerate(insns) if isinstance(i, isa.Finish)]
     if not insns or not finishes:
         raise IllegalInstructionError("the program has no FINISH: the accelerator would never "

@@ -41,16 +41,56 @@ class SimResult:
         return bundle.read(name, self.dram)
 
 
+# Instruction words already decoded, per config: a model's program repeats most of its
+# GEMM/ALU words, and the same words come back at every load and launch (linking changes
+# only the DMA addresses).  Decoding is a pure function of the word.
+_WORDS: dict[HwConfig, dict[bytes, isa.Insn]] = {}
+_WORDS_KEPT = 1 << 16
+
+
 def decode_stream(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
                   ) -> list[isa.Insn]:
-    data = dram[insn_addr:insn_addr + insn_count * isa.INSN_BYTES]
-    if len(data) != insn_count * isa.INSN_BYTES:
+    n = isa.INSN_BYTES
+    data = bytes(dram[insn_addr:insn_addr + insn_count * n])
+    if len(data) != insn_count * n:
         raise IllegalInstructionError(f"{insn_count} instructions at {insn_addr} run past the "
                                       f"{len(dram)}-byte DRAM image")
-    try:
-        return isa.decode_program(data, cfg)
-    except isa.DecodeError as e:
-        raise IllegalInstructionError(str(e)) from e
+    if cfg not in _WORDS and len(_WORDS) >= 8:
+        _WORDS.clear()
+    words = _WORDS.setdefault(cfg, {})
+    if len(words) >= _WORDS_KEPT:
+        words.clear()
+    out = []
+    for i in range(0, len(data), n):
+        w = data[i:i + n]
+        insn = words.get(w)
+        if insn is None:
+            try:
+                insn = words[w] = isa.decode(w, cfg, i // n)
+            except isa.DecodeError as e:
+                raise IllegalInstructionError(str(e)) from e
+        out.append(insn)
+    return out
+
+
+# Decoded and checked instruction streams by their bytes: a resident program launched once
+# per inference (a model's chained program) is decoded and checked once, not per launch.
+_PROGRAMS: dict[tuple[HwConfig, bytes], tuple[isa.Insn, ...]] = {}
+_PROGRAMS_KEPT = 16
+
+
+def _checked_program(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
+                     ) -> list[isa.Insn]:
+    """:func:`decode_stream` and :func:`check_program`, remembered for the same bytes."""
+    key = (cfg, bytes(dram[insn_addr:insn_addr + insn_count * isa.INSN_BYTES]))
+    insns = _PROGRAMS.get(key)
+    if insns is None:
+        decoded = decode_stream(cfg, dram, insn_addr, insn_count)
+        check_program(decoded, cfg)
+        if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        insns = _PROGRAMS[key] = tuple(decoded)
+    return list(insns)
 
 
 def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, *,
@@ -62,8 +102,7 @@ def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, 
     below is only one of the possible ones.
     max_cycles: raise :class:`CycleLimitError` instead of running past this many cycles.
     """
-    insns = decode_stream(cfg, dram, insn_addr, insn_count)
-    check_program(insns, cfg)
+    insns = _checked_program(cfg, dram, insn_addr, insn_count)
     state = MachineState.fresh(cfg, dram)
     engine = Engine(cfg, state, insns, max_cycles=max_cycles)
     # Each GEMM is a small BLAS product: threading them only adds synchronisation, and on a

@@ -27,15 +27,15 @@ the CPU; ``targets=("vta",)`` puts every op on the accelerator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from compiler.graph.errors import GraphError
 from compiler.graph.quantize import QuantizedGraph
-from compiler.module_builder import Node, Quant, build_module
-from compiler.partition import partition
+from compiler.module_builder import Node, Quant, build_module, chain_options
+from compiler.partition import AcceleratorCost, accelerator_cost, partition
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
 from runtime.module import HostOp, Module
@@ -136,6 +136,21 @@ def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
     return op.shape, _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
 
 
+def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], AcceleratorCost]:
+    """The partitioner's accelerator pricing, compiling each op with the layout options the
+    module builder gives it on the accelerator (:func:`chain_options`: it reads a tensor
+    another opset op writes, so in a chain; no im2col): the estimate is that of the program
+    that runs, and the builder finds it compiled (``compile_op`` keeps its results) instead
+    of searching a schedule again for other options."""
+    produced = {n.output for n in nodes if not isinstance(n.op, HostOp)}
+    options = {id(n.op): chain_options(any(t in produced for t in n.inputs.values()))
+               for n in nodes if not isinstance(n.op, HostOp)}
+
+    def price(op: object, cfg: HwConfig) -> AcceleratorCost:
+        return accelerator_cost(op, cfg, options.get(id(op)))
+    return price
+
+
 def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
           pins: Mapping[str, str] | None = None, device: str = "sim",
           **partition_kw: object) -> Lowered:
@@ -154,6 +169,7 @@ def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("v
             if not isinstance(n.op, HostOp):
                 pins.setdefault(n.step_name, "vta")
         wanted = (*wanted, "cpu")
+    partition_kw.setdefault("accelerator", _priced_as_built(nodes))
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))

@@ -36,7 +36,14 @@ from compiler.ir import (
     Program,
     Ref,
 )
-from compiler.lower.tensorize import KernelTable, expand_plan, plan_loops, span
+from compiler.lower.tensorize import (
+    KernelTable,
+    expand_plan,
+    kernel_key,
+    make_uops,
+    plan_loops,
+    span,
+)
 from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa
 
@@ -122,15 +129,16 @@ def lower_alu(p: Program, n: AluTile, table: KernelTable) -> list[Instr]:
     writes = (Access("acc", *span(dims, 0, dst0)),)
     out = []
     for li in expand_plan(dims, plan, (dst0, src0, 0)):
-        uops = tuple(isa.Uop(u.dst, u.src if tensor_op else 0, 0) for u in li.uops)
+        triples = [(u.dst, u.src if tensor_op else 0, 0) for u in li.uops]
+        uops = make_uops(triples)
         loops = {k: v for k, v in li.loops.items() if not k.startswith("wgt")}
         if not tensor_op:
             loops = {k: (0 if k.startswith("src") else v) for k, v in loops.items()}
         insn = isa.Alu(uop_bgn=0, uop_end=len(uops), reset=n.reset, alu_op=n.op,
                        use_imm=not tensor_op and not n.reset, imm=0 if n.reset else n.imm,
                        **loops)
-        out.append(Instr(insn, reads=tuple(reads), writes=writes, kernel=table.add(uops),
-                         tag=n.tag))
+        out.append(Instr(insn, reads=tuple(reads), writes=writes,
+                         kernel=table.add(uops, kernel_key(triples)), tag=n.tag))
     return out
 
 

@@ -12,6 +12,7 @@ get one DMA per channel block.  Field limits (sizes, strides, pads) come from
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 
@@ -40,6 +41,7 @@ def _geometry(t: TensorDecl) -> tuple[tuple[int, ...], tuple[tuple[int, int], ..
     return lay.strides, tuple((0, s) for s in lay.shape[:4]), (0, 0, 0, 0)
 
 
+@functools.lru_cache(maxsize=64)
 def _limits(cfg) -> dict[str, int]:
     f = isa.formats(cfg)[isa.Opcode.LOAD]
     return {k: f.field(k).max for k in ("y_size", "x_size", "x_stride", "y_pad_0")}

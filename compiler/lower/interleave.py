@@ -15,33 +15,40 @@ tiles and this degenerates to the sequential order.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from compiler.errors import VerifyError
 from compiler.ir import Instr, Program
-from compiler.lower.tokens import dependencies
+from compiler.lower.tokens import dependencies, latest_dependencies
 from vta_hw import timing
 
 
-def estimate(p: Program, instrs: list[Instr], deps: list[set[int]]) -> list[tuple[int, int]]:
-    """(start, retire) cycle estimate of each instruction of the sequential program."""
+def estimate(p: Program, instrs: list[Instr], deps: Sequence[Collection[int]]
+             ) -> list[tuple[int, int]]:
+    """(start, retire) cycle estimate of each instruction of the sequential program;
+    ``deps``: its dependencies, or only the latest on each module (the same times: a
+    module retires in order)."""
     free: dict = {}
     out: list[tuple[int, int]] = []
+    cycles: dict = {}  # instruction -> its cycles (a program repeats most instructions)
     for k, ins in enumerate(instrs):
         m = ins.module
         start = max([free.get(m, 0)] + [out[d][1] + timing.QUEUE_LATENCY for d in deps[k]])
-        retire = start + timing.instruction_cycles(p.cfg, ins.insn) - 1
+        c = cycles.get(ins.insn)
+        if c is None:
+            c = cycles[ins.insn] = timing.instruction_cycles(p.cfg, ins.insn)
+        retire = start + c - 1
         free[m] = retire + timing.RETIRE_CYCLES
         out.append((start, retire))
     return out
 
 
 def interleave(p: Program) -> Program:
-    instrs = [replace(n, seq=k) for k, n in enumerate(p.nodes)]
-    if not all(isinstance(n, Instr) for n in instrs):
+    if not all(isinstance(n, Instr) for n in p.nodes):
         raise VerifyError("interleave needs a program of instructions only")
-    deps = dependencies(instrs)
-    times = estimate(p, instrs, deps)
+    instrs = [n.with_seq(k) for k, n in enumerate(p.nodes)]
+    times = estimate(p, instrs, latest_dependencies(instrs))
     order = sorted(range(len(instrs)), key=lambda k: (times[k][0], k))
     meta = p.meta + (("estimated_cycles", max((t[1] for t in times), default=0) + 1),)
     return replace(p, nodes=tuple(instrs[k] for k in order), stage="interleave", meta=meta)

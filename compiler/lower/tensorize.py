@@ -199,10 +199,44 @@ def plan_loops(dims: tuple[Dim, ...], cfg: HwConfig, gemm: bool, check_src: bool
 
 @dataclass(frozen=True)
 class LoopInsn:
-    """One GEMM/ALU instruction of a plan: its kernel (absolute indices) and affine loops."""
+    """One GEMM/ALU instruction of a plan: its kernel (absolute indices) and affine loops;
+    ``key`` is the kernel's content as (dst, src, wgt) triples (:class:`KernelTable`)."""
 
     uops: tuple[isa.Uop, ...]
     loops: dict
+    key: tuple[tuple[int, int, int], ...] = ()
+
+
+# One micro-op object per (dst, src, wgt) value: a model compiles millions of micro-ops
+# with few distinct values, and building frozen dataclasses was a visible share of it.
+_UOPS: dict[tuple[int, int, int], isa.Uop] = {}
+_UOPS_LIMIT = 1 << 17
+
+
+def make_uops(triples: list[tuple[int, int, int]]) -> tuple[isa.Uop, ...]:
+    """The micro-ops of ``(dst, src, wgt)`` triples (shared objects for equal values)."""
+    out = []
+    get = _UOPS.get
+    for t in triples:
+        u = get(t)
+        if u is None:
+            if len(_UOPS) >= _UOPS_LIMIT:
+                _UOPS.clear()
+            u = _UOPS[t] = isa.Uop(*t)
+        out.append(u)
+    return tuple(out)
+
+
+def kernel_key(triples: list[tuple[int, int, int]]) -> tuple[tuple[int, int, int], ...]:
+    """A kernel's content as a tuple of integer triples (hashed and compared in C)."""
+    return tuple(triples)
+
+
+@lru_cache(maxsize=4096)
+def _pattern(dims: tuple[Dim, ...], order: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """(dst, src, wgt) of each micro-op of a kernel enumerating ``order`` from index 0 (the
+    same for every split point of a plan, and for many tiles of a schedule)."""
+    return tuple(zip(*(_sequence(dims, order, w).tolist() for w in range(3)), strict=True))
 
 
 def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int]
@@ -210,21 +244,22 @@ def expand_plan(dims: tuple[Dim, ...], plan: LoopPlan, base: tuple[int, int, int
     """Kernels and loop fields of every instruction of ``plan``, indices offset by ``base``."""
     out = []
     split_ranges = [range(dims[i].extent) for i in plan.split]
+    # the kernel of every split point is the same index pattern, offset: build it once
+    pattern = _pattern(dims, plan.uops)
+    loops: dict = {}
+    for key, i in (("out", plan.out), ("in", plan.inner)):
+        d = dims[i] if i is not None else Dim("_", 1)
+        loops[f"iter_{key}"] = d.extent
+        for w, name in enumerate(_WHAT):
+            loops[f"{name}_factor_{key}"] = _coefs(d)[w]
     for point in itertools.product(*split_ranges):
         b = list(base)
         for i, v in zip(plan.split, point, strict=True):
             for w in range(3):
                 b[w] += v * _coefs(dims[i])[w]
-        seqs = [_sequence(dims, plan.uops, w) + b[w] for w in range(3)]
-        uops = tuple(isa.Uop(int(d), int(s), int(g))
-                     for d, s, g in zip(seqs[0], seqs[1], seqs[2], strict=True))
-        loops: dict = {}
-        for key, i in (("out", plan.out), ("in", plan.inner)):
-            d = dims[i] if i is not None else Dim("_", 1)
-            loops[f"iter_{key}"] = d.extent
-            for w, name in enumerate(_WHAT):
-                loops[f"{name}_factor_{key}"] = _coefs(d)[w]
-        out.append(LoopInsn(uops, loops))
+        b0, b1, b2 = b
+        triples = [(d + b0, s + b1, g + b2) for d, s, g in pattern]
+        out.append(LoopInsn(make_uops(triples), dict(loops), kernel_key(triples)))
     return out
 
 
@@ -239,16 +274,27 @@ class KernelTable:
 
     def __init__(self, kernels: tuple[tuple[isa.Uop, ...], ...]):
         self.kernels = list(kernels)
-        self.index = {k: i for i, k in enumerate(self.kernels)}
+        self.index: dict[tuple[tuple[int, int, int], ...], int] = {}
+        for i, k in enumerate(self.kernels):
+            self.index[_key_of(k)] = i
 
-    def add(self, uops: tuple[isa.Uop, ...]) -> int:
-        if uops not in self.index:
-            self.index[uops] = len(self.kernels)
+    def add(self, uops: tuple[isa.Uop, ...],
+            key: tuple[tuple[int, int, int], ...] | None = None) -> int:
+        """The index of kernel ``uops`` (added when new); ``key``: its :func:`kernel_key`,
+        when the caller has it."""
+        key = key if key else _key_of(uops)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.kernels)
             self.kernels.append(uops)
-        return self.index[uops]
+        return i
 
     def freeze(self) -> tuple[tuple[isa.Uop, ...], ...]:
         return tuple(self.kernels)
+
+
+def _key_of(uops: tuple[isa.Uop, ...]) -> tuple[tuple[int, int, int], ...]:
+    return kernel_key([(u.dst, u.src, u.wgt) for u in uops])
 
 
 @dataclass(frozen=True)
@@ -295,7 +341,7 @@ def lower_gemm(p: Program, n: GemmTile, table: KernelTable) -> list[Instr]:
     for piece in gemm_pieces(dims, p.cfg, n.fold, n.overwrite):
         at = tuple(b + o for b, o in zip(base, piece.offset, strict=True))
         for li in expand_plan(piece.dims, piece.plan, at):
-            k = table.add(li.uops)
+            k = table.add(li.uops, li.key)
             insn = isa.Gemm(uop_bgn=0, uop_end=len(li.uops), overwrite=piece.overwrite,
                             **li.loops)
             out.append(Instr(insn, reads=reads, writes=writes, kernel=k, tag=n.tag))
@@ -315,4 +361,5 @@ def tensorize(p: Program) -> Program:
 
 
 __all__ = ["LoopPlan", "GemmPiece", "gemm_pieces", "plan_loops", "hazard_free", "expand_plan",
-           "span", "KernelTable", "tensorize", "lower_gemm", "LoopInsn"]
+           "span", "KernelTable", "tensorize", "lower_gemm", "LoopInsn", "make_uops",
+           "kernel_key"]

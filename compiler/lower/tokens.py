@@ -27,10 +27,11 @@ can retire before a load or store has completed.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from compiler.errors import TokenError
-from compiler.ir import Instr, Program
+from compiler.ir import Access, Instr, Program
 from vta_hw import isa
 from vta_hw.config import HwConfig
 
@@ -43,33 +44,116 @@ QUEUES = isa.TOKEN_QUEUES
 
 
 # ---------------------------------------------------------------------------- dependencies
+_BUCKET = 4  # log2 of the SRAM elements one bucket of the overlap index covers
+_SCAN = 48  # up to this many ranges in a space, scanning them all is cheaper
+
+
+# The last call's instructions (held, so compared by identity) and result: the pipeline asks
+# three times in a row about the same immutable instructions (``interleave``, its order
+# check, the token pass), as does ``chain`` on a whole model's stream.
+_LAST: list = [[], []]  # [instructions, their dependencies]
+
+
 def dependencies(instrs: list[Instr]) -> list[set[int]]:
     """For each instruction (in the given, logical, order) the indices of earlier
-    instructions on other modules it must wait for (RAW, WAR and WAW on its resources)."""
-    table: dict[str, dict[tuple[int, int], list]] = {}
+    instructions on other modules it must wait for (RAW, WAR and WAW on its resources);
+    see :func:`_dependencies`.  The result is the caller's to keep (fresh sets)."""
+    seen, deps = _LAST
+    if not (len(seen) == len(instrs)
+            and all(a is b for a, b in zip(seen, instrs, strict=True))):
+        deps = _dependencies(instrs)
+        _LAST[:] = [list(instrs), deps]
+    return [set(d) for d in deps]
+
+
+def latest_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
+    """For each instruction, the latest instruction of each other module among its
+    :func:`dependencies` (at most two indices).  A module retires its instructions in
+    order, so waiting for these is waiting for all of them: what a list schedule needs
+    (``interleave``), without building the full sets."""
+    mods = [i.module for i in instrs]
+    out: list[tuple[int, ...]] = []
+    for m, read_hits, write_hits in _walk(instrs):
+        best: dict[isa.Module, int] = {}
+        for w, readers in [(w, {}) for w, _ in read_hits] + write_hits:
+            if w is not None and mods[w] != m and w > best.get(mods[w], -1):
+                best[mods[w]] = w
+            for mod, r in readers.items():
+                if mod != m and r > best.get(mod, -1):
+                    best[mod] = r
+        out.append(tuple(best.values()))
+    return out
+
+
+def _dependencies(instrs: list[Instr]) -> list[set[int]]:
+    """:func:`dependencies`, computed (see :func:`_walk`)."""
     deps: list[set[int]] = []
     mods = [i.module for i in instrs]
-    for k, ins in enumerate(instrs):
-        m = mods[k]
+    for m, read_hits, write_hits in _walk(instrs):
         d: set[int] = set()
-        for a in ins.reads:
-            for (lo, hi), (w, _) in table.get(a.space, {}).items():
-                if a.space.startswith("dram:") or (a.lo < hi and lo < a.hi):
-                    if w is not None and mods[w] != m:
-                        d.add(w)
-        for a in ins.writes:
-            for (lo, hi), (w, readers) in table.get(a.space, {}).items():
-                if a.space.startswith("dram:") or (a.lo < hi and lo < a.hi):
-                    if w is not None and mods[w] != m:
-                        d.add(w)
-                    d.update(r for mod, r in readers.items() if mod != m)
-        for a in ins.reads:
-            e = table.setdefault(a.space, {}).setdefault((a.lo, a.hi), [None, {}])
-            e[1][m] = k
-        for a in ins.writes:
-            table.setdefault(a.space, {})[(a.lo, a.hi)] = [k, {}]
+        for w, _ in read_hits:
+            if w is not None and mods[w] != m:
+                d.add(w)
+        for w, readers in write_hits:
+            if w is not None and mods[w] != m:
+                d.add(w)
+            d.update(r for mod, r in readers.items() if mod != m)
         deps.append(d)
     return deps
+
+
+def _walk(instrs: list[Instr]) -> Iterator[tuple[isa.Module, list[list], list[list]]]:
+    """Walk the instructions in order, yielding for each (its module, the resources its
+    reads meet, those its writes meet) before recording its own accesses.
+
+    A resource is one ``(space, lo, hi)`` range as accesses name it: ``[last writer,
+    {module: latest reader since}]``; an access meets every range of its space it overlaps
+    (a DRAM tensor: every range).  SRAM ranges are found through an index of fixed-size
+    buckets once a space has many, so an access looks only at ranges near it: a chained
+    model program has thousands of instructions over hundreds of accumulator ranges."""
+    table: dict[str, dict[tuple[int, int], list]] = {}
+    index: dict[str, dict[int, list[tuple[int, int]]]] = {}
+    dram: dict[str, bool] = {}
+
+    def meets(a: Access) -> list[list]:
+        entries = table.get(a.space)
+        if not entries:
+            return []
+        is_dram = dram.get(a.space)
+        if is_dram is None:
+            is_dram = dram[a.space] = a.space.startswith("dram:")
+        if is_dram:
+            return list(entries.values())
+        if len(entries) <= _SCAN:
+            return [e for (lo, hi), e in entries.items() if a.lo < hi and lo < a.hi]
+        buckets = index[a.space]
+        keys: set[tuple[int, int]] = set()
+        for b in range(a.lo >> _BUCKET, (max(a.lo, a.hi - 1) >> _BUCKET) + 1):
+            keys.update(buckets.get(b, ()))
+        return [entries[key] for key in keys if a.lo < key[1] and key[0] < a.hi]
+
+    def entry(a: Access) -> list | None:
+        entries = table.setdefault(a.space, {})
+        key = (a.lo, a.hi)
+        e = entries.get(key)
+        if e is None:
+            buckets = index.setdefault(a.space, {})
+            for b in range(a.lo >> _BUCKET, (max(a.lo, a.hi - 1) >> _BUCKET) + 1):
+                buckets.setdefault(b, []).append(key)
+        return e
+
+    for k, ins in enumerate(instrs):
+        m = ins.module
+        yield (m, [e for a in ins.reads for e in meets(a)],
+               [e for a in ins.writes for e in meets(a)])
+        for a in ins.reads:
+            e = entry(a)
+            if e is None:
+                e = table[a.space][(a.lo, a.hi)] = [None, {}]
+            e[1][m] = k
+        for a in ins.writes:
+            entry(a)
+            table[a.space][(a.lo, a.hi)] = [k, {}]
 
 
 # ---------------------------------------------------------------------------- insertion

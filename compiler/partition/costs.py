@@ -113,13 +113,14 @@ class AcceleratorCost:
     reason: str = ""
 
 
-def accelerator_cost(op, cfg: HwConfig) -> AcceleratorCost:
-    """Compile ``op``'s default schedule for ``cfg`` and convert its estimated cycles to
-    seconds at ``cfg.target_clock_mhz``; a compiler refusal means "not capable"."""
+def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
+    """Compile ``op``'s default schedule for ``cfg`` (with the DRAM layout ``options``, a
+    :class:`compiler.layout.LayoutOptions`; default: the op alone) and convert its estimated
+    cycles to seconds at ``cfg.target_clock_mhz``; a compiler refusal means "not capable"."""
     from compiler.api import compile_op
 
     try:
-        cycles = compile_op(op, cfg).estimated_cycles
+        cycles = compile_op(op, cfg, options=options).estimated_cycles
     except VtaError as e:
         return AcceleratorCost(None, None, f"{type(e).__name__}: {e}")
     return AcceleratorCost(cycles, cycles / (cfg.target_clock_mhz * 1e6))

@@ -16,7 +16,7 @@ from compiler import (
     Requant,
     compile_op,
 )
-from compiler.api import chain
+from compiler.api import chain, check_chainable
 from opset import reference as ref
 from vta.api import run_compiled
 from vta_hw import isa
@@ -156,6 +156,23 @@ def test_chain_rejects_mismatched_layouts():
     c2 = compile_op(Conv2d(1, 16, 6, 6, 8, 3, 3, 1, 1), WIDE)  # input by block_in = 8
     with pytest.raises(LayoutError, match="a layout transform is needed"):
         chain([c1, c2], [{"y": "t"}, {"x": "t"}])
+    with pytest.raises(LayoutError, match="a layout transform is needed"):
+        check_chainable([c1, c2], [{"y": "t"}, {"x": "t"}])  # the same check, no stream
+    check_chainable([c1, c1], [{"y": "a"}, {"y": "b"}])
+
+
+def test_compile_results_are_kept_under_resolved_options():
+    """Options that resolve alike (im2col None -> False for a 16-channel conv, input_halo
+    None -> the op's padding) give the same program, described with the caller's options;
+    options that differ give another one."""
+    op = Conv2d(1, 16, 8, 8, 16, 3, 3, 1, 1, Epilogue(requant=Requant(shift=7)))
+    a = compile_op(op, TINY, options=LayoutOptions())
+    b = compile_op(op, TINY, options=LayoutOptions(im2col=False, input_halo=(1, 1)))
+    assert b.program.nodes == a.program.nodes and b.schedule == a.schedule
+    assert b.options == LayoutOptions(im2col=False, input_halo=(1, 1)) == b.program.options
+    assert a.options == LayoutOptions()
+    c = compile_op(op, TINY, options=LayoutOptions(input_halo=(0, 0)))
+    assert c.program.tensor("x").layout != a.program.tensor("x").layout
 
 
 def test_compiled_op_describes_itself():

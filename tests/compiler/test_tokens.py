@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from compiler import Conv2d, Epilogue, Requant, TokenError, check_tokens, compile_op
 from compiler.ir import Access, Instr, Program
-from compiler.lower.tokens import dependencies, insert_tokens
+from compiler.lower.tokens import dependencies, insert_tokens, latest_dependencies
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY
 
@@ -196,3 +196,57 @@ def test_conv_stream_orders_every_dependency():
             assert rep.known[kb][isa.module_of(nodes[ka].insn)] >= ka
     assert np.all(np.diff([x.seq for x in nodes if x.seq >= 0 and isa.module_of(x.insn)
                            == isa.Module.COMPUTE]) > 0)
+
+
+def _naive_dependencies(instrs: list[Instr]) -> list[set[int]]:
+    """The definition, scanned: every access meets every earlier range of its space it
+    overlaps (DRAM: all of them); RAW on the last writer, WAW and WAR on writes."""
+    table: dict[str, dict[tuple[int, int], list]] = {}
+    deps = []
+    for k, ins in enumerate(instrs):
+        m, d = ins.module, set()
+        for a, write in [(a, False) for a in ins.reads] + [(a, True) for a in ins.writes]:
+            for (lo, hi), (w, readers) in table.get(a.space, {}).items():
+                if a.space.startswith("dram:") or (a.lo < hi and lo < a.hi):
+                    if w is not None and instrs[w].module != m:
+                        d.add(w)
+                    if write:
+                        d.update(r for mod, r in readers.items() if mod != m)
+        for a in ins.reads:
+            table.setdefault(a.space, {}).setdefault((a.lo, a.hi), [None, {}])[1][m] = k
+        for a in ins.writes:
+            table.setdefault(a.space, {})[(a.lo, a.hi)] = [k, {}]
+        deps.append(d)
+    return deps
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dependencies_with_many_ranges_match_the_definition(seed):
+    """Hundreds of distinct accumulator ranges (a chained model program) take the bucket
+    index instead of the scan: the same dependencies, zero-width ranges and ranges that
+    straddle bucket boundaries included; asking twice gives fresh, equal sets."""
+    rng = random.Random(seed)
+    prog = []
+    for k in range(400):
+        make, spaces, mode = _MODS[rng.randrange(len(_MODS))]
+        acc = []
+        for sp in spaces:
+            if sp == "dram":
+                acc.append(Access(f"dram:t{rng.randrange(3)}"))
+            else:
+                lo = rng.randrange(0, 600)
+                acc.append(Access(sp, lo, lo + rng.choice([0, 1, 3, 16, 17, 40, 130])))
+        reads = tuple(acc) if "r" in mode else ()
+        writes = tuple(a for a in acc if "w" in mode and (mode != "rw" or a.space == "acc"))
+        prog.append(Instr(make(k), reads=reads, writes=writes, seq=k))
+    assert len({(a.lo, a.hi) for i in prog for a in i.reads + i.writes
+                if a.space == "acc"}) > 100
+    want = _naive_dependencies(prog)
+    got = dependencies(prog)
+    assert got == want and sum(map(len, want)) > 400
+    got[0].add(-1)
+    assert dependencies(prog) == want  # the remembered answer was not handed out
+    # the list schedule's view: the latest dependency on each other module
+    latest = [sorted(max(x for x in d if prog[x].module == mod)
+                     for mod in {prog[x].module for x in d}) for d in want]
+    assert [sorted(t) for t in latest_dependencies(prog)] == latest

@@ -121,3 +121,25 @@ def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
     assert any(q.zero_points.values())
     within_one_step(path, np.load(out)["y"], xs)
     capsys.readouterr()
+
+
+@pytest.mark.cosim
+@pytest.mark.usefixtures("needs_verilator")
+def test_rtl_gives_the_simulators_bytes_and_cycles(files, tmp_path, capsys):
+    """``vta run --device rtl`` (Verilator) of a compiled model on ``tiny``: the same output
+    bytes and the same accelerator cycles as ``--device sim``, every MAC on the accelerator."""
+    m = tmp_path / "m.vtam"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta"]) == 0
+    runs = {}
+    for device in ("sim", "rtl"):
+        out, prof = tmp_path / f"{device}.npz", tmp_path / f"{device}.json"
+        assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out),
+                     "--device", device, "--profile", str(prof)]) == 0
+        runs[device] = (np.load(out)["logits"], json.loads(prof.read_text())["totals"])
+    capsys.readouterr()
+    (sim, sim_totals), (rtl, rtl_totals) = runs["sim"], runs["rtl"]
+    assert sim.tobytes() == rtl.tobytes()
+    assert np.array_equal(sim, _reference(files)) and np.ptp(sim) > 0
+    assert rtl_totals["accelerator_cycles"] == sim_totals["accelerator_cycles"] > 0
+    assert rtl_totals["macs_on_accelerator"] == rtl_totals["macs_total"] > 0

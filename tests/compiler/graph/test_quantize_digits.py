@@ -1,11 +1,16 @@
 """Real data: a small CNN trained here (numpy, plain backprop with Adam) on scikit-learn's
-bundled ``load_digits`` (no downloads), exported to ONNX with onnx.helper, imported,
-calibrated on training images and evaluated in int8: test accuracy within 1 point of float
-and at least 98% of predictions identical."""
+bundled ``load_digits`` (no downloads), exported to ONNX with onnx.helper, calibrated on
+training images and evaluated in int8: test accuracy within 1 point of float and at least
+98% of predictions identical -- once with the integer reference, and once through the CLI
+(``vta compile --calib`` on training images, ``vta run`` on the simulator)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
@@ -14,6 +19,7 @@ from compiler.graph.pipeline import run_passes
 from compiler.graph.quantize import evaluate_quantized, quantize_model
 from compiler.graph.reference import evaluate
 from tests.compiler.graph.onnx_util import init, make_model
+from vta.cli import main
 
 BATCH = 50
 CH = 16
@@ -78,28 +84,77 @@ def _onnx_model(params):
                                           init("w2", w2), init("b2", b2)], opset=13)
 
 
-def test_digits_cnn_int8_accuracy():
+@dataclass(frozen=True)
+class Digits:
+    """The split data set, the trained model and its float predictions on the test set."""
+
+    x: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    model: onnx.ModelProto
+    graph: object  # the float graph at batch BATCH
+    float_pred: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def digits() -> Digits:
     datasets = pytest.importorskip("sklearn.datasets")
-    digits = datasets.load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[:, None]
-    y = digits.target
+    data = datasets.load_digits()
+    x = (data.images / 16.0).astype(np.float32)[:, None]
+    y = data.target
     order = np.random.default_rng(1).permutation(len(x))
     train, test = order[:-9 * BATCH], order[-9 * BATCH:]  # 1347 training, 450 test images
-    params = _train(x[train].astype(np.float64), y[train])
-    graph = run_passes(import_onnx(_onnx_model(params), input_shapes={"x": (BATCH, 1, 8, 8)}))
-    calib = [{"x": x[train[i:i + BATCH]]} for i in range(0, 4 * BATCH, BATCH)]
-    qgraph = quantize_model(graph, calib, method="percentile")
-    assert [n.kind for n in qgraph.nodes].count("accel") == 3  # conv+relu, maxpool, dense
-    float_pred, int8_pred = [], []
-    for i in range(0, len(test), BATCH):
-        batch = {"x": x[test[i:i + BATCH]]}
-        float_pred.append(evaluate(graph, batch)["logits"].argmax(axis=1))
-        int8_pred.append(evaluate_quantized(qgraph, batch)["logits"].argmax(axis=1))
-    float_pred, int8_pred = np.concatenate(float_pred), np.concatenate(int8_pred)
-    float_acc = np.mean(float_pred == y[test])
-    int8_acc = np.mean(int8_pred == y[test])
-    assert float_acc >= 0.95, float_acc  # the trained float model is a real classifier
-    print(f"digits: float {float_acc:.4f} int8 {int8_acc:.4f} "
-          f"identical {np.mean(int8_pred == float_pred):.4f}")
+    model = _onnx_model(_train(x[train].astype(np.float64), y[train]))
+    graph = run_passes(import_onnx(model, input_shapes={"x": (BATCH, 1, 8, 8)}))
+    float_pred = np.concatenate([evaluate(graph, {"x": b})["logits"].argmax(axis=1)
+                                 for b in _batches(x[test])])
+    assert np.mean(float_pred == y[test]) >= 0.95  # the trained float model is a real classifier
+    return Digits(x, y, train, test, model, graph, float_pred)
+
+
+def _batches(x: np.ndarray) -> np.ndarray:
+    """(samples, BATCH, 1, 8, 8): the images in batches of BATCH."""
+    return x.reshape(-1, BATCH, *x.shape[1:])
+
+
+def _check_accuracy(d: Digits, int8_pred: np.ndarray, what: str) -> None:
+    float_acc = np.mean(d.float_pred == d.y[d.test])
+    int8_acc = np.mean(int8_pred == d.y[d.test])
+    same = np.mean(int8_pred == d.float_pred)
+    print(f"digits ({what}): float {float_acc:.4f} int8 {int8_acc:.4f} identical {same:.4f}")
     assert abs(int8_acc - float_acc) <= 0.01, (float_acc, int8_acc)
-    assert np.mean(int8_pred == float_pred) >= 0.98
+    assert same >= 0.98
+
+
+def test_digits_cnn_int8_accuracy(digits):
+    d = digits
+    calib = [{"x": b} for b in _batches(d.x[d.train[:4 * BATCH]])]
+    qgraph = quantize_model(d.graph, calib, method="percentile")
+    assert [n.kind for n in qgraph.nodes].count("accel") == 3  # conv+relu, maxpool, dense
+    int8_pred = np.concatenate([evaluate_quantized(qgraph, {"x": b})["logits"].argmax(axis=1)
+                                for b in _batches(d.x[d.test])])
+    _check_accuracy(d, int8_pred, "integer reference")
+
+
+def test_digits_cnn_through_vta_compile_and_run_on_the_simulator(digits, tmp_path, capsys):
+    """The same model as a user runs it: ``vta compile`` calibrated on training images
+    (every op on the accelerator), ``vta run`` of the 450 test images on the simulator (in
+    batches of BATCH: one launch per batch), with the profile."""
+    d = digits
+    onnx.save(d.model, tmp_path / "digits.onnx")
+    np.savez(tmp_path / "calib.npz", x=_batches(d.x[d.train[:4 * BATCH]]))
+    np.savez(tmp_path / "test.npz", x=_batches(d.x[d.test]))
+    module, out, prof = tmp_path / "digits.vtam", tmp_path / "out.npz", tmp_path / "p.json"
+    assert main(["compile", str(tmp_path / "digits.onnx"), "-o", str(module),
+                 "--calib", str(tmp_path / "calib.npz"), "--calibrator", "percentile",
+                 "--input-shape", f"x={BATCH}x1x8x8", "--targets", "vta"]) == 0
+    assert main(["run", str(module), "--inputs", str(tmp_path / "test.npz"), "-o", str(out),
+                 "--device", "sim", "--profile", str(prof)]) == 0
+    capsys.readouterr()
+    logits = np.load(out)["logits"]
+    assert logits.shape == (len(d.test) // BATCH, BATCH, 10)
+    _check_accuracy(d, logits.reshape(-1, 10).argmax(axis=1), "vta compile + vta run, sim")
+    totals = json.loads(prof.read_text())["totals"]
+    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
+    assert totals["accelerator_cycles"] > 0
