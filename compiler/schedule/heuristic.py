@@ -16,6 +16,7 @@ same space (``compiler/schedule/space.py``) with measured cycles instead.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
@@ -255,15 +256,53 @@ def default_alu_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None
                         + (errors[-1] if errors else "no tile fits the buffers"))
 
 
+def timing_equivalent(op):
+    """A representative of the GEMM operators whose programs take the same cycles as ``op``.
+
+    The instructions a schedule produces depend on the epilogue's *structure* (which ALU
+    passes run, whether the out mirror can requantize), not on its immediates: a layer's
+    multiplier, shifts, output offset, clip bounds and input pad value change values, not
+    instructions or their timing.  Mapping them (and the name) to fixed values lets the
+    schedule search of one layer serve every layer of the same shape and structure, as in
+    ResNet's repeated blocks.  Only pass-count-relevant facts are kept: ``multiplier != 1``,
+    ``shift > 0``, ``pre_shift > 0``, ``offset != 0``, and the clamp bounds as the
+    epilogue lowering and :meth:`Epilogue.out_mode` read them (``lo`` -128, 0 or other,
+    ``hi`` 127 or below)."""
+    ep = op.epilogue
+    rq = ep.requant
+    if rq is not None:
+        rq = replace(rq, multiplier=1 if rq.multiplier == 1 else 2, shift=min(rq.shift, 1),
+                     pre_shift=min(rq.pre_shift, 1))
+    lo, hi = ep.bounds()
+    clip = (lo if lo in (INT8_MIN, 0) else 1, INT8_MAX if hi >= INT8_MAX else 100)
+    canon = replace(ep, requant=rq, offset=1 if ep.offset else 0, relu=False,
+                    clip=None if clip == (INT8_MIN, INT8_MAX) else clip)
+    return replace(op, epilogue=canon, name="op", **(
+        {"pad_value": 0} if hasattr(op, "pad_value") else {}))
+
+
+@functools.lru_cache(maxsize=512)
+def _shared_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None,
+                          virtual_threads: int) -> GemmSchedule:
+    return default_gemm_schedule(op, cfg, options, virtual_threads)
+
+
 def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
                      virtual_threads: int = 2):
-    """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule)."""
+    """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule).  GEMM searches
+    are shared between :func:`timing_equivalent` operators; a failed search is repeated
+    on ``op`` itself so that the error names it."""
     if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
-        return default_gemm_schedule(op, cfg, options, virtual_threads)
+        try:
+            return _shared_gemm_schedule(timing_equivalent(op), cfg, options, virtual_threads)
+        except ScheduleError:
+            return default_gemm_schedule(op, cfg, options, virtual_threads)
+        except TypeError:  # unhashable options: search afresh
+            return default_gemm_schedule(op, cfg, options, virtual_threads)
     if isinstance(op, (Elementwise, Pool2d, GlobalAvgPool)):
         return default_alu_schedule(op, cfg, options, virtual_threads)
     raise ScheduleError(f"no schedule space for {type(op).__name__}")
 
 
-__all__ = ["default_schedule", "default_gemm_schedule", "default_alu_schedule", "gemm_cost",
-           "balanced"]
+__all__ = ["default_schedule", "timing_equivalent", "default_gemm_schedule",
+           "default_alu_schedule", "gemm_cost", "balanced"]

@@ -13,6 +13,7 @@ from compiler import (
     AluStep,
     Conv2d,
     Dense,
+    DepthwiseConv2d,
     Elementwise,
     Epilogue,
     GemmSchedule,
@@ -197,3 +198,60 @@ def test_dense_default_schedule_is_legal_everywhere():
         for n, i, o in ((1, 1, 1), (1, 512, 10), (33, 100, 200)):
             op = Dense(n, i, o, EP)
             check_schedule(op, default_schedule(op, cfg), cfg)
+
+
+def _model_gemm_ops(size: int, width: float) -> list:
+    """The GEMM operators of small quantized ResNet-18 and MobileNet-v2 models (varied
+    requantization immediates per tensor and per channel, clips, biases and residuals)."""
+    from compiler.frontend import import_onnx
+    from compiler.frontend.model_zoo import mobilenet_v2, resnet18
+    from compiler.graph.pipeline import run_quantization
+
+    ops = []
+    rng = np.random.default_rng(3)
+    for build, per_channel in ((resnet18, True), (mobilenet_v2, True), (resnet18, False)):
+        calib = [{"input": rng.standard_normal((1, 3, size, size)).astype(np.float32)}]
+        q = run_quantization(import_onnx(build(size=size, width=width)), calib,
+                             per_channel=per_channel)
+        ops += [n.op for n in q.nodes
+                if n.kind == "accel" and isinstance(n.op, (Conv2d, DepthwiseConv2d, Dense))]
+    return ops
+
+
+@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+def test_timing_equivalent_ops_get_the_schedule_and_cycles_of_the_op(cfg):
+    """The shared search is only sound if the representative's program takes the op's
+    cycles: the op's own search must choose the same schedule, with the same estimate."""
+    from compiler.schedule.heuristic import default_gemm_schedule, timing_equivalent
+
+    ops = _model_gemm_ops(32, 0.25)
+    epilogues = {(op.epilogue.requant, op.epilogue.clip, op.epilogue.residual) for op in ops}
+    assert len(ops) > 40 and len(epilogues) > 10  # the immediates really vary
+    for op in ops[::3]:
+        rep = timing_equivalent(op)
+        try:
+            s = default_gemm_schedule(op, cfg)
+        except ScheduleError:  # too big for the config: the representative too
+            with pytest.raises(ScheduleError):
+                default_gemm_schedule(rep, cfg)
+            continue
+        assert default_gemm_schedule(rep, cfg) == s, op.name
+        assert estimate_cycles(rep, s, cfg) == estimate_cycles(op, s, cfg), op.name
+    # the representatives collapse the repeated blocks
+    assert len({timing_equivalent(op) for op in ops}) < len(set(ops))
+
+
+def test_timing_equivalent_keeps_what_changes_the_instructions():
+    from compiler.schedule.heuristic import timing_equivalent
+
+    def conv(**ep):
+        return Conv2d(1, 16, 8, 8, 16, 3, 3, pad=(1, 1), epilogue=Epilogue(**ep), name="c")
+
+    same = [conv(requant=Requant(3, 7, 1), relu=True), conv(requant=Requant(5, 9, 2), relu=True)]
+    assert timing_equivalent(same[0]) == timing_equivalent(same[1])
+    # each of these changes the ALU passes or whether the out mirror can requantize
+    differ = [conv(requant=Requant(1, 7)), conv(requant=Requant(1, 0)), conv(requant=Requant(3, 7)),
+              conv(requant=Requant(1, 7, 1)), conv(requant=Requant(1, 7), offset=3),
+              conv(requant=Requant(1, 7), clip=(5, 127)), conv(requant=Requant(1, 7), relu=True),
+              conv(requant=Requant(1, 7), clip=(-128, 100))]
+    assert len({timing_equivalent(op) for op in differ}) == len(differ)
