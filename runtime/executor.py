@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Device, DeviceError, LaunchResult, LoadedProgram
-from runtime.host_ops import HostOp
+from runtime.host_ops import is_host_op
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
 from vta_hw.errors import VtaError
 
@@ -98,7 +98,7 @@ class Executor:
 
             self.host = CpuDevice()
         for i, s in enumerate(module.steps):
-            if s.device == "cpu" and not isinstance(s.op, HostOp):
+            if s.device == "cpu" and not is_host_op(s.op):
                 self.kernels[i] = self._load_host(s)
 
     def _load_host(self, s: Step) -> _HostKernel:

@@ -47,13 +47,20 @@ import numpy as np
 from opset.errors import OpsetError
 from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
-from runtime.host_ops import HostOp, host_op_from_json, host_op_to_json, is_host_json
+from runtime.host_ops import (
+    HostOp,
+    OnnxHostOp,
+    host_op_from_json,
+    host_op_to_json,
+    is_host_json,
+    is_host_op,
+)
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
-MODULE_VERSION = 2  # 2: host boundary steps (runtime.host_ops)
+MODULE_VERSION = 3  # 2: host boundary steps; 3: generic ONNX host steps (host.onnx)
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
@@ -241,7 +248,7 @@ def check_module(m: Module) -> None:
         if s.output not in known:
             raise ModuleError(f"step {s.name!r} writes unknown tensor {s.output!r}")
         produced.add(s.output)
-        if isinstance(s.op, HostOp) and s.device != "cpu":
+        if is_host_op(s.op) and s.device != "cpu":
             raise ModuleError(f"step {s.name!r}: host {s.op.kind} runs on the cpu, not "
                               f"{s.device!r}")
         if (s.device == "accelerator") != (s.program is not None):
@@ -283,7 +290,7 @@ def _npy(arr: np.ndarray) -> bytes:
 
 
 def _op_json(op: Any) -> dict[str, Any]:
-    return host_op_to_json(op) if isinstance(op, HostOp) else op_to_json(op)
+    return host_op_to_json(op) if is_host_op(op) else op_to_json(op)
 
 
 def _op_from(d: Any) -> Any:
@@ -466,7 +473,8 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "HostOp", "Step", "TensorInfo", "Program", "Transfer", "ModuleError",
+__all__ = ["Module", "HostOp", "OnnxHostOp", "Step", "TensorInfo", "Program", "Transfer",
+           "ModuleError",
            "ModuleVersionError", "ModuleConfigError", "save_module", "load_module",
            "is_module", "read_manifest", "pack_host", "unpack_host", "layout_to_json",
            "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]

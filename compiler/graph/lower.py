@@ -1,4 +1,5 @@
-"""Lowering: a quantized graph and a device assignment -> a compiled module (``.vtam``).
+"""Lowering: a quantized (or float) graph and a device assignment -> a compiled module
+(``.vtam``).
 
 The quantized graph (:mod:`compiler.graph.quantize`) is float in, float out around an int8
 core.  Each node becomes one module step:
@@ -12,39 +13,48 @@ core.  Each node becomes one module step:
   Unsqueeze) and float Identity nodes (a QDQ export renaming its output) are aliases: the
   consumer reads the producer's tensor, whose element count is the same (the executor
   views it in the shape the operand declares);
-* ``host`` Transpose and Concat of int8 values: host steps moving the int8 data (exact);
-* float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) have no runtime path yet and
-  are refused with one error naming every such node.
+* every other ``host`` node (int8 Transpose, Concat, Split, Slice ...) and every float
+  island (``float``: Softmax, LayerNorm, Sigmoid, LRN, a grouped convolution ...): generic
+  host steps (:class:`runtime.host_ops.OnnxHostOp`) running the same kernel as the
+  reference (:mod:`opset.onnx_kernels`), one step per output of a multi-output node; the
+  constants they read (a LayerNorm's scale) are module constants under their graph name.
 
-Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  The
-boundaries (quantize, dequantize) are host-only nodes with a small CPU cost, so they are
-always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset ops.  The
-CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
+:func:`lower_float` lowers a float graph (no quantization) the same way: every node a
+generic host step, for ``--targets cpu`` without calibration data.
+
+Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  Host
+steps are host-only nodes with a CPU cost (a memory pass plus their MACs at a numpy rate),
+so they are always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset
+ops.  The CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
 workstation CPU a 100 MHz accelerator loses, so the default partition keeps convolutions on
 the CPU; ``targets=("vta",)`` puts every op on the accelerator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from compiler.graph.errors import GraphError
+from compiler.graph.ir import Graph, TensorType
+from compiler.graph.ir import Node as IrNode
 from compiler.graph.quantize import QuantizedGraph
 from compiler.module_builder import Node, Quant, build_module
 from compiler.partition import partition
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
-from runtime.module import HostOp, Module
+from opset.onnx_kernels import KERNELS
+from runtime.host_ops import HostOp, HostOpError, OnnxHostOp, is_host_op
+from runtime.module import Module
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
-MOVE_OPS = ("Transpose", "Concat")  # int8 moves run as host steps
-# a host boundary's CPU cost for the partitioner: per-call overhead plus a memory pass
+# a host step's CPU cost for the partitioner: per-call overhead, a memory pass, its MACs
 _BOUNDARY_SECONDS = 5e-6
 _BOUNDARY_BYTES_PER_SECOND = 1e9
+_HOST_MACS_PER_SECOND = 2e10
 
 
 class LowerError(GraphError):
@@ -60,6 +70,33 @@ class Lowered:
     partition: Partition
 
 
+def onnx_steps(fn: IrNode, types: Mapping[str, TensorType], operands: Sequence[str],
+               in_dtypes: Sequence[str], out_dtype: str | None, *,
+               keep: Callable[[str], bool] = lambda v: True,
+               ) -> list[tuple[OnnxHostOp, str]]:
+    """The generic host steps of float-graph node ``fn`` (one per output ``keep`` wants;
+    Split has several): ``(op, output value)``.  ``operands``: its non-omitted inputs, in
+    order (the float graph's value names: their shapes); ``in_dtypes`` theirs;
+    ``out_dtype``: the outputs' dtype (None: the float graph's)."""
+    if len(operands) != sum(1 for v in fn.inputs if v) or any(
+            not v for v in fn.inputs[:len(operands)]):
+        raise LowerError(f"node {fn.name!r} ({fn.op}): an omitted optional input before a "
+                         "given one cannot be a host step")
+    in_shapes = tuple(tuple(types[v].shape) for v in operands)
+    wanted = [(i, v) for i, v in enumerate(fn.outputs) if v and keep(v)]
+    out = []
+    for i, v in wanted:
+        name = fn.name if len(fn.outputs) == 1 else f"{fn.name}#{i}"
+        dtype = out_dtype or str(np.dtype(types[v].dtype))
+        try:
+            op = OnnxHostOp(name, fn.op, fn.attr_dict, in_shapes, tuple(in_dtypes),
+                            tuple(types[v].shape), dtype, i)
+        except HostOpError as e:
+            raise LowerError(f"node {fn.name!r}: {e}") from None
+        out.append((op, v))
+    return out
+
+
 def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarray],
                                                   list[str], dict[str, Quant]]:
     """(nodes with device "cpu", constants, output tensors, quantization) of ``qgraph``."""
@@ -67,13 +104,13 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
         return (n.kind == "host" and n.node.op in ALIAS_OPS) or (
             n.kind == "float" and n.node is not None and n.node.op == "Identity")
 
-    unsupported = [n for n in qgraph.nodes if not is_alias(n) and (n.kind == "float" or (
-        n.kind == "host" and (n.node is None or n.node.op not in MOVE_OPS)))]
-    if unsupported:
-        names = ", ".join(f"{n.name} ({'float ' if n.kind == 'float' else 'int8 '}"
-                          f"{n.node.op if n.node is not None else '?'})" for n in unsupported)
-        raise LowerError(f"model {qgraph.name!r}: {len(unsupported)} node(s) need the CPU float "
-                         f"path, which is not built yet: {names}")
+    unknown = [n for n in qgraph.nodes if n.kind in ("host", "float") and (
+        n.node is None or n.node.op not in KERNELS)]
+    if unknown:
+        names = ", ".join(f"{n.name} ({n.node.op if n.node is not None else '?'})"
+                          for n in unknown)
+        raise LowerError(f"model {qgraph.name!r}: {len(unknown)} node(s) have no host kernel: "
+                         f"{names}")
     types = qgraph.float_graph.types
     alias: dict[str, str] = {}
     for n in qgraph.nodes:
@@ -91,6 +128,7 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
             return out_name[v]
         return f"{v}:q" if v in taken else v
 
+    read = {v for n in qgraph.nodes for v in n.inputs} | set(qgraph.outputs)
     nodes: list[Node] = []
     constants: dict[str, np.ndarray] = {}
     quant: dict[str, Quant] = {}
@@ -98,19 +136,31 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     for n in qgraph.nodes:
         if is_alias(n):
             continue
-        if n.kind == "host":  # Transpose, Concat of int8 values: shapes from the float node
+        if n.kind in ("host", "float"):
+            # the node's values are this graph's; shapes come from its float-graph twin
             fn = float_nodes[n.node.name]
-            in_shapes = tuple(tuple(types[v].shape) for v in fn.inputs)
-            shape = tuple(types[fn.outputs[0]].shape)
-            if n.node.op == "Transpose":
-                op = HostOp("transpose", n.name, shape, in_shapes, perm=n.node.attr("perm"))
-                wiring = {"x": tensor(n.inputs[0])}
-            else:
-                axis = int(n.node.attr("axis")) % len(shape)
-                op = HostOp("concat", n.name, shape, in_shapes, axis=axis)
-                wiring = {f"x{i}": tensor(v) for i, v in enumerate(n.inputs)}
-            nodes.append(Node(op, "cpu", wiring, tensor(n.output), n.name))
-        elif n.kind in ("quantize", "dequantize"):
+            operands = [v for v in n.node.inputs if v]
+            int8 = n.kind == "host"
+            dtypes = ["int8" if int8 else str(np.dtype(
+                qgraph.constants[v].dtype if v in qgraph.constants else types[f].dtype))
+                for v, f in zip(operands, [v for v in fn.inputs if v], strict=True)]
+            wiring = {}
+            for i, v in enumerate(operands):
+                if v in qgraph.constants:
+                    constants[v] = np.asarray(qgraph.constants[v])
+                    wiring[f"x{i}"] = v
+                else:
+                    wiring[f"x{i}"] = tensor(v)
+            twins = dict(zip(fn.outputs, n.outputs, strict=True))
+            steps = onnx_steps(fn, types, [v for v in fn.inputs if v], dtypes,
+                               "int8" if int8 else None, keep=lambda v, t=twins: t[v] in read)
+            for op, v in steps:
+                mine = twins[v]
+                nodes.append(Node(op, "cpu", dict(wiring), tensor(mine), op.name))
+                if int8 and mine in qgraph.scales:
+                    quant[tensor(mine)] = Quant(float(qgraph.scales[mine]))
+            continue
+        if n.kind in ("quantize", "dequantize"):
             src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
             shape = tuple(types[src].shape) if src in types else tuple(n.shape)
             op = HostOp(n.kind, n.name, shape, scale=float(n.scale))
@@ -127,20 +177,70 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     return nodes, constants, [tensor(o) for o in qgraph.outputs], quant
 
 
+def float_module_nodes(graph: Graph) -> tuple[list[Node], dict[str, np.ndarray], list[str]]:
+    """(nodes with device "cpu", constants, outputs) of a float graph (after the float
+    passes): every node one generic host step, float constants in float32 as
+    :func:`~compiler.graph.reference.evaluate` computes."""
+    types = graph.types
+    read = {v for fn in graph.nodes for v in fn.inputs} | set(graph.outputs)
+    constants: dict[str, np.ndarray] = {}
+    nodes: list[Node] = []
+    for fn in graph.nodes:
+        operands = [v for v in fn.inputs if v]
+        wiring = {}
+        for i, v in enumerate(operands):
+            if v in graph.constants:
+                c = np.asarray(graph.constants[v])
+                constants[v] = c.astype(np.float32) if c.dtype.kind == "f" else c
+            wiring[f"x{i}"] = v
+        dtypes = [str(constants[v].dtype) if v in constants else
+                  ("float32" if np.dtype(types[v].dtype).kind == "f"
+                   else str(np.dtype(types[v].dtype))) for v in operands]
+        for op, v in onnx_steps(fn, types, operands, dtypes, None, keep=read.__contains__):
+            nodes.append(Node(op, "cpu", dict(wiring), v, op.name))
+    return nodes, constants, list(graph.outputs)
+
+
 def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
-    """The partitioner's view of a host step: its shape and a small CPU-only cost."""
-    if not isinstance(op, HostOp):
+    """The partitioner's view of a host step: its shape and a CPU-only cost (a memory pass
+    over its bytes, plus its MACs at a numpy/BLAS rate)."""
+    if not is_host_op(op):
         return None
     nbytes = int(np.prod(op.shape)) * 5
-    return op.shape, _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
+    return op.shape, (_BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
+                      + op.macs / _HOST_MACS_PER_SECOND)
 
 
 def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
           pins: Mapping[str, str] | None = None, device: str = "sim",
           **partition_kw: object) -> Lowered:
-    """Partition ``qgraph`` over ``targets`` (the boundaries always on the CPU) and build its
-    module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
+    """Partition ``qgraph`` over ``targets`` (the host steps always on the CPU) and build
+    its module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
     nodes, constants, outputs, quant = module_nodes(qgraph)
+    return _partition_and_build(nodes, constants, outputs, quant, qgraph.name, cfg,
+                                targets, pins, device, partition_kw)
+
+
+def lower_float(graph: Graph, cfg: HwConfig, *, targets: Sequence[str] = ("cpu",),
+                pins: Mapping[str, str] | None = None, device: str = "sim",
+                **partition_kw: object) -> Lowered:
+    """The float module of ``graph`` (after the float passes): every node a float host step
+    on the CPU, outputs as :func:`~compiler.graph.reference.evaluate` computes them in
+    float32.  ``targets`` must include the CPU (the only device that runs float ops)."""
+    if "cpu" not in targets:
+        raise LowerError(f"model {graph.name!r}: a float module runs on the cpu only, but "
+                         f"--targets is {','.join(targets)}; add cpu or give --calib to "
+                         "quantize it for the accelerator")
+    nodes, constants, outputs = float_module_nodes(graph)
+    return _partition_and_build(nodes, constants, outputs, {}, graph.name, cfg, targets,
+                                pins, device, partition_kw)
+
+
+def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
+                         outputs: list[str], quant: dict[str, Quant], name: str,
+                         cfg: HwConfig, targets: Sequence[str],
+                         pins: Mapping[str, str] | None, device: str,
+                         partition_kw: Mapping[str, object]) -> Lowered:
     dag, graph_inputs, out_nodes = op_nodes(nodes, constants, outputs, _host_step)
     pins = dict(pins or {})
     known = {n.step_name for n in nodes}
@@ -148,17 +248,18 @@ def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("v
     if bad:
         raise LowerError(f"--pin: no op named {bad}; the ops are {sorted(known)}")
     wanted = tuple(targets)
-    if "cpu" not in wanted:  # opset ops only on the accelerator; the boundaries stay on the host
+    if "cpu" not in wanted:  # opset ops only on the accelerator; host steps stay on the host
         for n in nodes:
-            if not isinstance(n.op, HostOp):
+            if not is_host_op(n.op):
                 pins.setdefault(n.step_name, "vta")
         wanted = (*wanted, "cpu")
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
-                          meta={"model": qgraph.name, "targets": list(targets)})
+                          meta={"model": name, "targets": list(targets)})
     return Lowered(module, placed, p)
 
 
-__all__ = ["LowerError", "Lowered", "lower", "module_nodes", "ALIAS_OPS"]
+__all__ = ["LowerError", "Lowered", "lower", "lower_float", "module_nodes",
+           "float_module_nodes", "onnx_steps", "ALIAS_OPS"]
