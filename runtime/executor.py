@@ -89,8 +89,9 @@ class Executor:
             self.loaded_bytes += len(p.bundle.dram)
         gpu = [s.name for s in module.steps if s.device == "gpu"]
         if gpu:
-            raise DeviceError(f"step(s) {gpu} are assigned to the gpu, which this executor "
-                              "does not drive yet; recompile with targets accelerator,cpu")
+            raise DeviceError(f"module step(s) {gpu} are assigned to the gpu, but the executor "
+                              "runs module steps on the accelerator and the host CPU only "
+                              f"({_gpu_state()}); recompile with --targets vta,cpu")
         self.host = host
         self.kernels: dict[int, _HostKernel] = {}
         if any(s.device == "cpu" for s in module.steps) and self.host is None:
@@ -349,6 +350,17 @@ def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None
         spans.append((prev, end))
         prev = end
     return spans
+
+
+def _gpu_state() -> str:
+    """Whether a CUDA GPU could be opened here, for the refusal of GPU steps."""
+    try:
+        from runtime.gpu_device import GpuDevice
+
+        GpuDevice()
+    except DeviceError as e:
+        return f"and there is no usable GPU: {e}"
+    return "a GPU is present, but no module step kernels exist for it yet"
 
 
 def open_executor(module: Module, spec: str, **kw: Any) -> Executor:

@@ -236,6 +236,21 @@ def lower_float(graph: Graph, cfg: HwConfig, *, targets: Sequence[str] = ("cpu",
                                 pins, device, partition_kw)
 
 
+def _check_gpu(targets: Sequence[str], pins: Mapping[str, str]) -> None:
+    """The lowering has no GPU kernels for module steps (and this host no GPU): the GPU may
+    be listed beside other targets but never chosen; asking for it alone, or pinning an op
+    to it, is one clear error instead of a partition that cannot run."""
+    gpu_pins = sorted(n for n, d in pins.items() if d == "gpu")
+    if gpu_pins:
+        raise LowerError(f"--pin {gpu_pins[0]}=gpu: compiled modules have no GPU steps yet "
+                         "(the executor runs module steps on the accelerator and the host "
+                         "CPU only); pin it to vta or cpu")
+    if "gpu" in targets and not {"vta", "cpu"} & set(targets):
+        raise LowerError(f"--targets {','.join(targets)}: compiled modules have no GPU steps "
+                         "yet (the executor runs module steps on the accelerator and the host "
+                         "CPU only); use vta and/or cpu")
+
+
 def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
                          outputs: list[str], quant: dict[str, Quant], name: str,
                          cfg: HwConfig, targets: Sequence[str],
@@ -248,6 +263,7 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
     if bad:
         raise LowerError(f"--pin: no op named {bad}; the ops are {sorted(known)}")
     wanted = tuple(targets)
+    _check_gpu(wanted, pins)
     if "cpu" not in wanted:  # opset ops only on the accelerator; host steps stay on the host
         for n in nodes:
             if not is_host_op(n.op):
