@@ -241,12 +241,13 @@ class Executor:
         clock[0] += secs * 1e6
 
     def _run_boundary(self, s: Step, env, layers, events, clock, k) -> None:
-        """A host boundary or int8 move (numpy on the host: no device copy)."""
+        """A host step in numpy (a boundary, a float island, an int8 move): no device
+        copy; its MACs count (a float convolution's) in the profile's totals."""
         t0 = time.perf_counter()
         xs = [env[s.inputs[spec.name]] for spec in s.op.inputs()]
         env[s.output] = s.op.run(*xs)
         secs = time.perf_counter() - t0
-        entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+        entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
         entry["seconds"] += secs
         entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)

@@ -38,9 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.graph.errors import GraphError
-from compiler.graph.ir import Graph, TensorType
+from compiler.graph.ir import Graph, TensorType, constant_type
 from compiler.graph.ir import Node as IrNode
 from compiler.graph.quantize import QuantizedGraph
+from compiler.graph.shapes import infer_node
 from compiler.module_builder import Node, Quant, build_module
 from compiler.partition import partition
 from compiler.partition.modules import assign, op_nodes
@@ -70,31 +71,53 @@ class Lowered:
     partition: Partition
 
 
-def onnx_steps(fn: IrNode, types: Mapping[str, TensorType], operands: Sequence[str],
-               in_dtypes: Sequence[str], out_dtype: str | None, *,
-               keep: Callable[[str], bool] = lambda v: True,
-               ) -> list[tuple[OnnxHostOp, str]]:
-    """The generic host steps of float-graph node ``fn`` (one per output ``keep`` wants;
-    Split has several): ``(op, output value)``.  ``operands``: its non-omitted inputs, in
-    order (the float graph's value names: their shapes); ``in_dtypes`` theirs;
-    ``out_dtype``: the outputs' dtype (None: the float graph's)."""
-    if len(operands) != sum(1 for v in fn.inputs if v) or any(
-            not v for v in fn.inputs[:len(operands)]):
-        raise LowerError(f"node {fn.name!r} ({fn.op}): an omitted optional input before a "
+def onnx_steps(node: IrNode, types: Mapping[str, TensorType],
+               keep: Callable[[str], bool] = lambda v: True) -> list[tuple[OnnxHostOp, str]]:
+    """The generic host steps of ``node``, one per output that ``keep`` wants (Split has
+    several): ``(op, output value)``; operand and output shapes and dtypes from ``types``.
+    Operand ``x<i>`` is the node's i-th given input (omitted optional inputs may only
+    trail)."""
+    operands = [v for v in node.inputs if v]
+    if any(not v for v in node.inputs[:len(operands)]):
+        raise LowerError(f"node {node.name!r} ({node.op}): an omitted optional input before a "
                          "given one cannot be a host step")
-    in_shapes = tuple(tuple(types[v].shape) for v in operands)
-    wanted = [(i, v) for i, v in enumerate(fn.outputs) if v and keep(v)]
+    in_shapes = tuple(types[v].shape for v in operands)
+    in_dtypes = tuple(types[v].dtype for v in operands)
     out = []
-    for i, v in wanted:
-        name = fn.name if len(fn.outputs) == 1 else f"{fn.name}#{i}"
-        dtype = out_dtype or str(np.dtype(types[v].dtype))
+    for i, v in enumerate(node.outputs):
+        if not v or not keep(v):
+            continue
+        name = node.name if len(node.outputs) == 1 else f"{node.name}#{i}"
         try:
-            op = OnnxHostOp(name, fn.op, fn.attr_dict, in_shapes, tuple(in_dtypes),
-                            tuple(types[v].shape), dtype, i)
+            op = OnnxHostOp(name, node.op, node.attr_dict, in_shapes, in_dtypes,
+                            types[v].shape, types[v].dtype, i)
         except HostOpError as e:
-            raise LowerError(f"node {fn.name!r}: {e}") from None
+            raise LowerError(f"node {node.name!r}: {e}") from None
         out.append((op, v))
     return out
+
+
+def _value_types(qgraph: QuantizedGraph) -> dict[str, TensorType]:
+    """The type of every value of ``qgraph``: float inputs, constants, int8 outputs of
+    opset ops and boundaries, and shape inference through host and float nodes (whose
+    nodes, such as a grouped convolution's channel Split, need not exist in the float
+    graph)."""
+    types = {v: qgraph.float_graph.types[v] for v in qgraph.inputs}
+    types.update({k: constant_type(np.asarray(c)) for k, c in qgraph.constants.items()})
+    for n in qgraph.nodes:
+        if n.kind in ("host", "float") and n.node is not None and not (
+                n.kind == "host" and n.node.op in ALIAS_OPS):
+            try:
+                outs = infer_node(n.node, [types[v] if v else None for v in n.node.inputs])
+            except GraphError as e:
+                raise LowerError(f"node {n.name!r}: {e}") from None
+            types.update(zip(n.node.outputs, outs, strict=False))
+        else:
+            dtype = "float32" if n.kind == "dequantize" else "int8"
+            if n.kind == "float":  # a float Identity (an alias)
+                dtype = types[n.inputs[0]].dtype
+            types[n.output] = TensorType(n.shape, dtype)
+    return types
 
 
 def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarray],
@@ -112,6 +135,7 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
         raise LowerError(f"model {qgraph.name!r}: {len(unknown)} node(s) have no host kernel: "
                          f"{names}")
     types = qgraph.float_graph.types
+    vtypes = _value_types(qgraph)
     alias: dict[str, str] = {}
     for n in qgraph.nodes:
         if is_alias(n):
@@ -122,7 +146,9 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
 
     def tensor(v: str) -> str:
         """The module tensor of value ``v``: outputs keep the model's names, so an int8
-        value of the same name becomes ``<name>:q``."""
+        value of the same name becomes ``<name>:q``; constants keep their graph name."""
+        if v in qgraph.constants:
+            return v
         v = alias.get(v, v)
         if v in out_name:
             return out_name[v]
@@ -132,33 +158,18 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     nodes: list[Node] = []
     constants: dict[str, np.ndarray] = {}
     quant: dict[str, Quant] = {}
-    float_nodes = {fn.name: fn for fn in qgraph.float_graph.nodes}
     for n in qgraph.nodes:
         if is_alias(n):
             continue
         if n.kind in ("host", "float"):
-            # the node's values are this graph's; shapes come from its float-graph twin
-            fn = float_nodes[n.node.name]
             operands = [v for v in n.node.inputs if v]
-            int8 = n.kind == "host"
-            dtypes = ["int8" if int8 else str(np.dtype(
-                qgraph.constants[v].dtype if v in qgraph.constants else types[f].dtype))
-                for v, f in zip(operands, [v for v in fn.inputs if v], strict=True)]
-            wiring = {}
-            for i, v in enumerate(operands):
-                if v in qgraph.constants:
-                    constants[v] = np.asarray(qgraph.constants[v])
-                    wiring[f"x{i}"] = v
-                else:
-                    wiring[f"x{i}"] = tensor(v)
-            twins = dict(zip(fn.outputs, n.outputs, strict=True))
-            steps = onnx_steps(fn, types, [v for v in fn.inputs if v], dtypes,
-                               "int8" if int8 else None, keep=lambda v, t=twins: t[v] in read)
-            for op, v in steps:
-                mine = twins[v]
-                nodes.append(Node(op, "cpu", dict(wiring), tensor(mine), op.name))
-                if int8 and mine in qgraph.scales:
-                    quant[tensor(mine)] = Quant(float(qgraph.scales[mine]))
+            wiring = {f"x{i}": tensor(v) for i, v in enumerate(operands)}
+            constants.update({v: np.asarray(qgraph.constants[v]) for v in operands
+                              if v in qgraph.constants})
+            for op, v in onnx_steps(n.node, vtypes, keep=read.__contains__):
+                nodes.append(Node(op, "cpu", dict(wiring), tensor(v), op.name))
+                if v in qgraph.scales:
+                    quant[tensor(v)] = Quant(float(qgraph.scales[v]))
             continue
         if n.kind in ("quantize", "dequantize"):
             src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
@@ -181,22 +192,14 @@ def float_module_nodes(graph: Graph) -> tuple[list[Node], dict[str, np.ndarray],
     """(nodes with device "cpu", constants, outputs) of a float graph (after the float
     passes): every node one generic host step, float constants in float32 as
     :func:`~compiler.graph.reference.evaluate` computes."""
-    types = graph.types
     read = {v for fn in graph.nodes for v in fn.inputs} | set(graph.outputs)
-    constants: dict[str, np.ndarray] = {}
+    constants = {k: (c.astype(np.float32) if c.dtype.kind == "f" else np.asarray(c))
+                 for k, c in graph.constants.items() if k in read}
+    types = {**graph.types, **{k: constant_type(c) for k, c in constants.items()}}
     nodes: list[Node] = []
     for fn in graph.nodes:
-        operands = [v for v in fn.inputs if v]
-        wiring = {}
-        for i, v in enumerate(operands):
-            if v in graph.constants:
-                c = np.asarray(graph.constants[v])
-                constants[v] = c.astype(np.float32) if c.dtype.kind == "f" else c
-            wiring[f"x{i}"] = v
-        dtypes = [str(constants[v].dtype) if v in constants else
-                  ("float32" if np.dtype(types[v].dtype).kind == "f"
-                   else str(np.dtype(types[v].dtype))) for v in operands]
-        for op, v in onnx_steps(fn, types, operands, dtypes, None, keep=read.__contains__):
+        wiring = {f"x{i}": v for i, v in enumerate(v for v in fn.inputs if v)}
+        for op, v in onnx_steps(fn, types, keep=read.__contains__):
             nodes.append(Node(op, "cpu", dict(wiring), v, op.name))
     return nodes, constants, list(graph.outputs)
 
@@ -207,7 +210,9 @@ def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
     if not is_host_op(op):
         return None
     nbytes = int(np.prod(op.shape)) * 5
-    return op.shape, (_BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
+    shape = op.shape if 1 <= len(op.shape) <= 4 else (  # the cost model takes rank 1 to 4
+        (1,) if not op.shape else (*op.shape[:3], int(np.prod(op.shape[3:]))))
+    return shape, (_BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
                       + op.macs / _HOST_MACS_PER_SECOND)
 
 
