@@ -3,6 +3,8 @@
 One walk over the float graph in topological order.  Each compute node starts a pattern
 that swallows the nodes the opset's fused epilogue can express after it:
 
+- A grouped (not depthwise) Conv: an int8 host Split of its input channels, one Conv2d
+  per group (the epilogue below, a residual split alike), an int8 host Concat.
 - Conv (group 1 or depthwise, dilation 1, symmetric pads), Gemm/MatMul with constant
   weights: ``[+ bias] [+ residual Add] [Relu | Clip]*`` -> one Conv2d / DepthwiseConv2d /
   Dense with ``Epilogue(bias, requant, residual, relu, clip)``.  Weights are int8 per output
@@ -287,7 +289,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
             return False
         group, c = node.attr("group", 1), xt.shape[1]
         if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
-            return False  # grouped (not depthwise) convolutions stay float
+            return _fuse_grouped_conv(st, node, consumers, done, wname, w, bias)
     elif xt.rank != 2:
         return False
     tail = _epilogue_tail(st, node, consumers, bias)
@@ -336,6 +338,80 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     st.add(QNode(node.name, "accel", tuple(inputs), (out,), op=op, roles=tuple(roles),
                  consts=consts, shape=shape, scale=s_y, fused=tuple(n.name for n in chain)))
     done.update(n.name for n in chain)
+    return True
+
+
+def _fuse_grouped_conv(st: _State, node: Node, consumers, done: set[str], wname: str,
+                       w: np.ndarray, bias: np.ndarray | None) -> bool:
+    """A grouped (not depthwise) convolution as one Conv2d per group on the accelerator:
+    the int8 input split into its channel groups on the host (an int8 Split), each group's
+    Conv2d on its slice of the weights, bias and requantization with the fused epilogue (a
+    residual split the same way), and the group outputs concatenated on the host (an int8
+    Concat; every group writes the output's scale, so no rescale)."""
+    g = st.graph
+    x = node.inputs[0]
+    n, c, h, wd = g.types[x].shape
+    group = int(node.attr("group"))
+    tail = _epilogue_tail(st, node, consumers, bias)
+    out, shape = tail.out, g.types[tail.out].shape
+    s_y = st.scale_of(out)
+    xq = st.as_int8(x)
+    s_x = st.scales[xq]
+    wq, s_w = _quant_weight(st, wname, w, False)
+    m = wq.shape[0]
+    cg, mg = c // group, m // group
+    bias_q = None
+    if tail.bias is not None:
+        bias_q = np.rint(np.asarray(tail.bias, np.float64) / (s_x * s_w))
+        bias_q = np.clip(bias_q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    bounds = None
+    if tail.clip is not None:
+        lo = -128 if tail.clip[0] is None else int(np.clip(np.rint(tail.clip[0] / s_y), -128, 127))
+        hi = 127 if tail.clip[1] is None else int(np.clip(np.rint(tail.clip[1] / s_y), -128, 127))
+        bounds = (lo, max(lo, hi))
+
+    def split(value: str, channels: int, scale: float, base: str) -> tuple[str, ...]:
+        parts = tuple(st.fresh(f"{base}:g{k}") for k in range(group))
+        st.add(QNode(f"{node.name}/split_{base}", "host", (value,), parts,
+                     node=Node(f"{node.name}/split_{base}", "Split", (value,), parts,
+                               {"axis": 1, "split": (channels,) * group}),
+                     shape=(n, channels) + tuple(g.types[base].shape[2:]), scale=scale))
+        for part in parts:
+            st.scales[part] = scale
+        return parts
+
+    xs = split(xq, cg, s_x, x)
+    residuals = (split(st.rescaled(tail.residual, s_y, shape), mg, s_y, tail.residual)
+                 if tail.residual is not None else (None,) * group)
+    pads = node.attr("pads", (0, 0, 0, 0))
+    outs = []
+    for k, (xk, rk) in enumerate(zip(xs, residuals, strict=True)):
+        lo, hi = k * mg, (k + 1) * mg
+        consts: dict[str, np.ndarray] = {"w": wq[lo:hi]}
+        if bias_q is not None:
+            consts["bias"] = bias_q[lo:hi]
+        rq, vectors = _requant_consts(wq[lo:hi], consts.get("bias"),
+                                      (s_x * s_w / s_y)[lo:hi])
+        consts.update(vectors)
+        ep = Epilogue(bias=bias_q is not None, requant=rq, residual=rk is not None,
+                      relu=tail.relu, clip=bounds)
+        try:
+            op = Conv2d(n=n, c=cg, h=h, w=wd, o=mg, kh=wq.shape[2], kw=wq.shape[3],
+                        stride=tuple(node.attr("strides", (1, 1))), pad=(pads[0], pads[1]),
+                        epilogue=ep, name=f"{node.name}/g{k}")
+        except OpError as e:
+            raise QuantizeError(f"node {node.name!r} (group {k}): {e}") from e
+        ok = st.fresh(f"{out}:g{k}")
+        st.scales[ok] = s_y
+        st.add(QNode(op.name, "accel", (xk,) if rk is None else (xk, rk), (ok,), op=op,
+                     roles=("x",) if rk is None else ("x", "residual"), consts=consts,
+                     shape=(shape[0], mg) + tuple(shape[2:]), scale=s_y))
+        outs.append(ok)
+    st.define_int8(out, s_y)
+    st.add(QNode(f"{node.name}/concat", "host", tuple(outs), (out,),
+                 node=Node(f"{node.name}/concat", "Concat", tuple(outs), (out,), {"axis": 1}),
+                 shape=shape, scale=s_y, fused=tuple(f.name for f in tail.chain)))
+    done.update(f.name for f in tail.chain)
     return True
 
 
