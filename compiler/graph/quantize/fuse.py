@@ -370,18 +370,21 @@ def _fuse_grouped_conv(st: _State, node: Node, consumers, done: set[str], wname:
         hi = 127 if tail.clip[1] is None else int(np.clip(np.rint(tail.clip[1] / s_y), -128, 127))
         bounds = (lo, max(lo, hi))
 
-    def split(value: str, channels: int, scale: float, base: str) -> tuple[str, ...]:
+    def split(role: str, value: str, channels: int, scale: float, base: str
+              ) -> tuple[str, ...]:
         parts = tuple(st.fresh(f"{base}:g{k}") for k in range(group))
-        st.add(QNode(f"{node.name}/split_{base}", "host", (value,), parts,
-                     node=Node(f"{node.name}/split_{base}", "Split", (value,), parts,
+        name = f"{node.name}/split_{role}"
+        st.add(QNode(name, "host", (value,), parts,
+                     node=Node(name, "Split", (value,), parts,
                                {"axis": 1, "split": (channels,) * group}),
                      shape=(n, channels) + tuple(g.types[base].shape[2:]), scale=scale))
         for part in parts:
             st.scales[part] = scale
         return parts
 
-    xs = split(xq, cg, s_x, x)
-    residuals = (split(st.rescaled(tail.residual, s_y, shape), mg, s_y, tail.residual)
+    xs = split("x", xq, cg, s_x, x)
+    residuals = (split("residual", st.rescaled(tail.residual, s_y, shape), mg, s_y,
+                       tail.residual)
                  if tail.residual is not None else (None,) * group)
     pads = node.attr("pads", (0, 0, 0, 0))
     outs = []

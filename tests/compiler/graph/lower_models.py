@@ -131,3 +131,34 @@ def islands_cnn(seed: int = 3) -> onnx.ModelProto:
     ]
     return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("probs", [1, 10])],
                       inits, opset=17)
+
+
+def grouped_cnn(seed: int = 4) -> onnx.ModelProto:
+    """conv-relu -> grouped conv (group 2, bias) + residual Add -> relu -> grouped 1x1 conv
+    (group 4, no bias) -> gap -> flatten -> dense: grouped convolutions with and without a
+    fused residual."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    c = 8
+    inits = [init("w1", w(c, 3, 3, 3)), init("wg", w(c, c // 2, 3, 3)),
+             init("bg", (rng.standard_normal(c) * 0.1).astype(np.float32)),
+             init("wp", w(c, c // 4, 1, 1)), init("fc_w", w(10, c))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=pads),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "wg", "bg"], ["cg"], name="gconv", pads=pads,
+                         group=2),
+        helper.make_node("Add", ["cg", "r1"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "wp"], ["cp"], name="pconv", group=4),
+        helper.make_node("GlobalAveragePool", ["cp"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w"], ["logits"], name="fc", transB=1),
+    ]
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("logits", [1, 10])],
+                      inits)
