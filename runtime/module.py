@@ -49,6 +49,7 @@ from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
 from runtime.host_ops import (
     HostOp,
+    HostOpError,
     OnnxHostOp,
     host_op_from_json,
     host_op_to_json,
@@ -473,8 +474,8 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "HostOp", "OnnxHostOp", "Step", "TensorInfo", "Program", "Transfer",
-           "ModuleError",
+__all__ = ["Module", "HostOp", "OnnxHostOp", "HostOpError", "is_host_op", "Step", "TensorInfo",
+           "Program", "Transfer", "ModuleError",
            "ModuleVersionError", "ModuleConfigError", "save_module", "load_module",
            "is_module", "read_manifest", "pack_host", "unpack_host", "layout_to_json",
            "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]

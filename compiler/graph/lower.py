@@ -47,8 +47,7 @@ from compiler.partition import partition
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
 from opset.onnx_kernels import KERNELS
-from runtime.host_ops import HostOp, HostOpError, OnnxHostOp, is_host_op
-from runtime.module import Module
+from runtime.module import HostOp, HostOpError, Module, OnnxHostOp, is_host_op
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
