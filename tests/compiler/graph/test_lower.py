@@ -39,6 +39,19 @@ def _run(module, x):
         ex.close()
 
 
+def _exact_with_every_mac_on_the_accelerator(module, q, out: str):
+    """Run three samples on the simulator: the outputs equal the integer reference's and
+    every MAC ran on the accelerator; returns the reference outputs and the profile's
+    layers by name."""
+    x = calib(3, seed=5)["x"]
+    run = _run(module, x)
+    ref = np.stack([evaluate_quantized(q, {"x": xi})[out] for xi in x])
+    assert np.array_equal(run.outputs[out], ref)
+    totals = run.profile["totals"]
+    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
+    return ref, {e["name"]: e for e in run.profile["layers"]}
+
+
 @pytest.mark.parametrize("targets", [("vta",), ("vta", "cpu")])
 def test_bit_exact_against_integer_reference(qgraph, targets, tmp_path):
     cfg = preset("tiny")
@@ -96,14 +109,8 @@ def test_float_islands_run_on_the_host_bit_exact(islands, tmp_path):
     ln = steps["layernorm"]
     assert [module.tensors[t].role for t in ln.inputs.values()] == [
         "activation", "const", "const"]
-    x = calib(3, seed=5)["x"]
-    run = _run(module, x)
-    ref = np.stack([evaluate_quantized(islands, {"x": xi})["probs"] for xi in x])
-    assert np.array_equal(run.outputs["probs"], ref)
+    ref, layers = _exact_with_every_mac_on_the_accelerator(module, islands, "probs")
     assert np.allclose(ref.sum(axis=-1), 1, atol=1e-6) and ref.std() > 1e-3
-    totals = run.profile["totals"]
-    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
-    layers = {e["name"]: e for e in run.profile["layers"]}
     assert layers["softmax"]["op"] == "Softmax" and layers["softmax"]["seconds"] > 0
     assert all(s.device == "accelerator" for s in module.steps
                if type(s.op).__name__ not in ("HostOp", "OnnxHostOp"))
@@ -120,12 +127,7 @@ def test_int8_transpose_and_concat_run_on_the_host_bit_exact(tmp_path):
     assert steps["cat"].op.attrs["axis"] == 1 and steps["swap_hw"].op.attrs["perm"] == (
         0, 1, 3, 2)
     assert steps["cat"].op.in_dtypes == ("int8", "int8") and steps["cat"].op.dtype == "int8"
-    x = calib(3, seed=5)["x"]
-    run = _run(module, x)
-    ref = np.stack([evaluate_quantized(q, {"x": xi})["logits"] for xi in x])
-    assert np.array_equal(run.outputs["logits"], ref)
-    totals = run.profile["totals"]
-    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
+    ref, _ = _exact_with_every_mac_on_the_accelerator(module, q, "logits")
 
 
 def test_grouped_convs_run_group_by_group_on_the_accelerator(tmp_path):
@@ -146,13 +148,8 @@ def test_grouped_convs_run_group_by_group_on_the_accelerator(tmp_path):
     steps = {s.name: s for s in module.steps}
     assert steps["gconv/split_residual#1"].op.kind == "Split"
     assert steps["gconv/g1"].device == "accelerator"
-    x = calib(3, seed=5)["x"]
-    run = _run(module, x)
-    ref = np.stack([evaluate_quantized(q, {"x": xi})["logits"] for xi in x])
-    assert np.array_equal(run.outputs["logits"], ref)
-    totals = run.profile["totals"]
-    assert totals["macs_on_accelerator"] == totals["macs_total"] > 0
-    want = np.stack([evaluate(g, {"x": xi})["logits"] for xi in x])
+    ref, _ = _exact_with_every_mac_on_the_accelerator(module, q, "logits")
+    want = np.stack([evaluate(g, {"x": xi})["logits"] for xi in calib(3, seed=5)["x"]])
     assert np.abs(ref - want).max() < 0.1 * np.abs(want).max()
 
 
