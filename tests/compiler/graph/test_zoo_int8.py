@@ -4,12 +4,14 @@ the simulator: outputs equal ``evaluate_quantized`` bit for bit and at least 90%
 MACs run on the accelerator.  ShuffleNet's grouped convolutions are split into one
 accelerator Conv2d per group between int8 host Split/Concat steps.
 
-Times on this 2-core machine (default preset; compile is the operator compiler's schedule
-search, most of it): SqueezeNet at 32x32 ~11 s to lower, <1 s to simulate; ShuffleNet at
-32x32 ~26 s / 2 s; Inception-v1 at 64x64 ~92 s / 3 s; ResNet-50 at 32x32 ~224 s / 5 s;
-DenseNet-121 at 32x32 ~74 s / 8 s; SqueezeNet at 224x224 ~61 s / 5 s.  The default tier runs
-the two fast ones at 32x32 (the same architectures on a smaller input:
-``onnx_util.shrink_input``); the rest and the full 224x224 models are marked ``slow``.
+Times on this 2-core machine, shared (default preset; lowering is mostly the operator
+compiler's schedule search, run twice per op: once to price it, once to build it), lower /
+simulate: SqueezeNet at 32x32 ~11 s / <1 s; ShuffleNet at 32x32 ~26 s / 2 s; Inception-v1
+at 64x64 ~92 s / 3 s; ResNet-50 at 32x32 ~224 s / 5 s; DenseNet-121 at 32x32 ~74 s / 8 s;
+at 224x224: SqueezeNet ~61 s / 5 s, ShuffleNet ~169 s / 13 s, Inception-v1 ~124 s / 19 s,
+ResNet-50 ~590 s / 13 s.  The default tier runs the two fast ones at 32x32 (the same
+architectures on a smaller input: ``onnx_util.shrink_input``); the rest and the full
+224x224 models are marked ``slow``.
 """
 
 from __future__ import annotations
