@@ -4,6 +4,8 @@ steps (the reference's kernels), checked when a module is loaded."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,13 @@ from compiler.graph.pipeline import run_quantization
 from compiler.graph.quantize import evaluate_quantized, samples_from_arrays
 from runtime.devices import open_device
 from runtime.executor import Executor
-from runtime.host_ops import HostOp, HostOpError, OnnxHostOp
+from runtime.host_ops import (
+    HostOp,
+    HostOpError,
+    OnnxHostOp,
+    host_op_from_json,
+    host_op_to_json,
+)
 from runtime.module import load_module
 from tests.compiler.graph.lower_models import (
     calib,
@@ -182,6 +190,9 @@ def test_host_op_checks_its_description():
                                     "dilations": (1, 1)}, ((1, 3, 8, 8), (4, 3, 3, 3), (4,)),
                       ("float32",) * 3, (1, 4, 4, 4), "float32")
     assert conv.macs == 4 * 4 * 4 * 3 * 9
+    for op in (c, s1, conv):  # the manifest's JSON round trip
+        back = host_op_from_json(json.loads(json.dumps(host_op_to_json(op))))
+        assert back == op and hash(back) == hash(op)
     with pytest.raises(ValueError, match="kind"):
         HostOp("reshape", "r", (1, 2), scale=1.0)
     with pytest.raises(ValueError, match="scale"):
