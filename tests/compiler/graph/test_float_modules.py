@@ -1,7 +1,7 @@
 """fp32 models as float modules (``--targets cpu`` without calibration): the model-zoo light
-models (random weights) compiled with every node a float host step, run by the runtime's
-executor, within 1e-4 relative of onnxruntime; one of them through ``vta compile`` /
-``vta run``."""
+models ResNet-50, SqueezeNet, ShuffleNet, Inception-v1 and DenseNet-121 (random weights)
+compiled with every node a float host step, run by the runtime's executor, within 1e-4
+relative of onnxruntime; one of them through ``vta compile`` / ``vta run``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from runtime.host_ops import OnnxHostOp
 from tests.compiler.graph.onnx_util import LIGHT, randomize_weights, run_ort
 from vta_hw.config import preset
 
-MODELS = ["resnet50", "squeezenet", "shufflenet", "inception_v1",
-          pytest.param("densenet121", marks=pytest.mark.slow)]
+MODELS = ["resnet50", "squeezenet", "shufflenet", "inception_v1", "densenet121"]
 
 
 def _model(name: str) -> onnx.ModelProto:
@@ -40,7 +39,7 @@ def test_float_module_matches_onnxruntime(name):
     m = low.module
     assert m.programs == () and {s.device for s in m.steps} == {"cpu"}
     assert all(isinstance(s.op, OnnxHostOp) for s in m.steps)
-    assert {s.op.kind for s in m.steps} >= {"Conv", "Relu", "Softmax"}
+    assert {s.op.kind for s in m.steps} >= {"Conv", "Relu"}
     inp = graph.inputs[0]
     x = np.random.default_rng(1).standard_normal(graph.types[inp].shape).astype(np.float32)
     ex = Executor(m, open_device("sim", m.config))
