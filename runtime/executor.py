@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
-from runtime.host_ops import HostOp
+from runtime.host_ops import is_host_op
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
 from vta_hw.errors import VtaError
 
@@ -107,8 +107,9 @@ class Executor:
             self.loaded_bytes += len(p.bundle.dram)
         gpu = [s.name for s in module.steps if s.device == "gpu"]
         if gpu:
-            raise DeviceError(f"step(s) {gpu} are assigned to the gpu, which this executor "
-                              "does not drive yet; recompile with targets accelerator,cpu")
+            raise DeviceError(f"module step(s) {gpu} are assigned to the gpu, but the executor "
+                              "runs module steps on the accelerator and the host CPU only "
+                              f"({_gpu_state()}); recompile with --targets vta,cpu")
         self.host = host
         self.kernels: dict[int, _HostKernel] = {}
         if any(s.device == "cpu" for s in module.steps) and self.host is None:
@@ -116,7 +117,7 @@ class Executor:
 
             self.host = CpuDevice()
         for i, s in enumerate(module.steps):
-            if s.device == "cpu" and not isinstance(s.op, HostOp):
+            if s.device == "cpu" and not is_host_op(s.op):
                 self.kernels[i] = self._load_host(s)
 
     def _load_host(self, s: Step) -> _HostKernel:
@@ -261,12 +262,13 @@ class Executor:
         clock[0] += secs * 1e6
 
     def _run_boundary(self, s: Step, env, layers, events, clock, k) -> None:
-        """A host boundary or int8 move (numpy on the host: no device copy)."""
+        """A host step in numpy (a boundary, a float island, an int8 move): no device
+        copy; its MACs count (a float convolution's) in the profile's totals."""
         t0 = time.perf_counter()
         xs = [env[s.inputs[spec.name]] for spec in s.op.inputs()]
         env[s.output] = s.op.run(*xs)
         secs = time.perf_counter() - t0
-        entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+        entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
         entry["seconds"] += secs
         entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)
@@ -372,6 +374,17 @@ def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None
         spans.append((prev, end))
         prev = end
     return spans
+
+
+def _gpu_state() -> str:
+    """Whether a CUDA GPU could be opened here, for the refusal of GPU steps."""
+    try:
+        from runtime.gpu_device import GpuDevice
+
+        GpuDevice()
+    except DeviceError as e:
+        return f"and there is no usable GPU: {e}"
+    return "a GPU is present, but no module step kernels exist for it yet"
 
 
 def open_executor(module: Module, spec: str, **kw: Any) -> Executor:

@@ -51,7 +51,15 @@ import numpy as np
 from opset.errors import OpsetError
 from opset.layout import ActLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
-from runtime.host_ops import HostOp, host_op_from_json, host_op_to_json, is_host_json
+from runtime.host_ops import (
+    HostOp,
+    HostOpError,
+    OnnxHostOp,
+    host_op_from_json,
+    host_op_to_json,
+    is_host_json,
+    is_host_op,
+)
 from runtime.memory import ArenaSlot, MemoryPlan, MemoryPlanError, aligned, check_plan
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
@@ -59,8 +67,8 @@ from vta_hw.errors import VtaError
 
 MODULE_FORMAT = "vta-module"
 MODULE_VERSION = 3  # 2: host boundary steps (runtime.host_ops); 3: zero points (epilogue
-# offset, host quantize/dequantize zero_point: a reader of 2 would drop them silently), the
-# memory plan (arena) and the layout transforms
+# offset, host quantize/dequantize zero_point: a reader of 2 would drop them silently),
+# generic ONNX host steps (host.onnx), the memory plan (arena) and the layout transforms
 DEVICE_KINDS = ("accelerator", "cpu", "gpu")
 TENSOR_ROLES = ("input", "output", "const", "activation")
 
@@ -290,7 +298,7 @@ def check_module(m: Module) -> None:
         if s.output not in known:
             raise ModuleError(f"step {s.name!r} writes unknown tensor {s.output!r}")
         produced.add(s.output)
-        if isinstance(s.op, HostOp) and s.device != "cpu":
+        if is_host_op(s.op) and s.device != "cpu":
             raise ModuleError(f"step {s.name!r}: host {s.op.kind} runs on the cpu, not "
                               f"{s.device!r}")
         if (s.device == "accelerator") != (s.program is not None):
@@ -344,7 +352,7 @@ def _npy(arr: np.ndarray) -> bytes:
 
 
 def _op_json(op: Any) -> dict[str, Any]:
-    return host_op_to_json(op) if isinstance(op, HostOp) else op_to_json(op)
+    return host_op_to_json(op) if is_host_op(op) else op_to_json(op)
 
 
 def _op_from(d: Any) -> Any:
@@ -535,8 +543,8 @@ def _transfer(t: dict[str, Any]) -> Transfer:
                     int(t.get("pad_value", 0)))
 
 
-__all__ = ["Module", "HostOp", "LayoutTransform", "MemoryPlan", "ArenaSlot", "aligned",
-           "Step", "TensorInfo", "Program", "Transfer", "ModuleError", "ModuleVersionError",
-           "ModuleConfigError", "save_module", "load_module", "is_module", "read_manifest",
-           "pack_host", "unpack_host", "layout_to_json", "layout_nbytes", "MODULE_FORMAT",
-           "MODULE_VERSION", "DEVICE_KINDS"]
+__all__ = ["Module", "HostOp", "OnnxHostOp", "HostOpError", "is_host_op", "LayoutTransform",
+           "MemoryPlan", "ArenaSlot", "aligned", "Step", "TensorInfo", "Program", "Transfer",
+           "ModuleError", "ModuleVersionError", "ModuleConfigError", "save_module",
+           "load_module", "is_module", "read_manifest", "pack_host", "unpack_host",
+           "layout_to_json", "layout_nbytes", "MODULE_FORMAT", "MODULE_VERSION", "DEVICE_KINDS"]

@@ -32,8 +32,9 @@ import numpy as np
 from compiler.graph.errors import GraphError, ModelError, ShapeError, UnsupportedOpError
 from compiler.graph.ir import Graph, Node, TensorType, constant_type, unique_name
 from compiler.graph.passes import UNFOLDED_OPS
-from compiler.graph.reference import EVALUATORS, evaluate_node
+from compiler.graph.reference import evaluate_node
 from compiler.graph.shapes import infer_node
+from opset.onnx_kernels import KERNELS
 
 MIN_OPSET = 7
 # no tensor of a model we can run has more elements (4 GiB of float32): a corrupt dimension
@@ -157,7 +158,7 @@ class _Importer:
         for name, t in zip(outputs, out_types, strict=False):
             _check_size(name, t.shape, node)
         present = [i for i in inputs if i]
-        if present and all(i in self.consts for i in present) and op in EVALUATORS \
+        if present and all(i in self.consts for i in present) and op in KERNELS \
                 and op not in UNFOLDED_OPS:
             values = evaluate_node(node, [self.consts[i] if i else None for i in inputs])
             for name, value in zip(outputs, values, strict=False):

@@ -1,4 +1,5 @@
-"""Lowering: a quantized graph and a device assignment -> a compiled module (``.vtam``).
+"""Lowering: a quantized (or float) graph and a device assignment -> a compiled module
+(``.vtam``).
 
 The quantized graph (:mod:`compiler.graph.quantize`) is float in, float out around an int8
 core.  Each node becomes one module step:
@@ -13,14 +14,19 @@ core.  Each node becomes one module step:
   Unsqueeze) and float Identity nodes (a QDQ export renaming its output) are aliases: the
   consumer reads the producer's tensor, whose element count is the same (the executor
   views it in the shape the operand declares);
-* ``host`` Transpose and Concat of int8 values: host steps moving the int8 data (exact);
-* float islands (``float``: Softmax, LayerNorm, Sigmoid, ...) have no runtime path yet and
-  are refused with one error naming every such node.
+* every other ``host`` node (int8 Transpose, Concat, Split, Slice ...) and every float
+  island (``float``: Softmax, LayerNorm, Sigmoid, LRN, a grouped convolution ...): generic
+  host steps (:class:`runtime.host_ops.OnnxHostOp`) running the same kernel as the
+  reference (:mod:`opset.onnx_kernels`), one step per output of a multi-output node; the
+  constants they read (a LayerNorm's scale) are module constants under their graph name.
 
-Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  The
-boundaries (quantize, dequantize) are host-only nodes with a small CPU cost, so they are
-always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset ops.  The
-CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
+:func:`lower_float` lowers a float graph (no quantization) the same way: every node a
+generic host step, for ``--targets cpu`` without calibration data.
+
+Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  Host
+steps are host-only nodes with a CPU cost (a memory pass plus their MACs at a numpy rate),
+so they are always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset
+ops.  The CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
 workstation CPU a 100 MHz accelerator loses, so the default partition keeps convolutions on
 the CPU; ``targets=("vta",)`` puts every op on the accelerator.
 """
@@ -33,19 +39,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.graph.errors import GraphError
+from compiler.graph.ir import Graph, TensorType, constant_type
+from compiler.graph.ir import Node as IrNode
 from compiler.graph.quantize import QuantizedGraph
+from compiler.graph.shapes import infer_node
 from compiler.module_builder import Node, Quant, build_module, chain_options
 from compiler.partition import AcceleratorCost, accelerator_cost, partition
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
-from runtime.module import HostOp, Module
+from opset.onnx_kernels import KERNELS
+from runtime.module import HostOp, HostOpError, Module, OnnxHostOp, is_host_op
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
-MOVE_OPS = ("Transpose", "Concat")  # int8 moves run as host steps
-# a host boundary's CPU cost for the partitioner: per-call overhead plus a memory pass
+# a host step's CPU cost for the partitioner: per-call overhead, a memory pass, its MACs
 _BOUNDARY_SECONDS = 5e-6
 _BOUNDARY_BYTES_PER_SECOND = 1e9
+_HOST_MACS_PER_SECOND = 2e10
 
 
 class LowerError(GraphError):
@@ -61,6 +71,55 @@ class Lowered:
     partition: Partition
 
 
+def onnx_steps(node: IrNode, types: Mapping[str, TensorType],
+               keep: Callable[[str], bool] = lambda v: True) -> list[tuple[OnnxHostOp, str]]:
+    """The generic host steps of ``node``, one per output that ``keep`` wants (Split has
+    several): ``(op, output value)``; operand and output shapes and dtypes from ``types``.
+    Operand ``x<i>`` is the node's i-th given input (omitted optional inputs may only
+    trail)."""
+    operands = [v for v in node.inputs if v]
+    if any(not v for v in node.inputs[:len(operands)]):
+        raise LowerError(f"node {node.name!r} ({node.op}): an omitted optional input before a "
+                         "given one cannot be a host step")
+    in_shapes = tuple(types[v].shape for v in operands)
+    in_dtypes = tuple(types[v].dtype for v in operands)
+    out = []
+    for i, v in enumerate(node.outputs):
+        if not v or not keep(v):
+            continue
+        name = node.name if len(node.outputs) == 1 else f"{node.name}#{i}"
+        try:
+            op = OnnxHostOp(name, node.op, node.attr_dict, in_shapes, in_dtypes,
+                            types[v].shape, types[v].dtype, i)
+        except HostOpError as e:
+            raise LowerError(f"node {node.name!r}: {e}") from None
+        out.append((op, v))
+    return out
+
+
+def _value_types(qgraph: QuantizedGraph) -> dict[str, TensorType]:
+    """The type of every value of ``qgraph``: float inputs, constants, int8 outputs of
+    opset ops and boundaries, and shape inference through host and float nodes (whose
+    nodes, such as a grouped convolution's channel Split, need not exist in the float
+    graph)."""
+    types = {v: qgraph.float_graph.types[v] for v in qgraph.inputs}
+    types.update({k: constant_type(np.asarray(c)) for k, c in qgraph.constants.items()})
+    for n in qgraph.nodes:
+        if n.kind in ("host", "float") and n.node is not None and not (
+                n.kind == "host" and n.node.op in ALIAS_OPS):
+            try:
+                outs = infer_node(n.node, [types[v] if v else None for v in n.node.inputs])
+            except GraphError as e:
+                raise LowerError(f"node {n.name!r}: {e}") from None
+            types.update(zip(n.node.outputs, outs, strict=False))
+        else:
+            dtype = "float32" if n.kind == "dequantize" else "int8"
+            if n.kind == "float":  # a float Identity (an alias)
+                dtype = types[n.inputs[0]].dtype
+            types[n.output] = TensorType(n.shape, dtype)
+    return types
+
+
 def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarray],
                                                   list[str], dict[str, Quant]]:
     """(nodes with device "cpu", constants, output tensors, quantization) of ``qgraph``."""
@@ -68,14 +127,15 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
         return (n.kind == "host" and n.node.op in ALIAS_OPS) or (
             n.kind == "float" and n.node is not None and n.node.op == "Identity")
 
-    unsupported = [n for n in qgraph.nodes if not is_alias(n) and (n.kind == "float" or (
-        n.kind == "host" and (n.node is None or n.node.op not in MOVE_OPS)))]
-    if unsupported:
-        names = ", ".join(f"{n.name} ({'float ' if n.kind == 'float' else 'int8 '}"
-                          f"{n.node.op if n.node is not None else '?'})" for n in unsupported)
-        raise LowerError(f"model {qgraph.name!r}: {len(unsupported)} node(s) need the CPU float "
-                         f"path, which is not built yet: {names}")
+    unknown = [n for n in qgraph.nodes if n.kind in ("host", "float") and (
+        n.node is None or n.node.op not in KERNELS)]
+    if unknown:
+        names = ", ".join(f"{n.name} ({n.node.op if n.node is not None else '?'})"
+                          for n in unknown)
+        raise LowerError(f"model {qgraph.name!r}: {len(unknown)} node(s) have no host kernel: "
+                         f"{names}")
     types = qgraph.float_graph.types
+    vtypes = _value_types(qgraph)
     alias: dict[str, str] = {}
     for n in qgraph.nodes:
         if is_alias(n):
@@ -86,32 +146,32 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
 
     def tensor(v: str) -> str:
         """The module tensor of value ``v``: outputs keep the model's names, so an int8
-        value of the same name becomes ``<name>:q``."""
+        value of the same name becomes ``<name>:q``; constants keep their graph name."""
+        if v in qgraph.constants:
+            return v
         v = alias.get(v, v)
         if v in out_name:
             return out_name[v]
         return f"{v}:q" if v in taken else v
 
+    read = {v for n in qgraph.nodes for v in n.inputs} | set(qgraph.outputs)
     nodes: list[Node] = []
     constants: dict[str, np.ndarray] = {}
     quant: dict[str, Quant] = {}
-    float_nodes = {fn.name: fn for fn in qgraph.float_graph.nodes}
     for n in qgraph.nodes:
         if is_alias(n):
             continue
-        if n.kind == "host":  # Transpose, Concat of int8 values: shapes from the float node
-            fn = float_nodes[n.node.name]
-            in_shapes = tuple(tuple(types[v].shape) for v in fn.inputs)
-            shape = tuple(types[fn.outputs[0]].shape)
-            if n.node.op == "Transpose":
-                op = HostOp("transpose", n.name, shape, in_shapes, perm=n.node.attr("perm"))
-                wiring = {"x": tensor(n.inputs[0])}
-            else:
-                axis = int(n.node.attr("axis")) % len(shape)
-                op = HostOp("concat", n.name, shape, in_shapes, axis=axis)
-                wiring = {f"x{i}": tensor(v) for i, v in enumerate(n.inputs)}
-            nodes.append(Node(op, "cpu", wiring, tensor(n.output), n.name))
-        elif n.kind in ("quantize", "dequantize"):
+        if n.kind in ("host", "float"):
+            operands = [v for v in n.node.inputs if v]
+            wiring = {f"x{i}": tensor(v) for i, v in enumerate(operands)}
+            constants.update({v: np.asarray(qgraph.constants[v]) for v in operands
+                              if v in qgraph.constants})
+            for op, v in onnx_steps(n.node, vtypes, keep=read.__contains__):
+                nodes.append(Node(op, "cpu", dict(wiring), tensor(v), op.name))
+                if v in qgraph.scales:
+                    quant[tensor(v)] = Quant(float(qgraph.scales[v]))
+            continue
+        if n.kind in ("quantize", "dequantize"):
             src = n.inputs[0] if n.kind == "quantize" else qgraph.source.get(n.output, "")
             shape = tuple(types[src].shape) if src in types else tuple(n.shape)
             op = HostOp(n.kind, n.name, shape, scale=float(n.scale), zero_point=n.zero_point)
@@ -128,12 +188,32 @@ def module_nodes(qgraph: QuantizedGraph) -> tuple[list[Node], dict[str, np.ndarr
     return nodes, constants, [tensor(o) for o in qgraph.outputs], quant
 
 
+def float_module_nodes(graph: Graph) -> tuple[list[Node], dict[str, np.ndarray], list[str]]:
+    """(nodes with device "cpu", constants, outputs) of a float graph (after the float
+    passes): every node one generic host step, float constants in float32 as
+    :func:`~compiler.graph.reference.evaluate` computes."""
+    read = {v for fn in graph.nodes for v in fn.inputs} | set(graph.outputs)
+    constants = {k: (c.astype(np.float32) if c.dtype.kind == "f" else np.asarray(c))
+                 for k, c in graph.constants.items() if k in read}
+    types = {**graph.types, **{k: constant_type(c) for k, c in constants.items()}}
+    nodes: list[Node] = []
+    for fn in graph.nodes:
+        wiring = {f"x{i}": v for i, v in enumerate(v for v in fn.inputs if v)}
+        for op, v in onnx_steps(fn, types, keep=read.__contains__):
+            nodes.append(Node(op, "cpu", dict(wiring), v, op.name))
+    return nodes, constants, list(graph.outputs)
+
+
 def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
-    """The partitioner's view of a host step: its shape and a small CPU-only cost."""
-    if not isinstance(op, HostOp):
+    """The partitioner's view of a host step: its shape and a CPU-only cost (a memory pass
+    over its bytes, plus its MACs at a numpy/BLAS rate)."""
+    if not is_host_op(op):
         return None
     nbytes = int(np.prod(op.shape)) * 5
-    return op.shape, _BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
+    shape = op.shape if 1 <= len(op.shape) <= 4 else (  # the cost model takes rank 1 to 4
+        (1,) if not op.shape else (*op.shape[:3], int(np.prod(op.shape[3:]))))
+    return shape, (_BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
+                      + op.macs / _HOST_MACS_PER_SECOND)
 
 
 def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], AcceleratorCost]:
@@ -142,9 +222,9 @@ def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], Acce
     another opset op writes, so in a chain; no im2col): the estimate is that of the program
     that runs, and the builder finds it compiled (``compile_op`` keeps its results) instead
     of searching a schedule again for other options."""
-    produced = {n.output for n in nodes if not isinstance(n.op, HostOp)}
+    produced = {n.output for n in nodes if not is_host_op(n.op)}
     options = {id(n.op): chain_options(any(t in produced for t in n.inputs.values()))
-               for n in nodes if not isinstance(n.op, HostOp)}
+               for n in nodes if not is_host_op(n.op)}
 
     def price(op: object, cfg: HwConfig) -> AcceleratorCost:
         return accelerator_cost(op, cfg, options.get(id(op)))
@@ -154,9 +234,48 @@ def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], Acce
 def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
           pins: Mapping[str, str] | None = None, device: str = "sim",
           **partition_kw: object) -> Lowered:
-    """Partition ``qgraph`` over ``targets`` (the boundaries always on the CPU) and build its
-    module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
+    """Partition ``qgraph`` over ``targets`` (the host steps always on the CPU) and build
+    its module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
     nodes, constants, outputs, quant = module_nodes(qgraph)
+    return _partition_and_build(nodes, constants, outputs, quant, qgraph.name, cfg,
+                                targets, pins, device, partition_kw)
+
+
+def lower_float(graph: Graph, cfg: HwConfig, *, targets: Sequence[str] = ("cpu",),
+                pins: Mapping[str, str] | None = None, device: str = "sim",
+                **partition_kw: object) -> Lowered:
+    """The float module of ``graph`` (after the float passes): every node a float host step
+    on the CPU, outputs as :func:`~compiler.graph.reference.evaluate` computes them in
+    float32.  ``targets`` must include the CPU (the only device that runs float ops)."""
+    if "cpu" not in targets:
+        raise LowerError(f"model {graph.name!r}: a float module runs on the cpu only, but "
+                         f"--targets is {','.join(targets)}; add cpu or give --calib to "
+                         "quantize it for the accelerator")
+    nodes, constants, outputs = float_module_nodes(graph)
+    return _partition_and_build(nodes, constants, outputs, {}, graph.name, cfg, targets,
+                                pins, device, partition_kw)
+
+
+def _check_gpu(targets: Sequence[str], pins: Mapping[str, str]) -> None:
+    """The lowering has no GPU kernels for module steps (and this host no GPU): the GPU may
+    be listed beside other targets but never chosen; asking for it alone, or pinning an op
+    to it, is one clear error instead of a partition that cannot run."""
+    gpu_pins = sorted(n for n, d in pins.items() if d == "gpu")
+    if gpu_pins:
+        raise LowerError(f"--pin {gpu_pins[0]}=gpu: compiled modules have no GPU steps yet "
+                         "(the executor runs module steps on the accelerator and the host "
+                         "CPU only); pin it to vta or cpu")
+    if "gpu" in targets and not {"vta", "cpu"} & set(targets):
+        raise LowerError(f"--targets {','.join(targets)}: compiled modules have no GPU steps "
+                         "yet (the executor runs module steps on the accelerator and the host "
+                         "CPU only); use vta and/or cpu")
+
+
+def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
+                         outputs: list[str], quant: dict[str, Quant], name: str,
+                         cfg: HwConfig, targets: Sequence[str],
+                         pins: Mapping[str, str] | None, device: str,
+                         partition_kw: Mapping[str, object]) -> Lowered:
     dag, graph_inputs, out_nodes = op_nodes(nodes, constants, outputs, _host_step)
     pins = dict(pins or {})
     known = {n.step_name for n in nodes}
@@ -164,18 +283,20 @@ def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("v
     if bad:
         raise LowerError(f"--pin: no op named {bad}; the ops are {sorted(known)}")
     wanted = tuple(targets)
-    if "cpu" not in wanted:  # opset ops only on the accelerator; the boundaries stay on the host
+    _check_gpu(wanted, pins)
+    if "cpu" not in wanted:  # opset ops only on the accelerator; host steps stay on the host
         for n in nodes:
-            if not isinstance(n.op, HostOp):
+            if not is_host_op(n.op):
                 pins.setdefault(n.step_name, "vta")
         wanted = (*wanted, "cpu")
-    partition_kw.setdefault("accelerator", _priced_as_built(nodes))
+    partition_kw = {"accelerator": _priced_as_built(nodes), **partition_kw}
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
-                          meta={"model": qgraph.name, "targets": list(targets)})
+                          meta={"model": name, "targets": list(targets)})
     return Lowered(module, placed, p)
 
 
-__all__ = ["LowerError", "Lowered", "lower", "module_nodes", "ALIAS_OPS"]
+__all__ = ["LowerError", "Lowered", "lower", "lower_float", "module_nodes",
+           "float_module_nodes", "onnx_steps", "ALIAS_OPS"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from compiler.graph.errors import ShapeError
 from compiler.graph.ir import Node, TensorType
-from compiler.graph.reference import pool_output_size
+from opset.onnx_kernels import pool_output_size
 
 Rule = Callable[[Node, list[TensorType | None]], list[TensorType]]
 RULES: dict[str, Rule] = {}

@@ -168,6 +168,12 @@ def check_alu(op, s: AluSchedule, cfg: HwConfig, options: LayoutOptions) -> None
     _need(vt * sum(fp.values()) <= cfg.acc_buff_depth,
           f"acc buffer: {vt} virtual thread(s) x ({desc}) elements = "
           f"{vt * sum(fp.values())} > acc_buff_depth {cfg.acc_buff_depth}")
+    # one store per channel block of a tile: with virtual threads the next tile's compute
+    # waits for a store of the tile before last, so a tile's stores must fit the store
+    # command queue, or fetch blocks on it and the compute is never fetched (deadlock)
+    _need(vt == 1 or s.tile_c <= cfg.cmd_queue_depth,
+          f"store queue: {vt} virtual threads with tile_c={s.tile_c} channel blocks (one "
+          f"store each) > cmd_queue_depth {cfg.cmd_queue_depth}")
     if isinstance(op, Pool2d):
         _check_pads(op, cfg, options)
     uops = alu_uops(op, s, cfg)

@@ -255,3 +255,28 @@ def test_timing_equivalent_keeps_what_changes_the_instructions():
               conv(requant=Requant(1, 7), clip=(5, 127)), conv(requant=Requant(1, 7), relu=True),
               conv(requant=Requant(1, 7), clip=(-128, 100))]
     assert len({timing_equivalent(op) for op in differ}) == len(differ)
+
+
+def test_wide_elementwise_tiles_fit_the_store_queue():
+    """ResNet-50's residual rescale at 14x14x1024: with two virtual threads a tile of 64
+    channel blocks (64 stores) overflowed the 32-deep store command queue and the token
+    checker found a deadlock; the legality rule makes the default schedule pick a tile
+    whose stores fit, and the op compiles and matches its reference."""
+    from compiler.graph.quantize.requant import rescale_steps
+    from opset import Elementwise, reference
+    from vta_hw.config import preset
+
+    cfg = preset("default")
+    op = Elementwise((1, 1024, 14, 14), rescale_steps(0.7), name="rescale")
+    with pytest.raises(ScheduleError, match="store queue"):
+        check_schedule(op, AluSchedule(64, 4, 4, 2), cfg)
+    s = default_schedule(op, cfg)
+    assert s.virtual_threads == 1 or s.tile_c <= cfg.cmd_queue_depth
+    from vta_sim import simulate
+
+    c = compile_op(op, cfg)
+    a = np.random.default_rng(0).integers(-128, 128, op.shape, dtype=np.int8)
+    b = c.bundle({"a": a})
+    got = c.unpack_output(simulate(b).read(b, "y"))
+    want = reference.run(op, {"a": a})
+    assert np.array_equal(got, want) and want.std() > 0

@@ -202,3 +202,18 @@ def test_residual_elementwise_and_pool_programs_with_two_outputs():
         env = reference_run(nodes, consts, {"x": x[k]})
         for name in ("y", "t3"):
             np.testing.assert_array_equal(run.outputs[name][k], env[name])
+
+
+def test_a_step_on_the_gpu_is_one_clear_error(tmp_path):
+    """The executor runs module steps on the accelerator and the host CPU: a step assigned
+    to the gpu (a hand-built module; the lowering never assigns one) is refused at load,
+    naming the step and whether this host has a GPU at all."""
+    from runtime.device import DeviceError
+
+    nodes, consts = cnn(fc="gpu")
+    module = load_module(build_module(nodes, TINY, constants=consts, outputs=["logits"])
+                         .save(tmp_path / "gpu.vtam"))
+    assert module.partition["fc"] == "gpu"
+    with pytest.raises(DeviceError, match=r"step\(s\) \['fc'\] are assigned to the gpu.*"
+                                          r"(no usable GPU|a GPU is present).*--targets vta,cpu"):
+        Executor(module, SimDevice(TINY))

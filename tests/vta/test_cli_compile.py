@@ -76,8 +76,12 @@ def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("model, extra, message", [
-    ("cnn.onnx", [], "is a float model: give calibration data with --calib"),
-    ("softmax.onnx", ["--calib", "calib.npz"], "not built yet: softmax \\(float Softmax\\)"),
+    ("cnn.onnx", [], "is a float model and the accelerator runs int8: give calibration data "
+                     "with --calib.*or compile it as a float model with --targets cpu"),
+    ("cnn.onnx", ["--targets", "gpu"], "a float module runs on the cpu only"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "gpu"], "--targets gpu: compiled "
+                                                               "modules have no GPU steps"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--pin", "conv1=gpu"], "--pin conv1=gpu"),
     ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "x=1xq"], "--input-shape 'x=1xq'"),
     ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "y=1x3x16x16"], "\\['y'\\]"),
     ("cnn.onnx", ["--calib", "wrong_name.npz"], "no array for model input 'x'"),
@@ -94,6 +98,22 @@ def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, mess
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert re.search(message, lines[0]), lines[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_float_island_compiles_and_runs_bit_exact(files, tmp_path, capsys):
+    """A Softmax after the classifier: a float host step; the module equals the quantized
+    graph's reference bit for bit."""
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "softmax.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta"]) == 0
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 0
+    g = import_onnx(files / "softmax.onnx")
+    q = run_quantization(g, samples_from_arrays(g, dict(np.load(files / "calib.npz"))))
+    xs = np.load(files / "inputs.npz")["x"]
+    ref = np.stack([evaluate_quantized(q, {"x": x})["probs"] for x in xs])
+    got = np.load(out)["probs"]
+    assert np.array_equal(got, ref) and np.allclose(got.sum(-1), 1, atol=1e-6)
+    capsys.readouterr()
 
 
 def test_qdq_model_compiles_without_calibration(tmp_path, capsys):

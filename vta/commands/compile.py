@@ -6,6 +6,12 @@ without a leading axis of samples; a QDQ model brings its own scales instead), q
 and fusion into opset ops, partitioning by cost over ``--targets`` (``--pin NODE=DEVICE``
 forces one op), and lowering to a compiled module written atomically to ``-o``.
 
+int8 or float: with ``--calib`` (or a QDQ model) the model is quantized, whatever
+``--targets`` says.  Without either, a model whose targets leave out the accelerator
+(``--targets cpu``) becomes a *float* module: the float passes, then every node a float host
+step on the CPU (outputs as the float reference computes them); with ``vta`` among the
+targets a missing ``--calib`` is an error (the accelerator runs int8 only).
+
 The CPU side of the cost model is calibrated on *this* host: against a workstation CPU a
 100 MHz accelerator loses, so by default convolutions stay on the CPU.  ``--targets vta``
 puts every op the accelerator can run on it (the float boundaries always run on the host).
@@ -53,8 +59,8 @@ def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
 @writes_outputs
 def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     from compiler.frontend import import_onnx
-    from compiler.graph.lower import lower
-    from compiler.graph.pipeline import run_quantization
+    from compiler.graph.lower import lower, lower_float
+    from compiler.graph.pipeline import run_passes, run_quantization
     from compiler.graph.quantize import has_qdq, samples_from_arrays
     from compiler.partition import explain, parse_pins, parse_targets
 
@@ -67,21 +73,31 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
     with waiting(f"importing {args.model}", stream=sys.stdout):
         graph = import_onnx(model, input_shapes=shapes or None)
+    samples = None
     if calib is not None:
         samples = samples_from_arrays(graph, calib)
-    elif has_qdq(graph):
-        samples = None
-    else:
+    elif not has_qdq(graph) and "vta" in targets:
         want = ", ".join(f"{n} {list(graph.types[n].shape)}" for n in graph.inputs)
-        raise UsageError(f"model {args.model!r} is a float model: give calibration data with "
-                         f"--calib DATA.npz (one array per input: {want}, or with a leading "
-                         "axis of samples); only a QDQ model carries its own scales")
-    with waiting("quantizing" + (f" ({len(samples)} calibration samples, {args.calibrator})"
-                                 if samples else " (the model's QDQ scales)"), stream=sys.stdout):
-        qgraph = run_quantization(graph, samples, method=args.calibrator)
-    with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
-                 stream=sys.stdout):
-        lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
+        raise UsageError(f"model {args.model!r} is a float model and the accelerator runs int8: "
+                         f"give calibration data with --calib DATA.npz (one array per input: "
+                         f"{want}, or with a leading axis of samples), or compile it as a "
+                         "float model with --targets cpu; only a QDQ model carries its own "
+                         "scales")
+    if samples is None and not has_qdq(graph):
+        with waiting("running the float passes (a float module: no --calib)",
+                     stream=sys.stdout):
+            fgraph = run_passes(graph)
+        with waiting(f"lowering to float host steps on {','.join(targets)} for {cfg.name}",
+                     stream=sys.stdout):
+            lowered = lower_float(fgraph, cfg, targets=targets, pins=pins, device=args.device)
+    else:
+        with waiting("quantizing" + (f" ({len(samples)} calibration samples, "
+                                     f"{args.calibrator})" if samples
+                                     else " (the model's QDQ scales)"), stream=sys.stdout):
+            qgraph = run_quantization(graph, samples, method=args.calibrator)
+        with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
+                     stream=sys.stdout):
+            lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
     if args.explain:
         print(explain(lowered.partition))
     lowered.module.save(out)
@@ -115,7 +131,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output_arg(p, "the compiled module to write (.vtam)", required=True)
     path_arg(p, "--calib", kind="in:npz", metavar="FILE",
              help="calibration data (.npz: one array per model input name, with or without a "
-                  "leading axis of samples); required unless the model is QDQ")
+                  "leading axis of samples); required unless the model is QDQ or the "
+                  "targets leave out vta (then the module is float, on the cpu)")
     p.add_argument("--calibrator", default="minmax",
                    choices=("minmax", "percentile", "mse"),
                    help="activation range calibrator (default minmax)")

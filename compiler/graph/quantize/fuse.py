@@ -3,6 +3,8 @@
 One walk over the float graph in topological order.  Each compute node starts a pattern
 that swallows the nodes the opset's fused epilogue can express after it:
 
+- A grouped (not depthwise) Conv: an int8 host Split of its input channels, one Conv2d
+  per group (the epilogue below, a residual split alike), an int8 host Concat.
 - Conv (group 1 or depthwise, dilation 1, symmetric pads), Gemm/MatMul with constant
   weights: ``[+ bias] [+ residual Add] [Relu | Clip]*`` -> one Conv2d / DepthwiseConv2d /
   Dense with ``Epilogue(bias, requant, residual, relu, clip)``.  Weights are int8 per output
@@ -337,6 +339,30 @@ def _int_bounds(relu: bool, clip: tuple[float | None, float | None] | None, s_y:
     return relu, (lo, max(lo, hi))
 
 
+def _quantized_epilogue(wq: np.ndarray, bias: np.ndarray | None, acc_scale, s_y: float,
+                        z_x: int, z_y: int, z_r: int, residual: bool, relu: bool,
+                        clip: tuple[float | None, float | None] | None
+                        ) -> tuple[dict[str, np.ndarray], Epilogue]:
+    """The constants (``w``, ``bias``, per-channel requantization) and fused epilogue of a
+    GEMM op with int8 weights ``wq`` (output channels first) and float ``bias``: the bias in
+    the accumulator's scale ``acc_scale`` with the input zero point folded in
+    (``sum((q - z_x) * w) = sum(q * w) - z_x * sum(w)``), requantization to ``s_y``, the
+    residual (zero point ``z_r``), the output offset ``z_y - z_r`` and the clamp."""
+    channels = wq.shape[0]
+    consts: dict[str, np.ndarray] = {"w": wq}
+    bias_q = None
+    if bias is not None or z_x:
+        b = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
+        b = np.rint(b / acc_scale) - z_x * wq.astype(np.int64).reshape(channels, -1).sum(1)
+        bias_q = np.clip(b, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+        consts["bias"] = bias_q
+    rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
+    consts.update(vectors)
+    relu, bounds = _int_bounds(relu, clip, s_y, z_y)
+    return consts, Epilogue(bias=bias_q is not None, requant=rq, residual=residual,
+                            relu=relu, clip=bounds, offset=z_y - z_r)
+
+
 def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     g = st.graph
     got = _gemm_weights(st, node)
@@ -353,7 +379,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
             return False
         group, c = node.attr("group", 1), xt.shape[1]
         if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
-            return False  # grouped (not depthwise) convolutions stay float
+            return _fuse_grouped_conv(st, node, consumers, done, wname, w, bias)
     elif xt.rank != 2:
         return False
     tail = _epilogue_tail(st, node, consumers, bias)
@@ -365,17 +391,6 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     z_x = st.zero(xq)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
-    acc_scale = s_x * s_w
-    consts: dict[str, np.ndarray] = {"w": wq}
-    bias_q = None
-    if bias is not None or z_x:
-        b = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
-        # the input zero point: sum((q - z_x) * w) = sum(q * w) - z_x * sum(w)
-        b = np.rint(b / acc_scale) - z_x * wq.astype(np.int64).reshape(channels, -1).sum(1)
-        bias_q = np.clip(b, -(1 << 31), (1 << 31) - 1).astype(np.int32)
-        consts["bias"] = bias_q
-    rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
-    consts.update(vectors)
     shape = g.types[out].shape
     roles, inputs = ["x"], [xq]
     z_r = 0
@@ -383,9 +398,8 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         roles.append("residual")
         inputs.append(st.rescaled(residual, s_y, _shape4(shape) or shape))
         z_r = st.zero(inputs[-1])
-    relu, bounds = _int_bounds(relu, clip, s_y, z_y)
-    ep = Epilogue(bias=bias_q is not None, requant=rq, residual=residual is not None,
-                  relu=relu, clip=bounds, offset=z_y - z_r)
+    consts, ep = _quantized_epilogue(wq, bias, s_x * s_w, s_y, z_x, z_y, z_r,
+                                     residual is not None, relu, clip)
     try:
         if node.op == "Conv":
             n, c, h, wd = xt.shape
@@ -405,6 +419,75 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
                  consts=consts, shape=shape, scale=s_y, fused=tuple(n.name for n in chain),
                  zero_point=z_y))
     done.update(n.name for n in chain)
+    return True
+
+
+def _fuse_grouped_conv(st: _State, node: Node, consumers, done: set[str], wname: str,
+                       w: np.ndarray, bias: np.ndarray | None) -> bool:
+    """A grouped (not depthwise) convolution as one Conv2d per group on the accelerator:
+    the int8 input split into its channel groups on the host (an int8 Split), each group's
+    Conv2d on its slice of the weights, bias and requantization with the fused epilogue (a
+    residual split the same way), and the group outputs concatenated on the host (an int8
+    Concat; every group writes the output's scale, so no rescale)."""
+    g = st.graph
+    x = node.inputs[0]
+    n, c, h, wd = g.types[x].shape
+    group = int(node.attr("group"))
+    tail = _epilogue_tail(st, node, consumers, bias)
+    out, shape = tail.out, g.types[tail.out].shape
+    s_y, z_y = st.scale_of(out), st.zero_of(out)
+    xq = st.as_int8(x)
+    s_x, z_x = st.scales[xq], st.zero(xq)
+    wq, s_w = _quant_weight(st, wname, w, False)
+    m = wq.shape[0]
+    cg, mg = c // group, m // group
+    acc_scale = np.broadcast_to(s_x * s_w, (m,))
+    bias = None if tail.bias is None else np.broadcast_to(np.asarray(tail.bias), (m,))
+
+    def split(role: str, value: str, channels: int, scale: float, base: str
+              ) -> tuple[str, ...]:
+        parts = tuple(st.fresh(f"{base}:g{k}") for k in range(group))
+        name = f"{node.name}/split_{role}"
+        st.add(QNode(name, "host", (value,), parts,
+                     node=Node(name, "Split", (value,), parts,
+                               {"axis": 1, "split": (channels,) * group}),
+                     shape=(n, channels) + tuple(g.types[base].shape[2:]), scale=scale,
+                     zero_point=st.zero(value)))
+        for part in parts:
+            st.scales[part] = scale
+            st.zeros[part] = st.zero(value)
+        return parts
+
+    xs = split("x", xq, cg, s_x, x)
+    rq_value = (st.rescaled(tail.residual, s_y, shape) if tail.residual is not None else None)
+    residuals = (split("residual", rq_value, mg, s_y, tail.residual)
+                 if rq_value is not None else (None,) * group)
+    z_r = st.zero(rq_value) if rq_value is not None else 0
+    pads = node.attr("pads", (0, 0, 0, 0))
+    outs = []
+    for k, (xk, rk) in enumerate(zip(xs, residuals, strict=True)):
+        lo, hi = k * mg, (k + 1) * mg
+        consts, ep = _quantized_epilogue(
+            wq[lo:hi], None if bias is None else bias[lo:hi], acc_scale[lo:hi], s_y, z_x, z_y,
+            z_r, rk is not None, tail.relu, tail.clip)
+        try:
+            op = Conv2d(n=n, c=cg, h=h, w=wd, o=mg, kh=wq.shape[2], kw=wq.shape[3],
+                        stride=tuple(node.attr("strides", (1, 1))), pad=(pads[0], pads[1]),
+                        epilogue=ep, pad_value=z_x, name=f"{node.name}/g{k}")
+        except OpError as e:
+            raise QuantizeError(f"node {node.name!r} (group {k}): {e}") from e
+        ok = st.fresh(f"{out}:g{k}")
+        st.scales[ok], st.zeros[ok] = s_y, z_y
+        st.add(QNode(op.name, "accel", (xk,) if rk is None else (xk, rk), (ok,), op=op,
+                     roles=("x",) if rk is None else ("x", "residual"), consts=consts,
+                     shape=(shape[0], mg) + tuple(shape[2:]), scale=s_y, zero_point=z_y))
+        outs.append(ok)
+    st.define_int8(out, s_y, z_y)
+    st.add(QNode(f"{node.name}/concat", "host", tuple(outs), (out,),
+                 node=Node(f"{node.name}/concat", "Concat", tuple(outs), (out,), {"axis": 1}),
+                 shape=shape, scale=s_y, fused=tuple(f.name for f in tail.chain),
+                 zero_point=z_y))
+    done.update(f.name for f in tail.chain)
     return True
 
 

@@ -6,8 +6,8 @@ A :class:`QNode` is one of five kinds, which a partitioner reads to know where i
 - ``accel``: an :mod:`opset` operator (Conv2d, DepthwiseConv2d, Dense, Pool2d,
   GlobalAvgPool, Elementwise) on int8 values; it runs on the accelerator or on any device
   that implements the opset, with the same bits everywhere;
-- ``host``: data movement of an int8 value on the host (Reshape, Transpose, Identity: exact,
-  the scale kept);
+- ``host``: data movement of int8 values on the host (Reshape, Transpose, Identity, Concat,
+  and the channel Split of a grouped convolution: exact, the scale kept);
 - ``float``: a float graph node the opset cannot express (Softmax, Reshape, Concat, ...):
   runs on the host CPU in float;
 - ``quantize`` / ``dequantize``: the boundaries between the two, ``q = sat8(rint(x / s) +

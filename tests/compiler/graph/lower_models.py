@@ -89,3 +89,76 @@ def moves_cnn(seed: int = 2) -> onnx.ModelProto:
     nodes = nodes[:-2] + [nodes[-1], nodes[-2]]
     return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("logits", [1, 10])],
                       inits)
+
+
+def islands_cnn(seed: int = 3) -> onnx.ModelProto:
+    """Accelerator convs around float islands and int8 moves: conv-relu -> Sigmoid (float)
+    -> conv -> LRN (float) -> Split on channels (two outputs) -> conv on each half ->
+    Concat -> LayerNormalization over (C, H, W) with constant scale and bias (float) ->
+    conv-relu -> gap -> flatten -> dense -> Softmax.  Opset 17 (LayerNormalization)."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    c = 8
+    ln = (c, 8, 8)
+    inits = [init("w1", w(c, 3, 3, 3)), init("w2", w(c, c, 3, 3)),
+             init("wa", w(4, 4, 3, 3)), init("wb", w(4, 4, 1, 1)), init("w4", w(c, c, 3, 3)),
+             init("ln_s", rng.uniform(0.5, 1.5, ln).astype(np.float32)),
+             init("ln_b", (rng.standard_normal(ln) * 0.1).astype(np.float32)),
+             init("halves", np.array([4, 4], np.int64)), init("fc_w", w(10, c))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=pads, strides=[2, 2]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Sigmoid", ["r1"], ["s1"], name="sigmoid"),
+        helper.make_node("Conv", ["s1", "w2"], ["c2"], name="conv2", pads=pads),
+        helper.make_node("LRN", ["c2"], ["n2"], name="lrn", size=3, alpha=1e-2, beta=0.75),
+        helper.make_node("Split", ["n2", "halves"], ["h1", "h2"], name="split", axis=1),
+        helper.make_node("Conv", ["h1", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node("Conv", ["h2", "wb"], ["cb"], name="conv_b"),
+        helper.make_node("Concat", ["ca", "cb"], ["cat"], name="cat", axis=1),
+        helper.make_node("LayerNormalization", ["cat", "ln_s", "ln_b"], ["ln"],
+                         name="layernorm", axis=1),
+        helper.make_node("Conv", ["ln", "w4"], ["c4"], name="conv4", pads=pads),
+        helper.make_node("Relu", ["c4"], ["r4"], name="relu4"),
+        helper.make_node("GlobalAveragePool", ["r4"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w"], ["logits"], name="fc", transB=1),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
+    ]
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("probs", [1, 10])],
+                      inits, opset=17)
+
+
+def grouped_cnn(seed: int = 4) -> onnx.ModelProto:
+    """conv-relu -> grouped conv (group 2, bias) + residual Add -> relu -> grouped 1x1 conv
+    (group 4, no bias) -> gap -> flatten -> dense: grouped convolutions with and without a
+    fused residual."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    c = 8
+    inits = [init("w1", w(c, 3, 3, 3)), init("wg", w(c, c // 2, 3, 3)),
+             init("bg", (rng.standard_normal(c) * 0.1).astype(np.float32)),
+             init("wp", w(c, c // 4, 1, 1)), init("fc_w", w(10, c))]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=pads),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "wg", "bg"], ["cg"], name="gconv", pads=pads,
+                         group=2),
+        helper.make_node("Add", ["cg", "r1"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "wp"], ["cp"], name="pconv", group=4),
+        helper.make_node("GlobalAveragePool", ["cp"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w"], ["logits"], name="fc", transB=1),
+    ]
+    return make_model(nodes, [tensor("x", [1, 3, 16, 16])], [tensor("logits", [1, 10])],
+                      inits)

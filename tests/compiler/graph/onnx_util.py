@@ -75,3 +75,34 @@ def tensor(name: str, shape, elem=onnx.TensorProto.FLOAT):
 
 def init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name)
+
+
+def shrink_input(model: onnx.ModelProto, size: int, full: int = 224) -> onnx.ModelProto:
+    """The same architecture on a ``size`` x ``size`` input instead of ``full`` x ``full``
+    (a faster variant for simulation tests): the input's spatial dimensions set, every
+    constant Reshape shape of rank >= 4 scaled on its two last (spatial) axes, and a final
+    fixed-window AveragePool (7x7, stride 1: the global pool of a 224 export) made a
+    GlobalAveragePool.  ``full / size`` must divide every spatial size it scales."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    consts = {i.name for i in g.initializer}
+    for i in g.input:
+        if i.name not in consts:
+            dims = i.type.tensor_type.shape.dim
+            dims[2].dim_value = dims[3].dim_value = size
+    inits = {i.name: i for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Reshape" and n.input[1] in inits:
+            shape = numpy_helper.to_array(inits[n.input[1]]).copy()
+            if shape.size >= 4:
+                assert all(d * size % full == 0 for d in shape[-2:]), shape
+                shape[-2:] = shape[-2:] * size // full
+                inits[n.input[1]].CopyFrom(numpy_helper.from_array(shape, n.input[1]))
+        if n.op_type == "AveragePool":
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            if list(attrs.get("kernel_shape", ())) == [7, 7] and \
+                    list(attrs.get("strides", (1, 1))) == [1, 1]:
+                n.op_type = "GlobalAveragePool"
+                del n.attribute[:]
+    return m

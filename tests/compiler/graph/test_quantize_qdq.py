@@ -50,10 +50,10 @@ ENCODINGS = ("default", "symmetric", "uint8")
 
 
 def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "default",
-                     extra_options: dict | None = None):
-    """The float model quantized by quantize_static with its defaults except
-    ``per_channel``, the activation ``encoding`` (see :data:`ENCODINGS`) and
-    ``extra_options``."""
+                     extra_options: dict | None = None, model: onnx.ModelProto | None = None):
+    """The float model (``_float_model`` unless ``model`` is given) quantized by
+    quantize_static with its defaults except ``per_channel``, the activation ``encoding``
+    (see :data:`ENCODINGS`) and ``extra_options``."""
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -64,7 +64,7 @@ def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "d
             return next(self.it, None)
 
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
-    onnx.save(_float_model(rng), src)
+    onnx.save(model if model is not None else _float_model(rng), src)
     kw: dict = {"per_channel": per_channel, "extra_options": dict(extra_options or {})}
     if encoding == "symmetric":
         kw["extra_options"]["ActivationSymmetric"] = True
@@ -201,3 +201,53 @@ def test_asymmetric_weights_are_refused_by_name(tmp_path):
                             extra_options={"WeightSymmetric": False})
     with pytest.raises(QuantizeError, match="weight .*symmetric"):
         quantize_model(run_passes(import_onnx(path)))
+
+
+def _grouped_model(rng) -> onnx.ModelProto:
+    """A grouped 3x3 conv (group 2, bias, ReLU), a grouped 1x1 conv (group 4) with a residual
+    Add and ReLU, then global average pool and a dense layer: grouped convolutions split into
+    per-group accelerator convs, with asymmetric activations."""
+    f32 = np.float32
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], group=2),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], group=4),
+             helper.make_node("Add", ["c2", "r1"], ["s"]),
+             helper.make_node("Relu", ["s"], ["r2"]),
+             helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
+    return make_model(nodes, [tensor("x", [1, 4, 8, 8])], [tensor("y", [1, 5])],
+                      [init("w1", (rng.standard_normal((8, 2, 3, 3)) * 0.4).astype(f32)),
+                       init("b1", (rng.standard_normal(8) * 0.1).astype(f32)),
+                       init("w2", (rng.standard_normal((8, 2, 1, 1)) * 0.5).astype(f32)),
+                       init("fw", rng.standard_normal((5, 8)).astype(f32)),
+                       init("fb", (rng.standard_normal(5) * 0.1).astype(f32))], opset=13)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["tensor", "channel"])
+def test_grouped_convs_with_zero_points_on_the_simulator(tmp_path, per_channel):
+    """quantize_static's default (asymmetric) activations through grouped convolutions:
+    the input zero point folds into each group's bias and pad value, the output zero point
+    into each group's offset; bit-exact on the simulator, within one step of onnxruntime."""
+    def sample(r):  # per-channel means that vary between samples: distinct pooled outputs
+        return (r.standard_normal((1, 4, 8, 8)) + 1.5 * r.standard_normal((1, 4, 1, 1))
+                ).astype(np.float32)
+
+    rng = np.random.default_rng(8)
+    calib = [{"x": sample(rng)} for _ in range(8)]
+    path = _quantize_static(tmp_path, rng, calib, per_channel, model=_grouped_model(rng))
+    qgraph = quantize_model(run_passes(import_onnx(path)))
+    groups = [n for n in qgraph.nodes if n.kind == "accel" and "/g" in n.name]
+    assert len(groups) == 6 and any(n.op.pad_value for n in groups)  # zero points really in
+    assert any(n.op.epilogue.offset for n in groups)
+    fresh = np.random.default_rng(98)
+    xs = np.stack([c["x"] for c in calib[:2]] + [sample(fresh) for _ in range(4)])
+    want = np.stack([evaluate_quantized(qgraph, {"x": x})["y"] for x in xs])
+    low = lower(qgraph, preset("tiny"), targets=("vta",))
+    ex = Executor(low.module, open_device("sim", low.module.config))
+    try:
+        got = ex.run({"x": xs}).outputs["y"]
+    finally:
+        ex.close()
+    assert np.array_equal(got, want)
+    within_one_step(path, got, xs)
