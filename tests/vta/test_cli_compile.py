@@ -27,6 +27,20 @@ def files(tmp_path_factory):
     np.savez(d / "calib.npz", **calib())
     np.savez(d / "inputs.npz", **calib(3, seed=5))
     np.savez(d / "wrong_name.npz", y=calib()["x"])
+    raw = (d / "cnn.onnx").read_bytes()
+    (d / "truncated.onnx").write_bytes(raw[:len(raw) // 2])
+    (d / "garbage.onnx").write_bytes(b"\x08\xff\xff\xff\xff not a protobuf" * 8)
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])
+    odd = onnx.helper.make_graph([
+        onnx.helper.make_node("Einsum", ["x", "x"], ["a"], name="e1", equation="ij,ij->ij"),
+        onnx.helper.make_node("Relu", ["a"], ["b"], name="ok"),
+        onnx.helper.make_node("Hardmax", ["b"], ["y"], name="hm")], "odd", [x], [y])
+    onnx.save(onnx.helper.make_model(odd, opset_imports=[onnx.helper.make_opsetid("", 13)]),
+              d / "unsupported.onnx")
+    dyn = small_cnn()
+    dyn.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(dyn, d / "dynamic.onnx")
     return d
 
 
@@ -87,6 +101,12 @@ def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
     ("cnn.onnx", ["--calib", "wrong_name.npz"], "no array for model input 'x'"),
     ("cnn.onnx", ["--calib", "calib.npz", "--pin", "nope=cpu"], "no op named \\['nope'\\]"),
     ("cnn.onnx", ["--calib", "calib.npz", "--targets", "vta,tpu"], "--targets"),
+    ("truncated.onnx", ["--calib", "calib.npz"], "truncated.onnx"),
+    ("garbage.onnx", ["--calib", "calib.npz"], "garbage.onnx"),
+    ("unsupported.onnx", ["--targets", "cpu"],
+     "2 unsupported op\\(s\\).*Einsum.*'e1'.*Hardmax.*'hm'"),
+    ("dynamic.onnx", ["--calib", "calib.npz"],
+     "dimension 0 \\('batch'\\) is dynamic.*--input-shape"),
 ])
 def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, message):
     out = tmp_path / "m.vtam"

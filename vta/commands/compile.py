@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vta.commands._common import (
     UsageError,
@@ -69,10 +70,11 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     targets = parse_targets(args.targets)
     pins = parse_pins(args.pin or [])
     shapes = parse_input_shapes(args.input_shape or [])
-    model = read_input(args.model, "model", text=False)
+    read_input(args.model, "model", text=False)  # exists, a file, readable, not empty
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
     with waiting(f"importing {args.model}", stream=sys.stdout):
-        graph = import_onnx(model, input_shapes=shapes or None)
+        # from the path: errors name the file, and external weights are found beside it
+        graph = import_onnx(Path(args.model), input_shapes=shapes or None)
     samples = None
     if calib is not None:
         samples = samples_from_arrays(graph, calib)
