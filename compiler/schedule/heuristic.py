@@ -151,6 +151,16 @@ def _estimate(op, s, cfg: HwConfig, options: LayoutOptions | None) -> int:
     return int(p.get_meta("estimated_cycles"))
 
 
+def same_program(g: GemmGeom, s: GemmSchedule) -> GemmSchedule:
+    """The representative of the schedules that lower to ``s``'s program: the loop order
+    only permutes the output tiles when both the output-channel loop and the spatial loops
+    have more than one tile (``lower/tiling.gemm_tiles``), so otherwise ``s`` with the first
+    order.  The search measures each program once."""
+    n_co = _ceil(g.cob, min(s.tile_co, g.cob))
+    n_sp = _ceil(g.ho, min(s.tile_h, g.ho)) * _ceil(g.wo, min(s.tile_w, g.wo))
+    return s.replace(order=ORDERS[0]) if min(n_co, n_sp) == 1 else s
+
+
 def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
                           virtual_threads: int = 2, refine: int = 8) -> GemmSchedule:
     """The best of the ``refine`` cheapest legal candidates by :func:`gemm_cost`, measured
@@ -194,14 +204,15 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
             if len(legal) >= max(1, refine):
                 break
         if legal:
-            best = min(legal, key=lambda s: estimate_cycles(op, s, cfg, options)) \
-                if len(legal) > 1 else legal[0]
+            def cycles(s: GemmSchedule) -> int:  # same program, same (kept) estimate
+                return estimate_cycles(op, same_program(g, s), cfg, options)
+
+            best = min(legal, key=cycles) if len(legal) > 1 else legal[0]
             if refine > 1 and not g.depthwise and best.tile_ci > 1:
                 ramped = best.replace(ramp=True)
                 try:
                     check_gemm(op, ramped, cfg, options)
-                    if (estimate_cycles(op, ramped, cfg, options)
-                            < estimate_cycles(op, best, cfg, options)):
+                    if cycles(ramped) < cycles(best):
                         best = ramped
                 except ScheduleError:
                     pass
@@ -304,5 +315,5 @@ def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
     raise ScheduleError(f"no schedule space for {type(op).__name__}")
 
 
-__all__ = ["default_schedule", "timing_equivalent", "default_gemm_schedule",
+__all__ = ["default_schedule", "timing_equivalent", "same_program", "default_gemm_schedule",
            "default_alu_schedule", "gemm_cost", "balanced"]

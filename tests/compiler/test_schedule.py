@@ -280,3 +280,35 @@ def test_wide_elementwise_tiles_fit_the_store_queue():
     got = c.unpack_output(simulate(b).read(b, "y"))
     want = reference.run(op, {"a": a})
     assert np.array_equal(got, want) and want.std() > 0
+
+
+def test_same_program_schedules_lower_to_the_same_instructions():
+    """The search measures one schedule per program: where ``same_program`` maps the
+    loop order away, both orders must give the very same instructions; where it keeps it,
+    the order must change the program (else the search wastes a measurement)."""
+    from compiler.schedule.heuristic import same_program
+    from compiler.schedule.space import gemm_geometry
+
+    ops = [Conv2d(1, 64, 14, 14, 64, 3, 3, pad=(1, 1), name="c3"),
+           Conv2d(1, 32, 28, 28, 64, 1, 1, stride=(2, 2), name="c1s2"),
+           Dense(1, 256, 64, name="fc")]
+    merged = kept = 0
+    for op in ops:
+        g = gemm_geometry(op, DEFAULT, LayoutOptions())
+        for co in (1, 2, g.cob):
+            for th in (1, g.ho):
+                s = GemmSchedule(co, 1, th, g.wo, 0, 2, "spatial_outer")
+                try:
+                    check_schedule(op, s, DEFAULT)
+                except ScheduleError:
+                    continue
+                other = s.replace(order="co_outer")
+                a = compile_op(op, DEFAULT, s).instrs
+                b = compile_op(op, DEFAULT, other).instrs
+                if same_program(g, s) == same_program(g, other):
+                    merged += 1
+                    assert a == b, (op.name, s)
+                else:
+                    kept += 1
+                    assert a != b, (op.name, s)
+    assert merged >= 3 and kept >= 2
