@@ -50,10 +50,11 @@ def balanced(n: int, limit: int | None = None) -> list[int]:
     return [v for v in out if limit is None or v <= limit]
 
 
+@functools.lru_cache(maxsize=8192)
 def _dma(cfg: HwConfig, insns: int, elems: int, elem_bytes: int, write: bool = False) -> int:
     """``insns`` LOADs (STOREs with ``write``) moving ``elems`` elements in all: each pays
     issue, retire and the DRAM latency once (``timing.dma_body``), the elements their
-    transfer."""
+    transfer.  Kept: the search prices thousands of candidates with few distinct DMAs."""
     one = timing.dma_body(cfg, elem_bytes, 1, write=write)
     per_insn = timing.ISSUE_CYCLES + one.dram_latency + timing.RETIRE_CYCLES
     return insns * per_insn + timing.dma_body(cfg, elem_bytes, elems, write=write).transfer
