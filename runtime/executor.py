@@ -13,7 +13,20 @@ kind, device, macs, ``cycles`` on the accelerator or ``seconds`` on a host devic
 ``bytes_in``/``bytes_out`` copied across the device boundary), summed over the samples,
 and ``totals`` (``accelerator_cycles``, ``macs_total``, ``macs_on_accelerator``,
 ``host_seconds``, ``samples`` and ``estimated_latency_ms``: per sample, accelerator cycles
-at the config's ``target_clock_mhz`` plus host seconds, run one after the other).
+at the config's ``target_clock_mhz`` plus host seconds, run one after the other, without
+copies or layout packing).
+
+The batch's pipelined schedule (:mod:`runtime.pipeline`): each sample is a chain of
+stages -- host steps and the packing/unpacking of a program's boundary tensors (measured),
+and per program launch one accelerator stage: its copies over the device's link
+(``Device.link_profile``, :mod:`runtime.links`) and its cycles at the target clock
+(modelled).  A two-resource list schedule lets the accelerator run sample *i* while the
+host runs sample *i-1*; it is checked (:func:`runtime.pipeline.check_schedule`) and gives
+``totals``' ``latency_ms`` (one sample alone, end to end), ``sequential_ms`` and
+``pipelined_ms`` (the batch), ``throughput_samples_per_s``, ``busy_ms`` per resource and
+``link``.  The samples still *run* one after another (the simulator is no concurrent
+device, and the programs share one arena): the overlap is modelled, the outputs are
+exactly those of one sample at a time.
 
 Per-op cycles of a chained program: where the device returns the simulator's
 instruction records (``sim``), op *i* is charged the cycles from the retirement of op
@@ -29,8 +42,9 @@ every program against it, so the programs' activations share bytes as planned; t
 profile's ``memory`` reports the resident and arena bytes and what the arena would be
 with no reuse.
 
-The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops) and host
-ops on one Chrome/Perfetto timeline, in microseconds of the sequential schedule above.
+The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops, and their
+link copies) and host ops (and layout packing) on one Chrome/Perfetto timeline, in
+microseconds of the pipelined schedule.
 """
 
 from __future__ import annotations
