@@ -15,7 +15,8 @@ each owns its own image.  ``load(bundle, arena=buf)`` links a program whose acti
 tensors live in an arena (a module's memory plan) into ``buf``, a buffer the caller
 allocated once and shares between the module's programs; without ``arena`` the program's
 arena is allocated right after its image.  ``memory_bytes`` is what the device's memory
-holds: an allocation past it fails.
+holds: an allocation past it fails.  ``link_profile`` is how host bytes reach it
+(:mod:`runtime.links`: bandwidth and per-copy latency).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime.links import LinkProfile
 from vta_hw.bundle import Bundle, ConfigMismatchError, link_align
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
@@ -195,6 +197,12 @@ class Device(ABC):
     def synchronize(self) -> Any:
         """Wait until every launch so far has finished (asynchronous devices return the
         last launch's :class:`LaunchResult`)."""
+
+    @property
+    def link_profile(self) -> LinkProfile | None:
+        """How bytes reach this device's memory from the host (:mod:`runtime.links`): what
+        the executor models its copies with.  None: the host's own memory (CPU)."""
+        return None
 
     def free(self, buf: Buffer) -> None:  # noqa: B027 - optional for devices with no allocator
         """Release ``buf``; devices with a bump allocator may ignore it."""

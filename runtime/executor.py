@@ -13,7 +13,20 @@ kind, device, macs, ``cycles`` on the accelerator or ``seconds`` on a host devic
 ``bytes_in``/``bytes_out`` copied across the device boundary), summed over the samples,
 and ``totals`` (``accelerator_cycles``, ``macs_total``, ``macs_on_accelerator``,
 ``host_seconds``, ``samples`` and ``estimated_latency_ms``: per sample, accelerator cycles
-at the config's ``target_clock_mhz`` plus host seconds, run one after the other).
+at the config's ``target_clock_mhz`` plus host seconds, run one after the other, without
+copies or layout packing).
+
+The batch's pipelined schedule (:mod:`runtime.pipeline`): each sample is a chain of
+stages -- host steps and the packing/unpacking of a program's boundary tensors (measured),
+and per program launch one accelerator stage: its copies over the device's link
+(``Device.link_profile``, :mod:`runtime.links`) and its cycles at the target clock
+(modelled).  A two-resource list schedule lets the accelerator run sample *i* while the
+host runs sample *i-1*; it is checked (:func:`runtime.pipeline.check_schedule`) and gives
+``totals``' ``latency_ms`` (one sample alone, end to end), ``sequential_ms`` and
+``pipelined_ms`` (the batch), ``throughput_samples_per_s``, ``busy_ms`` per resource and
+``link``.  The samples still *run* one after another (the simulator is no concurrent
+device, and the programs share one arena): the overlap is modelled, the outputs are
+exactly those of one sample at a time.
 
 Per-op cycles of a chained program: where the device returns the simulator's
 instruction records (``sim``), op *i* is charged the cycles from the retirement of op
@@ -29,8 +42,9 @@ every program against it, so the programs' activations share bytes as planned; t
 profile's ``memory`` reports the resident and arena bytes and what the arena would be
 with no reuse.
 
-The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops) and host
-ops on one Chrome/Perfetto timeline, in microseconds of the sequential schedule above.
+The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops, and their
+link copies) and host ops (and layout packing) on one Chrome/Perfetto timeline, in
+microseconds of the pipelined schedule.
 """
 
 from __future__ import annotations
@@ -44,7 +58,17 @@ import numpy as np
 
 from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
 from runtime.host_ops import is_host_op
+from runtime.links import LinkProfile
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
+from runtime.pipeline import (
+    ACCELERATOR,
+    HOST,
+    Stage,
+    check_schedule,
+    list_schedule,
+    pipeline_totals,
+    trace_events,
+)
 from vta_hw.errors import VtaError
 
 
@@ -111,6 +135,10 @@ class Executor:
                               "runs module steps on the accelerator and the host CPU only "
                               f"({_gpu_state()}); recompile with --targets vta,cpu")
         self.host = host
+        self.link = device.link_profile
+        if self.link is None and module.programs:
+            raise DeviceError(f"{device.name}: the device reports no link_profile "
+                              "(runtime.links), so its copies cannot be modelled")
         self.kernels: dict[int, _HostKernel] = {}
         if any(s.device == "cpu" for s in module.steps) and self.host is None:
             from runtime.cpu_device import CpuDevice
@@ -160,17 +188,22 @@ class Executor:
         """Run every sample; outputs keep the sample axis when the inputs had one."""
         samples, batched = check_inputs(self.module, inputs)
         layers: dict[str, dict[str, Any]] = {}
-        events = self._trace_header()
-        clock = [0.0]  # the timeline, in microseconds
+        chains: list[list[Stage]] = []
         outs: dict[str, list[np.ndarray]] = {n: [] for n in self.module.outputs}
-        for k, sample in enumerate(samples):
-            env = self._sample(sample, layers, events, clock, k)
+        for sample in samples:
+            chains.append([])
+            env = self._sample(sample, layers, chains[-1])
             for n in self.module.outputs:
                 outs[n].append(env[n])
         outputs = {n: (np.stack(v) if batched else v[0]) for n, v in outs.items()}
-        return ModelRun(outputs, self._profile(list(layers.values()), len(samples)), events)
+        slots = list_schedule(chains)
+        check_schedule(chains, slots)
+        profile = self._profile(list(layers.values()), len(samples))
+        profile["totals"].update(pipeline_totals(chains, slots),
+                                 link=self.link.name if self.link else None)
+        return ModelRun(outputs, profile, self._trace_header() + trace_events(slots))
 
-    def _sample(self, sample, layers, events, clock, k) -> dict[str, np.ndarray]:
+    def _sample(self, sample, layers, stages) -> dict[str, np.ndarray]:
         m = self.module
         env: dict[str, np.ndarray] = {**m.constants, **sample}
         i = 0
@@ -179,19 +212,24 @@ class Executor:
             if s.device == "accelerator":
                 assert s.program is not None
                 p = m.programs[s.program]
-                self._run_program(s.program, p, env, layers, events, clock, k)
+                self._run_program(s.program, p, env, layers, stages)
                 i = p.steps[-1] + 1
             else:
-                self._run_host(i, env, layers, events, clock, k)
+                self._run_host(i, env, layers, stages)
                 i += 1
         return env
 
-    def _run_program(self, index: int, p: Program, env, layers, events, clock, k) -> None:
+    def _run_program(self, index: int, p: Program, env, layers, stages: list[Stage]) -> None:
+        """Pack the feeds (host), copy in, run and copy out (the accelerator and its link),
+        unpack the results (host): three stages of the sample's chain."""
         m, handle = self.module, self.handles[index]
+        name = "+".join(m.steps[i].name for i in p.steps)
+        t0 = time.perf_counter()
+        packed = [(t, pack_host(t.layout, env[t.tensor].reshape(_logical_shape(t.layout)),
+                                t.pad_value)) for t in p.feeds]
+        pack_s = time.perf_counter() - t0
         bytes_in: dict[int, int] = {}
-        for t in p.feeds:
-            data = pack_host(t.layout, env[t.tensor].reshape(_logical_shape(t.layout)),
-                             t.pad_value)
+        for t, data in packed:
             self.device.copy_in(handle.buffer(t.symbol), data)
             self.copied_in_bytes += data.nbytes
             owner = next(i for i in p.steps if t.tensor in m.steps[i].inputs.values())
@@ -201,18 +239,24 @@ class Executor:
         result = result if result is not None else done
         assert isinstance(result, LaunchResult) and result.cycles is not None
         bytes_out: dict[int, int] = {}
+        raws = []
         for t in p.results:
             raw = self.device.copy_out(handle.buffer(t.symbol))
             self.copied_out_bytes += len(raw)
             owner = next(i for i in p.steps if m.steps[i].output == t.tensor)
             bytes_out[owner] = bytes_out.get(owner, 0) + len(raw)
+            raws.append((t, raw))
+        t0 = time.perf_counter()
+        for t, raw in raws:
             env[t.tensor] = unpack_host(t.layout, raw).reshape(m.tensors[t.tensor].shape)
-        mhz = self.cfg.target_clock_mhz
+        unpack_s = time.perf_counter() - t0
         spans = _attribute(p, result)
-        start = clock[0]
-        events.append({"name": "+".join(m.steps[i].name for i in p.steps), "ph": "X",
-                       "pid": 0, "tid": 0, "ts": start, "dur": result.cycles / mhz,
-                       "args": {"sample": k, "cycles": result.cycles, "program": index}})
+        assert self.link is not None
+        ops = None if spans is None else [(m.steps[i], lo, hi)
+                                          for i, (lo, hi) in zip(p.steps, spans, strict=True)]
+        stages += _program_stages(name, index, self.link, self.cfg.target_clock_mhz,
+                                  result.cycles, ops, [d.nbytes for _, d in packed],
+                                  [len(r) for _, r in raws], pack_s, unpack_s)
         if spans is None:
             steps = [m.steps[i] for i in p.steps]
             entry = _entry(layers, "+".join(s.name for s in steps),
@@ -228,14 +272,10 @@ class Executor:
                 entry["cycles"] += hi - lo
                 entry["bytes_in"] += bytes_in.get(i, 0)
                 entry["bytes_out"] += bytes_out.get(i, 0)
-                events.append({"name": s.name, "ph": "X", "pid": 0, "tid": 1,
-                               "ts": start + lo / mhz, "dur": (hi - lo) / mhz,
-                               "args": {"sample": k, "op": s.op.kind, "cycles": hi - lo}})
-        clock[0] = start + result.cycles / mhz
 
-    def _run_host(self, i: int, env, layers, events, clock, k) -> None:
+    def _run_host(self, i: int, env, layers, stages: list[Stage]) -> None:
         if i not in self.kernels:
-            self._run_boundary(self.module.steps[i], env, layers, events, clock, k)
+            self._run_boundary(self.module.steps[i], env, layers, stages)
             return
         kern = self.kernels[i]
         s, host = kern.step, self.host
@@ -257,11 +297,9 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += nbytes_in
         entry["bytes_out"] += len(raw)
-        events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
-                       "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})
-        clock[0] += secs * 1e6
+        stages.append(_host_stage(s, secs))
 
-    def _run_boundary(self, s: Step, env, layers, events, clock, k) -> None:
+    def _run_boundary(self, s: Step, env, layers, stages: list[Stage]) -> None:
         """A host step in numpy (a boundary, a float island, an int8 move): no device
         copy; its MACs count (a float convolution's) in the profile's totals."""
         t0 = time.perf_counter()
@@ -272,9 +310,7 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)
-        events.append({"name": s.name, "ph": "X", "pid": 1, "tid": 0, "ts": clock[0],
-                       "dur": secs * 1e6, "args": {"sample": k, "op": s.op.kind}})
-        clock[0] += secs * 1e6
+        stages.append(_host_stage(s, secs))
 
     # ------------------------------------------------------------------ reports
     def _trace_header(self) -> list[dict[str, Any]]:
@@ -285,7 +321,13 @@ class Executor:
                  "args": {"name": "programs"}},
                 {"name": "thread_name", "ph": "M", "pid": 0, "tid": 1,
                  "args": {"name": "ops"}},
-                {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "host cpu"}}]
+                {"name": "thread_name", "ph": "M", "pid": 0, "tid": 2,
+                 "args": {"name": f"link copies ({self.link.name if self.link else '-'})"}},
+                {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "host cpu"}},
+                {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0,
+                 "args": {"name": "host ops"}},
+                {"name": "thread_name", "ph": "M", "pid": 1, "tid": 1,
+                 "args": {"name": "layout pack/unpack"}}]
 
     def _profile(self, layers: list[dict[str, Any]], samples: int) -> dict[str, Any]:
         acc = [e for e in layers if "cycles" in e]
@@ -354,6 +396,45 @@ def _entry(layers: dict[str, dict[str, Any]], name: str, kind: str, device: str,
                         "bytes_in": 0, "bytes_out": 0}
     layers[name]["macs"] += macs
     return layers[name]
+
+
+def _slice(name: str, pid: int, tid: int, ts: float, dur: float,
+           args: dict[str, Any]) -> dict[str, Any]:
+    """A trace slice, ``ts`` and ``dur`` in microseconds relative to its stage's start."""
+    return {"name": name, "ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": dur,
+            "args": args}
+
+
+def _program_stages(name: str, index: int, link: LinkProfile, mhz: float, cycles: int,
+                    ops: list[tuple[Step, int, int]] | None, copied_in: list[int],
+                    copied_out: list[int], pack_s: float, unpack_s: float) -> list[Stage]:
+    """The stages of one program launch (runtime.pipeline): packing its feeds on the host
+    (measured), copying them in over ``link``, running ``cycles`` at ``mhz`` and copying
+    the results out (modelled, one accelerator stage), unpacking on the host (measured).
+    ``ops``: each op's (step, first, last cycle) within the run, where attributed."""
+    copy_in = sum(link.seconds(n) for n in copied_in) * 1e6  # microseconds
+    copy_out = sum(link.seconds(n) for n in copied_out) * 1e6
+    run = cycles / mhz
+    device = [_slice(f"copy in {name}", 0, 2, 0.0, copy_in,
+                     {"bytes": sum(copied_in), "link": link.name}),
+              _slice(name, 0, 0, copy_in, run, {"cycles": cycles, "program": index}),
+              _slice(f"copy out {name}", 0, 2, copy_in + run, copy_out,
+                     {"bytes": sum(copied_out), "link": link.name})]
+    device += [_slice(s.name, 0, 1, copy_in + lo / mhz, (hi - lo) / mhz,
+                      {"op": s.op.kind, "cycles": hi - lo}) for s, lo, hi in ops or ()]
+    out = [Stage(name, ACCELERATOR, (copy_in + run + copy_out) / 1e6, tuple(device))]
+    if copied_in:
+        out.insert(0, Stage(f"pack {name}", HOST, pack_s, (
+            _slice(f"pack {name}", 1, 1, 0.0, pack_s * 1e6, {"program": index}),)))
+    if copied_out:
+        out.append(Stage(f"unpack {name}", HOST, unpack_s, (
+            _slice(f"unpack {name}", 1, 1, 0.0, unpack_s * 1e6, {"program": index}),)))
+    return out
+
+
+def _host_stage(s: Step, seconds: float) -> Stage:
+    return Stage(s.name, HOST, seconds,
+                 (_slice(s.name, 1, 0, 0.0, seconds * 1e6, {"op": s.op.kind}),))
 
 
 def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None:

@@ -44,9 +44,9 @@ from .device import (
     link_program,
     program_align,
 )
+from .links import DEFAULT_BAUD, LinkError, LinkProfile, split_baud, uart_link
 from .validate import cycle_bound, validate_bundle
 
-DEFAULT_BAUD = 1_000_000  # vta_hw.soc.soc.DEFAULT_BAUD (not imported: that needs Amaranth)
 READ_CHUNK = 4096
 
 
@@ -67,6 +67,7 @@ class Transport(ABC):
     """A byte pipe to the SoC's UART."""
 
     poll_interval: float = 0.0  # seconds between STATUS polls while a run is in progress
+    baud: int = DEFAULT_BAUD  # the UART's rate (the simulated SoC runs at the SoC's default)
 
     @abstractmethod
     def write(self, data: bytes) -> None:
@@ -294,6 +295,11 @@ class FpgaDevice(Device):
         self._last: LaunchResult | None = None
         self.align = program_align(cfg)
 
+    @property
+    def link_profile(self) -> LinkProfile:
+        """The UART at the transport's baud rate (8N1: 10 bits per byte)."""
+        return uart_link(f"fpga@{self.transport.baud}", self.transport.baud)
+
     # ------------------------------------------------------------------ memory
     def _buf(self, buf: Buffer) -> tuple[int, int]:
         """``buf``'s address and size if it lies in a live allocation (a loaded program's
@@ -464,13 +470,11 @@ def parse_device_spec(spec: str) -> DeviceSpec:
     if not rest:
         raise FpgaDeviceError("fpga device needs a serial port: --device fpga:/dev/ttyUSB0 "
                               "(or fpga:sim for the simulated SoC)")
-    port, at, baud = rest.rpartition("@") if "@" in rest else (rest, "", "")
-    if at:
-        if not baud.isdigit() or int(baud) <= 0:
-            raise FpgaDeviceError(f"fpga device {spec!r}: baud {baud!r} is not a positive "
-                                  "integer")
-        return DeviceSpec("fpga", port, int(baud))
-    return DeviceSpec("fpga", port)
+    try:
+        port, baud = split_baud(spec, rest)
+    except LinkError as e:
+        raise FpgaDeviceError(str(e)) from None
+    return DeviceSpec("fpga", port, baud)
 
 
 def open_fpga_device(spec: str | DeviceSpec, cfg: HwConfig, **kwargs: Any) -> FpgaDevice:

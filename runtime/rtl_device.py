@@ -20,6 +20,7 @@ from vta_hw.cosim import DEFAULT_STALL_BOUND, CosimError, RtlResult, RtlTimeoutE
 
 from .device import DeviceError, LoadedProgram
 from .dram_image import DramImageDevice
+from .links import LINKS
 from .validate import cycle_bound, validate_bundle
 
 
@@ -34,6 +35,7 @@ class RtlSimDevice(DramImageDevice):
     """
 
     name = "rtl-sim"
+    link_profile = LINKS["rtl"]  # a deployed accelerator's link, not the simulator's
 
     def __init__(self, cfg: HwConfig, *, engine: str = "verilator",
                  backpressure_seed: int | None = None, max_cycles: int | None = None,

@@ -19,6 +19,7 @@ from vta_sim import SimResult, SimStats, simulate_image
 
 from .device import LoadedProgram
 from .dram_image import DramImageDevice
+from .links import LINKS
 from .validate import check_static
 
 
@@ -30,6 +31,7 @@ class SimDevice(DramImageDevice):
     """
 
     name = "sim"
+    link_profile = LINKS["sim"]  # a deployed accelerator's link, not the simulator's
 
     def __init__(self, cfg: HwConfig, *, max_cycles: int | None = None,
                  check_races: bool = True) -> None:

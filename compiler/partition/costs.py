@@ -17,8 +17,9 @@
 * GPU: priced only when a GPU cost is given (``gpu_seconds``; this host has none).
 * Transfers: a tensor crossing between the host and the accelerator is copied in the blocked
   layout (:class:`opset.layout.ActLayout`, what the accelerator reads and writes) over the
-  device's link (:data:`LINKS`: bandwidth and per-transfer latency), and packed from or
-  unpacked to NCHW on the host (the CPU model's ``layout`` rate).
+  device's link (:mod:`runtime.links`, the table the executor models its copies with:
+  bandwidth and per-transfer latency; the board's UART at its baud rate, 10 bits per byte),
+  and packed from or unpacked to NCHW on the host (the CPU model's ``layout`` rate).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import numpy as np
 
 from compiler.partition.errors import PartitionError
 from opset import ActLayout, Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
+from runtime.links import LINKS, LinkError, LinkProfile, uart_link
+from runtime.links import link_for as device_link
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
 
@@ -44,50 +47,13 @@ DEVICES = (VTA, CPU, GPU)
 
 
 # ----------------------------------------------------------------------------- links
-@dataclass(frozen=True)
-class LinkProfile:
-    """How bytes reach the accelerator's DRAM: ``seconds = latency_s + bytes / bytes_per_s``."""
-
-    name: str
-    bytes_per_s: float
-    latency_s: float
-    source: str
-
-    def seconds(self, nbytes: int) -> float:
-        return self.latency_s + nbytes / self.bytes_per_s
-
-
-def uart_link(name: str, baud: int, latency_s: float = 2e-3) -> LinkProfile:
-    """A UART at ``baud``, 8N1: 10 bit times per byte."""
-    return LinkProfile(name, baud / 10, latency_s,
-                       f"UART {baud} baud 8N1 (10 bits per byte); {latency_s * 1e3:g} ms per "
-                       "framed command round trip (USB-serial latency timer + CRC reply)")
-
-
-# The simulators estimate the latency of a deployed accelerator, not their own wall time, so
-# "sim" and "rtl" model an accelerator sharing DRAM with the host over an AXI port (a 64-bit
-# port at 150 MHz, Zynq-class: 1.2 GB/s, ~10 us of driver call and cache flush per copy).
-# The board ("fpga", and "fpga:sim", which simulates the same SoC) reaches its DRAM through
-# the SoC's UART bridge at runtime.fpga_device.DEFAULT_BAUD (docs/fpga.md, "The host
-# protocol"), so a copy there costs about ten microseconds per byte.
-_AXI = LinkProfile("sim", 1.2e9, 10e-6,
-                   "shared DRAM over a 64-bit AXI port at 150 MHz (1.2 GB/s), 10 us per copy")
-LINKS: dict[str, LinkProfile] = {
-    "sim": _AXI,
-    "rtl": LinkProfile("rtl", _AXI.bytes_per_s, _AXI.latency_s, _AXI.source),
-    "fpga": uart_link("fpga", 1_000_000),
-    "fpga:sim": uart_link("fpga:sim", 1_000_000),
-}
-
-
 def link_for(device: str) -> LinkProfile:
-    """The link of a runtime device name (``fpga:PORT`` is the board's UART)."""
-    if device in LINKS:
-        return LINKS[device]
-    if device.startswith("fpga:"):
-        return LINKS["fpga"]
-    raise PartitionError(f"unknown accelerator device {device!r}; known: {sorted(LINKS)} "
-                         "or fpga:PORT")
+    """The link of a runtime device spec (:func:`runtime.links.link_for`: ``fpga:PORT@BAUD``
+    is the board's UART at ``BAUD``, 10 bits per byte)."""
+    try:
+        return device_link(device)
+    except LinkError as e:
+        raise PartitionError(str(e)) from None
 
 
 # ----------------------------------------------------------------------------- bytes

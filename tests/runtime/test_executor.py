@@ -35,6 +35,10 @@ class CountingDevice(Device):
         self.loaded = self.copied_in = 0
         self.launches: list[LaunchResult] = []
 
+    @property
+    def link_profile(self):
+        return self.inner.link_profile
+
     def allocate(self, nbytes: int) -> Buffer:
         return self.inner.allocate(nbytes)
 
@@ -134,7 +138,10 @@ def test_unbatched_inputs_give_unbatched_outputs(case):
     assert one.profile["totals"]["samples"] == 1
 
 
-def test_trace_puts_accelerator_and_host_on_one_timeline(case):
+def test_trace_shows_the_pipelined_schedule(case):
+    """Accelerator programs (with their link copies) and host ops on one timeline: never two
+    slices at once on one resource, each sample's stages in order, and consecutive samples
+    overlapping across the two resources."""
     (chained, fc), module, dev, ex, x, run = case
     trace = json.loads(json.dumps(run.trace()))
     slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
@@ -143,13 +150,32 @@ def test_trace_puts_accelerator_and_host_on_one_timeline(case):
     assert {s.name for s in module.steps} <= names
     if chained:
         assert "conv1+conv1b" in names
-    host = [e for e in slices if e["pid"] == 1]
+    host = [e for e in slices if e["pid"] == 1 and e["tid"] == 0]
+    layout = [e for e in slices if e["pid"] == 1 and e["tid"] == 1]
     programs = [e for e in slices if e["pid"] == 0 and e["tid"] == 0]
+    copies = [e for e in slices if e["pid"] == 0 and e["tid"] == 2]
     n_host = sum(s.device == "cpu" for s in module.steps)
     assert len(host) == n_host * SAMPLES and len(programs) == len(module.programs) * SAMPLES
-    ordered = sorted(host + programs, key=lambda e: e["ts"])
-    for a, b in zip(ordered, ordered[1:], strict=False):  # sequential: no overlap
-        assert a["ts"] + a["dur"] <= b["ts"] + 1e-6
+    assert len(copies) == 2 * len(programs) and len(layout) == 2 * len(programs)
+    assert all(e["dur"] > 0 for e in copies)
+    resources = {"host": host + layout, "accelerator": programs + copies}
+    for on in resources.values():
+        ordered = sorted(on, key=lambda e: e["ts"])
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            assert a["ts"] + a["dur"] <= b["ts"] + 1e-6, (a, b)
+    for k in range(SAMPLES):  # one sample's slices run one after another
+        mine = sorted((e for e in host + layout + programs if e["args"]["sample"] == k),
+                      key=lambda e: e["ts"])
+        for a, b in zip(mine, mine[1:], strict=False):
+            assert a["ts"] + a["dur"] <= b["ts"] + 1e-6, (a, b)
+    overlap = [(a["name"], b["name"]) for a in programs for b in host + layout
+               if a["args"]["sample"] == b["args"]["sample"] + 1
+               and a["ts"] < b["ts"] + b["dur"] and b["ts"] < a["ts"] + a["dur"]]
+    assert overlap  # sample k on the accelerator while the host runs sample k-1
+    totals = run.profile["totals"]
+    end = max(e["ts"] + e["dur"] for e in slices)
+    assert end == pytest.approx(totals["pipelined_ms"] * 1e3)
+    assert totals["pipelined_ms"] < totals["sequential_ms"]
 
 
 def test_without_instruction_records_a_program_is_one_entry():

@@ -38,6 +38,7 @@ def test_run_writes_outputs_profile_and_trace(files, tmp_path, capsys):
                             "--profile", prof, "--trace", trace, "--device", "sim"], capsys)
     assert rc == 0, err
     assert "accelerator cycles:" in stdout and "samples: 3" in stdout
+    assert "ms pipelined (" in stdout and "samples/s" in stdout
     with np.load(out) as z:
         assert z.files == ["logits"]
         logits = z["logits"]
@@ -50,7 +51,8 @@ def test_run_writes_outputs_profile_and_trace(files, tmp_path, capsys):
     p = json.loads(prof.read_text())
     assert [e["name"] for e in p["layers"]] == ["conv1", "conv1b", "pool", "conv2", "gap", "fc"]
     assert {"accelerator_cycles", "macs_total", "macs_on_accelerator", "host_seconds",
-            "estimated_latency_ms"} <= set(p["totals"])
+            "estimated_latency_ms", "latency_ms", "sequential_ms", "pipelined_ms",
+            "throughput_samples_per_s"} <= set(p["totals"])
     t = json.loads(trace.read_text())
     assert {e["pid"] for e in t["traceEvents"] if e["ph"] == "X"} == {0, 1}
 

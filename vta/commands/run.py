@@ -126,6 +126,10 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
           f"{t['macs_total']} MACs on the accelerator)")
     print(f"estimated latency: {t['estimated_latency_ms']:.3f} ms per sample at "
           f"{module.config.target_clock_mhz} MHz")
+    if t.get("link"):
+        print(f"modelled over the {t['link']} link: {t['latency_ms']:.3f} ms per sample end to "
+              f"end; the batch {t['pipelined_ms']:.3f} ms pipelined ({t['sequential_ms']:.3f} "
+              f"ms sequential), {t['throughput_samples_per_s']:.1f} samples/s")
     print(f"device: {args.device}")
     print(f"outputs: {args.output} ({', '.join(module.outputs)})")
     if profile:
