@@ -293,7 +293,7 @@ def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str
     its inputs are the tensors no node writes and no constant holds, in first-use order.
     quant: quantization parameters of the tensors that have them."""
     nodes = list(nodes)
-    constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
+    constants = {k: np.asarray(v, order="C") for k, v in constants.items()}  # 0-d stays 0-d
     quant = dict(quant or {})
     shapes = _check_nodes(nodes, constants)
     written = {n.output for n in nodes}

@@ -182,10 +182,12 @@ def rescale_with_zero_points(ratio: float, z_in: int, z_out: int, bound: int = 1
 
 
 def _shape4(shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The (N, C, H, W) an Elementwise op sees a value as: 4-D as is, 2-D and 3-D (a
+    transformer's (1, seq, hidden)) as rows of channels."""
     if len(shape) == 4:
         return shape  # type: ignore[return-value]
-    if len(shape) == 2:
-        return (shape[0], shape[1], 1, 1)
+    if len(shape) in (2, 3):
+        return (int(np.prod(shape[:-1])), shape[-1], 1, 1)
     return None
 
 
@@ -257,7 +259,7 @@ def _gemm_weights(st: _State, node: Node) -> tuple[str, np.ndarray, bool, np.nda
     if node.op == "MatMul":
         if node.inputs[1] not in g.constants or g.constants[node.inputs[1]].ndim != 2:
             return None
-        if g.types[node.inputs[0]].rank != 2:
+        if g.types[node.inputs[0]].rank < 2:
             return None
         return node.inputs[1], g.constants[node.inputs[1]], True, None
     return None
@@ -289,7 +291,7 @@ def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -
         other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
             if nxt.op == "Add" else ""
         if nxt.op == "Add" and clean and node.op == "MatMul" and tail.bias is None \
-                and other in g.constants and g.constants[other].size == g.types[cur].shape[1]:
+                and other in g.constants and g.constants[other].size == g.types[cur].shape[-1]:
             tail.bias = np.asarray(g.constants[other], np.float64).reshape(-1)
         elif (nxt.op == "Add" and clean and nxt.inputs[0] != nxt.inputs[1]
               and _is_activation(st, other) and (other in st.int8 or other in st.floats)
@@ -380,7 +382,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         group, c = node.attr("group", 1), xt.shape[1]
         if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
             return _fuse_grouped_conv(st, node, consumers, done, wname, w, bias)
-    elif xt.rank != 2:
+    elif xt.rank != 2 and node.op != "MatMul":
         return False
     tail = _epilogue_tail(st, node, consumers, bias)
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
@@ -411,7 +413,9 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
             op = (DepthwiseConv2d(**common) if wq.shape[1] == 1 and node.attr("group", 1) > 1
                   else Conv2d(o=channels, **common))
         else:
-            op = Dense(n=xt.shape[0], i=xt.shape[1], o=channels, epilogue=ep, name=node.name)
+            # a MatMul of a (..., rows, i) activation: every leading dimension is a row
+            op = Dense(n=xt.size // xt.shape[-1], i=xt.shape[-1], o=channels, epilogue=ep,
+                       name=node.name)
     except OpError as e:
         raise QuantizeError(f"node {node.name!r}: {e}") from e
     st.define_int8(out, s_y, z_y)
