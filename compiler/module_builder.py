@@ -176,12 +176,14 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
 
 def _names(n: Node, c: CompiledOp, constants) -> dict[str, str]:
     """Local DRAM tensor -> global name: activations by their module tensor (so a tensor
-    one op writes and the next reads is one DRAM tensor), the rest left per op."""
+    one op writes and the next reads is one DRAM tensor), and so is a weight fed at run
+    time (an activation-activation matmul's second operand); constants left per op."""
     m = {}
     for t in c.tensors:
         if t.role == "output":
             m[t.name] = n.output
-        elif (t.role == "input" and len(t.source) == 1 and t.source[0] in ACTIVATION_OPERANDS
+        elif (t.role == "input" and len(t.source) == 1
+              and (t.source[0] in ACTIVATION_OPERANDS or t.source[0] == "w")
               and n.inputs[t.source[0]] not in constants):
             m[t.name] = n.inputs[t.source[0]]
     return m

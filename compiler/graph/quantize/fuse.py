@@ -632,6 +632,108 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
     return True
 
 
+def _scalar_scale(st: _State, node: Node, value: str) -> float | None:
+    """The factor ``c`` when ``node`` multiplies ``value`` by (Mul) or divides it by (Div)
+    a positive scalar constant (attention's ``1 / sqrt(d)``), else None."""
+    g = st.graph
+    if node.op not in ("Mul", "Div") or node.inputs[0] != value:
+        if not (node.op == "Mul" and node.inputs[1:] == (value,)):
+            return None
+    other = node.inputs[1] if node.inputs[0] == value else node.inputs[0]
+    c = g.constants.get(other)
+    if c is None or c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+        return None
+    c = float(c.reshape(-1)[0])
+    return 1.0 / c if node.op == "Div" else c
+
+
+def _host(st: _State, name: str, op: str, ins: tuple[str, ...], outs: tuple[str, ...],
+          out_shape: tuple[int, ...], scale: float, fused: tuple[str, ...] = (),
+          **attrs: object) -> None:
+    """An int8 data-movement step on the host (outputs in ``scale``, zero point 0)."""
+    st.add(QNode(name, "host", ins, outs, node=Node(name, op, ins, outs, attrs),
+                 shape=out_shape, scale=scale, fused=fused))
+    for o in outs:
+        st.scales[o], st.zeros[o] = scale, 0
+
+
+def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -> bool:
+    """``A @ B`` of two activations (attention's ``Q·Kᵀ`` and ``softmax·V``), ``A`` of
+    shape (..., m, k), ``B`` (..., k, n), the same batch dimensions (the heads): one Dense
+    per batch entry on the accelerator whose weight is a run-time int8 tensor.
+
+    ``B`` is loaded as the weight tile, so the host transposes it to the weight's (out,
+    in) = (n, k) order and splits the batch; the module feeds each slice to the
+    accelerator in the weight layout (the host packs it, as it packs any fed tensor).
+    Both operands are int8 per tensor with their *calibrated* scales (static: the
+    requantization ``s_a * s_b / s_y`` is an ALU immediate fixed at compile time, so a
+    scale computed at run time from the tensor's max would need the multiplier rebuilt
+    per run), symmetric (zero point 0: a zero point of ``B`` would need a bias from the
+    run-time column sums).  A following Mul/Div by a positive scalar (``1 / sqrt(d)``)
+    folds into the requantization.  The slices' outputs are concatenated on the host."""
+    g = st.graph
+    a, b = node.inputs
+    if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
+        return False
+    sa, sb = g.types[a].shape, g.types[b].shape
+    if len(sa) < 2 or len(sa) != len(sb) or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+        return False
+    if st.zero_of(a) or st.zero_of(b):
+        return False
+    (m, k), n = sa[-2:], sb[-1]
+    batch = int(np.prod(sa[:-2], dtype=np.int64))
+    chain, out, factor = [node], node.outputs[0], 1.0
+    nxt = _single_reader(st, out, consumers)
+    if nxt is not None and out not in st.kept and (c := _scalar_scale(st, nxt, out)):
+        chain.append(nxt)
+        out, factor = nxt.outputs[0], c
+    s_y = st.scale_of(out)
+    aq, bq = st.as_int8(a), st.as_int8(b)
+    if st.zero(aq) or st.zero(bq):
+        return False
+    s_a, s_b = st.scales[aq], st.scales[bq]
+    base = node.name
+    a3, b3, bt = (st.fresh(f"{base}:{t}") for t in ("a3", "b3", "bt"))
+    _host(st, f"{base}/a_rows", "Reshape", (aq,), (a3,), (batch, m, k), s_a,
+          shape=(batch, m, k))
+    _host(st, f"{base}/b_rows", "Reshape", (bq,), (b3,), (batch, k, n), s_b,
+          shape=(batch, k, n))
+    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, k), s_b,
+          perm=(0, 2, 1))
+    a_parts, b_parts = (a3,), (bt,)
+    if batch > 1:
+        a_parts = tuple(st.fresh(f"{base}:a{h}") for h in range(batch))
+        b_parts = tuple(st.fresh(f"{base}:w{h}") for h in range(batch))
+        _host(st, f"{base}/a_split", "Split", (a3,), a_parts, (1, m, k), s_a, axis=0,
+              split=(1,) * batch)
+        _host(st, f"{base}/b_split", "Split", (bt,), b_parts, (1, n, k), s_b, axis=0,
+              split=(1,) * batch)
+    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * k)
+    outs = []
+    for h, (ah, bh) in enumerate(zip(a_parts, b_parts, strict=True)):
+        name = f"{base}/h{h}" if batch > 1 else base
+        try:
+            op = Dense(n=m, i=k, o=n, epilogue=Epilogue(requant=rq), name=name)
+        except OpError as e:
+            raise QuantizeError(f"node {node.name!r}: {e}") from e
+        oh = st.fresh(f"{out}:h{h}")
+        st.scales[oh], st.zeros[oh] = s_y, 0
+        st.add(QNode(name, "accel", (ah, bh), (oh,), op=op, roles=("x", "w"),
+                     shape=(1, m, n), scale=s_y))
+        outs.append(oh)
+    joined = outs[0]
+    if batch > 1:
+        joined = st.fresh(f"{out}:heads")
+        _host(st, f"{base}/concat", "Concat", tuple(outs), (joined,), (batch, m, n), s_y,
+              axis=0)
+    st.define_int8(out, s_y, 0)
+    shape = g.types[out].shape
+    _host(st, f"{base}/out", "Reshape", (joined,), (out,), shape, s_y,
+          tuple(f.name for f in chain), shape=shape)
+    done.update(f.name for f in chain)
+    return True
+
+
 MOVES = ("Reshape", "Transpose", "Identity")  # data movement: int8 in, same int8 out
 
 
@@ -715,6 +817,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
         fused = False
         if node.op in ("Conv", "Gemm", "MatMul"):
             fused = _fuse_gemm(st, node, consumers, done)
+            if not fused and node.op == "MatMul":
+                fused = _fuse_activation_matmul(st, node, consumers, done)
         elif node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
             fused = _fuse_pool(st, node)
         elif node.op in ("Add", "Mul", "Relu"):
