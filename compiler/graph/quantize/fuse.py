@@ -277,6 +277,21 @@ class _Tail:
     clip: tuple[float | None, float | None] | None = None
 
 
+# ops the quantizer may turn into opset or int8 host ops (everything else stays float)
+_INT8_OPS = ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "Add",
+             "Mul", "Relu", "Clip", "Concat", "Reshape", "Transpose", "Identity")
+
+
+def _read_in_float(st: _State, value: str, consumers) -> bool:
+    """Whether every reader of ``value`` runs in float (a transformer's residual sum feeding
+    LayerNorm): then a residual Add is better done in float on the host, its float operand
+    exact, than fused into the epilogue, which would round the sum (the residual stream, the
+    widest range of the model) to int8 only to dequantize it again."""
+    readers = consumers.get(value, [])
+    return (bool(readers) and value not in st.graph.outputs
+            and all(r.op not in _INT8_OPS for r in readers))
+
+
 def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -> _Tail:
     """Swallow ``[+ bias (MatMul)] [+ residual] [Relu] [Clip]`` after ``node``, each read
     only by the next (a value someone else needs is never fused away) and none but a ReLU
@@ -294,6 +309,7 @@ def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -
                 and other in g.constants and g.constants[other].size == g.types[cur].shape[-1]:
             tail.bias = np.asarray(g.constants[other], np.float64).reshape(-1)
         elif (nxt.op == "Add" and clean and nxt.inputs[0] != nxt.inputs[1]
+              and not _read_in_float(st, nxt.outputs[0], consumers)
               and _is_activation(st, other) and (other in st.int8 or other in st.floats)
               and g.types[other].shape == g.types[cur].shape == g.types[nxt.outputs[0]].shape):
             tail.residual = other
@@ -592,6 +608,8 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
         return False
     if g.types[a].shape != shape or g.types[b].shape != shape:
         return False
+    if _read_in_float(st, out, consumers):
+        return False  # an int8 result would only be dequantized again: add in float
     fused = [node.name]
     relu = _single_reader(st, out, consumers)
     if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
