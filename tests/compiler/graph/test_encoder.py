@@ -20,6 +20,7 @@ from compiler.graph.quantize import evaluate_quantized, samples_from_arrays
 from compiler.graph.reference import evaluate
 from runtime.devices import open_device
 from runtime.executor import Executor
+from runtime.module import load_module, save_module
 from vta_hw.config import preset
 
 SMALL = dict(layers=2, seq=32, hidden=64, heads=4)
@@ -57,13 +58,15 @@ def test_encoder_rejects_bad_shapes():
         encoder(layer_norm="rms")
 
 
-def test_encoder_float_module_on_the_cpu_matches_onnxruntime():
+def test_encoder_float_module_on_the_cpu_matches_onnxruntime(tmp_path):
     from compiler.graph.lower import lower_float
     from compiler.graph.pipeline import run_passes
 
     model = encoder(**SMALL, layer_norm="decomposed", gelu="erf")
     x = _input(SMALL["seq"], SMALL["hidden"])
     module = lower_float(run_passes(import_onnx(model)), preset("default")).module
+    # saved and loaded: its 0-d constants (1/sqrt(d), eps, ...) stay 0-d
+    module = load_module(save_module(module, tmp_path / "encoder_fp32.vtam"))
     out = _run(module, x)
     np.testing.assert_allclose(out, _ort(model, x), atol=1e-4, rtol=0)
 
@@ -90,11 +93,12 @@ def _relative_error(got: np.ndarray, ref: np.ndarray) -> float:
     return float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
 
 
-def _check_int8_encoder(layers: int, seq: int, hidden: int, heads: int) -> float:
+def _check_int8_encoder(layers: int, seq: int, hidden: int, heads: int, tmp_path) -> float:
     """Quantize, lower with every opset op on the accelerator, run on the simulator:
     bit-exact against evaluate_quantized, all matmuls (projections and both attention
     matmuls) Dense on the accelerator, Softmax/LayerNorm/Gelu float on the host.  Returns
-    the relative error against onnxruntime fp32."""
+    the relative error against onnxruntime fp32.  The module is saved and loaded first
+    (the run-time weights' ``wgt`` feed layouts go through the file)."""
     model = encoder(layers=layers, seq=seq, hidden=hidden, heads=heads)
     q = _quantized(model, seq, hidden)
     assert not [n for n in q.nodes if n.kind == "float" and n.node.op == "MatMul"]
@@ -109,6 +113,8 @@ def _check_int8_encoder(layers: int, seq: int, hidden: int, heads: int) -> float
     assert sum(1 for o in dense if (o.n, o.i, o.o) == (seq, d, seq)) == heads * layers
     assert sum(1 for o in dense if (o.n, o.i, o.o) == (seq, seq, d)) == heads * layers
     module = lower(q, preset("default"), targets=("vta",)).module
+    module = load_module(save_module(module, tmp_path / "encoder.vtam"))
+    assert any(f.layout["kind"] == "wgt" for p in module.programs for f in p.feeds)
     x = _input(seq, hidden)
     profiles: list = []
     got = _run(module, x, profiles)
@@ -128,8 +134,8 @@ def _check_int8_encoder(layers: int, seq: int, hidden: int, heads: int) -> float
 ERROR_GUARD = {"small": 0.03, "issue": 0.035}
 
 
-def test_encoder_int8_on_the_accelerator_is_bit_exact():
-    err = _check_int8_encoder(**SMALL)
+def test_encoder_int8_on_the_accelerator_is_bit_exact(tmp_path):
+    err = _check_int8_encoder(**SMALL, tmp_path=tmp_path)
     assert err < ERROR_GUARD["small"]
 
 
@@ -144,7 +150,7 @@ def test_encoder_int8_within_two_percent_of_onnxruntime():
 
 
 @pytest.mark.slow
-def test_issue_size_encoder_int8_on_the_accelerator():
-    """Sequence 128, hidden 256, 4 heads, 2 layers (lower ~10 s, simulate ~1 min)."""
-    err = _check_int8_encoder(layers=2, seq=128, hidden=256, heads=4)
+def test_issue_size_encoder_int8_on_the_accelerator(tmp_path):
+    """Sequence 128, hidden 256, 4 heads, 2 layers (~10 s: lowering)."""
+    err = _check_int8_encoder(layers=2, seq=128, hidden=256, heads=4, tmp_path=tmp_path)
     assert err < ERROR_GUARD["issue"]
