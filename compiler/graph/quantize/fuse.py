@@ -12,6 +12,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
   ``s_x * s_w``; the requantization ``s_x * s_w / s_y`` is the hardware's (per channel when
   the weight scales differ).  A residual whose scale is not the output's is first rescaled
   by an Elementwise node.
+- MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
+  host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).
+- A residual Add whose sum only float nodes read (Add -> LayerNorm) stays a float Add.
 - MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
   GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
   whose output range is at least 2x narrower -> a DepthwiseConv2d of ones with a
