@@ -176,12 +176,14 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
 
 def _names(n: Node, c: CompiledOp, constants) -> dict[str, str]:
     """Local DRAM tensor -> global name: activations by their module tensor (so a tensor
-    one op writes and the next reads is one DRAM tensor), the rest left per op."""
+    one op writes and the next reads is one DRAM tensor), and so is a weight fed at run
+    time (an activation-activation matmul's second operand); constants left per op."""
     m = {}
     for t in c.tensors:
         if t.role == "output":
             m[t.name] = n.output
-        elif (t.role == "input" and len(t.source) == 1 and t.source[0] in ACTIVATION_OPERANDS
+        elif (t.role == "input" and len(t.source) == 1
+              and (t.source[0] in ACTIVATION_OPERANDS or t.source[0] == "w")
               and n.inputs[t.source[0]] not in constants):
             m[t.name] = n.inputs[t.source[0]]
     return m
@@ -293,7 +295,7 @@ def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str
     its inputs are the tensors no node writes and no constant holds, in first-use order.
     quant: quantization parameters of the tensors that have them."""
     nodes = list(nodes)
-    constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
+    constants = {k: np.asarray(v, order="C") for k, v in constants.items()}  # 0-d stays 0-d
     quant = dict(quant or {})
     shapes = _check_nodes(nodes, constants)
     written = {n.output for n in nodes}

@@ -125,4 +125,62 @@ class ActLayout:
         return np.ascontiguousarray(nchw[:self.n, :self.c, hh:hh + self.h, hw:hw + self.w])
 
 
-__all__ = ["ActLayout", "check_array", "ceil_div"]
+@dataclass(frozen=True)
+class WgtLayout:
+    """Conv weights ``(o, i, kh, kw)`` in ``(ob, ib, kh, kw, block_out, block_in)``.
+
+    Here (not in the compiler) because the runtime packs a weight fed at run time (the
+    second operand of an activation-activation matmul) with it, as it packs activations."""
+
+    o: int
+    i: int
+    kh: int
+    kw: int
+    block_out: int
+    block_in: int
+
+    @property
+    def o_blocks(self) -> int:
+        return ceil_div(self.o, self.block_out)
+
+    @property
+    def i_blocks(self) -> int:
+        return ceil_div(self.i, self.block_in)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.o_blocks, self.i_blocks, self.kh, self.kw, self.block_out, self.block_in)
+
+    @property
+    def strides(self) -> tuple[int, int, int, int]:
+        """Element strides of (ob, ib, kh, kw)."""
+        return (self.i_blocks * self.kh * self.kw, self.kh * self.kw, self.kw, 1)
+
+    @property
+    def elems(self) -> int:
+        return self.o_blocks * self.i_blocks * self.kh * self.kw
+
+    @property
+    def elem_bytes(self) -> int:
+        return self.block_out * self.block_in
+
+    @property
+    def nbytes(self) -> int:
+        return self.elems * self.elem_bytes
+
+    def pack(self, w: np.ndarray) -> np.ndarray:
+        """OIHW int8 -> blocked.  (O, I) dense weights, and OIHW weights of an im2col'd
+        convolution (``i == C*KH*KW``, 1x1), are flattened to (O, I, 1, 1) first."""
+        w = np.asarray(w)
+        if self.kh == self.kw == 1 and w.ndim in (2, 4) and w.shape[0] == self.o and \
+                int(np.prod(w.shape[1:])) == self.i:
+            w = w.reshape(self.o, self.i, 1, 1)
+        a = check_array(w, (self.o, self.i, self.kh, self.kw), "int8", "weights")
+        ob, ib, bo, bi = self.o_blocks, self.i_blocks, self.block_out, self.block_in
+        full = np.zeros((ob * bo, ib * bi, self.kh, self.kw), np.int8)
+        full[:self.o, :self.i] = a
+        out = full.reshape(ob, bo, ib, bi, self.kh, self.kw).transpose(0, 2, 4, 5, 1, 3)
+        return np.ascontiguousarray(out)
+
+
+__all__ = ["ActLayout", "WgtLayout", "check_array", "ceil_div"]

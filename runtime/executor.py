@@ -384,6 +384,8 @@ def check_inputs(module: Module, inputs: Mapping[str, Any]
 def _logical_shape(layout: Mapping[str, Any]) -> tuple[int, ...]:
     if layout["kind"] == "dense":
         return (int(layout["rows"]), int(layout["cols"]))
+    if layout["kind"] == "wgt":
+        return tuple(int(layout[k]) for k in ("o", "i", "kh", "kw"))
     return tuple(int(layout[k]) for k in ("n", "c", "h", "w"))
 
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from opset.errors import OpsetError
-from opset.layout import ActLayout, ceil_div
+from opset.layout import ActLayout, WgtLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
 from runtime.host_ops import (
     HostOp,
@@ -87,8 +87,10 @@ class ModuleConfigError(ModuleError):
 
 # ---------------------------------------------------------------------------- host layouts
 def layout_to_json(layout: Any) -> dict[str, Any]:
-    """JSON of a host-boundary layout: an ActLayout (``kind: act``) or an object with
-    ``rows, cols, block, batch`` (the compiler's dense-operand layout, ``kind: dense``)."""
+    """JSON of a host-boundary layout: an ActLayout (``kind: act``), an object with
+    ``rows, cols, block, batch`` (the compiler's dense-operand layout, ``kind: dense``) or
+    a WgtLayout (``kind: wgt``: a weight the host feeds at run time, such as the second
+    operand of an activation-activation matmul)."""
     if isinstance(layout, ActLayout):
         return {"kind": "act", "n": layout.n, "c": layout.c, "h": layout.h, "w": layout.w,
                 "block": layout.block, "batch": layout.batch, "halo": list(layout.halo),
@@ -96,8 +98,17 @@ def layout_to_json(layout: Any) -> dict[str, Any]:
     if type(layout).__name__ == "DenseLayout":
         return {"kind": "dense", "rows": layout.rows, "cols": layout.cols,
                 "block": layout.block, "batch": layout.batch}
+    if isinstance(layout, WgtLayout):
+        return {"kind": "wgt", "o": layout.o, "i": layout.i, "kh": layout.kh, "kw": layout.kw,
+                "block_out": layout.block_out, "block_in": layout.block_in}
     raise ModuleError(f"a {type(layout).__name__} cannot cross the host/accelerator boundary "
-                      "(the module stores ActLayout and dense layouts only)")
+                      "(the module stores ActLayout, dense and weight layouts only)")
+
+
+def _wgt(spec: Mapping[str, Any]) -> WgtLayout | None:
+    if spec.get("kind") != "wgt":
+        return None
+    return WgtLayout(*(int(spec[k]) for k in ("o", "i", "kh", "kw", "block_out", "block_in")))
 
 
 def _act(spec: Mapping[str, Any]) -> ActLayout:
@@ -113,11 +124,15 @@ def _act(spec: Mapping[str, Any]) -> ActLayout:
 
 
 def layout_nbytes(spec: Mapping[str, Any]) -> int:
-    return _act(spec).nbytes
+    wgt = _wgt(spec)
+    return wgt.nbytes if wgt is not None else _act(spec).nbytes
 
 
 def pack_host(spec: Mapping[str, Any], x: np.ndarray, pad_value: int = 0) -> np.ndarray:
     """Logical int8 array -> the blocked bytes ``spec`` describes (what a device reads)."""
+    wgt = _wgt(spec)
+    if wgt is not None:
+        return wgt.pack(np.asarray(x, np.int8))
     act = _act(spec)
     if spec["kind"] == "dense":
         rows, cols, b = int(spec["rows"]), int(spec["cols"]), int(spec["batch"])
@@ -347,7 +362,7 @@ def _sha(data: bytes) -> str:
 
 def _npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    np.save(buf, np.asarray(arr, order="C"), allow_pickle=False)
     return buf.getvalue()
 
 

@@ -37,6 +37,11 @@ class _Net:
         self.inits.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
         return name
 
+    def const_i64(self, name: str, values: list[int]) -> str:
+        """An int64 constant (shapes, axes)."""
+        self.inits.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
+        return name
+
     def node(self, op: str, inputs: list[str], name: str, **attrs: object) -> str:
         self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
@@ -170,7 +175,135 @@ def mobilenet_v2(size: int = 224, width: float = 1.0, classes: int = 1000, seed:
     return net.model("mobilenet_v2", size, classes)
 
 
-MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
+# LayerNormalization is opset 17, Gelu opset 20: the encoder declares 20 (ReduceMean then
+# takes its axes as an input, as exporters of that opset write it)
+ENCODER_OPSET = 20
 
 
-__all__ = ["MODELS", "mobilenet_v2", "resnet18"]
+@dataclass
+class _Encoder:
+    """The pieces of a BERT/ViT-style encoder layer as an exporter writes them."""
+
+    net: _Net
+    seq: int
+    hidden: int
+    heads: int
+    layer_norm: str
+    gelu: str
+
+    def linear(self, x: str, cin: int, cout: int, name: str) -> str:
+        """``x @ W + b`` as MatMul + Add (torch's nn.Linear export), ``W`` (cin, cout)."""
+        r = self.net.rng
+        w = self.net.const(f"{name}.weight", r.standard_normal((cin, cout)) / np.sqrt(cin))
+        b = self.net.const(f"{name}.bias", r.standard_normal(cout) * 0.1)
+        return self.net.node("Add", [self.net.node("MatMul", [x, w], f"{name}.matmul"), b],
+                             f"{name}.add")
+
+    def to_heads(self, x: str, name: str, *, transposed: bool = False) -> str:
+        """(1, seq, hidden) -> (1, heads, seq, d), or (1, heads, d, seq) for Kᵀ."""
+        d = self.hidden // self.heads
+        shape = self.net.const_i64(f"{name}.shape", [1, self.seq, self.heads, d])
+        r = self.net.node("Reshape", [x, shape], f"{name}.reshape")
+        return self.net.node("Transpose", [r], f"{name}.transpose",
+                             perm=[0, 2, 3, 1] if transposed else [0, 2, 1, 3])
+
+    def attention(self, x: str, pre: str) -> str:
+        net, h = self.net, self.hidden
+        q = self.to_heads(self.linear(x, h, h, f"{pre}.query"), f"{pre}.q")
+        k = self.to_heads(self.linear(x, h, h, f"{pre}.key"), f"{pre}.k", transposed=True)
+        v = self.to_heads(self.linear(x, h, h, f"{pre}.value"), f"{pre}.v")
+        scores = net.node("MatMul", [q, k], f"{pre}.scores")
+        root = net.const(f"{pre}.sqrt_d", np.array(np.sqrt(h // self.heads)))
+        probs = net.node("Softmax", [net.node("Div", [scores, root], f"{pre}.scale")],
+                         f"{pre}.softmax", axis=-1)
+        ctx = net.node("MatMul", [probs, v], f"{pre}.context")
+        ctx = net.node("Transpose", [ctx], f"{pre}.context.transpose", perm=[0, 2, 1, 3])
+        shape = net.const_i64(f"{pre}.context.shape", [1, self.seq, h])
+        ctx = net.node("Reshape", [ctx, shape], f"{pre}.context.reshape")
+        return self.linear(ctx, h, h, f"{pre}.output")
+
+    def norm(self, x: str, name: str) -> str:
+        """LayerNormalization over the hidden axis, or its decomposition (ReduceMean, Sub,
+        Pow, Add eps, Sqrt, Div, Mul gamma, Add beta) as older exporters write it."""
+        net, r = self.net, self.net.rng
+        gamma = net.const(f"{name}.gamma", r.uniform(0.8, 1.2, self.hidden))
+        beta = net.const(f"{name}.beta", r.standard_normal(self.hidden) * 0.1)
+        if self.layer_norm == "op":
+            return net.node("LayerNormalization", [x, gamma, beta], name, axis=-1,
+                            epsilon=1e-5)
+        axes = net.const_i64(f"{name}.axes", [-1])
+        mean = net.node("ReduceMean", [x, axes], f"{name}.mean")
+        d = net.node("Sub", [x, mean], f"{name}.sub")
+        sq = net.node("Pow", [d, net.const(f"{name}.two", np.array(2.0))], f"{name}.pow")
+        var = net.node("ReduceMean", [sq, axes], f"{name}.var")
+        eps = net.const(f"{name}.eps", np.array(1e-5))
+        std = net.node("Sqrt", [net.node("Add", [var, eps], f"{name}.add_eps")],
+                       f"{name}.sqrt")
+        y = net.node("Div", [d, std], f"{name}.div")
+        return net.node("Add", [net.node("Mul", [y, gamma], f"{name}.mul"), beta],
+                        f"{name}.shift")
+
+    def activation(self, x: str, name: str) -> str:
+        """Gelu (the opset 20 op) or its Erf form ``x * 0.5 * (1 + erf(x / sqrt(2)))``."""
+        net = self.net
+        if self.gelu == "op":
+            return net.node("Gelu", [x], name)
+        e = net.node("Erf", [net.node("Div", [x, net.const(f"{name}.sqrt2",
+                                                          np.array(np.sqrt(2.0)))],
+                                      f"{name}.div")], f"{name}.erf")
+        one = net.node("Add", [e, net.const(f"{name}.one", np.array(1.0))], f"{name}.add")
+        half = net.node("Mul", [x, net.const(f"{name}.half", np.array(0.5))], f"{name}.halved")
+        return net.node("Mul", [half, one], f"{name}.mul")
+
+    def layer(self, x: str, pre: str, ffn: int) -> str:
+        """Post-norm (BERT): x + attention -> LayerNorm -> + FFN -> LayerNorm."""
+        net = self.net
+        a = net.node("Add", [x, self.attention(x, f"{pre}.attention")], f"{pre}.residual1")
+        a = self.norm(a, f"{pre}.norm1")
+        f = self.activation(self.linear(a, self.hidden, ffn, f"{pre}.ffn.in"),
+                            f"{pre}.ffn.gelu")
+        f = self.linear(f, ffn, self.hidden, f"{pre}.ffn.out")
+        return self.norm(net.node("Add", [a, f], f"{pre}.residual2"), f"{pre}.norm2")
+
+
+def encoder(layers: int = 2, seq: int = 128, hidden: int = 256, heads: int = 4,
+            ffn: int | None = None, seed: int = 0, *, layer_norm: str = "op",
+            gelu: str = "op") -> onnx.ModelProto:
+    """A BERT/ViT-style transformer encoder (post-norm, as BERT): per layer, Q, K and V
+    projections (MatMul + Add), Reshape/Transpose to ``heads`` heads (Kᵀ by the transpose),
+    scores ``Q·Kᵀ / sqrt(d)`` (a MatMul of two activations, then Div), Softmax, the
+    attention-weighted ``V`` (a MatMul of two activations), Transpose/Reshape back, the
+    output projection, residual Add, LayerNorm, the FFN (``hidden -> ffn`` with Gelu, ``->
+    hidden``), residual Add, LayerNorm.  Input ``input`` (1, seq, hidden), output
+    ``output`` (1, seq, hidden).  ``layer_norm``: ``"op"`` (LayerNormalization) or
+    ``"decomposed"`` (ReduceMean/Sub/Pow/Sqrt/Div); ``gelu``: ``"op"`` (Gelu) or ``"erf"``.
+    ``ffn`` defaults to ``4 * hidden``."""
+    if layers < 1 or seq < 1 or heads < 1 or hidden < 1 or hidden % heads:
+        raise ValueError(f"encoder: layers, seq, heads must be positive and hidden a multiple "
+                         f"of heads, got layers={layers} seq={seq} hidden={hidden} "
+                         f"heads={heads}")
+    if layer_norm not in ("op", "decomposed") or gelu not in ("op", "erf"):
+        raise ValueError(f"encoder: layer_norm must be 'op' or 'decomposed' and gelu 'op' or "
+                         f"'erf', got {layer_norm!r}, {gelu!r}")
+    ffn = 4 * hidden if ffn is None else ffn
+    enc = _Encoder(_Net(np.random.default_rng(seed)), seq, hidden, heads, layer_norm, gelu)
+    x = "input"
+    for i in range(layers):
+        x = enc.layer(x, f"layer{i}", ffn)
+    enc.net.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    graph = helper.make_graph(
+        enc.net.nodes, "encoder",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, seq, hidden])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, seq, hidden])],
+        initializer=enc.net.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ENCODER_OPSET)],
+                          producer_name="vta model_zoo")
+    m.ir_version = 9  # opset 20's IR
+    onnx.checker.check_model(m)
+    return m
+
+
+MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "encoder": encoder}
+
+
+__all__ = ["MODELS", "encoder", "mobilenet_v2", "resnet18"]

@@ -12,6 +12,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
   ``s_x * s_w``; the requantization ``s_x * s_w / s_y`` is the hardware's (per channel when
   the weight scales differ).  A residual whose scale is not the output's is first rescaled
   by an Elementwise node.
+- MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
+  host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).
+- A residual Add whose sum only float nodes read (Add -> LayerNorm) stays a float Add.
 - MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
   GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
   whose output range is at least 2x narrower -> a DepthwiseConv2d of ones with a
@@ -182,10 +186,12 @@ def rescale_with_zero_points(ratio: float, z_in: int, z_out: int, bound: int = 1
 
 
 def _shape4(shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The (N, C, H, W) an Elementwise op sees a value as: 4-D as is, 2-D and 3-D (a
+    transformer's (1, seq, hidden)) as rows of channels."""
     if len(shape) == 4:
         return shape  # type: ignore[return-value]
-    if len(shape) == 2:
-        return (shape[0], shape[1], 1, 1)
+    if len(shape) in (2, 3):
+        return (int(np.prod(shape[:-1])), shape[-1], 1, 1)
     return None
 
 
@@ -257,7 +263,7 @@ def _gemm_weights(st: _State, node: Node) -> tuple[str, np.ndarray, bool, np.nda
     if node.op == "MatMul":
         if node.inputs[1] not in g.constants or g.constants[node.inputs[1]].ndim != 2:
             return None
-        if g.types[node.inputs[0]].rank != 2:
+        if g.types[node.inputs[0]].rank < 2:
             return None
         return node.inputs[1], g.constants[node.inputs[1]], True, None
     return None
@@ -275,6 +281,21 @@ class _Tail:
     clip: tuple[float | None, float | None] | None = None
 
 
+# ops the quantizer may turn into opset or int8 host ops (everything else stays float)
+_INT8_OPS = ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "Add",
+             "Mul", "Relu", "Clip", "Concat", "Reshape", "Transpose", "Identity")
+
+
+def _read_in_float(st: _State, value: str, consumers) -> bool:
+    """Whether every reader of ``value`` runs in float (a transformer's residual sum feeding
+    LayerNorm): then a residual Add is better done in float on the host, its float operand
+    exact, than fused into the epilogue, which would round the sum (the residual stream, the
+    widest range of the model) to int8 only to dequantize it again."""
+    readers = consumers.get(value, [])
+    return (bool(readers) and value not in st.graph.outputs
+            and all(r.op not in _INT8_OPS for r in readers))
+
+
 def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -> _Tail:
     """Swallow ``[+ bias (MatMul)] [+ residual] [Relu] [Clip]`` after ``node``, each read
     only by the next (a value someone else needs is never fused away) and none but a ReLU
@@ -289,9 +310,10 @@ def _epilogue_tail(st: _State, node: Node, consumers, bias: np.ndarray | None) -
         other = (nxt.inputs[1] if nxt.inputs[0] == cur else nxt.inputs[0]) \
             if nxt.op == "Add" else ""
         if nxt.op == "Add" and clean and node.op == "MatMul" and tail.bias is None \
-                and other in g.constants and g.constants[other].size == g.types[cur].shape[1]:
+                and other in g.constants and g.constants[other].size == g.types[cur].shape[-1]:
             tail.bias = np.asarray(g.constants[other], np.float64).reshape(-1)
         elif (nxt.op == "Add" and clean and nxt.inputs[0] != nxt.inputs[1]
+              and not _read_in_float(st, nxt.outputs[0], consumers)
               and _is_activation(st, other) and (other in st.int8 or other in st.floats)
               and g.types[other].shape == g.types[cur].shape == g.types[nxt.outputs[0]].shape):
             tail.residual = other
@@ -380,7 +402,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         group, c = node.attr("group", 1), xt.shape[1]
         if group > 1 and not (group == c and w.shape[0] == c and w.shape[1] == 1):
             return _fuse_grouped_conv(st, node, consumers, done, wname, w, bias)
-    elif xt.rank != 2:
+    elif xt.rank != 2 and node.op != "MatMul":
         return False
     tail = _epilogue_tail(st, node, consumers, bias)
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
@@ -411,7 +433,9 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
             op = (DepthwiseConv2d(**common) if wq.shape[1] == 1 and node.attr("group", 1) > 1
                   else Conv2d(o=channels, **common))
         else:
-            op = Dense(n=xt.shape[0], i=xt.shape[1], o=channels, epilogue=ep, name=node.name)
+            # a MatMul of a (..., rows, i) activation: every leading dimension is a row
+            op = Dense(n=xt.size // xt.shape[-1], i=xt.shape[-1], o=channels, epilogue=ep,
+                       name=node.name)
     except OpError as e:
         raise QuantizeError(f"node {node.name!r}: {e}") from e
     st.define_int8(out, s_y, z_y)
@@ -588,6 +612,8 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
         return False
     if g.types[a].shape != shape or g.types[b].shape != shape:
         return False
+    if _read_in_float(st, out, consumers):
+        return False  # an int8 result would only be dequantized again: add in float
     fused = [node.name]
     relu = _single_reader(st, out, consumers)
     if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
@@ -625,6 +651,108 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
     st.add(QNode(node.name, "accel", (aq, bq), (out,), op=op, roles=("a", "b"), shape=shape,
                  scale=s_y, fused=tuple(fused), zero_point=z_y))
     done.update(fused)
+    return True
+
+
+def _scalar_scale(st: _State, node: Node, value: str) -> float | None:
+    """The factor ``c`` when ``node`` multiplies ``value`` by (Mul) or divides it by (Div)
+    a positive scalar constant (attention's ``1 / sqrt(d)``), else None."""
+    g = st.graph
+    if node.op not in ("Mul", "Div") or node.inputs[0] != value:
+        if not (node.op == "Mul" and node.inputs[1:] == (value,)):
+            return None
+    other = node.inputs[1] if node.inputs[0] == value else node.inputs[0]
+    c = g.constants.get(other)
+    if c is None or c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+        return None
+    c = float(c.reshape(-1)[0])
+    return 1.0 / c if node.op == "Div" else c
+
+
+def _host(st: _State, name: str, op: str, ins: tuple[str, ...], outs: tuple[str, ...],
+          out_shape: tuple[int, ...], scale: float, fused: tuple[str, ...] = (),
+          **attrs: object) -> None:
+    """An int8 data-movement step on the host (outputs in ``scale``, zero point 0)."""
+    st.add(QNode(name, "host", ins, outs, node=Node(name, op, ins, outs, attrs),
+                 shape=out_shape, scale=scale, fused=fused))
+    for o in outs:
+        st.scales[o], st.zeros[o] = scale, 0
+
+
+def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -> bool:
+    """``A @ B`` of two activations (attention's ``Q·Kᵀ`` and ``softmax·V``), ``A`` of
+    shape (..., m, k), ``B`` (..., k, n), the same batch dimensions (the heads): one Dense
+    per batch entry on the accelerator whose weight is a run-time int8 tensor.
+
+    ``B`` is loaded as the weight tile, so the host transposes it to the weight's (out,
+    in) = (n, k) order and splits the batch; the module feeds each slice to the
+    accelerator in the weight layout (the host packs it, as it packs any fed tensor).
+    Both operands are int8 per tensor with their *calibrated* scales (static: the
+    requantization ``s_a * s_b / s_y`` is an ALU immediate fixed at compile time, so a
+    scale computed at run time from the tensor's max would need the multiplier rebuilt
+    per run), symmetric (zero point 0: a zero point of ``B`` would need a bias from the
+    run-time column sums).  A following Mul/Div by a positive scalar (``1 / sqrt(d)``)
+    folds into the requantization.  The slices' outputs are concatenated on the host."""
+    g = st.graph
+    a, b = node.inputs
+    if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
+        return False
+    sa, sb = g.types[a].shape, g.types[b].shape
+    if len(sa) < 2 or len(sa) != len(sb) or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+        return False
+    if st.zero_of(a) or st.zero_of(b):
+        return False
+    (m, k), n = sa[-2:], sb[-1]
+    batch = int(np.prod(sa[:-2], dtype=np.int64))
+    chain, out, factor = [node], node.outputs[0], 1.0
+    nxt = _single_reader(st, out, consumers)
+    if nxt is not None and out not in st.kept and (c := _scalar_scale(st, nxt, out)):
+        chain.append(nxt)
+        out, factor = nxt.outputs[0], c
+    s_y = st.scale_of(out)
+    aq, bq = st.as_int8(a), st.as_int8(b)
+    if st.zero(aq) or st.zero(bq):
+        return False
+    s_a, s_b = st.scales[aq], st.scales[bq]
+    base = node.name
+    a3, b3, bt = (st.fresh(f"{base}:{t}") for t in ("a3", "b3", "bt"))
+    _host(st, f"{base}/a_rows", "Reshape", (aq,), (a3,), (batch, m, k), s_a,
+          shape=(batch, m, k))
+    _host(st, f"{base}/b_rows", "Reshape", (bq,), (b3,), (batch, k, n), s_b,
+          shape=(batch, k, n))
+    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, k), s_b,
+          perm=(0, 2, 1))
+    a_parts, b_parts = (a3,), (bt,)
+    if batch > 1:
+        a_parts = tuple(st.fresh(f"{base}:a{h}") for h in range(batch))
+        b_parts = tuple(st.fresh(f"{base}:w{h}") for h in range(batch))
+        _host(st, f"{base}/a_split", "Split", (a3,), a_parts, (1, m, k), s_a, axis=0,
+              split=(1,) * batch)
+        _host(st, f"{base}/b_split", "Split", (bt,), b_parts, (1, n, k), s_b, axis=0,
+              split=(1,) * batch)
+    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * k)
+    outs = []
+    for h, (ah, bh) in enumerate(zip(a_parts, b_parts, strict=True)):
+        name = f"{base}/h{h}" if batch > 1 else base
+        try:
+            op = Dense(n=m, i=k, o=n, epilogue=Epilogue(requant=rq), name=name)
+        except OpError as e:
+            raise QuantizeError(f"node {node.name!r}: {e}") from e
+        oh = st.fresh(f"{out}:h{h}")
+        st.scales[oh], st.zeros[oh] = s_y, 0
+        st.add(QNode(name, "accel", (ah, bh), (oh,), op=op, roles=("x", "w"),
+                     shape=(1, m, n), scale=s_y))
+        outs.append(oh)
+    joined = outs[0]
+    if batch > 1:
+        joined = st.fresh(f"{out}:heads")
+        _host(st, f"{base}/concat", "Concat", tuple(outs), (joined,), (batch, m, n), s_y,
+              axis=0)
+    st.define_int8(out, s_y, 0)
+    shape = g.types[out].shape
+    _host(st, f"{base}/out", "Reshape", (joined,), (out,), shape, s_y,
+          tuple(f.name for f in chain), shape=shape)
+    done.update(f.name for f in chain)
     return True
 
 
@@ -711,6 +839,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
         fused = False
         if node.op in ("Conv", "Gemm", "MatMul"):
             fused = _fuse_gemm(st, node, consumers, done)
+            if not fused and node.op == "MatMul":
+                fused = _fuse_activation_matmul(st, node, consumers, done)
         elif node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
             fused = _fuse_pool(st, node)
         elif node.op in ("Add", "Mul", "Relu"):
