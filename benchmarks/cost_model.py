@@ -1,0 +1,281 @@
+"""How good is the partitioner's cost model, and the partition it chooses?
+
+Three checks, all measured in this run (docs/graph.md, "The cost model"):
+
+1. **Per-op estimates against measurements, per device.**  Accelerator: the compiler's
+   estimate (``compile_op(op, cfg).estimated_cycles``, what the partitioner prices) against
+   the cycles of running the op on the ``sim`` device (exact), on each config.  CPU: the
+   host's CPU model (``cpu_model()``) against the op's llvmlite kernel timed here (best of
+   several runs).  Ops: convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
+   and 2), dense (batch 1 and 4), max/avg/global pooling, element-wise add and ReLU.  Per
+   device: Spearman rank correlation and mean absolute relative error ``|est - meas| / meas``.
+2. **Exhaustive check on small graphs.**  Small CNNs (``tests/compiler/graph/lower_models``)
+   quantized and lowered with every legal assignment of their opset ops to {vta, cpu}
+   (:func:`compiler.partition.baselines.assignments`), each run on the simulator; its
+   end-to-end time is what the partitioner minimizes, measured: accelerator cycles from the
+   executor's profile at the config's clock + host seconds from the profile (best of several
+   runs) + the boundary copies as modelled (link and layout transform: the simulator has no
+   link to time).  The partition chosen must be within 5% of the best measured assignment.
+   Configs: ``tiny``, ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle
+   and 400 cycles of DRAM latency).
+3. **Cost-based against the baselines** on each (model, config): all-accelerator (every opset
+   op on the accelerator) and onnxruntime-style greedy claiming
+   (:func:`compiler.partition.baselines.greedy_claim`, targets vta then cpu), measured the
+   same way.
+
+    python benchmarks/cost_model.py            # everything (a few minutes)
+    python benchmarks/cost_model.py --quick    # two ops, one model, tiny only (the smoke test)
+
+Summary line: ``cost_model: acc_spearman=<x> acc_mare=<x> cpu_spearman=<x> cpu_mare=<x>
+within_5pct=<k>/<n> partition_vs_best=<x> beats_both=<k>/<n>`` (``partition_vs_best``: the
+worst over the graphs of chosen/best measured time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from compiler.api import compile_op  # noqa: E402
+from compiler.frontend import import_onnx  # noqa: E402
+from compiler.graph.lower import Lowered, lower  # noqa: E402
+from compiler.graph.pipeline import run_quantization  # noqa: E402
+from compiler.graph.quantize import samples_from_arrays  # noqa: E402
+from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
+from compiler.partition.costs import (  # noqa: E402
+    CpuModel,
+    cpu_model,
+    measure_op,
+    random_inputs,
+)
+from compiler.partition.solve import crossings  # noqa: E402
+from opset import (  # noqa: E402
+    AluStep,
+    Conv2d,
+    Dense,
+    DepthwiseConv2d,
+    Elementwise,
+    Epilogue,
+    GlobalAvgPool,
+    Pool2d,
+    Requant,
+)
+from runtime.devices import open_device  # noqa: E402
+from runtime.executor import Executor  # noqa: E402
+from tests.compiler.graph.lower_models import calib, moves_cnn, small_cnn  # noqa: E402
+from vta.api import run_compiled  # noqa: E402
+from vta_hw.config import DEFAULT, HwConfig, preset  # noqa: E402
+
+EP = Epilogue(requant=Requant(1, 8))
+OPS = (
+    Conv2d(1, 32, 28, 28, 32, 3, 3, pad=1, epilogue=EP, name="conv3x3"),
+    Conv2d(1, 64, 14, 14, 64, 1, 1, epilogue=EP, name="conv1x1"),
+    Conv2d(1, 32, 28, 28, 64, 3, 3, stride=2, pad=1, epilogue=EP, name="conv3x3_s2"),
+    Conv2d(1, 16, 56, 56, 16, 3, 3, pad=1, epilogue=EP, name="conv3x3_wide"),
+    DepthwiseConv2d(1, 32, 28, 28, 3, 3, pad=1, epilogue=EP, name="depthwise"),
+    DepthwiseConv2d(1, 64, 28, 28, 3, 3, stride=2, pad=1, epilogue=EP, name="depthwise_s2"),
+    Dense(1, 512, 256, epilogue=EP, name="dense"),
+    Dense(4, 256, 128, epilogue=EP, name="dense_b4"),
+    Pool2d(1, 32, 28, 28, "max", 2, 2, 2, 0, name="maxpool"),
+    Pool2d(1, 32, 28, 28, "avg", 3, 3, 2, 1, name="avgpool"),
+    GlobalAvgPool(1, 64, 14, 14, name="gap"),
+    Elementwise((1, 32, 28, 28), (AluStep("add"),), name="add"),
+    Elementwise((1, 64, 14, 14), (AluStep("max", 0),), name="relu"),
+)
+QUICK_OPS = ("conv1x1", "relu")
+STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_latency=400)
+MODELS = {"small_cnn": small_cnn, "moves_cnn": moves_cnn}
+
+
+# ----------------------------------------------------------------------------- statistics
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 0, ties sharing their mean rank."""
+    x = np.asarray(x, float)
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x), dtype=float)
+    for v in np.unique(x):
+        tie = x == v
+        r[tie] = r[tie].mean()
+    return r
+
+
+def spearman(est: np.ndarray, meas: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson's on the ranks)."""
+    if len(est) < 2:
+        return float("nan")
+    return float(np.corrcoef(ranks(est), ranks(meas))[0, 1])
+
+
+def mare(est: np.ndarray, meas: np.ndarray) -> float:
+    """Mean absolute relative error of the estimates."""
+    est, meas = np.asarray(est, float), np.asarray(meas, float)
+    return float(np.mean(np.abs(est - meas) / meas))
+
+
+# ----------------------------------------------------------------------------- 1. per op
+@dataclass(frozen=True)
+class OpRow:
+    device: str
+    config: str
+    op: str
+    estimate: float
+    measured: float
+
+
+def accelerator_rows(ops, configs: list[HwConfig]) -> list[OpRow]:
+    """Estimated against simulated cycles of every op each config can compile."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for cfg in configs:
+        for op in ops:
+            compiled = compile_op(op, cfg)
+            inputs = dict(zip([s.name for s in op.inputs()], random_inputs(op, rng),
+                              strict=True))
+            sim = run_compiled(compiled, inputs, "sim").cycles
+            rows.append(OpRow("vta", cfg.name, op.name, compiled.estimated_cycles, sim))
+    return rows
+
+
+def cpu_rows(ops, model: CpuModel, runs: int) -> list[OpRow]:
+    """The CPU model against the kernel's best time over ``runs`` measurements."""
+    return [OpRow("cpu", "host", op.name, model.op_seconds(op),
+                  min(measure_op(op) for _ in range(runs))) for op in ops]
+
+
+def per_op_table(rows: list[OpRow]) -> list[str]:
+    lines = [f"{'device':<7}{'config':<9}{'op':<14}{'estimate':>12}{'measured':>12}"
+             f"{'est/meas':>10}"]
+    for r in rows:
+        unit = (lambda v: f"{v:>12.0f}") if r.device == "vta" else (lambda v: f"{v * 1e6:>10.1f}us")
+        lines.append(f"{r.device:<7}{r.config:<9}{r.op:<14}{unit(r.estimate)}"
+                     f"{unit(r.measured)}{r.estimate / r.measured:>10.3f}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- 2./3. graphs
+def quantized(make) -> object:
+    g = import_onnx(make())
+    return run_quantization(g, samples_from_arrays(g, calib()))
+
+
+def measured_seconds(low: Lowered, x: np.ndarray, runs: int) -> float:
+    """One sample end to end: accelerator cycles at the clock + host seconds (best of
+    ``runs``) + the partition's boundary copies as modelled."""
+    ex = Executor(low.module, open_device("sim", low.module.config))
+    try:
+        totals = [ex.run({"x": x}).profile["totals"] for _ in range(runs)]
+    finally:
+        ex.close()
+    acc = totals[0]["accelerator_cycles"] / (totals[0]["clock_mhz"] * 1e6)  # deterministic
+    host = min(t["host_seconds"] for t in totals)
+    p = low.partition
+    copies = sum(c[4] for c in crossings(p.graph, p.assignment))
+    return acc + host + copies
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    model: str
+    config: str
+    count: int
+    chosen: float
+    best: float
+    best_assignment: dict
+    all_vta: float
+    greedy: float
+    chosen_assignment: dict
+
+
+def check_graph(name: str, q, cfg: HwConfig, runs: int, free: int | None) -> GraphResult:
+    """Measure every legal assignment of ``q``'s opset ops on ``cfg`` (only the first
+    ``free`` ops varied when given, the rest on the CPU) and the partition the cost model
+    chooses, all-accelerator and greedy claiming."""
+    x = calib(1, seed=5)["x"][0]
+    chosen = lower(q, cfg, targets=("vta", "cpu"))
+    graph = chosen.partition.graph
+    ops = [n.name for n in graph if n.kind == "op" and "vta" in n.costs]
+    fixed = {n: "cpu" for n in ops[free:]} if free is not None else {}
+    times: dict[tuple, float] = {}
+    for a in assignments(graph, ("vta", "cpu"), fixed):
+        pins = {n: a[n] for n in ops}
+        low = lower(q, cfg, targets=("vta", "cpu"), pins=pins)
+        times[tuple(sorted(pins.items()))] = measured_seconds(low, x, runs)
+    key = tuple(sorted((n, chosen.partition.assignment[n]) for n in ops))
+    t_chosen = times.get(key)
+    if t_chosen is None:  # chosen outside the enumerated subset (--quick)
+        t_chosen = measured_seconds(chosen, x, runs)
+    best_key = min(times, key=times.get)
+    greedy = greedy_claim(graph, ("vta", "cpu"))
+    gkey = tuple(sorted((n, greedy.assignment[n]) for n in ops))
+    t_greedy = times.get(gkey) or measured_seconds(
+        lower(q, cfg, targets=("vta", "cpu"), pins=dict(gkey)), x, runs)
+    t_vta = measured_seconds(lower(q, cfg, targets=("vta",)), x, runs)
+    return GraphResult(name, cfg.name, len(times), t_chosen, min(t_chosen, times[best_key]),
+                       dict(best_key), t_vta, t_greedy,
+                       {n: chosen.partition.assignment[n] for n in ops})
+
+
+def short(assign: dict) -> str:
+    """``conv1,pool1 on vta`` style: the ops on the accelerator."""
+    on = [n for n, d in assign.items() if d == "vta"]
+    return ",".join(on) if on else "(all cpu)"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="two ops, one model with three ops free, tiny only (smoke test)")
+    ap.add_argument("--runs", type=int, default=3, help="measurements per timing (best of)")
+    args = ap.parse_args()
+    if args.quick:
+        ops = [op for op in OPS if op.name in QUICK_OPS]
+        configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
+    else:
+        ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
+    model = cpu_model()
+
+    acc = accelerator_rows(ops, [c for c in configs if c.name != "starved"])
+    cpu = cpu_rows(ops, model, args.runs)
+    print("1. per-op estimates (accelerator: cycles, estimate vs simulated; cpu: seconds)")
+    print("\n".join(per_op_table(acc + cpu)))
+    stats = {}
+    for dev, rows in (("acc", acc), ("cpu", cpu)):
+        est = np.array([r.estimate for r in rows])
+        meas = np.array([r.measured for r in rows])
+        stats[dev] = (spearman(est, meas), mare(est, meas))
+        print(f"  {dev}: ops={len(rows)} spearman={stats[dev][0]:.3f} "
+              f"mean_abs_rel_err={stats[dev][1]:.3f}")
+
+    print("\n2./3. every assignment measured end to end (ms: accelerator at the clock + "
+          "host measured + copies modelled)")
+    print(f"{'model':<11}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
+          f"{'all-vta':>9}{'greedy':>9}  chosen on vta / best on vta")
+    results = []
+    for mname, make in models.items():
+        q = quantized(make)
+        for cfg in configs:
+            r = check_graph(mname, q, cfg, args.runs, free)
+            results.append(r)
+            print(f"{r.model:<11}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
+                  f"{r.best * 1e3:>9.3f}{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
+                  f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
+                  f"{short(r.best_assignment)}")
+    within = sum(r.chosen <= 1.05 * r.best for r in results)
+    worst = max(r.chosen / r.best for r in results)
+    beats = sum(r.chosen < r.all_vta and r.chosen < r.greedy for r in results)
+    print(f"cost_model: acc_spearman={stats['acc'][0]:.3f} acc_mare={stats['acc'][1]:.4f} "
+          f"cpu_spearman={stats['cpu'][0]:.3f} cpu_mare={stats['cpu'][1]:.3f} "
+          f"within_5pct={within}/{len(results)} partition_vs_best={worst:.3f} "
+          f"beats_both={beats}/{len(results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
