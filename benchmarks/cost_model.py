@@ -26,9 +26,12 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
     python benchmarks/cost_model.py            # everything (a few minutes)
     python benchmarks/cost_model.py --quick    # two ops, one model, tiny only (the smoke test)
 
+    python benchmarks/cost_model.py --part ops # check 1 only (under a minute)
+
 Summary line: ``cost_model: acc_spearman=<x> acc_mare=<x> cpu_spearman=<x> cpu_mare=<x>
 within_5pct=<k>/<n> partition_vs_best=<x> beats_both=<k>/<n>`` (``partition_vs_best``: the
-worst over the graphs of chosen/best measured time).
+worst over the graphs of chosen/best measured time; ``--part`` keeps the items of the
+checks run).
 """
 
 from __future__ import annotations
@@ -80,7 +83,10 @@ OPS = (
     Conv2d(1, 16, 56, 56, 16, 3, 3, pad=1, epilogue=EP, name="conv3x3_wide"),
     DepthwiseConv2d(1, 32, 28, 28, 3, 3, pad=1, epilogue=EP, name="depthwise"),
     DepthwiseConv2d(1, 64, 28, 28, 3, 3, stride=2, pad=1, epilogue=EP, name="depthwise_s2"),
+    Conv2d(1, 128, 7, 7, 128, 1, 1, epilogue=EP, name="conv1x1_7x7"),
+    Conv2d(1, 3, 32, 32, 16, 3, 3, pad=1, epilogue=EP, name="conv_stem"),
     Dense(1, 512, 256, epilogue=EP, name="dense"),
+    Dense(8, 512, 512, epilogue=EP, name="dense_b8"),
     Dense(4, 256, 128, epilogue=EP, name="dense_b4"),
     Pool2d(1, 32, 28, 28, "max", 2, 2, 2, 0, name="maxpool"),
     Pool2d(1, 32, 28, 28, "avg", 3, 3, 2, 1, name="avgpool"),
@@ -233,26 +239,41 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="two ops, one model with three ops free, tiny only (smoke test)")
     ap.add_argument("--runs", type=int, default=3, help="measurements per timing (best of)")
+    ap.add_argument("--part", choices=("ops", "graphs", "all"), default="all",
+                    help="per-op estimates only, graphs only, or both")
     args = ap.parse_args()
     if args.quick:
         ops = [op for op in OPS if op.name in QUICK_OPS]
         configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
     else:
         ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
-    model = cpu_model()
+    summary = []
+    if args.part in ("ops", "all"):
+        summary += per_op_report(ops, [c for c in configs if c.name != "starved"], args.runs)
+    if args.part in ("graphs", "all"):
+        summary += graphs_report(models, configs, args.runs, free)
+    print("cost_model: " + " ".join(summary))
+    return 0
 
-    acc = accelerator_rows(ops, [c for c in configs if c.name != "starved"])
-    cpu = cpu_rows(ops, model, args.runs)
+
+def per_op_report(ops, configs: list[HwConfig], runs: int) -> list[str]:
+    """Check 1: the table, and ``key=value`` summary items."""
+    acc = accelerator_rows(ops, configs)
+    cpu = cpu_rows(ops, cpu_model(), runs)
     print("1. per-op estimates (accelerator: cycles, estimate vs simulated; cpu: seconds)")
     print("\n".join(per_op_table(acc + cpu)))
-    stats = {}
+    out = []
     for dev, rows in (("acc", acc), ("cpu", cpu)):
         est = np.array([r.estimate for r in rows])
         meas = np.array([r.measured for r in rows])
-        stats[dev] = (spearman(est, meas), mare(est, meas))
-        print(f"  {dev}: ops={len(rows)} spearman={stats[dev][0]:.3f} "
-              f"mean_abs_rel_err={stats[dev][1]:.3f}")
+        rho, err = spearman(est, meas), mare(est, meas)
+        print(f"  {dev}: ops={len(rows)} spearman={rho:.3f} mean_abs_rel_err={err:.3f}")
+        out += [f"{dev}_spearman={rho:.3f}", f"{dev}_mare={err:.4f}"]
+    return out
 
+
+def graphs_report(models, configs: list[HwConfig], runs: int, free: int | None) -> list[str]:
+    """Checks 2 and 3: the table, and ``key=value`` summary items."""
     print("\n2./3. every assignment measured end to end (ms: accelerator at the clock + "
           "host measured + copies modelled)")
     print(f"{'model':<11}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
@@ -261,20 +282,17 @@ def main() -> int:
     for mname, make in models.items():
         q = quantized(make)
         for cfg in configs:
-            r = check_graph(mname, q, cfg, args.runs, free)
+            r = check_graph(mname, q, cfg, runs, free)
             results.append(r)
             print(f"{r.model:<11}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
                   f"{r.best * 1e3:>9.3f}{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
                   f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
-                  f"{short(r.best_assignment)}")
+                  f"{short(r.best_assignment)}", flush=True)
     within = sum(r.chosen <= 1.05 * r.best for r in results)
     worst = max(r.chosen / r.best for r in results)
     beats = sum(r.chosen < r.all_vta and r.chosen < r.greedy for r in results)
-    print(f"cost_model: acc_spearman={stats['acc'][0]:.3f} acc_mare={stats['acc'][1]:.4f} "
-          f"cpu_spearman={stats['cpu'][0]:.3f} cpu_mare={stats['cpu'][1]:.3f} "
-          f"within_5pct={within}/{len(results)} partition_vs_best={worst:.3f} "
-          f"beats_both={beats}/{len(results)}")
-    return 0
+    return [f"within_5pct={within}/{len(results)}", f"partition_vs_best={worst:.3f}",
+            f"beats_both={beats}/{len(results)}"]
 
 
 if __name__ == "__main__":
