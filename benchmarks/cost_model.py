@@ -71,7 +71,7 @@ from opset import (  # noqa: E402
 )
 from runtime.devices import open_device  # noqa: E402
 from runtime.executor import Executor  # noqa: E402
-from tests.compiler.graph.lower_models import calib, moves_cnn, small_cnn  # noqa: E402
+from tests.compiler.graph.lower_models import calib, islands_cnn, small_cnn  # noqa: E402
 from vta.api import run_compiled  # noqa: E402
 from vta_hw.config import DEFAULT, HwConfig, preset  # noqa: E402
 
@@ -96,7 +96,7 @@ OPS = (
 )
 QUICK_OPS = ("conv1x1", "relu")
 STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_latency=400)
-MODELS = {"small_cnn": small_cnn, "moves_cnn": moves_cnn}
+MODELS = {"small_cnn": small_cnn, "islands_cnn": islands_cnn}
 
 
 # ----------------------------------------------------------------------------- statistics

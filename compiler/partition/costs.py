@@ -336,11 +336,14 @@ def calibrate_cpu() -> CpuModel:
 
 
 def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuModel:
-    """The host's CPU model: read from ``<cache>/partition/cpu-<host key>.json`` or measured
-    once (a few seconds) and written there atomically."""
+    """The host's CPU model: read from ``<cache>/partition/cpu-v<version>-<host key>.json``
+    or measured once (a few seconds) and written there atomically."""
     from vta_hw.cosim.verilator import cache_root
 
-    path = Path(cache_dir or cache_root()) / "partition" / f"cpu-{host_key()}.json"
+    # the format version is in the name: worktrees of different versions sharing the cache
+    # would otherwise overwrite each other's calibration on every run
+    name = f"cpu-v{CALIBRATION_VERSION}-{host_key()}.json"
+    path = Path(cache_dir or cache_root()) / "partition" / name
     if not recalibrate and path.exists():
         try:
             return CpuModel.from_json(json.loads(path.read_text()))

@@ -47,7 +47,7 @@ def test_calibration_is_cached_per_host(tmp_path, monkeypatch):
     monkeypatch.setattr(costs, "calibrate_cpu", lambda: calls.append(1) or fake)
     first = cpu_model(tmp_path)
     files = list((tmp_path / "partition").glob("cpu-*.json"))
-    assert [f.name for f in files] == [f"cpu-{costs.host_key()}.json"]
+    assert [f.name for f in files] == [f"cpu-v{costs.CALIBRATION_VERSION}-{costs.host_key()}.json"]
     assert json.loads(files[0].read_text())["host"] == costs.host_key()
     assert cpu_model(tmp_path) == first == fake and len(calls) == 1  # read, not measured
     files[0].write_text("{not json")  # a corrupt cache is measured again, not trusted
