@@ -296,7 +296,7 @@ def graphs_report(models, configs: list[HwConfig], cpu: CpuModel, runs: int,
     """Checks 2 and 3: the table, and ``key=value`` summary items."""
     print("\n2./3. every assignment measured end to end (ms: accelerator at the clock + "
           "host measured + copies modelled)")
-    print(f"{'model':<11}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
+    print(f"{'model':<12}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
           f"{'all-vta':>9}{'greedy':>9}  chosen on vta / best on vta")
     results = []
     for mname, make in models.items():
@@ -304,7 +304,7 @@ def graphs_report(models, configs: list[HwConfig], cpu: CpuModel, runs: int,
         for cfg in configs:
             r = check_graph(mname, q, cfg, cpu, runs, free)
             results.append(r)
-            print(f"{r.model:<11}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
+            print(f"{r.model:<12}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
                   f"{r.best * 1e3:>9.3f}{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
                   f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
                   f"{short(r.best_assignment)}", flush=True)

@@ -30,5 +30,5 @@ def test_cost_model_benchmark_quick():
     acc = [x for x in lines if x.startswith("vta    tiny")]
     assert [x.split()[2] for x in acc] == ["conv1x1", "relu"]
     assert all(int(x.split()[3]) > 1000 for x in acc)
-    row = next(x for x in lines if x.startswith("small_cnn"))
+    row = next(x for x in lines if x.startswith("small_cnn "))
     assert row.split()[2] == "4"  # 2 free ops: every one of the 4 assignments measured
