@@ -6,8 +6,9 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
    estimate (``compile_op(op, cfg).estimated_cycles``, what the partitioner prices) against
    the cycles of running the op on the ``sim`` device (exact), on each config.  CPU: the
    host's CPU model, calibrated at the start of this run (``--cached``: the cached one), on
-   ops its calibration never saw, against the op's llvmlite kernel timed here (best of
-   several runs).  Ops: convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
+   ops its calibration never saw, against the op's llvmlite kernel timed here the way the
+   calibration times (each op called once in turn, best of several rounds).  Ops:
+   convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
    and 2), dense (batch 1 and 4), max/avg/global pooling, element-wise add and ReLU.  Per
    device: Spearman rank correlation and mean absolute relative error ``|est - meas| / meas``.
 2. **Exhaustive check on small graphs.**  Small CNNs (``tests/compiler/graph/lower_models``)
@@ -60,7 +61,7 @@ from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
 from compiler.partition.costs import (  # noqa: E402
     CpuModel,
     cpu_model,
-    measure_op,
+    measure_in_rotation,
     random_inputs,
 )
 from opset import (  # noqa: E402
@@ -155,9 +156,16 @@ def accelerator_rows(ops, configs: list[HwConfig]) -> list[OpRow]:
 
 
 def cpu_rows(ops, model: CpuModel, runs: int) -> list[OpRow]:
-    """The CPU model against the kernel's best time over ``runs`` measurements."""
-    return [OpRow("cpu", "host", op.name, model.op_seconds(op),
-                  min(measure_op(op) for _ in range(runs))) for op in ops]
+    """The CPU model against each op's kernel, timed as the calibration times (one call of
+    each op in turn, best over ``4 * runs`` rounds: each kernel between other kernels, as
+    in a graph)."""
+    import cpu_gpu_backends as cb
+
+    rng = np.random.default_rng(1)
+    meas = measure_in_rotation([(cb.quantized_op(op), random_inputs(op, rng)) for op in ops],
+                               rounds=4 * runs)
+    return [OpRow("cpu", "host", op.name, model.op_seconds(op), float(t))
+            for op, t in zip(ops, meas, strict=True)]
 
 
 def per_op_table(rows: list[OpRow]) -> list[str]:
