@@ -46,14 +46,6 @@ def test_cosim_corpus_quick():
     assert int(m[3]) >= 15 and int(m[4]) <= int(m[3])
 
 
-def test_partition_costs_cached():
-    line = run("partition_costs.py", "--cached")
-    m = re.fullmatch(r"partition_costs: ops=6 within_3x=(\d) max_ratio=([\d.]+) "
-                     r"spearman=(-?[\d.]+)", line)
-    assert m, line
-    assert float(m[2]) >= 1.0 and -1.0 <= float(m[3]) <= 1.0
-
-
 def test_models_quick():
     # exit status 0 includes: both models equal the integer reference bit for bit
     line = run("models.py", "--quick")

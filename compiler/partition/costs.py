@@ -8,9 +8,11 @@
   previous op's compute; no discount is modelled for that (the estimate stays an upper
   bound, and the partition it gives is the one a non-overlapping executor would want).
 * CPU: a model of the llvmlite kernels (``cpu_gpu_backends.quantized_op``) calibrated once on
-  this host: for each op kind, a few kernels from small to ImageNet-layer sizes are timed
-  and the time is interpolated in the work (MACs for GEMM kinds, bytes touched for ALU
-  kinds and layout transforms), extrapolated as ``overhead + work / rate`` beyond them
+  this host: for each kernel kind (a fused-epilogue conv and a narrow-row conv with a
+  separate requantization pass are different kinds), six kernels from small to
+  ImageNet-layer sizes are timed and the time is interpolated in the work (MACs plus the
+  weight bytes at a per-kind fitted factor for GEMM kinds, bytes touched for ALU kinds and
+  layout transforms), extrapolated as ``overhead + work / rate`` beyond them
   (:class:`CpuModel`).  The fit is cached as JSON under the VTA cache directory keyed by the
   host (:func:`cpu_model`).  Float ops the CPU runs without an opset description carry their
   own CPU cost (:class:`OpNode.cpu_seconds`).
@@ -93,29 +95,64 @@ def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
 
 
 # ----------------------------------------------------------------------------- CPU model
-CALIBRATION_VERSION = 4
-CPU_KINDS = ("conv2d", "depthwise_conv2d", "dense", "elementwise", "pool", "layout")
+CALIBRATION_VERSION = 6
+CPU_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense", "elementwise", "pool",
+             "layout")
+GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
 
 
-def cpu_work(op) -> tuple[str, float]:
-    """(kind, work units) of an opset op for the CPU model: MACs for GEMM kinds, bytes read
-    and written for element-wise ops and pooling (a window's pixels each count once)."""
-    if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
-        return op.kind, float(op.macs)
+def cpu_features(op) -> tuple[str, float, float]:
+    """(kind, work, weight bytes) of an opset op for the CPU model.
+
+    The kinds follow the kernels the CPU runs (``cpu_gpu_backends.ops.quantized``), not the
+    opset's names: a conv whose output rows are narrower than ``FUSE_MIN_WIDTH`` runs as a
+    raw int32 convolution plus a separate requantization pass (``conv2d_narrow``, measured
+    up to 2x the time of a fused conv of the same MACs), a wider one with the epilogue fused
+    (``conv2d``).  Work: MACs for GEMM kinds, bytes read and written for element-wise ops
+    and pooling (a window's pixels each count once).  Weight bytes (GEMM kinds): the
+    kernels stream the weights, and at batch 1 or on a 7x7 map that, not the MACs, sets
+    the time (a 4-row dense takes half the time of a 1-row one of the same MACs; a
+    256-channel 3x3 conv on 7x7 2.4x a 128-channel one on 14x14 of the same MACs)."""
+    if isinstance(op, Conv2d):
+        from cpu_gpu_backends.ops.quantized import FUSE_MIN_WIDTH
+
+        kind = "conv2d" if op.wo >= FUSE_MIN_WIDTH else "conv2d_narrow"
+        return kind, float(op.macs), float(op.o * op.c * op.kh * op.kw)
+    if isinstance(op, DepthwiseConv2d):
+        return op.kind, float(op.macs), float(op.c * op.kh * op.kw)
+    if isinstance(op, Dense):
+        return "dense", float(op.macs), float(op.i * op.o)
     if isinstance(op, Elementwise):
         n = int(np.prod(op.shape))
-        return "elementwise", float(n * (len(op.inputs()) + 1))
+        return "elementwise", float(n * (len(op.inputs()) + 1)), 0.0
     if isinstance(op, Pool2d):
         out = op.n * op.c * op.ho * op.wo
-        return "pool", float(out * op.kh * op.kw + out)
+        return "pool", float(out * op.kh * op.kw + out), 0.0
     if isinstance(op, GlobalAvgPool):
-        return "pool", float(op.n * op.c * (op.h * op.w + 1))
+        return "pool", float(op.n * op.c * (op.h * op.w + 1)), 0.0
     raise PartitionError(f"no CPU cost model for {type(op).__name__} ({getattr(op, 'name', op)})")
+
+
+def fit_weight_factor(points: Sequence[tuple[float, float, float]]) -> float:
+    """MACs one weight byte costs as much as, >= 0, from ``(macs, weight bytes, seconds)``
+    samples: least squares of ``seconds = overhead + macs * x + weight_bytes * y``, ``y / x``
+    (0 when the samples cannot separate the two or give a non-positive MAC cost)."""
+    a = np.array([[1.0, m, w] for m, w, _ in points])
+    t = np.array([p[2] for p in points])
+    if len(points) < 3 or np.linalg.matrix_rank(a) < 3:
+        return 0.0
+    (_, x, y), *_ = np.linalg.lstsq(a, t, rcond=None)
+    return float(y / x) if x > 0 and y > 0 else 0.0
 
 
 @dataclass(frozen=True)
 class CpuModel:
     """The measured ``(work, seconds)`` samples of each kind on ``host``.
+
+    An op's work is :func:`cpu_features`' work plus its weight bytes times the kind's
+    ``weight_factor`` (fitted by :func:`fit_weight_factor` at calibration; 0 for kinds
+    without weights), so convolutions and dense layers of the same MACs but different
+    weight sizes are told apart.
 
     Between samples the time is interpolated linearly (made non-decreasing in work): the
     kernels have a step where they start splitting the loop over the thread pool (an
@@ -128,6 +165,7 @@ class CpuModel:
     host: str
     fits: Mapping[str, tuple[float, float]]
     samples: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    weight_factor: Mapping[str, float] = field(default_factory=dict)
 
     def seconds(self, kind: str, work: float) -> float:
         if kind not in self.fits:
@@ -141,8 +179,13 @@ class CpuModel:
         ts = np.maximum.accumulate(np.array([p[1] for p in pts]))
         return float(np.interp(work, ws, ts))
 
+    def work(self, kind: str, base: float, weight_bytes: float) -> float:
+        """An op's work units: its work plus its weight bytes at the kind's fitted factor."""
+        return base + self.weight_factor.get(kind, 0.0) * weight_bytes
+
     def op_seconds(self, op) -> float:
-        return self.seconds(*cpu_work(op))
+        kind, base, wb = cpu_features(op)
+        return self.seconds(kind, self.work(kind, base, wb))
 
     def scaled(self, factor: float, host: str = "") -> CpuModel:
         """The same kernels on a host ``factor`` times slower (an embedded host next to the
@@ -152,12 +195,13 @@ class CpuModel:
         return CpuModel(host or f"{self.host}/{factor:g}",
                         {k: (o * factor, r / factor) for k, (o, r) in self.fits.items()},
                         {k: tuple((w, t * factor) for w, t in v)
-                         for k, v in self.samples.items()})
+                         for k, v in self.samples.items()}, self.weight_factor)
 
     def to_json(self) -> dict:
         return {"version": CALIBRATION_VERSION, "host": self.host,
                 "fits": {k: list(v) for k, v in self.fits.items()},
-                "samples": {k: [list(p) for p in v] for k, v in self.samples.items()}}
+                "samples": {k: [list(p) for p in v] for k, v in self.samples.items()},
+                "weight_factor": dict(self.weight_factor)}
 
     @classmethod
     def from_json(cls, d: dict) -> CpuModel:
@@ -165,7 +209,8 @@ class CpuModel:
             raise ValueError("stale calibration")
         return cls(d["host"], {k: (float(a), float(b)) for k, (a, b) in d["fits"].items()},
                    {k: tuple((float(a), float(b)) for a, b in v)
-                    for k, v in d.get("samples", {}).items()})
+                    for k, v in d.get("samples", {}).items()},
+                   {k: float(v) for k, v in d.get("weight_factor", {}).items()})
 
 
 def host_key() -> str:
@@ -185,21 +230,34 @@ def host_key() -> str:
 
 def calibration_ops() -> dict[str, list]:
     """The representative kernels measured per kind: sizes from a few thousand work units
-    to typical ImageNet layers, so interpolation covers the step where the kernels go
-    parallel (calibrating takes ten seconds or so, once per host)."""
+    to typical ImageNet layers (3x3 and 1x1, stride 1 and 2, batch-1 to 64-row dense), so
+    interpolation covers the step where the kernels go parallel (calibrating takes ten
+    seconds or so, once per host).  ``benchmarks/cost_model.py`` checks the model on other
+    shapes."""
     from opset import AluStep, Epilogue, Requant
 
     ep = Epilogue(requant=Requant(1, 8))
     add = (AluStep("add"),)
+
+    def conv(i, c, h, o, k, s=1):
+        return Conv2d(1, c, h, h, o, k, k, stride=s, pad=k // 2, epilogue=ep, name=f"cal_conv{i}")
+
     return {
-        "conv2d": [Conv2d(1, c, h, h, c, 3, 3, pad=1, epilogue=ep, name=f"cal_conv{i}")
-                   for i, (c, h) in enumerate(((16, 8), (16, 16), (64, 14), (64, 56)))],
+        # output rows >= 16 wide: epilogue fused
+        "conv2d": [conv(i, *a) for i, a in enumerate((
+            (16, 16, 16, 3), (32, 32, 16, 3), (16, 32, 32, 3, 2), (32, 28, 32, 1),
+            (64, 28, 64, 3), (64, 56, 64, 3)))],
+        # narrower rows: raw conv + separate requantization
+        "conv2d_narrow": [conv(10 + i, *a) for i, a in enumerate((
+            (16, 8, 16, 3), (32, 14, 32, 1), (64, 14, 64, 3), (128, 14, 128, 3, 2),
+            (128, 14, 128, 3), (256, 7, 256, 3)))],
         "depthwise_conv2d": [
-            DepthwiseConv2d(1, c, h, h, 3, 3, pad=1, epilogue=ep, name=f"cal_dw{i}")
-            for i, (c, h) in enumerate(((16, 8), (16, 16), (64, 28), (128, 56)))],
-        # batch-1 inference: one row, bound by streaming the weights
+            DepthwiseConv2d(1, c, h, h, 3, 3, stride=s, pad=1, epilogue=ep, name=f"cal_dw{i}")
+            for i, (c, h, s) in enumerate(((16, 8, 1), (16, 16, 1), (32, 14, 1), (96, 56, 2),
+                                           (64, 28, 1), (128, 56, 1)))],
         "dense": [Dense(m, k, n, epilogue=ep, name=f"cal_dense{i}")
-                  for i, (m, k, n) in enumerate(((1, 64, 64), (1, 512, 256), (1, 1024, 1024),
+                  for i, (m, k, n) in enumerate(((1, 64, 64), (16, 256, 256), (64, 256, 256),
+                                                 (1, 512, 512), (1, 1024, 1024),
                                                  (1, 4096, 2048)))],
         "elementwise": [Elementwise((1, c, h, h), add, name=f"cal_add{i}")
                         for i, (c, h) in enumerate(((16, 8), (16, 16), (16, 32), (64, 28),
@@ -222,6 +280,24 @@ def measure_seconds(fn, args: Sequence[np.ndarray], repeats: int = 15) -> float:
         fn(*args)
         times.append(time.perf_counter() - t)
     return float(min(times))
+
+
+def measure_in_rotation(calls: Sequence[tuple[Callable, Sequence[np.ndarray]]],
+                        rounds: int = 12) -> np.ndarray:
+    """Best wall time of each ``fn(*args)`` over ``rounds`` rounds that call every one once
+    in turn (after a warm-up round).  In a graph each kernel runs once between other
+    kernels, with its data and code no longer in cache; timed back to back (a kernel's own
+    data hot) the kernels measured 1.3-2x faster than in the executor.  Rounds also spread
+    a burst of load on a shared machine over all kernels instead of one kernel's repeats."""
+    for fn, args in calls:
+        fn(*args)
+    best = np.full(len(calls), np.inf)
+    for _ in range(rounds):
+        for i, (fn, args) in enumerate(calls):
+            t = time.perf_counter()
+            fn(*args)
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
 
 
 def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
@@ -255,28 +331,37 @@ def calibrate_cpu() -> CpuModel:
     import cpu_gpu_backends as cb
 
     rng = np.random.default_rng(0)
-    samples: dict[str, tuple[tuple[float, float], ...]] = {}
-    for kind, ops in calibration_ops().items():
-        kernels = [(cpu_work(op)[1], cb.quantized_op(op), random_inputs(op, rng)) for op in ops]
-        # two passes, best of both: a burst of load on a shared machine hits one pass
-        samples[kind] = tuple((w, min(measure_seconds(k, x), measure_seconds(k, x)))
-                              for w, k, x in kernels)
-    pts = []
+    kernels = [(cpu_features(op), cb.quantized_op(op), random_inputs(op, rng))
+               for ops in calibration_ops().values() for op in ops]
+    layouts = []
     for c, h in ((16, 8), (16, 16), (16, 32), (64, 28), (64, 56)):
         lay = ActLayout(1, c, h, h, 16, 1)
         x = rng.integers(-128, 128, (1, c, h, h)).astype(np.int8)
-        pts.append((float(lay.nbytes + x.nbytes), measure_seconds(cb.nchw_to_blocked(lay), [x])))
-    samples["layout"] = tuple(pts)
+        layouts.append((float(lay.nbytes + x.nbytes), cb.nchw_to_blocked(lay), [x]))
+    best = measure_in_rotation([(k, x) for _, k, x in kernels]
+                               + [(k, x) for _, k, x in layouts])
+    raw: dict[str, list[tuple[float, float, float]]] = {}
+    for ((kind, base, wb), _, _), t in zip(kernels, best, strict=False):
+        raw.setdefault(kind, []).append((base, wb, float(t)))
+    factor = {k: fit_weight_factor(v) for k, v in raw.items() if k in GEMM_KINDS}
+    samples: dict[str, tuple[tuple[float, float], ...]] = {
+        k: tuple((b + factor.get(k, 0.0) * wb, t) for b, wb, t in v) for k, v in raw.items()}
+    samples["layout"] = tuple((w, float(t)) for (w, _, _), t in zip(layouts,
+                                                                     best[len(kernels):],
+                                                                     strict=True))
     fits = {k: fit_line(sorted(v)[-2:]) for k, v in samples.items()}
-    return CpuModel(host_key(), fits, samples)
+    return CpuModel(host_key(), fits, samples, factor)
 
 
 def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuModel:
-    """The host's CPU model: read from ``<cache>/partition/cpu-<host key>.json`` or measured
-    once (a few seconds) and written there atomically."""
+    """The host's CPU model: read from ``<cache>/partition/cpu-v<version>-<host key>.json``
+    or measured once (a few seconds) and written there atomically."""
     from vta_hw.cosim.verilator import cache_root
 
-    path = Path(cache_dir or cache_root()) / "partition" / f"cpu-{host_key()}.json"
+    # the format version is in the name: worktrees of different versions sharing the cache
+    # would otherwise overwrite each other's calibration on every run
+    name = f"cpu-v{CALIBRATION_VERSION}-{host_key()}.json"
+    path = Path(cache_dir or cache_root()) / "partition" / name
     if not recalibrate and path.exists():
         try:
             return CpuModel.from_json(json.loads(path.read_text()))
@@ -405,6 +490,8 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
 
 
 __all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
-           "accelerator_cost", "cpu_work", "CpuModel", "host_key", "calibration_ops",
-           "measure_op", "fit_line", "calibrate_cpu", "cpu_model", "OpNode", "CostNode",
+           "accelerator_cost", "cpu_features", "fit_weight_factor", "CpuModel", "host_key",
+           "calibration_ops", "GEMM_KINDS",
+           "measure_op", "measure_in_rotation", "fit_line", "calibrate_cpu", "cpu_model",
+           "OpNode", "CostNode",
            "build_cost_graph", "VTA", "CPU", "GPU", "DEVICES"]

@@ -128,9 +128,10 @@ def latency(graph: Sequence[CostNode], assign: Mapping[str, str]) -> float:
 
 
 # ----------------------------------------------------------------------------- checks
-def _check(graph: Sequence[CostNode], targets: Sequence[str], pins: Mapping[str, str]
-           ) -> dict[str, dict[str, float]]:
-    """Validate and return each node's allowed costs (targets, capability and pins)."""
+def allowed_costs(graph: Sequence[CostNode], targets: Sequence[str], pins: Mapping[str, str]
+                  ) -> dict[str, dict[str, float]]:
+    """Validate and return each node's allowed costs (targets, capability and pins): the
+    devices every solver and baseline may choose from."""
     names = [n.name for n in graph]
     if len(set(names)) != len(names):
         dup = sorted({x for x in names if names.count(x) > 1})
@@ -275,7 +276,7 @@ def solve(graph: Iterable[CostNode], targets: Sequence[str] = ("vta", "cpu"),
     graph = tuple(graph)
     pins = dict(pins or {})
     targets = tuple(targets)
-    allowed = _check(graph, targets, pins)
+    allowed = allowed_costs(graph, targets, pins)
     assign = {v: min(c, key=c.get) for v, c in allowed.items()}  # cheapest alone: a start
     if len(targets) == 1:
         return Partition(graph, assign, targets, pins, latency(graph, assign))
@@ -350,4 +351,5 @@ def explain(p: Partition) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["max_flow", "latency", "crossings", "Partition", "solve", "explain"]
+__all__ = ["max_flow", "latency", "crossings", "allowed_costs", "Partition", "solve",
+           "explain"]

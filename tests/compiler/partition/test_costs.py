@@ -1,5 +1,5 @@
 """The cost model: the CPU model is cached per host (how well it predicts measured kernel
-times is a benchmark, ``benchmarks/partition_costs.py``: timing belongs there, not in tests
+times is a benchmark, ``benchmarks/cost_model.py``: timing belongs there, not in tests
 on a shared machine); the accelerator cost is the compiler's estimate at the
 configured clock and its refusals are "not capable"; transfers follow the link table; and
 the whole model ranks the obvious cases right."""
@@ -47,7 +47,7 @@ def test_calibration_is_cached_per_host(tmp_path, monkeypatch):
     monkeypatch.setattr(costs, "calibrate_cpu", lambda: calls.append(1) or fake)
     first = cpu_model(tmp_path)
     files = list((tmp_path / "partition").glob("cpu-*.json"))
-    assert [f.name for f in files] == [f"cpu-{costs.host_key()}.json"]
+    assert [f.name for f in files] == [f"cpu-v{costs.CALIBRATION_VERSION}-{costs.host_key()}.json"]
     assert json.loads(files[0].read_text())["host"] == costs.host_key()
     assert cpu_model(tmp_path) == first == fake and len(calls) == 1  # read, not measured
     files[0].write_text("{not json")  # a corrupt cache is measured again, not trusted
@@ -165,3 +165,31 @@ def test_float_nodes_need_a_cpu_cost_and_a_shape():
         build_cost_graph([OpNode("f", None, (), (1, 4))], {}, [], DEFAULT, cpu=cpu_model())
     with pytest.raises(PartitionError, match="'f': a float node needs its output shape"):
         build_cost_graph([OpNode("f", None, (), None, 1e-3)], {}, [], DEFAULT, cpu=cpu_model())
+
+
+def test_cpu_features_follow_the_kernels_the_cpu_runs():
+    wide = Conv2d(1, 32, 28, 28, 32, 3, 3, pad=1, epilogue=EP, name="wide")
+    narrow = Conv2d(1, 32, 14, 14, 64, 1, 1, epilogue=EP, name="narrow")
+    assert costs.cpu_features(wide) == ("conv2d", wide.macs, 32 * 32 * 9)
+    assert costs.cpu_features(narrow) == ("conv2d_narrow", narrow.macs, 64 * 32)
+    assert costs.cpu_features(Dense(4, 256, 128, epilogue=EP)) == ("dense", 4 * 256 * 128,
+                                                                   256 * 128)
+    kind, work, wb = costs.cpu_features(Elementwise((1, 8, 4, 4), (AluStep("add"),)))
+    assert (kind, work, wb) == ("elementwise", 3 * 128, 0.0)
+
+
+def test_the_weight_factor_is_fitted_and_separates_same_mac_ops():
+    # seconds = 1 + macs + 50 * weight bytes exactly: the fit recovers 50
+    pts = [(m, w, 1 + m + 50 * w) for m, w in ((10, 1), (20, 5), (40, 2), (80, 9))]
+    assert costs.fit_weight_factor(pts) == pytest.approx(50)
+    assert costs.fit_weight_factor(pts[:2]) == 0.0  # too few samples to separate them
+    assert costs.fit_weight_factor([(m, m, t) for m, _, t in pts]) == 0.0  # collinear
+    m = costs.CpuModel("h", {"dense": (0.0, 1.0)}, {"dense": ((0.0, 0.0), (1e9, 1e9))},
+                       {"dense": 10.0})
+    few_rows = Dense(1, 512, 256, epilogue=EP)
+    many_rows = Dense(4, 256, 128, epilogue=EP)  # same MACs, a quarter of the weights
+    assert m.op_seconds(few_rows) == pytest.approx(131072 + 10 * 131072)
+    assert m.op_seconds(many_rows) == pytest.approx(131072 + 10 * 32768)
+    full = costs.CpuModel("h", {k: (0.0, 1.0) for k in costs.CPU_KINDS}, m.samples,
+                          m.weight_factor)
+    assert costs.CpuModel.from_json(json.loads(json.dumps(full.to_json()))) == full

@@ -4,12 +4,10 @@ every assignment; targets and pins are respected; bad input gives a PartitionErr
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 import pytest
 
+from compiler.partition.baselines import exhaustive
 from compiler.partition.costs import CostNode
 from compiler.partition.errors import PartitionError
 from compiler.partition.solve import crossings, latency, max_flow, solve
@@ -35,14 +33,7 @@ def random_graph(rng: np.random.Generator, n: int, devices=DEVS2) -> tuple[CostN
 
 def brute_force(graph, targets, pins) -> float:
     """The least latency over every assignment of every node to an allowed device."""
-    choices = []
-    for n in graph:
-        devs = [pins[n.name]] if n.name in pins else list(targets)
-        choices.append([d for d in devs if d in n.costs])
-    best = math.inf
-    for combo in itertools.product(*choices):
-        best = min(best, latency(graph, dict(zip([n.name for n in graph], combo, strict=True))))
-    return best
+    return exhaustive(graph, targets, pins).seconds
 
 
 def feasible(graph, targets, pins) -> bool:

@@ -1,0 +1,323 @@
+"""How good is the partitioner's cost model, and the partition it chooses?
+
+Three checks, all measured in this run (docs/graph.md, "The cost model"):
+
+1. **Per-op estimates against measurements, per device.**  Accelerator: the compiler's
+   estimate (``compile_op(op, cfg).estimated_cycles``, what the partitioner prices) against
+   the cycles of running the op on the ``sim`` device (exact), on each config.  CPU: the
+   host's CPU model, calibrated at the start of this run (``--cached``: the cached one), on
+   ops its calibration never saw, against the op's llvmlite kernel timed here the way the
+   calibration times (each op called once in turn, best of several rounds).  Ops:
+   convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
+   and 2), dense (batch 1 and 4), max/avg/global pooling, element-wise add and ReLU.  Per
+   device: Spearman rank correlation and mean absolute relative error ``|est - meas| / meas``.
+2. **Exhaustive check on small graphs.**  Small CNNs (``tests/compiler/graph/lower_models``)
+   quantized and lowered with every legal assignment of their opset ops to {vta, cpu}
+   (:func:`compiler.partition.baselines.assignments`), each run on the simulator; its
+   end-to-end time is what the partitioner minimizes, measured: the executor profile's
+   ``latency_ms`` (one sample alone: accelerator cycles at the config's clock and the
+   copies over the device's link modelled -- the simulator has no link to time -- host
+   steps and the layout packing at the boundaries measured), best of several runs.  The
+   few fastest, the chosen one and the baselines are then measured twice more,
+   alternating (the least of a hundred noisy first-pass times is biased low).  The
+   partition chosen must be within 5% of the best measured assignment.  Configs: ``tiny``,
+   ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle and 400 cycles of
+   DRAM latency).
+3. **Cost-based against the baselines** on each (model, config): all-accelerator (every opset
+   op on the accelerator) and onnxruntime-style greedy claiming
+   (:func:`compiler.partition.baselines.greedy_claim`, targets vta then cpu), measured the
+   same way.
+
+    python benchmarks/cost_model.py            # everything (a few minutes)
+    python benchmarks/cost_model.py --quick    # two ops, one model, tiny only (the smoke test)
+
+    python benchmarks/cost_model.py --part ops # check 1 only (under a minute)
+    python benchmarks/cost_model.py --cached   # the cached CPU model, not calibrated afresh
+
+Summary line: ``cost_model: acc_spearman=<x> acc_mare=<x> cpu_spearman=<x> cpu_mare=<x>
+within_5pct=<k>/<n> partition_vs_best=<x> beats_both=<k>/<n>`` (``partition_vs_best``: the
+worst over the graphs of chosen/best measured time; ``--part`` keeps the items of the
+checks run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from compiler.api import compile_op  # noqa: E402
+from compiler.frontend import import_onnx  # noqa: E402
+from compiler.graph.lower import Lowered, lower  # noqa: E402
+from compiler.graph.pipeline import run_quantization  # noqa: E402
+from compiler.graph.quantize import samples_from_arrays  # noqa: E402
+from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
+from compiler.partition.costs import (  # noqa: E402
+    CpuModel,
+    cpu_model,
+    measure_in_rotation,
+    random_inputs,
+)
+from opset import (  # noqa: E402
+    AluStep,
+    Conv2d,
+    Dense,
+    DepthwiseConv2d,
+    Elementwise,
+    Epilogue,
+    GlobalAvgPool,
+    Pool2d,
+    Requant,
+)
+from runtime.devices import open_device  # noqa: E402
+from runtime.executor import Executor  # noqa: E402
+from tests.compiler.graph.lower_models import calib, islands_cnn, small_cnn  # noqa: E402
+from vta.api import run_compiled  # noqa: E402
+from vta_hw.config import DEFAULT, HwConfig, preset  # noqa: E402
+
+EP = Epilogue(requant=Requant(1, 8))
+OPS = (
+    Conv2d(1, 32, 28, 28, 32, 3, 3, pad=1, epilogue=EP, name="conv3x3"),
+    Conv2d(1, 64, 14, 14, 64, 1, 1, epilogue=EP, name="conv1x1"),
+    Conv2d(1, 32, 28, 28, 64, 3, 3, stride=2, pad=1, epilogue=EP, name="conv3x3_s2"),
+    Conv2d(1, 16, 56, 56, 16, 3, 3, pad=1, epilogue=EP, name="conv3x3_wide"),
+    DepthwiseConv2d(1, 32, 28, 28, 3, 3, pad=1, epilogue=EP, name="depthwise"),
+    DepthwiseConv2d(1, 64, 28, 28, 3, 3, stride=2, pad=1, epilogue=EP, name="depthwise_s2"),
+    Conv2d(1, 128, 7, 7, 128, 1, 1, epilogue=EP, name="conv1x1_7x7"),
+    Conv2d(1, 3, 32, 32, 16, 3, 3, pad=1, epilogue=EP, name="conv_stem"),
+    Dense(1, 512, 256, epilogue=EP, name="dense"),
+    Dense(8, 512, 512, epilogue=EP, name="dense_b8"),
+    Dense(4, 256, 128, epilogue=EP, name="dense_b4"),
+    Pool2d(1, 32, 28, 28, "max", 2, 2, 2, 0, name="maxpool"),
+    Pool2d(1, 32, 28, 28, "avg", 3, 3, 2, 1, name="avgpool"),
+    GlobalAvgPool(1, 64, 14, 14, name="gap"),
+    Elementwise((1, 32, 28, 28), (AluStep("add"),), name="add"),
+    Elementwise((1, 64, 14, 14), (AluStep("max", 0),), name="relu"),
+)
+QUICK_OPS = ("conv1x1", "relu")
+STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_latency=400)
+MODELS = {"small_cnn": small_cnn, "islands_cnn": islands_cnn}
+
+
+# ----------------------------------------------------------------------------- statistics
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 0, ties sharing their mean rank."""
+    x = np.asarray(x, float)
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x), dtype=float)
+    for v in np.unique(x):
+        tie = x == v
+        r[tie] = r[tie].mean()
+    return r
+
+
+def spearman(est: np.ndarray, meas: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson's on the ranks)."""
+    if len(est) < 2:
+        return float("nan")
+    return float(np.corrcoef(ranks(est), ranks(meas))[0, 1])
+
+
+def mare(est: np.ndarray, meas: np.ndarray) -> float:
+    """Mean absolute relative error of the estimates."""
+    est, meas = np.asarray(est, float), np.asarray(meas, float)
+    return float(np.mean(np.abs(est - meas) / meas))
+
+
+# ----------------------------------------------------------------------------- 1. per op
+@dataclass(frozen=True)
+class OpRow:
+    device: str
+    config: str
+    op: str
+    estimate: float
+    measured: float
+
+
+def accelerator_rows(ops, configs: list[HwConfig]) -> list[OpRow]:
+    """Estimated against simulated cycles of every op each config can compile."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for cfg in configs:
+        for op in ops:
+            compiled = compile_op(op, cfg)
+            inputs = dict(zip([s.name for s in op.inputs()], random_inputs(op, rng),
+                              strict=True))
+            sim = run_compiled(compiled, inputs, "sim").cycles
+            rows.append(OpRow("vta", cfg.name, op.name, compiled.estimated_cycles, sim))
+    return rows
+
+
+def cpu_rows(ops, model: CpuModel, runs: int) -> list[OpRow]:
+    """The CPU model against each op's kernel, timed as the calibration times (one call of
+    each op in turn, best over ``4 * runs`` rounds: each kernel between other kernels, as
+    in a graph)."""
+    import cpu_gpu_backends as cb
+
+    rng = np.random.default_rng(1)
+    meas = measure_in_rotation([(cb.quantized_op(op), random_inputs(op, rng)) for op in ops],
+                               rounds=4 * runs)
+    return [OpRow("cpu", "host", op.name, model.op_seconds(op), float(t))
+            for op, t in zip(ops, meas, strict=True)]
+
+
+def per_op_table(rows: list[OpRow]) -> list[str]:
+    lines = [f"{'device':<7}{'config':<9}{'op':<14}{'estimate':>12}{'measured':>12}"
+             f"{'est/meas':>10}"]
+    for r in rows:
+        unit = (lambda v: f"{v:>12.0f}") if r.device == "vta" else (lambda v: f"{v * 1e6:>10.1f}us")
+        lines.append(f"{r.device:<7}{r.config:<9}{r.op:<14}{unit(r.estimate)}"
+                     f"{unit(r.measured)}{r.estimate / r.measured:>10.3f}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- 2./3. graphs
+def quantized(make) -> object:
+    g = import_onnx(make())
+    return run_quantization(g, samples_from_arrays(g, calib()))
+
+
+def measured_seconds(low: Lowered, x: np.ndarray, runs: int) -> float:
+    """One sample end to end, as the executor's profile gives it (``latency_ms``:
+    accelerator cycles at the clock and link copies modelled, host steps and layout
+    packing measured), best of ``runs``."""
+    ex = Executor(low.module, open_device("sim", low.module.config))
+    try:
+        return min(ex.run({"x": x}).profile["totals"]["latency_ms"] for _ in range(runs)) / 1e3
+    finally:
+        ex.close()
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    model: str
+    config: str
+    count: int
+    chosen: float
+    best: float
+    best_assignment: dict
+    all_vta: float
+    greedy: float
+    chosen_assignment: dict
+
+
+def check_graph(name: str, q, cfg: HwConfig, cpu: CpuModel, runs: int,
+                free: int | None) -> GraphResult:
+    """Measure every legal assignment of ``q``'s opset ops on ``cfg`` (only the first
+    ``free`` ops varied when given, the rest on the CPU), partitioned with the CPU model
+    ``cpu``; then measure again, alternating, the few fastest, the chosen partition,
+    all-accelerator and greedy claiming (the minimum of a hundred noisy first-pass times
+    is biased low: the re-measured candidates are compared on equal terms)."""
+    x = calib(1, seed=5)["x"][0]
+    chosen = lower(q, cfg, targets=("vta", "cpu"), cpu=cpu)
+    graph = chosen.partition.graph
+    ops = [n.name for n in graph if n.kind == "op" and "vta" in n.costs]
+    fixed = {n: "cpu" for n in ops[free:]} if free is not None else {}
+
+    def key(assign) -> tuple:
+        return tuple(sorted((n, assign[n]) for n in ops))
+
+    def build(k: tuple) -> Lowered:
+        return lower(q, cfg, targets=("vta", "cpu"), pins=dict(k), cpu=cpu)
+
+    times = {key(a): measured_seconds(build(key(a)), x, runs)
+             for a in assignments(graph, ("vta", "cpu"), fixed)}
+    k_chosen = key(chosen.partition.assignment)
+    k_greedy = key(greedy_claim(graph, ("vta", "cpu")).assignment)
+    k_vta = key(dict.fromkeys(ops, "vta"))
+    again = {*sorted(times, key=times.get)[:3], k_chosen, k_greedy, k_vta}
+    lowered = {k: build(k) for k in again}
+    final = {k: times.get(k, np.inf) for k in again}
+    for _ in range(2):
+        for k in again:
+            final[k] = min(final[k], measured_seconds(lowered[k], x, runs))
+    best = min(final, key=final.get)
+    return GraphResult(name, cfg.name, len(times), final[k_chosen], final[best], dict(best),
+                       final[k_vta], final[k_greedy], dict(k_chosen))
+
+
+def short(assign: dict) -> str:
+    """``conv1,pool1 on vta`` style: the ops on the accelerator."""
+    on = [n for n, d in assign.items() if d == "vta"]
+    return ",".join(on) if on else "(all cpu)"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="two ops, one model with three ops free, tiny only (smoke test)")
+    ap.add_argument("--runs", type=int, default=3, help="measurements per timing (best of)")
+    ap.add_argument("--cached", action="store_true",
+                    help="the cached host calibration instead of calibrating in this run")
+    ap.add_argument("--part", choices=("ops", "graphs", "all"), default="all",
+                    help="per-op estimates only, graphs only, or both")
+    args = ap.parse_args()
+    if args.quick:
+        ops = [op for op in OPS if op.name in QUICK_OPS]
+        configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
+    else:
+        ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
+    if args.cached:
+        model = cpu_model()
+    else:  # calibrated in this run, on the machine as loaded now, like the measurements
+        with tempfile.TemporaryDirectory() as d:
+            model = cpu_model(Path(d), recalibrate=True)
+    summary = []
+    if args.part in ("ops", "all"):
+        summary += per_op_report(ops, [c for c in configs if c.name != "starved"], model,
+                                 args.runs)
+    if args.part in ("graphs", "all"):
+        summary += graphs_report(models, configs, model, args.runs, free)
+    print("cost_model: " + " ".join(summary))
+    return 0
+
+
+def per_op_report(ops, configs: list[HwConfig], model: CpuModel, runs: int) -> list[str]:
+    """Check 1: the table, and ``key=value`` summary items."""
+    acc = accelerator_rows(ops, configs)
+    cpu = cpu_rows(ops, model, runs)
+    print("1. per-op estimates (accelerator: cycles, estimate vs simulated; cpu: seconds)")
+    print("\n".join(per_op_table(acc + cpu)))
+    out = []
+    for dev, rows in (("acc", acc), ("cpu", cpu)):
+        est = np.array([r.estimate for r in rows])
+        meas = np.array([r.measured for r in rows])
+        rho, err = spearman(est, meas), mare(est, meas)
+        print(f"  {dev}: ops={len(rows)} spearman={rho:.3f} mean_abs_rel_err={err:.3f}")
+        out += [f"{dev}_spearman={rho:.3f}", f"{dev}_mare={err:.4f}"]
+    return out
+
+
+def graphs_report(models, configs: list[HwConfig], cpu: CpuModel, runs: int,
+                  free: int | None) -> list[str]:
+    """Checks 2 and 3: the table, and ``key=value`` summary items."""
+    print("\n2./3. every assignment measured end to end (ms, the profile's latency_ms: "
+          "accelerator and link copies at the clock, host measured)")
+    print(f"{'model':<12}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
+          f"{'all-vta':>9}{'greedy':>9}  chosen on vta / best on vta")
+    results = []
+    for mname, make in models.items():
+        q = quantized(make)
+        for cfg in configs:
+            r = check_graph(mname, q, cfg, cpu, runs, free)
+            results.append(r)
+            print(f"{r.model:<12}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
+                  f"{r.best * 1e3:>9.3f}{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
+                  f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
+                  f"{short(r.best_assignment)}", flush=True)
+    within = sum(r.chosen <= 1.05 * r.best for r in results)
+    worst = max(r.chosen / r.best for r in results)
+    beats = sum(r.chosen < r.all_vta and r.chosen < r.greedy for r in results)
+    return [f"within_5pct={within}/{len(results)}", f"partition_vs_best={worst:.3f}",
+            f"beats_both={beats}/{len(results)}"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
