@@ -60,6 +60,7 @@ from compiler.graph.quantize import samples_from_arrays  # noqa: E402
 from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
 from compiler.partition.costs import (  # noqa: E402
     CpuModel,
+    bound_kernel,
     cpu_model,
     measure_in_rotation,
     random_inputs,
@@ -159,10 +160,9 @@ def cpu_rows(ops, model: CpuModel, runs: int) -> list[OpRow]:
     """The CPU model against each op's kernel, timed as the calibration times (one call of
     each op in turn, best over ``4 * runs`` rounds: each kernel between other kernels, as
     in a graph)."""
-    import cpu_gpu_backends as cb
 
     rng = np.random.default_rng(1)
-    meas = measure_in_rotation([(cb.quantized_op(op), random_inputs(op, rng)) for op in ops],
+    meas = measure_in_rotation([bound_kernel(op, rng) for op in ops],
                                rounds=4 * runs)
     return [OpRow("cpu", "host", op.name, model.op_seconds(op), float(t))
             for op, t in zip(ops, meas, strict=True)]

@@ -95,7 +95,7 @@ def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
 
 
 # ----------------------------------------------------------------------------- CPU model
-CALIBRATION_VERSION = 6
+CALIBRATION_VERSION = 7
 CPU_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense", "elementwise", "pool",
              "layout")
 GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
@@ -187,14 +187,22 @@ class CpuModel:
         kind, base, wb = cpu_features(op)
         return self.seconds(kind, self.work(kind, base, wb))
 
-    def scaled(self, factor: float, host: str = "") -> CpuModel:
+    def scaled(self, factor: float, host: str = "",
+               kinds: tuple[str, ...] | None = None) -> CpuModel:
         """The same kernels on a host ``factor`` times slower (an embedded host next to the
-        accelerator rather than the machine that calibrated): every time times ``factor``."""
+        accelerator rather than the machine that calibrated): every time times ``factor``,
+        or only the times of ``kinds``."""
         if not factor > 0:
             raise PartitionError(f"CPU slow-down factor must be > 0, got {factor}")
+        bad = sorted(set(kinds or ()) - set(self.fits))
+        if bad:
+            raise PartitionError(f"CPU model has no kind(s) {bad}; known: {sorted(self.fits)}")
+
+        def f(kind: str) -> float:
+            return factor if kinds is None or kind in kinds else 1.0
         return CpuModel(host or f"{self.host}/{factor:g}",
-                        {k: (o * factor, r / factor) for k, (o, r) in self.fits.items()},
-                        {k: tuple((w, t * factor) for w, t in v)
+                        {k: (o * f(k), r / f(k)) for k, (o, r) in self.fits.items()},
+                        {k: tuple((w, t * f(k)) for w, t in v)
                          for k, v in self.samples.items()}, self.weight_factor)
 
     def to_json(self) -> dict:
@@ -308,11 +316,26 @@ def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
-def measure_op(op, rng: np.random.Generator | None = None) -> float:
-    """Seconds one call of ``op``'s llvmlite kernel takes on this host."""
+# an op's constant operands: the executor binds them once at load (weights packed then)
+CONSTANT_ROLES = ("w", "bias", "multiplier", "shift")
+
+
+def bound_kernel(op, rng: np.random.Generator) -> tuple[Callable, list[np.ndarray]]:
+    """``op``'s llvmlite kernel as the executor runs it -- random constants bound once (the
+    weight packing done), so calls take only the activations -- and random activations."""
     import cpu_gpu_backends as cb
 
-    return measure_seconds(cb.quantized_op(op), random_inputs(op, rng or np.random.default_rng(0)))
+    kernel = cb.quantized_op(op)
+    arrays = dict(zip([spec.name for spec in op.inputs()], random_inputs(op, rng), strict=True))
+    consts = {k: a for k, a in arrays.items() if k in CONSTANT_ROLES}
+    if consts:
+        kernel = kernel.bind(**consts)
+    return kernel, [a for k, a in arrays.items() if k not in consts]
+
+
+def measure_op(op, rng: np.random.Generator | None = None) -> float:
+    """Seconds one call of ``op``'s llvmlite kernel takes on this host (constants bound)."""
+    return measure_seconds(*bound_kernel(op, rng or np.random.default_rng(0)))
 
 
 def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -331,7 +354,7 @@ def calibrate_cpu() -> CpuModel:
     import cpu_gpu_backends as cb
 
     rng = np.random.default_rng(0)
-    kernels = [(cpu_features(op), cb.quantized_op(op), random_inputs(op, rng))
+    kernels = [(cpu_features(op), *bound_kernel(op, rng))
                for ops in calibration_ops().values() for op in ops]
     layouts = []
     for c, h in ((16, 8), (16, 16), (16, 32), (64, 28), (64, 56)):
@@ -492,6 +515,7 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
 __all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
            "accelerator_cost", "cpu_features", "fit_weight_factor", "CpuModel", "host_key",
            "calibration_ops", "GEMM_KINDS",
-           "measure_op", "measure_in_rotation", "fit_line", "calibrate_cpu", "cpu_model",
+           "measure_op", "bound_kernel", "measure_in_rotation", "fit_line", "calibrate_cpu",
+           "cpu_model",
            "OpNode", "CostNode",
            "build_cost_graph", "VTA", "CPU", "GPU", "DEVICES"]
