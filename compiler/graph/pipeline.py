@@ -70,17 +70,7 @@ def run_quantization(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] |
     scales), quantization and fusion into opset ops: the graph the partitioner receives.
     ``dump`` as for :func:`run_passes`, plus ``NN_quantize_and_fuse.txt`` (the quantized
     graph, one line per node with its kind)."""
-    sink: Callable[[str, Graph], None] | None
-    if isinstance(dump, (str, Path)):
-        folder = Path(dump)
-        folder.mkdir(parents=True, exist_ok=True)
-        counter = iter(range(len(FLOAT_PASSES) + 2))
-
-        def sink(name: str, g: Graph) -> None:
-            (folder / f"{next(counter):02d}_{name}.txt").write_text(format_graph(g))
-    else:
-        sink = dump
-    graph = run_passes(graph, FLOAT_PASSES, dump=sink)
+    graph = run_passes(graph, FLOAT_PASSES, dump=dump)  # 00_input ... NN_<last pass>
     qgraph = quantize_model(graph, samples, method=method, per_channel=per_channel,
                             percentile=percentile)
     if isinstance(dump, (str, Path)):
