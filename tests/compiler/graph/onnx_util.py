@@ -24,6 +24,26 @@ def run_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.nda
     return sess.run(None, feeds)
 
 
+def quantize_static_file(model: onnx.ModelProto, calib: list[dict[str, np.ndarray]],
+                         folder: Path, **kw) -> Path:
+    """``model`` saved to ``folder/f.onnx`` and quantized by onnxruntime's
+    ``quantize_static`` (keyword arguments passed on) calibrated on ``calib`` (one feed dict
+    per sample) into ``folder/q.onnx``, whose path is returned."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    src, dst = Path(folder) / "f.onnx", Path(folder) / "q.onnx"
+    onnx.save(model, src)
+    quantize_static(str(src), str(dst), Reader(), **kw)
+    return dst
+
+
 def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
     """The model with every ConstantOfShape (the light models' uniform 0.02 weights) replaced
     by a seeded random initializer of the same shape, scaled so activations stay O(1):

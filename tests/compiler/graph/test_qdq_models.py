@@ -12,7 +12,13 @@ from onnx import helper
 from compiler.frontend import import_onnx
 from compiler.graph.pipeline import run_passes
 from compiler.graph.reference import evaluate
-from tests.compiler.graph.onnx_util import init, make_model, run_ort, tensor
+from tests.compiler.graph.onnx_util import (
+    init,
+    make_model,
+    quantize_static_file,
+    run_ort,
+    tensor,
+)
 
 
 def _float_model(rng) -> onnx.ModelProto:
@@ -31,27 +37,13 @@ def _float_model(rng) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_qdq_model_matches_onnxruntime(tmp_path, per_channel):
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import QuantFormat, QuantType
+
     rng = np.random.default_rng(11)
     calib = [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(8)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
-    onnx.save(_float_model(rng), src)
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel, activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8)
+    dst = quantize_static_file(_float_model(rng), calib, tmp_path,
+                               quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                               activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     model = onnx.load(dst)
     graph = run_passes(import_onnx(dst))
     dq_w = [n for n in graph.nodes if n.op == "DequantizeLinear" and n.inputs[0] in

@@ -18,7 +18,7 @@ from compiler.graph.pipeline import run_passes
 from compiler.graph.quantize import QuantizeError, evaluate_quantized, quantize_model
 from runtime.devices import open_device
 from runtime.executor import Executor
-from tests.compiler.graph.onnx_util import init, make_model, tensor
+from tests.compiler.graph.onnx_util import init, make_model, quantize_static_file, tensor
 from vta_hw.config import preset
 
 
@@ -54,24 +54,15 @@ def _quantize_static(tmp_path, rng, calib, per_channel: bool, encoding: str = "d
     """The float model (``_float_model`` unless ``model`` is given) quantized by
     quantize_static with its defaults except ``per_channel``, the activation ``encoding``
     (see :data:`ENCODINGS`) and ``extra_options``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
+    from onnxruntime.quantization import QuantType
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
-    onnx.save(model if model is not None else _float_model(rng), src)
     kw: dict = {"per_channel": per_channel, "extra_options": dict(extra_options or {})}
     if encoding == "symmetric":
         kw["extra_options"]["ActivationSymmetric"] = True
     elif encoding == "uint8":
         kw["activation_type"] = QuantType.QUInt8
-    quantize_static(str(src), str(dst), Reader(), **kw)
-    return dst
+    return quantize_static_file(model if model is not None else _float_model(rng), calib,
+                                tmp_path, **kw)
 
 
 def _run_ort_optimized(path, x):
