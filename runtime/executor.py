@@ -78,12 +78,14 @@ class InputError(VtaError, ValueError):
 
 @dataclass
 class _HostKernel:
+    """An opset op compiled for the CPU with its constants bound: ``names`` are the inputs
+    fed at every launch (the activations), each with its buffer."""
+
     step: Step
     handle: Any
     names: tuple[str, ...]
     buffers: dict[str, Any]
     out: Any
-    fed: tuple[str, ...]
 
 
 @dataclass
@@ -169,7 +171,7 @@ class Executor:
             bufs[name] = self.host.allocate(spec.size * spec.ty.itemsize)
         out = handle.plan.buffer(handle.plan.outputs[0].name)
         return _HostKernel(s, handle, names, bufs,
-                           self.host.allocate(out.size * out.ty.itemsize), names)
+                           self.host.allocate(out.size * out.ty.itemsize))
 
     def close(self) -> None:
         """Release the programs' device memory and the host buffers."""
@@ -283,7 +285,7 @@ class Executor:
         s, host = kern.step, self.host
         assert host is not None
         nbytes_in = 0
-        for name in kern.fed:
+        for name in kern.names:
             spec = kern.handle.plan.buffer(name)
             data = np.ascontiguousarray(env[s.inputs[name]]).reshape(spec.shape)
             host.copy_in(kern.buffers[name], data)

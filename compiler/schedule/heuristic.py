@@ -307,9 +307,7 @@ def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
     if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
         try:
             return _shared_gemm_schedule(timing_equivalent(op), cfg, options, virtual_threads)
-        except ScheduleError:
-            return default_gemm_schedule(op, cfg, options, virtual_threads)
-        except TypeError:  # unhashable options: search afresh
+        except (ScheduleError, TypeError):  # name the op in the error; unhashable options
             return default_gemm_schedule(op, cfg, options, virtual_threads)
     if isinstance(op, (Elementwise, Pool2d, GlobalAvgPool)):
         return default_alu_schedule(op, cfg, options, virtual_threads)
