@@ -32,7 +32,6 @@ from vta.commands._common import (
     add_output_arg,
     config_from_args,
     path_arg,
-    read_input,
     read_npz,
 )
 from vta.outputs import Outputs, writes_outputs
@@ -70,10 +69,10 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     targets = parse_targets(args.targets)
     pins = parse_pins(args.pin or [])
     shapes = parse_input_shapes(args.input_shape or [])
-    read_input(args.model, "model", text=False)  # exists, a file, readable, not empty
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
     with waiting(f"importing {args.model}", stream=sys.stdout):
-        # from the path: errors name the file, and external weights are found beside it
+        # read from its path, once: errors (missing, a directory, empty, not ONNX) name the
+        # file, and external weights are found beside it
         graph = import_onnx(Path(args.model), input_shapes=shapes or None)
     samples = None
     if calib is not None:
