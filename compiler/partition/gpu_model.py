@@ -9,9 +9,11 @@ the kernels the executor would launch):
 
 * ``ops``: 2 per MAC (the int8 kernels multiply-add in int32 on the CUDA cores: ``int_ops``
   is the card's int32 rate; float kernels use ``f32_flops``);
-* ``utilization``: the launched threads over the threads that keep every SM busy
-  (``sms * THREADS_PER_SM_BUSY``), at most 1 -- a depthwise or pooling kernel with one
-  thread per output row cannot fill a GPU, and this is what prices that;
+* ``utilization``: the threads launched by the op's narrowest kernel (the one whose
+  parallelism bounds the op: the tiled GEMM of a conv, not its per-element epilogue) over
+  the threads that keep every SM busy (``sms * THREADS_PER_SM_BUSY``), at most 1 -- a
+  depthwise or pooling kernel with one thread per output row cannot fill a GPU, and this
+  is what prices that;
 * ``bytes``: every buffer of the plan once, scratch buffers twice (written, then read);
 * ``efficiency``: the fraction of peak a tiled CUDA-core GEMM of this kind reaches.
 
@@ -114,7 +116,7 @@ def gpu_cost(op: object, spec: GpuSpec) -> GpuCost:
     if why is not None:
         return GpuCost(None, why)
     plan = gpu_plan(op)
-    threads = max(math.prod(st.grid) * math.prod(st.block) for st in plan.steps)
+    threads = min(math.prod(st.grid) * math.prod(st.block) for st in plan.steps)
     util = min(1.0, threads / spec.busy_threads)
     nbytes = sum(b.size * b.ty.itemsize * (2 if b.role == "temp" else 1)
                  for b in plan.buffers)

@@ -8,9 +8,11 @@ GPU.
   bias included, into a scratch buffer; the opset epilogue (:func:`.quantized.requantize_plan`,
   the hardware's wrapping requantization ending in int8 saturation) follows as an
   element-wise kernel, one GPU thread per element.
+* DepthwiseConv2d: the CPU's raw kernels (one task per output row), then the epilogue kernel
+  with one GPU thread per element.
 * Elementwise: the CPU's element-wise kernel with one element per parallel task (one GPU
   thread each) instead of a row.
-* DepthwiseConv2d, Pool2d, GlobalAvgPool: the CPU plans themselves.  Their
+* Pool2d, GlobalAvgPool: the CPU plans themselves.  Their
   kernels are one ``parallel`` loop of independent tasks (an output row, a chunk of a row),
   which the NVPTX renderer maps to one GPU thread each, so the arithmetic, and hence the
   bits, are those of the CPU kernels the tests check against the reference.
@@ -25,6 +27,7 @@ from dataclasses import replace
 
 from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 
+from .depthwise import depthwise_conv2d_plan
 from .gpu_gemm import gpu_conv2d_plan, gpu_dense_plan
 from .plan import OpPlan
 from .quantized import _elementwise_plan, _with_epilogue, op_plan, rename
@@ -51,6 +54,11 @@ def gpu_op_plan(op: object) -> OpPlan:
         raw = gpu_dense_plan(op.n, op.i, op.o, "i8", op.epilogue.bias, transpose_b=True)
         raw = rename(raw, {"a": "x", "b": "w", "out": "acc"}, frozenset({"acc"}))
         plan = _with_epilogue(raw, op, (op.n, op.o), 1, PER_THREAD)
+    elif isinstance(op, DepthwiseConv2d):
+        raw = depthwise_conv2d_plan((op.n, op.c, op.h, op.w), (op.c, 1, op.kh, op.kw), "i8",
+                                    op.stride, op.pad, 1, op.epilogue.bias, None, op.pad_value)
+        raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
+        plan = _with_epilogue(raw, op, (op.n, op.c, op.ho, op.wo), 1, PER_THREAD)
     elif isinstance(op, Elementwise):
         plan = _elementwise_plan(op, PER_THREAD)
     elif isinstance(op, GPU_OPS):
