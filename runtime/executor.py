@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
-from runtime.gpu_runner import GpuKernel, free_gpu_step, load_gpu_step, open_gpu, run_gpu_step
+from runtime.gpu_runner import GpuKernel, free_gpu_step, load_gpu_steps, open_gpu, run_gpu_step
 from runtime.host_ops import is_host_op
 from runtime.links import LinkProfile
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
@@ -499,7 +499,7 @@ def _load_gpu_steps(module: Module, gpu: Device | None
             raise DeviceError(f"module step(s) {names} are assigned to the gpu, and there is "
                               f"no usable GPU here ({e}); run the module on a machine with an "
                               "NVIDIA GPU, or recompile with --targets vta,cpu") from None
-    return gpu, {i: load_gpu_step(gpu, module.steps[i], module.constants) for i in steps}
+    return gpu, load_gpu_steps(gpu, {i: module.steps[i] for i in steps}, module.constants)
 
 
 def open_executor(module: Module, spec: str, **kw: Any) -> Executor:

@@ -51,6 +51,7 @@ class GpuDevice(Device):
                                 "cuDevicePrimaryCtxRetain")
         self._check(self._cu.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
         self._live: dict[int, Any] = {}
+        self._modules: dict[str, Any] = {}
         self.arch = self._arch()
 
     def _arch(self) -> str:
@@ -113,8 +114,12 @@ class GpuDevice(Device):
         if not isinstance(program, GpuProgram):
             raise DeviceError(f"gpu: cannot load {type(program).__name__}; expected a "
                               "GpuProgram from cpu_gpu_backends")
-        image = np.frombuffer(program.ptx.encode() + b"\0", np.uint8)
-        module = self._check(self._cu.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
+        module = self._modules.get(program.ptx)  # steps of one model share one PTX module
+        if module is None:
+            image = np.frombuffer(program.ptx.encode() + b"\0", np.uint8)
+            module = self._check(self._cu.cuModuleLoadData(image.ctypes.data),
+                                 "cuModuleLoadData")
+            self._modules[program.ptx] = module
         fns = {k.name: self._check(self._cu.cuModuleGetFunction(module, k.name.encode()),
                                    f"cuModuleGetFunction({k.name})")
                for k in program.plan.kernels}

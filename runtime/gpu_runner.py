@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Buffer, Device
-from runtime.gpu_steps import DEFAULT_ARCH, GpuStepError, gpu_program
+from runtime.gpu_steps import DEFAULT_ARCH, GpuStepError, gpu_programs
 
 
 @dataclass
@@ -32,10 +32,19 @@ class GpuKernel:
     resident_bytes: int
 
 
-def load_gpu_step(device: Device, step: Any, constants: Mapping[str, np.ndarray],
-                  arch: str | None = None) -> GpuKernel:
-    """Compile ``step``'s kernels for ``device`` and upload its constants."""
-    program = gpu_program(step.op, arch or getattr(device, "arch", DEFAULT_ARCH))
+def load_gpu_steps(device: Device, steps: Mapping[int, Any],
+                   constants: Mapping[str, np.ndarray], arch: str | None = None
+                   ) -> dict[int, GpuKernel]:
+    """Compile ``steps`` (index -> module step) for ``device`` -- one PTX module for all of
+    them (:func:`runtime.gpu_steps.gpu_programs`) -- and upload their constants."""
+    arch = arch or getattr(device, "arch", DEFAULT_ARCH)
+    programs = gpu_programs([s.op for s in steps.values()], arch)
+    return {i: _load(device, s, p, constants)
+            for (i, s), p in zip(steps.items(), programs, strict=True)}
+
+
+def _load(device: Device, step: Any, program: Any,
+          constants: Mapping[str, np.ndarray]) -> GpuKernel:
     plan = program.plan
     handle = device.load(program)
     bufs: dict[str, Buffer] = {}
@@ -92,4 +101,4 @@ def open_gpu() -> Device:
     return GpuDevice()
 
 
-__all__ = ["GpuKernel", "load_gpu_step", "run_gpu_step", "free_gpu_step", "open_gpu"]
+__all__ = ["GpuKernel", "load_gpu_steps", "run_gpu_step", "free_gpu_step", "open_gpu"]

@@ -73,9 +73,28 @@ def gpu_plan(op: Any):
 
 def gpu_program(op: Any, arch: str = DEFAULT_ARCH):
     """PTX for ``op`` (:class:`cpu_gpu_backends.GpuProgram`)."""
-    from cpu_gpu_backends.ptx import NvptxBackend, NvptxOptions
-
-    return NvptxBackend(NvptxOptions(arch)).compile(gpu_plan(op))
+    return gpu_programs([op], arch)[0]
 
 
-__all__ = ["GpuStepError", "gpu_unsupported", "gpu_plan", "gpu_program", "DEFAULT_ARCH"]
+def gpu_programs(ops: list[Any], arch: str = DEFAULT_ARCH) -> list:
+    """One :class:`cpu_gpu_backends.GpuProgram` per op, all sharing one PTX module that
+    holds every distinct kernel (a kernel's name hashes its parameters): LLVM runs once
+    for a whole module's GPU steps, and the driver loads and JITs one PTX image."""
+    from cpu_gpu_backends.ptx import GpuProgram, NvptxOptions, emit_ptx
+    from cpu_gpu_backends.render_llvm import NVPTX_TARGET, render_module
+
+    NvptxOptions(arch)  # validates the architecture
+    plans = [gpu_plan(op) for op in ops]
+    kernels: dict[str, Any] = {}
+    for plan in plans:
+        for k in plan.kernels:
+            if kernels.setdefault(k.name, k) != k:
+                raise GpuStepError(f"two different GPU kernels are named {k.name!r}")
+    if not plans:
+        return []
+    ptx = emit_ptx(render_module(list(kernels.values()), NVPTX_TARGET), arch)
+    return [GpuProgram(plan, ptx, arch) for plan in plans]
+
+
+__all__ = ["GpuStepError", "gpu_unsupported", "gpu_plan", "gpu_program", "gpu_programs",
+           "DEFAULT_ARCH"]

@@ -3,11 +3,10 @@
 No GPU is needed: for the model zoo's ResNet-18, MobileNet-v2 (32x32, width 0.25) and the
 small transformer encoder, quantized like the model tests do, every module step the GPU can
 run (:func:`runtime.gpu_steps.gpu_unsupported` is None: convolutions, dense layers and the
-attention matmuls, depthwise, element-wise, pooling, the float Softmax) has its GPU plan
-(:func:`runtime.gpu_steps.gpu_plan`, what the executor launches) rendered for NVPTX, turned
-into PTX by LLVM and assembled by ``ptxas`` for sm_80 and sm_89.  One PTX module per model
-holds every distinct kernel (a kernel's name hashes its parameters), so LLVM and ptxas run
-once per model and architecture.  Under ``CI`` a missing ``ptxas`` fails the test instead of
+attention matmuls, depthwise, element-wise, pooling, the float Softmax) gets its GPU
+program as the executor loads it (:func:`runtime.gpu_steps.gpu_programs`: one PTX module
+per model holding every distinct kernel), and ``ptxas`` assembles that PTX for sm_80 and
+sm_89.  Under ``CI`` a missing ``ptxas`` fails the test instead of
 skipping it (``tests/toolchain.py``).
 """
 
@@ -20,9 +19,8 @@ from compiler.frontend import import_onnx
 from compiler.frontend.model_zoo import encoder, mobilenet_v2, resnet18
 from compiler.graph.lower import module_nodes
 from compiler.graph.pipeline import run_quantization
-from cpu_gpu_backends.ptx import assemble_ptx, emit_ptx
-from cpu_gpu_backends.render_llvm import NVPTX_TARGET, render_module
-from runtime.gpu_steps import gpu_plan, gpu_unsupported
+from cpu_gpu_backends.ptx import assemble_ptx
+from runtime.gpu_steps import gpu_programs, gpu_unsupported
 
 MODELS = {
     "resnet18": (lambda: resnet18(size=32, width=0.25), (1, 3, 32, 32)),
@@ -48,29 +46,23 @@ def _gpu_steps(name: str) -> list:
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
-def model_kernels(request):
-    """(model name, its GPU steps' op kinds, every distinct kernel, entries per step)."""
-    steps = _gpu_steps(request.param)
-    kernels: dict = {}
-    entries = []
-    for n in steps:
-        plan = gpu_plan(n.op)
-        for k in plan.kernels:
-            assert kernels.setdefault(k.name, k) == k, f"two kernels named {k.name}"
-        assert all(all(g >= 1 for g in st.grid) and all(b >= 1 for b in st.block)
-                   for st in plan.steps), n.step_name
-        entries.append((n.step_name, [k.name for k in plan.kernels]))
-    return request.param, {n.op.kind for n in steps}, list(kernels.values()), entries
+def model_steps(request):
+    """(model name, its GPU-capable module steps)."""
+    return request.param, _gpu_steps(request.param)
 
 
 @pytest.mark.parametrize("arch", ["sm_80", "sm_89"])
-def test_every_gpu_step_of_the_model_assembles(ptxas, model_kernels, arch):
-    name, kinds, kernels, entries = model_kernels
+def test_every_gpu_step_of_the_model_assembles(ptxas, model_steps, arch):
+    name, steps = model_steps
+    kinds = {n.op.kind for n in steps}
     assert EXPECTED[name] <= kinds, f"{name}: GPU-capable kinds {sorted(kinds)}"
-    ptx = emit_ptx(render_module(kernels, NVPTX_TARGET), arch)
-    assert f".target {arch}" in ptx
-    for step, names in entries:
-        for k in names:
-            assert f".entry {k}(" in ptx, f"{name}: step {step}: kernel {k} missing"
+    programs = gpu_programs([n.op for n in steps], arch)
+    ptx = programs[0].ptx
+    assert f".target {arch}" in ptx and all(p.ptx is ptx for p in programs)
+    for n, prog in zip(steps, programs, strict=True):
+        for k in prog.plan.kernels:
+            assert f".entry {k.name}(" in ptx, f"{name}: step {n.step_name}: no {k.name}"
+        assert all(all(g >= 1 for g in st.grid) and all(b >= 1 for b in st.block)
+                   for st in prog.plan.steps), n.step_name
     cubin = assemble_ptx(ptx, arch)
     assert cubin[:4] == b"\x7fELF"

@@ -1,10 +1,12 @@
 """Modules with GPU steps: what may sit on the gpu (``runtime.gpu_steps``), how such a
 module is compiled (the partitioner with a GpuSpec), saved and loaded, and how it runs.
 
-Without a GPU, loading it for execution is one DeviceError; with one (``-m gpu`` tier,
-skipped with the reason otherwise), its outputs equal the quantized graph's reference bit
-for bit when the GPU steps are opset ops (a float Softmax on the GPU agrees to float
-rounding, so the test pins one and compares within a tolerance).
+On the emulated GPU (:class:`runtime.gpu_sim_device.GpuSimDevice`, every machine) and on a
+real one (``-m gpu`` tier, skipped with the reason otherwise) the executor runs the GPU steps
+and the outputs equal the quantized graph's reference bit for bit when the GPU steps are
+opset ops (a float Softmax on the GPU agrees to float rounding, so the tests pin one and
+compare within a tolerance).  Without a GPU, loading the module on the machine's GPU is one
+DeviceError.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from runtime.module import ModuleError, load_module, save_module
 from runtime.sim_device import SimDevice
 from vta_hw.config import preset
 
-SEQ, HIDDEN = 32, 64
+LAYERS, SEQ, HIDDEN, HEADS = 1, 16, 32, 2
+DENSE = LAYERS * (6 + 2 * HEADS)  # per layer: 6 projections, 2 attention matmuls per head
 
 
 @pytest.fixture(scope="module")
 def qgraph():
-    graph = import_onnx(encoder(layers=2, seq=SEQ, hidden=HIDDEN, heads=4))
+    graph = import_onnx(encoder(layers=LAYERS, seq=SEQ, hidden=HIDDEN, heads=HEADS))
     rng = np.random.default_rng(0)
     return run_quantization(graph, [{"input": rng.standard_normal((1, SEQ, HIDDEN))
                                      .astype(np.float32)} for _ in range(2)])
@@ -61,7 +64,7 @@ def test_a_gpu_module_is_compiled_saved_and_checked_on_load(qgraph, tmp_path):
     low = lower(qgraph, preset("default"), targets=("vta", "cpu", "gpu"),
                 gpu=gpu_spec("a100"))
     kinds = Counter((s.device, s.op.kind) for s in low.module.steps)
-    assert kinds[("gpu", "dense")] == 2 * (6 + 2 * 4)  # every matmul of both layers
+    assert kinds[("gpu", "dense")] == DENSE  # every matmul
     assert not {d for d, k in kinds if k in ("quantize", "dequantize")} - {"cpu"}
     assert low.module.meta["gpu_spec"] == "a100"
     m = load_module(save_module(low.module, tmp_path / "enc.vtam"))
@@ -97,6 +100,45 @@ def test_without_a_gpu_loading_it_for_execution_is_one_error(qgraph):
     with pytest.raises(DeviceError, match=r"are assigned to the gpu, and there is no usable "
                                           r"GPU here \(GpuDevice needs cuda-python"):
         Executor(low.module, SimDevice(low.module.config))
+
+
+def _run(module, gpu) -> dict:
+    ex = Executor(module, SimDevice(module.config), gpu=gpu)
+    try:
+        run = ex.run({"input": _x()})
+    finally:
+        ex.close()
+    return {"out": run.outputs["output"], "profile": run.profile, "loaded": ex.loaded_bytes}
+
+
+def test_on_the_emulated_gpu_the_module_equals_the_reference(qgraph):
+    from runtime.gpu_sim_device import GpuSimDevice
+
+    low = lower(qgraph, preset("default"), targets=("vta", "cpu", "gpu"),
+                gpu=gpu_spec("a100"))
+    got = _run(low.module, GpuSimDevice())
+    want = evaluate_quantized(qgraph, {"input": _x()})["output"]
+    np.testing.assert_array_equal(got["out"], want)
+    on_gpu = [e for e in got["profile"]["layers"] if e["device"] == "gpu"]
+    assert len(on_gpu) == DENSE and all(e["op"] == "dense" for e in on_gpu)
+    assert all(e["bytes_in"] > 0 and e["bytes_out"] > 0 and e["seconds"] > 0 for e in on_gpu)
+    # the weights of the projections went to the GPU once, at load (the attention matmuls'
+    # second operands are activations, fed per run)
+    weights = sum(low.module.constants[t].nbytes for s in low.module.steps
+                  if s.device == "gpu" for t in s.inputs.values() if t in low.module.constants)
+    assert got["loaded"] >= weights > 0
+
+
+def test_a_softmax_on_the_emulated_gpu_agrees_to_float_rounding(qgraph):
+    from runtime.gpu_sim_device import GpuSimDevice
+
+    name = next(n.name for n in qgraph.nodes if n.kind == "float" and n.node.op == "Softmax")
+    low = lower(qgraph, preset("default"), targets=("vta", "cpu", "gpu"),
+                gpu=gpu_spec("a100"), pins={name: "gpu"})
+    assert next(s for s in low.module.steps if s.name == name).device == "gpu"
+    got = _run(low.module, GpuSimDevice())["out"]
+    want = evaluate_quantized(qgraph, {"input": _x()})["output"]
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.02
 
 
 @pytest.fixture(scope="module")
