@@ -156,6 +156,17 @@ def test_gpu_targets_compile_with_a_gpu_spec_and_need_a_gpu_to_run(files, tmp_pa
     assert not out.exists()
 
 
+def test_gpu_steps_run_on_the_emulated_gpu_bit_exact(files, tmp_path, capsys):
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta,cpu,gpu",
+                 "--gpu-spec", "l4"]) == 0
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out),
+                 "--gpu", "sim"]) == 0
+    assert re.search(r"gpu: \d+ step\(s\) on the SIMT emulator", capsys.readouterr().out)
+    assert np.array_equal(np.load(out)["logits"], _reference(files))
+
+
 def test_float_island_compiles_and_runs_bit_exact(files, tmp_path, capsys):
     """A Softmax after the classifier: a float host step; the module equals the quantized
     graph's reference bit for bit."""
