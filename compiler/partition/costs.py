@@ -412,6 +412,8 @@ class OpNode:
     op only the host runs, which then needs ``cpu_seconds``.  inputs: names of producing
     nodes or graph inputs.  shape: the output shape (taken from ``op`` when it has one).
     gpu_seconds: the GPU's cost (a cost table; None: priced from the GpuSpec, if any).
+    itemsize: bytes per element of its output (4 for a float op's): the NCHW bytes a copy
+    to or from the GPU moves (the accelerator's copies are int8 in the blocked layout).
     """
 
     name: str
@@ -420,6 +422,7 @@ class OpNode:
     shape: tuple[int, ...] | None = None
     cpu_seconds: float | None = None
     gpu_seconds: float | None = None
+    itemsize: int = 1
 
 
 @dataclass(frozen=True)
@@ -445,14 +448,14 @@ class CostNode:
 
 
 def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel,
-               gpu: LinkProfile | None) -> dict[tuple[str, str], float]:
+               gpu: LinkProfile | None, itemsize: int = 1) -> dict[tuple[str, str], float]:
     """Seconds to move one tensor across each device pair: the link copy of the blocked
     bytes plus the host's NCHW<->blocked transform; with a GPU, its link's copy of the NCHW
-    bytes (through the host between the GPU and the accelerator)."""
+    elements at ``itemsize`` bytes (through the host between the GPU and the accelerator)."""
     t = link.seconds(blocked) + cpu.seconds("layout", blocked + nchw)
     out = {(VTA, CPU): t, (CPU, VTA): t}
     if gpu is not None:
-        g = gpu.seconds(nchw)
+        g = gpu.seconds(nchw * itemsize)
         out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + t, (VTA, GPU): g + t}
     return out
 
@@ -521,8 +524,8 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
                               else "no GPU cost given")
         b, nb = tensor_bytes(_out_shape(n), cfg)
         out.append(CostNode(n.name, costs, tuple(n.inputs), b,
-                            _transfers(b, nb, link, cpu, gpu_link), incapable, "op", label,
-                            cycles))
+                            _transfers(b, nb, link, cpu, gpu_link, n.itemsize), incapable,
+                            "op", label, cycles))
     for o in outputs:
         out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
                             label="graph output"))

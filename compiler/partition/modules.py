@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from compiler.partition.costs import VTA, OpNode
 from compiler.partition.errors import PartitionError
 from compiler.partition.solve import Partition
@@ -47,7 +49,8 @@ def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence
         host = host_step(n.op) if host_step is not None else None
         if host is not None:
             gpu = gpu_seconds(n.op) if gpu_seconds is not None else None
-            out.append(OpNode(n.step_name, None, reads_t, host[0], host[1], gpu))
+            size = np.dtype(n.op.output().dtype).itemsize
+            out.append(OpNode(n.step_name, None, reads_t, host[0], host[1], gpu, size))
         else:
             out.append(OpNode(n.step_name, n.op, reads_t))
         producer[n.output] = n.step_name

@@ -1,7 +1,8 @@
 """The PTX of every GPU-capable step of the test models is generated and assembled.
 
 No GPU is needed: for the model zoo's ResNet-18, MobileNet-v2 (32x32, width 0.25) and the
-small transformer encoder, quantized like the model tests do, every module step the GPU can
+small transformer encoder, quantized like the model tests do (and ResNet-18's float module,
+``--targets cpu,gpu`` without calibration), every module step the GPU can
 run (:func:`runtime.gpu_steps.gpu_unsupported` is None: convolutions, dense layers and the
 attention matmuls, depthwise, element-wise, pooling, the float Softmax) gets its GPU
 program as the executor loads it (:func:`runtime.gpu_steps.gpu_programs`: one PTX module
@@ -17,13 +18,14 @@ import pytest
 
 from compiler.frontend import import_onnx
 from compiler.frontend.model_zoo import encoder, mobilenet_v2, resnet18
-from compiler.graph.lower import module_nodes
-from compiler.graph.pipeline import run_quantization
+from compiler.graph.lower import float_module_nodes, module_nodes
+from compiler.graph.pipeline import run_passes, run_quantization
 from cpu_gpu_backends.ptx import assemble_ptx
 from runtime.gpu_steps import gpu_programs, gpu_unsupported
 
 MODELS = {
     "resnet18": (lambda: resnet18(size=32, width=0.25), (1, 3, 32, 32)),
+    "resnet18_fp32": (lambda: resnet18(size=32, width=0.25), None),  # the float module
     "mobilenet_v2": (lambda: mobilenet_v2(size=32, width=0.25), (1, 3, 32, 32)),
     "encoder": (lambda: encoder(layers=2, seq=32, hidden=64, heads=4), (1, 32, 64)),
 }
@@ -31,6 +33,7 @@ MODELS = {
 # assemble would pass for the wrong reason
 EXPECTED = {
     "resnet18": {"conv2d", "dense", "pool2d", "global_avg_pool", "elementwise"},
+    "resnet18_fp32": {"Conv", "Relu", "Add", "MaxPool", "GlobalAveragePool", "Gemm"},
     "mobilenet_v2": {"conv2d", "depthwise_conv2d", "dense", "global_avg_pool"},
     "encoder": {"dense", "Softmax"},
 }
@@ -39,9 +42,12 @@ EXPECTED = {
 def _gpu_steps(name: str) -> list:
     build, shape = MODELS[name]
     graph = import_onnx(build())
-    rng = np.random.default_rng(0)
-    calib = [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(2)]
-    nodes, _, _, _ = module_nodes(run_quantization(graph, calib))
+    if shape is None:  # no calibration: the float module's steps
+        nodes, _, _ = float_module_nodes(run_passes(graph))
+    else:
+        rng = np.random.default_rng(0)
+        calib = [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(2)]
+        nodes, _, _, _ = module_nodes(run_quantization(graph, calib))
     return [n for n in nodes if gpu_unsupported(n.op) is None]
 
 

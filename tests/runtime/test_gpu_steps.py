@@ -56,8 +56,10 @@ def test_what_the_gpu_runs_is_one_list():
     q = HostOp("quantize", "q", (4, 8), scale=0.1)
     with pytest.raises(GpuStepError, match="step 'q': a host quantize boundary runs on the cpu"):
         gpu_plan(q)
-    ln = OnnxHostOp("ln", "Relu", {}, ((4, 8),), ("float32",), (4, 8), "float32")
-    assert gpu_unsupported(ln) == "no GPU kernel for the float ONNX op Relu"
+    ln = OnnxHostOp("ln", "Erf", {}, ((4, 8),), ("float32",), (4, 8), "float32")
+    assert gpu_unsupported(ln) == "no GPU kernel for the float ONNX op Erf"
+    i8 = OnnxHostOp("t", "Relu", {}, ((4, 8),), ("int8",), (4, 8), "int8")
+    assert gpu_unsupported(i8) == "Relu on int8: the GPU kernels are float32"
 
 
 def test_a_gpu_module_is_compiled_saved_and_checked_on_load(qgraph, tmp_path):
@@ -180,3 +182,99 @@ def test_a_softmax_pinned_to_the_gpu_agrees_to_float_rounding(gpu, qgraph):
     want = evaluate_quantized(qgraph, {"input": _x()})["output"]
     # a softmax value that lands on an int8 rounding boundary may round the other way
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.02
+
+
+def _f32(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+FLOAT_CASES = [  # (op type, attrs, operand shapes, output shape)
+    ("Conv", {"strides": (2, 1), "pads": (1, 0, 1, 2), "dilations": (1, 2), "group": 1},
+     ((1, 5, 9, 8), (7, 5, 3, 3), (7,)), None),
+    ("Conv", {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": 1},
+     ((2, 3, 6, 6), (4, 3, 1, 1)), None),
+    ("Gemm", {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 1},
+     ((3, 40), (20, 40), (1, 20)), (3, 20)),
+    ("Gemm", {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0},
+     ((70, 33), (33, 65)), (70, 65)),
+    ("MatMul", {}, ((5, 17), (17, 9)), (5, 9)),
+    ("Softmax", {"axis": -1}, ((3, 7, 11),), (3, 7, 11)),
+    ("MaxPool", {"ceil_mode": 0, "dilations": (1, 1), "kernel_shape": (3, 3),
+                 "pads": (1, 1, 1, 1), "strides": (2, 2)}, ((1, 4, 9, 9),), (1, 4, 5, 5)),
+    ("AveragePool", {"ceil_mode": 0, "dilations": (1, 1), "kernel_shape": (2, 3),
+                     "pads": (1, 1, 0, 1), "strides": (1, 2), "count_include_pad": 1},
+     ((1, 3, 6, 7),), None),
+    ("GlobalAveragePool", {}, ((2, 3, 5, 4),), (2, 3, 1, 1)),
+    ("Add", {}, ((2, 3, 4), (3, 1)), (2, 3, 4)),
+    ("Div", {}, ((4, 5), ()), (4, 5)),
+    ("Max", {}, ((4, 5), (4, 5)), (4, 5)),
+    ("Sigmoid", {}, ((3, 8),), (3, 8)),
+    ("Relu", {}, ((3, 8),), (3, 8)),
+    ("Reshape", {"shape": (2, 12)}, ((2, 3, 2, 2),), (2, 12)),
+]
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES, ids=[f"{c[0]}{i}" for i, c in
+                                                    enumerate(FLOAT_CASES)])
+def test_float_ops_on_the_gpu_match_the_host_kernels(case):
+    """Each float ONNX op's GPU plan, run on the SIMT emulator, equals the host step's
+    numpy kernel (``OnnxHostOp.run``, the float reference's kernel) to float rounding."""
+    from cpu_gpu_backends.simt import run_plan
+
+    op_type, attrs, ins, out = case
+    rng = np.random.default_rng(len(ins))
+    xs = [_f32(rng, s) for s in ins]
+    if op_type == "Div":
+        xs[1] = np.float32(1.5) + np.abs(xs[1])
+    if out is None:
+        from opset.onnx_kernels import run_kernel
+
+        out = run_kernel(op_type, attrs, xs)[0].shape
+    op = OnnxHostOp("n", op_type, attrs, ins, ("float32",) * len(ins), out, "float32")
+    assert gpu_unsupported(op) is None
+    plan = gpu_plan(op)
+    got = run_plan(plan, *[x.reshape(b.shape) for x, b in zip(xs, plan.inputs, strict=False)])
+    np.testing.assert_allclose(got.reshape(out), op.run(*xs), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("op_type, attrs, ins, why", [
+    ("Conv", {"group": 2, "strides": (1, 1), "pads": (0,) * 4, "dilations": (1, 1)},
+     ((1, 4, 5, 5), (4, 2, 3, 3)), "grouped"),
+    ("MatMul", {}, ((2, 3, 4), (2, 4, 5)), "batched MatMul"),
+    ("Gemm", {"alpha": 2.0, "beta": 1.0, "trans_a": 0, "trans_b": 0}, ((3, 4), (4, 5)),
+     "alpha"),
+    ("MaxPool", {"ceil_mode": 1, "dilations": (1, 1), "kernel_shape": (2, 2),
+                 "pads": (0,) * 4, "strides": (2, 2)}, ((1, 1, 5, 5),), "ceil_mode"),
+    ("Erf", {}, ((2, 8),), "no GPU kernel for the float ONNX op Erf"),
+])
+def test_float_ops_the_gpu_does_not_run_say_why(op_type, attrs, ins, why):
+    from opset.onnx_kernels import run_kernel
+
+    out = run_kernel(op_type, attrs, [np.zeros(s, np.float32) for s in ins])[0].shape
+    op = OnnxHostOp("n", op_type, attrs, ins, ("float32",) * len(ins), out, "float32")
+    assert why in gpu_unsupported(op)
+
+
+def test_a_float_module_runs_on_the_emulated_gpu(tmp_path):
+    """``--targets cpu,gpu`` without calibration: a float module whose convolutions, pools,
+    element-wise ops, classifier and softmax the partitioner puts on the GPU; on the
+    emulated GPU it computes the float reference's outputs to rounding."""
+    from compiler.graph.lower import lower_float
+    from compiler.graph.pipeline import run_passes
+    from compiler.graph.reference import evaluate
+    from runtime.gpu_sim_device import GpuSimDevice
+    from tests.compiler.graph.lower_models import small_cnn
+
+    graph = run_passes(import_onnx(small_cnn(softmax=True)))
+    low = lower_float(graph, preset("default"), targets=("cpu", "gpu"), gpu=gpu_spec("a100"))
+    kinds = {s.op.kind for s in low.module.steps if s.device == "gpu"}
+    assert {"Conv", "Relu", "MaxPool", "Add", "GlobalAveragePool", "Gemm"} <= kinds
+    module = load_module(save_module(low.module, tmp_path / "f.vtam"))
+    x = np.random.default_rng(0).standard_normal((2, 1, 3, 16, 16)).astype(np.float32)
+    ex = Executor(module, SimDevice(module.config), gpu=GpuSimDevice())
+    try:
+        got = ex.run({"x": x}).outputs["probs"]
+    finally:
+        ex.close()
+    want = np.stack([evaluate(graph, {"x": xi})["probs"] for xi in x])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
