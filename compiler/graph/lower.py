@@ -278,7 +278,9 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
                          pins: Mapping[str, str] | None, device: str,
                          partition_kw: Mapping[str, object]) -> Lowered:
     gpu = partition_kw.get("gpu")
-    assert gpu is None or isinstance(gpu, GpuSpec)
+    if gpu is not None and not isinstance(gpu, GpuSpec):
+        raise LowerError(f"gpu: expected a GpuSpec (compiler.partition.gpu_model.gpu_spec"
+                         f"(NAME)), got {type(gpu).__name__}")
     dag, graph_inputs, out_nodes = op_nodes(
         nodes, constants, outputs, _host_step,
         None if gpu is None else lambda op: gpu_cost(op, gpu).seconds)
