@@ -26,12 +26,12 @@ generic host step, for ``--targets cpu`` without calibration data.
 Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  Host
 steps are host-only nodes with a CPU cost (a memory pass plus their MACs at a numpy rate),
 so they are on the CPU whatever ``targets`` says -- except those the GPU has a kernel for
-(a float Softmax, ``runtime.gpu_steps``) when ``gpu`` (a
-:class:`~compiler.partition.gpu_model.GpuSpec`) is given and the GPU is a target;
-``targets`` restricts the opset ops.  The CPU cost model is the one calibrated on *this*
-host (see docs/graph.md): against a workstation CPU a 100 MHz accelerator loses, so the
-default partition keeps convolutions on the CPU; ``targets=("vta",)`` puts every op on the
-accelerator.
+(float convolutions, matrix products, pooling, element-wise ops, Softmax:
+``runtime.gpu_steps``) when ``gpu`` (a :class:`~compiler.partition.gpu_model.GpuSpec`) is
+given and the GPU is a target; ``targets`` restricts the opset ops.  The CPU cost model
+is the one calibrated on *this* host (see docs/graph.md): against a workstation CPU a
+100 MHz accelerator loses, so the default partition keeps convolutions on the CPU;
+``targets=("vta",)`` puts every op on the accelerator.
 """
 
 from __future__ import annotations
