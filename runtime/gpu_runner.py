@@ -25,6 +25,7 @@ class GpuKernel:
     (constants filled once), and which inputs are fed per run (operand -> tensor)."""
 
     step: Any
+    plan: Any
     handle: Any
     buffers: dict[str, Buffer]
     fed: dict[str, str]
@@ -65,19 +66,22 @@ def _load(device: Device, step: Any, program: Any,
             resident += arr.nbytes
         else:
             fed[spec.name] = tensor
-    return GpuKernel(step, handle, bufs, fed, plan.outputs[0].name, resident)
+    return GpuKernel(step, plan, handle, bufs, fed, plan.outputs[0].name, resident)
 
 
 def run_gpu_step(device: Device, k: GpuKernel, env: Mapping[str, np.ndarray],
                  out_dtype: str, out_shape: tuple[int, ...]
                  ) -> tuple[np.ndarray, float, int, int]:
     """(output, wall seconds of copies + kernels, bytes in, bytes out) of one run."""
-    plan = k.handle["program"].plan
+    plan = k.plan
     t0 = time.perf_counter()
     nbytes_in = 0
     for name, tensor in k.fed.items():
         spec = plan.buffer(name)
         data = np.ascontiguousarray(env[tensor], spec.ty.np).reshape(-1)
+        if data.size != spec.size:
+            raise GpuStepError(f"step {k.step.name!r}: tensor {tensor!r} has {data.size} "
+                               f"elements, operand {name!r} takes {spec.size}")
         device.copy_in(k.buffers[name], data)
         nbytes_in += data.nbytes
     device.launch(k.handle, *(k.buffers[b.name] for b in (*plan.inputs, *plan.outputs)))
