@@ -9,14 +9,14 @@ PTX test (what must assemble):
   tiled GEMMs, depthwise, element-wise, pooling), bit-exact against the reference like the
   CPU kernels;
 * float32 ONNX host ops (:class:`~runtime.host_ops.OnnxHostOp`, :data:`FLOAT_OPS`): Conv
-  (2-D, group 1) as the tiled implicit GEMM, Gemm (``a @ b`` or ``a @ bᵀ``, plus a bias row)
-  and 2-D MatMul as the tiled GEMM, Softmax over the last axis, 2-D MaxPool, AveragePool
-  and GlobalAveragePool (one thread per output row or plane), Reshape and Identity (a
-  copy, so a run of GPU steps is not cut by a view), and the element-wise Relu, Sigmoid,
-  Neg, Abs, Sqrt, Exp, Add, Sub, Mul, Div, Max, Min (numpy broadcasting), one thread per
-  element.  They agree with the host's numpy kernels to
-  float rounding (the GPU sums in another order; its exp is the kernel IR's polynomial),
-  not bit for bit.
+  (2-D; group 1 as the tiled implicit GEMM, depthwise as the CPU loop nest on a 1-D grid),
+  Gemm (``a @ b`` or ``a @ bᵀ``, plus a bias row) and 2-D MatMul as the tiled GEMM,
+  Softmax over the last axis, 2-D MaxPool, AveragePool and GlobalAveragePool (one thread
+  per output row or plane), Reshape and Identity (a copy, so a run of GPU steps is not cut
+  by a view), and the element-wise Relu, Sigmoid, Neg, Abs, Sqrt, Exp, Add, Sub, Mul, Div,
+  Max, Min, Clip (numpy broadcasting), one thread per element.  They agree with the host's numpy
+  kernels to float rounding (the GPU sums in another order; its exp is the kernel IR's
+  polynomial), not bit for bit.
 
 A module stores no PTX: the kernels are a function of the op description, so the executor
 generates them at load (:mod:`runtime.gpu_runner`; the NVPTX code generator caches by IR
@@ -47,7 +47,7 @@ _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max",
 _GEMMS = ("Conv", "Gemm", "MatMul")
 _POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool")
 _MOVES = ("Reshape", "Identity")  # a copy on the GPU (Flatten, Squeeze... lower to Reshape)
-FLOAT_OPS = ("Softmax", *_GEMMS, *_POOLS, *_UNARY, *_BINARY, *_MOVES)
+FLOAT_OPS = ("Softmax", *_GEMMS, *_POOLS, *_UNARY, *_BINARY, "Clip", *_MOVES)
 
 
 def _onnx_unsupported(op: OnnxHostOp) -> str | None:
@@ -61,8 +61,11 @@ def _onnx_unsupported(op: OnnxHostOp) -> str | None:
         if axis is not None and int(axis) not in (-1, len(op.shape) - 1):
             return f"Softmax over axis {axis}: the GPU kernel reduces the last axis"
     elif op.op_type == "Conv":
-        if len(ins[0]) != 4 or a.get("group") != 1:
-            return "a grouped or non-2-D Conv: the GPU kernel is a 2-D, group-1 convolution"
+        group = a.get("group")
+        depthwise = len(ins[0]) == 4 and group == ins[0][1] and ins[1][1] == 1
+        if len(ins[0]) != 4 or not (group == 1 or depthwise):
+            return ("a grouped (not depthwise) or non-2-D Conv: the GPU kernels are 2-D "
+                    "group-1 and depthwise convolutions")
     elif op.op_type == "Gemm":
         if a.get("trans_a") or a.get("alpha") != 1.0 or a.get("beta") != 1.0:
             return "a Gemm with trans_a, alpha or beta: the GPU kernel is a @ b (+ c)"
@@ -102,6 +105,7 @@ def _onnx_plan(op: OnnxHostOp):
     """The GPU plan of a float ONNX host op, its buffers renamed to the step's operands
     (``x0``, ``x1``, ...) and output (``y``)."""
     from cpu_gpu_backends.ops import elementwise as ew
+    from cpu_gpu_backends.ops.depthwise import depthwise_conv2d_plan
     from cpu_gpu_backends.ops.gpu_gemm import gpu_conv2d_plan, gpu_dense_plan
     from cpu_gpu_backends.ops.pooling import global_avg_pool_plan, pool2d_plan
     from cpu_gpu_backends.ops.quantized import rename
@@ -111,8 +115,9 @@ def _onnx_plan(op: OnnxHostOp):
     if t == "Softmax":
         return rename(softmax_plan(op.shape), {"x": "x0"})
     if t == "Conv":
-        plan = gpu_conv2d_plan(ins[0], ins[1], "f32", a.get("strides"), a.get("pads"),
-                               a.get("dilations"), len(ins) == 3)
+        build = gpu_conv2d_plan if a.get("group") == 1 else depthwise_conv2d_plan
+        plan = build(ins[0], ins[1], "f32", a.get("strides"), a.get("pads"),
+                     a.get("dilations"), len(ins) == 3)
         return rename(plan, {"x": "x0", "w": "x1", "bias": "x2"})
     if t in ("Gemm", "MatMul"):
         tb = bool(a.get("trans_b")) if t == "Gemm" else False
@@ -132,7 +137,14 @@ def _onnx_plan(op: OnnxHostOp):
                                    "copy", chunk=1)
         return _reshaped(plan, {"x0": ins[0], "y": op.shape})
     shapes = [s or (1,) for s in ins]  # a 0-d operand broadcasts like a 1-element one
-    fn = ew.UNARY_OPS[_UNARY[t]] if t in _UNARY else ew.BINARY_OPS[_BINARY[t]]
+    if t == "Clip":  # the bounds are attributes (None: unbounded on that side)
+        lo, hi = a.get("min"), a.get("max")
+
+        def fn(v):
+            v = v if lo is None else ew.BINARY_OPS["max"](v, float(lo))
+            return v if hi is None else ew.BINARY_OPS["min"](v, float(hi))
+    else:
+        fn = ew.UNARY_OPS[_UNARY[t]] if t in _UNARY else ew.BINARY_OPS[_BINARY[t]]
     return ew.elementwise_plan(fn, shapes, ["f32"] * len(shapes), t.lower(), chunk=1)
 
 

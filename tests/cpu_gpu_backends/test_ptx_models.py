@@ -1,8 +1,8 @@
 """The PTX of every GPU-capable step of the test models is generated and assembled.
 
 No GPU is needed: for the model zoo's ResNet-18, MobileNet-v2 (32x32, width 0.25) and the
-small transformer encoder, quantized like the model tests do (and ResNet-18's float module,
-``--targets cpu,gpu`` without calibration), every module step the GPU can
+small transformer encoder, quantized like the model tests do (and the two CNNs' float
+modules, ``--targets cpu,gpu`` without calibration), every module step the GPU can
 run (:func:`runtime.gpu_steps.gpu_unsupported` is None: convolutions, dense layers and the
 attention matmuls, depthwise, element-wise, pooling, the float Softmax) gets its GPU
 program as the executor loads it (:func:`runtime.gpu_steps.gpu_programs`: one PTX module
@@ -26,6 +26,7 @@ from runtime.gpu_steps import gpu_programs, gpu_unsupported
 MODELS = {
     "resnet18": (lambda: resnet18(size=32, width=0.25), (1, 3, 32, 32)),
     "resnet18_fp32": (lambda: resnet18(size=32, width=0.25), None),  # the float module
+    "mobilenet_v2_fp32": (lambda: mobilenet_v2(size=32, width=0.25), None),
     "mobilenet_v2": (lambda: mobilenet_v2(size=32, width=0.25), (1, 3, 32, 32)),
     "encoder": (lambda: encoder(layers=2, seq=32, hidden=64, heads=4), (1, 32, 64)),
 }
@@ -34,6 +35,7 @@ MODELS = {
 EXPECTED = {
     "resnet18": {"conv2d", "dense", "pool2d", "global_avg_pool", "elementwise"},
     "resnet18_fp32": {"Conv", "Relu", "Add", "MaxPool", "GlobalAveragePool", "Gemm"},
+    "mobilenet_v2_fp32": {"Conv", "Clip", "Add", "GlobalAveragePool", "Gemm"},
     "mobilenet_v2": {"conv2d", "depthwise_conv2d", "dense", "global_avg_pool"},
     "encoder": {"dense", "Softmax"},
 }

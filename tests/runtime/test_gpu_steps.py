@@ -193,6 +193,8 @@ FLOAT_CASES = [  # (op type, attrs, operand shapes, output shape)
      ((1, 5, 9, 8), (7, 5, 3, 3), (7,)), None),
     ("Conv", {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": 1},
      ((2, 3, 6, 6), (4, 3, 1, 1)), None),
+    ("Conv", {"strides": (2, 2), "pads": (1, 1, 1, 1), "dilations": (1, 1), "group": 6},
+     ((1, 6, 9, 9), (6, 1, 3, 3), (6,)), None),  # depthwise
     ("Gemm", {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 1},
      ((3, 40), (20, 40), (1, 20)), (3, 20)),
     ("Gemm", {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0},
@@ -210,6 +212,8 @@ FLOAT_CASES = [  # (op type, attrs, operand shapes, output shape)
     ("Max", {}, ((4, 5), (4, 5)), (4, 5)),
     ("Sigmoid", {}, ((3, 8),), (3, 8)),
     ("Relu", {}, ((3, 8),), (3, 8)),
+    ("Clip", {"min": -0.5, "max": 0.75}, ((3, 8),), (3, 8)),
+    ("Clip", {"min": 0.0, "max": None}, ((3, 8),), (3, 8)),
     ("Reshape", {"shape": (2, 12)}, ((2, 3, 2, 2),), (2, 12)),
 ]
 
@@ -239,7 +243,7 @@ def test_float_ops_on_the_gpu_match_the_host_kernels(case):
 
 @pytest.mark.parametrize("op_type, attrs, ins, why", [
     ("Conv", {"group": 2, "strides": (1, 1), "pads": (0,) * 4, "dilations": (1, 1)},
-     ((1, 4, 5, 5), (4, 2, 3, 3)), "grouped"),
+     ((1, 4, 5, 5), (4, 2, 3, 3)), "grouped (not depthwise)"),
     ("MatMul", {}, ((2, 3, 4), (2, 4, 5)), "batched MatMul"),
     ("Gemm", {"alpha": 2.0, "beta": 1.0, "trans_a": 0, "trans_b": 0}, ((3, 4), (4, 5)),
      "alpha"),
