@@ -141,6 +141,8 @@ def test_gpu_targets_compile_with_a_gpu_spec_and_need_a_gpu_to_run(files, tmp_pa
                  "--gpu-spec", "a100", "--explain"]) == 0
     text = capsys.readouterr().out
     assert "partition over vta, cpu, gpu" in text
+    assert re.search(r"^GPU steps: [1-9]\d* of \d+ \(priced as a100, sm_80; \d+ MACs\)$", text,
+                     re.M), text
     on_gpu = [line.split()[0] for line in text.splitlines() if line.split()[1:3] == ["->", "gpu"]]
     assert "conv1" in on_gpu and "quantize_x" not in on_gpu
     try:

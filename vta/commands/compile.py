@@ -121,6 +121,10 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     print(f"config: {cfg.name} at {cfg.target_clock_mhz} MHz; targets {','.join(targets)}")
     print(f"MACs on the accelerator: {on_acc} of {macs}"
           + (f" ({100 * on_acc / macs:.1f}%)" if macs else ""))
+    if gpu is not None:
+        on_gpu = [st for st in m.steps if st.device == "gpu"]
+        print(f"GPU steps: {len(on_gpu)} of {len(m.steps)} (priced as {gpu.name}, "
+              f"{gpu.arch}; {sum(st.macs for st in on_gpu)} MACs)")
     print(f"estimated latency: {lowered.partition.seconds * 1e3:.3f} ms")
     if m.memory is not None:
         plan = m.memory
