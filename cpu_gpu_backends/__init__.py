@@ -29,6 +29,7 @@ from .ops import depthwise as _dw
 from .ops import elementwise as _ew
 from .ops import gemm as _gemm
 from .ops import gpu_gemm as _gpu
+from .ops import gpu_quantized as _gpu_q
 from .ops import layout as _layout
 from .ops import pooling as _pool
 from .ops import quantize as _q
@@ -199,12 +200,27 @@ def gpu_conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "
                                             dilation, bias, activation), arch)
 
 
+def gpu_quantized_op(op: Op, arch: str = "sm_80") -> GpuProgram:
+    """A quantized :mod:`opset` operator for the GPU (:mod:`.ops.gpu_quantized`): inputs as
+    ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit."""
+    return gpu_compile(_gpu_q.gpu_op_plan(op), arch)
+
+
+def gpu_softmax(shape: Sequence[int], *, arch: str = "sm_80") -> GpuProgram:
+    """Softmax over the last axis (f32), one GPU thread per row."""
+    return gpu_compile(_softmax.softmax_plan(shape), arch)
+
+
+gpu_capable = _gpu_q.gpu_capable
+
+
 __all__ = [
     "BACKENDS", "CompiledOp", "CpuBackend", "CpuOptions", "GpuProgram", "NvptxBackend",
     "NvptxOptions", "OpPlan", "PtxError", "assemble_ptx", "avg_pool2d", "binary",
     "blocked_to_nchw", "cast", "clip", "clip_op", "conv2d", "default_cpu_backend", "dense",
     "depthwise_conv2d", "dequantize", "elementwise", "exp", "get_backend",
-    "global_avg_pool2d", "gpu_compile", "gpu_conv2d", "gpu_dense", "matmul", "max_pool2d",
+    "global_avg_pool2d", "gpu_capable", "gpu_compile", "gpu_conv2d", "gpu_dense",
+    "gpu_quantized_op", "gpu_softmax", "matmul", "max_pool2d",
     "nchw_to_blocked", "quantize", "quantized_op", "relu", "requantize", "round_even", "shift_left",
     "shift_right", "sigmoid", "softmax", "unary",
 ]

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
+from runtime.gpu_runner import GpuKernel, free_gpu_step, load_gpu_steps, open_gpu, run_gpu_step
 from runtime.host_ops import is_host_op
 from runtime.links import LinkProfile
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
@@ -105,10 +106,13 @@ class Executor:
     """A module loaded on ``device`` (an open accelerator device) and the host CPU.
 
     ``host``: the CPU device for host steps (default: one is opened when the module has
-    any).  Counters: ``loaded_bytes`` (written once at load), ``copied_in_bytes`` /
-    ``copied_out_bytes`` (per-run transfers, both directions and devices)."""
+    any); ``gpu``: the GPU for the module's GPU steps (default: the machine's first CUDA
+    GPU, opened when the module has any; :mod:`runtime.gpu_runner`).  Counters:
+    ``loaded_bytes`` (written once at load), ``copied_in_bytes`` / ``copied_out_bytes``
+    (per-run transfers, both directions and devices)."""
 
-    def __init__(self, module: Module, device: Device, *, host: Device | None = None) -> None:
+    def __init__(self, module: Module, device: Device, *, host: Device | None = None,
+                 gpu: Device | None = None) -> None:
         self.module = module
         self.device = device
         self.cfg = module.config
@@ -131,11 +135,8 @@ class Executor:
             self.handles.append(device.load(p.bundle, arena=self.arena) if self.arena
                                 else device.load(p.bundle))
             self.loaded_bytes += len(p.bundle.dram)
-        gpu = [s.name for s in module.steps if s.device == "gpu"]
-        if gpu:
-            raise DeviceError(f"module step(s) {gpu} are assigned to the gpu, but the executor "
-                              "runs module steps on the accelerator and the host CPU only "
-                              f"({_gpu_state()}); recompile with --targets vta,cpu")
+        self.gpu, self.gpu_kernels = _load_gpu_steps(module, gpu)
+        self.loaded_bytes += sum(k.resident_bytes for k in self.gpu_kernels.values())
         self.host = host
         self.link = device.link_profile
         if self.link is None and module.programs:
@@ -186,6 +187,9 @@ class Executor:
                 for b in (*k.buffers.values(), k.out):
                     self.host.free(b)
         self.kernels = {}
+        for g in self.gpu_kernels.values():
+            free_gpu_step(self.gpu, g)
+        self.gpu_kernels = {}
 
     # ------------------------------------------------------------------ running
     def run(self, inputs: Mapping[str, Any]) -> ModelRun:
@@ -218,6 +222,9 @@ class Executor:
                 p = m.programs[s.program]
                 self._run_program(s.program, p, env, layers, stages)
                 i = p.steps[-1] + 1
+            elif i in self.gpu_kernels:
+                self._run_gpu(i, env, layers, stages)
+                i += 1
             else:
                 self._run_host(i, env, layers, stages)
                 i += 1
@@ -301,6 +308,20 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += nbytes_in
         entry["bytes_out"] += len(raw)
+        stages.append(_host_stage(s, secs))
+
+    def _run_gpu(self, i: int, env, layers, stages: list[Stage]) -> None:
+        """A GPU step: copies over PCIe, kernels, synchronize (measured; on the host's
+        resource of the pipelined schedule, since the host waits for it)."""
+        k, s = self.gpu_kernels[i], self.module.steps[i]
+        t = self.module.tensors[s.output]
+        env[s.output], secs, nin, nout = run_gpu_step(self.gpu, k, env, t.dtype, t.shape)
+        self.copied_in_bytes += nin
+        self.copied_out_bytes += nout
+        entry = _entry(layers, s.name, s.op.kind, "gpu", s.macs, host=True)
+        entry["seconds"] += secs
+        entry["bytes_in"] += nin
+        entry["bytes_out"] += nout
         stages.append(_host_stage(s, secs))
 
     def _run_boundary(self, s: Step, env, layers, stages: list[Stage]) -> None:
@@ -463,15 +484,22 @@ def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None
     return spans
 
 
-def _gpu_state() -> str:
-    """Whether a CUDA GPU could be opened here, for the refusal of GPU steps."""
-    try:
-        from runtime.gpu_device import GpuDevice
-
-        GpuDevice()
-    except DeviceError as e:
-        return f"and there is no usable GPU: {e}"
-    return "a GPU is present, but no module step kernels exist for it yet"
+def _load_gpu_steps(module: Module, gpu: Device | None
+                    ) -> tuple[Device | None, dict[int, GpuKernel]]:
+    """The GPU and the module's GPU steps loaded on it (none: no GPU opened).  A module
+    with GPU steps on a machine without a usable GPU is one DeviceError naming them."""
+    steps = [i for i, s in enumerate(module.steps) if s.device == "gpu"]
+    if not steps:
+        return gpu, {}
+    if gpu is None:
+        try:
+            gpu = open_gpu()
+        except DeviceError as e:
+            names = [module.steps[i].name for i in steps]
+            raise DeviceError(f"module step(s) {names} are assigned to the gpu, and there is "
+                              f"no usable GPU here ({e}); run the module on a machine with an "
+                              "NVIDIA GPU, or recompile with --targets vta,cpu") from None
+    return gpu, load_gpu_steps(gpu, {i: module.steps[i] for i in steps}, module.constants)
 
 
 def open_executor(module: Module, spec: str, **kw: Any) -> Executor:

@@ -1,7 +1,8 @@
 """An NVIDIA GPU as a :class:`~runtime.device.Device`, through the CUDA driver API.
 
 ``cuda-python`` is imported lazily: constructing a :class:`GpuDevice` without it, or without a
-GPU, raises a :class:`DeviceError` saying which.  ``load`` takes a
+GPU (or with one older than sm_80), raises a :class:`DeviceError` saying which; ``arch`` is
+the PTX target the GPU runs.  ``load`` takes a
 :class:`cpu_gpu_backends.GpuProgram` (PTX + per-step launch geometry) and loads the PTX with
 ``cuModuleLoadData`` (the driver JITs it for the present GPU); ``launch(handle, *buffers)``
 passes the plan's inputs then its output, allocating the plan's scratch buffers once per
@@ -50,6 +51,25 @@ class GpuDevice(Device):
                                 "cuDevicePrimaryCtxRetain")
         self._check(self._cu.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
         self._live: dict[int, Any] = {}
+        self._modules: dict[str, Any] = {}
+        self.arch = self._arch()
+
+    def _arch(self) -> str:
+        """The newest PTX target (``cpu_gpu_backends.ptx.ARCHS``) this GPU runs: PTX for
+        ``sm_XY`` loads on compute capability X.Y and newer (the driver JITs it)."""
+        from cpu_gpu_backends.ptx import ARCHS
+
+        attr = self._cu.CUdevice_attribute
+        major = self._check(self._cu.cuDeviceGetAttribute(
+            attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, self._dev), "cuDeviceGetAttribute")
+        minor = self._check(self._cu.cuDeviceGetAttribute(
+            attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, self._dev), "cuDeviceGetAttribute")
+        cc = int(major) * 10 + int(minor)
+        fits = [a for a in ARCHS if int(a[3:]) <= cc]
+        if not fits:
+            raise DeviceError(f"GpuDevice: compute capability {major}.{minor} is older than "
+                              f"the oldest PTX target {ARCHS[0]}")
+        return fits[-1]
 
     def _check(self, result: Any, what: str) -> Any:
         err, *rest = result if isinstance(result, tuple) else (result,)
@@ -94,8 +114,12 @@ class GpuDevice(Device):
         if not isinstance(program, GpuProgram):
             raise DeviceError(f"gpu: cannot load {type(program).__name__}; expected a "
                               "GpuProgram from cpu_gpu_backends")
-        image = np.frombuffer(program.ptx.encode() + b"\0", np.uint8)
-        module = self._check(self._cu.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
+        module = self._modules.get(program.ptx)  # steps of one model share one PTX module
+        if module is None:
+            image = np.frombuffer(program.ptx.encode() + b"\0", np.uint8)
+            module = self._check(self._cu.cuModuleLoadData(image.ctypes.data),
+                                 "cuModuleLoadData")
+            self._modules[program.ptx] = module
         fns = {k.name: self._check(self._cu.cuModuleGetFunction(module, k.name.encode()),
                                    f"cuModuleGetFunction({k.name})")
                for k in program.plan.kernels}

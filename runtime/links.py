@@ -15,6 +15,9 @@ devices and of the simulator.
   ``10 / baud`` seconds per byte, plus one framed command round trip (USB-serial latency
   timer and the CRC'd reply, ~2 ms).  The rate is the port's (``@BAUD``), else the SoC's
   default, :data:`DEFAULT_BAUD`.
+* GPU links (:data:`GPU_LINKS`, named by a GPU spec: ``compiler.partition.gpu_model``) are
+  PCIe: ``cuMemcpyHtoD``/``DtoH`` from pageable numpy memory go through the driver's
+  staging buffer at about half the bus rate, with ~10 us of call and synchronisation each.
 """
 
 from __future__ import annotations
@@ -65,6 +68,16 @@ LINKS: dict[str, LinkProfile] = {
 }
 
 
+GPU_LINKS: dict[str, LinkProfile] = {
+    "pcie3x16": LinkProfile("pcie3x16", 6e9, 10e-6,
+                            "PCIe 3.0 x16 (15.8 GB/s raw) from pageable host memory: ~6 GB/s, "
+                            "10 us per copy"),
+    "pcie4x16": LinkProfile("pcie4x16", 12e9, 10e-6,
+                            "PCIe 4.0 x16 (31.5 GB/s raw) from pageable host memory: ~12 GB/s, "
+                            "10 us per copy"),
+}
+
+
 def split_baud(spec: str, rest: str) -> tuple[str, int | None]:
     """``PORT[@BAUD]`` (the part of fpga spec ``spec`` after ``fpga:``) -> (port, baud or
     None); LinkError for a baud that is not a positive integer."""
@@ -93,5 +106,5 @@ def link_for(device: str) -> LinkProfile:
                     "rtl:ENGINE or fpga:PORT[@BAUD]")
 
 
-__all__ = ["LinkProfile", "LinkError", "LINKS", "DEFAULT_BAUD", "UART_BITS_PER_BYTE",
+__all__ = ["LinkProfile", "LinkError", "LINKS", "GPU_LINKS", "DEFAULT_BAUD", "UART_BITS_PER_BYTE",
            "uart_link", "link_for", "split_baud"]

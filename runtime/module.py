@@ -313,9 +313,15 @@ def check_module(m: Module) -> None:
         if s.output not in known:
             raise ModuleError(f"step {s.name!r} writes unknown tensor {s.output!r}")
         produced.add(s.output)
-        if is_host_op(s.op) and s.device != "cpu":
+        if is_host_op(s.op) and s.device == "accelerator":
             raise ModuleError(f"step {s.name!r}: host {s.op.kind} runs on the cpu, not "
                               f"{s.device!r}")
+        if s.device == "gpu":
+            from runtime.gpu_steps import gpu_unsupported
+
+            why = gpu_unsupported(s.op)
+            if why is not None:
+                raise ModuleError(f"step {s.name!r} is on the gpu, but {why}")
         if (s.device == "accelerator") != (s.program is not None):
             raise ModuleError(f"step {s.name!r}: accelerator steps (only) name a program")
         if s.program is not None and (not 0 <= s.program < len(m.programs)

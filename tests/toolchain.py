@@ -4,7 +4,8 @@ A co-simulation test that skips passes silently: on a CI machine missing Verilat
 compiler, every RTL check would vanish and the run would still be green.  So every test that
 needs them asks :func:`require_verilator`, which skips with the reason on a developer's
 machine and fails, saying what to install, when ``CI`` is set (``CI=true``, as ``.ci/run``
-and hosted CI services set it).
+and hosted CI services set it).  The PTX tests ask :func:`require_ptxas` the same way: PTX
+generation and assembly need no GPU, so CI always runs them.
 """
 
 from __future__ import annotations
@@ -46,4 +47,16 @@ def require_verilator() -> None:
         return
     if in_ci():
         pytest.fail(f"CI is set, so RTL co-simulation must run, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_ptxas() -> str:
+    """The path of ``ptxas``; skip the calling test without it (fail it under CI)."""
+    path = shutil.which("ptxas")
+    if path is not None:
+        return path
+    reason = "ptxas is not on PATH (install the CUDA toolkit's ptxas, e.g. apt-get install " \
+             "nvidia-cuda-toolkit, or pip install nvidia-cuda-nvcc-cu12 and put its bin on PATH)"
+    if in_ci():
+        pytest.fail(f"CI is set, so PTX assembly must run, but {reason}", pytrace=False)
     pytest.skip(reason)

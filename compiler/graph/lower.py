@@ -25,16 +25,20 @@ generic host step, for ``--targets cpu`` without calibration data.
 
 Where each op runs comes from :func:`compiler.partition.partition` over the op DAG.  Host
 steps are host-only nodes with a CPU cost (a memory pass plus their MACs at a numpy rate),
-so they are always on the CPU, whatever ``targets`` says; ``targets`` restricts the opset
-ops.  The CPU cost model is the one calibrated on *this* host (see docs/graph.md): against a
-workstation CPU a 100 MHz accelerator loses, so the default partition keeps convolutions on
-the CPU; ``targets=("vta",)`` puts every op on the accelerator.
+so they are on the CPU whatever ``targets`` says -- except those the GPU has a kernel for
+(float convolutions, matrix products, pooling, element-wise ops, Softmax:
+``runtime.gpu_steps``) when ``gpu`` (a :class:`~compiler.partition.gpu_model.GpuSpec`) is
+given and the GPU is a target; ``targets`` restricts the opset ops.  The CPU cost model
+is the one calibrated on *this* host (see docs/graph.md): against a workstation CPU a
+100 MHz accelerator loses, so the default partition keeps convolutions on the CPU;
+``targets=("vta",)`` puts every op on the accelerator.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,6 +49,7 @@ from compiler.graph.quantize import QuantizedGraph
 from compiler.graph.shapes import infer_node
 from compiler.module_builder import Node, Quant, build_module, chain_options
 from compiler.partition import AcceleratorCost, accelerator_cost, partition
+from compiler.partition.gpu_model import GPUS, GpuSpec, gpu_cost
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
 from opset.onnx_kernels import KERNELS
@@ -256,19 +261,15 @@ def lower_float(graph: Graph, cfg: HwConfig, *, targets: Sequence[str] = ("cpu",
                                 pins, device, partition_kw)
 
 
-def _check_gpu(targets: Sequence[str], pins: Mapping[str, str]) -> None:
-    """The lowering has no GPU kernels for module steps (and this host no GPU): the GPU may
-    be listed beside other targets but never chosen; asking for it alone, or pinning an op
-    to it, is one clear error instead of a partition that cannot run."""
+def _check_gpu(targets: Sequence[str], pins: Mapping[str, str], gpu: GpuSpec | None) -> None:
+    """The GPU is priced from a GpuSpec (there is none to calibrate on this host): listing
+    it among the targets, or pinning an op to it, without one is one clear error instead of
+    a target that can never be chosen."""
     gpu_pins = sorted(n for n, d in pins.items() if d == "gpu")
-    if gpu_pins:
-        raise LowerError(f"--pin {gpu_pins[0]}=gpu: compiled modules have no GPU steps yet "
-                         "(the executor runs module steps on the accelerator and the host "
-                         "CPU only); pin it to vta or cpu")
-    if "gpu" in targets and not {"vta", "cpu"} & set(targets):
-        raise LowerError(f"--targets {','.join(targets)}: compiled modules have no GPU steps "
-                         "yet (the executor runs module steps on the accelerator and the host "
-                         "CPU only); use vta and/or cpu")
+    if gpu is None and (gpu_pins or "gpu" in targets):
+        what = f"--pin {gpu_pins[0]}=gpu" if gpu_pins else f"--targets {','.join(targets)}"
+        raise LowerError(f"{what}: the partitioner prices the GPU from a GPU description; "
+                         f"give --gpu-spec NAME (one of {sorted(GPUS)})")
 
 
 def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
@@ -276,25 +277,37 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
                          cfg: HwConfig, targets: Sequence[str],
                          pins: Mapping[str, str] | None, device: str,
                          partition_kw: Mapping[str, object]) -> Lowered:
-    dag, graph_inputs, out_nodes = op_nodes(nodes, constants, outputs, _host_step)
+    gpu = partition_kw.get("gpu")
+    if gpu is not None and not isinstance(gpu, GpuSpec):
+        raise LowerError(f"gpu: expected a GpuSpec (compiler.partition.gpu_model.gpu_spec"
+                         f"(NAME)), got {type(gpu).__name__}")
+    dag, graph_inputs, out_nodes = op_nodes(
+        nodes, constants, outputs, _host_step,
+        None if gpu is None else lambda op: gpu_cost(op, gpu).seconds)
     pins = dict(pins or {})
     known = {n.step_name for n in nodes}
     bad = sorted(set(pins) - known)
     if bad:
         raise LowerError(f"--pin: no op named {bad}; the ops are {sorted(known)}")
     wanted = tuple(targets)
-    _check_gpu(wanted, pins)
-    if "cpu" not in wanted:  # opset ops only on the accelerator; host steps stay on the host
-        for n in nodes:
-            if not is_host_op(n.op):
-                pins.setdefault(n.step_name, "vta")
+    _check_gpu(wanted, pins, gpu)
+    if "cpu" not in wanted:  # opset ops only on the targets; host steps stay on the host
+        if len(wanted) == 1:
+            for n in nodes:
+                if not is_host_op(n.op):
+                    pins.setdefault(n.step_name, wanted[0])
+        else:
+            dag = [replace(n, cpu_seconds=math.inf) if n.op is not None else n for n in dag]
         wanted = (*wanted, "cpu")
     partition_kw = {"accelerator": _priced_as_built(nodes), **partition_kw}
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))
+    meta = {"model": name, "targets": list(targets)}
+    if gpu is not None:
+        meta["gpu_spec"] = gpu.name
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
-                          meta={"model": name, "targets": list(targets)})
+                          meta=meta)
     return Lowered(module, placed, p)
 
 

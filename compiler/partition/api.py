@@ -14,6 +14,7 @@ from compiler.partition.costs import (
     build_cost_graph,
 )
 from compiler.partition.errors import PartitionError
+from compiler.partition.gpu_model import GpuSpec
 from compiler.partition.solve import Partition, solve
 from vta_hw.config import HwConfig
 
@@ -23,10 +24,11 @@ def partition(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequence[int]]
               pins: Mapping[str, str] | None = None, device: str = "sim",
               cpu: CpuModel | None = None,
               accelerator: Callable[[object, HwConfig], AcceleratorCost] = accelerator_cost,
-              ) -> Partition:
+              gpu: GpuSpec | None = None) -> Partition:
     """The least-latency assignment of ``nodes`` to ``targets`` for the accelerator ``cfg``
-    reached through runtime device ``device`` (its link prices the transfers)."""
-    graph = build_cost_graph(nodes, graph_inputs, outputs, cfg, device, cpu, accelerator)
+    reached through runtime device ``device`` (its link prices the transfers) and, with
+    ``gpu``, that GPU (:mod:`~compiler.partition.gpu_model`)."""
+    graph = build_cost_graph(nodes, graph_inputs, outputs, cfg, device, cpu, accelerator, gpu)
     return solve(graph, targets, pins)
 
 

@@ -16,7 +16,11 @@
   (:class:`CpuModel`).  The fit is cached as JSON under the VTA cache directory keyed by the
   host (:func:`cpu_model`).  Float ops the CPU runs without an opset description carry their
   own CPU cost (:class:`OpNode.cpu_seconds`).
-* GPU: priced only when a GPU cost is given (``gpu_seconds``; this host has none).
+* GPU: priced when the caller describes a GPU (a :class:`~compiler.partition.gpu_model.GpuSpec`:
+  a roofline over the op's GPU kernels, :mod:`~compiler.partition.gpu_model`) or gives a
+  node's GPU cost directly (``OpNode.gpu_seconds``, a cost table, which wins); the copies
+  between the host and the GPU go over the spec's PCIe link (NCHW bytes, no layout
+  transform), the GPU and the accelerator exchange through the host.
 * Transfers: a tensor crossing between the host and the accelerator is copied in the blocked
   layout (:class:`opset.layout.ActLayout`, what the accelerator reads and writes) over the
   device's link (:mod:`runtime.links`, the table the executor models its copies with:
@@ -38,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from compiler.partition.errors import PartitionError
+from compiler.partition.gpu_model import GpuSpec, gpu_cost
 from opset import ActLayout, Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
-from runtime.links import LINKS, LinkError, LinkProfile, uart_link
+from runtime.links import GPU_LINKS, LINKS, LinkError, LinkProfile, uart_link
 from runtime.links import link_for as device_link
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
@@ -406,7 +411,9 @@ class OpNode:
     op: an opset op (the accelerator and the CPU can be asked about it), or None for a float
     op only the host runs, which then needs ``cpu_seconds``.  inputs: names of producing
     nodes or graph inputs.  shape: the output shape (taken from ``op`` when it has one).
-    gpu_seconds: the GPU's cost when a GPU is present and can run it.
+    gpu_seconds: the GPU's cost (a cost table; None: priced from the GpuSpec, if any).
+    itemsize: bytes per element of its output (4 for a float op's): the NCHW bytes a copy
+    to or from the GPU moves (the accelerator's copies are int8 in the blocked layout).
     """
 
     name: str
@@ -415,6 +422,7 @@ class OpNode:
     shape: tuple[int, ...] | None = None
     cpu_seconds: float | None = None
     gpu_seconds: float | None = None
+    itemsize: int = 1
 
 
 @dataclass(frozen=True)
@@ -440,13 +448,14 @@ class CostNode:
 
 
 def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel,
-               gpu: bool) -> dict[tuple[str, str], float]:
+               gpu: LinkProfile | None, itemsize: int = 1) -> dict[tuple[str, str], float]:
     """Seconds to move one tensor across each device pair: the link copy of the blocked
-    bytes plus the host's NCHW<->blocked transform.  The GPU is priced on the same link."""
+    bytes plus the host's NCHW<->blocked transform; with a GPU, its link's copy of the NCHW
+    elements at ``itemsize`` bytes (through the host between the GPU and the accelerator)."""
     t = link.seconds(blocked) + cpu.seconds("layout", blocked + nchw)
     out = {(VTA, CPU): t, (CPU, VTA): t}
-    if gpu:
-        g = link.seconds(nchw)
+    if gpu is not None:
+        g = gpu.seconds(nchw * itemsize)
         out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + t, (VTA, GPU): g + t}
     return out
 
@@ -463,23 +472,26 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
                      outputs: Sequence[str], cfg: HwConfig, device: str = "sim",
                      cpu: CpuModel | None = None,
                      accelerator: Callable[[object, HwConfig], AcceleratorCost] = accelerator_cost,
-                     ) -> tuple[CostNode, ...]:
+                     gpu: GpuSpec | None = None) -> tuple[CostNode, ...]:
     """Price every node on every device that can run it and every tensor on every boundary.
 
     ``accelerator`` prices one op (default :func:`accelerator_cost`, which compiles it); a
     caller that compiles the ops anyway, or prices one graph on several configs, passes a
-    memoized one.
+    memoized one.  ``gpu``: the GPU to price opset ops on (:func:`.gpu_model.gpu_cost`) and
+    whose link the host<->GPU copies take; nodes' own ``gpu_seconds`` win over it.  Without
+    it, a graph with ``gpu_seconds`` is priced on the default PCIe 4.0 x16 link.
 
     Graph inputs become ``input`` nodes on the host and each graph output gets an ``output``
     node on the host, so bringing data in and results back is priced like any transfer.
     """
     cpu = cpu or cpu_model()
     link = link_for(device)
-    gpu = any(n.gpu_seconds is not None for n in nodes)
+    gpu_link = gpu.link_profile if gpu is not None else (
+        GPU_LINKS["pcie4x16"] if any(n.gpu_seconds is not None for n in nodes) else None)
     out: list[CostNode] = []
     for name, shape in graph_inputs.items():
         b, nb = tensor_bytes(shape, cfg)
-        out.append(CostNode(name, {CPU: 0.0}, (), b, _transfers(b, nb, link, cpu, gpu),
+        out.append(CostNode(name, {CPU: 0.0}, (), b, _transfers(b, nb, link, cpu, gpu_link),
                             kind="input", label="graph input"))
     for n in nodes:
         costs: dict[str, float] = {}
@@ -501,11 +513,19 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
             costs[CPU] = n.cpu_seconds
         if n.gpu_seconds is not None:
             costs[GPU] = n.gpu_seconds
-        elif gpu:
-            incapable[GPU] = "no GPU cost given"
+        elif gpu is not None and n.op is not None:
+            g = gpu_cost(n.op, gpu)
+            if g.seconds is None:
+                incapable[GPU] = g.reason
+            else:
+                costs[GPU] = g.seconds
+        elif gpu_link is not None:
+            incapable[GPU] = ("no GPU kernel for this host step" if gpu is not None
+                              else "no GPU cost given")
         b, nb = tensor_bytes(_out_shape(n), cfg)
-        out.append(CostNode(n.name, costs, tuple(n.inputs), b, _transfers(b, nb, link, cpu, gpu),
-                            incapable, "op", label, cycles))
+        out.append(CostNode(n.name, costs, tuple(n.inputs), b,
+                            _transfers(b, nb, link, cpu, gpu_link, n.itemsize), incapable,
+                            "op", label, cycles))
     for o in outputs:
         out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
                             label="graph output"))

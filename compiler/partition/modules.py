@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from compiler.partition.costs import VTA, OpNode
 from compiler.partition.errors import PartitionError
 from compiler.partition.solve import Partition
@@ -21,12 +23,14 @@ MODULE_DEVICE = {VTA: "accelerator", "cpu": "cpu", "gpu": "gpu"}
 
 
 def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence[str],
-             host_step: Callable[[object], tuple[tuple[int, ...], float] | None] | None = None
+             host_step: Callable[[object], tuple[tuple[int, ...], float] | None] | None = None,
+             gpu_seconds: Callable[[object], float | None] | None = None
              ) -> tuple[list[OpNode], dict[str, tuple[int, ...]], list[str]]:
     """(op nodes, graph inputs with shapes, output node names) of module nodes in execution
     order; an op node is named by the module node's ``step_name``.  ``host_step(op)`` gives
-    ``(output shape, cpu seconds)`` for a step that only the host runs (no opset op), which
-    becomes a float node; None for an opset op."""
+    ``(output shape, cpu seconds)`` for a step that no device but the host knows as an op
+    (no opset op), which becomes a float node; None for an opset op.  ``gpu_seconds(op)``
+    prices such a float node on the GPU (None: the GPU cannot run it)."""
     producer: dict[str, str] = {}
     graph_inputs: dict[str, tuple[int, ...]] = {}
     out: list[OpNode] = []
@@ -44,7 +48,9 @@ def op_nodes(nodes: Sequence, constants: Mapping[str, object], outputs: Sequence
         reads_t = tuple(dict.fromkeys(reads))
         host = host_step(n.op) if host_step is not None else None
         if host is not None:
-            out.append(OpNode(n.step_name, None, reads_t, host[0], host[1]))
+            gpu = gpu_seconds(n.op) if gpu_seconds is not None else None
+            size = np.dtype(n.op.output().dtype).itemsize
+            out.append(OpNode(n.step_name, None, reads_t, host[0], host[1], gpu, size))
         else:
             out.append(OpNode(n.step_name, n.op, reads_t))
         producer[n.output] = n.step_name

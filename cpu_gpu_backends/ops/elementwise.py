@@ -140,12 +140,15 @@ def _collapse(out: tuple[int, ...], strides: list[list[int]]) -> tuple[list[int]
 
 # ----------------------------------------------------------------------------- plan
 def elementwise_plan(fn: Callable[..., Expr], shapes: Sequence[Sequence[int]],
-                     dtypes: Sequence[str | DType], name: str = "ew") -> OpPlan:
+                     dtypes: Sequence[str | DType], name: str = "ew",
+                     chunk: int | None = None) -> OpPlan:
     """One kernel computing ``fn(*inputs)`` over the broadcast shape of ``shapes``.
 
     fn receives one scalar :class:`Var` per input (of that input's dtype) and returns the
     output expression; its dtype is the output dtype.  Scalar-valued inputs (e.g. a scale)
-    are just inputs of shape ``(1,)``.
+    are just inputs of shape ``(1,)``.  ``chunk``: elements per parallel task (default: a
+    whole innermost row, a long single row split into :data:`CHUNK`-element tasks, what a
+    thread pool of a few threads wants; a GPU wants 1, one thread per element).
     """
     op = f"elementwise[{name}]"
     if len(shapes) != len(dtypes) or not shapes:
@@ -166,9 +169,14 @@ def elementwise_plan(fn: Callable[..., Expr], shapes: Sequence[Sequence[int]],
     shp, sts = _collapse(out_shape, [_strides(s, out_shape) for s in shps])
     inner = shp[-1]
     outer = shp[:-1]
-    chunk = inner
-    if not outer and inner > CHUNK:  # one long row: split it so threads share the work
-        chunk = CHUNK
+    if chunk is not None:
+        if chunk < 1:
+            raise ValueError(f"{op}: chunk must be >= 1, got {chunk}")
+        chunk = min(chunk, inner)
+    else:
+        chunk = inner
+        if not outer and inner > CHUNK:  # one long row: split it so threads share the work
+            chunk = CHUNK
     n_outer = math.prod(outer) * ceil_div(inner, chunk)
     q, j = Var("q"), Var("j")
     # decompose q into outer indices (static shapes: div/mod by constants)
@@ -201,7 +209,8 @@ def elementwise_plan(fn: Callable[..., Expr], shapes: Sequence[Sequence[int]],
     if chunk != inner and inner % chunk:
         stop = minimum(idx(chunk), binary("sub", idx(inner), Var("col0")))
     loop = Loop("j", stop, (*loads, Store("y", Var("obase") + j, body_expr)))
-    kname = f"ew_{name}_{tag(tuple(shps), tuple(t.name for t in tys), repr(body_expr))}"
+    parts: tuple = (tuple(shps), tuple(t.name for t in tys), repr(body_expr))
+    kname = f"ew_{name}_{tag(*parts, chunk) if chunk != inner else tag(*parts)}"
     params = tuple(Param(f"x{i}", t) for i, t in enumerate(tys)) + (Param("y", out_ty),)
     k = Kernel(kname, params, (Loop("q", n_outer, (*lets, loop), "parallel"),))
     bufs = tuple(BufferSpec(f"x{i}", t, s, "input") for i, (t, s) in enumerate(zip(tys, shps,

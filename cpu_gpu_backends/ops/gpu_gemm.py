@@ -57,8 +57,10 @@ def tiled_gemm_kernel(name: str, m: int, n: int, k: int, ety: DType, params: Seq
                       a_elem: Callable[[Expr, Expr], tuple[Expr, Expr]],
                       b_elem: Callable[[Expr, Expr], tuple[Expr, Expr]],
                       store: Callable[[Expr, Expr, Expr], list[Stmt]]) -> Kernel:
-    """a_elem(m, k) / b_elem(k, n) return ``(in_bounds, value)``; store(m, n, acc) writes one
-    output (the caller fuses bias and activation there)."""
+    """a_elem(m, k) / b_elem(k, n) return ``(in_bounds, value)`` or ``(in_bounds, value,
+    fill)``: what the shared tile holds where ``in_bounds`` is false (default 0; a conv's
+    padding reads the input zero point there, harmless past K since A's tile is 0 there);
+    store(m, n, acc) writes one output (the caller fuses bias and activation there)."""
     acc_ty = dt.i32 if ety is dt.i8 else dt.f32
     sty = acc_ty  # shared tiles hold widened values: one multiply-add per element
     tid = _v("ty") * TS + _v("tx")
@@ -68,13 +70,11 @@ def tiled_gemm_kernel(name: str, m: int, n: int, k: int, ety: DType, params: Seq
             e = tid + rep * TS * TS
             kk, rr = e // rows, e % rows
             gk = _v("kt") * BK + kk
-            if which == "as":
-                ok, val = elem(_v("by") * BM + rr, gk)
-            else:
-                ok, val = elem(gk, _v("bx") * BN + rr)
+            got = elem(_v("by") * BM + rr, gk) if which == "as" else elem(gk, _v("bx") * BN + rr)
+            ok, val, fill = got if len(got) == 3 else (*got, 0)
             dst = kk * rows + rr
             loads.append(If(ok, (Store(which, dst, Cast(val, sty)),),
-                            (Store(which, dst, Const(0, sty)),)))
+                            (Store(which, dst, Const(fill, sty)),)))
     inner: list[Stmt] = []
     for i in range(PT):
         inner.append(Let(f"a{i}", Load("as", _v("kk") * BM + _v("ty") + TS * i, sty)))
@@ -148,8 +148,9 @@ def gpu_dense_plan(m: int, k: int, n: int, dtype: str = "f32", bias: bool = Fals
 def gpu_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
                     stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                     dilation: int | Sequence[int] = 1, bias: bool = False,
-                    activation: str | None = None) -> OpPlan:
-    """Implicit-GEMM conv2d: M = output channels, N = output pixels, K = C * KH * KW."""
+                    activation: str | None = None, pad_value: int = 0) -> OpPlan:
+    """Implicit-GEMM conv2d: M = output channels, N = output pixels, K = C * KH * KW.
+    Out-of-image pixels read ``pad_value`` (an int8 input's zero point; 0 for float)."""
     from .common import pair2
 
     op = "conv2d"
@@ -178,7 +179,7 @@ def gpu_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str =
         ix = (pr_ % ow) * sw - pl + kx * dw
         ok = land(land(lt(ki, kdim), lt(pi, npix)),
                   land(land(ge(iy, 0), lt(iy, h)), land(ge(ix, 0), lt(ix, w))))
-        return ok, Load("x", ((ni * c + ci) * h + iy) * w + ix, ety)
+        return ok, Load("x", ((ni * c + ci) * h + iy) * w + ix, ety), pad_value
 
     def store(mi: Expr, pi: Expr, a: Expr) -> list[Stmt]:
         ni, pr_ = pi // (oh * ow), pi % (oh * ow)
@@ -187,7 +188,9 @@ def gpu_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str =
 
     params = [Param("x", ety), Param("w", ety)] + ([Param("bias", acc)] if bias else []) + [
         Param("y", acc)]
-    name = f"gpu_conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pt, pl, pb, pr, bias, activation)}"  # noqa: E501
+    if pad_value and ety is not dt.i8:
+        raise ValueError(f"{op}: pad_value applies to int8 inputs only, got {pad_value}")
+    name = f"gpu_conv2d_{ety.name}_{tag(x_shape, w_shape, sh, sw, dh, dw, pt, pl, pb, pr, bias, activation, pad_value)}"  # noqa: E501
     kern = tiled_gemm_kernel(name, oc, npix, kdim, ety, params, a_elem, b_elem, store)
     bufs = [BufferSpec("x", ety, (nb, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]

@@ -60,10 +60,10 @@ from .gemm import dense_plan
 from .plan import BufferSpec, OpPlan, Step
 
 
-def requantize_plan(shape, ep: Epilogue, axis: int = 1) -> OpPlan:
+def requantize_plan(shape, ep: Epilogue, axis: int = 1, chunk: int | None = None) -> OpPlan:
     """int32 ``acc`` of ``shape`` -> int8 by ``ep``.  Inputs, in this order: ``acc``, then as
     ``ep`` needs them ``bias``, ``multiplier``, ``shift`` (int32, one per index of ``axis``)
-    and ``residual`` (int8, ``shape``)."""
+    and ``residual`` (int8, ``shape``).  ``chunk``: see :func:`.elementwise.elementwise_plan`."""
     s = shape_of("requantize", "shape", shape)
     if not -len(s) <= axis < len(s):
         raise ValueError(f"requantize: axis {axis} out of range for a rank-{len(s)} input")
@@ -78,7 +78,7 @@ def requantize_plan(shape, ep: Epilogue, axis: int = 1) -> OpPlan:
         return epilogue_expr(named["acc"], ep, named.get("bias"), named.get("multiplier"),
                              named.get("shift"), named.get("residual"))
 
-    plan = rename(elementwise_plan(fn, shapes, dtypes, "requant"),
+    plan = rename(elementwise_plan(fn, shapes, dtypes, "requant", chunk),
                   {f"x{i}": n for i, n in enumerate(names)})
     rows = set(ep.const_rows())  # broadcast as ps, passed as 1-D vectors (same elements)
     return replace(plan, buffers=tuple(replace(b, shape=(s[axis],)) if b.name in rows else b
@@ -97,10 +97,11 @@ def rename(plan: OpPlan, names: dict[str, str], temps: frozenset[str] = frozense
     return replace(plan, buffers=bufs, steps=steps)
 
 
-def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int) -> OpPlan:
+def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int,
+                   chunk: int | None = None) -> OpPlan:
     """``raw`` (int32 output ``acc``, bias fused) followed by the epilogue kernel."""
     ep = replace(op.epilogue, bias=False)  # the raw kernel starts from the bias
-    epi = requantize_plan(out_shape, ep, axis)
+    epi = requantize_plan(out_shape, ep, axis, chunk)
     order = [t.name for t in op.inputs()]
     bufs = {b.name: b for b in raw.buffers}
     bufs.update({b.name: b for b in epi.buffers if b.name != "acc"})
@@ -163,7 +164,7 @@ def alu_expr(step: AluStep, x: Expr, b: Expr | None) -> Expr:
     raise ValueError(f"elementwise: no CPU lowering for ALU step {step.op!r}")
 
 
-def _elementwise_plan(op: Elementwise) -> OpPlan:
+def _elementwise_plan(op: Elementwise, chunk: int | None = None) -> OpPlan:
     names = [t.name for t in op.inputs()]
 
     def fn(a: Expr, b: Expr | None = None) -> Expr:
@@ -172,7 +173,7 @@ def _elementwise_plan(op: Elementwise) -> OpPlan:
             x = alu_expr(st, x, b)
         return sat8(x)
 
-    plan = elementwise_plan(fn, [op.shape] * len(names), ["i8"] * len(names), op.kind)
+    plan = elementwise_plan(fn, [op.shape] * len(names), ["i8"] * len(names), op.kind, chunk)
     return rename(plan, {f"x{i}": n for i, n in enumerate(names)})
 
 

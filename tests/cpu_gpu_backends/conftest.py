@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from cpu_gpu_backends.backend import CpuBackend, CpuOptions
+from tests.toolchain import require_ptxas
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +16,5 @@ def cpu() -> CpuBackend:
 
 @pytest.fixture(scope="session")
 def ptxas() -> str:
-    path = shutil.which("ptxas")
-    if path is None:
-        pytest.skip("ptxas is not on PATH (CUDA toolkit not installed)")
-    return path
+    """ptxas: skip without it locally, fail under CI (tests/toolchain.py)."""
+    return require_ptxas()

@@ -168,10 +168,13 @@ def test_the_compiler_neither_runs_nor_loads_programs():
     """The compiler writes programs; the runtime (and ``vta.api`` above both) runs them.  Of
     everything below it, the compiler uses the simulator package only for the race checker,
     which verifies a stream and runs nothing, and of the runtime only data: the compiled
-    module's file format (``runtime.module``, which the module builder writes) and the
-    devices' link profiles (``runtime.links``, which the partitioner prices transfers with)."""
+    module's file format (``runtime.module``, which the module builder writes), the
+    devices' link profiles (``runtime.links``, which the partitioner prices transfers with)
+    and which kernels a GPU step runs (``runtime.gpu_steps``, which the GPU cost model
+    prices; loading and launching them is ``runtime.gpu_runner``)."""
     mods = _compiler_imports(project_sources())
-    assert {m for m in mods if layer_of(m) == "runtime"} <= {"runtime.module", "runtime.links"}
+    assert {m for m in mods if layer_of(m) == "runtime"} <= {"runtime.module", "runtime.links",
+                                                              "runtime.gpu_steps"}
     assert {m for m in mods if layer_of(m) == "vta_sim"} <= {"vta_sim.races"}
 
 

@@ -93,9 +93,17 @@ def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
     ("cnn.onnx", [], "is a float model and the accelerator runs int8: give calibration data "
                      "with --calib.*or compile it as a float model with --targets cpu"),
     ("cnn.onnx", ["--targets", "gpu"], "a float module runs on the cpu only"),
-    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "gpu"], "--targets gpu: compiled "
-                                                               "modules have no GPU steps"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "gpu"], "--targets gpu: the "
+                                                               "partitioner prices the GPU "
+                                                               "from a GPU description; give "
+                                                               "--gpu-spec NAME"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "vta,cpu,gpu"], "--gpu-spec NAME "
+                                                                       r"\(one of \['a100'"),
     ("cnn.onnx", ["--calib", "calib.npz", "--pin", "conv1=gpu"], "--pin conv1=gpu"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--targets", "vta,cpu,gpu", "--gpu-spec", "h200"],
+     r"--gpu-spec 'h200': unknown GPU; known: \['a100', 'l4', 'rtx4090'\]"),
+    ("cnn.onnx", ["--calib", "calib.npz", "--gpu-spec", "a100"],
+     "--gpu-spec a100: the targets 'vta,cpu' leave out gpu"),
     ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "x=1xq"], "--input-shape 'x=1xq'"),
     ("cnn.onnx", ["--calib", "calib.npz", "--input-shape", "y=1x3x16x16"], "\\['y'\\]"),
     ("cnn.onnx", ["--calib", "wrong_name.npz"], "no array for model input 'x'"),
@@ -118,6 +126,47 @@ def test_bad_input_is_one_error_line(files, tmp_path, capsys, model, extra, mess
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert re.search(message, lines[0]), lines[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_gpu_targets_compile_with_a_gpu_spec_and_need_a_gpu_to_run(files, tmp_path, capsys):
+    """``--targets vta,cpu,gpu --gpu-spec a100`` prices the GPU from the A100's roofline:
+    its convolutions become GPU steps (explained); ``vta run`` without a GPU is one error
+    line naming them."""
+    from runtime.device import DeviceError
+    from runtime.gpu_runner import open_gpu
+
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta,cpu,gpu",
+                 "--gpu-spec", "a100", "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "partition over vta, cpu, gpu" in text
+    assert re.search(r"^GPU steps: [1-9]\d* of \d+ \(priced as a100, sm_80; \d+ MACs\)$", text,
+                     re.M), text
+    on_gpu = [line.split()[0] for line in text.splitlines() if line.split()[1:3] == ["->", "gpu"]]
+    assert "conv1" in on_gpu and "quantize_x" not in on_gpu
+    try:
+        open_gpu()
+    except DeviceError:
+        pass
+    else:
+        pytest.skip("a GPU is present: the no-GPU error cannot be exercised")
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and re.search(r"error: .*'conv1'.* are assigned to the gpu, and there "
+                                       r"is no usable GPU here", err[0]), err
+    assert not out.exists()
+
+
+def test_gpu_steps_run_on_the_emulated_gpu_bit_exact(files, tmp_path, capsys):
+    m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta,cpu,gpu",
+                 "--gpu-spec", "l4"]) == 0
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out),
+                 "--gpu", "sim"]) == 0
+    assert re.search(r"gpu: \d+ step\(s\) on the SIMT emulator", capsys.readouterr().out)
+    assert np.array_equal(np.load(out)["logits"], _reference(files))
 
 
 def test_float_island_compiles_and_runs_bit_exact(files, tmp_path, capsys):

@@ -15,6 +15,10 @@ targets a missing ``--calib`` is an error (the accelerator runs int8 only).
 The CPU side of the cost model is calibrated on *this* host: against a workstation CPU a
 100 MHz accelerator loses, so by default convolutions stay on the CPU.  ``--targets vta``
 puts every op the accelerator can run on it (the float boundaries always run on the host).
+With ``gpu`` among the targets, ``--gpu-spec NAME`` (a preset of
+``compiler.partition.gpu_model``) says which GPU to price: the ops its roofline and PCIe link
+make cheaper there (GEMMs, convolutions, element-wise, pooling, float Softmax) become GPU
+steps, run by ``vta run`` on the machine's NVIDIA GPU (one clear error without one).
 Each stage says what it is doing on stdout (with a spinner and the elapsed time on a
 terminal).  Every input is checked before the compile starts; a failure is one ``error:``
 line and leaves no output file.
@@ -63,11 +67,16 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     from compiler.graph.pipeline import run_passes, run_quantization
     from compiler.graph.quantize import has_qdq, samples_from_arrays
     from compiler.partition import explain, parse_pins, parse_targets
+    from compiler.partition.gpu_model import gpu_spec
 
     out = outs.file(args.output, "-o")
     cfg = config_from_args(args)
     targets = parse_targets(args.targets)
     pins = parse_pins(args.pin or [])
+    gpu = gpu_spec(args.gpu_spec) if args.gpu_spec is not None else None
+    if gpu is not None and "gpu" not in targets:
+        raise UsageError(f"--gpu-spec {args.gpu_spec}: the targets {args.targets!r} leave out "
+                         "gpu; add it (--targets vta,cpu,gpu)")
     shapes = parse_input_shapes(args.input_shape or [])
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
     with waiting(f"importing {args.model}", stream=sys.stdout):
@@ -90,7 +99,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
             fgraph = run_passes(graph)
         with waiting(f"lowering to float host steps on {','.join(targets)} for {cfg.name}",
                      stream=sys.stdout):
-            lowered = lower_float(fgraph, cfg, targets=targets, pins=pins, device=args.device)
+            lowered = lower_float(fgraph, cfg, targets=targets, pins=pins, device=args.device,
+                                  gpu=gpu)
     else:
         with waiting("quantizing" + (f" ({len(samples)} calibration samples, "
                                      f"{args.calibrator})" if samples
@@ -98,7 +108,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
             qgraph = run_quantization(graph, samples, method=args.calibrator)
         with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
                      stream=sys.stdout):
-            lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device)
+            lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device,
+                            gpu=gpu)
     if args.explain:
         print(explain(lowered.partition))
     lowered.module.save(out)
@@ -110,6 +121,10 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     print(f"config: {cfg.name} at {cfg.target_clock_mhz} MHz; targets {','.join(targets)}")
     print(f"MACs on the accelerator: {on_acc} of {macs}"
           + (f" ({100 * on_acc / macs:.1f}%)" if macs else ""))
+    if gpu is not None:
+        on_gpu = [st for st in m.steps if st.device == "gpu"]
+        print(f"GPU steps: {len(on_gpu)} of {len(m.steps)} (priced as {gpu.name}, "
+              f"{gpu.arch}; {sum(st.macs for st in on_gpu)} MACs)")
     print(f"estimated latency: {lowered.partition.seconds * 1e3:.3f} ms")
     if m.memory is not None:
         plan = m.memory
@@ -141,6 +156,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="devices the ops may run on: vta,cpu[,gpu] (default vta,cpu; the "
                         "CPU cost model is this host's, so use 'vta' to put every op the "
                         "accelerator can run on it)")
+    p.add_argument("--gpu-spec", metavar="NAME",
+                   help="the NVIDIA GPU to price with --targets ...,gpu (a roofline from its "
+                        "datasheet: a100, l4, rtx4090); the module runs its GPU steps on the "
+                        "GPU of the machine that runs it")
     p.add_argument("--pin", action="append", metavar="NODE=DEVICE",
                    help="force one op onto a device (repeatable)")
     p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",

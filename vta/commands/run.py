@@ -10,7 +10,10 @@ What the file is comes from its content (the manifest's format), not its extensi
   input by name, with or without a leading sample axis) and writes ``-o OUT.npz`` (each
   model output by name, keeping the sample axis), optionally the per-layer profile
   (``--profile``, JSON) and a Perfetto trace across devices (``--trace``).  Every input
-  is checked before a device is opened; a failure leaves no output file.
+  is checked before a device is opened; a failure leaves no output file.  A module's GPU
+  steps (``vta compile --targets ...,gpu --gpu-spec NAME``) run on the machine's NVIDIA GPU
+  (``--gpu cuda``, the default; one error line without one) or on the SIMT emulator
+  (``--gpu sim``: the GPU's bits, no GPU needed).
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def _run(args: argparse.Namespace, outs: Outputs) -> int:
     if _is_module_file(args.program):
         return _run_module(args, outs)
     for flag, value in (("--inputs", args.inputs), ("-o", args.output),
-                        ("--profile", args.profile), ("--trace", args.trace)):
+                        ("--profile", args.profile), ("--trace", args.trace),
+                        ("--gpu", args.gpu)):
         if value is not None:
             raise UsageError(f"{flag} applies to a compiled module (.vtam); {args.program!r} "
                              "is a program bundle")
@@ -110,8 +114,13 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
         raise UsageError("a compiled module needs -o OUT.npz for its outputs")
     prepare_device(args.device, module.config)
     device = open_device(args.device, module.config, max_cycles=args.max_cycles)
+    gpu = None
+    if args.gpu == "sim":
+        from runtime.gpu_sim_device import GpuSimDevice
+
+        gpu = GpuSimDevice()
     try:
-        ex = Executor(module, device)
+        ex = Executor(module, device, gpu=gpu)
         try:
             run = ex.run(inputs)
         finally:
@@ -131,6 +140,9 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
               f"end; the batch {t['pipelined_ms']:.3f} ms pipelined ({t['sequential_ms']:.3f} "
               f"ms sequential), {t['throughput_samples_per_s']:.1f} samples/s")
     print(f"device: {args.device}")
+    on_gpu = sum(1 for st in module.steps if st.device == "gpu")
+    if on_gpu:
+        print(f"gpu: {on_gpu} step(s) on {'the SIMT emulator' if gpu else 'the CUDA GPU'}")
     print(f"outputs: {args.output} ({', '.join(module.outputs)})")
     if profile:
         profile.write_text(json.dumps(run.profile, indent=1))
@@ -158,6 +170,9 @@ def register(sub: argparse._SubParsersAction) -> None:
              help="module: write a Perfetto/Chrome trace of accelerator and host ops")
     path_arg(p, "--dram-out", kind="out:file", metavar="FILE",
              help="bundle: write the final DRAM image")
+    p.add_argument("--gpu", choices=("cuda", "sim"),
+                   help="module: where its GPU steps run: cuda (the machine's NVIDIA GPU, "
+                        "the default) or sim (the SIMT emulator: no GPU needed)")
     p.add_argument("--max-cycles", type=positive_int, metavar="N",
                    help="give up (error) after N cycles (default: twice the simulated run "
                         "plus 1024)")
