@@ -212,13 +212,20 @@ def ort_int8_conv_variants(xi: np.ndarray, wi: np.ndarray, k: int, s: int, p: in
             "QLinearConv u8(zp128)*s8 ->u8": (q.run, None, {"x": xu})}
 
 
-def check_ort_int8(label: str, got: np.ndarray, ours: np.ndarray, shift: int) -> None:
-    """Every ORT variant must compute our product (QLinearConv: requantized by 2**shift)."""
+def ort_int8_mismatch(label: str, got: np.ndarray, ours: np.ndarray, shift: int) -> str | None:
+    """Why an ORT variant does not compute our product (QLinearConv: requantized by
+    2**shift), or None when it does.  Some onnxruntime builds compute u8 x s8 with 16-bit
+    saturating pair sums (``vpmaddubsw`` without VNNI): not the exact product, but still the
+    int8 kernel an ORT user gets, so such a variant is raced and flagged, not dropped."""
     if label.startswith("QLinearConv"):
         want = np.clip(np.rint(ours / 2.0 ** shift), -128, 127).astype(np.int16) + 128
-        np.testing.assert_array_equal(got.astype(np.int16), want, err_msg=label)
+        got = got.astype(np.int16)
     else:
-        np.testing.assert_array_equal(got, ours, err_msg=label)
+        want = ours
+    if got.shape == want.shape and np.array_equal(got, want):
+        return None
+    wrong = int(np.count_nonzero(got != want)) if got.shape == want.shape else got.size
+    return f"{wrong} of {want.size} outputs differ from the exact product"
 
 
 def race_int8_vs_ort(label: str, ours: tuple, variants: dict[str, tuple], ops: int,
@@ -227,15 +234,20 @@ def race_int8_vs_ort(label: str, ours: tuple, variants: dict[str, tuple], ops: i
     thread: the slow ConvInteger variants, whose im2col buffers flush the caches, would
     otherwise also slow down whoever runs after them); print one row per variant and return
     (fastest ORT variant's time) / (our time in that race), and the same for the int8 x int8
-    variant (the first)."""
+    variant (the first, which must compute our product exactly).  A variant whose output is
+    not our exact product is flagged under its row with how many outputs differ."""
     want = ours[0](*ours[1:])
     ratios = []
-    for name, (fn, *args) in variants.items():
-        check_ort_int8(name, fn(*args)[0], want, shift)
+    for i, (name, (fn, *args)) in enumerate(variants.items()):
+        why = ort_int8_mismatch(name, fn(*args)[0], want, shift)
+        if why is not None and i == 0:
+            raise AssertionError(f"{label}: onnxruntime {name}: {why}")
         mine, t = race([ours, (fn, *args)], repeats, 1)
         ratios.append((t, t / mine))
         print(f"{label:24s} {name:31s} {t * 1e3:9.3f} {mine * 1e3:9.3f} {ops / t / 1e9:8.1f} "
               f"{ops / mine / 1e9:8.1f} {t / mine:6.2f}")
+        if why is not None:
+            print(f"{'':24s}   not exact on this host: {why}")
     return min(ratios)[1], ratios[0][1]
 
 
