@@ -14,7 +14,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
   by an Elementwise node.
 - MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
   host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
-  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).  A
+  first operand computed in float on the host (softmax probabilities: int8 gives them ~20
+  dB at sequence 128) goes in as two int8 digits against the second operand and its 16x
+  coarser copy (an Elementwise shift), side by side in one Dense (2k terms).
 - A residual Add whose sum only float nodes read (Add -> LayerNorm) stays a float Add.
 - MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
   GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
@@ -93,6 +96,7 @@ class _State:
     avg_pool_requant: bool = True
     act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
     kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
+    two_digits: bool = False  # host-quantized Dense inputs in two int8 digits
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -286,6 +290,27 @@ _INT8_OPS = ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAverageP
              "Mul", "Relu", "Clip", "Concat", "Reshape", "Transpose", "Identity")
 
 
+def asymmetric_candidates(graph: Graph) -> set[str]:
+    """Values the quantizer may encode asymmetrically (a zero point) when their calibrated
+    range is lopsided: outputs of float islands (ops it keeps in float, e.g. Gelu) that
+    only convolutions and matmuls with constant weights read.  Those fold an input zero
+    point exactly into their int32 bias, so ``[lowest, amax]`` gets all 256 levels (a
+    Gelu output, barely below 0, gains almost one bit over a symmetric range)."""
+    st = _State(graph, {}, True, {})
+    consumers = graph.consumers()
+    found = set()
+    for node in graph.nodes:
+        if node.op in _INT8_OPS:
+            continue
+        for out in node.outputs:
+            readers = consumers.get(out, [])
+            if (out and readers and out not in graph.outputs
+                    and all(r.inputs[0] == out and out not in r.inputs[1:]
+                            and _gemm_weights(st, r) is not None for r in readers)):
+                found.add(out)
+    return found
+
+
 def _read_in_float(st: _State, value: str, consumers) -> bool:
     """Whether every reader of ``value`` runs in float (a transformer's residual sum feeding
     LayerNorm): then a residual Add is better done in float on the host, its float operand
@@ -363,19 +388,22 @@ def _int_bounds(relu: bool, clip: tuple[float | None, float | None] | None, s_y:
 
 def _quantized_epilogue(wq: np.ndarray, bias: np.ndarray | None, acc_scale, s_y: float,
                         z_x: int, z_y: int, z_r: int, residual: bool, relu: bool,
-                        clip: tuple[float | None, float | None] | None
-                        ) -> tuple[dict[str, np.ndarray], Epilogue]:
+                        clip: tuple[float | None, float | None] | None,
+                        fold: int | None = None) -> tuple[dict[str, np.ndarray], Epilogue]:
     """The constants (``w``, ``bias``, per-channel requantization) and fused epilogue of a
     GEMM op with int8 weights ``wq`` (output channels first) and float ``bias``: the bias in
     the accumulator's scale ``acc_scale`` with the input zero point folded in
     (``sum((q - z_x) * w) = sum(q * w) - z_x * sum(w)``), requantization to ``s_y``, the
-    residual (zero point ``z_r``), the output offset ``z_y - z_r`` and the clamp."""
+    residual (zero point ``z_r``), the output offset ``z_y - z_r`` and the clamp.  ``fold``:
+    only the first ``fold`` input columns read the zero-pointed input (the others a
+    symmetric second digit)."""
     channels = wq.shape[0]
     consts: dict[str, np.ndarray] = {"w": wq}
     bias_q = None
     if bias is not None or z_x:
         b = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
-        b = np.rint(b / acc_scale) - z_x * wq.astype(np.int64).reshape(channels, -1).sum(1)
+        w_in = wq.astype(np.int64).reshape(channels, -1)[:, :fold]
+        b = np.rint(b / acc_scale) - z_x * w_in.sum(1)
         bias_q = np.clip(b, -(1 << 31), (1 << 31) - 1).astype(np.int32)
         consts["bias"] = bias_q
     rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
@@ -408,11 +436,25 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
                                               tail.relu, tail.clip)
     s_y, z_y = st.scale_of(out), st.zero_of(out)
+    digits = (st.two_digits and node.op != "Conv" and x not in st.int8
+              and wname not in st.weights)
     xq = st.as_int8(x)
     s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
     z_x = st.zero(xq)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
+    fold = None
+    if digits:
+        # x = s_x (hi - z_x + lo / R) and w ~ s_w round(w_q / R) for the low digit: one
+        # Dense over both digits side by side, in the accumulator's units s_x s_w
+        fold = wq.shape[1]
+        lo = _low_digit(st, x, xq)
+        shape_x = xt.shape[:-1] + (2 * xt.shape[-1],)
+        xq = _concat(st, f"{node.name}/x_digits", (xq, lo), shape_x, len(shape_x) - 1, s_x)
+        st.zeros[xq] = z_x
+        w_coarse = np.asarray(w, np.float64).T if transpose else np.asarray(w, np.float64)
+        w_coarse = np.clip(np.rint(w_coarse / (s_w.reshape(-1, 1) * DIGIT_RADIX)), -127, 127)
+        wq = np.concatenate([wq, w_coarse.astype(np.int8)], axis=1)
     shape = g.types[out].shape
     roles, inputs = ["x"], [xq]
     z_r = 0
@@ -421,7 +463,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         inputs.append(st.rescaled(residual, s_y, _shape4(shape) or shape))
         z_r = st.zero(inputs[-1])
     consts, ep = _quantized_epilogue(wq, bias, s_x * s_w, s_y, z_x, z_y, z_r,
-                                     residual is not None, relu, clip)
+                                     residual is not None, relu, clip, fold)
     try:
         if node.op == "Conv":
             n, c, h, wd = xt.shape
@@ -434,7 +476,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
                   else Conv2d(o=channels, **common))
         else:
             # a MatMul of a (..., rows, i) activation: every leading dimension is a row
-            op = Dense(n=xt.size // xt.shape[-1], i=xt.shape[-1], o=channels, epilogue=ep,
+            op = Dense(n=xt.size // xt.shape[-1], i=wq.shape[1], o=channels, epilogue=ep,
                        name=node.name)
     except OpError as e:
         raise QuantizeError(f"node {node.name!r}: {e}") from e
@@ -692,7 +734,14 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
     scale computed at run time from the tensor's max would need the multiplier rebuilt
     per run), symmetric (zero point 0: a zero point of ``B`` would need a bias from the
     run-time column sums).  A following Mul/Div by a positive scalar (``1 / sqrt(d)``)
-    folds into the requantization.  The slices' outputs are concatenated on the host."""
+    folds into the requantization.  The slices' outputs are concatenated on the host.
+
+    When ``A`` is computed in float on the host (softmax: probabilities mostly far below
+    their range's top, which int8 resolves in a few levels), it is quantized in two
+    digits, ``A ~ s_a (hi + lo / R)`` (``lo``: the remainder in a scale ``R = 16`` times
+    finer), and ``B``'s coarse copy ``round(B_q / R)`` (scale ``R s_b``) is computed on the
+    accelerator: ``sum(A B) ~ s_a s_b (sum(hi B_q) + sum(lo round(B_q / R)))``, so the
+    two digits sit side by side along ``k`` in one Dense (one rounding, 2k terms)."""
     g = st.graph
     a, b = node.inputs
     if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
@@ -710,32 +759,36 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         chain.append(nxt)
         out, factor = nxt.outputs[0], c
     s_y = st.scale_of(out)
+    digits = a not in st.int8  # A computed in float on the host (softmax): two digits
     aq, bq = st.as_int8(a), st.as_int8(b)
     if st.zero(aq) or st.zero(bq):
         return False
     s_a, s_b = st.scales[aq], st.scales[bq]
     base = node.name
-    a3, b3, bt = (st.fresh(f"{base}:{t}") for t in ("a3", "b3", "bt"))
-    _host(st, f"{base}/a_rows", "Reshape", (aq,), (a3,), (batch, m, k), s_a,
-          shape=(batch, m, k))
-    _host(st, f"{base}/b_rows", "Reshape", (bq,), (b3,), (batch, k, n), s_b,
-          shape=(batch, k, n))
-    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, k), s_b,
+    a3 = _rows(st, f"{base}/a_rows", aq, (batch, m, k))
+    b3 = _rows(st, f"{base}/b_rows", bq, (batch, k, n))
+    if digits:
+        # A = s_a (hi + lo / R), B ~ (R s_b) round(B_q / R): sum(A B) ~ s_a s_b (sum(hi
+        # B_q) + sum(lo round(B_q / R))), both in the accumulator's units, so one Dense
+        # over the two digits side by side (2k terms) rounds once
+        lo = _low_digit(st, a, aq)
+        coarse = st.rescaled(b, s_b * DIGIT_RADIX, (batch * k, n, 1, 1))
+        a_lo = _rows(st, f"{base}/a_lo_rows", lo, (batch, m, k))
+        b_lo = _rows(st, f"{base}/b_coarse_rows", coarse, (batch, k, n))
+        a3 = _concat(st, f"{base}/a_digits", (a3, a_lo), (batch, m, 2 * k), 2, s_a)
+        b3 = _concat(st, f"{base}/b_digits", (b3, b_lo), (batch, 2 * k, n), 1, s_b)
+    kk = 2 * k if digits else k
+    bt = st.fresh(f"{base}:bt")
+    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, kk), s_b,
           perm=(0, 2, 1))
-    a_parts, b_parts = (a3,), (bt,)
-    if batch > 1:
-        a_parts = tuple(st.fresh(f"{base}:a{h}") for h in range(batch))
-        b_parts = tuple(st.fresh(f"{base}:w{h}") for h in range(batch))
-        _host(st, f"{base}/a_split", "Split", (a3,), a_parts, (1, m, k), s_a, axis=0,
-              split=(1,) * batch)
-        _host(st, f"{base}/b_split", "Split", (bt,), b_parts, (1, n, k), s_b, axis=0,
-              split=(1,) * batch)
-    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * k)
+    a_parts = _split_heads(st, f"{base}/a_split", a3, batch, (1, m, kk), s_a, f"{base}:a")
+    b_parts = _split_heads(st, f"{base}/b_split", bt, batch, (1, n, kk), s_b, f"{base}:w")
+    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * kk)
     outs = []
     for h, (ah, bh) in enumerate(zip(a_parts, b_parts, strict=True)):
         name = f"{base}/h{h}" if batch > 1 else base
         try:
-            op = Dense(n=m, i=k, o=n, epilogue=Epilogue(requant=rq), name=name)
+            op = Dense(n=m, i=kk, o=n, epilogue=Epilogue(requant=rq), name=name)
         except OpError as e:
             raise QuantizeError(f"node {node.name!r}: {e}") from e
         oh = st.fresh(f"{out}:h{h}")
@@ -745,15 +798,64 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         outs.append(oh)
     joined = outs[0]
     if batch > 1:
-        joined = st.fresh(f"{out}:heads")
-        _host(st, f"{base}/concat", "Concat", tuple(outs), (joined,), (batch, m, n), s_y,
-              axis=0)
+        joined = _concat(st, f"{base}/concat", tuple(outs), (batch, m, n), 0, s_y,
+                         f"{out}:heads")
     st.define_int8(out, s_y, 0)
     shape = g.types[out].shape
     _host(st, f"{base}/out", "Reshape", (joined,), (out,), shape, s_y,
           tuple(f.name for f in chain), shape=shape)
     done.update(f.name for f in chain)
     return True
+
+
+def _rows(st: _State, name: str, value: str, shape: tuple[int, ...]) -> str:
+    """``value`` reshaped on the host (int8, its scale kept) to ``shape``."""
+    out = st.fresh(f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
+    _host(st, name, "Reshape", (value,), (out,), shape, st.scales[value], shape=shape)
+    return out
+
+
+def _concat(st: _State, name: str, values: tuple[str, ...], shape: tuple[int, ...],
+            axis: int, scale: float, out: str | None = None) -> str:
+    """An int8 host Concat of ``values`` along ``axis`` into ``shape`` (labelled
+    ``scale``: the values' encodings need not match, the Dense that reads them knows)."""
+    out = st.fresh(out or f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
+    _host(st, name, "Concat", values, (out,), shape, scale, axis=axis)
+    return out
+
+
+def _split_heads(st: _State, name: str, value: str, batch: int, part: tuple[int, ...],
+                 scale: float, base: str) -> tuple[str, ...]:
+    """The ``batch`` slices of ``value`` along axis 0 (an int8 host Split; the value
+    itself when there is one)."""
+    if batch == 1:
+        return (value,)
+    parts = tuple(st.fresh(f"{base}{h}") for h in range(batch))
+    _host(st, name, "Split", (value,), parts, part, scale, axis=0, split=(1,) * batch)
+    return parts
+
+
+DIGIT_RADIX = 16  # the low digit's scale is the high digit's / 16 (|low digit| <= 8)
+
+
+def _low_digit(st: _State, value: str, high: str) -> str:
+    """The second int8 digit of a float value whose first digit is ``high``: the host's
+    remainder ``x - dequantize(high)`` (at most half a step) quantized in ``scale / R``."""
+    shape = st.graph.types[value].shape
+    s_hi = st.scales[high]
+    approx, rem = st.fresh(f"{value}:hi"), st.fresh(f"{value}:rem")
+    st.add(QNode(f"dequantize_{approx}", "dequantize", (high,), (approx,), shape=shape,
+                 scale=s_hi, zero_point=st.zero(high)))
+    st.source[approx] = value
+    sub = f"{value}/remainder"
+    st.add(QNode(sub, "float", (st.floats[value], approx), (rem,),
+                 node=Node(sub, "Sub", (st.floats[value], approx), (rem,), {}), shape=shape))
+    st.floats[rem] = rem
+    low = st.fresh(f"{value}:lo")
+    s_lo = s_hi / DIGIT_RADIX
+    st.add(QNode(f"quantize_{low}", "quantize", (rem,), (low,), shape=shape, scale=s_lo))
+    st.scales[low], st.zeros[low] = s_lo, 0
+    return low
 
 
 MOVES = ("Reshape", "Transpose", "Identity")  # data movement: int8 in, same int8 out
@@ -813,7 +915,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                    weights: Mapping[str, WeightQuant] | None = None,
                    avg_pool_requant: bool = True,
                    act_zero_points: Mapping[str, int] | None = None,
-                   model_quantized: Collection[str] = ()) -> QuantizedGraph:
+                   model_quantized: Collection[str] = (),
+                   two_digits: bool = False) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -825,9 +928,15 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     value -> int8 zero point (asymmetric activations; values not named have 0).
     model_quantized: values the model quantizes itself (a QDQ model's pairs): fusion keeps
     each such quantization, rounding and saturation included, as the model computes it
-    (only a ReLU fuses past one: exact, the quantization clamps the same either way)."""
+    (only a ReLU fuses past one: exact, the quantization clamps the same either way).
+    two_digits: an activation the host quantizes (a float island's output or a model
+    input) for a Gemm/MatMul with constant weights goes in as two int8 digits, ``hi`` and
+    the remainder ``lo`` in a 16x finer scale, side by side against the weights and their
+    16x coarser copy: about 12 bits of input for twice that matmul's MACs, one
+    accumulator, one rounding (a transformer's LayerNorm and Gelu outputs feeding its
+    projections and FFN)."""
     st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
-                dict(act_zero_points or {}), frozenset(model_quantized))
+                dict(act_zero_points or {}), frozenset(model_quantized), two_digits)
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -857,4 +966,4 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                           graph.constants, st.source, graph, st.zeros)
 
 
-__all__ = ["quantize_graph", "QuantizeError", "WeightQuant"]
+__all__ = ["quantize_graph", "asymmetric_candidates", "QuantizeError", "WeightQuant"]
