@@ -97,6 +97,7 @@ class _State:
     act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
     kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
     two_digits: bool = False  # host-quantized Dense inputs in two int8 digits
+    digit_pairs: dict[str, str] = field(default_factory=dict)  # float value -> [hi | lo]
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -436,7 +437,8 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
                                               tail.relu, tail.clip)
     s_y, z_y = st.scale_of(out), st.zero_of(out)
-    digits = (st.two_digits and node.op != "Conv" and x not in st.int8
+    # host-quantized: no int8 op defines x (a quantize node makes its int8 version)
+    digits = (st.two_digits and node.op != "Conv" and st.int8.get(x) != x
               and wname not in st.weights)
     xq = st.as_int8(x)
     s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
@@ -448,10 +450,13 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         # x = s_x (hi - z_x + lo / R) and w ~ s_w round(w_q / R) for the low digit: one
         # Dense over both digits side by side, in the accumulator's units s_x s_w
         fold = wq.shape[1]
-        lo = _low_digit(st, x, xq)
-        shape_x = xt.shape[:-1] + (2 * xt.shape[-1],)
-        xq = _concat(st, f"{node.name}/x_digits", (xq, lo), shape_x, len(shape_x) - 1, s_x)
-        st.zeros[xq] = z_x
+        if x not in st.digit_pairs:  # one pair for every Dense that reads x
+            lo = _low_digit(st, x, xq)
+            shape_x = xt.shape[:-1] + (2 * xt.shape[-1],)
+            pair = _concat(st, f"{x}/digits", (xq, lo), shape_x, len(shape_x) - 1, s_x)
+            st.zeros[pair] = z_x
+            st.digit_pairs[x] = pair
+        xq = st.digit_pairs[x]
         w_coarse = np.asarray(w, np.float64).T if transpose else np.asarray(w, np.float64)
         w_coarse = np.clip(np.rint(w_coarse / (s_w.reshape(-1, 1) * DIGIT_RADIX)), -127, 127)
         wq = np.concatenate([wq, w_coarse.astype(np.int8)], axis=1)
