@@ -75,9 +75,11 @@ def test_softmax_goes_to_softmax_v_as_two_digits(graph):
     assert inside.mean() > 0.99
     assert np.abs(p - one)[inside].max() <= hi.scale / 2 + 1e-7
     assert np.abs(p - two)[inside].max() <= lo.scale / 2 + 1e-7  # 16x closer
-    # the second operand's coarse copy (V / 16) is an Elementwise on the accelerator
-    assert any(n.kind == "accel" and n.name.startswith("rescale_layer0.attention.v")
-               for n in q.nodes)
+    # the second operand's coarse copy (V / 16, so that hi * V + lo * V/16 sum in one
+    # accumulator's units) is an Elementwise on the accelerator
+    coarse = _node(q, "rescale_layer0.attention.v.transpose")
+    assert coarse.kind == "accel"
+    assert coarse.scale == pytest.approx(q.scales["layer0.attention.v.transpose"] * DIGIT_RADIX)
 
 
 def _relative_error(q, graph, data) -> float:
