@@ -2,9 +2,10 @@
 
 The float reference (``compiler.graph.reference.evaluate(..., keep=True)``) runs on each
 calibration sample and an observer per value collects what it sees.  Activations are
-quantized per tensor and symmetrically (zero point 0, see ``docs/graph.md``), so a value's
-range is one number, ``amax``, and its int8 scale is ``amax / 127``.  Three calibrators
-choose ``amax``:
+quantized per tensor and mostly symmetrically (zero point 0, see ``docs/graph.md``), so a
+value's range is one number, ``amax``, and its int8 scale is ``amax / 127``
+(:func:`calibrate_ranges` also keeps the lowest value seen, for the few values quantized
+asymmetrically).  Three calibrators choose ``amax``:
 
 - ``minmax``: the largest magnitude seen (never clips, wastes levels on rare outliers);
 - ``percentile``: the ``percentile``-th percentile of the magnitudes (clips rare outliers);

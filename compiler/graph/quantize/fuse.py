@@ -34,8 +34,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
 Everything else stays a float node on the host, its int8 inputs dequantized and its output
 quantized where an accelerator op reads it.
 
-Zero points.  Our calibrator's activations are symmetric (zero point 0); a QDQ model's may
-be asymmetric (``real = s * (q - z)``), and every pattern folds them in exactly:
+Zero points.  Our calibrator's activations are symmetric (zero point 0) except lopsided
+float-island outputs that only constant-weight GEMMs read (:func:`asymmetric_candidates`);
+a QDQ model's may be asymmetric anywhere (``real = s * (q - z)``), and every pattern folds
+them in exactly:
 
 - conv/dense input ``z_x``: the convolution pads with ``pad_value = z_x`` (real 0) and the
   int32 bias becomes ``bias - z_x * sum(w[o])``, so the accumulator is the real one;
