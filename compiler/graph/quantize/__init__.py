@@ -27,20 +27,11 @@ from compiler.graph.quantize.calibrate import (
 from compiler.graph.quantize.fuse import (
     QuantizeError,
     WeightQuant,
-    asymmetric_candidates,
     quantize_graph,
 )
 from compiler.graph.quantize.qdq import has_qdq, strip_qdq
 from compiler.graph.quantize.qgraph import QNode, QuantizedGraph, evaluate_quantized
 from compiler.graph.quantize.report import LayerQuality, QuantReport, quantization_report
-
-ASYMMETRIC_BELOW = 0.5  # encode [lo, hi] asymmetrically when lo >= -0.5 hi (>= 1.33x finer)
-
-
-def asymmetric(lo: float, hi: float) -> tuple[float, int]:
-    """(scale, zero point) mapping ``[lo, hi]`` (``lo <= 0 < hi``) onto the int8 range."""
-    scale = (hi - lo) / 255.0
-    return scale, int(np.clip(np.rint(-128.0 - lo / scale), -128, 127))
 
 
 def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
@@ -50,7 +41,7 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     calibration then only fills values its pairs leave out) and quantize + fuse ``graph``
     (after the float passes).  Calibrated activations are symmetric, except a float
     island's output that only constant-weight convolutions and matmuls read and whose range
-    is lopsided (:func:`asymmetric_candidates`): it gets a zero point.  ``two_digits``:
+    is lopsided (a Gelu output): it gets a zero point.  ``two_digits``:
     every activation the host quantizes for a matmul with constant weights goes in as two
     int8 digits (about 12 bits, at twice that matmul's MACs; see :func:`quantize_graph`).
     """
@@ -60,24 +51,22 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     if has_qdq(graph):
         graph, fixed, zero_points, weights = strip_qdq(graph)
     scales: dict[str, float] = {}
+    lowest: dict[str, float] = {}
     if samples:
         ranges = calibrate_ranges(graph, samples, method=method, percentile=percentile)
         # a value that was 0 on every sample (a dead channel's ReLU) gets an arbitrary scale
         scales = {k: (v if v > 0 else 1.0) / 127.0 for k, (_, v) in ranges.items()}
-        for k in sorted(asymmetric_candidates(graph).intersection(ranges) - set(fixed)):
-            lo, hi = ranges[k]
-            if hi > 0 and lo >= -ASYMMETRIC_BELOW * hi:
-                scales[k], zero_points[k] = asymmetric(lo, hi)
+        lowest = {k: lo for k, (lo, _) in ranges.items()}
     elif not fixed:
         raise CalibrationError("a float model needs calibration samples to be quantized")
     scales.update(fixed)
     return quantize_graph(graph, scales, per_channel=per_channel, weights=weights,
                           act_zero_points=zero_points, model_quantized=set(fixed),
-                          two_digits=two_digits)
+                          two_digits=two_digits, act_lowest=lowest)
 
 
-__all__ = ["quantize_model", "quantize_graph", "calibrate", "calibrate_ranges", "asymmetric",
-           "asymmetric_candidates", "samples_from_arrays",
+__all__ = ["quantize_model", "quantize_graph", "calibrate", "calibrate_ranges",
+           "samples_from_arrays",
            "evaluate_quantized",
            "quantization_report", "strip_qdq", "has_qdq", "QuantizedGraph", "QNode",
            "QuantReport", "LayerQuality", "WeightQuant", "QuantizeError", "CalibrationError",

@@ -26,7 +26,9 @@ that swallows the nodes the opset's fused epilogue can express after it:
 - Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
   scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
   rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
-- Add / Mul of two activations of one shape ``[Relu]`` -> one Elementwise in int32 (Add:
+- Add / Mul of two activations of one shape ``[Relu]``, at least one of them int8 (two
+  float operands are combined in float on the host: exact, and no two quantizations, e.g.
+  the last Mul of Gelu's erf form) -> one Elementwise in int32 (Add:
   the coarser operand rescaled into the finer one's units, the add, then the
   requantization into the output's scale; Mul: the product, then the requantization; the
   ReLU a max at the output's zero point), a lone Relu on an int8 value -> Elementwise max.
@@ -35,7 +37,7 @@ Everything else stays a float node on the host, its int8 inputs dequantized and 
 quantized where an accelerator op reads it.
 
 Zero points.  Our calibrator's activations are symmetric (zero point 0) except lopsided
-float-island outputs that only constant-weight GEMMs read (:func:`asymmetric_candidates`);
+values the host quantizes that only constant-weight GEMMs read (``_State.as_int8``);
 a QDQ model's may be asymmetric anywhere (``real = s * (q - z)``), and every pattern folds
 them in exactly:
 
@@ -100,6 +102,8 @@ class _State:
     kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
     two_digits: bool = False  # host-quantized Dense inputs in two int8 digits
     digit_pairs: dict[str, str] = field(default_factory=dict)  # float value -> [hi | lo]
+    lowest: Mapping[str, float] = field(default_factory=dict)  # calibrated minimum
+    readers: Mapping[str, list[Node]] = field(default_factory=dict)
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -134,10 +138,28 @@ class _State:
     def add(self, node: QNode) -> None:
         self.nodes.append(node)
 
+    def lopsided_gemm_input(self, value: str) -> bool:
+        """Whether the host quantizes ``value`` (a node's float output, not a model input
+        or output, not quantized by the model itself) over its calibrated ``[lowest,
+        amax]`` with a zero point: its range is lopsided (``lowest >= -amax / 2``) and only
+        convolutions and matmuls with constant weights read it (they fold the zero point
+        exactly into their bias), e.g. a transformer's Gelu output (almost a bit gained)."""
+        g = self.graph
+        readers = self.readers.get(value, [])
+        if (value not in self.lowest or value in self.kept or value in self.act_zero
+                or value in g.inputs or value in g.outputs or not readers):
+            return False
+        if not all(r.inputs[0] == value and value not in r.inputs[1:]
+                   and _gemm_weights(self, r) is not None for r in readers):
+            return False
+        return self.lowest[value] >= -ASYMMETRIC_BELOW * self.scale_of(value) * 127.0
+
     def as_int8(self, value: str) -> str:
         """The int8 version of a float graph value (a quantize node the first time)."""
         if value not in self.int8:
             s, z = self.scale_of(value), self.zero_of(value)
+            if self.lopsided_gemm_input(value):
+                s, z = asymmetric(self.lowest[value], s * 127.0)
             q = self.fresh(f"{value}:q")
             self.add(QNode(f"quantize_{value}", "quantize", (self.floats[value],), (q,),
                            shape=self.graph.types[value].shape, scale=s, zero_point=z))
@@ -179,6 +201,15 @@ class _State:
                        shape=self.graph.types[value].shape, scale=scale, zero_point=zero))
         self.scales[out], self.source[out], self.zeros[out] = scale, value, zero
         return out
+
+
+ASYMMETRIC_BELOW = 0.5  # [lo, hi] gets a zero point when lo >= -0.5 hi (>= 1.33x finer)
+
+
+def asymmetric(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point) mapping ``[lo, hi]`` (``lo <= 0 < hi``) onto the int8 range."""
+    scale = (hi - lo) / 255.0
+    return scale, int(np.clip(np.rint(-128.0 - lo / scale), -128, 127))
 
 
 def rescale_with_zero_points(ratio: float, z_in: int, z_out: int, bound: int = 128
@@ -291,27 +322,6 @@ class _Tail:
 # ops the quantizer may turn into opset or int8 host ops (everything else stays float)
 _INT8_OPS = ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "Add",
              "Mul", "Relu", "Clip", "Concat", "Reshape", "Transpose", "Identity")
-
-
-def asymmetric_candidates(graph: Graph) -> set[str]:
-    """Values the quantizer may encode asymmetrically (a zero point) when their calibrated
-    range is lopsided: outputs of float islands (ops it keeps in float, e.g. Gelu) that
-    only convolutions and matmuls with constant weights read.  Those fold an input zero
-    point exactly into their int32 bias, so ``[lowest, amax]`` gets all 256 levels (a
-    Gelu output, barely below 0, gains almost one bit over a symmetric range)."""
-    st = _State(graph, {}, True, {})
-    consumers = graph.consumers()
-    found = set()
-    for node in graph.nodes:
-        if node.op in _INT8_OPS:
-            continue
-        for out in node.outputs:
-            readers = consumers.get(out, [])
-            if (out and readers and out not in graph.outputs
-                    and all(r.inputs[0] == out and out not in r.inputs[1:]
-                            and _gemm_weights(st, r) is not None for r in readers)):
-                found.add(out)
-    return found
 
 
 def _read_in_float(st: _State, value: str, consumers) -> bool:
@@ -663,6 +673,8 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
         return False
     if _read_in_float(st, out, consumers):
         return False  # an int8 result would only be dequantized again: add in float
+    if a not in st.int8 and b not in st.int8:
+        return False  # both computed in float on the host (Gelu's erf form): exact there
     fused = [node.name]
     relu = _single_reader(st, out, consumers)
     if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
@@ -923,7 +935,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                    avg_pool_requant: bool = True,
                    act_zero_points: Mapping[str, int] | None = None,
                    model_quantized: Collection[str] = (),
-                   two_digits: bool = False) -> QuantizedGraph:
+                   two_digits: bool = False,
+                   act_lowest: Mapping[str, float] | None = None) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -941,9 +954,12 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     the remainder ``lo`` in a 16x finer scale, side by side against the weights and their
     16x coarser copy: about 12 bits of input for twice that matmul's MACs, one
     accumulator, one rounding (a transformer's LayerNorm and Gelu outputs feeding its
-    projections and FFN)."""
+    projections and FFN).  act_lowest: value -> the lowest value calibration saw; with it,
+    a lopsided value the host quantizes for constant-weight GEMMs only gets a zero point
+    (``_State.lopsided_gemm_input``)."""
     st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
-                dict(act_zero_points or {}), frozenset(model_quantized), two_digits)
+                dict(act_zero_points or {}), frozenset(model_quantized), two_digits,
+                lowest=dict(act_lowest or {}), readers=graph.consumers())
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -973,4 +989,4 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                           graph.constants, st.source, graph, st.zeros)
 
 
-__all__ = ["quantize_graph", "asymmetric_candidates", "QuantizeError", "WeightQuant"]
+__all__ = ["quantize_graph", "asymmetric", "QuantizeError", "WeightQuant", "ASYMMETRIC_BELOW"]

@@ -12,7 +12,6 @@ from compiler.frontend import import_onnx
 from compiler.frontend.model_zoo import encoder
 from compiler.graph.pipeline import FLOAT_PASSES, run_passes
 from compiler.graph.quantize import (
-    asymmetric_candidates,
     calibrate_ranges,
     evaluate_quantized,
     quantization_report,
@@ -40,10 +39,15 @@ def _node(qgraph, name: str):
     return next(n for n in qgraph.nodes if n.name == name)
 
 
-def test_only_float_island_outputs_that_constant_weight_matmuls_read_are_candidates(graph):
+def test_only_lopsided_values_that_constant_weight_matmuls_read_get_a_zero_point(graph):
+    q = quantize_model(graph, _samples(4, 0))
+    zero = {n.inputs[0]: n.zero_point for n in q.nodes if n.kind == "quantize"}
     # the Gelu output (read by the FFN's second matmul only); not the LayerNorm output (a
-    # residual Add reads it too), not the softmax (an activation-activation matmul)
-    assert asymmetric_candidates(graph) == {"layer0.ffn.gelu"}
+    # residual Add reads it too), not the softmax (an activation-activation matmul), not
+    # the model input
+    assert {v for v, z in zero.items() if z} == {"layer0.ffn.gelu"}
+    assert {"layer0.norm1", "layer0.attention.softmax", "input"} <= set(zero)
+    assert not q.zero_point("layer0.attention.softmax:q")
 
 
 def test_lopsided_gelu_output_is_asymmetric_and_finer(graph):
@@ -115,3 +119,18 @@ def test_two_digits_doubles_the_host_quantized_inputs_and_cuts_the_error(graph):
                  "layer0.ffn.out.matmul"):
         assert r2.layer(name).sqnr_db > r1.layer(name).sqnr_db + 1.0, name
     assert _relative_error(two, graph, held_out) < _relative_error(one, graph, held_out)
+
+
+def test_erf_gelu_is_combined_in_float_and_fed_like_the_gelu_op():
+    """Gelu's erf form ends in a Mul of two values computed in float on the host (``x / 2``
+    and ``1 + erf``): it stays a float Mul (an int8 one would quantize both operands and
+    requantize), so its output is a float island's like the Gelu op's: asymmetric, two
+    digits for the FFN's second matmul."""
+    g = run_passes(import_onnx(encoder(layers=1, seq=SEQ, hidden=HIDDEN, heads=HEADS,
+                                       gelu="erf")), FLOAT_PASSES)
+    q = quantize_model(g, _samples(4, 0), two_digits=True)
+    mul = _node(q, "layer0.ffn.gelu.mul")
+    assert mul.kind == "float" and mul.node.op == "Mul"
+    assert _node(q, "quantize_layer0.ffn.gelu.mul").zero_point < -100
+    ffn_out = _node(q, "layer0.ffn.out.matmul").op
+    assert ffn_out.i == 2 * 4 * HIDDEN
