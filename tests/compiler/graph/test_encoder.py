@@ -142,8 +142,9 @@ def test_encoder_int8_on_the_accelerator_is_bit_exact(tmp_path):
     assert _check_int8_encoder(**SMALL, tmp_path=tmp_path) <= 0.02
 
 
-def test_encoder_int8_within_two_percent_of_onnxruntime():
-    model = encoder(**SMALL)
+@pytest.mark.parametrize("layer_norm,gelu", [("op", "op"), ("decomposed", "erf")])
+def test_encoder_int8_within_two_percent_of_onnxruntime(layer_norm, gelu):
+    model = encoder(**SMALL, layer_norm=layer_norm, gelu=gelu)
     x = _input(SMALL["seq"], SMALL["hidden"])
     q = _quantized(model, SMALL["seq"], SMALL["hidden"])
     got = evaluate_quantized(q, {"input": x})["output"]
