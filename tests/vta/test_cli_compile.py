@@ -232,3 +232,33 @@ def test_rtl_gives_the_simulators_bytes_and_cycles(files, tmp_path, capsys):
     assert np.array_equal(sim, _reference(files)) and np.ptp(sim) > 0
     assert rtl_totals["accelerator_cycles"] == sim_totals["accelerator_cycles"] > 0
     assert rtl_totals["macs_on_accelerator"] == rtl_totals["macs_total"] > 0
+
+
+def test_two_digits_encoder_compiles_and_runs_bit_exact(tmp_path, capsys):
+    """``--two-digits``: a small transformer encoder's host-quantized matmul inputs as two
+    int8 digits; the module equals ``run_quantization(..., two_digits=True)``'s reference
+    and its matmuls read twice the inputs (more MACs than without the flag)."""
+    from compiler.frontend.model_zoo import encoder
+
+    seq, hidden = 16, 32
+    onnx.save(encoder(layers=1, seq=seq, hidden=hidden, heads=2), tmp_path / "enc.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz",
+             input=rng.standard_normal((4, 1, seq, hidden)).astype(np.float32))
+    x = rng.standard_normal((1, seq, hidden)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", input=x)
+    macs = {}
+    for flag in ([], ["--two-digits"]):
+        m, out, prof = tmp_path / "m.vtam", tmp_path / "out.npz", tmp_path / "p.json"
+        assert main(["compile", str(tmp_path / "enc.onnx"), "-o", str(m), "--targets", "vta",
+                     "--calib", str(tmp_path / "calib.npz"), *flag]) == 0
+        assert main(["run", str(m), "--inputs", str(tmp_path / "x.npz"), "-o", str(out),
+                     "--profile", str(prof)]) == 0
+        g = import_onnx(tmp_path / "enc.onnx")
+        q = run_quantization(g, samples_from_arrays(g, dict(np.load(tmp_path / "calib.npz"))),
+                             two_digits=bool(flag))
+        assert np.array_equal(np.load(out)["output"],
+                              evaluate_quantized(q, {"input": x})["output"])
+        macs[bool(flag)] = json.loads(prof.read_text())["totals"]["macs_total"]
+    assert macs[True] > macs[False]
+    capsys.readouterr()

@@ -105,7 +105,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
         with waiting("quantizing" + (f" ({len(samples)} calibration samples, "
                                      f"{args.calibrator})" if samples
                                      else " (the model's QDQ scales)"), stream=sys.stdout):
-            qgraph = run_quantization(graph, samples, method=args.calibrator)
+            qgraph = run_quantization(graph, samples, method=args.calibrator,
+                                      two_digits=args.two_digits)
         with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
                      stream=sys.stdout):
             lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device,
@@ -152,6 +153,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrator", default="minmax",
                    choices=("minmax", "percentile", "mse"),
                    help="activation range calibrator (default minmax)")
+    p.add_argument("--two-digits", action="store_true",
+                   help="feed every activation the host quantizes for a matmul with constant "
+                        "weights as two int8 digits (about 12 bits, twice those MACs; a "
+                        "transformer's LayerNorm and Gelu outputs)")
     p.add_argument("--targets", default="vta,cpu",
                    help="devices the ops may run on: vta,cpu[,gpu] (default vta,cpu; the "
                         "CPU cost model is this host's, so use 'vta' to put every op the "

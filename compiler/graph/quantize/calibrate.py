@@ -2,9 +2,10 @@
 
 The float reference (``compiler.graph.reference.evaluate(..., keep=True)``) runs on each
 calibration sample and an observer per value collects what it sees.  Activations are
-quantized per tensor and symmetrically (zero point 0, see ``docs/graph.md``), so a value's
-range is one number, ``amax``, and its int8 scale is ``amax / 127``.  Three calibrators
-choose ``amax``:
+quantized per tensor and mostly symmetrically (zero point 0, see ``docs/graph.md``), so a
+value's range is one number, ``amax``, and its int8 scale is ``amax / 127``
+(:func:`calibrate_ranges` also keeps the lowest value seen, for the few values quantized
+asymmetrically).  Three calibrators choose ``amax``:
 
 - ``minmax``: the largest magnitude seen (never clips, wastes levels on rare outliers);
 - ``percentile``: the ``percentile``-th percentile of the magnitudes (clips rare outliers);
@@ -92,6 +93,16 @@ def calibrate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]], *,
               method: str = "minmax", percentile: float = 99.99) -> dict[str, float]:
     """``amax`` of every float activation (graph inputs and node outputs, not constants)
     of ``graph`` observed on ``samples`` (each a mapping input name -> array)."""
+    return {n: amax for n, (_, amax) in calibrate_ranges(
+        graph, samples, method=method, percentile=percentile).items()}
+
+
+def calibrate_ranges(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]], *,
+                     method: str = "minmax", percentile: float = 99.99
+                     ) -> dict[str, tuple[float, float]]:
+    """``(lowest, amax)`` of every float activation: the smallest value observed (a
+    value that is never much below 0, such as a Gelu output, may be quantized
+    asymmetrically over ``[lowest, amax]``) and ``amax`` as :func:`calibrate` chooses it."""
     if method not in METHODS:
         raise CalibrationError(f"unknown calibrator {method!r}; expected one of {list(METHODS)}")
     if not 0.0 < percentile <= 100.0:
@@ -102,20 +113,23 @@ def calibrate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]], *,
     names = [n for n in names if graph.types[n].dtype.startswith("float")]
     kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
     top: dict[str, float] = dict.fromkeys(names, 0.0)
+    low: dict[str, float] = dict.fromkeys(names, 0.0)
     per_sample = max(1, _MAX_KEPT // len(samples))
     for sample in samples:
         env = evaluate(graph, sample, keep=True)
         for n in names:
-            mag = np.abs(np.asarray(env[n], np.float64)).reshape(-1)
-            if mag.size:
+            a = np.asarray(env[n], np.float64).reshape(-1)
+            if a.size:
+                mag = np.abs(a)
                 top[n] = max(top[n], float(mag.max()))
+                low[n] = min(low[n], float(a.min()))
                 if method != "minmax":
                     kept[n].append(_subsample(mag, per_sample))
     if method == "minmax":
-        return top
-    return {n: choose_amax(np.concatenate(kept[n]) if kept[n] else np.zeros(0), method,
-                           percentile) for n in names}
+        return {n: (low[n], top[n]) for n in names}
+    return {n: (low[n], choose_amax(np.concatenate(kept[n]) if kept[n] else np.zeros(0),
+                                    method, percentile)) for n in names}
 
 
-__all__ = ["calibrate", "samples_from_arrays", "choose_amax", "quantize_error",
+__all__ = ["calibrate", "calibrate_ranges", "samples_from_arrays", "choose_amax", "quantize_error",
            "CalibrationError", "METHODS"]

@@ -14,7 +14,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
   by an Elementwise node.
 - MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
   host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
-  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).  A
+  first operand computed in float on the host (softmax probabilities: int8 gives them ~20
+  dB at sequence 128) goes in as two int8 digits against the second operand and its 16x
+  coarser copy (an Elementwise shift), side by side in one Dense (2k terms).
 - A residual Add whose sum only float nodes read (Add -> LayerNorm) stays a float Add.
 - MaxPool, AveragePool (pads counted as zeros or none), GlobalAveragePool -> Pool2d /
   GlobalAvgPool (the output keeps the input's scale: pooling cannot rescale); an average
@@ -23,7 +26,9 @@ that swallows the nodes the opset's fused epilogue can express after it:
 - Reshape/Transpose/Identity of an int8 value -> a ``host`` node moving the int8 data (the
   scale kept; no dequantize-quantize round trip); Concat of int8 values -> each input
   rescaled to the output's scale by an Elementwise where it differs, then a ``host`` concat.
-- Add / Mul of two activations of one shape ``[Relu]`` -> one Elementwise in int32 (Add:
+- Add / Mul of two activations of one shape ``[Relu]``, at least one of them int8 (two
+  float operands are combined in float on the host: exact, and no two quantizations, e.g.
+  the last Mul of Gelu's erf form) -> one Elementwise in int32 (Add:
   the coarser operand rescaled into the finer one's units, the add, then the
   requantization into the output's scale; Mul: the product, then the requantization; the
   ReLU a max at the output's zero point), a lone Relu on an int8 value -> Elementwise max.
@@ -31,8 +36,10 @@ that swallows the nodes the opset's fused epilogue can express after it:
 Everything else stays a float node on the host, its int8 inputs dequantized and its output
 quantized where an accelerator op reads it.
 
-Zero points.  Our calibrator's activations are symmetric (zero point 0); a QDQ model's may
-be asymmetric (``real = s * (q - z)``), and every pattern folds them in exactly:
+Zero points.  Our calibrator's activations are symmetric (zero point 0) except lopsided
+values the host quantizes that only constant-weight GEMMs read (``_State.as_int8``);
+a QDQ model's may be asymmetric anywhere (``real = s * (q - z)``), and every pattern folds
+them in exactly:
 
 - conv/dense input ``z_x``: the convolution pads with ``pad_value = z_x`` (real 0) and the
   int32 bias becomes ``bias - z_x * sum(w[o])``, so the accumulator is the real one;
@@ -93,6 +100,10 @@ class _State:
     avg_pool_requant: bool = True
     act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
     kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
+    two_digits: bool = False  # host-quantized Dense inputs in two int8 digits
+    digit_pairs: dict[str, str] = field(default_factory=dict)  # float value -> [hi | lo]
+    lowest: Mapping[str, float] = field(default_factory=dict)  # calibrated minimum
+    readers: Mapping[str, list[Node]] = field(default_factory=dict)
     nodes: list[QNode] = field(default_factory=list)
     int8: dict[str, str] = field(default_factory=dict)    # float value -> its int8 value
     floats: dict[str, str] = field(default_factory=dict)  # float value -> its float value
@@ -127,10 +138,28 @@ class _State:
     def add(self, node: QNode) -> None:
         self.nodes.append(node)
 
+    def lopsided_gemm_input(self, value: str) -> bool:
+        """Whether the host quantizes ``value`` (a node's float output, not a model input
+        or output, not quantized by the model itself) over its calibrated ``[lowest,
+        amax]`` with a zero point: its range is lopsided (``lowest >= -amax / 2``) and only
+        convolutions and matmuls with constant weights read it (they fold the zero point
+        exactly into their bias), e.g. a transformer's Gelu output (almost a bit gained)."""
+        g = self.graph
+        readers = self.readers.get(value, [])
+        if (value not in self.lowest or value in self.kept or value in self.act_zero
+                or value in g.inputs or value in g.outputs or not readers):
+            return False
+        if not all(r.inputs[0] == value and value not in r.inputs[1:]
+                   and _gemm_weights(self, r) is not None for r in readers):
+            return False
+        return self.lowest[value] >= -ASYMMETRIC_BELOW * self.scale_of(value) * 127.0
+
     def as_int8(self, value: str) -> str:
         """The int8 version of a float graph value (a quantize node the first time)."""
         if value not in self.int8:
             s, z = self.scale_of(value), self.zero_of(value)
+            if self.lopsided_gemm_input(value):
+                s, z = asymmetric(self.lowest[value], s * 127.0)
             q = self.fresh(f"{value}:q")
             self.add(QNode(f"quantize_{value}", "quantize", (self.floats[value],), (q,),
                            shape=self.graph.types[value].shape, scale=s, zero_point=z))
@@ -172,6 +201,15 @@ class _State:
                        shape=self.graph.types[value].shape, scale=scale, zero_point=zero))
         self.scales[out], self.source[out], self.zeros[out] = scale, value, zero
         return out
+
+
+ASYMMETRIC_BELOW = 0.5  # [lo, hi] gets a zero point when lo >= -0.5 hi (>= 1.33x finer)
+
+
+def asymmetric(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point) mapping ``[lo, hi]`` (``lo <= 0 < hi``) onto the int8 range."""
+    scale = (hi - lo) / 255.0
+    return scale, int(np.clip(np.rint(-128.0 - lo / scale), -128, 127))
 
 
 def rescale_with_zero_points(ratio: float, z_in: int, z_out: int, bound: int = 128
@@ -363,19 +401,22 @@ def _int_bounds(relu: bool, clip: tuple[float | None, float | None] | None, s_y:
 
 def _quantized_epilogue(wq: np.ndarray, bias: np.ndarray | None, acc_scale, s_y: float,
                         z_x: int, z_y: int, z_r: int, residual: bool, relu: bool,
-                        clip: tuple[float | None, float | None] | None
-                        ) -> tuple[dict[str, np.ndarray], Epilogue]:
+                        clip: tuple[float | None, float | None] | None,
+                        fold: int | None = None) -> tuple[dict[str, np.ndarray], Epilogue]:
     """The constants (``w``, ``bias``, per-channel requantization) and fused epilogue of a
     GEMM op with int8 weights ``wq`` (output channels first) and float ``bias``: the bias in
     the accumulator's scale ``acc_scale`` with the input zero point folded in
     (``sum((q - z_x) * w) = sum(q * w) - z_x * sum(w)``), requantization to ``s_y``, the
-    residual (zero point ``z_r``), the output offset ``z_y - z_r`` and the clamp."""
+    residual (zero point ``z_r``), the output offset ``z_y - z_r`` and the clamp.  ``fold``:
+    only the first ``fold`` input columns read the zero-pointed input (the others a
+    symmetric second digit)."""
     channels = wq.shape[0]
     consts: dict[str, np.ndarray] = {"w": wq}
     bias_q = None
     if bias is not None or z_x:
         b = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
-        b = np.rint(b / acc_scale) - z_x * wq.astype(np.int64).reshape(channels, -1).sum(1)
+        w_in = wq.astype(np.int64).reshape(channels, -1)[:, :fold]
+        b = np.rint(b / acc_scale) - z_x * w_in.sum(1)
         bias_q = np.clip(b, -(1 << 31), (1 << 31) - 1).astype(np.int32)
         consts["bias"] = bias_q
     rq, vectors = _requant_consts(wq, bias_q, acc_scale / s_y)
@@ -408,11 +449,29 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
     chain, out, bias, residual, relu, clip = (tail.chain, tail.out, tail.bias, tail.residual,
                                               tail.relu, tail.clip)
     s_y, z_y = st.scale_of(out), st.zero_of(out)
+    # host-quantized: no int8 op defines x (a quantize node makes its int8 version)
+    digits = (st.two_digits and node.op != "Conv" and st.int8.get(x) != x
+              and wname not in st.weights)
     xq = st.as_int8(x)
     s_x = st.scales[xq]  # an int8 input keeps the scale it was made in (pools: their input's)
     z_x = st.zero(xq)
     wq, s_w = _quant_weight(st, wname, w, transpose)
     channels = wq.shape[0]
+    fold = None
+    if digits:
+        # x = s_x (hi - z_x + lo / R) and w ~ s_w round(w_q / R) for the low digit: one
+        # Dense over both digits side by side, in the accumulator's units s_x s_w
+        fold = wq.shape[1]
+        if x not in st.digit_pairs:  # one pair for every Dense that reads x
+            lo = _low_digit(st, x, xq)
+            shape_x = xt.shape[:-1] + (2 * xt.shape[-1],)
+            pair = _concat(st, f"{x}/digits", (xq, lo), shape_x, len(shape_x) - 1, s_x)
+            st.zeros[pair] = z_x
+            st.digit_pairs[x] = pair
+        xq = st.digit_pairs[x]
+        w_coarse = np.asarray(w, np.float64).T if transpose else np.asarray(w, np.float64)
+        w_coarse = np.clip(np.rint(w_coarse / (s_w.reshape(-1, 1) * DIGIT_RADIX)), -127, 127)
+        wq = np.concatenate([wq, w_coarse.astype(np.int8)], axis=1)
     shape = g.types[out].shape
     roles, inputs = ["x"], [xq]
     z_r = 0
@@ -421,7 +480,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
         inputs.append(st.rescaled(residual, s_y, _shape4(shape) or shape))
         z_r = st.zero(inputs[-1])
     consts, ep = _quantized_epilogue(wq, bias, s_x * s_w, s_y, z_x, z_y, z_r,
-                                     residual is not None, relu, clip)
+                                     residual is not None, relu, clip, fold)
     try:
         if node.op == "Conv":
             n, c, h, wd = xt.shape
@@ -434,7 +493,7 @@ def _fuse_gemm(st: _State, node: Node, consumers, done: set[str]) -> bool:
                   else Conv2d(o=channels, **common))
         else:
             # a MatMul of a (..., rows, i) activation: every leading dimension is a row
-            op = Dense(n=xt.size // xt.shape[-1], i=xt.shape[-1], o=channels, epilogue=ep,
+            op = Dense(n=xt.size // xt.shape[-1], i=wq.shape[1], o=channels, epilogue=ep,
                        name=node.name)
     except OpError as e:
         raise QuantizeError(f"node {node.name!r}: {e}") from e
@@ -614,6 +673,8 @@ def _fuse_elementwise(st: _State, node: Node, consumers, done: set[str]) -> bool
         return False
     if _read_in_float(st, out, consumers):
         return False  # an int8 result would only be dequantized again: add in float
+    if a not in st.int8 and b not in st.int8:
+        return False  # both computed in float on the host (Gelu's erf form): exact there
     fused = [node.name]
     relu = _single_reader(st, out, consumers)
     if relu is not None and relu.op == "Relu":  # fused: a clamp at the output's real 0
@@ -692,7 +753,14 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
     scale computed at run time from the tensor's max would need the multiplier rebuilt
     per run), symmetric (zero point 0: a zero point of ``B`` would need a bias from the
     run-time column sums).  A following Mul/Div by a positive scalar (``1 / sqrt(d)``)
-    folds into the requantization.  The slices' outputs are concatenated on the host."""
+    folds into the requantization.  The slices' outputs are concatenated on the host.
+
+    When ``A`` is computed in float on the host (softmax: probabilities mostly far below
+    their range's top, which int8 resolves in a few levels), it is quantized in two
+    digits, ``A ~ s_a (hi + lo / R)`` (``lo``: the remainder in a scale ``R = 16`` times
+    finer), and ``B``'s coarse copy ``round(B_q / R)`` (scale ``R s_b``) is computed on the
+    accelerator: ``sum(A B) ~ s_a s_b (sum(hi B_q) + sum(lo round(B_q / R)))``, so the
+    two digits sit side by side along ``k`` in one Dense (one rounding, 2k terms)."""
     g = st.graph
     a, b = node.inputs
     if not (_is_activation(st, a) and _is_activation(st, b)) or a == b:
@@ -710,32 +778,36 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         chain.append(nxt)
         out, factor = nxt.outputs[0], c
     s_y = st.scale_of(out)
+    digits = a not in st.int8  # A computed in float on the host (softmax): two digits
     aq, bq = st.as_int8(a), st.as_int8(b)
     if st.zero(aq) or st.zero(bq):
         return False
     s_a, s_b = st.scales[aq], st.scales[bq]
     base = node.name
-    a3, b3, bt = (st.fresh(f"{base}:{t}") for t in ("a3", "b3", "bt"))
-    _host(st, f"{base}/a_rows", "Reshape", (aq,), (a3,), (batch, m, k), s_a,
-          shape=(batch, m, k))
-    _host(st, f"{base}/b_rows", "Reshape", (bq,), (b3,), (batch, k, n), s_b,
-          shape=(batch, k, n))
-    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, k), s_b,
+    a3 = _rows(st, f"{base}/a_rows", aq, (batch, m, k))
+    b3 = _rows(st, f"{base}/b_rows", bq, (batch, k, n))
+    if digits:
+        # A = s_a (hi + lo / R), B ~ (R s_b) round(B_q / R): sum(A B) ~ s_a s_b (sum(hi
+        # B_q) + sum(lo round(B_q / R))), both in the accumulator's units, so one Dense
+        # over the two digits side by side (2k terms) rounds once
+        lo = _low_digit(st, a, aq)
+        coarse = st.rescaled(b, s_b * DIGIT_RADIX, (batch * k, n, 1, 1))
+        a_lo = _rows(st, f"{base}/a_lo_rows", lo, (batch, m, k))
+        b_lo = _rows(st, f"{base}/b_coarse_rows", coarse, (batch, k, n))
+        a3 = _concat(st, f"{base}/a_digits", (a3, a_lo), (batch, m, 2 * k), 2, s_a)
+        b3 = _concat(st, f"{base}/b_digits", (b3, b_lo), (batch, 2 * k, n), 1, s_b)
+    kk = 2 * k if digits else k
+    bt = st.fresh(f"{base}:bt")
+    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, kk), s_b,
           perm=(0, 2, 1))
-    a_parts, b_parts = (a3,), (bt,)
-    if batch > 1:
-        a_parts = tuple(st.fresh(f"{base}:a{h}") for h in range(batch))
-        b_parts = tuple(st.fresh(f"{base}:w{h}") for h in range(batch))
-        _host(st, f"{base}/a_split", "Split", (a3,), a_parts, (1, m, k), s_a, axis=0,
-              split=(1,) * batch)
-        _host(st, f"{base}/b_split", "Split", (bt,), b_parts, (1, n, k), s_b, axis=0,
-              split=(1,) * batch)
-    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * k)
+    a_parts = _split_heads(st, f"{base}/a_split", a3, batch, (1, m, kk), s_a, f"{base}:a")
+    b_parts = _split_heads(st, f"{base}/b_split", bt, batch, (1, n, kk), s_b, f"{base}:w")
+    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * kk)
     outs = []
     for h, (ah, bh) in enumerate(zip(a_parts, b_parts, strict=True)):
         name = f"{base}/h{h}" if batch > 1 else base
         try:
-            op = Dense(n=m, i=k, o=n, epilogue=Epilogue(requant=rq), name=name)
+            op = Dense(n=m, i=kk, o=n, epilogue=Epilogue(requant=rq), name=name)
         except OpError as e:
             raise QuantizeError(f"node {node.name!r}: {e}") from e
         oh = st.fresh(f"{out}:h{h}")
@@ -745,15 +817,64 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         outs.append(oh)
     joined = outs[0]
     if batch > 1:
-        joined = st.fresh(f"{out}:heads")
-        _host(st, f"{base}/concat", "Concat", tuple(outs), (joined,), (batch, m, n), s_y,
-              axis=0)
+        joined = _concat(st, f"{base}/concat", tuple(outs), (batch, m, n), 0, s_y,
+                         f"{out}:heads")
     st.define_int8(out, s_y, 0)
     shape = g.types[out].shape
     _host(st, f"{base}/out", "Reshape", (joined,), (out,), shape, s_y,
           tuple(f.name for f in chain), shape=shape)
     done.update(f.name for f in chain)
     return True
+
+
+def _rows(st: _State, name: str, value: str, shape: tuple[int, ...]) -> str:
+    """``value`` reshaped on the host (int8, its scale kept) to ``shape``."""
+    out = st.fresh(f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
+    _host(st, name, "Reshape", (value,), (out,), shape, st.scales[value], shape=shape)
+    return out
+
+
+def _concat(st: _State, name: str, values: tuple[str, ...], shape: tuple[int, ...],
+            axis: int, scale: float, out: str | None = None) -> str:
+    """An int8 host Concat of ``values`` along ``axis`` into ``shape`` (labelled
+    ``scale``: the values' encodings need not match, the Dense that reads them knows)."""
+    out = st.fresh(out or f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
+    _host(st, name, "Concat", values, (out,), shape, scale, axis=axis)
+    return out
+
+
+def _split_heads(st: _State, name: str, value: str, batch: int, part: tuple[int, ...],
+                 scale: float, base: str) -> tuple[str, ...]:
+    """The ``batch`` slices of ``value`` along axis 0 (an int8 host Split; the value
+    itself when there is one)."""
+    if batch == 1:
+        return (value,)
+    parts = tuple(st.fresh(f"{base}{h}") for h in range(batch))
+    _host(st, name, "Split", (value,), parts, part, scale, axis=0, split=(1,) * batch)
+    return parts
+
+
+DIGIT_RADIX = 16  # the low digit's scale is the high digit's / 16 (|low digit| <= 8)
+
+
+def _low_digit(st: _State, value: str, high: str) -> str:
+    """The second int8 digit of a float value whose first digit is ``high``: the host's
+    remainder ``x - dequantize(high)`` (at most half a step) quantized in ``scale / R``."""
+    shape = st.graph.types[value].shape
+    s_hi = st.scales[high]
+    approx, rem = st.fresh(f"{value}:hi"), st.fresh(f"{value}:rem")
+    st.add(QNode(f"dequantize_{approx}", "dequantize", (high,), (approx,), shape=shape,
+                 scale=s_hi, zero_point=st.zero(high)))
+    st.source[approx] = value
+    sub = f"{value}/remainder"
+    st.add(QNode(sub, "float", (st.floats[value], approx), (rem,),
+                 node=Node(sub, "Sub", (st.floats[value], approx), (rem,), {}), shape=shape))
+    st.floats[rem] = rem
+    low = st.fresh(f"{value}:lo")
+    s_lo = s_hi / DIGIT_RADIX
+    st.add(QNode(f"quantize_{low}", "quantize", (rem,), (low,), shape=shape, scale=s_lo))
+    st.scales[low], st.zeros[low] = s_lo, 0
+    return low
 
 
 MOVES = ("Reshape", "Transpose", "Identity")  # data movement: int8 in, same int8 out
@@ -813,7 +934,9 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                    weights: Mapping[str, WeightQuant] | None = None,
                    avg_pool_requant: bool = True,
                    act_zero_points: Mapping[str, int] | None = None,
-                   model_quantized: Collection[str] = ()) -> QuantizedGraph:
+                   model_quantized: Collection[str] = (),
+                   two_digits: bool = False,
+                   act_lowest: Mapping[str, float] | None = None) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -825,9 +948,18 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     value -> int8 zero point (asymmetric activations; values not named have 0).
     model_quantized: values the model quantizes itself (a QDQ model's pairs): fusion keeps
     each such quantization, rounding and saturation included, as the model computes it
-    (only a ReLU fuses past one: exact, the quantization clamps the same either way)."""
+    (only a ReLU fuses past one: exact, the quantization clamps the same either way).
+    two_digits: an activation the host quantizes (a float island's output or a model
+    input) for a Gemm/MatMul with constant weights goes in as two int8 digits, ``hi`` and
+    the remainder ``lo`` in a 16x finer scale, side by side against the weights and their
+    16x coarser copy: about 12 bits of input for twice that matmul's MACs, one
+    accumulator, one rounding (a transformer's LayerNorm and Gelu outputs feeding its
+    projections and FFN).  act_lowest: value -> the lowest value calibration saw; with it,
+    a lopsided value the host quantizes for constant-weight GEMMs only gets a zero point
+    (``_State.lopsided_gemm_input``)."""
     st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
-                dict(act_zero_points or {}), frozenset(model_quantized))
+                dict(act_zero_points or {}), frozenset(model_quantized), two_digits,
+                lowest=dict(act_lowest or {}), readers=graph.consumers())
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -857,4 +989,4 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                           graph.constants, st.source, graph, st.zeros)
 
 
-__all__ = ["quantize_graph", "QuantizeError", "WeightQuant"]
+__all__ = ["quantize_graph", "asymmetric", "QuantizeError", "WeightQuant", "ASYMMETRIC_BELOW"]
