@@ -172,9 +172,13 @@ class ScheduleSpace:
             self.index(s)
         except ValueError:
             return False
-        if self.geom is None:
-            return True
+        return self._representative(s)
+
+    def _representative(self, s: Schedule) -> bool:
+        """Whether no point before ``s`` gives its program (a point of the box assumed)."""
         g = self.geom
+        if g is None:
+            return True
         if s.ramp and (g.depthwise or min(s.tile_ci, g.cib) < 2):
             return False
         return same_program(g, s) == s
@@ -228,7 +232,7 @@ class ScheduleSpace:
             for tail in itertools.product(*inner):
                 coords = head + tail
                 s = self.from_coords(coords)
-                if self.geom is not None and not self.is_member(s):
+                if not self._representative(s):
                     continue
                 if self.geom is None:  # fits already ran the whole check
                     yield self.index_of(coords), s

@@ -34,7 +34,7 @@ from compiler.schedule.space import (
     gemm_footprint,
     gemm_geometry,
 )
-from compiler.schedule.tiles import gemm_dims, gemm_tiles, overwrites
+from compiler.schedule.tiles import dims_key, gemm_dims, gemm_tiles, overwrites
 from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from vta_hw import isa
 from vta_hw.config import HwConfig
@@ -78,11 +78,25 @@ def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None 
     ep = op.epilogue
     boxes, alu_slots = _kernel_boxes(g, s.replace(loop_fold=None), overwrites(ep, 0),
                                      bool(ep.const_rows()))
-    total = sum(n * sum(pc.plan.total_uops(pc.dims)
-                        for pc in gemm_pieces(dims, cfg, s.loop_fold, overwrite))
-                for (dims, overwrite), n in boxes)
+    total = 0
+    for (dims, overwrite), n in boxes:
+        uops = _box_uops(dims, cfg, s.loop_fold, overwrite)
+        if isinstance(uops, str):
+            raise ScheduleError(uops)
+        total += n * uops
     n_tensor = (1 if ep.bias else 0) + (2 if ep.per_channel else 0)
     return total + alu_slots * n_tensor + s.virtual_threads * (2 if ep.residual else 1)
+
+
+@functools.lru_cache(maxsize=8192)
+def _box_uops(dims: tuple[Dim, ...], cfg: HwConfig, fold: str | None, overwrite: bool
+              ) -> int | str:
+    """Micro-ops of one GEMM kernel's boxes, or why ``fold`` cannot lower it (kept, errors
+    too: a search asks for the same few kernels under every fold many times)."""
+    try:
+        return sum(pc.plan.total_uops(pc.dims) for pc in gemm_pieces(dims, cfg, fold, overwrite))
+    except ScheduleError as e:
+        return str(e)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -93,17 +107,23 @@ def _kernel_boxes(g: GemmGeom, s: GemmSchedule, overwrite_first: bool, per_block
     differ by their dims and by the slots and offsets they index; the walk over the tiles
     does not depend on ``loop_fold``, so the schedule space's fold variants share it."""
     seen: set = set()
-    boxes: dict[tuple[tuple[Dim, ...], bool], int] = {}
+    counts: dict[tuple, int] = {}
+    first: dict[tuple[int, ...], tuple] = {}
     alu: set = set()
     for t in gemm_tiles(g, s):
         for k, st in enumerate(t.steps):
-            dims = gemm_dims(g, t, st)
+            shape = dims_key(t, st)
             overwrite = overwrite_first and k == 0
-            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0, overwrite)
+            key = (shape, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0, overwrite)
             if key not in seen:
                 seen.add(key)
-                boxes[dims, overwrite] = boxes.get((dims, overwrite), 0) + 1
+                counts[shape, overwrite] = counts.get((shape, overwrite), 0) + 1
+                first.setdefault(shape, (t, st))
         alu.add((t.acc_slot, t.co0 if per_block else 0))
+    boxes: dict[tuple[tuple[Dim, ...], bool], int] = {}
+    for (shape, ow), n in counts.items():
+        box = (gemm_dims(g, *first[shape]), ow)
+        boxes[box] = boxes.get(box, 0) + n
     return tuple(boxes.items()), len(alu)
 
 

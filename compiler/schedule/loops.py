@@ -28,6 +28,7 @@ instructions) read it, so it lives here, below the lowering passes.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -54,10 +55,10 @@ class LoopPlan:
     split: tuple[int, ...] = ()
 
     def n_uops(self, dims: tuple[Dim, ...]) -> int:
-        return int(np.prod([dims[i].extent for i in self.uops], dtype=np.int64))
+        return math.prod(dims[i].extent for i in self.uops)
 
     def n_instrs(self, dims: tuple[Dim, ...]) -> int:
-        return int(np.prod([dims[i].extent for i in self.split], dtype=np.int64))
+        return math.prod(dims[i].extent for i in self.split)
 
     def total_uops(self, dims: tuple[Dim, ...]) -> int:
         return self.n_uops(dims) * self.n_instrs(dims)
@@ -206,13 +207,15 @@ class GemmPiece:
     plan: LoopPlan
 
 
+@lru_cache(maxsize=8192)
 def gemm_pieces(dims: tuple[Dim, ...], cfg: HwConfig, fold: str | None,
-                overwrite: bool) -> list[GemmPiece]:
+                overwrite: bool) -> tuple[GemmPiece, ...]:
     """The instructions' boxes of a GEMM tile: the whole tile, or for ``overwrite`` its first
     reduction point then, for each reduction dim r in order, the box with the earlier
-    reduction dims at 0 and r from 1 (disjoint, covering the rest of the reduction)."""
+    reduction dims at 0 and r from 1 (disjoint, covering the rest of the reduction).
+    Kept: every tile of a schedule, and every schedule of a search, asks again."""
     if not overwrite:
-        return [GemmPiece(dims, (0, 0, 0), False, plan_loops(dims, cfg, True, fold=fold))]
+        return (GemmPiece(dims, (0, 0, 0), False, plan_loops(dims, cfg, True, fold=fold)),)
     red = [i for i, d in enumerate(dims) if d.reduce and d.extent > 1]
     boxes = [(tuple(replace(d, extent=1) if i in red else d for i, d in enumerate(dims)),
               (0, 0, 0), True)]
@@ -227,7 +230,7 @@ def gemm_pieces(dims: tuple[Dim, ...], cfg: HwConfig, fold: str | None,
         except ScheduleError:
             plan = plan_loops(box, cfg, True)
         out.append(GemmPiece(box, off, ow, plan))
-    return out
+    return tuple(out)
 
 
 

@@ -157,6 +157,12 @@ def gemm_dims(g: GemmGeom, t: OutTile, st: RedStep) -> tuple[Dim, ...]:
             Dim("ow", t.w, dst=1, src=g.sw))
 
 
+def dims_key(t: OutTile, st: RedStep) -> tuple[int, ...]:
+    """What :func:`gemm_dims` reads of a tile and step (equal keys, equal dims): a cheap
+    key for counting a schedule's distinct kernels without building their dims."""
+    return (t.co, t.h, t.w, st.ci, st.n_ci, st.kh, st.rows, st.cols, st.ystep)
+
+
 def overwrites(ep, step: int) -> bool:
     """Whether reduction step ``step`` of a tile overwrites its accumulators: the first one
     when no bias initialises them (a GEMM ``overwrite`` instead of a reset pass)."""
@@ -164,4 +170,4 @@ def overwrites(ep, step: int) -> bool:
 
 
 __all__ = ["SlotRotation", "RedStep", "OutTile", "RAMP_PARTS", "gemm_tiles", "cuts",
-           "gemm_dims", "overwrites"]
+           "gemm_dims", "dims_key", "overwrites"]
