@@ -33,6 +33,7 @@ tile combination is computed at once with numpy (:meth:`ScheduleSpace.fits`), th
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -122,7 +123,7 @@ class ScheduleSpace:
     @property
     def size(self) -> int:
         """Points in the box (members or not, legal or not)."""
-        return int(np.prod([len(a) for a in self.axes], dtype=object))
+        return math.prod(len(a) for a in self.axes)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -273,7 +274,7 @@ class ScheduleSpace:
         if not len(heads):
             return 0.0
         tail_axes = self.axes[self.fits.ndim:]
-        n_tail = int(np.prod([len(a) for a in tail_axes], dtype=object))
+        n_tail = math.prod(len(a) for a in tail_axes)
         hits = 0
         for _ in range(draws):
             head = tuple(int(c) for c in heads[rng.integers(len(heads))])
