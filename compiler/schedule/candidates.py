@@ -129,6 +129,11 @@ class ScheduleSpace:
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
 
+    def describe(self) -> str:
+        """One line for logs and reports: the op, the size and each axis's choice count."""
+        axes = " x ".join(f"{a.name} {len(a)}" for a in self.axes)
+        return f"{self.op.name} on {self.cfg.name}: {self.size:,} points ({axes})"
+
     def choices(self) -> dict[str, tuple]:
         """Axis name -> the values it takes."""
         return {a.name: a.values for a in self.axes}

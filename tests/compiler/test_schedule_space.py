@@ -68,6 +68,9 @@ def test_gemm_space_axes_and_size():
     assert ch["virtual_threads"] == tuple(range(1, MAX_VIRTUAL_THREADS + 1))
     assert ch["loop_fold"] == FOLDS and len(FOLDS) == 31 and FOLDS[0] is None
     assert sp.size == 2 * 2 * 3 * 4 * 4 * 4 * 2 * 31 * 2 * 2 * 2 == 380928
+    assert sp.describe() == ("small on tiny: 380,928 points (tile_co 2 x tile_ci 2 x tile_kh 3 "
+                             "x tile_h 4 x tile_w 4 x virtual_threads 4 x order 2 x loop_fold "
+                             "31 x hoist_weights 2 x hoist_input 2 x ramp 2)")
     big = candidates(Conv2d(1, 512, 7, 7, 512, 3, 3, (1, 1), (1, 1), EP), DEFAULT)
     assert big.size == 11 * 11 * 3 * 5 * 5 * 4 * 2 * 31 * 8  # balanced(7): 7, 4, 3, 2, 1
     dw = candidates(DepthwiseConv2d(1, 32, 8, 8, 3, 3, (1, 1), (1, 1), EP), TINY)
