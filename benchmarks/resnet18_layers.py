@@ -38,9 +38,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compiler import Conv2d, Epilogue, LayoutOptions, Requant, compile_op  # noqa: E402
-from compiler.schedule import default_schedule  # noqa: E402
-from compiler.schedule.heuristic import epilogue_alu_cycles, estimate_cycles  # noqa: E402
+from compiler import (  # noqa: E402
+    Conv2d,
+    Epilogue,
+    LayoutOptions,
+    Requant,
+    compile_op,
+    default_schedule,
+)
+from compiler.pipeline import estimate_cycles  # noqa: E402
+from compiler.schedule.heuristic import epilogue_alu_cycles  # noqa: E402
 from opset import reference as ref  # noqa: E402
 from vta_hw.config import DEFAULT  # noqa: E402
 from vta_sim import simulate  # noqa: E402

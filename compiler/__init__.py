@@ -10,7 +10,7 @@ The compiler produces bundles and never runs them: the ``runtime`` devices do, a
 ``vta.api`` (``conv2d(x, w, ...)`` and friends, ``run_compiled``) joins the two.
 """
 
-from compiler.api import ChainedProgram, CompiledOp, chain, compile_op
+from compiler.api import ChainedProgram, CompiledOp, chain, compile_op, default_schedule
 from compiler.errors import (
     CompilerError,
     LayoutError,
@@ -22,8 +22,15 @@ from compiler.errors import (
 )
 from compiler.layout import LayoutOptions
 from compiler.lower.tokens import check_tokens
-from compiler.pipeline import PASSES, run_pipeline
-from compiler.schedule import AluSchedule, GemmSchedule, check_schedule, default_schedule
+from compiler.pipeline import PASSES, estimate_cycles, run_pipeline
+from compiler.schedule import (
+    AluSchedule,
+    GemmSchedule,
+    ScheduleSpace,
+    candidates,
+    check_schedule,
+    features,
+)
 from opset import (
     AluStep,
     Conv2d,
@@ -40,7 +47,8 @@ __all__ = [
     "compile_op", "CompiledOp", "chain", "ChainedProgram",
     "Conv2d", "DepthwiseConv2d", "Dense", "Elementwise", "AluStep", "Pool2d", "GlobalAvgPool",
     "Epilogue", "Requant", "GemmSchedule", "AluSchedule", "LayoutOptions", "check_schedule",
-    "default_schedule", "check_tokens", "PASSES", "run_pipeline",
+    "default_schedule", "check_tokens", "PASSES", "run_pipeline", "estimate_cycles",
+    "candidates", "ScheduleSpace", "features",
     "CompilerError", "OpError", "UnsupportedError", "ScheduleError", "LayoutError",
     "VerifyError", "TokenError",
 ]

@@ -32,8 +32,8 @@ from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
 from compiler.layout import ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
-from compiler.pipeline import run_pipeline
-from compiler.schedule import check_schedule, default_schedule
+from compiler.pipeline import estimate_cycles, run_pipeline
+from compiler.schedule import check_schedule, choose_schedule
 from opset.layout import ActLayout
 from vta_hw import isa
 from vta_hw.bundle import Bundle, BundleBuilder
@@ -213,6 +213,13 @@ def compile_op(op, cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOption
     if c.options != options:  # the same program, described with the caller's options
         c = replace(c, options=options, program=replace(c.program, options=options))
     return c
+
+
+def default_schedule(op, cfg: HwConfig = DEFAULT, options: LayoutOptions | None = None,
+                     virtual_threads: int = 2):
+    """The default schedule of ``op``: the heuristic's ranking over the schedule space
+    (``compiler.schedule.heuristic``), refined with the lowering's cycle estimate."""
+    return choose_schedule(op, cfg, estimate_cycles, options, virtual_threads)
 
 
 def _compile(op, cfg: HwConfig, schedule, options: LayoutOptions,
@@ -499,4 +506,5 @@ def _join(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None
     return ops, names_t, tensors, fills
 
 
-__all__ = ["CompiledOp", "ChainedProgram", "chain", "check_chainable", "compile_op"]
+__all__ = ["CompiledOp", "ChainedProgram", "chain", "check_chainable", "compile_op",
+           "default_schedule"]

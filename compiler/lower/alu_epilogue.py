@@ -41,9 +41,9 @@ from compiler.lower.tensorize import (
     expand_plan,
     kernel_key,
     make_uops,
-    plan_loops,
     span,
 )
+from compiler.schedule.loops import plan_loops
 from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa
 

@@ -1,35 +1,44 @@
-"""Default schedules: good without tuning, from a closed-form cost model.
+"""Default schedules: a ranking over the schedule space, good without tuning.
 
-For GEMM operators the candidates are balanced chunkings of the output channels, input
-channels, output rows and columns, both loop orders, with ``virtual_threads`` slots; the
-legal ones (capacity first, then micro-ops) are ranked by :func:`gemm_cost`, an estimate
-built from ``vta_hw.timing``: with latency hiding the run takes about as long as its
-busiest module (compute: GEMM and ALU iterations plus per-instruction overheads; load:
-input and weight DMAs, counting what stays loaded across tiles; store; fetch: one DRAM
-read per instruction) plus one tile's load and store that cannot overlap; without it the
-three add up.  The best few are then measured exactly with :func:`estimate_cycles`, and
-the winner also with its first tile split into parts (``ramp``), kept if faster.  ALU
-operators take the largest tiles that fit.  The autotuner searches the
-same space (``compiler/schedule/space.py``) with measured cycles instead.
+For a GEMM operator the ranking runs over the points of :func:`candidates` that the
+heuristic's prior keeps: the automatic loop fold, hoisted loads, no ramp, ``virtual_threads``
+slots (one if none fits), the six widest column tiles, and along the rows the most rows
+whose tiles fit the buffers (the space's capacity array) and a half and a quarter of that
+(a shorter pipeline fill, for layers too small to amortise it); kernel rows are split only
+while no tile with the whole kernel fits.  Both loop orders.  They are ranked by
+:func:`gemm_cost`, an estimate built from ``vta_hw.timing``: with latency hiding the run
+takes about as long as its busiest module (compute: GEMM and ALU iterations plus
+per-instruction overheads; load: input and weight DMAs, counting what stays loaded across
+tiles; store; fetch: one DRAM read per instruction) plus one tile's load and store that
+cannot overlap; without it the three add up.  The cheapest few legal ones are then measured
+exactly with the ``estimate`` the caller passes (``compiler.pipeline.estimate_cycles``: the
+lowering's own list schedule, which this layer cannot import), and the winner also with
+its first tile split into parts (``ramp``), kept if faster.  ALU operators take the largest
+tiles that fit.  The autotuner searches the whole space with measured cycles instead.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import replace
+
+import numpy as np
 
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
+from compiler.schedule.candidates import ScheduleSpace, candidates, same_program
 from compiler.schedule.legality import check_alu, check_gemm
 from compiler.schedule.space import (
     ORDERS,
     AluSchedule,
-    GemmGeom,
     GemmSchedule,
+    Schedule,
     alu_blocks,
     gemm_footprint,
     gemm_geometry,
 )
+from compiler.schedule.tiles import overwrites
 from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from opset.requant import INT8_MAX, INT8_MIN
 from vta_hw import isa, timing
@@ -44,10 +53,8 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def balanced(n: int, limit: int | None = None) -> list[int]:
-    """Chunk sizes that split ``n`` into equal-ish parts: ceil(n / k) for k = 1..n."""
-    out = sorted({_ceil(n, k) for k in range(1, n + 1)}, reverse=True)
-    return [v for v in out if limit is None or v <= limit]
+Estimator = Callable[[object, Schedule, HwConfig, LayoutOptions | None], int]
+"""Cycles of a schedule: ``estimate(op, schedule, cfg, options)``."""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -81,8 +88,6 @@ def epilogue_alu_cycles(ep) -> tuple[int, int]:
 
 def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> float:
     """Estimated cycles of ``s`` (see the module docstring)."""
-    from compiler.lower.tiling import overwrites  # lowering imports the schedule space
-
     g = gemm_geometry(op, cfg, options)
     ep = op.epilogue
     fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
@@ -127,67 +132,44 @@ def gemm_cost(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> flo
     return compute + load + store
 
 
-def estimate_cycles(op, s, cfg: HwConfig, options: LayoutOptions | None = None) -> int:
-    """Cycles of ``s`` as the ``interleave`` pass schedules it: lowers the operator up to
-    that pass, whose list schedule follows ``vta_hw.timing`` (within ~0.1% of the
-    simulator on the ResNet-18 layers).  Deterministic, so kept: the search asks for the
-    winner's estimate again when it tries the ramped variant."""
-    try:
-        return _estimate_cached(op, s, cfg, options)
-    except TypeError:  # unhashable attributes: estimate afresh
-        return _estimate(op, s, cfg, options)
-
-
-@functools.lru_cache(maxsize=4096)
-def _estimate_cached(op, s, cfg: HwConfig, options: LayoutOptions | None) -> int:
-    return _estimate(op, s, cfg, options)
-
-
-def _estimate(op, s, cfg: HwConfig, options: LayoutOptions | None) -> int:
-    from compiler.pipeline import PASSES, run_pipeline
-
-    names = [n for n, _ in PASSES]
-    p = run_pipeline(op, cfg, s, options, passes=PASSES[:names.index("interleave") + 1],
-                     checked=False)
-    return int(p.get_meta("estimated_cycles"))
-
-
-def same_program(g: GemmGeom, s: GemmSchedule) -> GemmSchedule:
-    """The representative of the schedules that lower to ``s``'s program: the loop order
-    only permutes the output tiles when both the output-channel loop and the spatial loops
-    have more than one tile (``lower/tiling.gemm_tiles``), so otherwise ``s`` with the first
-    order.  The search measures each program once."""
-    n_co = _ceil(g.cob, min(s.tile_co, g.cob))
-    n_sp = _ceil(g.ho, min(s.tile_h, g.ho)) * _ceil(g.wo, min(s.tile_w, g.wo))
-    return s.replace(order=ORDERS[0]) if min(n_co, n_sp) == 1 else s
-
-
-def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
-                          virtual_threads: int = 2, refine: int = 8) -> GemmSchedule:
+def default_gemm_schedule(op, cfg: HwConfig, estimate: Estimator,
+                          options: LayoutOptions | None = None, virtual_threads: int = 2,
+                          refine: int = 8) -> GemmSchedule:
     """The best of the ``refine`` cheapest legal candidates by :func:`gemm_cost`, measured
-    with :func:`estimate_cycles` (module docstring)."""
-    options = options or LayoutOptions()
-    g = gemm_geometry(op, cfg, options)
+    with ``estimate`` (module docstring)."""
+    return rank_gemm(candidates(op, cfg, options), estimate, virtual_threads, refine)
+
+
+def rank_gemm(space: ScheduleSpace, estimate: Estimator, virtual_threads: int = 2,
+              refine: int = 8) -> GemmSchedule:
+    """The default schedule of a GEMM operator's ``space`` (module docstring)."""
+    op, cfg, options, g = space.op, space.cfg, space.options, space.geom
+    ch = space.choices()
+    fits = space.fits  # [co, ci, kh, h, w, vt]: the tiles fit the buffers
     errors: list[str] = []
     for vt in dict.fromkeys((virtual_threads, 1)):
+        if vt not in ch["virtual_threads"]:
+            raise ScheduleError(f"virtual_threads={vt} is not one of the space's "
+                                f"{ch['virtual_threads']}")
+        v = ch["virtual_threads"].index(vt)
         ranked = []
-        for co in balanced(g.cob):
-            for ci in ([g.red] if g.depthwise else balanced(g.cib)):
-                for kh in balanced(g.kh):
-                    for tw in balanced(g.wo)[:6]:
-                        th = _max_rows(g, co, ci, kh, tw, vt, op, cfg)
-                        if th == 0:
+        for a, co in enumerate(ch["tile_co"]):
+            for b, ci in enumerate(ch["tile_ci"]):
+                for c, kh in enumerate(ch["tile_kh"]):
+                    for d, tw in enumerate(ch["tile_w"][:6]):
+                        rows = fits[a, b, c, :, d, v]
+                        if not rows.any():
                             continue
-                        # the most rows, balanced, and a half or a quarter of that (a
-                        # shorter pipeline fill, for layers too small to amortise it)
+                        # the most rows that fit (the axis is largest first), a half or a
+                        # quarter of that (a shorter pipeline fill)
+                        th = ch["tile_h"][int(np.argmax(rows))]
                         n_h = _ceil(g.ho, th)
-                        for th_ in dict.fromkeys((th, _ceil(g.ho, n_h), _ceil(g.ho, 2 * n_h),
+                        for th_ in dict.fromkeys((th, _ceil(g.ho, 2 * n_h),
                                                   _ceil(g.ho, 4 * n_h))):
                             for order in ORDERS:
-                                s = GemmSchedule(co, ci, th_, tw, 0 if kh == g.kh else kh, vt,
-                                                 order)
+                                s = GemmSchedule(co, ci, th_, tw, kh, vt, order)
                                 ranked.append((gemm_cost(op, s, cfg, options), s))
-                    if ranked and kh == g.kh:
+                    if ranked and kh == 0:  # split kernel rows only while none fits whole
                         break
         if not ranked:  # not even the smallest tile fits: say which limit breaks
             try:
@@ -206,7 +188,7 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                 break
         if legal:
             def cycles(s: GemmSchedule) -> int:  # same program, same (kept) estimate
-                return estimate_cycles(op, same_program(g, s), cfg, options)
+                return estimate(op, same_program(g, s), cfg, options)
 
             best = min(legal, key=cycles) if len(legal) > 1 else legal[0]
             if refine > 1 and not g.depthwise and best.tile_ci > 1:
@@ -222,46 +204,31 @@ def default_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None = Non
                         + (errors[-1] if errors else "no tile fits the buffers"))
 
 
-def _max_rows(g: GemmGeom, co: int, ci: int, kh: int, tw: int, vt: int, op,
-              cfg: HwConfig) -> int:
-    """The most output rows per tile that fit the inp and acc buffers (0: none fit)."""
-    ep = op.epilogue
-    lo, hi = 0, g.ho
-    while lo < hi:
-        th = (lo + hi + 1) // 2
-        s = GemmSchedule(co, ci, th, tw, kh, vt)
-        fp = gemm_footprint(g, s, ep.residual, len(ep.const_rows()))
-        ok = (vt * fp.inp <= cfg.inp_buff_depth and vt * fp.wgt <= cfg.wgt_buff_depth
-              and vt * fp.acc <= cfg.out_buff_depth
-              and vt * (fp.acc + fp.res) + fp.consts <= cfg.acc_buff_depth)
-        if ok:
-            lo = th
-        else:
-            hi = th - 1
-    return lo
-
-
 def default_alu_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
                          virtual_threads: int = 2) -> AluSchedule:
-    options = options or LayoutOptions()
-    _, cb, h, w = alu_blocks(op, cfg)
+    """The legal point of ``op``'s space with the largest tiles, ``virtual_threads`` slots
+    (one if none fits); columns among the six widest tile widths.  Ties go to the first
+    point in the space's order; the legality check runs only until, for each channel and
+    column tile, the most rows that pass it are found."""
+    space = candidates(op, cfg, options)
+    ch = space.choices()
+    _, _, _, w = alu_blocks(op, cfg)
     errors: list[str] = []
     for vt in dict.fromkeys((virtual_threads, 1)):
         best = None
-        widths = [0] if isinstance(op, GlobalAvgPool) else [0] + balanced(w)[1:6]
-        for ct in balanced(cb):
-            for tw in widths:
-                for th in balanced(h):
+        for ct in ch["tile_c"]:
+            for tw in ch["tile_w"][:6]:
+                for th in ch["tile_h"]:
                     s = AluSchedule(ct, th, tw, vt)
                     try:
-                        check_alu(op, s, cfg, options)
+                        check_alu(op, s, cfg, space.options)
                     except ScheduleError as e:
                         errors.append(str(e))
                         continue
                     size = ct * th * (tw or w)
                     if best is None or size > best[0]:
                         best = (size, s)
-                    break
+                    break  # fewer rows are smaller tiles
         if best is not None:
             return best[1]
     raise ScheduleError(f"no legal schedule for {op.name} on {cfg.name!r}: "
@@ -295,24 +262,26 @@ def timing_equivalent(op):
 
 @functools.lru_cache(maxsize=512)
 def _shared_gemm_schedule(op, cfg: HwConfig, options: LayoutOptions | None,
-                          virtual_threads: int) -> GemmSchedule:
-    return default_gemm_schedule(op, cfg, options, virtual_threads)
+                          virtual_threads: int, estimate: Estimator) -> GemmSchedule:
+    return default_gemm_schedule(op, cfg, estimate, options, virtual_threads)
 
 
-def default_schedule(op, cfg: HwConfig, options: LayoutOptions | None = None,
-                     virtual_threads: int = 2):
-    """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule).  GEMM searches
-    are shared between :func:`timing_equivalent` operators; a failed search is repeated
-    on ``op`` itself so that the error names it."""
+def choose_schedule(op, cfg: HwConfig, estimate: Estimator,
+                    options: LayoutOptions | None = None, virtual_threads: int = 2) -> Schedule:
+    """A legal, fast schedule for ``op`` (GemmSchedule or AluSchedule), GEMM candidates
+    measured with ``estimate`` (``compiler.default_schedule`` passes the lowering's).
+    GEMM searches are shared between :func:`timing_equivalent` operators; a failed search
+    is repeated on ``op`` itself so that the error names it."""
     if isinstance(op, (Conv2d, DepthwiseConv2d, Dense)):
         try:
-            return _shared_gemm_schedule(timing_equivalent(op), cfg, options, virtual_threads)
+            return _shared_gemm_schedule(timing_equivalent(op), cfg, options, virtual_threads,
+                                         estimate)
         except (ScheduleError, TypeError):  # name the op in the error; unhashable options
-            return default_gemm_schedule(op, cfg, options, virtual_threads)
+            return default_gemm_schedule(op, cfg, estimate, options, virtual_threads)
     if isinstance(op, (Elementwise, Pool2d, GlobalAvgPool)):
         return default_alu_schedule(op, cfg, options, virtual_threads)
     raise ScheduleError(f"no schedule space for {type(op).__name__}")
 
 
-__all__ = ["default_schedule", "timing_equivalent", "same_program", "default_gemm_schedule",
-           "default_alu_schedule", "gemm_cost", "balanced"]
+__all__ = ["choose_schedule", "timing_equivalent", "default_gemm_schedule", "rank_gemm",
+           "default_alu_schedule", "gemm_cost", "epilogue_alu_cycles", "Estimator"]

@@ -18,19 +18,23 @@ field widths, the pipeline depths of the hazard window) and every violation rais
 
 from __future__ import annotations
 
+import functools
+
 from compiler.errors import ScheduleError
 from compiler.ir import Dim
 from compiler.layout import LayoutOptions
-from compiler.lower.tensorize import gemm_pieces, plan_loops
+from compiler.schedule.loops import gemm_pieces, plan_loops
 from compiler.schedule.space import (
     ORDERS,
     AluSchedule,
+    GemmGeom,
     GemmSchedule,
     alu_blocks,
     alu_footprint,
     gemm_footprint,
     gemm_geometry,
 )
+from compiler.schedule.tiles import dims_key, gemm_dims, gemm_tiles, overwrites
 from opset import Conv2d, Dense, DepthwiseConv2d, Elementwise, GlobalAvgPool, Pool2d
 from vta_hw import isa
 from vta_hw.config import HwConfig
@@ -70,27 +74,57 @@ def _check_pads(op, cfg: HwConfig, options: LayoutOptions) -> None:
 def gemm_uops(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions | None = None
               ) -> int:
     """Micro-ops the tiles of ``s`` need (GEMM kernels exactly, ALU kernels counted)."""
-    from compiler.lower.tiling import gemm_dims, gemm_tiles, overwrites
-
     g = gemm_geometry(op, cfg, options or LayoutOptions())
     ep = op.epilogue
-    vt = s.virtual_threads
-    seen: set = set()
+    boxes, alu_slots = _kernel_boxes(g, s.replace(loop_fold=None), overwrites(ep, 0),
+                                     bool(ep.const_rows()))
     total = 0
+    for (dims, overwrite), n in boxes:
+        uops = _box_uops(dims, cfg, s.loop_fold, overwrite)
+        if isinstance(uops, str):
+            raise ScheduleError(uops)
+        total += n * uops
+    n_tensor = (1 if ep.bias else 0) + (2 if ep.per_channel else 0)
+    return total + alu_slots * n_tensor + s.virtual_threads * (2 if ep.residual else 1)
+
+
+@functools.lru_cache(maxsize=8192)
+def _box_uops(dims: tuple[Dim, ...], cfg: HwConfig, fold: str | None, overwrite: bool
+              ) -> int | str:
+    """Micro-ops of one GEMM kernel's boxes, or why ``fold`` cannot lower it (kept, errors
+    too: a search asks for the same few kernels under every fold many times)."""
+    try:
+        return sum(pc.plan.total_uops(pc.dims) for pc in gemm_pieces(dims, cfg, fold, overwrite))
+    except ScheduleError as e:
+        return str(e)
+
+
+@functools.lru_cache(maxsize=1024)
+def _kernel_boxes(g: GemmGeom, s: GemmSchedule, overwrite_first: bool, per_block: bool
+                  ) -> tuple[tuple[tuple[tuple[tuple[Dim, ...], bool], int], ...], int]:
+    """The distinct GEMM kernels of ``s``'s tiles, as ((loop dims, overwrite), how many
+    kernels have them), and the number of distinct ALU init/epilogue kernels.  Kernels
+    differ by their dims and by the slots and offsets they index; the walk over the tiles
+    does not depend on ``loop_fold``, so the schedule space's fold variants share it."""
+    seen: set = set()
+    counts: dict[tuple, int] = {}
+    first: dict[tuple[int, ...], tuple] = {}
     alu: set = set()
     for t in gemm_tiles(g, s):
         for k, st in enumerate(t.steps):
-            dims = gemm_dims(g, t, st)
-            overwrite = overwrites(ep, k)
-            key = (dims, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0, overwrite)
+            shape = dims_key(t, st)
+            overwrite = overwrite_first and k == 0
+            key = (shape, t.acc_slot, st.inp_slot, st.wgt_slot, st.src_off, st.p0, overwrite)
             if key not in seen:
                 seen.add(key)
-                total += sum(pc.plan.total_uops(pc.dims)
-                             for pc in gemm_pieces(dims, cfg, s.loop_fold, overwrite))
-        alu.add((t.acc_slot, t.co0 if ep.const_rows() else 0))
-    n_tensor = (1 if ep.bias else 0) + (2 if ep.per_channel else 0)
-    total += len(alu) * n_tensor + vt * (2 if ep.residual else 1)
-    return total
+                counts[shape, overwrite] = counts.get((shape, overwrite), 0) + 1
+                first.setdefault(shape, (t, st))
+        alu.add((t.acc_slot, t.co0 if per_block else 0))
+    boxes: dict[tuple[tuple[Dim, ...], bool], int] = {}
+    for (shape, ow), n in counts.items():
+        box = (gemm_dims(g, *first[shape]), ow)
+        boxes[box] = boxes.get(box, 0) + n
+    return tuple(boxes.items()), len(alu)
 
 
 def check_gemm(op, s: GemmSchedule, cfg: HwConfig, options: LayoutOptions) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from compiler import Conv2d, Dense, Epilogue, Requant, compile_op
 from compiler.ir import Dim
-from compiler.lower.tensorize import gemm_pieces
+from compiler.schedule.loops import gemm_pieces
 from opset import reference as ref
 from vta.api import run_compiled
 from vta_hw import isa

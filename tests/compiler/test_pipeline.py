@@ -6,11 +6,19 @@ from dataclasses import replace
 
 import pytest
 
-from compiler import PASSES, Conv2d, Epilogue, Requant, VerifyError, compile_op, run_pipeline
+from compiler import (
+    PASSES,
+    Conv2d,
+    Epilogue,
+    Requant,
+    VerifyError,
+    compile_op,
+    default_schedule,
+    run_pipeline,
+)
 from compiler.ir import GemmTile, Instr, Program, Ref, SramRegion, format_program, verify
 from compiler.layout import LayoutOptions
 from compiler.lower.interleave import check_order
-from compiler.schedule import default_schedule
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY
 

@@ -18,11 +18,11 @@ from compiler import (
     Requant,
     check_tokens,
     compile_op,
+    default_schedule,
 )
 from compiler.api import chain
 from compiler.lower.races import canonical_image, check_program_races
 from compiler.pipeline import CHECKS, PASSES, run_pipeline
-from compiler.schedule import default_schedule
 from tests.compiler.golden_cases import CASES
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY

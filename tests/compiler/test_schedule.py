@@ -26,9 +26,10 @@ from compiler import (
     default_schedule,
 )
 from compiler.ir import Dim
-from compiler.lower.tensorize import _sequence, expand_plan, hazard_free, plan_loops
-from compiler.schedule.heuristic import estimate_cycles
+from compiler.lower.tensorize import expand_plan
+from compiler.pipeline import estimate_cycles
 from compiler.schedule.legality import gemm_uops
+from compiler.schedule.loops import hazard_free, plan_loops, sequence
 from vta_hw import isa
 from vta_hw.config import DEFAULT, TINY, WIDE
 
@@ -138,7 +139,7 @@ def test_plan_loops_is_hazard_free_and_exact(spec, gemm, preset):
                 for i1 in range(li.loops["iter_in"]):
                     got.append(li.uops[u].dst + i0 * li.loops["dst_factor_out"]
                                + i1 * li.loops["dst_factor_in"])
-    want = _sequence(dims, tuple(range(len(dims))), 0)
+    want = sequence(dims, tuple(range(len(dims))), 0)
     assert sorted(got) == sorted(want.tolist())
 
 
@@ -224,18 +225,21 @@ def test_timing_equivalent_ops_get_the_schedule_and_cycles_of_the_op(cfg):
     cycles: the op's own search must choose the same schedule, with the same estimate."""
     from compiler.schedule.heuristic import default_gemm_schedule, timing_equivalent
 
+    def search(op, cfg):
+        return default_gemm_schedule(op, cfg, estimate_cycles)
+
     ops = _model_gemm_ops(32, 0.25)
     epilogues = {(op.epilogue.requant, op.epilogue.clip, op.epilogue.residual) for op in ops}
     assert len(ops) > 40 and len(epilogues) > 10  # the immediates really vary
     for op in ops[::3]:
         rep = timing_equivalent(op)
         try:
-            s = default_gemm_schedule(op, cfg)
+            s = search(op, cfg)
         except ScheduleError:  # too big for the config: the representative too
             with pytest.raises(ScheduleError):
-                default_gemm_schedule(rep, cfg)
+                search(rep, cfg)
             continue
-        assert default_gemm_schedule(rep, cfg) == s, op.name
+        assert search(rep, cfg) == s, op.name
         assert estimate_cycles(rep, s, cfg) == estimate_cycles(op, s, cfg), op.name
     # the representatives collapse the repeated blocks
     assert len({timing_equivalent(op) for op in ops}) < len(set(ops))
@@ -286,7 +290,7 @@ def test_same_program_schedules_lower_to_the_same_instructions():
     """The search measures one schedule per program: where ``same_program`` maps the
     loop order away, both orders must give the very same instructions; where it keeps it,
     the order must change the program (else the search wastes a measurement)."""
-    from compiler.schedule.heuristic import same_program
+    from compiler.schedule.candidates import same_program
     from compiler.schedule.space import gemm_geometry
 
     ops = [Conv2d(1, 64, 14, 14, 64, 3, 3, pad=(1, 1), name="c3"),
