@@ -122,7 +122,9 @@ def test_on_the_emulated_gpu_the_module_equals_the_reference(qgraph):
     want = evaluate_quantized(qgraph, {"input": _x()})["output"]
     np.testing.assert_array_equal(got["out"], want)
     on_gpu = [e for e in got["profile"]["layers"] if e["device"] == "gpu"]
-    assert len(on_gpu) == DENSE and all(e["op"] == "dense" for e in on_gpu)
+    # every matmul, and the element-wise rescale that makes V's coarse digit copy
+    assert sum(e["op"] == "dense" for e in on_gpu) == DENSE
+    assert {e["op"] for e in on_gpu} <= {"dense", "elementwise"}
     assert all(e["bytes_in"] > 0 and e["bytes_out"] > 0 and e["seconds"] > 0 for e in on_gpu)
     # the weights of the projections went to the GPU once, at load (the attention matmuls'
     # second operands are activations, fed per run)
