@@ -51,12 +51,11 @@ from ..kernel_ir import (
     idx,
     land,
     lt,
-    maximum,
     minimum,
 )
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
 from .epilogue import I32, epilogue_expr
-from .gemm import ACTIVATIONS
+from .gemm import ACTIVATIONS, apply_activation
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
 
@@ -309,8 +308,7 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                 accs: list[Expr] = []
                 for r in range(r0, min(rows, r0 + vl)):
                     acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                    if activation == "relu":
-                        acc = maximum(acc, Const(0, acc_ty, vl))
+                    acc = apply_activation(acc, activation)
                     accs.append(acc)
                 lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
                 body += lets_t

@@ -23,11 +23,10 @@ from ..kernel_ir import (
     Param,
     Store,
     Var,
-    maximum,
 )
 from .common import pair2, pick_dtype, positive, shape_of, tag
 from .conv2d import conv_out_size, norm_padding, pack_input_kernel
-from .gemm import ACTIVATIONS
+from .gemm import ACTIVATIONS, apply_activation
 from .plan import BufferSpec, OpPlan, Step
 
 
@@ -72,8 +71,7 @@ def depthwise_conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype:
             Var("wv", ety), acc) * Load("xp", Var("xrow") + Var("ky") * dh * wp + Var("ox") * sw
                                         + Var("kx") * dw, acc)),)),)),))
     res: Expr = Load("row", Var("ox"), acc)
-    if activation == "relu":
-        res = maximum(res, Const(0, acc))
+    res = apply_activation(res, activation)
     body = (Alloc("row", acc, ow), Let("oy", oy), Let("plane", plane), row0,
             Loop("ox", ow, (Store("row", Var("ox"), init),)), accum,
             Loop("ox", ow, (Store("y", Var("plane") * (oh * ow) + Var("oy") * ow + Var("ox"),
