@@ -279,8 +279,14 @@ class PreparedCall:
         self.launches = launches
         self.launcher = launcher
         self.arrays = arrays
+        # one thread: each kernel called straight over its whole parallel range
+        self._serial = tuple((k.fn, (*cargs, 0, k.parallel_extent)) for k, cargs in launches)
 
     def __call__(self, threads: int | None = None) -> None:
+        if self.launcher.threads == 1 or threads == 1:
+            for fn, args in self._serial:
+                fn(*args)
+            return
         launch = self.launcher.launch
         for k, cargs in self.launches:
             launch(k, cargs, threads)

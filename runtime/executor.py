@@ -143,6 +143,7 @@ class Executor:
             # (weights packed) and its buffers allocated: runtime.host_program
             self.host_program = HostProgram(module, backend)
             self.loaded_bytes += self.host_program.loaded_bytes
+        self._macs = [s.macs for s in module.steps]
 
     @property
     def kernels(self) -> dict[int, HostCall]:
@@ -251,22 +252,31 @@ class Executor:
 
     def _run_host(self, i: int, env, layers, stages: list[Stage]) -> None:
         prog = self.host_program
-        if prog is None or not prog.compiled(i):
-            self._run_boundary(self.module.steps[i], env, layers, stages)
+        call = prog.calls.get(i) if prog is not None else None
+        if call is None:
+            if prog is not None and i in prog.fused_into:
+                # computed by the kernel of the step it is fused into
+                s = self.module.steps[i]
+                entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
+                entry["fused_into"] = self.module.steps[prog.fused_into[i]].name
+            else:
+                self._run_boundary(self.module.steps[i], env, layers, stages)
             return
-        s = self.module.steps[i]
-        entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
-        if i in prog.fused_into:  # computed by the kernel of the step it is fused into
-            entry["fused_into"] = self.module.steps[prog.fused_into[i]].name
-            return
-        call = prog.calls[i]
         t0 = time.perf_counter()
         call.run(env)
         secs = time.perf_counter() - t0
+        # the hot path of a CPU model: per step only the entry update and its stage
+        entry = layers.get(call.name)
+        if entry is None:
+            s = self.module.steps[i]
+            entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+            if call.fused:
+                entry["fused"] = [self.module.steps[j].name for j in call.fused]
+        entry["macs"] += self._macs[i]
         entry["seconds"] += secs
-        if call.fused:
-            entry["fused"] = [self.module.steps[j].name for j in call.fused]
-        stages.append(_host_stage(s, secs))
+        stages.append(Stage(call.name, HOST, secs, (
+            {"name": call.name, "ph": "X", "pid": 1, "tid": 0, "ts": 0.0, "dur": secs * 1e6,
+             "args": {"op": call.op_kind}},)))
 
     def _run_boundary(self, s: Step, env, layers, stages: list[Stage]) -> None:
         """A host step in numpy (a boundary, a float island, an int8 move): no device

@@ -61,11 +61,14 @@ class HostCall:
     """One compiled CPU step (or a fused pair): ``call`` runs its kernels on fixed arrays
     (None for a view), after copying each ``staged`` tensor (name, array) in from the
     environment unless the environment already holds that array; ``out`` is the array of
-    tensor ``output``; ``fused``: the indices of the steps it computes besides its own."""
+    tensor ``output``; ``fused``: the indices of the steps it computes besides its own.
+    ``kind``: what the kernel computes (``Conv+Relu`` for a fused pair); ``op_kind``: the
+    step's own op kind."""
 
     index: int
     name: str
     kind: str
+    op_kind: str
     call: Any
     staged: tuple[tuple[str, np.ndarray], ...]
     output: str
@@ -160,7 +163,7 @@ class HostProgram:
             return None  # the kernel would not give the tensor the module declares
         out_view = out.reshape(t.shape)
         self.buffers[low.output] = out_view
-        return HostCall(i, s.name, low.kind or s.op.kind, op.prepare(**arrays),
+        return HostCall(i, s.name, low.kind or s.op.kind, s.op.kind, op.prepare(**arrays),
                         tuple(staged), low.output, out_view, low.fused)
 
     def _view(self, i: int, s: Step) -> HostCall | None:
@@ -170,7 +173,7 @@ class HostProgram:
             return None
         out = src.reshape(t.shape)
         self.buffers[s.output] = out
-        return HostCall(i, s.name, s.op.kind, None, (), s.output, out)
+        return HostCall(i, s.name, s.op.kind, s.op.kind, None, (), s.output, out)
 
     def _follower(self, i: int, kinds: tuple[str, ...]) -> tuple[int, str] | None:
         """The activation step that alone reads step ``i``'s output, and its activation
