@@ -26,9 +26,13 @@ layouts) runs once, here, not per sample.
 
 Fusion: a Conv, Gemm or MatMul whose output only feeds a Relu or a Clip(0, 6), and an
 Add / Sub / Mul / Div whose output only feeds a Relu, run as one kernel writing the
-activation's tensor (the conv's ReLU in its write-back, the residual Add + ReLU as one
-element-wise pass); the activation step is then *fused* (:attr:`HostProgram.fused_into`)
-and costs nothing.  "Only feeds": no other step reads the tensor and it is no model output.
+activation's tensor (the ReLU in the conv's write-back, or Add + ReLU as one element-wise
+pass); a Conv whose output only feeds an Add (a residual block) takes the Add's other
+operand as a residual input of its write-back, with the ReLU after the Add when there is
+one (Conv + Add + ReLU, one kernel: the other operand must exist when the conv runs, so
+of a block's two convolutions the later one takes it).  The absorbed steps are *fused*
+(:attr:`HostProgram.fused_into`) and cost nothing.  "Only feeds": no other step reads the
+tensor and it is no model output.
 
 Buffers: every tensor a compiled step writes has one array, allocated at load; a compiled
 reader takes it in place (a view of the same bytes when its operand shape differs, as for a
@@ -113,9 +117,11 @@ class HostProgram:
         self.buffers: dict[str, np.ndarray] = {}
         self.loaded_bytes = 0
         self._readers: dict[str, list[int]] = {}
+        self._producer: dict[str, int] = {}
         for i, s in enumerate(module.steps):
             for t in s.inputs.values():
                 self._readers.setdefault(t, []).append(i)
+            self._producer[s.output] = i
         for i, s in enumerate(module.steps):
             if s.device != "cpu" or i in self.fused_into:
                 continue
@@ -191,6 +197,27 @@ class HostProgram:
         act = _activation(s.op)
         return (j, act) if act in kinds else None
 
+    def _residual(self, i: int) -> tuple[int, str, tuple[int, str] | None] | None:
+        """The Add that alone reads step ``i``'s output, fusable into its kernel as a
+        residual: (its index, its other operand, the activation step after it if that is
+        fusable too).  The other operand must exist when step ``i`` runs (made by an
+        earlier step, or a model input or constant), and have the same shape."""
+        m = self.module
+        t = m.steps[i].output
+        readers = self._readers.get(t, [])
+        if len(readers) != 1 or t in m.outputs:
+            return None
+        j = readers[0]
+        s = m.steps[j]
+        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or s.op.op_type != "Add" \
+                or len(s.op.in_shapes) != 2 or s.op.in_shapes[0] != s.op.in_shapes[1] \
+                or s.op.dtype != "float32" or s.op.in_dtypes != ("float32", "float32"):
+            return None
+        others = [v for v in s.inputs.values() if v != t]
+        if len(others) != 1 or self._producer.get(others[0], -1) > i:
+            return None
+        return j, others[0], self._follower(j, ("relu", "relu6"))
+
     def _lower(self, i: int, s: Step) -> _Lowered | None:
         import cpu_gpu_backends as cb
 
@@ -252,12 +279,20 @@ class HostProgram:
         if group != 1 and not (group == x[1] == w[0] and w[1] == 1):
             return None
         fol = self._follower(i, ("relu", "relu6"))
+        res = self._residual(i) if fol is None and group == 1 else None
+        act = fol[1] if fol else res[2][1] if res and res[2] else None
         k = cb.conv2d(x, w, stride=tuple(a["strides"]), padding=tuple(a["pads"]),
                       dilation=tuple(a.get("dilations", (1, 1))), groups=group,
-                      bias=len(ins) > 2, activation=fol[1] if fol else None,
+                      bias=len(ins) > 2, activation=act, residual=res is not None,
                       backend=self.backend)
         operands = {"x": ins[0], "w": ins[1], **({"bias": ins[2]} if len(ins) > 2 else {})}
-        return self._fused(i, k, operands, fol)
+        if res is None:
+            return self._fused(i, k, operands, fol)
+        j, other, after = res
+        fused = (j,) if after is None else (j, after[0])
+        names = "+".join(self.module.steps[f].op.kind for f in (i, *fused))
+        return _Lowered(k, {**operands, "residual": other},
+                        self.module.steps[fused[-1]].output, fused, names)
 
     def _dense(self, i: int, op: OnnxHostOp, ins: list[str]) -> _Lowered | None:
         import cpu_gpu_backends as cb

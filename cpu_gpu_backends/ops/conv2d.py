@@ -259,7 +259,7 @@ def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt],
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
                      t: TileShape, bias: bool, activation: str | None,
-                     epilogue: Epilogue | None = None) -> Kernel:
+                     epilogue: Epilogue | None = None, residual: bool = False) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
     accumulators' initial value) the write-back applies the rest of it and stores int8."""
     otw, vl = t.cols, t.vl
@@ -308,16 +308,20 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                 accs: list[Expr] = []
                 for r in range(r0, min(rows, r0 + vl)):
                     acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                    acc = apply_activation(acc, activation)
+                    if not residual:  # with a residual, the activation follows the add
+                        acc = apply_activation(acc, activation)
                     accs.append(acc)
                 lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
                 body += lets_t
                 if direct:  # each column is `count` pixels of one NCHW output row
                     count = len(accs)
-                    body += [Store("y", ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow
-                                   + ow0 + r0, col if count == vl
-                                   else Shuffle(col, col, tuple(range(count))))
-                             for j, col in enumerate(cols)]
+                    for j, col in enumerate(cols):
+                        dst = ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow + ow0 + r0
+                        val = col if count == vl else Shuffle(col, col, tuple(range(count)))
+                        if residual:
+                            val = apply_activation(val + Load("residual", dst, acc_ty, count),
+                                                   activation)
+                        body.append(Store("y", dst, val))
                 else:
                     body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
                              for j, col in enumerate(cols)]
@@ -343,6 +347,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                               if epilogue.residual else None)
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
         extra += [Param("residual", dt.i8)] if epilogue.residual else []
+    elif residual:
+        value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
+        extra = [Param("residual", acc_ty)]
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
     body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
                                            write)
@@ -398,7 +405,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                 dilation: int | Sequence[int] = 1, bias: bool = False,
                 activation: str | None = None, tile: TileShape | None = None,
-                pad_value: int = 0, epilogue: Epilogue | None = None) -> OpPlan:
+                pad_value: int = 0, epilogue: Epilogue | None = None,
+                residual: bool = False) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -406,6 +414,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     ``pad_value`` (int8: the input zero point).  epilogue (int8 only, instead of ``bias`` and
     ``activation``): an :class:`opset.Epilogue` fused into the write-back, int8 output ``y``;
     inputs ``x, w[, bias][, multiplier, shift][, residual]`` as in ``opset.Conv2d.inputs()``.
+    residual (f32): ``y = act(conv2d(x, w) + bias + residual)``, the residual an input of
+    the output's shape (a ResNet block's Add + ReLU fused into the write-back).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -422,8 +432,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")
     int8 = ety is dt.i8
     if epilogue is not None:
-        if not int8 or activation is not None or bias:
-            raise ValueError(f"{op}: an epilogue needs dtype i8 and replaces bias/activation")
+        if not int8 or activation is not None or bias or residual:
+            raise ValueError(f"{op}: an epilogue needs dtype i8 and replaces bias/activation/"
+                             "residual")
         bias = epilogue.bias
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
@@ -439,7 +450,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
     name = f"conv2d_{ety.name}_" \
-        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}"
+        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}" \
+        + ("_res" if residual else "")
     bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
@@ -449,6 +461,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                  if epilogue.per_channel]
         if epilogue.residual:
             bufs.append(BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
+    if residual:
+        if int8:
+            raise ValueError(f"{op}: an int8 residual goes in the epilogue")
+        bufs.append(BufferSpec("residual", acc, (n, oc, oh, ow), "input"))
     bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc, (n, oc, oh, ow),
                         "output"),
              BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
@@ -458,7 +474,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                            (hp, wp), 128 if t.quads else 0, pad_value)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation, epilogue)
+                            (dh, dw), cb, t, bias, activation, epilogue, residual)
     biasp = ("biasp",) if bias or t.quads else ()
     steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
              Step(px.name, ("x", "xp")),

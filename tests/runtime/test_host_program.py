@@ -168,6 +168,10 @@ def test_small_cnn_float_module_is_all_kernels():
     x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(np.float32)
     prog, run = _run(m, {"x": x}, threads=1)
     assert all(prog.compiled(i) for i in range(len(m.steps)))
+    # the residual block: conv3 + Add(p1) + ReLU in one kernel (p1 is made before conv3)
+    by = {s.name: i for i, s in enumerate(m.steps)}
+    assert prog.calls[by["conv3"]].kind == "Conv+Add+Relu"
+    assert {prog.fused_into[by["add"]], prog.fused_into[by["relu3"]]} == {by["conv3"]}
     want = run_ort(model, {"x": x})[0]
     np.testing.assert_allclose(run.outputs["logits"], want, rtol=1e-4,
                                atol=1e-5 * np.abs(want).max())
