@@ -216,3 +216,25 @@ def test_prepare_checks_its_arrays():
     x[...] = np.arange(20).reshape(4, 5) - 10
     call()
     np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_vta_run_threads_option(tmp_path):
+    """``vta run --threads 1`` runs a float module's kernels on a one-thread pool with the
+    same outputs (within float tolerance) as onnxruntime."""
+    from vta.cli import main
+
+    model = small_cnn(seed=4)
+    onnx.save(model, tmp_path / "m.onnx")
+    x = np.random.default_rng(6).standard_normal((2, 1, 3, 16, 16)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    mod, out = tmp_path / "m.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(mod), "--targets", "cpu"]) == 0
+    assert main(["run", str(mod), "--inputs", str(tmp_path / "in.npz"), "-o", str(out),
+                 "--threads", "1"]) == 0
+    got = np.load(out)["logits"]
+    for k in range(2):
+        want = run_ort(model, {"x": x[k]})[0]
+        np.testing.assert_allclose(got[k], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    with pytest.raises(SystemExit):
+        main(["run", str(mod), "--inputs", str(tmp_path / "in.npz"), "-o", str(out),
+              "--threads", "0"])

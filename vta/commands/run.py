@@ -10,7 +10,8 @@ What the file is comes from its content (the manifest's format), not its extensi
   input by name, with or without a leading sample axis) and writes ``-o OUT.npz`` (each
   model output by name, keeping the sample axis), optionally the per-layer profile
   (``--profile``, JSON) and a Perfetto trace across devices (``--trace``).  Every input
-  is checked before a device is opened; a failure leaves no output file.
+  is checked before a device is opened; a failure leaves no output file.  ``--threads N``
+  sizes the CPU kernels' thread pool (default: up to 2 here).
 """
 
 from __future__ import annotations
@@ -111,7 +112,12 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
     prepare_device(args.device, module.config)
     device = open_device(args.device, module.config, max_cycles=args.max_cycles)
     try:
-        ex = Executor(module, device)
+        host = None
+        if args.threads is not None:
+            from runtime.cpu_device import CpuDevice
+
+            host = CpuDevice(threads=args.threads)
+        ex = Executor(module, device, host=host)
         try:
             run = ex.run(inputs)
         finally:
@@ -161,5 +167,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cycles", type=positive_int, metavar="N",
                    help="give up (error) after N cycles (default: twice the simulated run "
                         "plus 1024)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="module: threads of the CPU kernels' pool (default: up to 2)")
     add_config_args(p)
     p.set_defaults(func=_run)
