@@ -2,8 +2,10 @@
 
 :class:`Executor` loads a :class:`~runtime.module.Module` once: every accelerator program
 is linked into memory the accelerator device allocated (weights, micro-op kernels and
-instructions resident: on the board they cross the UART once), and every host kernel is
-compiled for the CPU with its constants copied into CPU buffers once.  Each sample then
+instructions resident: on the board they cross the UART once), and the CPU steps are
+compiled into a host program (:mod:`runtime.host_program`): every step with a generated
+kernel a call on buffers allocated at load, constants bound (weights packed) once, ReLU /
+ReLU6 / residual adds fused into the producing kernel; the rest run in numpy.  Each sample then
 runs the steps in order; a tensor moves between devices only at a device boundary, packed
 into (or unpacked from) the blocked layout the program declares, and tensors passed
 between the ops of one chained program never leave device memory.
