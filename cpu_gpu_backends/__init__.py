@@ -54,17 +54,21 @@ def _cpu(plan: OpPlan, backend: CpuBackend | None) -> CompiledOp:
 def conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
            dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = False,
-           activation: str | None = None, backend: CpuBackend | None = None) -> CompiledOp:
-    """NCHW conv2d; ``groups`` is 1 or C (depthwise).  Inputs ``(x, w[, bias])``."""
+           activation: str | None = None, residual: bool = False,
+           backend: CpuBackend | None = None) -> CompiledOp:
+    """NCHW conv2d; ``groups`` is 1 or C (depthwise).  Inputs ``(x, w[, bias][,
+    residual])``; with ``residual`` (f32, groups 1) ``act(conv + bias + residual)``."""
     c = x_shape[1] if len(x_shape) == 4 else None
     if groups != 1:
         if groups != c:
             raise ValueError(f"conv2d: groups must be 1 or the channel count {c}, got {groups}")
+        if residual:
+            raise ValueError("conv2d: a residual input needs groups=1")
         return depthwise_conv2d(x_shape, w_shape, dtype=dtype, stride=stride, padding=padding,
                                 dilation=dilation, bias=bias, activation=activation,
                                 backend=backend)
     return _cpu(_conv.conv2d_plan(x_shape, w_shape, dtype, stride, padding, dilation, bias,
-                                  activation), backend)
+                                  activation, residual=residual), backend)
 
 
 def depthwise_conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",

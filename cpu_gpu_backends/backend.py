@@ -202,6 +202,33 @@ class CompiledOp:
                 self._lock.release()
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def prepare(self, **arrays: np.ndarray) -> PreparedCall:
+        """This op's call on fixed arrays (every unbound input and the output, by name),
+        with every kernel argument converted once: a whole model's host steps then run as
+        a list of such calls on buffers allocated at load, with no per-call checks,
+        allocation or pointer conversion.  The call owns its scratch buffers (two
+        prepared calls of one op may run concurrently)."""
+        want = (*self.input_names, *(b.name for b in self._out_specs))
+        if sorted(arrays) != sorted(want):
+            raise TypeError(f"{self.plan.name}: prepare needs arrays {list(want)}, got "
+                            f"{sorted(arrays)}")
+        env = dict(self.bound)
+        for name, a in arrays.items():
+            spec = self.plan.buffer(name)
+            if check_array(spec, a, self.plan.name) is not a:  # a copy would not be used
+                raise ValueError(f"{self.plan.name}: array {name!r} must be C-contiguous "
+                                 "(the kernels read and write it in place)")
+            env[name] = a
+        env.update(self._alloc_temps())
+        launches = []
+        for i, st in enumerate(self.plan.steps):
+            if i in self.skip:
+                continue
+            k = self.kernels[st.kernel]
+            launches.append((k, [k.c_args_one(j, env[a].reshape(-1))
+                                 for j, a in enumerate(st.args)]))
+        return PreparedCall(self.plan.name, tuple(launches), self.backend.launcher, env)
+
     def bind(self, **consts: np.ndarray) -> CompiledOp:
         """Fix some inputs (typically weights) and run, once, every step that depends only
         on them (weight packing).  Returns a new op taking the remaining inputs."""
@@ -237,6 +264,35 @@ class CompiledOp:
 
     def kernel_text(self) -> str:
         return "\n".join(print_kernel(k) for k in self.plan.kernels)
+
+
+class PreparedCall:
+    """A :class:`CompiledOp` call on fixed arrays (:meth:`CompiledOp.prepare`): its kernel
+    launches with every argument converted.  ``call()`` runs them on the launcher's
+    threads (``threads``: at most that many, as in :meth:`ThreadPoolLauncher.launch`).
+    The arrays (``arrays``: inputs, output, bound constants and scratch by name) are kept
+    alive by this object, so the pointers stay valid as long as it lives."""
+
+    def __init__(self, name: str, launches: tuple[tuple[CpuKernel, list], ...],
+                 launcher: ThreadPoolLauncher, arrays: dict[str, np.ndarray]) -> None:
+        self.name = name
+        self.launches = launches
+        self.launcher = launcher
+        self.arrays = arrays
+        # one thread: each kernel called straight over its whole parallel range
+        self._serial = tuple((k.fn, (*cargs, 0, k.parallel_extent)) for k, cargs in launches)
+
+    def __call__(self, threads: int | None = None) -> None:
+        if self.launcher.threads == 1 or threads == 1:
+            for fn, args in self._serial:
+                fn(*args)
+            return
+        launch = self.launcher.launch
+        for k, cargs in self.launches:
+            launch(k, cargs, threads)
+
+    def __repr__(self) -> str:
+        return f"<PreparedCall {self.name}: {len(self.launches)} kernel launch(es)>"
 
 
 # ----------------------------------------------------------------------------- registry

@@ -2,8 +2,10 @@
 
 :class:`Executor` loads a :class:`~runtime.module.Module` once: every accelerator program
 is linked into memory the accelerator device allocated (weights, micro-op kernels and
-instructions resident: on the board they cross the UART once), and every host kernel is
-compiled for the CPU with its constants copied into CPU buffers once.  Each sample then
+instructions resident: on the board they cross the UART once), and the CPU steps are
+compiled into a host program (:mod:`runtime.host_program`): every step with a generated
+kernel a call on buffers allocated at load, constants bound (weights packed) once, ReLU /
+ReLU6 / residual adds fused into the producing kernel; the rest run in numpy.  Each sample then
 runs the steps in order; a tensor moves between devices only at a device boundary, packed
 into (or unpacked from) the blocked layout the program declares, and tensors passed
 between the ops of one chained program never leave device memory.
@@ -58,7 +60,7 @@ import numpy as np
 
 from runtime.device import Buffer, Device, DeviceError, LaunchResult, LoadedProgram
 from runtime.gpu_runner import GpuKernel, free_gpu_step, load_gpu_steps, open_gpu, run_gpu_step
-from runtime.host_ops import is_host_op
+from runtime.host_program import HostCall, HostProgram
 from runtime.links import LinkProfile
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
 from runtime.pipeline import (
@@ -75,18 +77,6 @@ from vta_hw.errors import VtaError
 
 class InputError(VtaError, ValueError):
     """Inputs that do not match the model's inputs (missing, misshaped, wrong dtype)."""
-
-
-@dataclass
-class _HostKernel:
-    """An opset op compiled for the CPU with its constants bound: ``names`` are the inputs
-    fed at every launch (the activations), each with its buffer."""
-
-    step: Step
-    handle: Any
-    names: tuple[str, ...]
-    buffers: dict[str, Any]
-    out: Any
 
 
 @dataclass
@@ -142,37 +132,26 @@ class Executor:
         if self.link is None and module.programs:
             raise DeviceError(f"{device.name}: the device reports no link_profile "
                               "(runtime.links), so its copies cannot be modelled")
-        self.kernels: dict[int, _HostKernel] = {}
-        if any(s.device == "cpu" for s in module.steps) and self.host is None:
-            from runtime.cpu_device import CpuDevice
+        self.host_program: HostProgram | None = None
+        if any(s.device == "cpu" for s in module.steps):
+            if self.host is None:
+                from runtime.cpu_device import CpuDevice
 
-            self.host = CpuDevice()
-        for i, s in enumerate(module.steps):
-            if s.device == "cpu" and not is_host_op(s.op):
-                self.kernels[i] = self._load_host(s)
+                self.host = CpuDevice()
+            backend = getattr(self.host, "backend", None)
+            if backend is None:
+                raise DeviceError(f"host device {self.host.name!r} has no CPU kernel backend "
+                                  "(expected a runtime.cpu_device.CpuDevice)")
+            # every CPU step with a generated kernel, compiled with its constants bound
+            # (weights packed) and its buffers allocated: runtime.host_program
+            self.host_program = HostProgram(module, backend)
+            self.loaded_bytes += self.host_program.loaded_bytes
+        self._macs = [s.macs for s in module.steps]
 
-    def _load_host(self, s: Step) -> _HostKernel:
-        import cpu_gpu_backends
-
-        assert self.host is not None
-        op = cpu_gpu_backends.quantized_op(s.op)
-        # constants (weights, biases, requantization tables) are bound once: the kernel's
-        # weight packing runs here, at load, not at every launch
-        consts = {name: np.ascontiguousarray(self.module.constants[s.inputs[name]],
-                                             op.plan.buffer(name).ty.np)
-                  for name in op.input_names if s.inputs[name] in self.module.constants}
-        if consts:
-            op = op.bind(**consts)
-            self.loaded_bytes += sum(a.nbytes for a in consts.values())
-        handle = self.host.load(op)
-        names = tuple(handle.input_names)
-        bufs = {}
-        for name in names:
-            spec = handle.plan.buffer(name)
-            bufs[name] = self.host.allocate(spec.size * spec.ty.itemsize)
-        out = handle.plan.buffer(handle.plan.outputs[0].name)
-        return _HostKernel(s, handle, names, bufs,
-                           self.host.allocate(out.size * out.ty.itemsize))
+    @property
+    def kernels(self) -> dict[int, HostCall]:
+        """The compiled CPU steps by step index (the rest of the host steps run in numpy)."""
+        return self.host_program.calls if self.host_program is not None else {}
 
     def close(self) -> None:
         """Release the programs' device memory and the host buffers."""
@@ -182,11 +161,7 @@ class Executor:
         if self.arena is not None:
             self.device.free(self.arena)
             self.arena = None
-        if self.host is not None:
-            for k in self.kernels.values():
-                for b in (*k.buffers.values(), k.out):
-                    self.host.free(b)
-        self.kernels = {}
+        self.host_program = None
         for g in self.gpu_kernels.values():
             free_gpu_step(self.gpu, g)
         self.gpu_kernels = {}
@@ -201,8 +176,8 @@ class Executor:
         for sample in samples:
             chains.append([])
             env = self._sample(sample, layers, chains[-1])
-            for n in self.module.outputs:
-                outs[n].append(env[n])
+            for n in self.module.outputs:  # a copy: host buffers are reused per sample
+                outs[n].append(np.array(env[n], copy=True))
         outputs = {n: (np.stack(v) if batched else v[0]) for n, v in outs.items()}
         slots = list_schedule(chains)
         check_schedule(chains, slots)
@@ -285,30 +260,32 @@ class Executor:
                 entry["bytes_out"] += bytes_out.get(i, 0)
 
     def _run_host(self, i: int, env, layers, stages: list[Stage]) -> None:
-        if i not in self.kernels:
-            self._run_boundary(self.module.steps[i], env, layers, stages)
+        prog = self.host_program
+        call = prog.calls.get(i) if prog is not None else None
+        if call is None:
+            if prog is not None and i in prog.fused_into:
+                # computed by the kernel of the step it is fused into
+                s = self.module.steps[i]
+                entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
+                entry["fused_into"] = self.module.steps[prog.fused_into[i]].name
+            else:
+                self._run_boundary(self.module.steps[i], env, layers, stages)
             return
-        kern = self.kernels[i]
-        s, host = kern.step, self.host
-        assert host is not None
-        nbytes_in = 0
-        for name in kern.names:
-            spec = kern.handle.plan.buffer(name)
-            data = np.ascontiguousarray(env[s.inputs[name]]).reshape(spec.shape)
-            host.copy_in(kern.buffers[name], data)
-            nbytes_in += data.nbytes
-        self.copied_in_bytes += nbytes_in
-        result = host.launch(kern.handle, *(kern.buffers[n] for n in kern.names), kern.out)
-        raw = host.copy_out(kern.out)
-        self.copied_out_bytes += len(raw)
-        out = self.module.tensors[s.output]
-        env[s.output] = np.frombuffer(raw, np.dtype(out.dtype)).reshape(out.shape).copy()
-        entry = _entry(layers, s.name, s.op.kind, host.name, s.macs, host=True)
-        secs = result.wall_seconds if result is not None else 0.0
+        t0 = time.perf_counter()
+        call.run(env)
+        secs = time.perf_counter() - t0
+        # the hot path of a CPU model: per step only the entry update and its stage
+        entry = layers.get(call.name)
+        if entry is None:
+            s = self.module.steps[i]
+            entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+            if call.fused:
+                entry["fused"] = [self.module.steps[j].name for j in call.fused]
+        entry["macs"] += self._macs[i]
         entry["seconds"] += secs
-        entry["bytes_in"] += nbytes_in
-        entry["bytes_out"] += len(raw)
-        stages.append(_host_stage(s, secs))
+        stages.append(Stage(call.name, HOST, secs, (
+            {"name": call.name, "ph": "X", "pid": 1, "tid": 0, "ts": 0.0, "dur": secs * 1e6,
+             "args": {"op": call.op_kind}},)))
 
     def _run_gpu(self, i: int, env, layers, stages: list[Stage]) -> None:
         """A GPU step: copies over PCIe, kernels, synchronize (measured; on the host's

@@ -56,3 +56,15 @@ def test_models_quick():
     assert int(m[4]) > 0 and int(m[6]) > 0
     assert float(m[5]) >= 0.9
     assert line.endswith(" exact=1")
+
+
+def test_hetero_cpu_quick():
+    # exit status 0 includes: fp32 within 1e-4 of onnxruntime, int8 equal to the integer
+    # reference bit for bit
+    line = run("hetero_cpu.py", "--quick", "--runs", "2")
+    keys = ("resnet18_fp32_vs_ort", "mobilenetv2_fp32_vs_ort", "resnet18_int8_vs_ort_int8",
+            "resnet18_int8_vs_ort_fp32")
+    want = [f"{k}{s}" for s in ("", "_2t", "_cpu") for k in keys]
+    assert line.startswith("hetero_cpu: "), line
+    got = dict(kv.split("=") for kv in line.removeprefix("hetero_cpu: ").split())
+    assert list(got) == want and all(float(v) > 0 for v in got.values()), line

@@ -51,12 +51,11 @@ from ..kernel_ir import (
     idx,
     land,
     lt,
-    maximum,
     minimum,
 )
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
 from .epilogue import I32, epilogue_expr
-from .gemm import ACTIVATIONS
+from .gemm import ACTIVATIONS, apply_activation
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
 
@@ -260,7 +259,7 @@ def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt],
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
                      t: TileShape, bias: bool, activation: str | None,
-                     epilogue: Epilogue | None = None) -> Kernel:
+                     epilogue: Epilogue | None = None, residual: bool = False) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
     accumulators' initial value) the write-back applies the rest of it and stores int8."""
     otw, vl = t.cols, t.vl
@@ -309,17 +308,20 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                 accs: list[Expr] = []
                 for r in range(r0, min(rows, r0 + vl)):
                     acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                    if activation == "relu":
-                        acc = maximum(acc, Const(0, acc_ty, vl))
+                    if not residual:  # with a residual, the activation follows the add
+                        acc = apply_activation(acc, activation)
                     accs.append(acc)
                 lets_t, cols = transpose_block(f"t{v}_{r0}_", accs, vl)
                 body += lets_t
                 if direct:  # each column is `count` pixels of one NCHW output row
                     count = len(accs)
-                    body += [Store("y", ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow
-                                   + ow0 + r0, col if count == vl
-                                   else Shuffle(col, col, tuple(range(count))))
-                             for j, col in enumerate(cols)]
+                    for j, col in enumerate(cols):
+                        dst = ((nv_ * oc + otv * otw + v * vl + j) * oh + oy) * ow + ow0 + r0
+                        val = col if count == vl else Shuffle(col, col, tuple(range(count)))
+                        if residual:
+                            val = apply_activation(val + Load("residual", dst, acc_ty, count),
+                                                   activation)
+                        body.append(Store("y", dst, val))
                 else:
                     body += [Store("yrow", (v * vl + j) * owp + ow0 + r0, col)
                              for j, col in enumerate(cols)]
@@ -345,6 +347,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                               if epilogue.residual else None)
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
         extra += [Param("residual", dt.i8)] if epilogue.residual else []
+    elif residual:
+        value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
+        extra = [Param("residual", acc_ty)]
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
     body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
                                            write)
@@ -367,6 +372,8 @@ def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
         return TileShape(t.rows, 1, t.vl, int8, t.quads)
     if not int8 and t.vl >= 16 and ow <= 7 and oc % (4 * t.vl) == 0:
         return TileShape(ow, 4, t.vl, int8)
+    if not int8 and t.vl < 16:
+        return _fp32_tile_16_registers(ow, oc, t)
     if t.quads:
         def cost(r: int) -> tuple[int, int, int]:  # fewest tiles, then no short tile
             tiles = ceil_div(ow, r)
@@ -376,11 +383,30 @@ def choose_tile(ow: int, oc: int, int8: bool) -> TileShape:
     return t
 
 
+def _fp32_tile_16_registers(ow: int, oc: int, t: TileShape) -> TileShape:
+    """fp32 with 16 vector registers (AVX2): 6x2, 5x2 or 4x3 accumulators, whichever
+    covers the row and the output channels in the fewest modelled cycles.  A reduction
+    step of a tile costs ``max(FMAs / 2, 4)`` cycles (two FMA pipes; an accumulator is
+    updated once per step and an FMA takes 4 cycles, so a short tile waits on latency).
+    Why: with 6x2 everywhere a 7-wide row (ResNet's last stage) was a 6-row tile plus a
+    1-row tile at 25% of peak, and 14-wide rows ended in a 2-row tile; measured on the
+    ResNet-18 shapes (GFLOP/s, one thread): 7 wide 46 -> 59 with 4x3, 14 wide 52-65 ->
+    73-78 with 5x2, 28 and 56 wide unchanged with 6x2."""
+    def cycles(rows: int, nv: int) -> float:
+        full, rem = divmod(ow, rows)
+        per_row = full * max(rows * nv / 2, 4.0) + (max(rem * nv / 2, 4.0) if rem else 0.0)
+        return ceil_div(oc, nv * t.vl) * per_row
+
+    rows, nv = min(((6, 2), (5, 2), (4, 3)), key=lambda s: cycles(*s))  # ties: 6x2
+    return TileShape(rows, nv, t.vl)
+
+
 def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f32",
                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                 dilation: int | Sequence[int] = 1, bias: bool = False,
                 activation: str | None = None, tile: TileShape | None = None,
-                pad_value: int = 0, epilogue: Epilogue | None = None) -> OpPlan:
+                pad_value: int = 0, epilogue: Epilogue | None = None,
+                residual: bool = False) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -388,6 +414,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     ``pad_value`` (int8: the input zero point).  epilogue (int8 only, instead of ``bias`` and
     ``activation``): an :class:`opset.Epilogue` fused into the write-back, int8 output ``y``;
     inputs ``x, w[, bias][, multiplier, shift][, residual]`` as in ``opset.Conv2d.inputs()``.
+    residual (f32): ``y = act(conv2d(x, w) + bias + residual)``, the residual an input of
+    the output's shape (a ResNet block's Add + ReLU fused into the write-back).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -404,8 +432,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")
     int8 = ety is dt.i8
     if epilogue is not None:
-        if not int8 or activation is not None or bias:
-            raise ValueError(f"{op}: an epilogue needs dtype i8 and replaces bias/activation")
+        if not int8 or activation is not None or bias or residual:
+            raise ValueError(f"{op}: an epilogue needs dtype i8 and replaces bias/activation/"
+                             "residual")
         bias = epilogue.bias
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
@@ -421,7 +450,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
     name = f"conv2d_{ety.name}_" \
-        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}"
+        f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}" \
+        + ("_res" if residual else "")
     bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
@@ -431,6 +461,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                  if epilogue.per_channel]
         if epilogue.residual:
             bufs.append(BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
+    if residual:
+        if int8:
+            raise ValueError(f"{op}: an int8 residual goes in the epilogue")
+        bufs.append(BufferSpec("residual", acc, (n, oc, oh, ow), "input"))
     bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc, (n, oc, oh, ow),
                         "output"),
              BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
@@ -440,7 +474,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                            (hp, wp), 128 if t.quads else 0, pad_value)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation, epilogue)
+                            (dh, dw), cb, t, bias, activation, epilogue, residual)
     biasp = ("biasp",) if bias or t.quads else ()
     steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
              Step(px.name, ("x", "xp")),

@@ -30,12 +30,27 @@ from ..kernel_ir import (
     idx,
     lt,
     maximum,
+    minimum,
 )
 from .common import ceil_div, pick_dtype, positive, tag, when
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
 
-ACTIVATIONS = (None, "relu")
+# activations fused into the write-back of conv2d, depthwise_conv2d and dense (relu6:
+# MobileNet's Clip(0, 6), so a float Conv + Clip is one kernel like Conv + Relu)
+ACTIVATIONS = (None, "relu", "relu6")
+
+
+def apply_activation(acc: Expr, activation: str | None) -> Expr:
+    """``acc`` (scalar or vector) through one of :data:`ACTIVATIONS`."""
+    if activation is None:
+        return acc
+    zero = Const(0, acc.dtype, acc.lanes)
+    if activation == "relu":
+        return maximum(acc, zero)
+    if activation == "relu6":
+        return minimum(maximum(acc, zero), Const(6, acc.dtype, acc.lanes))
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
 def _v(name: str) -> Var:
@@ -192,8 +207,7 @@ def gemm_kernel(name: str, m: int, k: int, n: int, t: TileShape, bias: bool,
             stores: list[Stmt] = []
             for v in range(t.nv):
                 acc: Expr = Var(acc_name("c", r, v), acc_ty, vl)
-                if activation == "relu":
-                    acc = maximum(acc, Const(0, acc_ty, vl))
+                acc = apply_activation(acc, activation)
                 col0 = v * vl
                 dst = rr * n + nb * nr + col0
                 if col0 + vl <= ncols:

@@ -36,11 +36,10 @@ from ..kernel_ir import (
     ge,
     land,
     lt,
-    maximum,
 )
 from .common import ceil_div, pick_dtype, positive, shape_of, tag
 from .conv2d import conv_out_size, norm_padding
-from .gemm import ACTIVATIONS
+from .gemm import ACTIVATIONS, apply_activation
 from .plan import BufferSpec, OpPlan, Step
 
 BM = BN = 64
@@ -106,9 +105,7 @@ def tiled_gemm_kernel(name: str, m: int, n: int, k: int, ety: DType, params: Seq
 def _epilogue(acc: Expr, bias: Expr | None, activation: str | None) -> Expr:
     if bias is not None:
         acc = acc + bias
-    if activation == "relu":
-        acc = maximum(acc, Const(0, acc.dtype))
-    return acc
+    return apply_activation(acc, activation)
 
 
 def gpu_dense_plan(m: int, k: int, n: int, dtype: str = "f32", bias: bool = False,

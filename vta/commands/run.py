@@ -13,7 +13,8 @@ What the file is comes from its content (the manifest's format), not its extensi
   is checked before a device is opened; a failure leaves no output file.  A module's GPU
   steps (``vta compile --targets ...,gpu --gpu-spec NAME``) run on the machine's NVIDIA GPU
   (``--gpu cuda``, the default; one error line without one) or on the SIMT emulator
-  (``--gpu sim``: the GPU's bits, no GPU needed).
+  (``--gpu sim``: the GPU's bits, no GPU needed).  ``--threads N`` sizes the CPU kernels'
+  thread pool (default: up to 2 here).
 """
 
 from __future__ import annotations
@@ -120,7 +121,12 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
 
         gpu = GpuSimDevice()
     try:
-        ex = Executor(module, device, gpu=gpu)
+        host = None
+        if args.threads is not None:
+            from runtime.cpu_device import CpuDevice
+
+            host = CpuDevice(threads=args.threads)
+        ex = Executor(module, device, host=host, gpu=gpu)
         try:
             run = ex.run(inputs)
         finally:
@@ -176,5 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cycles", type=positive_int, metavar="N",
                    help="give up (error) after N cycles (default: twice the simulated run "
                         "plus 1024)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="module: threads of the CPU kernels' pool (default: up to 2)")
     add_config_args(p)
     p.set_defaults(func=_run)

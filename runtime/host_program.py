@@ -1,0 +1,373 @@
+"""A module's CPU steps compiled once, at load, into kernel calls on fixed buffers.
+
+Why: run one step at a time through :class:`~runtime.cpu_device.CpuDevice` (copy every
+operand in, check and convert every argument, allocate and copy the output out) or in
+numpy, a whole model on the CPU spent as much time around its kernels as in them, and a
+float module ran numpy convolutions.  Here every CPU step that has a generated kernel
+becomes a :class:`~cpu_gpu_backends.backend.PreparedCall` on arrays allocated at load: a
+run is the steps' kernel launches with their pointers converted once, nothing else.
+
+What runs how:
+
+* an opset op (an int8 module's CPU step): its CPU kernel
+  (:func:`cpu_gpu_backends.quantized_op`, bit-exact against :mod:`opset.reference`);
+* a host quantize / dequantize boundary: the quantize / dequantize kernels (the same
+  formulas as :mod:`opset.reference`, bit for bit);
+* a float ONNX step (``host.onnx``, a float module's steps): Conv (one group, or
+  depthwise) -> the conv2d / depthwise kernels, Gemm and MatMul with a constant right
+  operand -> dense, MaxPool / AveragePool / GlobalAveragePool -> the pooling kernels, Relu,
+  Clip and Add / Sub / Mul / Div -> element-wise kernels, Reshape / Flatten / Squeeze /
+  Unsqueeze -> a view of their operand's buffer (no copy, no launch);
+* anything else (Softmax, LayerNorm, an int8 Transpose, ...): its numpy kernel as before,
+  run by the executor (see :meth:`HostProgram.compiled`).
+
+Constants are bound at load: weight packing (the conv and dense kernels' blocked weight
+layouts) runs once, here, not per sample.
+
+Fusion: a Conv, Gemm or MatMul whose output only feeds a Relu or a Clip(0, 6), and an
+Add / Sub / Mul / Div whose output only feeds a Relu, run as one kernel writing the
+activation's tensor (the ReLU in the conv's write-back, or Add + ReLU as one element-wise
+pass); a Conv whose output only feeds an Add (a residual block) takes the Add's other
+operand as a residual input of its write-back, with the ReLU after the Add when there is
+one (Conv + Add + ReLU, one kernel: the other operand must exist when the conv runs, so
+of a block's two convolutions the later one takes it).  The absorbed steps are *fused*
+(:attr:`HostProgram.fused_into`) and cost nothing.  "Only feeds": no other step reads the
+tensor and it is no model output.
+
+Buffers: every tensor a compiled step writes has one array, allocated at load; a compiled
+reader takes it in place (a view of the same bytes when its operand shape differs, as for a
+reshape the lowering folded away).  A tensor from elsewhere (a model input, an accelerator
+program's result, a numpy step's output) is copied into the reader's staging array first.
+Each tensor is written once per sample, so a view stays valid for the whole sample; the
+executor copies the model outputs out before the next sample overwrites them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from runtime.host_ops import HostOp, OnnxHostOp
+from runtime.module import Module, Step
+
+# float ONNX ops that only reinterpret their operand's shape
+_VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+_NP = {"f32": np.float32, "i8": np.int8, "i32": np.int32}
+
+
+@dataclass
+class HostCall:
+    """One compiled CPU step (or a fused pair): ``call`` runs its kernels on fixed arrays
+    (None for a view), after copying each ``staged`` tensor (name, array) in from the
+    environment unless the environment already holds that array; ``out`` is the array of
+    tensor ``output``; ``fused``: the indices of the steps it computes besides its own.
+    ``kind``: what the kernel computes (``Conv+Relu`` for a fused pair); ``op_kind``: the
+    step's own op kind."""
+
+    index: int
+    name: str
+    kind: str
+    op_kind: str
+    call: Any
+    staged: tuple[tuple[str, np.ndarray], ...]
+    output: str
+    out: np.ndarray
+    fused: tuple[int, ...] = ()
+
+    def run(self, env: dict[str, Any], threads: int | None = None) -> None:
+        for tensor, buf in self.staged:
+            src = env[tensor]
+            if src is not buf:
+                np.copyto(buf, np.asarray(src).reshape(buf.shape), casting="no")
+        if self.call is not None:
+            self.call(threads)
+        env[self.output] = self.out
+
+
+@dataclass(frozen=True)
+class _Lowered:
+    """A step's kernel before binding: the compiled op, its inputs by kernel name ->
+    module tensor, the tensor it writes and the activation steps it absorbs."""
+
+    op: Any
+    operands: dict[str, str]
+    output: str
+    fused: tuple[int, ...] = ()
+    kind: str = ""
+
+
+class HostProgram:
+    """The compiled CPU steps of ``module`` on ``backend`` (a
+    :class:`~cpu_gpu_backends.backend.CpuBackend`, whose thread pool runs them).
+
+    ``calls``: step index -> :class:`HostCall`; ``fused_into``: absorbed step index ->
+    the index of the call that computes it; ``buffers``: tensor -> its fixed array;
+    ``loaded_bytes``: constant bytes bound at load."""
+
+    def __init__(self, module: Module, backend: Any) -> None:
+        self.module = module
+        self.backend = backend
+        self.calls: dict[int, HostCall] = {}
+        self.fused_into: dict[int, int] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.loaded_bytes = 0
+        self._readers: dict[str, list[int]] = {}
+        self._producer: dict[str, int] = {}
+        for i, s in enumerate(module.steps):
+            for t in s.inputs.values():
+                self._readers.setdefault(t, []).append(i)
+            self._producer[s.output] = i
+        for i, s in enumerate(module.steps):
+            if s.device != "cpu" or i in self.fused_into:
+                continue
+            call = self._compile(i, s)
+            if call is not None:
+                self.calls[i] = call
+                for j in call.fused:
+                    self.fused_into[j] = i
+
+    def compiled(self, i: int) -> bool:
+        """Whether step ``i`` runs here (a call or fused into one), not in numpy."""
+        return i in self.calls or i in self.fused_into
+
+    # ------------------------------------------------------------------ building
+    def _compile(self, i: int, s: Step) -> HostCall | None:
+        if isinstance(s.op, OnnxHostOp) and s.op.op_type in _VIEWS:
+            return self._view(i, s)
+        low = self._lower(i, s)
+        if low is None:
+            return None
+        consts = {name: t for name, t in low.operands.items() if t in self.module.constants}
+        op = low.op
+        if consts:
+            arrays = {name: np.ascontiguousarray(
+                self.module.constants[t], op.plan.buffer(name).ty.np).reshape(
+                op.plan.buffer(name).shape) for name, t in consts.items()}
+            op = op.bind(**arrays)
+            self.loaded_bytes += sum(a.nbytes for a in arrays.values())
+        arrays, staged = {}, []
+        for name in op.input_names:
+            spec = op.plan.buffer(name)
+            tensor = low.operands[name]
+            fixed = self.buffers.get(tensor)
+            if fixed is not None and fixed.dtype == spec.ty.np and fixed.size == spec.size:
+                arrays[name] = fixed.reshape(spec.shape)
+            else:
+                buf = np.zeros(spec.shape, spec.ty.np)
+                arrays[name] = buf
+                staged.append((tensor, buf))
+        out_spec = op.plan.outputs[0]
+        out = np.zeros(out_spec.shape, out_spec.ty.np)
+        arrays[out_spec.name] = out
+        t = self.module.tensors[low.output]
+        if np.dtype(t.dtype) != out.dtype or math.prod(t.shape) != out.size:
+            return None  # the kernel would not give the tensor the module declares
+        out_view = out.reshape(t.shape)
+        self.buffers[low.output] = out_view
+        return HostCall(i, s.name, low.kind or s.op.kind, s.op.kind, op.prepare(**arrays),
+                        tuple(staged), low.output, out_view, low.fused)
+
+    def _view(self, i: int, s: Step) -> HostCall | None:
+        src = self.buffers.get(s.inputs.get("x0", ""))
+        t = self.module.tensors[s.output]
+        if src is None or src.dtype != np.dtype(t.dtype) or src.size != math.prod(t.shape):
+            return None
+        out = src.reshape(t.shape)
+        self.buffers[s.output] = out
+        return HostCall(i, s.name, s.op.kind, s.op.kind, None, (), s.output, out)
+
+    def _follower(self, i: int, kinds: tuple[str, ...]) -> tuple[int, str] | None:
+        """The activation step that alone reads step ``i``'s output, and its activation
+        name, when it can be fused into step ``i``'s kernel."""
+        m = self.module
+        t = m.steps[i].output
+        readers = self._readers.get(t, [])
+        if len(readers) != 1 or t in m.outputs:
+            return None
+        j = readers[0]
+        s = m.steps[j]
+        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or len(s.inputs) != 1 \
+                or s.op.dtype != "float32":
+            return None
+        act = _activation(s.op)
+        return (j, act) if act in kinds else None
+
+    def _residual(self, i: int) -> tuple[int, str, tuple[int, str] | None] | None:
+        """The Add that alone reads step ``i``'s output, fusable into its kernel as a
+        residual: (its index, its other operand, the activation step after it if that is
+        fusable too).  The other operand must exist when step ``i`` runs (made by an
+        earlier step, or a model input or constant), and have the same shape."""
+        m = self.module
+        t = m.steps[i].output
+        readers = self._readers.get(t, [])
+        if len(readers) != 1 or t in m.outputs:
+            return None
+        j = readers[0]
+        s = m.steps[j]
+        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or s.op.op_type != "Add" \
+                or len(s.op.in_shapes) != 2 or s.op.in_shapes[0] != s.op.in_shapes[1] \
+                or s.op.dtype != "float32" or s.op.in_dtypes != ("float32", "float32"):
+            return None
+        others = [v for v in s.inputs.values() if v != t]
+        if len(others) != 1 or self._producer.get(others[0], -1) > i:
+            return None
+        return j, others[0], self._follower(j, ("relu", "relu6"))
+
+    def _lower(self, i: int, s: Step) -> _Lowered | None:
+        import cpu_gpu_backends as cb
+
+        be = self.backend
+        if isinstance(s.op, HostOp):
+            fn = cb.quantize if s.op.kind == "quantize" else cb.dequantize
+            op = fn(s.op.shape, backend=be).bind(
+                x1=np.array([s.op.scale], np.float32),
+                x2=np.array([s.op.zero_point], np.int8))
+            return _Lowered(op, {"x0": s.inputs["x"]}, s.output)
+        if not isinstance(s.op, OnnxHostOp):  # an opset op: the int8 kernel
+            return _Lowered(cb.quantized_op(s.op, backend=be), dict(s.inputs), s.output)
+        op = s.op
+        if any(d != "float32" for d in op.in_dtypes) or op.dtype != "float32":
+            return None
+        const = self.module.constants
+        ins = [s.inputs[f"x{k}"] for k in range(len(op.in_shapes))]
+        kind = op.op_type
+        if kind == "Conv":
+            return self._conv(i, op, ins)
+        if kind in ("Gemm", "MatMul"):
+            return self._dense(i, op, ins)
+        if kind in ("MaxPool", "AveragePool"):
+            return _pool(op, ins, s.output, be)
+        if kind == "GlobalAveragePool" and len(op.in_shapes[0]) == 4:
+            return _Lowered(cb.global_avg_pool2d(op.in_shapes[0], backend=be),
+                            {"x": ins[0]}, s.output)
+        act = _activation(op)
+        if act is not None:
+            lo, hi = _ACT_RANGE[act]
+            k = cb.clip_op(op.shape, lo, hi, backend=be) if act != "relu" else \
+                cb.unary("relu", op.shape, backend=be)
+            return _Lowered(k, {"x0": ins[0]}, s.output)
+        if kind in _BINARY and len(ins) == 2 and not all(t in const for t in ins):
+            fol = self._follower(i, ("relu",))
+            fn = cb.elementwise
+            from cpu_gpu_backends.ops.elementwise import BINARY_OPS
+
+            base = BINARY_OPS[_BINARY[kind]]
+            if fol is None:
+                k = fn(base, op.in_shapes, ["f32", "f32"], name=_BINARY[kind], backend=be)
+                return _Lowered(k, {"x0": ins[0], "x1": ins[1]}, s.output)
+            k = fn(lambda a, b: cb.relu(base(a, b)), op.in_shapes, ["f32", "f32"],
+                   name=f"{_BINARY[kind]}_relu", backend=be)
+            j = fol[0]
+            return _Lowered(k, {"x0": ins[0], "x1": ins[1]}, self.module.steps[j].output,
+                            (j,), f"{kind}+Relu")
+        return None
+
+    def _conv(self, i: int, op: OnnxHostOp, ins: list[str]) -> _Lowered | None:
+        import cpu_gpu_backends as cb
+
+        x, w = op.in_shapes[0], op.in_shapes[1]
+        const = self.module.constants
+        a = op.attrs
+        if len(x) != 4 or ins[1] not in const or (len(ins) > 2 and ins[2] not in const):
+            return None
+        group = int(a.get("group", 1))
+        if group != 1 and not (group == x[1] == w[0] and w[1] == 1):
+            return None
+        fol = self._follower(i, ("relu", "relu6"))
+        res = self._residual(i) if fol is None and group == 1 else None
+        act = fol[1] if fol else res[2][1] if res and res[2] else None
+        k = cb.conv2d(x, w, stride=tuple(a["strides"]), padding=tuple(a["pads"]),
+                      dilation=tuple(a.get("dilations", (1, 1))), groups=group,
+                      bias=len(ins) > 2, activation=act, residual=res is not None,
+                      backend=self.backend)
+        operands = {"x": ins[0], "w": ins[1], **({"bias": ins[2]} if len(ins) > 2 else {})}
+        if res is None:
+            return self._fused(i, k, operands, fol)
+        j, other, after = res
+        fused = (j,) if after is None else (j, after[0])
+        names = "+".join(self.module.steps[f].op.kind for f in (i, *fused))
+        return _Lowered(k, {**operands, "residual": other},
+                        self.module.steps[fused[-1]].output, fused, names)
+
+    def _dense(self, i: int, op: OnnxHostOp, ins: list[str]) -> _Lowered | None:
+        import cpu_gpu_backends as cb
+
+        const = self.module.constants
+        a, b = op.in_shapes[0], op.in_shapes[1]
+        if len(a) != 2 or len(b) != 2 or ins[1] not in const:
+            return None
+        trans_b = False
+        bias = None
+        if op.op_type == "Gemm":
+            at = op.attrs
+            if at.get("trans_a") or float(at.get("alpha", 1.0)) != 1.0:
+                return None
+            trans_b = bool(at.get("trans_b"))
+            if len(ins) > 2:
+                n = b[0] if trans_b else b[1]
+                if ins[2] not in const or float(at.get("beta", 1.0)) != 1.0 or \
+                        const[ins[2]].size != n:
+                    return None
+                bias = ins[2]
+        m, k = a
+        n = b[0] if trans_b else b[1]
+        fol = self._follower(i, ("relu", "relu6"))
+        kern = cb.dense(m, k, n, bias=bias is not None, transpose_b=trans_b,
+                        activation=fol[1] if fol else None, backend=self.backend)
+        operands = {"a": ins[0], "b": ins[1], **({"bias": bias} if bias else {})}
+        return self._fused(i, kern, operands, fol)
+
+    def _fused(self, i: int, k: Any, operands: dict[str, str],
+               fol: tuple[int, str] | None) -> _Lowered:
+        s = self.module.steps[i]
+        if fol is None:
+            return _Lowered(k, operands, s.output)
+        j = fol[0]
+        return _Lowered(k, operands, self.module.steps[j].output, (j,),
+                        f"{s.op.kind}+{self.module.steps[j].op.kind}")
+
+
+_ACT_RANGE = {"relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
+
+
+def _activation(op: OnnxHostOp) -> str | None:
+    """``relu`` for a Relu (or Clip(0, none)), ``relu6`` for a Clip(0, 6), else None."""
+    if op.op_type == "Relu":
+        return "relu"
+    if op.op_type == "Clip" and len(op.in_shapes) == 1:
+        lo, hi = op.attrs.get("min"), op.attrs.get("max")
+        if lo is not None and float(lo) == 0.0:
+            if hi is None or math.isinf(float(hi)):
+                return "relu"
+            if float(hi) == 6.0:
+                return "relu6"
+    return None
+
+
+def _pool(op: OnnxHostOp, ins: list[str], output: str, be: Any) -> _Lowered | None:
+    import cpu_gpu_backends as cb
+
+    a: Mapping[str, Any] = op.attrs
+    kernel = tuple(a.get("kernel_shape", ()))
+    if len(op.in_shapes[0]) != 4 or len(kernel) != 2 or a.get("ceil_mode", 0) or \
+            any(d != 1 for d in a.get("dilations", (1, 1))) or a.get("storage_order", 0):
+        return None
+    strides, pads = tuple(a.get("strides", (1, 1))), tuple(a.get("pads", (0, 0, 0, 0)))
+    try:
+        if op.op_type == "MaxPool":
+            k = cb.max_pool2d(op.in_shapes[0], kernel, strides, pads, backend=be)
+        else:
+            k = cb.avg_pool2d(op.in_shapes[0], kernel, strides, pads,
+                              count_include_pad=bool(a.get("count_include_pad", 0)),
+                              backend=be)
+    except ValueError:  # a padding the kernel does not take: numpy runs it
+        return None
+    return _Lowered(k, {"x": ins[0]}, output)
+
+
+__all__ = ["HostProgram", "HostCall"]
