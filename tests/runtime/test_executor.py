@@ -168,10 +168,13 @@ def test_trace_shows_the_pipelined_schedule(case):
                       key=lambda e: e["ts"])
         for a, b in zip(mine, mine[1:], strict=False):
             assert a["ts"] + a["dur"] <= b["ts"] + 1e-6, (a, b)
+    # consecutive samples on the two resources at once: which way round depends on the
+    # measured host times (the next sample's packing during this one's program, or this
+    # one's host steps during the next one's program); a non-delay schedule has one of them
     overlap = [(a["name"], b["name"]) for a in programs for b in host + layout
-               if a["args"]["sample"] == b["args"]["sample"] + 1
+               if abs(a["args"]["sample"] - b["args"]["sample"]) == 1
                and a["ts"] < b["ts"] + b["dur"] and b["ts"] < a["ts"] + a["dur"]]
-    assert overlap  # sample k on the accelerator while the host runs sample k-1
+    assert overlap
     totals = run.profile["totals"]
     end = max(e["ts"] + e["dur"] for e in slices)
     assert end == pytest.approx(totals["pipelined_ms"] * 1e3)
