@@ -9,51 +9,25 @@ Launches run synchronously (the thread pool splits each kernel), so ``synchroniz
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
-
-import numpy as np
 
 from cpu_gpu_backends.backend import CompiledOp, CpuBackend, CpuOptions
 from cpu_gpu_backends.ops.plan import OpPlan
 
-from .device import Buffer, Device, DeviceError, LaunchResult
+from .device import DeviceError, LaunchResult
+from .host_memory import HostMemoryDevice
 
 
-class CpuDevice(Device):
+class CpuDevice(HostMemoryDevice):
     """Host CPU device; ``threads`` is the kernel thread-pool size."""
 
     name = "cpu"
 
     def __init__(self, threads: int | None = None) -> None:
         opts = CpuOptions() if threads is None else CpuOptions(threads=threads)
+        super().__init__()
         self.backend = CpuBackend(opts)
-        self._mem: dict[int, np.ndarray] = {}
-        self._ids = itertools.count(1)
-
-    def _array(self, buf: Buffer) -> np.ndarray:
-        if not isinstance(buf, Buffer) or buf.device != self.name or buf.handle not in self._mem:
-            raise DeviceError(f"cpu: {buf!r} is not a live buffer of this device")
-        return self._mem[buf.handle]
-
-    def allocate(self, nbytes: int) -> Buffer:
-        if not isinstance(nbytes, int) or nbytes < 0:
-            raise DeviceError(f"cpu: allocate needs a non-negative byte count, got {nbytes!r}")
-        h = next(self._ids)
-        self._mem[h] = np.zeros(max(nbytes, 1), np.uint8)
-        return Buffer(self.name, h, nbytes)
-
-    def copy_in(self, buf: Buffer, data: np.ndarray | bytes) -> None:
-        mem = self._array(buf)
-        raw = np.frombuffer(data if isinstance(data, bytes | bytearray | memoryview)
-                            else np.ascontiguousarray(data).tobytes(), np.uint8)
-        if raw.size > buf.nbytes:
-            raise DeviceError(f"cpu: copy_in of {raw.size} bytes into a {buf.nbytes}-byte buffer")
-        mem[: raw.size] = raw
-
-    def copy_out(self, buf: Buffer) -> bytes:
-        return self._array(buf)[: buf.nbytes].tobytes()
 
     def load(self, program: Any) -> CompiledOp:
         if isinstance(program, CompiledOp):
@@ -89,5 +63,3 @@ class CpuDevice(Device):
     def synchronize(self) -> None:
         return None
 
-    def free(self, buf: Buffer) -> None:
-        self._mem.pop(buf.handle, None)

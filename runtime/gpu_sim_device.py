@@ -14,7 +14,6 @@ are modelled on a PCIe 4.0 x16 link (``link_profile``), like the GPU presets' li
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
@@ -22,11 +21,12 @@ import numpy as np
 
 from cpu_gpu_backends.ptx import GpuProgram
 
-from .device import Buffer, Device, DeviceError, LaunchResult
+from .device import DeviceError, LaunchResult
+from .host_memory import HostMemoryDevice
 from .links import GPU_LINKS
 
 
-class GpuSimDevice(Device):
+class GpuSimDevice(HostMemoryDevice):
     """The SIMT emulator behind the GPU device interface; ``arch``: the PTX target the
     executor generates for (the PTX is generated, not run)."""
 
@@ -34,32 +34,8 @@ class GpuSimDevice(Device):
     link_profile = GPU_LINKS["pcie4x16"]
 
     def __init__(self, arch: str = "sm_80") -> None:
+        super().__init__()
         self.arch = arch
-        self._mem: dict[int, np.ndarray] = {}
-        self._ids = itertools.count(1)
-
-    def _array(self, buf: Buffer) -> np.ndarray:
-        if not isinstance(buf, Buffer) or buf.device != self.name or buf.handle not in self._mem:
-            raise DeviceError(f"gpu: {buf!r} is not a live buffer of this device")
-        return self._mem[buf.handle]
-
-    def allocate(self, nbytes: int) -> Buffer:
-        if not isinstance(nbytes, int) or nbytes < 0:
-            raise DeviceError(f"gpu: allocate needs a non-negative byte count, got {nbytes!r}")
-        h = next(self._ids)
-        self._mem[h] = np.zeros(max(nbytes, 1), np.uint8)
-        return Buffer(self.name, h, nbytes)
-
-    def copy_in(self, buf: Buffer, data: np.ndarray | bytes) -> None:
-        mem = self._array(buf)
-        raw = np.frombuffer(data if isinstance(data, bytes | bytearray | memoryview)
-                            else np.ascontiguousarray(data).tobytes(), np.uint8)
-        if raw.size > buf.nbytes:
-            raise DeviceError(f"gpu: copy_in of {raw.size} bytes into a {buf.nbytes}-byte buffer")
-        mem[: raw.size] = raw
-
-    def copy_out(self, buf: Buffer) -> bytes:
-        return self._array(buf)[: buf.nbytes].tobytes()
 
     def load(self, program: Any) -> dict:
         if not isinstance(program, GpuProgram):
@@ -96,8 +72,6 @@ class GpuSimDevice(Device):
     def synchronize(self) -> None:
         return None
 
-    def free(self, buf: Buffer) -> None:
-        self._mem.pop(buf.handle, None)
 
 
 __all__ = ["GpuSimDevice"]
