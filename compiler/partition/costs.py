@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import platform
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,10 +94,13 @@ def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
 
 
 # ----------------------------------------------------------------------------- CPU model
-CALIBRATION_VERSION = 7
-CPU_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense", "elementwise", "pool",
-             "layout")
+CALIBRATION_VERSION = 8
 GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
+# pack/unpack: a boundary tensor's NCHW<->blocked transform on the host (runtime.module's
+# pack_host/unpack_host, as the executor runs them); host: a numpy host step (quantize,
+# dequantize, a float island), per byte it reads and writes
+BOUNDARY_KINDS = ("pack", "unpack", "host")
+CPU_KINDS = (*GEMM_KINDS, "elementwise", "pool", *BOUNDARY_KINDS)
 
 
 def cpu_features(op) -> tuple[str, float, float]:
@@ -133,33 +135,63 @@ def cpu_features(op) -> tuple[str, float, float]:
     raise PartitionError(f"no CPU cost model for {type(op).__name__} ({getattr(op, 'name', op)})")
 
 
+def fit_cost(points: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
+    """Non-negative ``(overhead, c_1, ..., c_k)`` of ``seconds = overhead + sum c_i x_i``
+    from samples ``(x_1, ..., x_k, seconds)``, by least squares of the *relative* error
+    (each sample weighted by 1 / seconds: a 60 us kernel's 20 us error matters as much as
+    a 6 ms kernel's 2 ms).  A term whose coefficient comes out negative (the samples
+    cannot tell it apart from the others) is dropped and the rest refitted."""
+    if not points:
+        raise PartitionError("fit_cost: no samples to fit")
+    x = np.array([[1.0, *p[:-1]] for p in points], float)
+    t = np.array([p[-1] for p in points], float)
+    keep = list(range(x.shape[1]))
+    coef = np.zeros(x.shape[1])
+    while keep:
+        a = x[:, keep] / t[:, None]
+        sol, *_ = np.linalg.lstsq(a, np.ones(len(t)), rcond=None)
+        if np.all(sol >= 0):
+            coef[:] = 0.0
+            coef[keep] = sol
+            break
+        keep.pop(int(np.argmin(sol)))
+    return tuple(float(c) for c in coef)
+
+
 def fit_weight_factor(points: Sequence[tuple[float, float, float]]) -> float:
     """MACs one weight byte costs as much as, >= 0, from ``(macs, weight bytes, seconds)``
-    samples: least squares of ``seconds = overhead + macs * x + weight_bytes * y``, ``y / x``
-    (0 when the samples cannot separate the two or give a non-positive MAC cost)."""
-    a = np.array([[1.0, m, w] for m, w, _ in points])
-    t = np.array([p[2] for p in points])
-    if len(points) < 3 or np.linalg.matrix_rank(a) < 3:
+    samples (:func:`fit_cost` of ``overhead + macs * x + weight_bytes * y``: ``y / x``; 0
+    when the samples cannot separate the two or give no MAC cost)."""
+    if len(points) < 3:
         return 0.0
-    (_, x, y), *_ = np.linalg.lstsq(a, t, rcond=None)
+    a = np.array([[1.0, m, w] for m, w, _ in points])
+    if np.linalg.matrix_rank(a) < 3:
+        return 0.0
+    _, x, y = fit_cost(points)
     return float(y / x) if x > 0 and y > 0 else 0.0
+
+
+def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(overhead >= 0, rate > 0) of ``seconds = overhead + work / rate`` (:func:`fit_cost`;
+    a fit with no work term keeps a vanishing slope so the rate stays finite)."""
+    overhead, slope = fit_cost(points) if points else (0.0, 0.0)
+    return overhead, 1.0 / max(slope, 1e-18)
 
 
 @dataclass(frozen=True)
 class CpuModel:
-    """The measured ``(work, seconds)`` samples of each kind on ``host``.
+    """``fits``: per kind, ``(overhead, rate)`` of ``seconds = overhead + work / rate``,
+    fitted (:func:`fit_line`) to what the executor paid for the calibration ops on
+    ``host`` (:mod:`compiler.partition.calibrate`); ``samples``: those measurements,
+    ``(work, seconds)``, kept for the record (``benchmarks/cost_model.py`` checks the model
+    on other ops).
 
     An op's work is :func:`cpu_features`' work plus its weight bytes times the kind's
-    ``weight_factor`` (fitted by :func:`fit_weight_factor` at calibration; 0 for kinds
-    without weights), so convolutions and dense layers of the same MACs but different
-    weight sizes are told apart.
-
-    Between samples the time is interpolated linearly (made non-decreasing in work): the
-    kernels have a step where they start splitting the loop over the thread pool (an
-    element-wise op costs ~12 us below ~4K elements and ~60 us from there to a million on
-    the 2-core development host), which one overhead-plus-rate line cannot follow.  Below
-    the smallest sample the smallest sample's time is used; beyond the largest, ``fits``
-    (``overhead, rate``: the line through the two largest samples) extrapolates.
+    ``weight_factor`` (fitted at calibration; 0 for kinds without weights), so
+    convolutions and dense layers of the same MACs but different weight sizes are told
+    apart.  One line per kind, not an interpolation between samples: inside the executor
+    every kernel pays the same wake-up and copy overhead (~100 us here), which a noisy
+    sample between two others would otherwise turn into a step.
     """
 
     host: str
@@ -171,13 +203,7 @@ class CpuModel:
         if kind not in self.fits:
             raise PartitionError(f"CPU model has no kind {kind!r}; known: {sorted(self.fits)}")
         overhead, rate = self.fits[kind]
-        pts = sorted(self.samples.get(kind, ()))
-        if not pts or work > pts[-1][0]:
-            line = overhead + work / rate
-            return max(line, pts[-1][1]) if pts else line
-        ws = np.array([p[0] for p in pts])
-        ts = np.maximum.accumulate(np.array([p[1] for p in pts]))
-        return float(np.interp(work, ws, ts))
+        return overhead + work / rate
 
     def work(self, kind: str, base: float, weight_bytes: float) -> float:
         """An op's work units: its work plus its weight bytes at the kind's fitted factor."""
@@ -186,6 +212,14 @@ class CpuModel:
     def op_seconds(self, op) -> float:
         kind, base, wb = cpu_features(op)
         return self.seconds(kind, self.work(kind, base, wb))
+
+    def pack_seconds(self, blocked: int, nchw: int) -> float:
+        """Host seconds to pack one tensor into the blocked layout (a program's feed)."""
+        return self.seconds("pack", blocked + nchw)
+
+    def unpack_seconds(self, blocked: int, nchw: int) -> float:
+        """Host seconds to unpack one blocked tensor (a program's result)."""
+        return self.seconds("unpack", blocked + nchw)
 
     def scaled(self, factor: float, host: str = "",
                kinds: tuple[str, ...] | None = None) -> CpuModel:
@@ -237,10 +271,9 @@ def host_key() -> str:
 
 
 def calibration_ops() -> dict[str, list]:
-    """The representative kernels measured per kind: sizes from a few thousand work units
-    to typical ImageNet layers (3x3 and 1x1, stride 1 and 2, batch-1 to 64-row dense), so
-    interpolation covers the step where the kernels go parallel (calibrating takes ten
-    seconds or so, once per host).  ``benchmarks/cost_model.py`` checks the model on other
+    """The representative kernels measured per kind: sizes from the tiny layers of the test
+    models (8 channels, 16x16) to typical ImageNet layers (3x3 and 1x1, stride 1 and 2,
+    batch-1 to 64-row dense); ``benchmarks/cost_model.py`` checks the model on other
     shapes."""
     from opset import AluStep, Epilogue, Requant
 
@@ -253,126 +286,51 @@ def calibration_ops() -> dict[str, list]:
     return {
         # output rows >= 16 wide: epilogue fused
         "conv2d": [conv(i, *a) for i, a in enumerate((
-            (16, 16, 16, 3), (32, 32, 16, 3), (16, 32, 32, 3, 2), (32, 28, 32, 1),
-            (64, 28, 64, 3), (64, 56, 64, 3)))],
+            (3, 16, 8, 3), (8, 16, 8, 3), (16, 16, 16, 3), (32, 32, 16, 3), (16, 32, 32, 3, 2),
+            (32, 28, 32, 1), (64, 28, 64, 3), (64, 56, 64, 3)))],
         # narrower rows: raw conv + separate requantization
         "conv2d_narrow": [conv(10 + i, *a) for i, a in enumerate((
-            (16, 8, 16, 3), (32, 14, 32, 1), (64, 14, 64, 3), (128, 14, 128, 3, 2),
-            (128, 14, 128, 3), (256, 7, 256, 3)))],
+            (8, 8, 8, 3), (4, 8, 4, 1), (16, 8, 16, 3), (32, 14, 32, 1), (64, 14, 64, 3),
+            (128, 14, 128, 3, 2), (128, 14, 128, 3), (256, 7, 256, 3)))],
         "depthwise_conv2d": [
-            DepthwiseConv2d(1, c, h, h, 3, 3, stride=s, pad=1, epilogue=ep, name=f"cal_dw{i}")
-            for i, (c, h, s) in enumerate(((16, 8, 1), (16, 16, 1), (32, 14, 1), (96, 56, 2),
-                                           (64, 28, 1), (128, 56, 1)))],
+            DepthwiseConv2d(1, c, h, h, k, k, stride=s, pad=k // 2, epilogue=ep,
+                            name=f"cal_dw{i}")
+            for i, (c, h, k, s) in enumerate(((8, 8, 8, 1), (16, 8, 3, 1), (16, 16, 3, 1),
+                                              (32, 14, 3, 1), (96, 56, 3, 2), (64, 28, 3, 1),
+                                              (128, 56, 3, 1)))],
         "dense": [Dense(m, k, n, epilogue=ep, name=f"cal_dense{i}")
-                  for i, (m, k, n) in enumerate(((1, 64, 64), (16, 256, 256), (64, 256, 256),
-                                                 (1, 512, 512), (1, 1024, 1024),
-                                                 (1, 4096, 2048)))],
+                  for i, (m, k, n) in enumerate(((1, 8, 10), (1, 64, 64), (8, 128, 128),
+                                                 (16, 256, 256), (64, 256, 256),
+                                                 (4, 512, 256), (1, 512, 512), (1, 1024, 1024),
+                                                 (8, 512, 512), (1, 4096, 2048)))],
         "elementwise": [Elementwise((1, c, h, h), add, name=f"cal_add{i}")
-                        for i, (c, h) in enumerate(((16, 8), (16, 16), (16, 32), (64, 28),
-                                                    (128, 56)))],
+                        for i, (c, h) in enumerate(((8, 8), (16, 8), (16, 16), (16, 32),
+                                                    (64, 28), (128, 56)))],
         "pool": [Pool2d(1, 16, 8, 8, "max", 2, 2, 2, 0, name="cal_pool0"),
-                 Pool2d(1, 16, 32, 32, "max", 2, 2, 2, 0, name="cal_pool1"),
-                 Pool2d(1, 64, 56, 56, "max", 3, 3, 2, 1, name="cal_pool2"),
-                 GlobalAvgPool(1, 256, 14, 14, name="cal_gap")],
+                 Pool2d(1, 8, 16, 16, "max", 2, 2, 2, 0, name="cal_pool1"),
+                 Pool2d(1, 16, 32, 32, "max", 2, 2, 2, 0, name="cal_pool2"),
+                 Pool2d(1, 64, 56, 56, "max", 3, 3, 2, 1, name="cal_pool3"),
+                 GlobalAvgPool(1, 8, 8, 8, name="cal_gap0"),
+                 GlobalAvgPool(1, 256, 14, 14, name="cal_gap1")],
     }
 
 
-def measure_seconds(fn, args: Sequence[np.ndarray], repeats: int = 15) -> float:
-    """Best wall time of ``repeats`` calls of ``fn(*args)`` after one warm-up call: the
-    least disturbed by other processes on a shared machine (a median here moved 4x with the
-    load on the thread pool's wake-ups)."""
-    fn(*args)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t)
-    return float(min(times))
+def calibrate_cpu(rounds: int = 8) -> CpuModel:
+    """Measure :func:`calibration_ops` and the boundary work inside the executor
+    (:func:`compiler.partition.calibrate.measure_in_executor`) and fit each kind."""
+    from compiler.partition.calibrate import measure_in_executor
 
-
-def measure_in_rotation(calls: Sequence[tuple[Callable, Sequence[np.ndarray]]],
-                        rounds: int = 12) -> np.ndarray:
-    """Best wall time of each ``fn(*args)`` over ``rounds`` rounds that call every one once
-    in turn (after a warm-up round).  In a graph each kernel runs once between other
-    kernels, with its data and code no longer in cache; timed back to back (a kernel's own
-    data hot) the kernels measured 1.3-2x faster than in the executor.  Rounds also spread
-    a burst of load on a shared machine over all kernels instead of one kernel's repeats."""
-    for fn, args in calls:
-        fn(*args)
-    best = np.full(len(calls), np.inf)
-    for _ in range(rounds):
-        for i, (fn, args) in enumerate(calls):
-            t = time.perf_counter()
-            fn(*args)
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
-
-
-def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
-    out = []
-    for s in op.inputs():
-        lo, hi = (-128, 128) if s.dtype == "int8" else (-1000, 1000)
-        out.append(rng.integers(lo, hi, s.shape).astype(np.dtype(s.dtype)))
-    return out
-
-
-# an op's constant operands: the executor binds them once at load (weights packed then)
-CONSTANT_ROLES = ("w", "bias", "multiplier", "shift")
-
-
-def bound_kernel(op, rng: np.random.Generator) -> tuple[Callable, list[np.ndarray]]:
-    """``op``'s llvmlite kernel as the executor runs it -- random constants bound once (the
-    weight packing done), so calls take only the activations -- and random activations."""
-    import cpu_gpu_backends as cb
-
-    kernel = cb.quantized_op(op)
-    arrays = dict(zip([spec.name for spec in op.inputs()], random_inputs(op, rng), strict=True))
-    consts = {k: a for k, a in arrays.items() if k in CONSTANT_ROLES}
-    if consts:
-        kernel = kernel.bind(**consts)
-    return kernel, [a for k, a in arrays.items() if k not in consts]
-
-
-def measure_op(op, rng: np.random.Generator | None = None) -> float:
-    """Seconds one call of ``op``'s llvmlite kernel takes on this host (constants bound)."""
-    return measure_seconds(*bound_kernel(op, rng or np.random.default_rng(0)))
-
-
-def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """(overhead >= 0, rate > 0) for ``seconds = overhead + work / rate`` by least squares."""
-    w = np.array([p[0] for p in points])
-    t = np.array([p[1] for p in points])
-    slope, icpt = np.polyfit(w, t, 1) if len(points) > 1 and np.ptp(w) > 0 else (0.0, 0.0)
-    if slope <= 0 or icpt < 0:  # degenerate: no overhead, rate through the mean
-        icpt = max(0.0, min(float(icpt), float(t.min())))
-        slope = max(float(np.mean((t - icpt) / w)), 1e-15)
-    return float(icpt), float(1.0 / slope)
-
-
-def calibrate_cpu() -> CpuModel:
-    """Measure :func:`calibration_ops` and the NCHW->blocked transform; fit each kind."""
-    import cpu_gpu_backends as cb
-
-    rng = np.random.default_rng(0)
-    kernels = [(cpu_features(op), *bound_kernel(op, rng))
-               for ops in calibration_ops().values() for op in ops]
-    layouts = []
-    for c, h in ((16, 8), (16, 16), (16, 32), (64, 28), (64, 56)):
-        lay = ActLayout(1, c, h, h, 16, 1)
-        x = rng.integers(-128, 128, (1, c, h, h)).astype(np.int8)
-        layouts.append((float(lay.nbytes + x.nbytes), cb.nchw_to_blocked(lay), [x]))
-    best = measure_in_rotation([(k, x) for _, k, x in kernels]
-                               + [(k, x) for _, k, x in layouts])
+    ops = [op for group in calibration_ops().values() for op in group]
+    times = measure_in_executor(ops, rounds)
     raw: dict[str, list[tuple[float, float, float]]] = {}
-    for ((kind, base, wb), _, _), t in zip(kernels, best, strict=False):
+    for op, t in zip(ops, times.ops, strict=True):
+        kind, base, wb = cpu_features(op)
         raw.setdefault(kind, []).append((base, wb, float(t)))
     factor = {k: fit_weight_factor(v) for k, v in raw.items() if k in GEMM_KINDS}
     samples: dict[str, tuple[tuple[float, float], ...]] = {
         k: tuple((b + factor.get(k, 0.0) * wb, t) for b, wb, t in v) for k, v in raw.items()}
-    samples["layout"] = tuple((w, float(t)) for (w, _, _), t in zip(layouts,
-                                                                     best[len(kernels):],
-                                                                     strict=True))
-    fits = {k: fit_line(sorted(v)[-2:]) for k, v in samples.items()}
+    samples |= {"pack": times.pack, "unpack": times.unpack, "host": times.host}
+    fits = {k: fit_line(v) for k, v in samples.items()}
     return CpuModel(host_key(), fits, samples, factor)
 
 
@@ -425,7 +383,9 @@ class CostNode:
     node names.  out_bytes: bytes its output moves when it crosses a boundary (blocked
     layout).  transfer: (from, to) -> seconds to move the output across that boundary.
     kind: "op", "input" (a graph input, on the host) or "output" (a graph output, back to
-    the host).  cycles: the accelerator estimate, for explain.
+    the host).  cycles: the accelerator estimate, for explain.  layout: (from, to) -> the
+    part of ``transfer`` that is the host's layout transform (packing into or unpacking
+    from the blocked layout; the rest is the link copy), for explain.
     """
 
     name: str
@@ -437,18 +397,25 @@ class CostNode:
     kind: str = "op"
     label: str = ""
     cycles: int | None = None
+    layout: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
 
-def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel,
-               gpu: bool) -> dict[tuple[str, str], float]:
-    """Seconds to move one tensor across each device pair: the link copy of the blocked
-    bytes plus the host's NCHW<->blocked transform.  The GPU is priced on the same link."""
-    t = link.seconds(blocked) + cpu.seconds("layout", blocked + nchw)
-    out = {(VTA, CPU): t, (CPU, VTA): t}
+def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel, gpu: bool
+               ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Seconds to move one tensor across each device pair -- the link copy of the blocked
+    bytes plus the host's NCHW->blocked packing (to the accelerator) or blocked->NCHW
+    unpacking (back) -- and the layout-transform part of each.  The GPU is priced on the
+    same link."""
+    copy = link.seconds(blocked)
+    layout = {(CPU, VTA): cpu.pack_seconds(blocked, nchw),
+              (VTA, CPU): cpu.unpack_seconds(blocked, nchw)}
+    out = {k: copy + v for k, v in layout.items()}
     if gpu:
         g = link.seconds(nchw)
-        out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + t, (VTA, GPU): g + t}
-    return out
+        out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + out[CPU, VTA],
+                (VTA, GPU): g + out[VTA, CPU]}
+        layout |= {(GPU, VTA): layout[CPU, VTA], (VTA, GPU): layout[VTA, CPU]}
+    return out, layout
 
 
 def _out_shape(n: OpNode) -> tuple[int, ...]:
@@ -479,8 +446,9 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
     out: list[CostNode] = []
     for name, shape in graph_inputs.items():
         b, nb = tensor_bytes(shape, cfg)
-        out.append(CostNode(name, {CPU: 0.0}, (), b, _transfers(b, nb, link, cpu, gpu),
-                            kind="input", label="graph input"))
+        tr, lay = _transfers(b, nb, link, cpu, gpu)
+        out.append(CostNode(name, {CPU: 0.0}, (), b, tr, kind="input", label="graph input",
+                            layout=lay))
     for n in nodes:
         costs: dict[str, float] = {}
         incapable: dict[str, str] = {}
@@ -504,8 +472,9 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
         elif gpu:
             incapable[GPU] = "no GPU cost given"
         b, nb = tensor_bytes(_out_shape(n), cfg)
-        out.append(CostNode(n.name, costs, tuple(n.inputs), b, _transfers(b, nb, link, cpu, gpu),
-                            incapable, "op", label, cycles))
+        tr, lay = _transfers(b, nb, link, cpu, gpu)
+        out.append(CostNode(n.name, costs, tuple(n.inputs), b, tr, incapable, "op", label,
+                            cycles, lay))
     for o in outputs:
         out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
                             label="graph output"))
@@ -515,7 +484,7 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
 __all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
            "accelerator_cost", "cpu_features", "fit_weight_factor", "CpuModel", "host_key",
            "calibration_ops", "GEMM_KINDS",
-           "measure_op", "bound_kernel", "measure_in_rotation", "fit_line", "calibrate_cpu",
+           "fit_cost", "fit_line", "calibrate_cpu", "BOUNDARY_KINDS",
            "cpu_model",
            "OpNode", "CostNode",
            "build_cost_graph", "VTA", "CPU", "GPU", "DEVICES"]
