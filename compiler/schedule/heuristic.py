@@ -149,7 +149,7 @@ def _estimate(op, s, cfg: HwConfig, options: LayoutOptions | None) -> int:
     names = [n for n, _ in PASSES]
     p = run_pipeline(op, cfg, s, options, passes=PASSES[:names.index("interleave") + 1],
                      checked=False)
-    return int(p.get_meta("estimated_cycles"))
+    return int(p.get_meta("list_cycles"))
 
 
 def same_program(g: GemmGeom, s: GemmSchedule) -> GemmSchedule:
