@@ -6,23 +6,28 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
    estimate (``compile_op(op, cfg).estimated_cycles``, what the partitioner prices) against
    the cycles of running the op on the ``sim`` device (exact), on each config.  CPU: the
    host's CPU model, calibrated at the start of this run (``--cached``: the cached one), on
-   ops its calibration never saw, against the op's llvmlite kernel timed here the way the
-   calibration times (each op called once in turn, best of several rounds).  Ops:
-   convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
-   and 2), dense (batch 1 and 4), max/avg/global pooling, element-wise add and ReLU.  Per
-   device: Spearman rank correlation and mean absolute relative error ``|est - meas| / meas``.
+   ops its calibration never saw, against the op as the executor runs it, timed the way
+   the calibration times (:func:`compiler.partition.calibrate.measure_in_executor`: one
+   module, each op between accelerator programs and host steps, best over the rounds).
+   Ops: convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1 and 2), dense
+   (batch 1, 4 and 8), max/avg/global pooling, element-wise add and ReLU, and three as the
+   quantizer emits them (bias, per-channel requantization, a residual, an 8x8 global-pool
+   depthwise).  Per device: Spearman rank correlation and mean absolute relative error
+   ``|est - meas| / meas``.
 2. **Exhaustive check on small graphs.**  Small CNNs (``tests/compiler/graph/lower_models``)
    quantized and lowered with every legal assignment of their opset ops to {vta, cpu}
    (:func:`compiler.partition.baselines.assignments`), each run on the simulator; its
    end-to-end time is what the partitioner minimizes, measured: the executor profile's
    ``latency_ms`` (one sample alone: accelerator cycles at the config's clock and the
    copies over the device's link modelled -- the simulator has no link to time -- host
-   steps and the layout packing at the boundaries measured), best of several runs.  The
-   few fastest, the chosen one and the baselines are then measured twice more,
-   alternating (the least of a hundred noisy first-pass times is biased low).  The
-   partition chosen must be within 5% of the best measured assignment.  Configs: ``tiny``,
-   ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle and 400 cycles of
-   DRAM latency).
+   steps and the layout packing at the boundaries measured).  Fairly: every assignment is
+   loaded once and measured in round-robin rounds (each round runs each once, in turn, so
+   a burst of load hits them alike), then the contenders (within 15% of the fastest),
+   the chosen partition and the baselines get twice as many rounds more, and each is the
+   least of its runs -- the ones compared have had the same number of runs.  The
+   partition chosen must be within 5% of the best measured assignment.  Configs:
+   ``tiny``, ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle and 400
+   cycles of DRAM latency).
 3. **Cost-based against the baselines** on each (model, config): all-accelerator (every opset
    op on the accelerator) and onnxruntime-style greedy claiming
    (:func:`compiler.partition.baselines.greedy_claim`, targets vta then cpu), measured the
@@ -37,14 +42,14 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
 Summary line: ``cost_model: acc_spearman=<x> acc_mare=<x> cpu_spearman=<x> cpu_mare=<x>
 within_5pct=<k>/<n> partition_vs_best=<x> beats_both=<k>/<n>`` (``partition_vs_best``: the
 worst over the graphs of chosen/best measured time; ``--part`` keeps the items of the
-checks run).
+checks run).  :func:`measure_costs` returns the same figures (and the tables) to
+``benchmarks/hetero.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,7 +64,7 @@ from compiler.graph.pipeline import run_quantization  # noqa: E402
 from compiler.graph.quantize import samples_from_arrays  # noqa: E402
 from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
 from compiler.partition.calibrate import measure_in_executor, random_inputs  # noqa: E402
-from compiler.partition.costs import CpuModel, cpu_model  # noqa: E402
+from compiler.partition.costs import CpuModel, calibrate_cpu, cpu_model  # noqa: E402
 from opset import (  # noqa: E402
     AluStep,
     Conv2d,
@@ -187,11 +192,26 @@ def quantized(make) -> object:
     return run_quantization(g, samples_from_arrays(g, calib()))
 
 
+def stage_seconds(run) -> dict[tuple, float]:
+    """Seconds of each stage of a one-sample run, from its trace: host steps, the packing
+    and unpacking of each program's boundary tensors, each program's cycles at the clock
+    and its link copies -- the stages whose sum is the profile's ``latency_ms``."""
+    out: dict[tuple, float] = {}
+    for ev in run.events:
+        if ev.get("ph") == "X" and (ev["pid"], ev["tid"]) in ((1, 0), (1, 1), (0, 0), (0, 2)):
+            key = (ev["pid"], ev["tid"], ev["name"])
+            out[key] = out.get(key, 0.0) + ev["dur"] * 1e-6
+    return out
+
+
 class Timer:
-    """Lowered assignments measured end to end, as the executor's profile gives one sample
-    (``latency_ms``: accelerator cycles at the clock and link copies modelled, host steps
-    and the layout packing measured), each kept open on its own simulator so a round
-    measures only runs."""
+    """Lowered assignments measured end to end, as the executor runs one sample: the
+    profile's ``latency_ms`` stages (accelerator cycles at the clock and link copies
+    modelled, host steps and the layout packing measured), each stage the least over the
+    runs made (the least disturbed run of each step: the sum of the totals' minimum would
+    need every step undisturbed in one run, which on a loaded machine is luck, and the
+    steps that every assignment shares would decide the ranking).  Each assignment stays
+    loaded on its own simulator, so a round measures only runs."""
 
     def __init__(self, x: np.ndarray) -> None:
         self.x = x
@@ -203,13 +223,17 @@ class Timer:
             ex.run({"x": self.x})  # warm-up: page faults, first calls
             self.executors[key] = ex
 
-    def rounds(self, keys: list[tuple], count: int, best: dict[tuple, float]) -> None:
+    def rounds(self, keys: list[tuple], count: int, stages: dict[tuple, dict]) -> dict:
         """``count`` rounds, each running every one of ``keys`` once in turn (so a burst
-        of load on the shared machine hits them alike); ``best`` keeps each one's least."""
+        of load on the shared machine hits them alike); ``stages`` keeps each one's least
+        time per stage.  Returns each key's seconds (the sum of its stages' least)."""
         for _ in range(count):
             for k in keys:
-                t = self.executors[k].run({"x": self.x}).profile["totals"]["latency_ms"] / 1e3
-                best[k] = min(best.get(k, np.inf), t)
+                run = self.executors[k].run({"x": self.x})
+                best = stages.setdefault(k, {})
+                for st, t in stage_seconds(run).items():
+                    best[st] = min(best.get(st, np.inf), t)
+        return {k: sum(stages[k].values()) for k in keys}
 
     def close(self) -> None:
         for ex in self.executors.values():
@@ -238,9 +262,9 @@ def check_graph(name: str, q, cfg: HwConfig, cpu: CpuModel, runs: int,
     ``free`` ops varied when given, the rest on the CPU), partitioned with the CPU model
     ``cpu``, fairly: ``runs`` round-robin rounds over every assignment, then ``2 * runs``
     more over the contenders (within 15% of the fastest so far) together with the chosen
-    partition, all-accelerator and greedy claiming -- so the ones compared have had the
-    same number of runs, interleaved, and the best is the least of as many samples as
-    the chosen one."""
+    partition, all-accelerator and greedy claiming; then the leader and the chosen one
+    (and the baselines) head to head with ``3 * runs`` fresh rounds, whose result is
+    reported (:class:`Timer`: each stage its least over the rounds)."""
     from compiler.partition.solve import latency
 
     x = calib(1, seed=5)["x"][0]
@@ -261,16 +285,21 @@ def check_graph(name: str, q, cfg: HwConfig, cpu: CpuModel, runs: int,
         # the baselines too when ``free`` leaves them out of the enumeration
         for k in dict.fromkeys([*every, k_chosen, k_greedy, k_vta]):
             timer.add(k, lower(q, cfg, targets=("vta", "cpu"), pins=dict(k), cpu=cpu))
-        first: dict[tuple, float] = {}
-        timer.rounds(list(timer.executors), runs, first)
+        stages: dict[tuple, dict] = {}
+        first = timer.rounds(list(timer.executors), runs, stages)
         fastest = min(first[k] for k in every)
         again = list(dict.fromkeys([*(k for k in every if first[k] <= 1.15 * fastest),
                                     k_chosen, k_greedy, k_vta]))
-        final = {k: first[k] for k in again}
-        timer.rounds(again, 2 * runs, final)
+        second = timer.rounds(again, 2 * runs, stages)
+        lead = min((k for k in again if k in every or k == k_chosen), key=second.get)
+        # the chosen one against the winner, afresh: the least of many near-equal noisy
+        # contenders is biased low (the winner's curse), so the comparison is redone with
+        # new runs, the baselines alongside
+        final = timer.rounds(list(dict.fromkeys([lead, k_chosen, k_greedy, k_vta])),
+                             3 * runs, {})
     finally:
         timer.close()
-    best = min((k for k in final if k in every or k == k_chosen), key=final.get)
+    best = min((lead, k_chosen), key=final.get)
     return GraphResult(name, cfg.name, len(every), final[k_chosen], final[best], dict(best),
                        final[k_vta], final[k_greedy], dict(k_chosen),
                        chosen.partition.seconds,
@@ -299,11 +328,9 @@ def measure_costs(quick: bool = False, *, runs: int = 3, cached: bool = False,
         configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
     else:
         ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
-    if cached:
-        model = cpu_model()
-    else:  # calibrated in this run, on the machine as loaded now, like the measurements
-        with tempfile.TemporaryDirectory() as d:
-            model = cpu_model(Path(d), recalibrate=True)
+    # calibrated in this run (fewer rounds when quick), on the machine as loaded now, like
+    # the measurements
+    model = cpu_model() if cached else calibrate_cpu(rounds=3 if quick else 8)
     lines: list[str] = []
 
     def out(line: str) -> None:

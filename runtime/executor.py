@@ -14,7 +14,10 @@ kind, device, macs, ``cycles`` on the accelerator or ``seconds`` on a host devic
 and ``totals`` (``accelerator_cycles``, ``macs_total``, ``macs_on_accelerator``,
 ``host_seconds``, ``samples`` and ``estimated_latency_ms``: per sample, accelerator cycles
 at the config's ``target_clock_mhz`` plus host seconds, run one after the other, without
-copies or layout packing).
+copies or layout packing).  Where the module records the partitioner's estimates
+(``meta["estimates"]``, written by ``vta compile``), each layer also has ``estimated_s`` and
+``measured_s`` (per sample) and the totals ``partition_estimate_ms``, the estimate of
+``latency_ms``.
 
 The batch's pipelined schedule (:mod:`runtime.pipeline`): each sample is a chain of
 stages -- host steps and the packing/unpacking of a program's boundary tensors (measured),

@@ -1,27 +1,31 @@
 """What each op costs on each device, and what each device boundary costs, in seconds.
 
 * Accelerator: the cycles the operator compiler estimates for its default schedule
-  (``CompiledOp.estimated_cycles``, the ``interleave`` pass's list schedule, ~0.3% from the
-  simulator) at ``HwConfig.target_clock_mhz``.  Capability is the compiler's own verdict: an
-  op it refuses (any :class:`VtaError` from ``compile_op``) cannot run there.  Consecutive
+  (``CompiledOp.estimated_cycles``: the ``interleave`` pass's list schedule with
+  instruction fetch in the loop, within a few cycles of the simulator) at
+  ``HwConfig.target_clock_mhz``.  Capability is the compiler's own verdict: an op it
+  refuses (any :class:`VtaError` from ``compile_op``) cannot run there.  Consecutive
   accelerator ops become one chained program in which the next op's loads may overlap the
-  previous op's compute; no discount is modelled for that (the estimate stays an upper
-  bound, and the partition it gives is the one a non-overlapping executor would want).
-* CPU: a model of the llvmlite kernels (``cpu_gpu_backends.quantized_op``) calibrated once on
-  this host: for each kernel kind (a fused-epilogue conv and a narrow-row conv with a
-  separate requantization pass are different kinds), six kernels from small to
-  ImageNet-layer sizes are timed and the time is interpolated in the work (MACs plus the
-  weight bytes at a per-kind fitted factor for GEMM kinds, bytes touched for ALU kinds and
-  layout transforms), extrapolated as ``overhead + work / rate`` beyond them
-  (:class:`CpuModel`).  The fit is cached as JSON under the VTA cache directory keyed by the
-  host (:func:`cpu_model`).  Float ops the CPU runs without an opset description carry their
-  own CPU cost (:class:`OpNode.cpu_seconds`).
+  previous op's compute; no discount is modelled for that.
+* CPU: what the graph executor pays for the llvmlite kernels (``cpu_gpu_backends``), measured
+  once per host inside the executor (:mod:`compiler.partition.calibrate`: between
+  accelerator programs and host steps, as in a model; timed alone, back to back, the same
+  kernels ran 1.5-3x faster).  Per kernel kind (a fused-epilogue conv and a narrow-row conv
+  with a separate requantization pass are different kinds), calibration ops from the test
+  models' sizes to ImageNet layers give ``(work, seconds)`` samples and one line
+  ``overhead + work / rate`` is fitted by least squares of the relative error
+  (:func:`fit_cost`); work is MACs plus the weight bytes at a per-kind fitted factor for
+  GEMM kinds, bytes touched for ALU kinds (:class:`CpuModel`).  The fit is cached as JSON
+  under the VTA cache directory keyed by the host (:func:`cpu_model`).  Float ops the CPU
+  runs without an opset description carry their own CPU cost (:class:`OpNode.cpu_seconds`;
+  the lowering prices its host steps with the model's ``host`` kind).
 * GPU: priced only when a GPU cost is given (``gpu_seconds``; this host has none).
 * Transfers: a tensor crossing between the host and the accelerator is copied in the blocked
   layout (:class:`opset.layout.ActLayout`, what the accelerator reads and writes) over the
   device's link (:mod:`runtime.links`, the table the executor models its copies with:
   bandwidth and per-transfer latency; the board's UART at its baud rate, 10 bits per byte),
-  and packed from or unpacked to NCHW on the host (the CPU model's ``layout`` rate).
+  and packed from (``pack`` kind) or unpacked to (``unpack``) NCHW on the host, as the
+  executor's ``pack_host``/``unpack_host`` cost inside a run.
 """
 
 from __future__ import annotations
