@@ -7,9 +7,9 @@ caches, the kernel's idle worker thread must be woken) or a numpy host step, and
 executor copies its operands in and out around it.  The boundary work is the same story:
 ``pack_host`` of a 2 KB tensor took 17 us alone and 35-55 us inside the executor.  So the
 CPU model is calibrated from measurements of the executor itself (:func:`measure_in_executor`):
-one module whose steps are, for every op measured, the op on the CPU, then a quantize step,
-a one-op accelerator program (an int8 ReLU, so its feed is packed and its result unpacked
-on the host) and a dequantize step -- the same alternation of host kernels, numpy host steps
+one module whose steps are, for every op measured, the op on the CPU, then quantize steps,
+an accelerator program of one or two int8 ReLUs (so its feeds are packed and its results
+unpacked on the host) and dequantize steps -- the same alternation of host kernels, numpy host steps
 and accelerator programs a partitioned model has.  The module runs ``rounds`` times (every
 step once per round, in turn) and each step's time is its least over the rounds (the
 least disturbed by other processes on a shared machine).  What is read is the executor's
@@ -33,13 +33,16 @@ CONSTANT_ROLES = ("w", "bias", "multiplier", "shift")
 @dataclass(frozen=True)
 class ExecutorTimes:
     """Least seconds over the rounds: ``ops`` one per op measured, in order; ``pack`` and
-    ``unpack`` as ``(blocked + NCHW bytes, seconds)`` per boundary shape; ``host`` as
-    ``(bytes, seconds)``, the mean of a quantize and a dequantize step of that shape (float32
-    and int8: 5 bytes an element, as ``compiler.graph.lower`` prices a host step)."""
+    ``unpack`` as ``(tensors, blocked + NCHW bytes of them all, seconds)`` per program (a
+    program's feeds are packed in one host stage, its results unpacked in one, so the
+    samples of one- and two-tensor programs separate the stage's own cost from each
+    tensor's); ``host`` as ``(bytes, seconds)``, the mean of a quantize and a dequantize
+    step of one shape (float32 and int8: 5 bytes an element, as ``compiler.graph.lower``
+    prices a host step)."""
 
     ops: tuple[float, ...]
-    pack: tuple[tuple[float, float], ...]
-    unpack: tuple[tuple[float, float], ...]
+    pack: tuple[tuple[int, float, float], ...]
+    unpack: tuple[tuple[int, float, float], ...]
     host: tuple[tuple[float, float], ...]
 
 
@@ -56,9 +59,9 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
                         shapes: Sequence[tuple[int, int]] = BOUNDARY_SHAPES) -> ExecutorTimes:
     """Run ``ops`` (opset ops the CPU runs) through the executor as described in the
     module docstring, with the accelerator programs on the simulator of the ``default``
-    config.  The boundary after op ``k`` has shape ``shapes[k]``, the first one beyond
-    them (so every shape is sampled once, the small first one most, and the simulator
-    does not spend the calibration's time on large ReLUs)."""
+    config.  The boundary programs after the ops take every shape of ``shapes`` with one
+    and with two tensors, then the first shape (so the simulator does not spend the
+    calibration's time on large ReLUs)."""
     from compiler.module_builder import Node, build_module
     from opset import ActLayout, AluStep, Elementwise
     from runtime.devices import open_device
@@ -70,7 +73,8 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     rng = np.random.default_rng(seed)
     nodes, consts, inputs = [], {}, {}
-    count = max(len(ops), len(shapes))
+    groups = [(shape, width) for shape in shapes for width in (1, 2)]
+    count = max(len(ops), len(groups))
     boundary = []
     for k in range(count):
         if k < len(ops):
@@ -81,19 +85,21 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
                 (consts if spec.name in CONSTANT_ROLES else inputs)[t] = arr
                 wiring[spec.name] = t
             nodes.append(Node(op, "cpu", wiring, f"op{k}.out", f"op{k}"))
-        c, h = shapes[k] if k < len(shapes) else shapes[0]
+        (c, h), width = groups[k] if k < len(groups) else (shapes[0], 1 + k % 2)
         shape = (1, c, h, h)
-        inputs[f"b{k}.in"] = rng.standard_normal(shape).astype(np.float32)
-        nodes += [
-            Node(HostOp("quantize", f"q{k}", shape, scale=0.05), "cpu", {"x": f"b{k}.in"},
-                 f"b{k}.q", f"q{k}"),
-            Node(Elementwise(shape, (AluStep("max", 0),), name=f"relu{k}"), "accelerator",
-                 {"a": f"b{k}.q"}, f"b{k}.r", f"relu{k}"),
-            Node(HostOp("dequantize", f"dq{k}", shape, scale=0.05), "cpu", {"x": f"b{k}.r"},
-                 f"b{k}.out", f"dq{k}"),
-        ]
+        tags = [f"{k}{'ab'[i]}" for i in range(width)]
+        for t in tags:
+            inputs[f"b{t}.in"] = rng.standard_normal(shape).astype(np.float32)
+            nodes.append(Node(HostOp("quantize", f"q{t}", shape, scale=0.05), "cpu",
+                              {"x": f"b{t}.in"}, f"b{t}.q", f"q{t}"))
+        # consecutive accelerator nodes: one program with ``width`` feeds and results
+        nodes += [Node(Elementwise(shape, (AluStep("max", 0),), name=f"relu{t}"),
+                       "accelerator", {"a": f"b{t}.q"}, f"b{t}.r", f"relu{t}") for t in tags]
+        nodes += [Node(HostOp("dequantize", f"dq{t}", shape, scale=0.05), "cpu",
+                       {"x": f"b{t}.r"}, f"b{t}.out", f"dq{t}") for t in tags]
         n = c * h * h
-        boundary.append((ActLayout(1, c, h, h, DEFAULT.block_out, DEFAULT.batch).nbytes, n))
+        work = float(ActLayout(1, c, h, h, DEFAULT.block_out, DEFAULT.batch).nbytes + n)
+        boundary.append((tags, work, n))
     outputs = [n.output for n in nodes if n.name.startswith(("op", "dq"))]
     module = build_module(nodes, DEFAULT, constants=consts, outputs=outputs)
     best: dict[str, float] = {}
@@ -111,12 +117,14 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
                 best[name] = min(best[name], s)
     finally:
         ex.close()
-    return ExecutorTimes(
-        tuple(best[f"op{k}"] for k in range(len(ops))),
-        tuple((float(b + n), best[f"pack relu{k}"]) for k, (b, n) in enumerate(boundary)),
-        tuple((float(b + n), best[f"unpack relu{k}"]) for k, (b, n) in enumerate(boundary)),
-        tuple((5.0 * n, (best[f"q{k}"] + best[f"dq{k}"]) / 2)
-              for k, (_, n) in enumerate(boundary)))
+    pack, unpack, host = [], [], []
+    for tags, work, n in boundary:
+        prog = "+".join(f"relu{t}" for t in tags)
+        pack.append((len(tags), work * len(tags), best[f"pack {prog}"]))
+        unpack.append((len(tags), work * len(tags), best[f"unpack {prog}"]))
+        host += [(5.0 * n, (best[f"q{t}"] + best[f"dq{t}"]) / 2) for t in tags]
+    return ExecutorTimes(tuple(best[f"op{k}"] for k in range(len(ops))), tuple(pack),
+                         tuple(unpack), tuple(host))
 
 
 __all__ = ["ExecutorTimes", "measure_in_executor", "random_inputs", "BOUNDARY_SHAPES",

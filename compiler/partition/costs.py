@@ -101,9 +101,11 @@ def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
 CALIBRATION_VERSION = 8
 GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
 # pack/unpack: a boundary tensor's NCHW<->blocked transform on the host (runtime.module's
-# pack_host/unpack_host, as the executor runs them); host: a numpy host step (quantize,
-# dequantize, a float island), per byte it reads and writes
-BOUNDARY_KINDS = ("pack", "unpack", "host")
+# pack_host/unpack_host, as the executor runs them); program: the host's fixed cost of one
+# accelerator program launch beyond its tensors (its pack and unpack stages' own time);
+# host: a numpy host step (quantize, dequantize, a float island), per byte it reads and
+# writes
+BOUNDARY_KINDS = ("pack", "unpack", "program", "host")
 CPU_KINDS = (*GEMM_KINDS, "elementwise", "pool", *BOUNDARY_KINDS)
 
 
@@ -200,7 +202,7 @@ class CpuModel:
 
     host: str
     fits: Mapping[str, tuple[float, float]]
-    samples: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    samples: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
     weight_factor: Mapping[str, float] = field(default_factory=dict)
 
     def seconds(self, kind: str, work: float) -> float:
@@ -225,6 +227,11 @@ class CpuModel:
         """Host seconds to unpack one blocked tensor (a program's result)."""
         return self.seconds("unpack", blocked + nchw)
 
+    def program_seconds(self) -> float:
+        """Host seconds one accelerator program launch costs beyond its tensors' packing
+        and unpacking."""
+        return self.seconds("program", 0.0)
+
     def scaled(self, factor: float, host: str = "",
                kinds: tuple[str, ...] | None = None) -> CpuModel:
         """The same kernels on a host ``factor`` times slower (an embedded host next to the
@@ -240,7 +247,7 @@ class CpuModel:
             return factor if kinds is None or kind in kinds else 1.0
         return CpuModel(host or f"{self.host}/{factor:g}",
                         {k: (o * f(k), r / f(k)) for k, (o, r) in self.fits.items()},
-                        {k: tuple((w, t * f(k)) for w, t in v)
+                        {k: tuple((*p[:-1], p[-1] * f(k)) for p in v)
                          for k, v in self.samples.items()}, self.weight_factor)
 
     def to_json(self) -> dict:
@@ -254,7 +261,7 @@ class CpuModel:
         if d.get("version") != CALIBRATION_VERSION or set(d.get("fits", ())) != set(CPU_KINDS):
             raise ValueError("stale calibration")
         return cls(d["host"], {k: (float(a), float(b)) for k, (a, b) in d["fits"].items()},
-                   {k: tuple((float(a), float(b)) for a, b in v)
+                   {k: tuple(tuple(float(x) for x in p) for p in v)
                     for k, v in d.get("samples", {}).items()},
                    {k: float(v) for k, v in d.get("weight_factor", {}).items()})
 
@@ -333,8 +340,16 @@ def calibrate_cpu(rounds: int = 8) -> CpuModel:
     factor = {k: fit_weight_factor(v) for k, v in raw.items() if k in GEMM_KINDS}
     samples: dict[str, tuple[tuple[float, float], ...]] = {
         k: tuple((b + factor.get(k, 0.0) * wb, t) for b, wb, t in v) for k, v in raw.items()}
-    samples |= {"pack": times.pack, "unpack": times.unpack, "host": times.host}
     fits = {k: fit_line(v) for k, v in samples.items()}
+    fits["host"] = fit_line(times.host)
+    # a program's pack (unpack) stage: its own cost + per tensor a call + the bytes
+    program = 0.0
+    for kind, pts in (("pack", times.pack), ("unpack", times.unpack)):
+        stage, call, per_byte = fit_cost(pts)
+        fits[kind] = (call, 1.0 / max(per_byte, 1e-18))
+        program += stage
+    fits["program"] = (program, 1e18)
+    samples |= {"pack": times.pack, "unpack": times.unpack, "host": times.host}
     return CpuModel(host_key(), fits, samples, factor)
 
 
@@ -389,7 +404,9 @@ class CostNode:
     kind: "op", "input" (a graph input, on the host) or "output" (a graph output, back to
     the host).  cycles: the accelerator estimate, for explain.  layout: (from, to) -> the
     part of ``transfer`` that is the host's layout transform (packing into or unpacking
-    from the blocked layout; the rest is the link copy), for explain.
+    from the blocked layout; the rest is the link copy), for explain.  program: the host's
+    seconds for launching an accelerator program beyond its tensors, paid by the first
+    node of each chained program (:func:`~compiler.partition.solve.latency`).
     """
 
     name: str
@@ -402,6 +419,7 @@ class CostNode:
     label: str = ""
     cycles: int | None = None
     layout: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    program: float = 0.0
 
 
 def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel, gpu: bool
@@ -478,7 +496,7 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
         b, nb = tensor_bytes(_out_shape(n), cfg)
         tr, lay = _transfers(b, nb, link, cpu, gpu)
         out.append(CostNode(n.name, costs, tuple(n.inputs), b, tr, incapable, "op", label,
-                            cycles, lay))
+                            cycles, lay, cpu.program_seconds() if VTA in costs else 0.0))
     for o in outputs:
         out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
                             label="graph output"))

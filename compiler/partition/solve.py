@@ -162,10 +162,15 @@ def crossings(graph: Sequence[CostNode], assign: Mapping[str, str], *,
 def latency(graph: Sequence[CostNode], assign: Mapping[str, str], *,
             by_program: bool = True) -> float:
     """End-to-end seconds of running ``graph`` with ``assign`` (module docstring): every
-    node's cost on its device plus every copy (:func:`crossings`).  ``by_program=False``:
-    one copy per tensor and device, the pairwise model the minimum cut solves exactly (a
-    lower bound of the executor's)."""
+    node's cost on its device, every copy (:func:`crossings`) and each accelerator
+    program's launch (``CostNode.program`` of its first node).  ``by_program=False``: one
+    copy per tensor and device and no launches, the pairwise model the minimum cut solves
+    exactly (a lower bound of the executor's)."""
     total = sum(n.costs.get(assign[n.name], INF) for n in graph)
+    if by_program:  # each program's launch, paid by its first node
+        first = {k: v for v, k in reversed(programs(graph, assign).items())}
+        nodes = {n.name: n for n in graph}
+        total += sum(nodes[v].program for v in first.values())
     return total + sum(c[4] for c in crossings(graph, assign, by_program=by_program))
 
 
@@ -477,8 +482,11 @@ def explain(p: Partition) -> str:
                      f"{_reason(p, n)}; {_runner_up_text(p, n)}")
     chains = p.chains
     if chains:
+        nodes = {n.name: n for n in p.graph}
+        launch = [nodes[c[0]].program for c in chains]
         lines.append("chained accelerator programs: "
-                     + ", ".join("[" + " ".join(c) + "]" for c in chains))
+                     + ", ".join("[" + " ".join(c) + "]" for c in chains)
+                     + (f" (host launch {_fmt_s(sum(launch))} in all)" if any(launch) else ""))
     b = p.boundaries
     lines.append(f"boundaries: {len(b)}" + ("" if b else " (none)"))
     nodes = {n.name: n for n in p.graph}
