@@ -171,7 +171,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "without a leading axis of samples)")
     add_output_arg(p, "module: write the model's outputs (.npz, by output name)")
     path_arg(p, "--profile", kind="out:file", metavar="FILE",
-             help="module: write the per-layer profile (JSON)")
+             help="module: write the per-layer profile (JSON) and print each op's "
+                  "compile-time estimate against its measured time")
     path_arg(p, "--trace", kind="out:file", metavar="FILE",
              help="module: write a Perfetto/Chrome trace of accelerator and host ops")
     path_arg(p, "--dram-out", kind="out:file", metavar="FILE",
