@@ -34,7 +34,7 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
    same way.
 
     python benchmarks/cost_model.py            # everything (a few minutes)
-    python benchmarks/cost_model.py --quick    # two ops, one model, tiny only (the smoke test)
+    python benchmarks/cost_model.py --quick    # six ops, one model, tiny only (the smoke test)
 
     python benchmarks/cost_model.py --part ops # check 1 only (under a minute)
     python benchmarks/cost_model.py --cached   # the cached CPU model, not calibrated afresh
@@ -111,7 +111,8 @@ OPS = (
         bias=True, requant=Requant(1, 0, 3, per_channel=True), residual=True, relu=True),
         name="conv_res"),
 )
-QUICK_OPS = ("conv1x1", "relu")
+# enough for a rank correlation that means something (two points always give +-1)
+QUICK_OPS = ("conv1x1", "conv_stem", "dense_b8", "maxpool", "relu", "fc_bias")
 STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_latency=400)
 MODELS = {"small_cnn": small_cnn, "islands_cnn": islands_cnn}
 
@@ -355,7 +356,7 @@ def measure_costs(quick: bool = False, *, runs: int = 3, cached: bool = False,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="two ops, one model with two ops free, tiny only (smoke test)")
+                    help="six ops, one model with two ops free, tiny only (smoke test)")
     ap.add_argument("--runs", type=int, default=3, help="measurements per timing (best of)")
     ap.add_argument("--cached", action="store_true",
                     help="the cached host calibration instead of calibrating in this run")
