@@ -79,6 +79,17 @@ def fetched_cycles(p: Program, instrs: list[Instr], deps: Sequence[Collection[in
     return max(retire, default=0) + 1
 
 
+def list_cycles(p: Program) -> int:
+    """Cycles of the list schedule of ``p``'s instructions (fetch left out): what ranks
+    candidate schedules (``schedule.heuristic``), without the reordering and the fetch
+    replay the pass does."""
+    if not all(isinstance(n, Instr) for n in p.nodes):
+        raise VerifyError("interleave needs a program of instructions only")
+    instrs = [n.with_seq(k) for k, n in enumerate(p.nodes)]
+    times = estimate(p, instrs, latest_dependencies(instrs))
+    return max((t[1] for t in times), default=0) + 1
+
+
 def interleave(p: Program) -> Program:
     if not all(isinstance(n, Instr) for n in p.nodes):
         raise VerifyError("interleave needs a program of instructions only")
@@ -113,4 +124,4 @@ def check_order(p: Program) -> None:
         last[ins.module] = ins.seq
 
 
-__all__ = ["interleave", "estimate", "fetched_cycles", "check_order"]
+__all__ = ["interleave", "estimate", "fetched_cycles", "list_cycles", "check_order"]
