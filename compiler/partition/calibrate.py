@@ -38,12 +38,16 @@ class ExecutorTimes:
     samples of one- and two-tensor programs separate the stage's own cost from each
     tensor's); ``host`` as ``(bytes, seconds)``, the mean of a quantize and a dequantize
     step of one shape (float32 and int8: 5 bytes an element, as ``compiler.graph.lower``
-    prices a host step)."""
+    prices a host step), each after another host step; ``after_program``: how much longer
+    the first host step after an accelerator program takes than the same step after a
+    host step (the median over the programs: the simulator's run leaves the host's caches
+    cold)."""
 
     ops: tuple[float, ...]
     pack: tuple[tuple[int, float, float], ...]
     unpack: tuple[tuple[int, float, float], ...]
     host: tuple[tuple[float, float], ...]
+    after_program: float = 0.0
 
 
 def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
@@ -97,9 +101,13 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
                        "accelerator", {"a": f"b{t}.q"}, f"b{t}.r", f"relu{t}") for t in tags]
         nodes += [Node(HostOp("dequantize", f"dq{t}", shape, scale=0.05), "cpu",
                        {"x": f"b{t}.r"}, f"b{t}.out", f"dq{t}") for t in tags]
+        # the first dequantize again, now after a host step: the first host step after a
+        # program runs colder (the accelerator's run evicted the host's caches)
+        nodes.append(Node(HostOp("dequantize", f"dqw{k}", shape, scale=0.05), "cpu",
+                          {"x": f"b{tags[0]}.r"}, f"b{k}.warm", f"dqw{k}"))
         n = c * h * h
         work = float(ActLayout(1, c, h, h, DEFAULT.block_out, DEFAULT.batch).nbytes + n)
-        boundary.append((tags, work, n))
+        boundary.append((k, tags, work, n))
     outputs = [n.output for n in nodes if n.name.startswith(("op", "dq"))]
     module = build_module(nodes, DEFAULT, constants=consts, outputs=outputs)
     best: dict[str, float] = {}
@@ -117,14 +125,15 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
                 best[name] = min(best[name], s)
     finally:
         ex.close()
-    pack, unpack, host = [], [], []
-    for tags, work, n in boundary:
+    pack, unpack, host, cold = [], [], [], []
+    for k, tags, work, n in boundary:
         prog = "+".join(f"relu{t}" for t in tags)
         pack.append((len(tags), work * len(tags), best[f"pack {prog}"]))
         unpack.append((len(tags), work * len(tags), best[f"unpack {prog}"]))
-        host += [(5.0 * n, (best[f"q{t}"] + best[f"dq{t}"]) / 2) for t in tags]
+        host += [(5.0 * n, (best[f"q{t}"] + best[f"dqw{k}"]) / 2) for t in tags]
+        cold.append(best[f"dq{tags[0]}"] - best[f"dqw{k}"])
     return ExecutorTimes(tuple(best[f"op{k}"] for k in range(len(ops))), tuple(pack),
-                         tuple(unpack), tuple(host))
+                         tuple(unpack), tuple(host), float(np.median(cold)))
 
 
 __all__ = ["ExecutorTimes", "measure_in_executor", "random_inputs", "BOUNDARY_SHAPES",

@@ -102,7 +102,8 @@ CALIBRATION_VERSION = 8
 GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
 # pack/unpack: a boundary tensor's NCHW<->blocked transform on the host (runtime.module's
 # pack_host/unpack_host, as the executor runs them); program: the host's fixed cost of one
-# accelerator program launch beyond its tensors (its pack and unpack stages' own time);
+# accelerator program launch beyond its tensors (its pack and unpack stages' own time, and
+# the first host step after it running with cold caches);
 # host: a numpy host step (quantize, dequantize, a float island), per byte it reads and
 # writes
 BOUNDARY_KINDS = ("pack", "unpack", "program", "host")
@@ -348,7 +349,8 @@ def calibrate_cpu(rounds: int = 8) -> CpuModel:
         stage, call, per_byte = fit_cost(pts)
         fits[kind] = (call, 1.0 / max(per_byte, 1e-18))
         program += stage
-    fits["program"] = (program, 1e18)
+    # and the first host step after a program runs colder
+    fits["program"] = (program + max(times.after_program, 0.0), 1e18)
     samples |= {"pack": times.pack, "unpack": times.unpack, "host": times.host}
     return CpuModel(host_key(), fits, samples, factor)
 
