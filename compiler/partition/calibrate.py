@@ -80,7 +80,7 @@ def measure_in_executor(ops: Sequence, rounds: int = 8, *, seed: int = 0,
     from opset import ActLayout, AluStep, Elementwise
     from runtime.devices import open_device
     from runtime.executor import Executor
-    from runtime.host_ops import HostOp
+    from runtime.module import HostOp
     from vta_hw.config import DEFAULT
 
     if rounds < 1:
