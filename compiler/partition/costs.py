@@ -8,9 +8,10 @@
   accelerator ops become one chained program in which the next op's loads may overlap the
   previous op's compute; no discount is modelled for that.
 * CPU: what the graph executor pays for the llvmlite kernels (``cpu_gpu_backends``), measured
-  once per host inside the executor (:mod:`compiler.partition.calibrate`: between
-  accelerator programs and host steps, as in a model; timed alone, back to back, the same
-  kernels ran 1.5-3x faster).  Per kernel kind (a fused-epilogue conv and a narrow-row conv
+  once per host inside the executor (:mod:`compiler.partition.calibrate`: one after
+  another, as in a run of host kernels; the first host step after an accelerator program
+  runs about 2x slower with cold caches, which is priced with the program's launch).
+  Per kernel kind (a fused-epilogue conv and a narrow-row conv
   with a separate requantization pass are different kinds), calibration ops from the test
   models' sizes to ImageNet layers give ``(work, seconds)`` samples and one line
   ``overhead + work / rate`` is fitted by least squares of the relative error
@@ -25,7 +26,9 @@
   device's link (:mod:`runtime.links`, the table the executor models its copies with:
   bandwidth and per-transfer latency; the board's UART at its baud rate, 10 bits per byte),
   and packed from (``pack`` kind) or unpacked to (``unpack``) NCHW on the host, as the
-  executor's ``pack_host``/``unpack_host`` cost inside a run.
+  executor's ``pack_host``/``unpack_host`` cost inside a run; each program launch adds its
+  pack and unpack stages' own time and the cold host step after it (``program`` kind,
+  ``CostNode.program``).
 """
 
 from __future__ import annotations
