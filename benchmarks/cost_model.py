@@ -6,30 +6,35 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
    estimate (``compile_op(op, cfg).estimated_cycles``, what the partitioner prices) against
    the cycles of running the op on the ``sim`` device (exact), on each config.  CPU: the
    host's CPU model, calibrated at the start of this run (``--cached``: the cached one), on
-   ops its calibration never saw, against the op's llvmlite kernel timed here the way the
-   calibration times (each op called once in turn, best of several rounds).  Ops:
-   convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1
-   and 2), dense (batch 1 and 4), max/avg/global pooling, element-wise add and ReLU.  Per
-   device: Spearman rank correlation and mean absolute relative error ``|est - meas| / meas``.
+   ops its calibration never saw, against the op as the executor runs it, timed the way
+   the calibration times (:func:`compiler.partition.calibrate.measure_in_executor`: one
+   module, each op between accelerator programs and host steps, best over the rounds).
+   Ops: convolutions (3x3, 1x1, stride 2, a wide one), depthwise (stride 1 and 2), dense
+   (batch 1, 4 and 8), max/avg/global pooling, element-wise add and ReLU, and three as the
+   quantizer emits them (bias, per-channel requantization, a residual, an 8x8 global-pool
+   depthwise).  Per device: Spearman rank correlation and mean absolute relative error
+   ``|est - meas| / meas``.
 2. **Exhaustive check on small graphs.**  Small CNNs (``tests/compiler/graph/lower_models``)
    quantized and lowered with every legal assignment of their opset ops to {vta, cpu}
    (:func:`compiler.partition.baselines.assignments`), each run on the simulator; its
    end-to-end time is what the partitioner minimizes, measured: the executor profile's
    ``latency_ms`` (one sample alone: accelerator cycles at the config's clock and the
    copies over the device's link modelled -- the simulator has no link to time -- host
-   steps and the layout packing at the boundaries measured), best of several runs.  The
-   few fastest, the chosen one and the baselines are then measured twice more,
-   alternating (the least of a hundred noisy first-pass times is biased low).  The
-   partition chosen must be within 5% of the best measured assignment.  Configs: ``tiny``,
-   ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle and 400 cycles of
-   DRAM latency).
+   steps and the layout packing at the boundaries measured).  Fairly: every assignment is
+   loaded once and measured in round-robin rounds (each round runs each once, in turn, so
+   a burst of load hits them alike), then the contenders (within 15% of the fastest),
+   the chosen partition and the baselines get twice as many rounds more, and each is the
+   least of its runs -- the ones compared have had the same number of runs.  The
+   partition chosen must be within 5% of the best measured assignment.  Configs:
+   ``tiny``, ``default`` and ``starved`` (``default`` with 1 DRAM byte per cycle and 400
+   cycles of DRAM latency).
 3. **Cost-based against the baselines** on each (model, config): all-accelerator (every opset
    op on the accelerator) and onnxruntime-style greedy claiming
    (:func:`compiler.partition.baselines.greedy_claim`, targets vta then cpu), measured the
    same way.
 
     python benchmarks/cost_model.py            # everything (a few minutes)
-    python benchmarks/cost_model.py --quick    # two ops, one model, tiny only (the smoke test)
+    python benchmarks/cost_model.py --quick    # six ops, one model, tiny only (the smoke test)
 
     python benchmarks/cost_model.py --part ops # check 1 only (under a minute)
     python benchmarks/cost_model.py --cached   # the cached CPU model, not calibrated afresh
@@ -37,14 +42,14 @@ Three checks, all measured in this run (docs/graph.md, "The cost model"):
 Summary line: ``cost_model: acc_spearman=<x> acc_mare=<x> cpu_spearman=<x> cpu_mare=<x>
 within_5pct=<k>/<n> partition_vs_best=<x> beats_both=<k>/<n>`` (``partition_vs_best``: the
 worst over the graphs of chosen/best measured time; ``--part`` keeps the items of the
-checks run).
+checks run).  :func:`measure_costs` returns the same figures (and the tables) to
+``benchmarks/hetero.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,13 +63,8 @@ from compiler.graph.lower import Lowered, lower  # noqa: E402
 from compiler.graph.pipeline import run_quantization  # noqa: E402
 from compiler.graph.quantize import samples_from_arrays  # noqa: E402
 from compiler.partition.baselines import assignments, greedy_claim  # noqa: E402
-from compiler.partition.costs import (  # noqa: E402
-    CpuModel,
-    bound_kernel,
-    cpu_model,
-    measure_in_rotation,
-    random_inputs,
-)
+from compiler.partition.calibrate import measure_in_executor, random_inputs  # noqa: E402
+from compiler.partition.costs import CpuModel, calibrate_cpu, cpu_model  # noqa: E402
 from opset import (  # noqa: E402
     AluStep,
     Conv2d,
@@ -100,8 +100,19 @@ OPS = (
     GlobalAvgPool(1, 64, 14, 14, name="gap"),
     Elementwise((1, 32, 28, 28), (AluStep("add"),), name="add"),
     Elementwise((1, 64, 14, 14), (AluStep("max", 0),), name="relu"),
+    # as the quantizer emits them: bias, per-channel requantization, a residual, global
+    # pooling as an 8x8 depthwise (short programs: on slow DRAM, fetching their
+    # instructions is most of their time)
+    Dense(1, 8, 10, epilogue=Epilogue(bias=True, requant=Requant(1, 0, 1, per_channel=True)),
+          name="fc_bias"),
+    DepthwiseConv2d(1, 8, 8, 8, 8, 8, epilogue=Epilogue(requant=Requant(21695, 19)),
+                    name="gap_dw8x8"),
+    Conv2d(1, 8, 8, 8, 8, 3, 3, pad=1, epilogue=Epilogue(
+        bias=True, requant=Requant(1, 0, 3, per_channel=True), residual=True, relu=True),
+        name="conv_res"),
 )
-QUICK_OPS = ("conv1x1", "relu")
+# enough for a rank correlation that means something (two points always give +-1)
+QUICK_OPS = ("conv1x1", "conv_stem", "dense_b8", "maxpool", "relu", "fc_bias")
 STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_latency=400)
 MODELS = {"small_cnn": small_cnn, "islands_cnn": islands_cnn}
 
@@ -157,13 +168,11 @@ def accelerator_rows(ops, configs: list[HwConfig]) -> list[OpRow]:
 
 
 def cpu_rows(ops, model: CpuModel, runs: int) -> list[OpRow]:
-    """The CPU model against each op's kernel, timed as the calibration times (one call of
-    each op in turn, best over ``4 * runs`` rounds: each kernel between other kernels, as
-    in a graph)."""
-
-    rng = np.random.default_rng(1)
-    meas = measure_in_rotation([bound_kernel(op, rng) for op in ops],
-                               rounds=4 * runs)
+    """The CPU model against each op as the executor runs it (timed the way the
+    calibration times, :func:`compiler.partition.calibrate.measure_in_executor`: every op
+    once per round between accelerator programs and host steps, best over ``4 * runs``
+    rounds)."""
+    meas = measure_in_executor(ops, rounds=4 * runs, seed=1).ops
     return [OpRow("cpu", "host", op.name, model.op_seconds(op), float(t))
             for op, t in zip(ops, meas, strict=True)]
 
@@ -184,15 +193,53 @@ def quantized(make) -> object:
     return run_quantization(g, samples_from_arrays(g, calib()))
 
 
-def measured_seconds(low: Lowered, x: np.ndarray, runs: int) -> float:
-    """One sample end to end, as the executor's profile gives it (``latency_ms``:
-    accelerator cycles at the clock and link copies modelled, host steps and layout
-    packing measured), best of ``runs``."""
-    ex = Executor(low.module, open_device("sim", low.module.config))
-    try:
-        return min(ex.run({"x": x}).profile["totals"]["latency_ms"] for _ in range(runs)) / 1e3
-    finally:
-        ex.close()
+def stage_seconds(run) -> dict[tuple, float]:
+    """Seconds of each stage of a one-sample run, from its trace: host steps, the packing
+    and unpacking of each program's boundary tensors, each program's cycles at the clock
+    and its link copies -- the stages whose sum is the profile's ``latency_ms``."""
+    out: dict[tuple, float] = {}
+    for ev in run.events:
+        if ev.get("ph") == "X" and (ev["pid"], ev["tid"]) in ((1, 0), (1, 1), (0, 0), (0, 2)):
+            key = (ev["pid"], ev["tid"], ev["name"])
+            out[key] = out.get(key, 0.0) + ev["dur"] * 1e-6
+    return out
+
+
+class Timer:
+    """Lowered assignments measured end to end, as the executor runs one sample: the
+    profile's ``latency_ms`` stages (accelerator cycles at the clock and link copies
+    modelled, host steps and the layout packing measured), each stage the least over the
+    runs made (the least disturbed run of each step: the sum of the totals' minimum would
+    need every step undisturbed in one run, which on a loaded machine is luck, and the
+    steps that every assignment shares would decide the ranking).  Each assignment stays
+    loaded on its own simulator, so a round measures only runs."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.executors: dict[tuple, Executor] = {}
+
+    def add(self, key: tuple, low: Lowered) -> None:
+        if key not in self.executors:
+            ex = Executor(low.module, open_device("sim", low.module.config))
+            ex.run({"x": self.x})  # warm-up: page faults, first calls
+            self.executors[key] = ex
+
+    def rounds(self, keys: list[tuple], count: int, stages: dict[tuple, dict]) -> dict:
+        """``count`` rounds, each running every one of ``keys`` once in turn (so a burst
+        of load on the shared machine hits them alike); ``stages`` keeps each one's least
+        time per stage.  Returns each key's seconds (the sum of its stages' least)."""
+        for _ in range(count):
+            for k in keys:
+                run = self.executors[k].run({"x": self.x})
+                best = stages.setdefault(k, {})
+                for st, t in stage_seconds(run).items():
+                    best[st] = min(best.get(st, np.inf), t)
+        return {k: sum(stages[k].values()) for k in keys}
+
+    def close(self) -> None:
+        for ex in self.executors.values():
+            ex.close()
+        self.executors = {}
 
 
 @dataclass(frozen=True)
@@ -206,15 +253,21 @@ class GraphResult:
     all_vta: float
     greedy: float
     chosen_assignment: dict
+    predicted: float  # the chosen partition's modelled seconds
+    best_predicted: float  # the cost model's seconds of the best measured assignment
 
 
 def check_graph(name: str, q, cfg: HwConfig, cpu: CpuModel, runs: int,
                 free: int | None) -> GraphResult:
     """Measure every legal assignment of ``q``'s opset ops on ``cfg`` (only the first
     ``free`` ops varied when given, the rest on the CPU), partitioned with the CPU model
-    ``cpu``; then measure again, alternating, the few fastest, the chosen partition,
-    all-accelerator and greedy claiming (the minimum of a hundred noisy first-pass times
-    is biased low: the re-measured candidates are compared on equal terms)."""
+    ``cpu``, fairly: ``runs`` round-robin rounds over every assignment, then ``2 * runs``
+    more over the contenders (within 15% of the fastest so far) together with the chosen
+    partition, all-accelerator and greedy claiming; then the leader and the chosen one
+    (and the baselines) head to head with ``3 * runs`` fresh rounds, whose result is
+    reported (:class:`Timer`: each stage its least over the rounds)."""
+    from compiler.partition.solve import latency
+
     x = calib(1, seed=5)["x"][0]
     chosen = lower(q, cfg, targets=("vta", "cpu"), cpu=cpu)
     graph = chosen.partition.graph
@@ -224,23 +277,34 @@ def check_graph(name: str, q, cfg: HwConfig, cpu: CpuModel, runs: int,
     def key(assign) -> tuple:
         return tuple(sorted((n, assign[n]) for n in ops))
 
-    def build(k: tuple) -> Lowered:
-        return lower(q, cfg, targets=("vta", "cpu"), pins=dict(k), cpu=cpu)
-
-    times = {key(a): measured_seconds(build(key(a)), x, runs)
-             for a in assignments(graph, ("vta", "cpu"), fixed)}
     k_chosen = key(chosen.partition.assignment)
     k_greedy = key(greedy_claim(graph, ("vta", "cpu")).assignment)
     k_vta = key(dict.fromkeys(ops, "vta"))
-    again = {*sorted(times, key=times.get)[:3], k_chosen, k_greedy, k_vta}
-    lowered = {k: build(k) for k in again}
-    final = {k: times.get(k, np.inf) for k in again}
-    for _ in range(2):
-        for k in again:
-            final[k] = min(final[k], measured_seconds(lowered[k], x, runs))
-    best = min(final, key=final.get)
-    return GraphResult(name, cfg.name, len(times), final[k_chosen], final[best], dict(best),
-                       final[k_vta], final[k_greedy], dict(k_chosen))
+    every = [key(a) for a in assignments(graph, ("vta", "cpu"), fixed)]
+    timer = Timer(x)
+    try:
+        # the baselines too when ``free`` leaves them out of the enumeration
+        for k in dict.fromkeys([*every, k_chosen, k_greedy, k_vta]):
+            timer.add(k, lower(q, cfg, targets=("vta", "cpu"), pins=dict(k), cpu=cpu))
+        stages: dict[tuple, dict] = {}
+        first = timer.rounds(list(timer.executors), runs, stages)
+        fastest = min(first[k] for k in every)
+        again = list(dict.fromkeys([*(k for k in every if first[k] <= 1.15 * fastest),
+                                    k_chosen, k_greedy, k_vta]))
+        second = timer.rounds(again, 2 * runs, stages)
+        lead = min((k for k in again if k in every or k == k_chosen), key=second.get)
+        # the chosen one against the winner, afresh: the least of many near-equal noisy
+        # contenders is biased low (the winner's curse), so the comparison is redone with
+        # new runs, the baselines alongside
+        final = timer.rounds(list(dict.fromkeys([lead, k_chosen, k_greedy, k_vta])),
+                             3 * runs, {})
+    finally:
+        timer.close()
+    best = min((lead, k_chosen), key=final.get)
+    return GraphResult(name, cfg.name, len(every), final[k_chosen], final[best], dict(best),
+                       final[k_vta], final[k_greedy], dict(k_chosen),
+                       chosen.partition.seconds,
+                       latency(graph, {**chosen.partition.assignment, **dict(best)}))
 
 
 def short(assign: dict) -> str:
@@ -249,74 +313,104 @@ def short(assign: dict) -> str:
     return ",".join(on) if on else "(all cpu)"
 
 
+def measure_costs(quick: bool = False, *, runs: int = 3, cached: bool = False,
+                  part: str = "all", emit=None) -> dict:
+    """The three checks (module docstring) as figures, for ``benchmarks/hetero.py``:
+    ``cost_rank_corr_acc`` and ``cost_rank_corr_cpu`` (Spearman of estimate against
+    measurement per device), ``partition_vs_best`` (the worst over the enumerated graphs and
+    configs of the chosen partition's measured time over the best assignment's),
+    ``acc_mare``, ``cpu_mare``, ``within_5pct``, ``beats_both`` (``k/n`` strings),
+    ``table`` (the printed tables, one string) and ``summary`` (the ``cost_model: ...``
+    line).  ``emit``: called with each line as it is ready (``print`` streams them)."""
+    if part not in ("ops", "graphs", "all"):
+        raise ValueError(f"part must be ops, graphs or all, got {part!r}")
+    if quick:
+        ops = [op for op in OPS if op.name in QUICK_OPS]
+        configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
+    else:
+        ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
+    # calibrated in this run (fewer rounds when quick), on the machine as loaded now, like
+    # the measurements
+    model = cpu_model() if cached else calibrate_cpu(rounds=3 if quick else 8)
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if emit is not None:
+            emit(line)
+
+    figures: dict = {}
+    if part in ("ops", "all"):
+        figures |= per_op_report(ops, configs, model, runs, out)
+    if part in ("graphs", "all"):
+        figures |= graphs_report(models, configs, model, runs, free, out)
+    summary = "cost_model: " + " ".join(
+        f"{k}={v:.4f}" if k.endswith("mare") else f"{k}={v:.3f}" if isinstance(v, float)
+        else f"{k}={v}" for k, v in figures.items())
+    return {"cost_rank_corr_acc": figures.get("acc_spearman"),
+            "cost_rank_corr_cpu": figures.get("cpu_spearman"),
+            "partition_vs_best": figures.get("partition_vs_best"),
+            **figures, "table": "\n".join(lines), "summary": summary}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="two ops, one model with three ops free, tiny only (smoke test)")
+                    help="six ops, one model with two ops free, tiny only (smoke test)")
     ap.add_argument("--runs", type=int, default=3, help="measurements per timing (best of)")
     ap.add_argument("--cached", action="store_true",
                     help="the cached host calibration instead of calibrating in this run")
     ap.add_argument("--part", choices=("ops", "graphs", "all"), default="all",
                     help="per-op estimates only, graphs only, or both")
     args = ap.parse_args()
-    if args.quick:
-        ops = [op for op in OPS if op.name in QUICK_OPS]
-        configs, models, free = [preset("tiny")], {"small_cnn": small_cnn}, 2
-    else:
-        ops, configs, models, free = list(OPS), [preset("tiny"), DEFAULT, STARVED], MODELS, None
-    if args.cached:
-        model = cpu_model()
-    else:  # calibrated in this run, on the machine as loaded now, like the measurements
-        with tempfile.TemporaryDirectory() as d:
-            model = cpu_model(Path(d), recalibrate=True)
-    summary = []
-    if args.part in ("ops", "all"):
-        summary += per_op_report(ops, [c for c in configs if c.name != "starved"], model,
-                                 args.runs)
-    if args.part in ("graphs", "all"):
-        summary += graphs_report(models, configs, model, args.runs, free)
-    print("cost_model: " + " ".join(summary))
+    r = measure_costs(args.quick, runs=args.runs, cached=args.cached, part=args.part,
+                      emit=lambda line: print(line, flush=True))
+    print(r["summary"])
     return 0
 
 
-def per_op_report(ops, configs: list[HwConfig], model: CpuModel, runs: int) -> list[str]:
-    """Check 1: the table, and ``key=value`` summary items."""
+def per_op_report(ops, configs: list[HwConfig], model: CpuModel, runs: int, out) -> dict:
+    """Check 1: the table (through ``out``), and its figures."""
     acc = accelerator_rows(ops, configs)
     cpu = cpu_rows(ops, model, runs)
-    print("1. per-op estimates (accelerator: cycles, estimate vs simulated; cpu: seconds)")
-    print("\n".join(per_op_table(acc + cpu)))
-    out = []
+    out("1. per-op estimates (accelerator: cycles, estimate vs simulated; cpu: seconds as "
+        "the executor runs it)")
+    for line in per_op_table(acc + cpu):
+        out(line)
+    figures: dict = {}
     for dev, rows in (("acc", acc), ("cpu", cpu)):
         est = np.array([r.estimate for r in rows])
         meas = np.array([r.measured for r in rows])
         rho, err = spearman(est, meas), mare(est, meas)
-        print(f"  {dev}: ops={len(rows)} spearman={rho:.3f} mean_abs_rel_err={err:.3f}")
-        out += [f"{dev}_spearman={rho:.3f}", f"{dev}_mare={err:.4f}"]
-    return out
+        out(f"  {dev}: ops={len(rows)} spearman={rho:.3f} mean_abs_rel_err={err:.3f}")
+        figures |= {f"{dev}_spearman": rho, f"{dev}_mare": err}
+    return figures
 
 
 def graphs_report(models, configs: list[HwConfig], cpu: CpuModel, runs: int,
-                  free: int | None) -> list[str]:
-    """Checks 2 and 3: the table, and ``key=value`` summary items."""
-    print("\n2./3. every assignment measured end to end (ms, the profile's latency_ms: "
-          "accelerator and link copies at the clock, host measured)")
-    print(f"{'model':<12}{'config':<9}{'n':>5}{'chosen':>9}{'best':>9}{'ratio':>7}"
-          f"{'all-vta':>9}{'greedy':>9}  chosen on vta / best on vta")
+                  free: int | None, out) -> dict:
+    """Checks 2 and 3: the table (through ``out``), and its figures."""
+    out("")
+    out("2./3. every assignment measured end to end (ms, the profile's latency_ms: "
+        "accelerator and link copies at the clock, host measured; pred: the cost model's)")
+    out(f"{'model':<12}{'config':<9}{'n':>5}{'chosen':>9}{'pred':>8}{'best':>9}{'pred':>8}"
+        f"{'ratio':>7}{'all-vta':>9}{'greedy':>9}  chosen on vta / best on vta")
     results = []
     for mname, make in models.items():
         q = quantized(make)
         for cfg in configs:
             r = check_graph(mname, q, cfg, cpu, runs, free)
             results.append(r)
-            print(f"{r.model:<12}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
-                  f"{r.best * 1e3:>9.3f}{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
-                  f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
-                  f"{short(r.best_assignment)}", flush=True)
+            out(f"{r.model:<12}{r.config:<9}{r.count:>5}{r.chosen * 1e3:>9.3f}"
+                f"{r.predicted * 1e3:>8.3f}{r.best * 1e3:>9.3f}{r.best_predicted * 1e3:>8.3f}"
+                f"{r.chosen / r.best:>7.3f}{r.all_vta * 1e3:>9.3f}"
+                f"{r.greedy * 1e3:>9.3f}  {short(r.chosen_assignment)} / "
+                f"{short(r.best_assignment)}")
     within = sum(r.chosen <= 1.05 * r.best for r in results)
     worst = max(r.chosen / r.best for r in results)
     beats = sum(r.chosen < r.all_vta and r.chosen < r.greedy for r in results)
-    return [f"within_5pct={within}/{len(results)}", f"partition_vs_best={worst:.3f}",
-            f"beats_both={beats}/{len(results)}"]
+    return {"within_5pct": f"{within}/{len(results)}", "partition_vs_best": worst,
+            "beats_both": f"{beats}/{len(results)}"}
 
 
 if __name__ == "__main__":

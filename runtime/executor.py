@@ -16,7 +16,10 @@ kind, device, macs, ``cycles`` on the accelerator or ``seconds`` on a host devic
 and ``totals`` (``accelerator_cycles``, ``macs_total``, ``macs_on_accelerator``,
 ``host_seconds``, ``samples`` and ``estimated_latency_ms``: per sample, accelerator cycles
 at the config's ``target_clock_mhz`` plus host seconds, run one after the other, without
-copies or layout packing).
+copies or layout packing).  Where the module records the partitioner's estimates
+(``meta["estimates"]``, written by ``vta compile``), each layer also has ``estimated_s`` and
+``measured_s`` (per sample) and the totals ``partition_estimate_ms``, the estimate of
+``latency_ms``.
 
 The batch's pipelined schedule (:mod:`runtime.pipeline`): each sample is a chain of
 stages -- host steps and the packing/unpacking of a program's boundary tensors (measured),
@@ -332,17 +335,20 @@ class Executor:
                  "args": {"name": "layout pack/unpack"}}]
 
     def _profile(self, layers: list[dict[str, Any]], samples: int) -> dict[str, Any]:
+        _estimates(layers, self.module.meta, self.cfg.target_clock_mhz, samples)
         acc = [e for e in layers if "cycles" in e]
         cycles = sum(e["cycles"] for e in acc)
         host = sum(e["seconds"] for e in layers if "seconds" in e)
         macs = sum(e["macs"] for e in layers)
         latency = (cycles / (self.cfg.target_clock_mhz * 1e3) + host * 1e3) / samples
         memory = self.module.memory
+        est = self.module.meta.get("estimated_latency_s")
         return {"layers": layers, "totals": {
             "accelerator_cycles": cycles, "macs_total": macs,
             "macs_on_accelerator": sum(e["macs"] for e in acc), "host_seconds": host,
             "samples": samples, "clock_mhz": self.cfg.target_clock_mhz,
-            "estimated_latency_ms": latency},
+            "estimated_latency_ms": latency,
+            **({"partition_estimate_ms": est * 1e3} if est is not None else {})},
             **({"memory": memory.summary()} if memory is not None else {})}
 
 
@@ -389,6 +395,23 @@ def _logical_shape(layout: Mapping[str, Any]) -> tuple[int, ...]:
     if layout["kind"] == "wgt":
         return tuple(int(layout[k]) for k in ("o", "i", "kh", "kw"))
     return tuple(int(layout[k]) for k in ("n", "c", "h", "w"))
+
+
+def _estimates(layers: list[dict[str, Any]], meta: Mapping[str, Any], mhz: float,
+               samples: int) -> None:
+    """Each layer's compile-time estimate beside its measurement, per sample, in seconds
+    (``estimated_s``, ``measured_s``: host seconds, or accelerator cycles at ``mhz``),
+    where the module's manifest records the partitioner's estimates (``meta["estimates"]``
+    by step name; an entry of several chained ops, ``a+b``, sums theirs)."""
+    est = meta.get("estimates")
+    if not isinstance(est, Mapping):
+        return
+    for e in layers:
+        parts = e["name"].split("+")
+        if all(p in est for p in parts):
+            spent = e["seconds"] if "seconds" in e else e["cycles"] / (mhz * 1e6)
+            e["estimated_s"] = float(sum(est[p] for p in parts))
+            e["measured_s"] = spent / samples
 
 
 def _entry(layers: dict[str, dict[str, Any]], name: str, kind: str, device: str, macs: int,

@@ -48,7 +48,7 @@ from compiler.graph.ir import Node as IrNode
 from compiler.graph.quantize import QuantizedGraph
 from compiler.graph.shapes import infer_node
 from compiler.module_builder import Node, Quant, build_module, chain_options
-from compiler.partition import AcceleratorCost, accelerator_cost, partition
+from compiler.partition import AcceleratorCost, CpuModel, accelerator_cost, cpu_model, partition
 from compiler.partition.gpu_model import GPUS, GpuSpec, gpu_cost
 from compiler.partition.modules import assign, op_nodes
 from compiler.partition.solve import Partition
@@ -57,9 +57,7 @@ from runtime.module import HostOp, HostOpError, Module, OnnxHostOp, is_host_op
 from vta_hw.config import HwConfig
 
 ALIAS_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
-# a host step's CPU cost for the partitioner: per-call overhead, a memory pass, its MACs
-_BOUNDARY_SECONDS = 5e-6
-_BOUNDARY_BYTES_PER_SECOND = 1e9
+# a host step's MACs (a float convolution's) at a numpy/BLAS rate, beside its memory pass
 _HOST_MACS_PER_SECOND = 2e10
 
 
@@ -209,16 +207,20 @@ def float_module_nodes(graph: Graph) -> tuple[list[Node], dict[str, np.ndarray],
     return nodes, constants, list(graph.outputs)
 
 
-def _host_step(op: object) -> tuple[tuple[int, ...], float] | None:
-    """The partitioner's view of a host step: its shape and a CPU-only cost (a memory pass
-    over its bytes, plus its MACs at a numpy/BLAS rate)."""
-    if not is_host_op(op):
-        return None
-    nbytes = int(np.prod(op.shape)) * 5
-    shape = op.shape if 1 <= len(op.shape) <= 4 else (  # the cost model takes rank 1 to 4
-        (1,) if not op.shape else (*op.shape[:3], int(np.prod(op.shape[3:]))))
-    return shape, (_BOUNDARY_SECONDS + nbytes / _BOUNDARY_BYTES_PER_SECOND
-                      + op.macs / _HOST_MACS_PER_SECOND)
+def _host_pricer(cpu: CpuModel) -> Callable[[object], tuple[tuple[int, ...], float] | None]:
+    """The partitioner's view of a host step: its shape and a CPU-only cost, the CPU
+    model's ``host`` kind (what the executor paid for quantize and dequantize steps, per
+    byte read and written: float32 in and int8 out, 5 bytes an element) plus its MACs at a
+    numpy/BLAS rate.  The same for every assignment, so it moves no op; it makes the
+    estimated latency, and the profile's estimate of each step, what the executor pays."""
+    def price(op: object) -> tuple[tuple[int, ...], float] | None:
+        if not is_host_op(op):
+            return None
+        nbytes = int(np.prod(op.shape)) * 5
+        shape = op.shape if 1 <= len(op.shape) <= 4 else (  # the cost model takes rank 1-4
+            (1,) if not op.shape else (*op.shape[:3], int(np.prod(op.shape[3:]))))
+        return shape, cpu.seconds("host", nbytes) + op.macs / _HOST_MACS_PER_SECOND
+    return price
 
 
 def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], AcceleratorCost]:
@@ -281,8 +283,9 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
     if gpu is not None and not isinstance(gpu, GpuSpec):
         raise LowerError(f"gpu: expected a GpuSpec (compiler.partition.gpu_model.gpu_spec"
                          f"(NAME)), got {type(gpu).__name__}")
+    cpu = partition_kw.get("cpu") or cpu_model()
     dag, graph_inputs, out_nodes = op_nodes(
-        nodes, constants, outputs, _host_step,
+        nodes, constants, outputs, _host_pricer(cpu),
         None if gpu is None else lambda op: gpu_cost(op, gpu).seconds)
     pins = dict(pins or {})
     known = {n.step_name for n in nodes}
@@ -299,7 +302,7 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
         else:
             dag = [replace(n, cpu_seconds=math.inf) if n.op is not None else n for n in dag]
         wanted = (*wanted, "cpu")
-    partition_kw = {"accelerator": _priced_as_built(nodes), **partition_kw}
+    partition_kw = {"accelerator": _priced_as_built(nodes), **partition_kw, "cpu": cpu}
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))
@@ -307,8 +310,18 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
     if gpu is not None:
         meta["gpu_spec"] = gpu.name
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
-                          meta=meta)
+                          meta={**meta, **estimates_meta(p)})
     return Lowered(module, placed, p)
+
+
+def estimates_meta(p: Partition) -> dict[str, object]:
+    """What the partitioner estimated, for the module manifest (``meta``), so the run's
+    profile can show each op's estimate beside its measurement: ``estimates`` (step name
+    -> seconds on the device it was assigned) and ``estimated_latency_s`` (the whole
+    graph, copies included)."""
+    return {"estimates": {n.name: float(n.costs[p.assignment[n.name]]) for n in p.graph
+                          if n.kind == "op"},
+            "estimated_latency_s": float(p.seconds)}
 
 
 __all__ = ["LowerError", "Lowered", "lower", "lower_float", "module_nodes",

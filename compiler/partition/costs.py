@@ -1,21 +1,26 @@
 """What each op costs on each device, and what each device boundary costs, in seconds.
 
 * Accelerator: the cycles the operator compiler estimates for its default schedule
-  (``CompiledOp.estimated_cycles``, the ``interleave`` pass's list schedule, ~0.3% from the
-  simulator) at ``HwConfig.target_clock_mhz``.  Capability is the compiler's own verdict: an
-  op it refuses (any :class:`VtaError` from ``compile_op``) cannot run there.  Consecutive
+  (``CompiledOp.estimated_cycles``: the ``interleave`` pass's list schedule with
+  instruction fetch in the loop, within a few cycles of the simulator) at
+  ``HwConfig.target_clock_mhz``.  Capability is the compiler's own verdict: an op it
+  refuses (any :class:`VtaError` from ``compile_op``) cannot run there.  Consecutive
   accelerator ops become one chained program in which the next op's loads may overlap the
   previous op's compute; no discount is modelled for that (the estimate stays an upper
   bound, and the partition it gives is the one a non-overlapping executor would want).
-* CPU: a model of the llvmlite kernels (``cpu_gpu_backends.quantized_op``) calibrated once on
-  this host: for each kernel kind (a fused-epilogue conv and a narrow-row conv with a
-  separate requantization pass are different kinds), six kernels from small to
-  ImageNet-layer sizes are timed and the time is interpolated in the work (MACs plus the
-  weight bytes at a per-kind fitted factor for GEMM kinds, bytes touched for ALU kinds and
-  layout transforms), extrapolated as ``overhead + work / rate`` beyond them
-  (:class:`CpuModel`).  The fit is cached as JSON under the VTA cache directory keyed by the
-  host (:func:`cpu_model`).  Float ops the CPU runs without an opset description carry their
-  own CPU cost (:class:`OpNode.cpu_seconds`).
+* CPU: what the graph executor pays for the llvmlite kernels (``cpu_gpu_backends``), measured
+  once per host inside the executor (:mod:`compiler.partition.calibrate`: one after
+  another, as in a run of host kernels; the first host step after an accelerator program
+  runs about 2x slower with cold caches, which is priced with the program's launch).
+  Per kernel kind (a fused-epilogue conv and a narrow-row conv
+  with a separate requantization pass are different kinds), calibration ops from the test
+  models' sizes to ImageNet layers give ``(work, seconds)`` samples and one line
+  ``overhead + work / rate`` is fitted by least squares of the relative error
+  (:func:`fit_cost`); work is MACs plus the weight bytes at a per-kind fitted factor for
+  GEMM kinds, bytes touched for ALU kinds (:class:`CpuModel`).  The fit is cached as JSON
+  under the VTA cache directory keyed by the host (:func:`cpu_model`).  Float ops the CPU
+  runs without an opset description carry their own CPU cost (:class:`OpNode.cpu_seconds`;
+  the lowering prices its host steps with the model's ``host`` kind).
 * GPU: priced when the caller describes a GPU (a :class:`~compiler.partition.gpu_model.GpuSpec`:
   a roofline over the op's GPU kernels, :mod:`~compiler.partition.gpu_model`) or gives a
   node's GPU cost directly (``OpNode.gpu_seconds``, a cost table, which wins); the copies
@@ -25,7 +30,10 @@
   layout (:class:`opset.layout.ActLayout`, what the accelerator reads and writes) over the
   device's link (:mod:`runtime.links`, the table the executor models its copies with:
   bandwidth and per-transfer latency; the board's UART at its baud rate, 10 bits per byte),
-  and packed from or unpacked to NCHW on the host (the CPU model's ``layout`` rate).
+  and packed from (``pack`` kind) or unpacked to (``unpack``) NCHW on the host, as the
+  executor's ``pack_host``/``unpack_host`` cost inside a run; each program launch adds its
+  pack and unpack stages' own time and the cold host step after it (``program`` kind,
+  ``CostNode.program``).
 """
 
 from __future__ import annotations
@@ -34,7 +42,6 @@ import hashlib
 import json
 import os
 import platform
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,10 +107,16 @@ def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
 
 
 # ----------------------------------------------------------------------------- CPU model
-CALIBRATION_VERSION = 7
-CPU_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense", "elementwise", "pool",
-             "layout")
+CALIBRATION_VERSION = 8
 GEMM_KINDS = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense")
+# pack/unpack: a boundary tensor's NCHW<->blocked transform on the host (runtime.module's
+# pack_host/unpack_host, as the executor runs them); program: the host's fixed cost of one
+# accelerator program launch beyond its tensors (its pack and unpack stages' own time, and
+# the first host step after it running with cold caches);
+# host: a numpy host step (quantize, dequantize, a float island), per byte it reads and
+# writes
+BOUNDARY_KINDS = ("pack", "unpack", "program", "host")
+CPU_KINDS = (*GEMM_KINDS, "elementwise", "pool", *BOUNDARY_KINDS)
 
 
 def cpu_features(op) -> tuple[str, float, float]:
@@ -138,51 +151,75 @@ def cpu_features(op) -> tuple[str, float, float]:
     raise PartitionError(f"no CPU cost model for {type(op).__name__} ({getattr(op, 'name', op)})")
 
 
+def fit_cost(points: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
+    """Non-negative ``(overhead, c_1, ..., c_k)`` of ``seconds = overhead + sum c_i x_i``
+    from samples ``(x_1, ..., x_k, seconds)``, by least squares of the *relative* error
+    (each sample weighted by 1 / seconds: a 60 us kernel's 20 us error matters as much as
+    a 6 ms kernel's 2 ms).  A term whose coefficient comes out negative (the samples
+    cannot tell it apart from the others) is dropped and the rest refitted."""
+    if not points:
+        raise PartitionError("fit_cost: no samples to fit")
+    x = np.array([[1.0, *p[:-1]] for p in points], float)
+    t = np.array([p[-1] for p in points], float)
+    keep = list(range(x.shape[1]))
+    coef = np.zeros(x.shape[1])
+    while keep:
+        a = x[:, keep] / t[:, None]
+        sol, *_ = np.linalg.lstsq(a, np.ones(len(t)), rcond=None)
+        if np.all(sol >= 0):
+            coef[:] = 0.0
+            coef[keep] = sol
+            break
+        keep.pop(int(np.argmin(sol)))
+    return tuple(float(c) for c in coef)
+
+
 def fit_weight_factor(points: Sequence[tuple[float, float, float]]) -> float:
     """MACs one weight byte costs as much as, >= 0, from ``(macs, weight bytes, seconds)``
-    samples: least squares of ``seconds = overhead + macs * x + weight_bytes * y``, ``y / x``
-    (0 when the samples cannot separate the two or give a non-positive MAC cost)."""
-    a = np.array([[1.0, m, w] for m, w, _ in points])
-    t = np.array([p[2] for p in points])
-    if len(points) < 3 or np.linalg.matrix_rank(a) < 3:
+    samples (:func:`fit_cost` of ``overhead + macs * x + weight_bytes * y``: ``y / x``; 0
+    when the samples cannot separate the two or give no MAC cost)."""
+    if len(points) < 3:
         return 0.0
-    (_, x, y), *_ = np.linalg.lstsq(a, t, rcond=None)
+    a = np.array([[1.0, m, w] for m, w, _ in points])
+    if np.linalg.matrix_rank(a) < 3:
+        return 0.0
+    _, x, y = fit_cost(points)
     return float(y / x) if x > 0 and y > 0 else 0.0
+
+
+def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(overhead >= 0, rate > 0) of ``seconds = overhead + work / rate`` (:func:`fit_cost`;
+    a fit with no work term keeps a vanishing slope so the rate stays finite)."""
+    overhead, slope = fit_cost(points) if points else (0.0, 0.0)
+    return overhead, 1.0 / max(slope, 1e-18)
 
 
 @dataclass(frozen=True)
 class CpuModel:
-    """The measured ``(work, seconds)`` samples of each kind on ``host``.
+    """``fits``: per kind, ``(overhead, rate)`` of ``seconds = overhead + work / rate``,
+    fitted (:func:`fit_line`) to what the executor paid for the calibration ops on
+    ``host`` (:mod:`compiler.partition.calibrate`); ``samples``: those measurements,
+    ``(work, seconds)``, kept for the record (``benchmarks/cost_model.py`` checks the model
+    on other ops).
 
     An op's work is :func:`cpu_features`' work plus its weight bytes times the kind's
-    ``weight_factor`` (fitted by :func:`fit_weight_factor` at calibration; 0 for kinds
-    without weights), so convolutions and dense layers of the same MACs but different
-    weight sizes are told apart.
-
-    Between samples the time is interpolated linearly (made non-decreasing in work): the
-    kernels have a step where they start splitting the loop over the thread pool (an
-    element-wise op costs ~12 us below ~4K elements and ~60 us from there to a million on
-    the 2-core development host), which one overhead-plus-rate line cannot follow.  Below
-    the smallest sample the smallest sample's time is used; beyond the largest, ``fits``
-    (``overhead, rate``: the line through the two largest samples) extrapolates.
+    ``weight_factor`` (fitted at calibration; 0 for kinds without weights), so
+    convolutions and dense layers of the same MACs but different weight sizes are told
+    apart.  One line per kind, not an interpolation between samples: inside the executor
+    every kernel pays the same wake-up and copy overhead (~100 us here), which a noisy
+    sample between two others would otherwise turn into a step.
     """
 
     host: str
     fits: Mapping[str, tuple[float, float]]
-    samples: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    samples: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
     weight_factor: Mapping[str, float] = field(default_factory=dict)
 
     def seconds(self, kind: str, work: float) -> float:
         if kind not in self.fits:
             raise PartitionError(f"CPU model has no kind {kind!r}; known: {sorted(self.fits)}")
         overhead, rate = self.fits[kind]
-        pts = sorted(self.samples.get(kind, ()))
-        if not pts or work > pts[-1][0]:
-            line = overhead + work / rate
-            return max(line, pts[-1][1]) if pts else line
-        ws = np.array([p[0] for p in pts])
-        ts = np.maximum.accumulate(np.array([p[1] for p in pts]))
-        return float(np.interp(work, ws, ts))
+        return overhead + work / rate
 
     def work(self, kind: str, base: float, weight_bytes: float) -> float:
         """An op's work units: its work plus its weight bytes at the kind's fitted factor."""
@@ -191,6 +228,19 @@ class CpuModel:
     def op_seconds(self, op) -> float:
         kind, base, wb = cpu_features(op)
         return self.seconds(kind, self.work(kind, base, wb))
+
+    def pack_seconds(self, blocked: int, nchw: int) -> float:
+        """Host seconds to pack one tensor into the blocked layout (a program's feed)."""
+        return self.seconds("pack", blocked + nchw)
+
+    def unpack_seconds(self, blocked: int, nchw: int) -> float:
+        """Host seconds to unpack one blocked tensor (a program's result)."""
+        return self.seconds("unpack", blocked + nchw)
+
+    def program_seconds(self) -> float:
+        """Host seconds one accelerator program launch costs beyond its tensors' packing
+        and unpacking."""
+        return self.seconds("program", 0.0)
 
     def scaled(self, factor: float, host: str = "",
                kinds: tuple[str, ...] | None = None) -> CpuModel:
@@ -207,7 +257,7 @@ class CpuModel:
             return factor if kinds is None or kind in kinds else 1.0
         return CpuModel(host or f"{self.host}/{factor:g}",
                         {k: (o * f(k), r / f(k)) for k, (o, r) in self.fits.items()},
-                        {k: tuple((w, t * f(k)) for w, t in v)
+                        {k: tuple((*p[:-1], p[-1] * f(k)) for p in v)
                          for k, v in self.samples.items()}, self.weight_factor)
 
     def to_json(self) -> dict:
@@ -221,7 +271,7 @@ class CpuModel:
         if d.get("version") != CALIBRATION_VERSION or set(d.get("fits", ())) != set(CPU_KINDS):
             raise ValueError("stale calibration")
         return cls(d["host"], {k: (float(a), float(b)) for k, (a, b) in d["fits"].items()},
-                   {k: tuple((float(a), float(b)) for a, b in v)
+                   {k: tuple(tuple(float(x) for x in p) for p in v)
                     for k, v in d.get("samples", {}).items()},
                    {k: float(v) for k, v in d.get("weight_factor", {}).items()})
 
@@ -242,10 +292,9 @@ def host_key() -> str:
 
 
 def calibration_ops() -> dict[str, list]:
-    """The representative kernels measured per kind: sizes from a few thousand work units
-    to typical ImageNet layers (3x3 and 1x1, stride 1 and 2, batch-1 to 64-row dense), so
-    interpolation covers the step where the kernels go parallel (calibrating takes ten
-    seconds or so, once per host).  ``benchmarks/cost_model.py`` checks the model on other
+    """The representative kernels measured per kind: sizes from the tiny layers of the test
+    models (8 channels, 16x16) to typical ImageNet layers (3x3 and 1x1, stride 1 and 2,
+    batch-1 to 64-row dense); ``benchmarks/cost_model.py`` checks the model on other
     shapes."""
     from opset import AluStep, Epilogue, Requant
 
@@ -258,126 +307,60 @@ def calibration_ops() -> dict[str, list]:
     return {
         # output rows >= 16 wide: epilogue fused
         "conv2d": [conv(i, *a) for i, a in enumerate((
-            (16, 16, 16, 3), (32, 32, 16, 3), (16, 32, 32, 3, 2), (32, 28, 32, 1),
-            (64, 28, 64, 3), (64, 56, 64, 3)))],
+            (3, 16, 8, 3), (8, 16, 8, 3), (16, 16, 16, 3), (32, 32, 16, 3), (16, 32, 32, 3, 2),
+            (32, 28, 32, 1), (64, 28, 64, 3), (64, 56, 64, 3)))],
         # narrower rows: raw conv + separate requantization
         "conv2d_narrow": [conv(10 + i, *a) for i, a in enumerate((
-            (16, 8, 16, 3), (32, 14, 32, 1), (64, 14, 64, 3), (128, 14, 128, 3, 2),
-            (128, 14, 128, 3), (256, 7, 256, 3)))],
+            (8, 8, 8, 3), (4, 8, 4, 1), (16, 8, 16, 3), (32, 14, 32, 1), (64, 14, 64, 3),
+            (128, 14, 128, 3, 2), (128, 14, 128, 3), (256, 7, 256, 3)))],
         "depthwise_conv2d": [
-            DepthwiseConv2d(1, c, h, h, 3, 3, stride=s, pad=1, epilogue=ep, name=f"cal_dw{i}")
-            for i, (c, h, s) in enumerate(((16, 8, 1), (16, 16, 1), (32, 14, 1), (96, 56, 2),
-                                           (64, 28, 1), (128, 56, 1)))],
+            DepthwiseConv2d(1, c, h, h, k, k, stride=s, pad=k // 2, epilogue=ep,
+                            name=f"cal_dw{i}")
+            for i, (c, h, k, s) in enumerate(((8, 8, 8, 1), (16, 8, 3, 1), (16, 16, 3, 1),
+                                              (32, 14, 3, 1), (96, 56, 3, 2), (64, 28, 3, 1),
+                                              (128, 56, 3, 1)))],
         "dense": [Dense(m, k, n, epilogue=ep, name=f"cal_dense{i}")
-                  for i, (m, k, n) in enumerate(((1, 64, 64), (16, 256, 256), (64, 256, 256),
-                                                 (1, 512, 512), (1, 1024, 1024),
-                                                 (1, 4096, 2048)))],
+                  for i, (m, k, n) in enumerate(((1, 8, 10), (1, 64, 64), (8, 128, 128),
+                                                 (16, 256, 256), (64, 256, 256),
+                                                 (4, 512, 256), (1, 512, 512), (1, 1024, 1024),
+                                                 (8, 512, 512), (1, 4096, 2048)))],
         "elementwise": [Elementwise((1, c, h, h), add, name=f"cal_add{i}")
-                        for i, (c, h) in enumerate(((16, 8), (16, 16), (16, 32), (64, 28),
-                                                    (128, 56)))],
+                        for i, (c, h) in enumerate(((8, 8), (16, 8), (16, 16), (16, 32),
+                                                    (64, 28), (128, 56)))],
         "pool": [Pool2d(1, 16, 8, 8, "max", 2, 2, 2, 0, name="cal_pool0"),
-                 Pool2d(1, 16, 32, 32, "max", 2, 2, 2, 0, name="cal_pool1"),
-                 Pool2d(1, 64, 56, 56, "max", 3, 3, 2, 1, name="cal_pool2"),
-                 GlobalAvgPool(1, 256, 14, 14, name="cal_gap")],
+                 Pool2d(1, 8, 16, 16, "max", 2, 2, 2, 0, name="cal_pool1"),
+                 Pool2d(1, 16, 32, 32, "max", 2, 2, 2, 0, name="cal_pool2"),
+                 Pool2d(1, 64, 56, 56, "max", 3, 3, 2, 1, name="cal_pool3"),
+                 GlobalAvgPool(1, 8, 8, 8, name="cal_gap0"),
+                 GlobalAvgPool(1, 256, 14, 14, name="cal_gap1")],
     }
 
 
-def measure_seconds(fn, args: Sequence[np.ndarray], repeats: int = 15) -> float:
-    """Best wall time of ``repeats`` calls of ``fn(*args)`` after one warm-up call: the
-    least disturbed by other processes on a shared machine (a median here moved 4x with the
-    load on the thread pool's wake-ups)."""
-    fn(*args)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t)
-    return float(min(times))
+def calibrate_cpu(rounds: int = 8) -> CpuModel:
+    """Measure :func:`calibration_ops` and the boundary work inside the executor
+    (:func:`compiler.partition.calibrate.measure_in_executor`) and fit each kind."""
+    from compiler.partition.calibrate import measure_in_executor
 
-
-def measure_in_rotation(calls: Sequence[tuple[Callable, Sequence[np.ndarray]]],
-                        rounds: int = 12) -> np.ndarray:
-    """Best wall time of each ``fn(*args)`` over ``rounds`` rounds that call every one once
-    in turn (after a warm-up round).  In a graph each kernel runs once between other
-    kernels, with its data and code no longer in cache; timed back to back (a kernel's own
-    data hot) the kernels measured 1.3-2x faster than in the executor.  Rounds also spread
-    a burst of load on a shared machine over all kernels instead of one kernel's repeats."""
-    for fn, args in calls:
-        fn(*args)
-    best = np.full(len(calls), np.inf)
-    for _ in range(rounds):
-        for i, (fn, args) in enumerate(calls):
-            t = time.perf_counter()
-            fn(*args)
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
-
-
-def random_inputs(op, rng: np.random.Generator) -> list[np.ndarray]:
-    out = []
-    for s in op.inputs():
-        lo, hi = (-128, 128) if s.dtype == "int8" else (-1000, 1000)
-        out.append(rng.integers(lo, hi, s.shape).astype(np.dtype(s.dtype)))
-    return out
-
-
-# an op's constant operands: the executor binds them once at load (weights packed then)
-CONSTANT_ROLES = ("w", "bias", "multiplier", "shift")
-
-
-def bound_kernel(op, rng: np.random.Generator) -> tuple[Callable, list[np.ndarray]]:
-    """``op``'s llvmlite kernel as the executor runs it -- random constants bound once (the
-    weight packing done), so calls take only the activations -- and random activations."""
-    import cpu_gpu_backends as cb
-
-    kernel = cb.quantized_op(op)
-    arrays = dict(zip([spec.name for spec in op.inputs()], random_inputs(op, rng), strict=True))
-    consts = {k: a for k, a in arrays.items() if k in CONSTANT_ROLES}
-    if consts:
-        kernel = kernel.bind(**consts)
-    return kernel, [a for k, a in arrays.items() if k not in consts]
-
-
-def measure_op(op, rng: np.random.Generator | None = None) -> float:
-    """Seconds one call of ``op``'s llvmlite kernel takes on this host (constants bound)."""
-    return measure_seconds(*bound_kernel(op, rng or np.random.default_rng(0)))
-
-
-def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """(overhead >= 0, rate > 0) for ``seconds = overhead + work / rate`` by least squares."""
-    w = np.array([p[0] for p in points])
-    t = np.array([p[1] for p in points])
-    slope, icpt = np.polyfit(w, t, 1) if len(points) > 1 and np.ptp(w) > 0 else (0.0, 0.0)
-    if slope <= 0 or icpt < 0:  # degenerate: no overhead, rate through the mean
-        icpt = max(0.0, min(float(icpt), float(t.min())))
-        slope = max(float(np.mean((t - icpt) / w)), 1e-15)
-    return float(icpt), float(1.0 / slope)
-
-
-def calibrate_cpu() -> CpuModel:
-    """Measure :func:`calibration_ops` and the NCHW->blocked transform; fit each kind."""
-    import cpu_gpu_backends as cb
-
-    rng = np.random.default_rng(0)
-    kernels = [(cpu_features(op), *bound_kernel(op, rng))
-               for ops in calibration_ops().values() for op in ops]
-    layouts = []
-    for c, h in ((16, 8), (16, 16), (16, 32), (64, 28), (64, 56)):
-        lay = ActLayout(1, c, h, h, 16, 1)
-        x = rng.integers(-128, 128, (1, c, h, h)).astype(np.int8)
-        layouts.append((float(lay.nbytes + x.nbytes), cb.nchw_to_blocked(lay), [x]))
-    best = measure_in_rotation([(k, x) for _, k, x in kernels]
-                               + [(k, x) for _, k, x in layouts])
+    ops = [op for group in calibration_ops().values() for op in group]
+    times = measure_in_executor(ops, rounds)
     raw: dict[str, list[tuple[float, float, float]]] = {}
-    for ((kind, base, wb), _, _), t in zip(kernels, best, strict=False):
+    for op, t in zip(ops, times.ops, strict=True):
+        kind, base, wb = cpu_features(op)
         raw.setdefault(kind, []).append((base, wb, float(t)))
     factor = {k: fit_weight_factor(v) for k, v in raw.items() if k in GEMM_KINDS}
     samples: dict[str, tuple[tuple[float, float], ...]] = {
         k: tuple((b + factor.get(k, 0.0) * wb, t) for b, wb, t in v) for k, v in raw.items()}
-    samples["layout"] = tuple((w, float(t)) for (w, _, _), t in zip(layouts,
-                                                                     best[len(kernels):],
-                                                                     strict=True))
-    fits = {k: fit_line(sorted(v)[-2:]) for k, v in samples.items()}
+    fits = {k: fit_line(v) for k, v in samples.items()}
+    fits["host"] = fit_line(times.host)
+    # a program's pack (unpack) stage: its own cost + per tensor a call + the bytes
+    program = 0.0
+    for kind, pts in (("pack", times.pack), ("unpack", times.unpack)):
+        stage, call, per_byte = fit_cost(pts)
+        fits[kind] = (call, 1.0 / max(per_byte, 1e-18))
+        program += stage
+    # and the first host step after a program runs colder
+    fits["program"] = (program + max(times.after_program, 0.0), 1e18)
+    samples |= {"pack": times.pack, "unpack": times.unpack, "host": times.host}
     return CpuModel(host_key(), fits, samples, factor)
 
 
@@ -433,7 +416,11 @@ class CostNode:
     node names.  out_bytes: bytes its output moves when it crosses a boundary (blocked
     layout).  transfer: (from, to) -> seconds to move the output across that boundary.
     kind: "op", "input" (a graph input, on the host) or "output" (a graph output, back to
-    the host).  cycles: the accelerator estimate, for explain.
+    the host).  cycles: the accelerator estimate, for explain.  layout: (from, to) -> the
+    part of ``transfer`` that is the host's layout transform (packing into or unpacking
+    from the blocked layout; the rest is the link copy), for explain.  program: the host's
+    seconds for launching an accelerator program beyond its tensors, paid by the first
+    node of each chained program (:func:`~compiler.partition.solve.latency`).
     """
 
     name: str
@@ -445,19 +432,28 @@ class CostNode:
     kind: str = "op"
     label: str = ""
     cycles: int | None = None
+    layout: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    program: float = 0.0
 
 
 def _transfers(blocked: int, nchw: int, link: LinkProfile, cpu: CpuModel,
-               gpu: LinkProfile | None, itemsize: int = 1) -> dict[tuple[str, str], float]:
-    """Seconds to move one tensor across each device pair: the link copy of the blocked
-    bytes plus the host's NCHW<->blocked transform; with a GPU, its link's copy of the NCHW
-    elements at ``itemsize`` bytes (through the host between the GPU and the accelerator)."""
-    t = link.seconds(blocked) + cpu.seconds("layout", blocked + nchw)
-    out = {(VTA, CPU): t, (CPU, VTA): t}
+               gpu: LinkProfile | None, itemsize: int = 1
+               ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Seconds to move one tensor across each device pair -- the link copy of the blocked
+    bytes plus the host's NCHW->blocked packing (to the accelerator) or blocked->NCHW
+    unpacking (back) -- and the layout-transform part of each.  With a GPU, its link's copy
+    of the NCHW elements at ``itemsize`` bytes (through the host between the GPU and the
+    accelerator)."""
+    copy = link.seconds(blocked)
+    layout = {(CPU, VTA): cpu.pack_seconds(blocked, nchw),
+              (VTA, CPU): cpu.unpack_seconds(blocked, nchw)}
+    out = {k: copy + v for k, v in layout.items()}
     if gpu is not None:
         g = gpu.seconds(nchw * itemsize)
-        out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + t, (VTA, GPU): g + t}
-    return out
+        out |= {(CPU, GPU): g, (GPU, CPU): g, (GPU, VTA): g + out[CPU, VTA],
+                (VTA, GPU): g + out[VTA, CPU]}
+        layout |= {(GPU, VTA): layout[CPU, VTA], (VTA, GPU): layout[VTA, CPU]}
+    return out, layout
 
 
 def _out_shape(n: OpNode) -> tuple[int, ...]:
@@ -491,8 +487,9 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
     out: list[CostNode] = []
     for name, shape in graph_inputs.items():
         b, nb = tensor_bytes(shape, cfg)
-        out.append(CostNode(name, {CPU: 0.0}, (), b, _transfers(b, nb, link, cpu, gpu_link),
-                            kind="input", label="graph input"))
+        tr, lay = _transfers(b, nb, link, cpu, gpu_link)
+        out.append(CostNode(name, {CPU: 0.0}, (), b, tr, kind="input", label="graph input",
+                            layout=lay))
     for n in nodes:
         costs: dict[str, float] = {}
         incapable: dict[str, str] = {}
@@ -523,9 +520,9 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
             incapable[GPU] = ("no GPU kernel for this host step" if gpu is not None
                               else "no GPU cost given")
         b, nb = tensor_bytes(_out_shape(n), cfg)
-        out.append(CostNode(n.name, costs, tuple(n.inputs), b,
-                            _transfers(b, nb, link, cpu, gpu_link, n.itemsize), incapable,
-                            "op", label, cycles))
+        tr, lay = _transfers(b, nb, link, cpu, gpu_link, n.itemsize)
+        out.append(CostNode(n.name, costs, tuple(n.inputs), b, tr, incapable, "op", label,
+                            cycles, lay, cpu.program_seconds() if VTA in costs else 0.0))
     for o in outputs:
         out.append(CostNode(f"output:{o}", {CPU: 0.0}, (o,), kind="output",
                             label="graph output"))
@@ -535,7 +532,7 @@ def build_cost_graph(nodes: Sequence[OpNode], graph_inputs: Mapping[str, Sequenc
 __all__ = ["LINKS", "LinkProfile", "uart_link", "link_for", "tensor_bytes", "AcceleratorCost",
            "accelerator_cost", "cpu_features", "fit_weight_factor", "CpuModel", "host_key",
            "calibration_ops", "GEMM_KINDS",
-           "measure_op", "bound_kernel", "measure_in_rotation", "fit_line", "calibrate_cpu",
+           "fit_cost", "fit_line", "calibrate_cpu", "BOUNDARY_KINDS",
            "cpu_model",
            "OpNode", "CostNode",
            "build_cost_graph", "VTA", "CPU", "GPU", "DEVICES"]

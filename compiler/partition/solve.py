@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from compiler.partition.costs import CostNode
+from compiler.partition.costs import CPU, VTA, CostNode
 from compiler.partition.errors import PartitionError
 
 INF = math.inf
@@ -108,23 +108,70 @@ def _consumers(graph: Sequence[CostNode]) -> dict[str, list[str]]:
     return cons
 
 
-def crossings(graph: Sequence[CostNode], assign: Mapping[str, str]
-              ) -> list[tuple[str, str, str, int, float]]:
-    """Every copy the assignment makes: (tensor, from device, to device, bytes, seconds)."""
-    cons = _consumers(graph)
-    out = []
+def programs(graph: Sequence[CostNode], assign: Mapping[str, str]) -> dict[str, int]:
+    """The accelerator program of each node on ``vta``: maximal runs of consecutive
+    accelerator nodes in the graph's node order (the order the executor runs them; the
+    module builder chains each run into one program)."""
+    out: dict[str, int] = {}
+    k, prev = -1, None
     for n in graph:
-        src = assign[n.name]
-        for dst in dict.fromkeys(assign[c] for c in cons[n.name]):
-            if dst != src:
-                out.append((n.name, src, dst, n.out_bytes, n.transfer.get((src, dst), INF)))
+        d = assign[n.name]
+        if d == VTA:
+            k += prev != VTA
+            out[n.name] = k
+        prev = d
     return out
 
 
-def latency(graph: Sequence[CostNode], assign: Mapping[str, str]) -> float:
-    """End-to-end seconds of running ``graph`` with ``assign`` (module docstring)."""
+def crossings(graph: Sequence[CostNode], assign: Mapping[str, str], *,
+              by_program: bool = True) -> list[tuple[str, str, str, int, float]]:
+    """Every copy the assignment makes: (tensor, from device, to device, bytes, seconds).
+
+    A tensor crosses once to each other device its consumers run on; and, as the executor
+    runs it (``by_program``), once more into every further accelerator program that reads
+    it: a program's feeds are packed and copied in, its results copied out and unpacked, so
+    a tensor two programs read is packed twice, and one passed between two programs (an op
+    on the host runs between them) goes out to the host and back in."""
+    cons = _consumers(graph)
+    prog = programs(graph, assign) if by_program else {}
+    out = []
+    for n in graph:
+        src = assign[n.name]
+        dsts = [assign[c] for c in cons[n.name]]
+        for dst in dict.fromkeys(dsts):
+            if dst != src:
+                out.append((n.name, src, dst, n.out_bytes, n.transfer.get((src, dst), INF)))
+        if not by_program:
+            continue
+        mine = prog.get(n.name)
+        readers = [r for r in dict.fromkeys(prog[c] for c in cons[n.name] if c in prog)
+                   if r != mine]
+        if mine is None:  # host (or GPU) tensor: one copy counted above, then per program
+            extra = readers[1:]
+            via = src
+        else:  # from one program to others: out to the host (unless done above), back in
+            extra = readers
+            via = CPU
+            if readers and CPU not in dsts:
+                out.append((n.name, VTA, CPU, n.out_bytes, n.transfer.get((VTA, CPU), INF)))
+        out += [(n.name, via, VTA, n.out_bytes, n.transfer.get((via, VTA), INF))
+                for _ in extra]
+    return out
+
+
+def latency(graph: Sequence[CostNode], assign: Mapping[str, str], *,
+            by_program: bool = True) -> float:
+    """End-to-end seconds of running ``graph`` with ``assign`` (module docstring): every
+    node's cost on its device, every copy (:func:`crossings`) and each accelerator
+    program's launch (``CostNode.program`` of its first node).  ``by_program=False``: one
+    copy per tensor and device and no launches, the pairwise model the minimum cut solves
+    exactly (a lower bound of the executor's)."""
     total = sum(n.costs.get(assign[n.name], INF) for n in graph)
-    return total + sum(c[4] for c in crossings(graph, assign))
+    if by_program:  # each program's launch, paid by its first node
+        first = {k: v for v, k in reversed(programs(graph, assign).items())}
+        nodes = {n.name: n for n in graph}
+        total += sum(nodes[v].program for v in first.values())
+    return total + sum(c[4] for c in crossings(graph, assign, by_program=by_program))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -269,29 +316,87 @@ class Partition:
         return runs
 
 
+ENUMERATE_LIMIT = 4096  # assignments: up to ~12 free ops are tried exhaustively
+_REFINE_MAX_NODES = 400  # single-node moves cost O(nodes^2) per pass
+
+
 def solve(graph: Iterable[CostNode], targets: Sequence[str] = ("vta", "cpu"),
-          pins: Mapping[str, str] | None = None) -> Partition:
+          pins: Mapping[str, str] | None = None, *,
+          enumerate_limit: int = ENUMERATE_LIMIT) -> Partition:
     """The assignment minimizing :func:`latency` with every node on an allowed device:
-    among ``targets``, able to run it, and the pinned one for nodes in ``pins``."""
+    among ``targets``, able to run it, and the pinned one for nodes in ``pins``.
+
+    The minimum cut (swap moves with three devices) is exact for the pairwise model
+    (``latency(..., by_program=False)``), a lower bound of the executor's: where its
+    answer pays no extra copies between programs, it is the optimum.  Otherwise
+    single-node moves improve it on :func:`latency` itself, and a graph with at most
+    ``enumerate_limit`` assignments is solved by trying every one."""
     graph = tuple(graph)
     pins = dict(pins or {})
     targets = tuple(targets)
     allowed = allowed_costs(graph, targets, pins)
-    assign = {v: min(c, key=c.get) for v, c in allowed.items()}  # cheapest alone: a start
+    alone = {v: min(c, key=c.get) for v, c in allowed.items()}  # cheapest alone: a start
+    assign = alone
     if len(targets) == 1:
         return Partition(graph, assign, targets, pins, latency(graph, assign))
-    best = latency(graph, assign)
+    best = latency(graph, assign, by_program=False)
     improved = True
     while improved:
         improved = False
         for a, b in itertools.combinations(targets, 2):
             cand = _swap_move(graph, allowed, assign, a, b)
-            cost = latency(graph, cand)
+            cost = latency(graph, cand, by_program=False)
             if cost < best * (1 - 1e-12) - 1e-18:
                 assign, best, improved = cand, cost, True
         if len(targets) == 2:
             break  # the single move over all nodes is the exact optimum
-    return Partition(graph, assign, targets, pins, best)
+    if latency(graph, assign) > best * (1 + 1e-12) + 1e-18:
+        if math.prod(len(c) for c in allowed.values()) <= enumerate_limit:
+            assign = _enumerate(graph, allowed, targets)
+        else:  # refined, and never worse than a simple start: each node alone or one device
+            starts = [alone] + [{v: d if d in c else next(iter(c)) for v, c in allowed.items()}
+                                for d in targets]
+            assign = min([_refine(graph, allowed, assign), *starts],
+                         key=lambda a: latency(graph, a))
+    return Partition(graph, assign, targets, pins, latency(graph, assign))
+
+
+def _refine(graph: Sequence[CostNode], allowed: Mapping[str, Mapping[str, float]],
+            assign: dict[str, str]) -> dict[str, str]:
+    """Move single nodes to another allowed device while that lowers :func:`latency`
+    (three passes at most; graphs of up to ``_REFINE_MAX_NODES`` nodes)."""
+    if len(graph) > _REFINE_MAX_NODES:
+        return assign
+    best = latency(graph, assign)
+    for _ in range(3):
+        moved = False
+        for n in graph:
+            for d in allowed[n.name]:
+                if d == assign[n.name]:
+                    continue
+                cand = {**assign, n.name: d}
+                cost = latency(graph, cand)
+                if cost < best * (1 - 1e-12) - 1e-18:
+                    assign, best, moved = cand, cost, True
+        if not moved:
+            break
+    return assign
+
+
+def _enumerate(graph: Sequence[CostNode], allowed: Mapping[str, Mapping[str, float]],
+               targets: Sequence[str]) -> dict[str, str]:
+    """The assignment of least :func:`latency` among every allowed one (ties: the first
+    in the product of each node's devices in ``targets`` order)."""
+    names = [n.name for n in graph]
+    choices = [[d for d in targets if d in allowed[v]] for v in names]
+    best, best_s = None, INF
+    for combo in itertools.product(*choices):
+        a = dict(zip(names, combo, strict=True))
+        s = latency(graph, a)
+        if s < best_s:
+            best, best_s = a, s
+    assert best is not None
+    return best
 
 
 # ----------------------------------------------------------------------------- explain
@@ -327,9 +432,44 @@ def _reason(p: Partition, n: CostNode) -> str:
             f"{_fmt_s(options[cheapest])} but the graph {_fmt_s(saved)} more)")
 
 
+def runner_up(p: Partition, name: str) -> tuple[str, float, float] | None:
+    """The next-best device for op ``name`` with every other node where ``p`` put it:
+    ``(device, margin, op delta)`` -- ``margin`` the seconds the graph would take longer
+    (negative: a pin that costs time), of which ``op delta`` is the op's own cost
+    difference and the rest the copies that appear or go away.  None when no other
+    target can run it."""
+    node = next(n for n in p.graph if n.name == name)
+    dev = p.assignment[name]
+    best: tuple[str, float, float] | None = None
+    for d, c in node.costs.items():
+        if d == dev or d not in p.targets or c == INF:
+            continue
+        margin = latency(p.graph, {**p.assignment, name: d}) - p.seconds
+        if best is None or margin < best[1]:
+            best = (d, margin, c - node.costs[dev])
+    return best
+
+
+def _runner_up_text(p: Partition, n: CostNode) -> str:
+    r = runner_up(p, n.name)
+    if r is None:
+        return "runner-up: none"
+    dev, margin, op = r
+    pct = f" ({margin / p.seconds * 100:+.1f}% of the graph)" if p.seconds > 0 else ""
+    return (f"runner-up {dev}: {_fmt_signed(margin)}{pct}; op {_fmt_signed(op)}, copies "
+            f"{_fmt_signed(margin - op)}")
+
+
+def _fmt_signed(x: float) -> str:
+    return ("-" if x < 0 else "+") + _fmt_s(abs(x))
+
+
 def explain(p: Partition) -> str:
-    """For every op: device, estimated cost on each capable device, and why; for every
-    boundary: the bytes copied and the estimated seconds.  (``vta compile --explain``.)"""
+    """For every op: device, estimated cost on each capable device, why, and the runner-up
+    device with how much longer the graph would take there (the op's own cost difference
+    and the copies); for every boundary: the bytes copied and the estimated seconds, split
+    into the link copy and the host's layout transform (pack into or unpack from the
+    blocked layout).  (``vta compile --explain``.)"""
     lines = [f"partition over {', '.join(p.targets)}: estimated latency {_fmt_s(p.seconds)}"]
     lines.append("ops:")
     for n in p.graph:
@@ -339,17 +479,24 @@ def explain(p: Partition) -> str:
                           if d in p.targets)
         cyc = f" [{n.cycles} cycles]" if n.cycles is not None and "vta" in p.targets else ""
         lines.append(f"  {n.name:<16} -> {p.assignment[n.name]:<4} {costs}{cyc}; "
-                     f"{_reason(p, n)}")
+                     f"{_reason(p, n)}; {_runner_up_text(p, n)}")
     chains = p.chains
     if chains:
+        nodes = {n.name: n for n in p.graph}
+        launch = [nodes[c[0]].program for c in chains]
         lines.append("chained accelerator programs: "
-                     + ", ".join("[" + " ".join(c) + "]" for c in chains))
+                     + ", ".join("[" + " ".join(c) + "]" for c in chains)
+                     + (f" (host launch {_fmt_s(sum(launch))} in all)" if any(launch) else ""))
     b = p.boundaries
     lines.append(f"boundaries: {len(b)}" + ("" if b else " (none)"))
+    nodes = {n.name: n for n in p.graph}
     for tensor, src, dst, nbytes, sec in b:
-        lines.append(f"  {tensor:<16} {src} -> {dst}: {nbytes} bytes, {_fmt_s(sec)}")
+        lay = nodes[tensor].layout.get((src, dst), 0.0)
+        what = "pack" if dst == "vta" else "unpack" if src == "vta" else "layout"
+        lines.append(f"  {tensor:<16} {src} -> {dst}: {nbytes} bytes, {_fmt_s(sec)} "
+                     f"(link {_fmt_s(sec - lay)} + {what} {_fmt_s(lay)})")
     return "\n".join(lines)
 
 
-__all__ = ["max_flow", "latency", "crossings", "allowed_costs", "Partition", "solve",
-           "explain"]
+__all__ = ["max_flow", "latency", "crossings", "programs", "allowed_costs", "Partition",
+           "solve", "explain", "runner_up", "ENUMERATE_LIMIT"]

@@ -77,13 +77,69 @@ def test_explain_prints_a_line_per_op(files, tmp_path, capsys):
     assert "boundaries:" in text
 
 
+def test_explain_gives_runner_ups_and_splits_boundaries(files, tmp_path, capsys):
+    """Every op names its runner-up device and the margin (seconds, % of the graph, the
+    op's part and the copies'); every boundary its link copy and layout transform, which
+    add up to the boundary's seconds."""
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(tmp_path / "m.vtam"),
+                 "--preset", "tiny", "--calib", str(files / "calib.npz"), "--pin", "conv1=cpu",
+                 "--explain"]) == 0
+    text = capsys.readouterr().out
+    conv1 = next(x for x in text.splitlines() if x.split()[:1] == ["conv1"])
+    assert re.search(r"; pinned; runner-up vta: [-+][\d.]+ [mu]?s \([-+][\d.]+% of the graph\); "
+                     r"op [-+][\d.]+ [mu]?s, copies [-+][\d.]+ [mu]?s$", conv1), conv1
+    quant = next(x for x in text.splitlines() if x.split()[:1] == ["quantize_x"])
+    assert quant.endswith("; runner-up: none"), quant
+    bounds = re.findall(r"^  (\S+) +(cpu|vta) -> (cpu|vta): (\d+) bytes, ([\d.]+) us "
+                        r"\(link ([\d.]+) us \+ (pack|unpack) ([\d.]+) us\)$", text, re.M)
+    assert bounds and {b[0] for b in bounds} >= {"conv1"}  # conv1's output: to the vta
+    for _, src, _, _, total, link, what, lay in bounds:
+        assert what == ("pack" if src == "cpu" else "unpack")
+        assert float(link) > 0 and float(lay) > 0
+        assert float(total) == pytest.approx(float(link) + float(lay), abs=0.11)
+
+
+def test_run_profile_shows_estimates_against_measurements(files, tmp_path, capsys):
+    """The module records the partitioner's estimates; ``vta run --profile`` puts each op's
+    estimate beside its measurement (accelerator ops: cycles at the clock, within a few
+    per cent of the compiler's estimate) and prints them as a table."""
+    from runtime.module import load_module
+
+    m, out, prof = tmp_path / "m.vtam", tmp_path / "out.npz", tmp_path / "p.json"
+    assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
+                 "--calib", str(files / "calib.npz"), "--pin", "conv1=cpu"]) == 0
+    est = load_module(m).meta["estimates"]
+    assert set(est) >= {"quantize_x", "conv1", "pool1", "fc", "dequantize_logits"}
+    capsys.readouterr()
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out),
+                 "--profile", str(prof)]) == 0
+    text = capsys.readouterr().out
+    profile = json.loads(prof.read_text())
+    layers = {e["name"]: e for e in profile["layers"]}
+    assert set(layers) == set(est)  # one entry per op, each with its estimate
+    mhz = profile["totals"]["clock_mhz"]
+    for name, e in layers.items():
+        assert e["estimated_s"] == pytest.approx(est[name])
+        if e["device"] == "cpu":
+            assert e["measured_s"] == pytest.approx(e["seconds"] / 3)
+        else:  # accelerator: the compiler's cycle estimate against the simulated cycles
+            assert e["measured_s"] == pytest.approx(e["cycles"] / mhz / 1e6 / 3)
+    acc = [e for e in layers.values() if e["device"] != "cpu"]
+    assert sum(e["estimated_s"] for e in acc) == pytest.approx(
+        sum(e["measured_s"] for e in acc), rel=0.05)
+    assert "estimated at compile time:" in text
+    for name in est:
+        assert re.search(rf"^  {re.escape(name)} +(cpu|sim) +[\d.]+us +[\d.]+us +[\d.]+$",
+                         text, re.M), name
+
+
 def test_pin_moves_an_op_to_the_cpu(files, tmp_path, capsys):
     m, out = tmp_path / "m.vtam", tmp_path / "out.npz"
     assert main(["compile", str(files / "cnn.onnx"), "-o", str(m), "--preset", "tiny",
                  "--calib", str(files / "calib.npz"), "--targets", "vta,cpu",
                  "--pin", "conv2=cpu", "--explain"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.split()[:1] == ["conv2"])
-    assert line.split()[2] == "cpu" and line.endswith("pinned"), line
+    assert line.split()[2] == "cpu" and "; pinned; runner-up vta: " in line, line
     assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 0
     assert np.array_equal(np.load(out)["logits"], _reference(files))
     capsys.readouterr()

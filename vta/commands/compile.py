@@ -173,7 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the runtime device the module is for (its link prices transfers: "
                         "sim, rtl, fpga:PORT, fpga:sim; default sim)")
     p.add_argument("--explain", action="store_true",
-                   help="print the partition: each op's device, its cost on each device and "
-                        "why, and every boundary's bytes")
+                   help="print the partition: each op's device, its cost on each device, "
+                        "why, and its runner-up device with the margin; every boundary's "
+                        "bytes and seconds (link copy + layout transform)")
     add_config_args(p)
     p.set_defaults(func=_compile)

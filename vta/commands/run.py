@@ -153,10 +153,28 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
     if profile:
         profile.write_text(json.dumps(run.profile, indent=1))
         print(f"profile: {args.profile}")
+        print_estimates(run.profile)
     if trace:
         trace.write_text(json.dumps(run.trace()))
         print(f"trace: {args.trace}")
     return 0
+
+
+def print_estimates(profile: dict) -> None:
+    """The partitioner's estimate beside the measurement, per op and for the graph, where
+    the module recorded its estimates (``vta compile`` does)."""
+    rows = [e for e in profile["layers"] if "estimated_s" in e]
+    if not rows:
+        return
+    t = profile["totals"]
+    if "partition_estimate_ms" in t and "latency_ms" in t:
+        print(f"estimated at compile time: {t['partition_estimate_ms']:.3f} ms per sample, "
+              f"measured {t['latency_ms']:.3f} ms")
+    print(f"  {'op':<24}{'device':<13}{'estimated':>12}{'measured':>12}{'est/meas':>10}")
+    for e in rows:
+        ratio = e["estimated_s"] / e["measured_s"] if e["measured_s"] > 0 else float("inf")
+        print(f"  {e['name']:<24}{e['device']:<13}{e['estimated_s'] * 1e6:>10.1f}us"
+              f"{e['measured_s'] * 1e6:>10.1f}us{ratio:>10.2f}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -171,7 +189,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "without a leading axis of samples)")
     add_output_arg(p, "module: write the model's outputs (.npz, by output name)")
     path_arg(p, "--profile", kind="out:file", metavar="FILE",
-             help="module: write the per-layer profile (JSON)")
+             help="module: write the per-layer profile (JSON) and print each op's "
+                  "compile-time estimate against its measured time")
     path_arg(p, "--trace", kind="out:file", metavar="FILE",
              help="module: write a Perfetto/Chrome trace of accelerator and host ops")
     path_arg(p, "--dram-out", kind="out:file", metavar="FILE",

@@ -49,7 +49,7 @@ def test_the_cost_graph_prices_a_boundary_at_the_ports_baud():
     for baud in (115_200, 3_000_000):
         g = build_cost_graph([], x, [], DEFAULT, f"fpga:/dev/ttyUSB0@{baud}", m)
         assert g[0].transfer[("cpu", "vta")] == pytest.approx(
-            2e-3 + 1024 * 10 / baud + m.seconds("layout", 2048))
+            2e-3 + 1024 * 10 / baud + m.pack_seconds(1024, 1024))
 
 
 def convs() -> list[OpNode]:

@@ -1,16 +1,21 @@
-"""The min-cut solver is exact: on random small DAGs (random node costs, random transfer
-costs per direction, incapable nodes, pins) its latency equals the brute-force minimum over
-every assignment; targets and pins are respected; bad input gives a PartitionError."""
+"""The solver is exact: on random small DAGs (random node costs, random transfer costs per
+direction, incapable nodes, pins) its latency equals the brute-force minimum over every
+assignment -- the minimum cut alone for the pairwise model, and with the accelerator's
+programs (a tensor passed between two programs goes out to the host and back) by moves and
+enumeration on top of it; targets and pins are respected; bad input gives a
+PartitionError."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from compiler.partition.baselines import exhaustive
+from compiler.partition.baselines import assignments, exhaustive
 from compiler.partition.costs import CostNode
 from compiler.partition.errors import PartitionError
-from compiler.partition.solve import crossings, latency, max_flow, solve
+from compiler.partition.solve import crossings, latency, max_flow, programs, solve
 
 DEVS2 = ("vta", "cpu")
 DEVS3 = ("vta", "cpu", "gpu")
@@ -50,8 +55,74 @@ def check_assignment(p, graph, targets, pins) -> None:
     assert p.seconds == pytest.approx(latency(graph, p.assignment), rel=1e-12)
 
 
+def rename(graph, old: str, new: str) -> tuple[CostNode, ...]:
+    """``graph`` with device ``old`` called ``new`` (in costs and transfers)."""
+    def r(d):
+        return new if d == old else d
+    return tuple(replace(n, costs={r(d): c for d, c in n.costs.items()},
+                         transfer={(r(a), r(b)): t for (a, b), t in n.transfer.items()})
+                 for n in graph)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_minimum_cut_alone_is_exact_for_the_pairwise_model(seed):
+    """On a device that runs no chained programs (any name but vta) the executor's model is
+    the pairwise one, and the minimum cut alone (no enumeration) is its optimum."""
+    rng = np.random.default_rng(500 + seed)
+    graph = rename(random_graph(rng, int(rng.integers(1, 11))), "vta", "npu")
+    devs = ("npu", "cpu")
+    p = solve(graph, devs, enumerate_limit=0)
+    assert p.seconds == pytest.approx(brute_force(graph, devs, {}), rel=1e-9, abs=1e-12)
+    assert p.seconds == latency(graph, p.assignment, by_program=False)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_without_enumeration_the_solver_beats_the_pairwise_optimum(seed):
+    """With accelerator programs the minimum cut's answer is refined on the executor's model:
+    never worse than the pairwise optimum's assignment, and never better than the brute
+    force over the executor's model."""
+    rng = np.random.default_rng(700 + seed)
+    graph = random_graph(rng, int(rng.integers(2, 11)))
+    pairwise = min(assignments(graph, DEVS2), key=lambda a: latency(graph, a, by_program=False))
+    p = solve(graph, DEVS2, enumerate_limit=0)
+    assert p.seconds <= latency(graph, pairwise) + 1e-12
+    assert p.seconds >= brute_force(graph, DEVS2, {}) - 1e-12
+
+
+T1 = {("cpu", "vta"): 1.0, ("vta", "cpu"): 2.0}
+
+
+def test_a_tensor_passed_between_two_programs_goes_out_and_back():
+    """a (vta) feeds h (host only) and b (vta); h runs between them, so a and b are two
+    programs: a's output is unpacked for h and packed again into b's program."""
+    g = (CostNode("x", {"cpu": 0.0}, (), 10, T1, kind="input"),
+         CostNode("a", {"vta": 1.0, "cpu": 50.0}, ("x",), 20, T1),
+         CostNode("h", {"cpu": 1.0}, ("a",), 30, T1),
+         CostNode("b", {"vta": 1.0, "cpu": 50.0}, ("a", "h"), 40, T1),
+         CostNode("out", {"cpu": 0.0}, ("b",), kind="output"))
+    on = {"x": "cpu", "a": "vta", "h": "cpu", "b": "vta", "out": "cpu"}
+    assert programs(g, on) == {"a": 0, "b": 1}
+    assert crossings(g, on) == [("x", "cpu", "vta", 10, 1.0), ("a", "vta", "cpu", 20, 2.0),
+                                ("a", "cpu", "vta", 20, 1.0), ("h", "cpu", "vta", 30, 1.0),
+                                ("b", "vta", "cpu", 40, 2.0)]
+    assert latency(g, on) == 3.0 + 7.0
+    assert latency(g, on, by_program=False) == 3.0 + 6.0  # a -> b counted as on-device
+    assert solve(g).seconds == 10.0
+
+
+def test_a_host_tensor_read_by_two_programs_is_packed_twice():
+    g = (CostNode("x", {"cpu": 0.0}, (), 10, T1, kind="input"),
+         CostNode("a", {"vta": 1.0, "cpu": 50.0}, ("x",), 20, T1),
+         CostNode("h", {"cpu": 1.0}, ("a",), 30, T1),
+         CostNode("b", {"vta": 1.0, "cpu": 50.0}, ("x", "h"), 40, T1))
+    on = {"x": "cpu", "a": "vta", "h": "cpu", "b": "vta"}
+    assert [c for c in crossings(g, on) if c[0] == "x"] == [("x", "cpu", "vta", 10, 1.0)] * 2
+    assert [c for c in crossings(g, on, by_program=False) if c[0] == "x"] == [
+        ("x", "cpu", "vta", 10, 1.0)]
+
+
 @pytest.mark.parametrize("seed", range(60))
-def test_two_device_min_cut_equals_brute_force(seed):
+def test_two_device_solver_equals_brute_force(seed):
     rng = np.random.default_rng(seed)
     graph = random_graph(rng, int(rng.integers(1, 13)))
     pins = {n.name: DEVS2[int(rng.integers(2))] for n in graph if rng.random() < 0.15}
