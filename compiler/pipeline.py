@@ -86,8 +86,9 @@ def estimate_cycles(op, schedule, cfg: HwConfig, options: LayoutOptions | None =
     """Cycles of ``schedule`` as the ``interleave`` pass's list schedule has them (fetch left
     out: ``lower.interleave.list_cycles``): lowers the operator up to that pass, whose list
     schedule follows ``vta_hw.timing`` (within ~0.1% of the simulator on the ResNet-18
-    layers; the program's fetch-aware ``estimated_cycles`` is what the partitioner prices).  The default heuristic refines its ranking with it
-    (``compiler.schedule.heuristic``, which cannot import the lowering).  Deterministic, so
+    layers; the program's fetch-aware ``estimated_cycles`` is what the partitioner prices).
+    The default heuristic refines its ranking with it (``compiler.schedule.heuristic``,
+    which cannot import the lowering).  Deterministic, so
     kept: the search asks for the winner's estimate again when it tries the ramped
     variant."""
     try:
