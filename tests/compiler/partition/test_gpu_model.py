@@ -10,7 +10,13 @@ import re
 import pytest
 
 from compiler.partition.api import partition
-from compiler.partition.costs import AcceleratorCost, CpuModel, OpNode, build_cost_graph
+from compiler.partition.costs import (
+    CPU_KINDS,
+    AcceleratorCost,
+    CpuModel,
+    OpNode,
+    build_cost_graph,
+)
 from compiler.partition.errors import PartitionError
 from compiler.partition.gpu_model import GPUS, THREADS_PER_SM_BUSY, gpu_cost, gpu_spec
 from compiler.partition.solve import crossings, explain, latency
@@ -25,9 +31,7 @@ A100 = GPUS["a100"]
 
 def flat_cpu(seconds: float = 1e-3) -> CpuModel:
     """A CPU on which every kernel and layout transform costs ``seconds``."""
-    kinds = ("conv2d", "conv2d_narrow", "depthwise_conv2d", "dense", "elementwise", "pool",
-             "layout")
-    return CpuModel("flat", {k: (seconds, 1e30) for k in kinds})
+    return CpuModel("flat", {k: (seconds, 1e30) for k in CPU_KINDS})
 
 
 def no_vta(op, cfg) -> AcceleratorCost:
