@@ -186,13 +186,14 @@ class Executor:
         samples, batched = check_inputs(self.module, inputs)
         layers: dict[str, dict[str, Any]] = {}
         chains: list[list[Stage]] = [[] for _ in samples]
-        progs = self._host_slots(2 if self.overlap and len(samples) > 1 else 1)
+        overlap = self.overlap and len(samples) > 1 and bool(self.module.programs)
+        progs = self._host_slots(2 if overlap else 1)
 
         def start(k: int) -> Any:
             return lambda slot: self._sample(samples[k], progs[slot], layers, chains[k])
 
         starts = [start(k) for k in range(len(samples))]
-        if len(progs) > 1 and self.module.programs:
+        if overlap:
             envs = run_overlapped(starts, self._accelerate)
         else:
             envs = run_sequential(starts, self._accelerate)
