@@ -106,7 +106,9 @@ class Executor:
 
     ``host``: the CPU device for host steps (default: one is opened when the module has
     any); ``gpu``: the GPU for the module's GPU steps (default: the machine's first CUDA
-    GPU, opened when the module has any; :mod:`runtime.gpu_runner`).  Counters:
+    GPU, opened when the module has any; :mod:`runtime.gpu_runner`); ``overlap``: run a
+    batch with two samples in flight (see the module docstring; False: one after another,
+    the reference the overlapped run matches exactly).  Counters:
     ``loaded_bytes`` (written once at load), ``copied_in_bytes`` / ``copied_out_bytes``
     (per-run transfers, both directions and devices)."""
 
