@@ -29,9 +29,17 @@ and per program launch one accelerator stage: its copies over the device's link
 host runs sample *i-1*; it is checked (:func:`runtime.pipeline.check_schedule`) and gives
 ``totals``' ``latency_ms`` (one sample alone, end to end), ``sequential_ms`` and
 ``pipelined_ms`` (the batch), ``throughput_samples_per_s``, ``busy_ms`` per resource and
-``link``.  The samples still *run* one after another (the simulator is no concurrent
-device, and the programs share one arena): the overlap is modelled, the outputs are
-exactly those of one sample at a time.
+``link``.  Those figures are modelled (accelerator clock, measured host time, modelled
+link), whatever the run's wall time.
+
+The run itself overlaps too (``overlap=True``, the default, for a batch of more than one
+sample on a module with accelerator programs; :mod:`runtime.overlap`): two samples are in
+flight, each on its own host buffers (:meth:`runtime.host_program.HostProgram.replica`),
+and while one worker thread runs sample *i*'s program on the device (copy in, launch,
+synchronize, copy out: one serialized unit, since the programs share one arena) the
+calling thread runs sample *i-1*'s (or *i+1*'s) host steps, packing and unpacking.  The
+outputs and the profile's layers are exactly those of ``overlap=False`` (one sample after
+another on the calling thread).
 
 Per-op cycles of a chained program: where the device returns the simulator's
 instruction records (``sim``), op *i* is charged the cycles from the retirement of op
@@ -66,6 +74,7 @@ from runtime.gpu_runner import GpuKernel, free_gpu_step, load_gpu_steps, open_gp
 from runtime.host_program import HostCall, HostProgram
 from runtime.links import LinkProfile
 from runtime.module import Module, ModuleError, Program, Step, pack_host, unpack_host
+from runtime.overlap import run_overlapped, run_sequential
 from runtime.pipeline import (
     ACCELERATOR,
     HOST,
@@ -100,13 +109,17 @@ class Executor:
 
     ``host``: the CPU device for host steps (default: one is opened when the module has
     any); ``gpu``: the GPU for the module's GPU steps (default: the machine's first CUDA
-    GPU, opened when the module has any; :mod:`runtime.gpu_runner`).  Counters:
+    GPU, opened when the module has any; :mod:`runtime.gpu_runner`); ``overlap``: run a
+    batch with two samples in flight (see the module docstring; False: one after another,
+    the reference the overlapped run matches exactly).  Counters:
     ``loaded_bytes`` (written once at load), ``copied_in_bytes`` / ``copied_out_bytes``
     (per-run transfers, both directions and devices)."""
 
     def __init__(self, module: Module, device: Device, *, host: Device | None = None,
-                 gpu: Device | None = None) -> None:
+                 gpu: Device | None = None, overlap: bool = True) -> None:
         self.module = module
+        self.overlap = overlap
+        self._replicas: list[HostProgram] = []
         self.device = device
         self.cfg = module.config
         self.loaded_bytes = 0
@@ -165,22 +178,31 @@ class Executor:
             self.device.free(self.arena)
             self.arena = None
         self.host_program = None
+        self._replicas = []
         for g in self.gpu_kernels.values():
             free_gpu_step(self.gpu, g)
         self.gpu_kernels = {}
 
     # ------------------------------------------------------------------ running
     def run(self, inputs: Mapping[str, Any]) -> ModelRun:
-        """Run every sample; outputs keep the sample axis when the inputs had one."""
+        """Run every sample; outputs keep the sample axis when the inputs had one.  With
+        ``overlap`` and more than one sample, two samples are in flight
+        (:mod:`runtime.overlap`); the outputs and profile are those of the sequential run."""
         samples, batched = check_inputs(self.module, inputs)
         layers: dict[str, dict[str, Any]] = {}
-        chains: list[list[Stage]] = []
-        outs: dict[str, list[np.ndarray]] = {n: [] for n in self.module.outputs}
-        for sample in samples:
-            chains.append([])
-            env = self._sample(sample, layers, chains[-1])
-            for n in self.module.outputs:  # a copy: host buffers are reused per sample
-                outs[n].append(np.array(env[n], copy=True))
+        chains: list[list[Stage]] = [[] for _ in samples]
+        overlap = self.overlap and len(samples) > 1 and bool(self.module.programs)
+        progs = self._host_slots(2 if overlap else 1)
+
+        def start(k: int) -> Any:
+            return lambda slot: self._sample(samples[k], progs[slot], layers, chains[k])
+
+        starts = [start(k) for k in range(len(samples))]
+        if overlap:
+            envs = run_overlapped(starts, self._accelerate)
+        else:
+            envs = run_sequential(starts, self._accelerate)
+        outs = {n: [e[n] for e in envs] for n in self.module.outputs}
         outputs = {n: (np.stack(v) if batched else v[0]) for n, v in outs.items()}
         slots = list_schedule(chains)
         check_schedule(chains, slots)
@@ -189,7 +211,20 @@ class Executor:
                                  link=self.link.name if self.link else None)
         return ModelRun(outputs, profile, self._trace_header() + trace_events(slots))
 
-    def _sample(self, sample, layers, stages) -> dict[str, np.ndarray]:
+    def _host_slots(self, n: int) -> list[HostProgram | None]:
+        """The host programs of ``n`` samples in flight: the loaded one, then replicas with
+        their own buffers on the same bound kernels (made on first use, kept)."""
+        prog = self.host_program
+        if prog is None:
+            return [None] * n
+        while len(self._replicas) < n - 1:
+            self._replicas.append(prog.replica())
+        return [prog, *self._replicas[:n - 1]]
+
+    def _sample(self, sample, prog: HostProgram | None, layers, stages):
+        """One sample's steps in order, as a job of :mod:`runtime.overlap`: it yields each
+        accelerator program's (index, packed feeds) and receives its launch result and raw
+        results; it returns the model outputs (copies: host buffers are reused)."""
         m = self.module
         env: dict[str, np.ndarray] = {**m.constants, **sample}
         i = 0
@@ -198,43 +233,52 @@ class Executor:
             if s.device == "accelerator":
                 assert s.program is not None
                 p = m.programs[s.program]
-                self._run_program(s.program, p, env, layers, stages)
+                yield from self._run_program(s.program, p, env, layers, stages)
                 i = p.steps[-1] + 1
             elif i in self.gpu_kernels:
                 self._run_gpu(i, env, layers, stages)
                 i += 1
             else:
-                self._run_host(i, env, layers, stages)
+                self._run_host(i, prog, env, layers, stages)
                 i += 1
-        return env
+        return {n: np.array(env[n], copy=True) for n in m.outputs}
 
-    def _run_program(self, index: int, p: Program, env, layers, stages: list[Stage]) -> None:
-        """Pack the feeds (host), copy in, run and copy out (the accelerator and its link),
-        unpack the results (host): three stages of the sample's chain."""
-        m, handle = self.module, self.handles[index]
+    def _accelerate(self, request: tuple[int, list[tuple[Any, np.ndarray]]]
+                    ) -> tuple[LaunchResult, list[tuple[Any, bytes]]]:
+        """One program on the accelerator, a serialized unit (the activation arena holds
+        one program): copy the packed feeds in, launch, synchronize, copy the results out.
+        Runs on the overlap's worker thread, the only one using the device then."""
+        index, packed = request
+        handle, p = self.handles[index], self.module.programs[index]
+        for t, data in packed:
+            self.device.copy_in(handle.buffer(t.symbol), data)
+        result = self.device.launch(handle)
+        done = self.device.synchronize()
+        result = result if result is not None else done
+        assert isinstance(result, LaunchResult) and result.cycles is not None
+        return result, [(t, self.device.copy_out(handle.buffer(t.symbol))) for t in p.results]
+
+    def _run_program(self, index: int, p: Program, env, layers, stages: list[Stage]):
+        """Pack the feeds (host), copy in, run and copy out (the accelerator and its link:
+        yielded to the job's driver), unpack the results (host): three stages of the
+        sample's chain."""
+        m = self.module
         name = "+".join(m.steps[i].name for i in p.steps)
         t0 = time.perf_counter()
         packed = [(t, pack_host(t.layout, env[t.tensor].reshape(_logical_shape(t.layout)),
                                 t.pad_value)) for t in p.feeds]
         pack_s = time.perf_counter() - t0
+        result, raws = yield index, packed
         bytes_in: dict[int, int] = {}
         for t, data in packed:
-            self.device.copy_in(handle.buffer(t.symbol), data)
             self.copied_in_bytes += data.nbytes
             owner = next(i for i in p.steps if t.tensor in m.steps[i].inputs.values())
             bytes_in[owner] = bytes_in.get(owner, 0) + data.nbytes
-        result = self.device.launch(handle)
-        done = self.device.synchronize()
-        result = result if result is not None else done
-        assert isinstance(result, LaunchResult) and result.cycles is not None
         bytes_out: dict[int, int] = {}
-        raws = []
-        for t in p.results:
-            raw = self.device.copy_out(handle.buffer(t.symbol))
+        for t, raw in raws:
             self.copied_out_bytes += len(raw)
             owner = next(i for i in p.steps if m.steps[i].output == t.tensor)
             bytes_out[owner] = bytes_out.get(owner, 0) + len(raw)
-            raws.append((t, raw))
         t0 = time.perf_counter()
         for t, raw in raws:
             env[t.tensor] = unpack_host(t.layout, raw).reshape(m.tensors[t.tensor].shape)
@@ -262,8 +306,8 @@ class Executor:
                 entry["bytes_in"] += bytes_in.get(i, 0)
                 entry["bytes_out"] += bytes_out.get(i, 0)
 
-    def _run_host(self, i: int, env, layers, stages: list[Stage]) -> None:
-        prog = self.host_program
+    def _run_host(self, i: int, prog: HostProgram | None, env, layers,
+                  stages: list[Stage]) -> None:
         call = prog.calls.get(i) if prog is not None else None
         if call is None:
             if prog is not None and i in prog.fused_into:

@@ -40,13 +40,18 @@ reshape the lowering folded away).  A tensor from elsewhere (a model input, an a
 program's result, a numpy step's output) is copied into the reader's staging array first.
 Each tensor is written once per sample, so a view stays valid for the whole sample; the
 executor copies the model outputs out before the next sample overwrites them.
+
+Slots: one program's buffers hold one sample.  To keep two samples in flight (the
+executor's accelerator/host overlap) :meth:`HostProgram.replica` gives a second program
+with its own buffers and prepared calls on the *same* bound kernels: nothing is lowered,
+compiled or packed again, and its ``loaded_bytes`` is 0.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -109,9 +114,13 @@ class HostProgram:
     the index of the call that computes it; ``buffers``: tensor -> its fixed array;
     ``loaded_bytes``: constant bytes bound at load."""
 
-    def __init__(self, module: Module, backend: Any) -> None:
+    def __init__(self, module: Module, backend: Any, *,
+                 share: HostProgram | None = None) -> None:
         self.module = module
         self.backend = backend
+        # step index -> its lowering with the constants bound (shared by replicas)
+        self.lowered: dict[int, _Lowered | None] = {}
+        self._share = share
         self.calls: dict[int, HostCall] = {}
         self.fused_into: dict[int, int] = {}
         self.buffers: dict[str, np.ndarray] = {}
@@ -131,6 +140,11 @@ class HostProgram:
                 for j in call.fused:
                     self.fused_into[j] = i
 
+    def replica(self) -> HostProgram:
+        """The same compiled steps on a second set of buffers (another sample in flight),
+        sharing this program's bound kernels (weights packed once)."""
+        return HostProgram(self.module, self.backend, share=self)
+
     def compiled(self, i: int) -> bool:
         """Whether step ``i`` runs here (a call or fused into one), not in numpy."""
         return i in self.calls or i in self.fused_into
@@ -139,17 +153,11 @@ class HostProgram:
     def _compile(self, i: int, s: Step) -> HostCall | None:
         if isinstance(s.op, OnnxHostOp) and s.op.op_type in _VIEWS:
             return self._view(i, s)
-        low = self._lower(i, s)
+        low = self._share.lowered.get(i) if self._share is not None else self._bind(i, s)
+        self.lowered[i] = low
         if low is None:
             return None
-        consts = {name: t for name, t in low.operands.items() if t in self.module.constants}
         op = low.op
-        if consts:
-            arrays = {name: np.ascontiguousarray(
-                self.module.constants[t], op.plan.buffer(name).ty.np).reshape(
-                op.plan.buffer(name).shape) for name, t in consts.items()}
-            op = op.bind(**arrays)
-            self.loaded_bytes += sum(a.nbytes for a in arrays.values())
         arrays, staged = {}, []
         for name in op.input_names:
             spec = op.plan.buffer(name)
@@ -171,6 +179,21 @@ class HostProgram:
         self.buffers[low.output] = out_view
         return HostCall(i, s.name, low.kind or s.op.kind, s.op.kind, op.prepare(**arrays),
                         tuple(staged), low.output, out_view, low.fused)
+
+    def _bind(self, i: int, s: Step) -> _Lowered | None:
+        """Step ``i``'s lowering with its constant operands bound (weights packed once)."""
+        low = self._lower(i, s)
+        if low is None:
+            return None
+        consts = {name: t for name, t in low.operands.items() if t in self.module.constants}
+        if not consts:
+            return low
+        op = low.op
+        arrays = {name: np.ascontiguousarray(
+            self.module.constants[t], op.plan.buffer(name).ty.np).reshape(
+            op.plan.buffer(name).shape) for name, t in consts.items()}
+        self.loaded_bytes += sum(a.nbytes for a in arrays.values())
+        return replace(low, op=op.bind(**arrays))
 
     def _view(self, i: int, s: Step) -> HostCall | None:
         src = self.buffers.get(s.inputs.get("x0", ""))
