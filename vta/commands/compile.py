@@ -127,7 +127,7 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
         print(f"GPU steps: {len(on_gpu)} of {len(m.steps)} (priced as {gpu.name}, "
               f"{gpu.arch}; {sum(st.macs for st in on_gpu)} MACs)")
     print(f"estimated latency: {lowered.partition.seconds * 1e3:.3f} ms")
-    if m.memory is not None:
+    if m.memory is not None and m.programs:
         plan = m.memory
         print(f"accelerator DRAM: {plan.total_bytes} of {cfg.dram_bytes} bytes "
               f"({plan.resident_bytes} programs and weights + {plan.arena_bytes} activation "
