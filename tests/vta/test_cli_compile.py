@@ -241,6 +241,24 @@ def test_float_island_compiles_and_runs_bit_exact(files, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_a_float_module_runs_on_the_host_and_says_so(files, tmp_path, capsys):
+    """``--targets cpu`` without ``--calib``: a float module, every step on the host; its
+    outputs are the float reference's, and the run reports host time, not an accelerator
+    clock that has nothing to do with it."""
+    from compiler.graph.reference import evaluate
+
+    m, out = tmp_path / "f.vtam", tmp_path / "out.npz"
+    assert main(["compile", str(files / "softmax.onnx"), "-o", str(m), "--targets", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(m), "--inputs", str(files / "inputs.npz"), "-o", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "every step on the host:" in stdout and "MHz" not in stdout, stdout
+    g = import_onnx(files / "softmax.onnx")
+    xs = np.load(files / "inputs.npz")["x"]
+    ref = np.stack([evaluate(g, {"x": x})["probs"] for x in xs])
+    np.testing.assert_allclose(np.load(out)["probs"], ref, rtol=1e-4, atol=1e-6)
+
+
 def test_qdq_model_compiles_without_calibration(tmp_path, capsys):
     """A QDQ model from onnxruntime's quantize_static (default settings: asymmetric int8
     activations) brings its own scales and zero points: no --calib; the outputs equal the

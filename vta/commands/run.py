@@ -137,10 +137,14 @@ def _run_module(args: argparse.Namespace, outs: Outputs) -> int:
         np.savez(f, **run.outputs)
     t = run.profile["totals"]
     print(f"samples: {t['samples']}")
-    print(f"accelerator cycles: {t['accelerator_cycles']} ({t['macs_on_accelerator']} of "
-          f"{t['macs_total']} MACs on the accelerator)")
-    print(f"estimated latency: {t['estimated_latency_ms']:.3f} ms per sample at "
-          f"{module.config.target_clock_mhz} MHz")
+    if module.programs:
+        print(f"accelerator cycles: {t['accelerator_cycles']} ({t['macs_on_accelerator']} of "
+              f"{t['macs_total']} MACs on the accelerator)")
+        print(f"estimated latency: {t['estimated_latency_ms']:.3f} ms per sample (the "
+              f"accelerator at {module.config.target_clock_mhz} MHz, the host measured)")
+    else:  # no accelerator program: the clock says nothing about this module
+        print(f"every step on the host: {t['estimated_latency_ms']:.3f} ms per sample measured "
+              f"({t['macs_total']} MACs over {t['samples']} sample(s))")
     if t.get("link"):
         print(f"modelled over the {t['link']} link: {t['latency_ms']:.3f} ms per sample end to "
               f"end; the batch {t['pipelined_ms']:.3f} ms pipelined ({t['sequential_ms']:.3f} "
