@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.errors import LayoutError
-from opset.layout import ActLayout, WgtLayout
+from opset.layout import ActLayout, BlockedWeights, WgtLayout
 from opset.layout import ceil_div as _ceil
 from opset.layout import check_array as _check
 
@@ -135,7 +135,7 @@ class DenseLayout:
 
 
 @dataclass(frozen=True)
-class DepthwiseWgtLayout:
+class DepthwiseWgtLayout(BlockedWeights):
     """Depthwise weights ``(c, 1, kh, kw)`` as block-diagonal GEMM elements.
 
     Output block ``j`` (channels ``j*bo ..``) reads the ``g = bo / bi`` input blocks
@@ -165,26 +165,6 @@ class DepthwiseWgtLayout:
     @property
     def i_blocks(self) -> int:
         return self.group
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.o_blocks, self.group, self.kh, self.kw, self.block_out, self.block_in)
-
-    @property
-    def strides(self) -> tuple[int, int, int, int]:
-        return (self.group * self.kh * self.kw, self.kh * self.kw, self.kw, 1)
-
-    @property
-    def elems(self) -> int:
-        return self.o_blocks * self.group * self.kh * self.kw
-
-    @property
-    def elem_bytes(self) -> int:
-        return self.block_out * self.block_in
-
-    @property
-    def nbytes(self) -> int:
-        return self.elems * self.elem_bytes
 
     def pack(self, w: np.ndarray) -> np.ndarray:
         a = _check(w, (self.c, 1, self.kh, self.kw), "int8", "depthwise weights")

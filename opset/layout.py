@@ -125,27 +125,19 @@ class ActLayout:
         return np.ascontiguousarray(nchw[:self.n, :self.c, hh:hh + self.h, hw:hw + self.w])
 
 
-@dataclass(frozen=True)
-class WgtLayout:
-    """Conv weights ``(o, i, kh, kw)`` in ``(ob, ib, kh, kw, block_out, block_in)``.
+class BlockedWeights:
+    """The geometry every blocked weight layout shares: ``(o_blocks, i_blocks, kh, kw)``
+    elements of ``block_out x block_in`` int8, what the accelerator's weight buffer and DMA
+    see.  A layout supplies ``o_blocks``, ``i_blocks``, ``kh``, ``kw``, ``block_out`` and
+    ``block_in``; the rest is derived here once (:class:`WgtLayout`, and the compiler's
+    block-diagonal depthwise layout)."""
 
-    Here (not in the compiler) because the runtime packs a weight fed at run time (the
-    second operand of an activation-activation matmul) with it, as it packs activations."""
-
-    o: int
-    i: int
+    o_blocks: int
+    i_blocks: int
     kh: int
     kw: int
     block_out: int
     block_in: int
-
-    @property
-    def o_blocks(self) -> int:
-        return ceil_div(self.o, self.block_out)
-
-    @property
-    def i_blocks(self) -> int:
-        return ceil_div(self.i, self.block_in)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -168,6 +160,29 @@ class WgtLayout:
     def nbytes(self) -> int:
         return self.elems * self.elem_bytes
 
+
+@dataclass(frozen=True)
+class WgtLayout(BlockedWeights):
+    """Conv weights ``(o, i, kh, kw)`` in ``(ob, ib, kh, kw, block_out, block_in)``.
+
+    Here (not in the compiler) because the runtime packs a weight fed at run time (the
+    second operand of an activation-activation matmul) with it, as it packs activations."""
+
+    o: int
+    i: int
+    kh: int
+    kw: int
+    block_out: int
+    block_in: int
+
+    @property
+    def o_blocks(self) -> int:
+        return ceil_div(self.o, self.block_out)
+
+    @property
+    def i_blocks(self) -> int:
+        return ceil_div(self.i, self.block_in)
+
     def pack(self, w: np.ndarray) -> np.ndarray:
         """OIHW int8 -> blocked.  (O, I) dense weights, and OIHW weights of an im2col'd
         convolution (``i == C*KH*KW``, 1x1), are flattened to (O, I, 1, 1) first."""
@@ -183,4 +198,4 @@ class WgtLayout:
         return np.ascontiguousarray(out)
 
 
-__all__ = ["ActLayout", "WgtLayout", "check_array", "ceil_div"]
+__all__ = ["ActLayout", "BlockedWeights", "WgtLayout", "check_array", "ceil_div"]

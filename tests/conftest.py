@@ -32,3 +32,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else 
 def needs_verilator() -> None:
     """For tests that run Verilator: skip without it locally, fail under CI."""
     require_verilator()
+
+
+@pytest.fixture(scope="session")
+def gpu():
+    """The machine's NVIDIA GPU (``runtime.gpu_device.GpuDevice``) for the ``gpu``-marked
+    tests; without one (no cuda-python, driver or card) they skip with the reason."""
+    from runtime.device import DeviceError
+    from runtime.gpu_device import GpuDevice
+
+    try:
+        return GpuDevice()
+    except DeviceError as exc:
+        pytest.skip(f"no usable GPU: {exc}")

@@ -23,7 +23,6 @@ from cpu_gpu_backends.ops.gemm import dense_plan
 from cpu_gpu_backends.ops.gpu_quantized import PER_THREAD, gpu_capable, gpu_op_plan
 from cpu_gpu_backends.ops.quantized import _with_epilogue, rename
 from opset import Conv2d, Dense, reference
-from runtime.device import DeviceError
 from tests.opset.test_same_bits import ops, random_inputs
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
@@ -79,16 +78,6 @@ def test_an_op_without_a_gpu_plan_is_named():
     with pytest.raises(TypeError, match="no GPU plan for str"):
         gpu_op_plan("conv")
     assert not gpu_capable(object())
-
-
-@pytest.fixture(scope="module")
-def gpu():
-    from runtime.gpu_device import GpuDevice
-
-    try:
-        return GpuDevice()
-    except DeviceError as exc:
-        pytest.skip(f"no usable GPU: {exc}")
 
 
 @pytest.mark.gpu

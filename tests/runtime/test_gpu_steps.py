@@ -145,16 +145,6 @@ def test_a_softmax_on_the_emulated_gpu_agrees_to_float_rounding(qgraph):
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.02
 
 
-@pytest.fixture(scope="module")
-def gpu():
-    try:
-        from runtime.gpu_device import GpuDevice
-
-        return GpuDevice()
-    except DeviceError as exc:
-        pytest.skip(f"no usable GPU: {exc}")
-
-
 @pytest.mark.gpu
 def test_on_a_gpu_the_module_equals_the_reference(gpu, qgraph):
     low = lower(qgraph, preset("default"), targets=("vta", "cpu", "gpu"),
