@@ -207,6 +207,16 @@ class HostProgram:
     def _follower(self, i: int, kinds: tuple[str, ...]) -> tuple[int, str] | None:
         """The activation step that alone reads step ``i``'s output, and its activation
         name, when it can be fused into step ``i``'s kernel."""
+        found = self._sole_reader(i)
+        if found is None or len(found[1].inputs) != 1:
+            return None
+        j, s = found
+        act = _activation(s.op)
+        return (j, act) if act in kinds else None
+
+    def _sole_reader(self, i: int) -> tuple[int, Step] | None:
+        """The float32 ONNX step on the CPU that alone reads step ``i``'s output (which is no
+        model output), with its index: the only kind of step a kernel can absorb."""
         m = self.module
         t = m.steps[i].output
         readers = self._readers.get(t, [])
@@ -214,27 +224,23 @@ class HostProgram:
             return None
         j = readers[0]
         s = m.steps[j]
-        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or len(s.inputs) != 1 \
-                or s.op.dtype != "float32":
+        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or s.op.dtype != "float32":
             return None
-        act = _activation(s.op)
-        return (j, act) if act in kinds else None
+        return j, s
 
     def _residual(self, i: int) -> tuple[int, str, tuple[int, str] | None] | None:
         """The Add that alone reads step ``i``'s output, fusable into its kernel as a
         residual: (its index, its other operand, the activation step after it if that is
         fusable too).  The other operand must exist when step ``i`` runs (made by an
         earlier step, or a model input or constant), and have the same shape."""
-        m = self.module
-        t = m.steps[i].output
-        readers = self._readers.get(t, [])
-        if len(readers) != 1 or t in m.outputs:
+        found = self._sole_reader(i)
+        if found is None:
             return None
-        j = readers[0]
-        s = m.steps[j]
-        if s.device != "cpu" or not isinstance(s.op, OnnxHostOp) or s.op.op_type != "Add" \
-                or len(s.op.in_shapes) != 2 or s.op.in_shapes[0] != s.op.in_shapes[1] \
-                or s.op.dtype != "float32" or s.op.in_dtypes != ("float32", "float32"):
+        j, s = found
+        t = self.module.steps[i].output
+        if s.op.op_type != "Add" or len(s.op.in_shapes) != 2 \
+                or s.op.in_shapes[0] != s.op.in_shapes[1] \
+                or s.op.in_dtypes != ("float32", "float32"):
             return None
         others = [v for v in s.inputs.values() if v != t]
         if len(others) != 1 or self._producer.get(others[0], -1) > i:
