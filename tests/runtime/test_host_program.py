@@ -7,6 +7,8 @@ reference; the thread count of the host device reaches the kernels."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import onnx
 import pytest
@@ -21,7 +23,7 @@ from runtime.device import DeviceError
 from runtime.devices import open_device
 from runtime.executor import Executor
 from tests.compiler.graph.lower_models import calib, small_cnn
-from tests.compiler.graph.onnx_util import init, make_model, run_ort, tensor
+from tests.compiler.graph.onnx_util import he_weight, init, make_model, run_ort, small_bias, tensor
 from vta_hw.config import preset
 
 CFG = preset("default")
@@ -35,12 +37,8 @@ def mixed_cnn(seed: int = 0) -> onnx.ModelProto:
     ``c3``."""
     rng = np.random.default_rng(seed)
 
-    def w(*shape):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-
-    def b(n):
-        return (rng.standard_normal(n) * 0.1).astype(np.float32)
+    w = partial(he_weight, rng)
+    b = partial(small_bias, rng)
 
     c = 8
     inits = [init("w1", w(c, 3, 3, 3)), init("b1", b(c)), init("wd", w(c, 1, 3, 3) * 3),

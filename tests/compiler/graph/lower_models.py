@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import onnx
 from onnx import helper
 
-from tests.compiler.graph.onnx_util import init, make_model, tensor
+from tests.compiler.graph.onnx_util import he_weight, init, make_model, small_bias, tensor
 
 
 def small_cnn(seed: int = 0, *, softmax: bool = False) -> onnx.ModelProto:
@@ -14,12 +16,8 @@ def small_cnn(seed: int = 0, *, softmax: bool = False) -> onnx.ModelProto:
     dense (Gemm) [-> softmax], input ``x`` 1x3x16x16, output ``logits`` (or ``probs``)."""
     rng = np.random.default_rng(seed)
 
-    def w(*shape):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-
-    def b(n):
-        return (rng.standard_normal(n) * 0.1).astype(np.float32)
+    w = partial(he_weight, rng)
+    b = partial(small_bias, rng)
 
     c = 8
     inits = [init("w1", w(c, 3, 3, 3)), init("b1", b(c)), init("w2", w(c, c, 3, 3)),
@@ -59,9 +57,7 @@ def moves_cnn(seed: int = 2) -> onnx.ModelProto:
     dense: int8 Transpose and Concat on the host between accelerator ops."""
     rng = np.random.default_rng(seed)
 
-    def w(*shape):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    w = partial(he_weight, rng)
 
     c = 8
     inits = [init("w1", w(c, 3, 3, 3)), init("wa", w(c, c, 3, 3)), init("wb", w(4, c, 1, 1)),
@@ -98,9 +94,7 @@ def islands_cnn(seed: int = 3) -> onnx.ModelProto:
     conv-relu -> gap -> flatten -> dense -> Softmax.  Opset 17 (LayerNormalization)."""
     rng = np.random.default_rng(seed)
 
-    def w(*shape):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    w = partial(he_weight, rng)
 
     c = 8
     ln = (c, 8, 8)
@@ -139,9 +133,7 @@ def grouped_cnn(seed: int = 4) -> onnx.ModelProto:
     fused residual."""
     rng = np.random.default_rng(seed)
 
-    def w(*shape):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    w = partial(he_weight, rng)
 
     c = 8
     inits = [init("w1", w(c, 3, 3, 3)), init("wg", w(c, c // 2, 3, 3)),

@@ -101,6 +101,18 @@ def init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name)
 
 
+def he_weight(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    """A float32 weight of ``shape`` (output channels first), He-initialized
+    (``N(0, 2 / fan_in)``): activations keep their scale through the test models' layers."""
+    fan_in = int(np.prod(shape[1:]))
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def small_bias(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A float32 bias of ``n`` values, ``N(0, 0.1^2)``."""
+    return (rng.standard_normal(n) * 0.1).astype(np.float32)
+
+
 def shrink_input(model: onnx.ModelProto, size: int, full: int = 224) -> onnx.ModelProto:
     """The same architecture on a ``size`` x ``size`` input instead of ``full`` x ``full``
     (a faster variant for simulation tests): the input's spatial dimensions set, every

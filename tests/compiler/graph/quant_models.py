@@ -7,11 +7,7 @@ import numpy as np
 from compiler.frontend.builder import GraphBuilder
 from compiler.graph.ir import Graph
 from compiler.graph.pipeline import run_passes
-
-
-def _w(rng, *shape) -> np.ndarray:
-    fan_in = int(np.prod(shape[1:]))
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+from tests.compiler.graph.onnx_util import he_weight
 
 
 def resnet_block_model(seed: int = 0, channels: int = 8, classes: int = 10,
@@ -36,7 +32,7 @@ def resnet_block_model(seed: int = 0, channels: int = 8, classes: int = 10,
                             rng.standard_normal(c).astype(np.float32) * 0.1,
                             rng.uniform(0.5, 1.5, c).astype(np.float32))
 
-    w1 = _w(rng, c, 3, 3, 3)
+    w1 = he_weight(rng, c, 3, 3, 3)
     gamma1 = rng.uniform(0.5, 1.5, c).astype(np.float32)
     beta1 = rng.standard_normal(c).astype(np.float32) * 0.1
     if dead_channel:
@@ -45,13 +41,13 @@ def resnet_block_model(seed: int = 0, channels: int = 8, classes: int = 10,
     gamma1[0] *= outlier
     h = b.relu(bn(b.conv2d(x, w1, padding=1, name="conv1"), gamma1, beta1), name="relu1")
     h = b.max_pool(h, 2, 2, name="pool1")
-    w2 = _w(rng, c, c, 3, 3)
+    w2 = he_weight(rng, c, c, 3, 3)
     if outlier != 1.0:
         w2[:, 0] /= outlier  # the next layer hardly reads the outlier channel
     r = b.relu(bn(b.conv2d(h, w2, padding=1, name="conv2")), name="relu2")
-    r = bn(b.conv2d(r, _w(rng, c, c, 3, 3), padding=1, name="conv3"))
+    r = bn(b.conv2d(r, he_weight(rng, c, c, 3, 3), padding=1, name="conv3"))
     h = b.relu(b.add(r, h, name="residual"), name="relu3")
-    d = b.conv2d(h, _w(rng, c, 1, 3, 3), rng.standard_normal(c).astype(np.float32) * 0.1,
+    d = b.conv2d(h, he_weight(rng, c, 1, 3, 3), rng.standard_normal(c).astype(np.float32) * 0.1,
                  padding=1, groups=c, name="dwconv")
     d = b.clip(d, 0.0, 6.0, name="relu6")
     p = b.avg_pool(d, 2, 2, name="avgpool")
@@ -59,8 +55,8 @@ def resnet_block_model(seed: int = 0, channels: int = 8, classes: int = 10,
     s = b.add(p, q, name="add2")
     m = b.mul(s, b.relu(q, name="relu4"), name="gate")
     g = b.flatten(b.global_avg_pool(m, name="gap"))
-    y = b.dense(g, _w(rng, classes, c), rng.standard_normal(classes).astype(np.float32) * 0.1,
-                name="fc")
+    y = b.dense(g, he_weight(rng, classes, c),
+                rng.standard_normal(classes).astype(np.float32) * 0.1, name="fc")
     b.output(y, b.softmax(y, name="softmax"))
     return run_passes(b.build())
 
@@ -86,17 +82,17 @@ def mobilenet_block_model(seed: int = 0) -> Graph:
     def relu6(v, name):
         return b.clip(v, 0.0, 6.0, name=name)
 
-    h = relu6(b.conv2d(x, _w(rng, 8, 3, 3, 3), bias(8), stride=2, padding=1, name="stem"),
+    h = relu6(b.conv2d(x, he_weight(rng, 8, 3, 3, 3), bias(8), stride=2, padding=1, name="stem"),
               "stem_relu6")
-    e = relu6(b.conv2d(h, _w(rng, 24, 8, 1, 1), bias(24), name="expand"), "expand_relu6")
-    d = relu6(b.conv2d(e, _w(rng, 24, 1, 3, 3), bias(24), padding=1, groups=24, name="dw"),
+    e = relu6(b.conv2d(h, he_weight(rng, 24, 8, 1, 1), bias(24), name="expand"), "expand_relu6")
+    d = relu6(b.conv2d(e, he_weight(rng, 24, 1, 3, 3), bias(24), padding=1, groups=24, name="dw"),
               "dw_relu6")
-    p = b.conv2d(d, _w(rng, 8, 24, 1, 1), bias(8), name="project")
+    p = b.conv2d(d, he_weight(rng, 8, 24, 1, 1), bias(8), name="project")
     h = b.add(p, h, name="block_add")
-    e = relu6(b.conv2d(h, _w(rng, 16, 8, 1, 1), bias(16), name="expand2"), "expand2_relu6")
-    d = relu6(b.conv2d(e, _w(rng, 16, 1, 3, 3), bias(16), stride=2, padding=1, groups=16,
+    e = relu6(b.conv2d(h, he_weight(rng, 16, 8, 1, 1), bias(16), name="expand2"), "expand2_relu6")
+    d = relu6(b.conv2d(e, he_weight(rng, 16, 1, 3, 3), bias(16), stride=2, padding=1, groups=16,
                        name="dw2"), "dw2_relu6")
-    p = b.conv2d(d, _w(rng, 16, 16, 1, 1), bias(16), name="project2")
+    p = b.conv2d(d, he_weight(rng, 16, 16, 1, 1), bias(16), name="project2")
     g = b.flatten(b.global_avg_pool(p, name="gap"))
-    b.output(b.dense(g, _w(rng, 10, 16), bias(10), name="fc"))
+    b.output(b.dense(g, he_weight(rng, 10, 16), bias(10), name="fc"))
     return run_passes(b.build())
