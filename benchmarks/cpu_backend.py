@@ -43,11 +43,14 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _timing import round_robin  # noqa: E402
 
 from cpu_gpu_backends.backend import CpuBackend, CpuOptions  # noqa: E402
 from cpu_gpu_backends.ops.conv2d import conv2d_plan  # noqa: E402
@@ -71,17 +74,11 @@ def race(calls: list[tuple], repeats: int, threads: int, warmup: int = 2) -> lis
     same background load.  Multi-threaded, each call is timed in its own block followed by a
     pause: OpenBLAS and onnxruntime workers spin-wait after a call and would otherwise steal
     the second core from whoever runs next."""
-    best = [math.inf] * len(calls)
     if threads == 1:
-        for fn, *args in calls:
-            for _ in range(warmup):
-                fn(*args)
-        for _ in range(repeats):
-            for i, (fn, *args) in enumerate(calls):
-                t0 = time.perf_counter()
-                fn(*args)
-                best[i] = min(best[i], time.perf_counter() - t0)
-        return best
+        wall, _ = round_robin({i: partial(fn, *args) for i, (fn, *args) in enumerate(calls)},
+                              repeats, warmup)
+        return [wall[i] for i in range(len(calls))]
+    best = [math.inf] * len(calls)
     for i, (fn, *args) in enumerate(calls):
         time.sleep(0.3)
         for _ in range(warmup):

@@ -40,12 +40,13 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import round_robin  # noqa: E402
 
 from compiler.frontend import import_onnx  # noqa: E402
 from compiler.frontend.model_zoo import mobilenet_v2, resnet18  # noqa: E402
@@ -61,23 +62,6 @@ THREADS = (1, 2)
 CALIB_SAMPLES = 4
 KEYS = ("resnet18_fp32_vs_ort", "mobilenetv2_fp32_vs_ort", "resnet18_int8_vs_ort_int8",
         "resnet18_int8_vs_ort_fp32")
-
-
-def race(fns: dict[str, Callable[[], object]], runs: int
-         ) -> tuple[dict[str, float], dict[str, float]]:
-    """Minimum wall seconds and minimum calling-thread CPU seconds of each function over
-    ``runs`` rounds, one call of each per round."""
-    for f in fns.values():  # warm-up: first-call allocation and thread start-up
-        f()
-    wall = {k: float("inf") for k in fns}
-    cpu = dict(wall)
-    for _ in range(runs):
-        for k, f in fns.items():
-            c, t = time.thread_time(), time.perf_counter()
-            f()
-            wall[k] = min(wall[k], time.perf_counter() - t)
-            cpu[k] = min(cpu[k], time.thread_time() - c)
-    return wall, cpu
 
 
 def ort_session(model: bytes | str, threads: int):
@@ -149,8 +133,8 @@ def measure_cpu(quick: bool, runs: int | None = None, log=print) -> dict[str, fl
         for t in THREADS:
             sess = ort_session(model.SerializeToString(), t)
             ex = ours[t]
-            best, cpu = race({"ours": lambda ex=ex: ex.run(feed),
-                              "ort": lambda s=sess: s.run(None, feed)}, runs)
+            best, cpu = round_robin({"ours": lambda ex=ex: ex.run(feed),
+                                     "ort": lambda s=sess: s.run(None, feed)}, runs)
             rows.append((f"{name} fp32", t, best["ours"], best["ort"], "ORT fp32", cpu))
             out[f"{name}_fp32_vs_ort" + ("" if t == 1 else "_2t")] = best["ort"] / best["ours"]
             if t == 1:
@@ -169,7 +153,7 @@ def measure_cpu(quick: bool, runs: int | None = None, log=print) -> dict[str, fl
             for t in THREADS:
                 ex, s8 = qours[t], ort_session(qdq, t)
                 s32 = ort_session(model.SerializeToString(), t)
-                best, cpu = race({
+                best, cpu = round_robin({
                     "ours": lambda: ex.run(feed),  # noqa: B023 - called here
                     "ort_int8": lambda: s8.run(None, feed),  # noqa: B023
                     "ort_fp32": lambda: s32.run(None, feed)}, runs)  # noqa: B023
