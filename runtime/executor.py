@@ -330,9 +330,7 @@ class Executor:
                 entry["fused"] = [self.module.steps[j].name for j in call.fused]
         entry["macs"] += self._macs[i]
         entry["seconds"] += secs
-        stages.append(Stage(call.name, HOST, secs, (
-            {"name": call.name, "ph": "X", "pid": 1, "tid": 0, "ts": 0.0, "dur": secs * 1e6,
-             "args": {"op": call.op_kind}},)))
+        stages.append(_host_stage(call.name, call.op_kind, secs))
 
     def _run_gpu(self, i: int, env, layers, stages: list[Stage]) -> None:
         """A GPU step: copies over PCIe, kernels, synchronize (measured; on the host's
@@ -346,7 +344,7 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += nin
         entry["bytes_out"] += nout
-        stages.append(_host_stage(s, secs))
+        stages.append(_host_stage(s.name, s.op.kind, secs))
 
     def _run_boundary(self, s: Step, env, layers, stages: list[Stage]) -> None:
         """A host step in numpy (a boundary, a float island, an int8 move): no device
@@ -359,7 +357,7 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)
-        stages.append(_host_stage(s, secs))
+        stages.append(_host_stage(s.name, s.op.kind, secs))
 
     # ------------------------------------------------------------------ reports
     def _trace_header(self) -> list[dict[str, Any]]:
@@ -503,9 +501,9 @@ def _program_stages(name: str, index: int, link: LinkProfile, mhz: float, cycles
     return out
 
 
-def _host_stage(s: Step, seconds: float) -> Stage:
-    return Stage(s.name, HOST, seconds,
-                 (_slice(s.name, 1, 0, 0.0, seconds * 1e6, {"op": s.op.kind}),))
+def _host_stage(name: str, op_kind: str, seconds: float) -> Stage:
+    """A host step's stage of the pipelined schedule, with its one trace slice."""
+    return Stage(name, HOST, seconds, (_slice(name, 1, 0, 0.0, seconds * 1e6, {"op": op_kind}),))
 
 
 def _attribute(p: Program, result: LaunchResult) -> list[tuple[int, int]] | None:
