@@ -160,8 +160,9 @@ def test_contract_imports_only_the_standard_library(module):
 
 # compiler modules that measure through runtime devices, like any user (DESIGN.md: "The
 # autotuner measures through runtime devices"): the CPU cost model's calibration times ops
-# inside the graph executor, so the model prices what the executor pays
-MEASURES = ("compiler.partition.calibrate",)
+# inside the graph executor, so the model prices what the executor pays; the autotuner runs
+# candidate schedules on the simulator device
+MEASURES = ("compiler.partition.calibrate", "compiler.autotune.measure")
 
 
 def _compiler_imports(sources: dict[str, tuple[str, str]], *,
