@@ -82,10 +82,11 @@ def _tuning_provider(path: str):
             empty = not TuningLog(p).records()
         except TuningLogError as e:
             raise InputFileError(f"--tuning-log: {e}") from None
-    _report_warnings(caught)
     if empty:
-        raise InputFileError(f"--tuning-log {path}: the log holds no measurements (tune "
-                             "first: vta tune MODEL --log LOG)")
+        torn = " (its only line is torn: an interrupted write)" if caught else ""
+        raise InputFileError(f"--tuning-log {path}: the log holds no measurements{torn}; "
+                             "tune first: vta tune MODEL --log LOG")
+    _report_warnings(caught)
     tuned: set[str] = set()
 
     def provide(op, cfg, options):
