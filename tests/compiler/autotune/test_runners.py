@@ -134,6 +134,13 @@ def test_dask_runner_logs_and_resumes(dask_cluster, tmp_path, reference):
         _check_log_and_resume(runner, tmp_path, reference)
 
 
+def _executing(dask_worker) -> int:
+    return len(dask_worker.state.executing)
+
+
 def test_dask_runner_cuts_off_hanging_and_crashing_candidates(dask_cluster, reference):
     with DaskRunner(dask_cluster.scheduler_address, TIMEOUT) as runner:
         _check_misbehaving(runner, reference)
+        # the hung candidate no longer holds a worker thread (its worker was restarted)
+        assert sum(runner.client.run(_executing).values()) == 0
+        assert sum(runner.client.nthreads().values()) == 2

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from compiler.api import default_schedule
+from compiler.api import compile_op, default_schedule
 from compiler.autotune.log import TuningLog
 from compiler.autotune.measure import MeasureResult, measure_one
 from compiler.autotune.tasks import TaskError, extract_workloads
@@ -129,6 +129,12 @@ def test_compile_with_tuning_log_reproduces_the_tuned_cycles(files, tmp_path, ca
     assert "tuned schedules: 1 of 1 accelerator ops" in capsys.readouterr().out
     assert cycles["conv"] == other.cycles != default.cycles
     assert np.array_equal(out, base_out)  # a schedule changes the cycles, not the bits
+    # the partitioner priced the layer with the tuned schedule too
+    layer = next(x for x in json.loads((tmp_path / "p.json").read_text())["layers"]
+                 if x["name"] == "conv")
+    w = task.workload
+    tuned_estimate = compile_op(w.op, TINY, other.schedule, w.options).estimated_cycles
+    assert round(layer["estimated_s"] * TINY.target_clock_mhz * 1e6) == tuned_estimate
 
 
 def test_tuning_log_serves_every_layer_of_a_workload(files, tmp_path, capsys):
