@@ -99,7 +99,7 @@ def measure_safely(measure: Measure, workload: Workload, schedule: Schedule) -> 
     t0 = time.perf_counter()
     try:
         r = measure(workload, schedule)
-    except Exception as e:  # noqa: BLE001 -- one candidate's failure never stops a run
+    except (Exception, SystemExit) as e:  # noqa: BLE001 -- one candidate never stops a run
         return MeasureResult(schedule, None, "error", f"{type(e).__name__}: {e}",
                              time.perf_counter() - t0)
     if not isinstance(r, MeasureResult):
@@ -151,7 +151,7 @@ def _check_limits(workers: int, timeout: float) -> None:
 def _init_worker(barrier) -> None:
     """Pool worker start-up: import the measuring code, then wait until every worker of
     the new pool is up, so a candidate's time limit never pays for a worker's start."""
-    import compiler.autotune.measure  # noqa: F401
+    _import_measure()
     try:
         barrier.wait(STARTUP_TIMEOUT)
     except threading.BrokenBarrierError:
@@ -160,6 +160,10 @@ def _init_worker(barrier) -> None:
 
 def _noop() -> None:
     return None
+
+
+def _import_measure() -> None:
+    import compiler.autotune.measure  # noqa: F401
 
 
 STARTUP_TIMEOUT = 120.0
@@ -252,10 +256,14 @@ class LocalRunner(_Runner):
                 i, _ = inflight.pop(fut)
                 try:
                     results[i] = fut.result()
-                    suspects.discard(i)
                 except BrokenProcessPool:
                     broken = True
                     inflight[fut] = (i, 0.0)  # handled with the rest below
+                    continue
+                except Exception as e:  # noqa: BLE001 -- e.g. a measure that does not pickle
+                    results[i] = MeasureResult(schedules[i], None, "error",
+                                               f"{type(e).__name__}: {e}")
+                suspects.discard(i)
             if broken:
                 lost = sorted(i for i, _ in inflight.values())
                 inflight.clear()
@@ -285,7 +293,8 @@ class LocalRunner(_Runner):
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._discard(kill=False)
+        """Stop the workers (killed: after an interrupted run one may still be busy)."""
+        self._discard(kill=True)
 
 
 class DaskRunner(_Runner):
@@ -317,6 +326,12 @@ class DaskRunner(_Runner):
             self.client = Client(address, timeout=STARTUP_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+        self._warm()
+
+    def _warm(self) -> None:
+        """Import the measuring code on every worker now, so a candidate's time limit never
+        pays for a cold worker."""
+        self.client.run(_import_measure)
 
     def _slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
@@ -370,6 +385,7 @@ class DaskRunner(_Runner):
             try:
                 self.client.restart_workers(hung, timeout=STARTUP_TIMEOUT,
                                             raise_for_error=False)
+                self._warm()
             except Exception:  # noqa: BLE001 -- no nanny: the hung thread stays busy
                 pass
         fresh = time.monotonic() + self.timeout
