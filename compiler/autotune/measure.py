@@ -148,6 +148,9 @@ def _check_limits(workers: int, timeout: float) -> None:
         raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds")
 
 
+STARTUP_TIMEOUT = 120.0  # seconds a new worker (pool process, restarted Dask worker) may take
+
+
 def _init_worker(barrier) -> None:
     """Pool worker start-up: import the measuring code, then wait until every worker of
     the new pool is up, so a candidate's time limit never pays for a worker's start."""
@@ -164,9 +167,6 @@ def _noop() -> None:
 
 def _import_measure() -> None:
     import compiler.autotune.measure  # noqa: F401
-
-
-STARTUP_TIMEOUT = 120.0
 
 
 class LocalRunner(_Runner):
@@ -312,7 +312,7 @@ class DaskRunner(_Runner):
     """
 
     def __init__(self, address: str, timeout: float = 60.0, *,
-                 measure: Measure = measure_one) -> None:
+                 measure: Measure = measure_one, connect_timeout: float = 30.0) -> None:
         _check_limits(1, timeout)
         try:
             from distributed import Client
@@ -323,10 +323,16 @@ class DaskRunner(_Runner):
         self.timeout = float(timeout)
         self.measure = measure
         try:
-            self.client = Client(address, timeout=STARTUP_TIMEOUT)
+            self.client = Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError) as e:
-            raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
-        self._warm()
+            raise ValueError(f"cannot reach the Dask scheduler at {address!r} within "
+                             f"{connect_timeout:g} s: {e}") from None
+        try:
+            self._warm()
+        except ImportError as e:
+            self.client.close()
+            raise ValueError(f"the Dask workers at {address!r} cannot import the toolkit "
+                             f"({e}): install it where they run") from None
 
     def _warm(self) -> None:
         """Import the measuring code on every worker now, so a candidate's time limit never

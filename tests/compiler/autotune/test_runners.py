@@ -144,3 +144,11 @@ def test_dask_runner_cuts_off_hanging_and_crashing_candidates(dask_cluster, refe
         # the hung candidate no longer holds a worker thread (its worker was restarted)
         assert sum(runner.client.run(_executing).values()) == 0
         assert sum(runner.client.nthreads().values()) == 2
+
+
+def test_dask_runner_names_an_unreachable_scheduler():
+    pytest.importorskip("distributed")
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0"):
+        DaskRunner("tcp://127.0.0.1:9", connect_timeout=1)
+    assert time.monotonic() - t0 < 30
