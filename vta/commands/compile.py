@@ -66,9 +66,10 @@ def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _tuning_provider(path: str):
+def _tuning_provider(path: str, cfg):
     """The schedule provider of ``--tuning-log`` (read and checked now, before the compile
-    starts) and the set it fills with the names of the ops it served a schedule."""
+    starts) and the set it fills with the names of the ops it served a schedule.  A log
+    with no record for ``cfg`` (tuned for another config) is a warning naming both."""
     from compiler.autotune.log import TuningLog, TuningLogError, log_provider
 
     p = Path(path)
@@ -79,14 +80,20 @@ def _tuning_provider(path: str):
         warnings.simplefilter("always")
         try:
             base = log_provider(TuningLog(p))
-            empty = not TuningLog(p).records()
+            records = TuningLog(p).records()
         except TuningLogError as e:
             raise InputFileError(f"--tuning-log: {e}") from None
-    if empty:
+    if not records:
         torn = " (its only line is torn: an interrupted write)" if caught else ""
         raise InputFileError(f"--tuning-log {path}: the log holds no measurements{torn}; "
                              "tune first: vta tune MODEL --log LOG")
     _report_warnings(caught)
+    suffix = f"@{cfg.config_hash()}"
+    if not any(r.key.endswith(suffix) for r in records):
+        names = sorted({str(r.workload.get("cfg", {}).get("name", "?")) for r in records})
+        print(f"warning: --tuning-log {path}: no record is for config {cfg.name!r} "
+              f"({cfg.config_hash()}); the log was tuned for {', '.join(names)}",
+              file=sys.stderr)
     tuned: set[str] = set()
 
     def provide(op, cfg, options):
@@ -127,8 +134,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
                          "gpu; add it (--targets vta,cpu,gpu)")
     shapes = parse_input_shapes(args.input_shape or [])
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
-    schedules, tuned = (_tuning_provider(args.tuning_log) if args.tuning_log is not None
-                        else (None, set()))
+    schedules, tuned = (_tuning_provider(args.tuning_log, cfg)
+                        if args.tuning_log is not None else (None, set()))
     with waiting(f"importing {args.model}", stream=sys.stdout):
         # read from its path, once: errors (missing, a directory, empty, not ONNX) name the
         # file, and external weights are found beside it

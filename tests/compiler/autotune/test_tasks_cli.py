@@ -186,3 +186,18 @@ def test_a_bad_tuning_log_is_one_error_line(files, tmp_path, capsys, content, me
     assert rc == 2 and err.startswith("error: ") and message in err, err
     assert sum(line.startswith("error:") for line in err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_log_for_another_config_is_a_warning(files, tmp_path, capsys):
+    (task,) = extract_workloads(files / "one.onnx", TINY, calib=files / "calib.npz",
+                                targets=("vta",))
+    _, other = _other_schedule(task.workload)
+    TuningLog(tmp_path / "log.jsonl").append(task.workload, other)
+    capsys.readouterr()
+    m = tmp_path / "m.vtam"
+    assert main(["compile", str(files / "one.onnx"), "-o", str(m), "--preset", "default",
+                 "--calib", str(files / "calib.npz"), "--targets", "vta",
+                 "--tuning-log", str(tmp_path / "log.jsonl")]) == 0
+    cap = capsys.readouterr()
+    assert "no record is for config 'default'" in cap.err and "tuned for tiny" in cap.err
+    assert "tuned schedules: 0 of 1 accelerator ops" in cap.out
