@@ -152,3 +152,9 @@ def test_dask_runner_names_an_unreachable_scheduler():
     with pytest.raises(ValueError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0"):
         DaskRunner("tcp://127.0.0.1:9", connect_timeout=1)
     assert time.monotonic() - t0 < 30
+
+
+def test_a_measuring_function_that_does_not_pickle_is_an_error_result():
+    with LocalRunner(1, TIMEOUT, measure=lambda w, s: measure_one(w, s)) as runner:
+        (res,) = runner.run(WL, SCHEDULES[:1])
+    assert res.status == "error" and "pickle" in res.error.lower(), res
