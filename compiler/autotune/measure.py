@@ -318,7 +318,7 @@ class DaskRunner(_Runner):
             from distributed import Client
         except ImportError as e:  # pragma: no cover - distributed is in the dask extra
             raise ValueError("the Dask runner needs the 'distributed' package (pip install "
-                             "'vta-toolkit[dask]')") from e
+                             "'vta-codesign[dask]')") from e
         self.address = address
         self.timeout = float(timeout)
         self.measure = measure
