@@ -89,7 +89,7 @@ def test_demo_accuracy_is_sane(demo):
     int8 = _number(r"int8 on the accelerator ([\d.]+)%", stdout)
     assert fl >= 90.0, "the trained float model should be a real classifier"
     assert int8 >= fl - 3.0, "int8 should lose at most a few points against float"
-    assert "accelerator outputs == numpy integer reference == llvmlite CPU backend: yes" \
+    assert "module outputs == numpy integer reference == llvmlite CPU backend: yes" \
         in stdout
     table = _table(stdout)
     assert {r["device"] for n, r in table.items() if n.startswith(("conv", "fc"))} == {"sim"}
