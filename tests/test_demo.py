@@ -100,7 +100,7 @@ def test_demo_writes_its_outputs(demo):
     for name in ("timeline.png", "roofline.png", "layers.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert name in stdout
-    for name in ("trace.json", "program_trace.json"):
+    for name in ("trace.json", "program_trace.json"):  # and program_1_trace.json, ...
         events = json.loads((out / name).read_text())
         events = events["traceEvents"] if isinstance(events, dict) else events
         assert any(e.get("ph") == "X" for e in events), name
@@ -121,3 +121,31 @@ def test_demo_rejects_bad_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: --batch 7") and "40" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_per_layer_dram_bytes_add_up_to_the_simulators(demo):
+    """The demo's per-op DRAM bytes (each LOAD/STORE charged to the op that owns it) sum,
+    with instruction fetch, to the simulator's count for a launch of the program."""
+    from runtime.devices import open_device
+    from runtime.executor import Executor
+    from runtime.module import load_module
+    from vta.layer_report import program_dram_bytes
+
+    out, stdout = demo
+    module = load_module(out / "digits.vtam")
+    per_op = program_dram_bytes(module)
+    assert set(per_op) == {"conv1", "conv2", "fc"}
+    table = _table(stdout)
+    assert {n: int(table[n]["dram"]) for n in per_op} == per_op
+    device = open_device("sim", module.config)
+    ex = Executor(module, device)
+    try:
+        with np.load(out / "inputs.npz") as z:
+            ex.run({"x": z["x"][0]})
+        # each loaded program once more: its instructions' DRAM traffic, as simulated
+        stats = [device.launch(h).stats for h in ex.handles]
+    finally:
+        ex.close()
+    assert len(stats) == len(module.programs) >= 1
+    assert sum(per_op.values()) + sum(st.bytes["insn"] for st in stats) == \
+        sum(st.dram_bytes for st in stats)

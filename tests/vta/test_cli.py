@@ -110,7 +110,9 @@ def test_demo_writes_its_directory_only_when_it_succeeds(tmp_path, monkeypatch, 
     assert main(["demo", "--epochs", "1", "--batch", "120"]) == 0
     out = capsys.readouterr().out
     assert "vta_out/demo/digits.vtam" in out
-    assert sorted(p.name for p in (tmp_path / "vta_out" / "demo").iterdir()) == \
-        ["digits.onnx", "digits.vtam", "inputs.npz", "labels.npy", "layers.png",
-         "profile.json", "program_trace.json", "roofline.png", "timeline.png", "trace.json"]
+    written = {p.name for p in (tmp_path / "vta_out" / "demo").iterdir()}
+    assert {"digits.onnx", "digits.vtam", "inputs.npz", "labels.npy", "layers.png",
+            "profile.json", "program_trace.json", "roofline.png", "timeline.png",
+            "trace.json"} <= written
+    assert all(name in out for name in written)  # the demo says where each went
     assert [p.name for p in tmp_path.iterdir()] == ["vta_out"]  # no staging leftovers

@@ -69,14 +69,15 @@ def _sim_device(cfg):
 
 
 def _run(module, device, inputs):
-    """Run ``inputs`` through ``module`` on ``device``; returns the run and, on an
-    accelerator device, its whole DRAM image before the module is unloaded."""
+    """Run ``inputs`` through ``module`` on ``device``; returns the run, the device's whole
+    DRAM image (None on a host device) and each program's instruction address on it, both
+    taken before the module is unloaded."""
     from runtime.executor import Executor
 
     ex = Executor(module, device)
     try:
         run = ex.run(inputs)
-        return run, getattr(device, "dram", None)
+        return run, getattr(device, "dram", None), [h.insn_addr for h in ex.handles]
     finally:
         ex.close()
 
@@ -145,7 +146,7 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
     np.save(out / "labels.npy", data.y_test)
     device = _sim_device(cfg)
     t = time.perf_counter()
-    run, _ = _run(module, device, {"x": x_test})
+    run, _, addrs = _run(module, device, {"x": x_test})
     t_run = time.perf_counter() - t
     logits = run.outputs["logits"]
     print(f"  ran {len(x_test)} batches of {b} on the simulator in {t_run:.1f} s")
@@ -156,7 +157,7 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
     cpu_module = lower(qgraph, cfg, targets=("cpu",)).module
     from runtime.cpu_device import CpuDevice
 
-    cpu_run, _ = _run(cpu_module, CpuDevice(), {"x": x_test})
+    cpu_run = _run(cpu_module, CpuDevice(), {"x": x_test})[0]
     _check("the llvmlite CPU backend's run of the same quantized graph",
            cpu_run.outputs["logits"], logits)
     where = "on the accelerator" if module.programs else "on the CPU (no accelerator step)"
@@ -201,32 +202,34 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
               f"batch of {b} (measured; the clock does not apply)")
 
     # plots and traces
-    launch = next(iter(device.last.values()), None)  # the first program's last batch
-    written = ["digits.onnx", "digits.vtam", "inputs.npz", "labels.npy", "profile.json",
-               "trace.json"]
     (out / "profile.json").write_text(json.dumps(run.profile, indent=1))
     (out / "trace.json").write_text(json.dumps(run.trace()))
-    if launch is not None:
-        timeline(launch.detail, out / "timeline.png",
-                 title=f"{cfg.name}: one batch of {b} through the accelerator program, "
+    written = [("digits.onnx", "the float model"), ("digits.vtam", "the compiled module"),
+               ("inputs.npz", "the held-out images"), ("labels.npy", "their labels"),
+               ("profile.json", "the per-layer profile"),
+               ("trace.json", "host and accelerator ops, open in ui.perfetto.dev")]
+    for k, (prog, addr) in enumerate(zip(module.programs, addrs, strict=True)):
+        launch = device.last[addr]  # the program's last batch
+        ops = "+".join(module.steps[i].name for i in prog.steps)
+        tag = "" if k == 0 else f"_{k}"
+        timeline(launch.detail, out / f"timeline{tag}.png",
+                 title=f"{cfg.name}: accelerator program {k} ({ops}), one batch of {b}: "
                        f"{launch.cycles} cycles")
-        write_trace(launch.detail, out / "program_trace.json")
-        points = roofline_points(rows, launch.stats)
+        write_trace(launch.detail, out / f"program{tag}_trace.json")
+        written += [(f"timeline{tag}.png", f"program {k} ({ops}): the accelerator's modules "
+                                           "over one batch"),
+                    (f"program{tag}_trace.json", f"program {k}: every instruction of one "
+                                                 "batch, ui.perfetto.dev")]
+    if addrs:
+        points = roofline_points(rows, device.last[addrs[0]].stats)
         roofline(points, cfg, out / "roofline.png",
                  title=f"Roofline ({cfg.name}): the digits CNN's layers")
         layer_cycles(points, cfg, out / "layers.png")
-        written += ["timeline.png", "program_trace.json", "roofline.png", "layers.png"]
+        written += [("roofline.png", "each layer under the compute and bandwidth roofs"),
+                    ("layers.png", "each layer's cycles against its MACs and the GEMM peak")]
     print(f"  wrote to {final}/:")
-    notes = {"timeline.png": "the accelerator's modules over one batch",
-             "roofline.png": "each layer under the compute and bandwidth roofs",
-             "layers.png": "each layer's cycles against its MACs and the GEMM peak",
-             "trace.json": "host and accelerator ops, open in ui.perfetto.dev",
-             "program_trace.json": "every instruction of one batch, ui.perfetto.dev",
-             "profile.json": "the per-layer profile",
-             "digits.vtam": "the compiled module", "digits.onnx": "the float model",
-             "inputs.npz": "the held-out images", "labels.npy": "their labels"}
-    for name in written:
-        print(f"    {name:<20}{notes[name]}")
+    for name, note in written:
+        print(f"    {name:<22}{note}")
     print(f"  same numbers again: vta run {final / 'digits.vtam'} --inputs "
           f"{final / 'inputs.npz'} -o out.npz --profile profile.json")
 
@@ -235,8 +238,8 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
 
         prepare_device("rtl", cfg)
         first = x_test[:1]
-        sim_run, sim_dram = _run(module, _sim_device(cfg), {"x": first})
-        rtl_run, rtl_dram = _run(module, open_device("rtl", cfg), {"x": first})
+        sim_run, sim_dram, _ = _run(module, _sim_device(cfg), {"x": first})
+        rtl_run, rtl_dram, _ = _run(module, open_device("rtl", cfg), {"x": first})
         sc = sim_run.profile["totals"]["accelerator_cycles"]
         rc = rtl_run.profile["totals"]["accelerator_cycles"]
         if rc != sc or rtl_dram != sim_dram:
