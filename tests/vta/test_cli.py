@@ -40,6 +40,7 @@ def test_every_output_path_is_spelled_dash_o_output():
     (["asm", "{comments}"], "the program has no instructions"),
     (["demo", "--batch", "7"], "--batch 7: the 360 held-out images must split"),
     (["demo", "--targets", "vta,tpu"], "tpu"),
+    (["demo", "--targets", "vta,gpu"], "the demo runs on the accelerator and the CPU"),
     (["hw", "verilog", "--preset", "tiny", "-o", "{empty}"], "is a file; expected a directory"),
     (["demo", "--preset", "tiny", "-o", "{empty}"], "is a file; expected a directory"),
     (["sim", "{bundle}", "--timeline", "t.txt"], "unsupported extension '.txt'"),

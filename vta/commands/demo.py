@@ -103,6 +103,10 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
 
     cfg = config_from_args(args)
     targets = parse_targets(args.targets)
+    if "gpu" in targets:
+        raise UsageError(f"--targets {args.targets}: the demo runs on the accelerator and the "
+                         "CPU (vta, cpu); for GPU steps compile the demo's digits.onnx with "
+                         "`vta compile --targets vta,cpu,gpu --gpu-spec NAME`")
     if TEST_IMAGES % args.batch:
         divisors = [d for d in range(1, TEST_IMAGES + 1) if TEST_IMAGES % d == 0]
         raise UsageError(f"--batch {args.batch}: the {TEST_IMAGES} held-out images must split "
