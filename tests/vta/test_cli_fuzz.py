@@ -52,7 +52,7 @@ DEVICE_SECONDS = 20  # per device run (subprocess: interpreter start + model sta
 
 # Valid values for options that are not files, chosen for speed (a case whose output check
 # failed to refuse would otherwise run the whole default-sized demo).
-FAST_ARGS = {("demo",): ["--size", "6", "--channels", "4"],
+FAST_ARGS = {("demo",): ["--epochs", "1"],
              ("hw", "synth"): ["--no-progress"], ("hw", "bitstream"): ["--no-progress"]}
 
 ASM = ("LOAD mem=inp y_size=1 x_size=4 x_stride=4 deps=push_next\n"
