@@ -26,8 +26,10 @@ random search, and model-guided search starting from a model trained on the othe
 workloads' sweeps (transfer).  Cost-model rank correlation: that transfer model's Spearman
 correlation with the measured cycles over the held-out workload's whole sweep.
 
-Summary line (``trials_to_5pct_*``: median over workloads of the per-workload median over
-seeds; ``cost_model_rank_corr``: mean over workloads):
+Summary line (``trials_to_5pct_*``: median over the workloads where the heuristic is weak
+-- its default more than 5% slower than the optimum; elsewhere every search is within 5% at
+trial 1 -- of the per-workload median over seeds (all workloads if none is weak; the table
+also gives the median over all); ``cost_model_rank_corr``: mean over workloads):
 ``tuning: trials_to_5pct_model=<n> trials_to_5pct_random=<n> min_speedup_vs_default=<x>
 mean_speedup_vs_default=<x> cost_model_rank_corr=<x> transfer_trials_to_5pct=<n>``
 
@@ -239,12 +241,26 @@ def report(rows: list[Row]) -> str:
                      f"{r.model:>7g}{r.random:>7g}{r.transfer:>9g}{r.rank_corr:>10.3f}")
     lines.append("(model, random, transfer: trials until within 5% of the optimum, median over "
                  "seeds; the default's measurement is trial 1)")
+    w = [r for r in rows if r.default > 1.05 * r.optimum]
+    names = ", ".join(r.label for r in w)
+    head = (f"the summary's trials: median over the {len(w)} of {len(rows)} workloads where "
+            f"the default is more than 5% from the optimum ({names})" if w else
+            "the summary's trials: no default is more than 5% from the optimum")
+    lines.append(head + "; over all workloads: " + " ".join(
+        f"{k}={np.median([getattr(r, k) for r in rows]):g}" for k in ("model", "random",
+                                                                       "transfer")))
     return "\n".join(lines)
+
+
+def weak(rows: list[Row]) -> list[Row]:
+    """The workloads where the heuristic is weak: its default more than 5% slower than the
+    optimum (elsewhere the default's measurement, trial 1, is already within 5%)."""
+    return [r for r in rows if r.default > 1.05 * r.optimum] or rows
 
 
 def summary(rows: list[Row]) -> str:
     sp = [r.default / r.tuned for r in rows]
-    med = lambda k: float(np.median([getattr(r, k) for r in rows]))  # noqa: E731
+    med = lambda k: float(np.median([getattr(r, k) for r in weak(rows)]))  # noqa: E731
     return (f"tuning: trials_to_5pct_model={med('model'):g} "
             f"trials_to_5pct_random={med('random'):g} min_speedup_vs_default={min(sp):.3f} "
             f"mean_speedup_vs_default={np.mean(sp):.3f} "
