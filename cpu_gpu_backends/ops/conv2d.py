@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from opset import Epilogue
+from opset.layout import ActLayout
 
 from .. import dtypes as dt
 from ..kernel_ir import (
@@ -259,9 +260,16 @@ def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt],
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
                      t: TileShape, bias: bool, activation: str | None,
-                     epilogue: Epilogue | None = None, residual: bool = False) -> Kernel:
+                     epilogue: Epilogue | None = None, residual: bool = False,
+                     x_offset: tuple[int, int] = (0, 0), out_layout: ActLayout | None = None,
+                     res_layout: ActLayout | None = None) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
-    accumulators' initial value) the write-back applies the rest of it and stores int8."""
+    accumulators' initial value) the write-back applies the rest of it and stores int8.
+
+    ``xp`` is ``[N][Cb][hp][wp][cb]``; the convolution's padded origin is at ``x_offset``
+    in it (a blocked input whose halo is wider than this convolution's padding).  With
+    ``out_layout`` (f32) each tile's pixels x channels go straight into that blocked
+    output's interior, no transpose; ``res_layout``: the residual's blocked layout."""
     otw, vl = t.cols, t.vl
     ncb = ceil_div(c, cb)
     nt = ceil_div(oc, otw)
@@ -281,14 +289,33 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     # raw output, whole channel tiles: the transposed columns go straight to the NCHW rows
     # (no row buffer, no second pass); otherwise through yrow and the epilogue's copy
     direct = epilogue is None and oc % otw == 0
+    offy, offx = x_offset
+
+    def blocked_store(r: int, v: int, ow0: Expr, acc: Expr) -> list[Stmt]:
+        """Tile row ``r``'s vector ``v`` (``vl`` channels of one pixel) into ``y`` in
+        ``out_layout`` (``residual`` read in ``res_layout``); nothing past its blocks."""
+        cbase = otv * otw + v * vl
+
+        def at(lay: ActLayout) -> Expr:
+            return ((((nv_ * lay.c_blocks + cbase // lay.block) * lay.hp + oy
+                      + lay.halo[0]) * lay.wp + ow0 + r + lay.halo[1]) * lay.block
+                    + cbase % lay.block)
+
+        val = acc
+        if residual:
+            val = val + Load("residual", at(res_layout), acc_ty, vl)
+        store = [Store("y", at(out_layout), apply_activation(val, activation))]
+        if nt * otw > out_layout.c_blocks * out_layout.block:
+            return when(lt(cbase, out_layout.c_blocks * out_layout.block), store)
+        return store
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
         cstep = g * _v("cc")
-        xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh
+        xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh + offy
 
         def a_index(r: int) -> Expr:
-            return (xrow * wp + (ow0 + r) * sw + _v("kx") * dw) * cb + cstep
+            return (xrow * wp + (ow0 + r) * sw + _v("kx") * dw + offx) * cb + cstep
 
         wbase = ((otv * ncb + _v("cblk")) * kh + _v("ky")) * kw + _v("kx")
 
@@ -300,6 +327,11 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
                  ("cc", cgroups, "serial")]
         body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
+        if out_layout is not None:  # pixels x channels is the blocked layout: no transpose
+            for v in range(t.nv):
+                for r in range(rows):
+                    body += blocked_store(r, v, ow0, Var(acc_name("c", r, v), acc_ty, vl))
+            return body
         # the tile holds pixels x channels; yrow is channels x pixels: transpose vl x vl
         # blocks in registers and store whole vectors (the lanes past the tile's last pixel
         # are overwritten by the next tile or never read)
@@ -351,8 +383,10 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
         extra = [Param("residual", acc_ty)]
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
-    body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
-                                           write)
+    if direct or out_layout is not None:
+        body: tuple[Stmt, ...] = (*lets, *tiles)
+    else:
+        body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))
@@ -406,7 +440,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                 dilation: int | Sequence[int] = 1, bias: bool = False,
                 activation: str | None = None, tile: TileShape | None = None,
                 pad_value: int = 0, epilogue: Epilogue | None = None,
-                residual: bool = False) -> OpPlan:
+                residual: bool = False, in_layout: ActLayout | None = None,
+                out_layout: ActLayout | None = None,
+                res_layout: ActLayout | None = None) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -416,6 +452,12 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     inputs ``x, w[, bias][, multiplier, shift][, residual]`` as in ``opset.Conv2d.inputs()``.
     residual (f32): ``y = act(conv2d(x, w) + bias + residual)``, the residual an input of
     the output's shape (a ResNet block's Add + ReLU fused into the write-back).
+
+    Blocked layouts (f32, :class:`opset.layout.ActLayout`, batch 1; a model's host program
+    keeps activations in them between ops): ``in_layout``: ``x`` is already blocked (block
+    16, a halo at least the padding, zero), so there is no ``pack_x``; ``out_layout``: ``y``
+    is written blocked into that layout's interior (halo untouched); ``res_layout``: the
+    residual is read blocked (needs ``out_layout``).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -444,15 +486,25 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     ncb = ceil_div(c, cb)
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
     sample, conv_stride = (1, 1), (sh, sw)
-    if kh == kw == 1 and (sh, sw) != (1, 1):
+    x_offset = (0, 0)
+    if in_layout is not None or out_layout is not None or res_layout is not None:
+        _check_blocked(op, int8 or epilogue is not None, n, in_layout, (c, h, w), cb, pad,
+                       out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if in_layout is not None:  # read in place: the halo holds the padding
+        hp, wp = in_layout.hp, in_layout.wp
+        x_offset = (in_layout.halo[0] - pad[0], in_layout.halo[1] - pad[1])
+    elif kh == kw == 1 and (sh, sw) != (1, 1):
         # 1x1: pack only the sampled pixels, then convolve them with stride 1
         sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
     name = f"conv2d_{ety.name}_" \
         f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}" \
-        + ("_res" if residual else "")
-    bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
+        + ("_res" if residual else "") \
+        + (f"_blk{tag(in_layout, out_layout, res_layout)}"
+           if in_layout or out_layout or res_layout else "")
+    bufs = [BufferSpec("x", t.a_type, in_layout.shape, "input") if in_layout else
+            BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
         bufs.append(BufferSpec("bias", acc, (oc,), "input"))
@@ -464,20 +516,68 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if residual:
         if int8:
             raise ValueError(f"{op}: an int8 residual goes in the epilogue")
-        bufs.append(BufferSpec("residual", acc, (n, oc, oh, ow), "input"))
-    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc, (n, oc, oh, ow),
-                        "output"),
-             BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
+        bufs.append(BufferSpec("residual", acc, res_layout.shape if res_layout else
+                               (n, oc, oh, ow), "input"))
+    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc,
+                        out_layout.shape if out_layout else (n, oc, oh, ow), "output"),
+             *([] if in_layout else [BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,))]),
              BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
     px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
                            (hp, wp), 128 if t.quads else 0, pad_value)
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
     main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation, epilogue, residual)
+                            (dh, dw), cb, t, bias, activation, epilogue, residual, x_offset,
+                            out_layout, res_layout)
     biasp = ("biasp",) if bias or t.quads else ()
+    # params name buffers; a blocked input is read in place as the packed one
+    args = tuple("x" if p.name == "xp" and in_layout else p.name for p in main.params)
     steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
-             Step(px.name, ("x", "xp")),
-             Step(main.name, tuple(p.name for p in main.params)))  # params name buffers
-    return OpPlan(name, (px, pw, main), tuple(bufs), steps,
+             *(() if in_layout else (Step(px.name, ("x", "xp")),)),
+             Step(main.name, args))
+    kernels = (pw, main) if in_layout else (px, pw, main)
+    return OpPlan(name, kernels, tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})
+
+
+BLOCK = 16
+"""Channels per block of the f32 activations a host program keeps blocked between ops (the
+conv kernels' input block ``cb``)."""
+
+
+def _check_blocked(op: str, int8: bool, n: int, in_layout: ActLayout | None,
+                   chw: tuple[int, int, int], cb: int, pad: tuple[int, int, int, int],
+                   out_layout: ActLayout | None, ochw: tuple[int, int, int], vl: int,
+                   res_layout: ActLayout | None, residual: bool) -> None:
+    """Reject a blocked layout the kernels cannot take, naming it and what was expected."""
+    if int8:
+        raise ValueError(f"{op}: blocked layouts are f32 only")
+    for what, lay, dims in (("in_layout", in_layout, chw), ("out_layout", out_layout, ochw),
+                            ("res_layout", res_layout, ochw)):
+        if lay is None:
+            continue
+        if not isinstance(lay, ActLayout):
+            raise TypeError(f"{op}: {what} must be an opset.layout.ActLayout, got "
+                            f"{type(lay).__name__}")
+        if (lay.n, lay.c, lay.h, lay.w) != (n, *dims) or lay.batch != 1:
+            raise ValueError(f"{op}: {what} {lay} must describe ({n}, {dims[0]}, {dims[1]}, "
+                             f"{dims[2]}) with batch 1")
+        if lay.c_blocks != ceil_div(lay.c, lay.block):
+            raise ValueError(f"{op}: {what} must have ceil(c / block) channel blocks")
+    if in_layout is not None:
+        if in_layout.block != cb:
+            raise ValueError(f"{op}: in_layout block {in_layout.block} must be the kernel's "
+                             f"channel block {cb}")
+        if pad[0] != pad[2] or pad[1] != pad[3] or in_layout.halo[0] < pad[0] \
+                or in_layout.halo[1] < pad[1]:
+            raise ValueError(f"{op}: a blocked input needs symmetric padding within its halo "
+                             f"{in_layout.halo}, got {pad}")
+    if out_layout is not None and out_layout.block % vl:
+        raise ValueError(f"{op}: out_layout block {out_layout.block} must be a multiple of "
+                         f"the vector length {vl}")
+    if res_layout is not None and (not residual or out_layout is None
+                                   or res_layout.block % vl):
+        raise ValueError(f"{op}: res_layout needs residual=True, an out_layout and a block "
+                         f"that is a multiple of {vl}")
+    if residual and out_layout is not None and res_layout is None:
+        raise ValueError(f"{op}: a blocked output takes its residual blocked (res_layout)")
