@@ -188,20 +188,29 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
 
 
 def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t: TileShape,
-                       bias: bool, ety: dt.DType) -> Kernel:
+                       bias: bool, ety: dt.DType, unfold: bool = False) -> Kernel:
     """w[OC][C][KH][KW] -> wp[OT][Cb][KH][KW][CB][OTW] (int8: [CB/2][OTW][2] i16, quads:
     [CB/4][OTW][4] i8).  Quads: ``biasp`` carries ``-128 * sum(w[o])``, cancelling the
-    ``+128`` the input is packed with."""
+    ``+128`` the input is packed with.  ``unfold``: for :func:`pack_unfolded_kernel`'s
+    input, ``wp[OT][1][KH][1][CB]...`` with channel ``kx * C + ci`` of ``w[o][ci][ky][kx]``."""
     otw = t.cols
     g = t.group
+    c0, kw0 = c, kw
+    if unfold:
+        c, kw = c0 * kw0, 1
     ncb = ceil_div(c, cb)
     ot = _v("ot")
     o, cc = _v("o"), _v("cc")
     och = ot * otw + o
     ich = _v("cblk") * cb + cc
     valid = land(lt(och, oc), lt(ich, c))
-    src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y")) * kw
-               + _v("x"), ety)
+    if unfold:
+        ichc = minimum(ich, c - 1)
+        src = Load("w", ((minimum(och, oc - 1) * c0 + ichc % c0) * kh + _v("y")) * kw0
+                   + ichc // c0, ety)
+    else:
+        src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y"))
+                   * kw + _v("x"), ety)
     pty = t.b_type
     val = Select(valid, Cast(src, pty), Const(0, pty))
     base = ((ot * ncb + _v("cblk")) * kh + _v("y")) * kw + _v("x")
@@ -219,10 +228,10 @@ def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t:
         fill: list[Stmt] = []
         if t.quads:
             wsum: Stmt = Assign("wsum", Var("wsum", dt.i32) + Cast(Load(
-                "w", ((minimum(och, oc - 1) * c + _v("ci")) * kh + _v("y")) * kw + _v("x"),
+                "w", ((minimum(och, oc - 1) * c0 + _v("ci")) * kh + _v("y")) * kw0 + _v("x"),
                 ety), dt.i32))
             fill = [Decl("wsum", Const(0, dt.i32)),
-                    Loop("ci", c, (Loop("y", kh, (Loop("x", kw, (wsum,)),)),))]
+                    Loop("ci", c0, (Loop("y", kh, (Loop("x", kw0, (wsum,)),)),))]
             init = init - Var("wsum", dt.i32) * 128
         body.append(Loop("o", otw, (*fill, Store("biasp", och, Select(
             lt(och, oc), init, Const(0, bty))))))
@@ -494,6 +503,13 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
     sample, conv_stride = (1, 1), (sh, sw)
     x_offset = (0, 0)
+    # few int8 input channels (an RGB stem): (kx, channel) pairs unfolded into channels
+    unfold = int8 and in_layout is None and kw > 1 and c % t.group != 0 \
+        and c * kw <= UNFOLD_MAX
+    ck, kwk, dwk = (c * kw, 1, 1) if unfold else (c, kw, dw)  # what the main kernel sees
+    if unfold:
+        cb = ceil_div(ck, t.group) * t.group
+        ncb, wp, conv_stride = 1, ow, (sh, 1)
     if in_layout is not None or out_layout is not None or res_layout is not None:
         _check_blocked(op, int8 or epilogue is not None, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
@@ -528,13 +544,17 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc,
                         out_layout.shape if out_layout else (n, oc, oh, ow), "output"),
              *([] if in_layout else [BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,))]),
-             BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
+             BufferSpec("wp", t.b_type, (nt * ncb * kh * kwk * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
-    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
-                           (hp, wp), 128 if t.quads else 0, pad_value)
-    pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
-    main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation, epilogue, residual, x_offset,
+    if unfold:
+        px = pack_unfolded_kernel(f"{name}_pack_x", n, c, h, w, kw, cb, pad, (sw, dw), ow,
+                                  ety, t.a_type, 128 if t.quads else 0, pad_value)
+    else:
+        px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
+                               (hp, wp), 128 if t.quads else 0, pad_value)
+    pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety, unfold)
+    main = conv_main_kernel(f"{name}_main", n, ck, oc, hp, wp, oh, ow, kh, kwk, conv_stride,
+                            (dh, dwk), cb, t, bias, activation, epilogue, residual, x_offset,
                             out_layout, res_layout)
     biasp = ("biasp",) if bias or t.quads else ()
     # params name buffers; a blocked input is read in place as the packed one
@@ -545,6 +565,48 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     kernels = (pw, main) if in_layout else (px, pw, main)
     return OpPlan(name, kernels, tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})
+
+
+UNFOLD_MAX = 32
+"""An int8 convolution whose input channels do not fill whole reduction groups (3 RGB
+channels in int8 pairs: a quarter of every pair step multiplied padding) packs its input
+with ``(kx, channel)`` unfolded into channels, when there are at most this many, and runs
+as a ``KH x 1`` convolution over them (:func:`pack_unfolded_kernel`): ResNet-18's 7x7 stem,
+21 values in 11 pairs instead of 7 x 2 pairs of which one channel in four was padding."""
+
+
+def pack_unfolded_kernel(name: str, n: int, c: int, h: int, w: int, kw: int, cb: int,
+                         pad: tuple[int, int, int, int], stride_dil: tuple[int, int], ow: int,
+                         ety: dt.DType, pty: dt.DType, offset: int = 0,
+                         pad_value: int = 0) -> Kernel:
+    """x NCHW -> ``xp[N][1][Hp][OW][cb]``: unfolded channel ``kx * c + ci`` of output column
+    ``ox`` holds ``x[ci][iy - top][ox * sw + kx * dw - left]`` (``pad_value`` outside the
+    image; channels past ``c * kw`` too: their weights are zero), plus ``offset``."""
+    pt, pl, pb, _ = pad
+    sw, dw = stride_dil
+    hp = h + pt + pb
+    q, ox = _v("q"), _v("ox")
+    ih, nn = q % hp, q // hp
+    zero = Const(offset + pad_value, pty)
+    row_ok = land(ge(ih, pt), lt(ih, pt + h))
+    stores: list[Stmt] = []
+    for cc in range(cb):
+        kx, ci = divmod(cc, c)
+        dst = ((q * ow + ox) * cb + cc)
+        if kx >= kw:
+            stores.append(Store("xp", dst, zero))
+            continue
+        iw = ox * sw + kx * dw - pl
+        src = ((nn * c + ci) * h + ih - pt) * w + minimum(binary("max", iw, idx(0)),
+                                                           idx(w - 1))
+        v = Cast(Load("x", src, ety), dt.i16)
+        val = Cast(v + Const(offset, dt.i16), pty) if offset else Cast(v, pty)
+        stores.append(Store("xp", dst, Select(land(ge(iw, 0), lt(iw, w)), val, zero)))
+    body = when(row_ok, [Loop("ox", ow, tuple(stores))],
+                [Loop("ox", ow, tuple(Store("xp", (q * ow + ox) * cb + cc, zero)
+                                      for cc in range(cb)))])
+    return Kernel(name, (Param("x", ety), Param("xp", pty)),
+                  (Loop("q", n * hp, tuple(body), "parallel"),))
 
 
 BLOCK = 16

@@ -214,6 +214,18 @@ def test_conv2d_resnet_like(cpu, shape, dtype):
     check(op.bind(w=wt, bias=bv)(x), expect, dtype)
 
 
+def test_int8_stem_packs_kx_unfolded_into_channels(cpu):
+    """3 int8 channels fill int8 pairs badly: the 7x7 stem packs (kx, channel) as 21
+    channels in one block of 11 pairs (a 7x1 convolution over them), bit-exact."""
+    rng = np.random.default_rng(4)
+    x, wt = rand(rng, (1, 3, 23, 23), "i8"), rand(rng, (16, 3, 7, 7), "i8")
+    bv = rand(rng, (16,), "i32")
+    plan = conv_ops.conv2d_plan(x.shape, wt.shape, "i8", 2, 3, 1, True, None)
+    assert plan.attrs["cb"] == 22
+    assert plan.buffer("wp").size == 16 * 7 * 22  # one block, KH taps, no KW
+    check(cpu.compile(plan)(x, wt, bv), ref_conv2d(x, wt, bv, (2, 2), 3, (1, 1)), "i8")
+
+
 @FEW
 @given(n=st.integers(1, 2), c=st.integers(1, 9), mult=st.integers(1, 2), h=st.integers(2, 11),
        w=st.integers(2, 13), k=st.integers(1, 3), s=st.integers(1, 2), pad=st.integers(0, 1),
