@@ -264,6 +264,23 @@ def test_pool2d(cpu, n, c, h, w, k, s, pad, kind, cip, seed):
     check(op(x), ref.float_pool2d(x, kind, (k, k), (s, s), pad, cip), dtype)
 
 
+@pytest.mark.parametrize("shape", [
+    (1, 4, 56, 56, 3, 3, (2, 2), (1, 1)),   # ResNet's max pool
+    (2, 3, 7, 9, 2, 3, (1, 2), (1, 2)),     # edge taps that skip whole column ranges
+    (1, 2, 5, 4, 3, 1, (3, 1), (0, 0)),     # no padding, stride past the window
+    (1, 1, 1, 1, 1, 1, (1, 1), (0, 0)),
+])
+def test_int8_max_pool_matches_the_reference(cpu, shape):
+    """The row-buffer max pool (tap column ranges resolved while generating code)."""
+    from opset import Pool2d
+
+    n, c, h, w, kh, kw, s, p = shape
+    op = Pool2d(n=n, c=c, h=h, w=w, pool="max", kh=kh, kw=kw, stride=s, pad=p)
+    x = np.random.default_rng(2).integers(-128, 128, (n, c, h, w)).astype(np.int8)
+    got = cpu.compile(quantized_ops.op_plan(op))(x)
+    np.testing.assert_array_equal(got, ref.run(op, {"x": x}))
+
+
 def test_global_avg_pool(cpu):
     x = rand(np.random.default_rng(0), (2, 7, 5, 3), "f32")
     check(cpu.compile(pool_ops.global_avg_pool_plan(x.shape))(x), ref.float_global_avg_pool(x),
