@@ -271,15 +271,22 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                      t: TileShape, bias: bool, activation: str | None,
                      epilogue: Epilogue | None = None, residual: bool = False,
                      x_offset: tuple[int, int] = (0, 0), out_layout: ActLayout | None = None,
-                     res_layout: ActLayout | None = None) -> Kernel:
+                     res_layout: ActLayout | None = None, flat: bool = False) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
     accumulators' initial value) the write-back applies the rest of it and stores int8.
 
     ``xp`` is ``[N][Cb][hp][wp][cb]``; the convolution's padded origin is at ``x_offset``
     in it (a blocked input whose halo is wider than this convolution's padding).  With
     ``out_layout`` (f32) each tile's pixels x channels go straight into that blocked
-    output's interior, no transpose; ``res_layout``: the residual's blocked layout."""
+    output's interior, no transpose; ``res_layout``: the residual's blocked layout.
+
+    ``flat``: the output's pixels are tiled as one row of ``oh * ow`` (a task per channel
+    tile, not per output row): narrow outputs then take fewer, fuller tiles, and each tile
+    streams the channel tile's weights once (see :data:`FLAT_MAX_WIDTH`)."""
     otw, vl = t.cols, t.vl
+    ow2d = ow
+    if flat:  # from here on the output is one row of oh * ow pixels (NCHW: the same)
+        oh, ow = 1, oh * ow
     ncb = ceil_div(c, cb)
     nt = ceil_div(oc, otw)
     sh, sw = stride
@@ -300,6 +307,12 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     direct = epilogue is None and oc % otw == 0
     offy, offx = x_offset
 
+    def pixel(ow0: Expr, r: int) -> tuple[Expr, Expr]:
+        """Output row and column of the tile's pixel ``r``."""
+        if flat:
+            return (ow0 + r) // ow2d, (ow0 + r) % ow2d
+        return oy, ow0 + r
+
     def blocked_stores(v: int, ow0: Expr, rows: int) -> list[Stmt]:
         """The tile's vector ``v`` (``vl`` channels) of each of its ``rows`` pixels into
         ``y`` in ``out_layout`` (``residual`` read in ``res_layout``); nothing past the
@@ -307,8 +320,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         cbase = otv * otw + v * vl
 
         def at(lay: ActLayout, r: int) -> Expr:
-            return ((((nv_ * lay.c_blocks + cbase // lay.block) * lay.hp + oy
-                      + lay.halo[0]) * lay.wp + ow0 + r + lay.halo[1]) * lay.block
+            py, px = pixel(ow0, r)
+            return ((((nv_ * lay.c_blocks + cbase // lay.block) * lay.hp + py
+                      + lay.halo[0]) * lay.wp + px + lay.halo[1]) * lay.block
                     + cbase % lay.block)
 
         stores: list[Stmt] = []
@@ -327,10 +341,10 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
         cstep = g * _v("cc")
-        xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh + offy
-
         def a_index(r: int) -> Expr:
-            return (xrow * wp + (ow0 + r) * sw + _v("kx") * dw + offx) * cb + cstep
+            py, px = pixel(ow0, r)
+            xrow = (nv_ * ncb + _v("cblk")) * hp + py * sh + _v("ky") * dh + offy
+            return (xrow * wp + px * sw + _v("kx") * dw + offx) * cb + cstep
 
         wbase = ((otv * ncb + _v("cblk")) * kh + _v("ky")) * kw + _v("kx")
 
@@ -496,7 +510,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         bias = epilogue.bias
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
-    t = tile or choose_tile(ow, oc, int8)
+    flat = ow <= FLAT_MAX_WIDTH and oh > 1
+    t = tile or choose_tile(oh * ow if flat else ow, oc, int8)
     # whole reduction groups (int8 pairs/quads); 64-channel quad blocks measured no faster
     cb = min(16, ceil_div(c, t.group) * t.group)
     ncb = ceil_div(c, cb)
@@ -555,7 +570,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety, unfold)
     main = conv_main_kernel(f"{name}_main", n, ck, oc, hp, wp, oh, ow, kh, kwk, conv_stride,
                             (dh, dwk), cb, t, bias, activation, epilogue, residual, x_offset,
-                            out_layout, res_layout)
+                            out_layout, res_layout, flat)
     biasp = ("biasp",) if bias or t.quads else ()
     # params name buffers; a blocked input is read in place as the packed one
     args = tuple("x" if p.name == "xp" and in_layout else p.name for p in main.params)
@@ -565,6 +580,14 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     kernels = (pw, main) if in_layout else (px, pw, main)
     return OpPlan(name, kernels, tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})
+
+
+FLAT_MAX_WIDTH = 7
+"""Output rows at most this wide are tiled as one flattened row of all the output's pixels
+(:func:`conv_main_kernel` ``flat``).  Why: ResNet-18's last stage (7x7 outputs, 512
+channels) took 1.35x the time of the wider stages for the same work: per output row a
+4-row and a 3-row tile, each streaming its channel tile's 442 KB of weights, which do not
+stay in L2."""
 
 
 UNFOLD_MAX = 32
