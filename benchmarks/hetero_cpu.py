@@ -26,6 +26,7 @@ numpy integer reference (``evaluate_quantized``).
 
     python benchmarks/hetero_cpu.py          # 224x224
     python benchmarks/hetero_cpu.py --quick  # 64x64, half width (CI smoke test)
+    python benchmarks/hetero_cpu.py --only resnet18_fp32 --threads 1  # one part (faster)
 
 Last line: ``hetero_cpu: resnet18_fp32_vs_ort=<x> mobilenetv2_fp32_vs_ort=<x>
 resnet18_int8_vs_ort_int8=<x> resnet18_int8_vs_ort_fp32=<x>`` (onnxruntime's time / ours,
