@@ -41,6 +41,12 @@ program's result, a numpy step's output) is copied into the reader's staging arr
 Each tensor is written once per sample, so a view stays valid for the whole sample; the
 executor copies the model outputs out before the next sample overwrites them.
 
+Layouts: a tensor between two compiled kernels that both have a blocked form stays in the
+channel-blocked layout (:class:`opset.layout.ActLayout`, zero halo as wide as its widest
+reader's padding) instead of NCHW; :mod:`runtime.host_layouts` decides which, once, at
+load (:attr:`HostProgram.layouts`), and the kernels are built for those layouts, so no
+step packs or unpacks between them.  A blocked tensor's buffer is its blocked array.
+
 Slots: one program's buffers hold one sample.  To keep two samples in flight (the
 executor's accelerator/host overlap) :meth:`HostProgram.replica` gives a second program
 with its own buffers and prepared calls on the *same* bound kernels: nothing is lowered,
@@ -117,8 +123,9 @@ class HostProgram:
     :class:`~cpu_gpu_backends.backend.CpuBackend`, whose thread pool runs them).
 
     ``calls``: step index -> :class:`HostCall`; ``fused_into``: absorbed step index ->
-    the index of the call that computes it; ``buffers``: tensor -> its fixed array;
-    ``loaded_bytes``: constant bytes bound at load."""
+    the index of the call that computes it; ``buffers``: tensor -> its fixed array (the
+    blocked array for a tensor in ``layouts``); ``layouts``: tensor -> its blocked layout
+    (absent: NCHW); ``loaded_bytes``: constant bytes bound at load."""
 
     def __init__(self, module: Module, backend: Any, *,
                  share: HostProgram | None = None) -> None:
