@@ -156,7 +156,6 @@ class HostProgram:
             self.lowered = {i: self._bind(low) for i, low in lowered.items()}
         else:  # the same kernels, layouts and fusions on this program's own buffers
             self.lowered, self.layouts = share.lowered, share.layouts
-            fused_into = {j: i for i, low in share.lowered.items() for j in low.fused}
         self.fused_into: dict[int, int] = {}
         for i, s in enumerate(module.steps):
             if s.device != "cpu" or i in self.fused_into:

@@ -165,3 +165,27 @@ def test_plan_layouts_constraints():
     # residual tied to c's layout); b and d are unaffected
     readers["c"] = [3, 4]
     assert set(plan_layouts(nodes, readers, shapes, ["f"], 16)) == {"b", "d"}
+
+
+def test_a_replica_keeps_the_plan_on_its_own_zeroed_buffers():
+    """A second sample in flight (HostProgram.replica): the same layouts and kernels, its
+    own blocked buffers (halos zero), the same outputs."""
+    model = blocked_cnn()
+    ex = _load(model)
+    try:
+        prog = ex.host_program
+        rep = prog.replica()
+        assert rep.layouts is prog.layouts and rep.loaded_bytes == 0
+        assert not np.shares_memory(rep.buffers["r1"], prog.buffers["r1"])
+        outs = []
+        for p in (prog, rep):
+            env = {**ex.module.constants, "x": X}
+            for i in range(len(ex.module.steps)):
+                if i in p.calls:
+                    p.calls[i].run(env)
+            outs.append(np.array(env["logits"]))
+        np.testing.assert_array_equal(outs[0], outs[1])
+        np.testing.assert_allclose(outs[0], run_ort(model, {"x": X})[0], rtol=1e-4,
+                                   atol=1e-5 * np.abs(outs[0]).max())
+    finally:
+        ex.close()
