@@ -26,6 +26,7 @@ numpy integer reference (``evaluate_quantized``).
 
     python benchmarks/hetero_cpu.py          # 224x224
     python benchmarks/hetero_cpu.py --quick  # 64x64, half width (CI smoke test)
+    python benchmarks/hetero_cpu.py --only resnet18_fp32 --threads 1  # one part (faster)
 
 Last line: ``hetero_cpu: resnet18_fp32_vs_ort=<x> mobilenetv2_fp32_vs_ort=<x>
 resnet18_int8_vs_ort_int8=<x> resnet18_int8_vs_ort_fp32=<x>`` (onnxruntime's time / ours,
@@ -60,6 +61,7 @@ from vta_hw.config import preset  # noqa: E402
 
 THREADS = (1, 2)
 CALIB_SAMPLES = 4
+PARTS = ("resnet18_fp32", "mobilenetv2_fp32", "resnet18_int8")
 KEYS = ("resnet18_fp32_vs_ort", "mobilenetv2_fp32_vs_ort", "resnet18_int8_vs_ort_int8",
         "resnet18_int8_vs_ort_fp32")
 
@@ -96,15 +98,19 @@ def ort_qdq(model, calib: list[dict[str, np.ndarray]], folder: Path) -> str:
     return str(dst)
 
 
-def executors(module, cfg) -> dict[int, Executor]:
+def executors(module, cfg, threads: tuple[int, ...] = THREADS) -> dict[int, Executor]:
     return {t: Executor(module, open_device("sim", cfg), host=CpuDevice(threads=t))
-            for t in THREADS}
+            for t in threads}
 
 
-def measure_cpu(quick: bool, runs: int | None = None, log=print) -> dict[str, float]:
+def measure_cpu(quick: bool, runs: int | None = None, log=print,
+                only: tuple[str, ...] = PARTS, threads: tuple[int, ...] = THREADS
+                ) -> dict[str, float]:
     """The four ``*_vs_ort*`` ratios at one thread (keys :data:`KEYS`) and at two (the same
     keys + ``_2t``), plus ``fp32_rel_err`` (the larger model's) and ``int8_exact`` (1.0
-    when ours equals the integer reference); ``log`` gets the table."""
+    when ours equals the integer reference); ``log`` gets the table.  ``only``: the parts
+    of :data:`PARTS` to measure and ``threads`` the thread counts (the others' keys are
+    left out)."""
     size, width = (64, 0.5) if quick else (224, 1.0)
     runs = runs or (5 if quick else 10)
     cfg = preset("default")
@@ -120,37 +126,42 @@ def measure_cpu(quick: bool, runs: int | None = None, log=print) -> dict[str, fl
     out: dict[str, float] = {}
     rel_err, exact = 0.0, True
     for name, build in (("resnet18", resnet18), ("mobilenetv2", mobilenet_v2)):
+        if not any(p.startswith(name + "_") for p in only):
+            continue
         model = build(size=size, width=width)
         graph = import_onnx(model)
-        t0 = time.perf_counter()
-        fmod = lower_float(run_passes(graph), cfg, targets=("cpu",)).module
-        ours = executors(fmod, cfg)
-        log(f"{name} fp32: compiled and loaded in {time.perf_counter() - t0:.1f} s")
-        ref = ort_session(model.SerializeToString(), 1).run(None, feed)[0]
-        got = ours[1].run(feed).outputs["logits"]
-        err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
-        rel_err = max(rel_err, err)
-        for t in THREADS:
-            sess = ort_session(model.SerializeToString(), t)
-            ex = ours[t]
-            best, cpu = round_robin({"ours": lambda ex=ex: ex.run(feed),
-                                     "ort": lambda s=sess: s.run(None, feed)}, runs)
-            rows.append((f"{name} fp32", t, best["ours"], best["ort"], "ORT fp32", cpu))
-            out[f"{name}_fp32_vs_ort" + ("" if t == 1 else "_2t")] = best["ort"] / best["ours"]
-            if t == 1:
-                out[f"{name}_fp32_vs_ort_cpu"] = cpu["ort"] / cpu["ours"]
-        if name != "resnet18":
+        if f"{name}_fp32" in only:
+            t0 = time.perf_counter()
+            fmod = lower_float(run_passes(graph), cfg, targets=("cpu",)).module
+            ours = executors(fmod, cfg, threads)
+            log(f"{name} fp32: compiled and loaded in {time.perf_counter() - t0:.1f} s")
+            ref = ort_session(model.SerializeToString(), 1).run(None, feed)[0]
+            got = ours[threads[0]].run(feed).outputs["logits"]
+            err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+            rel_err = max(rel_err, err)
+            for t in threads:
+                sess = ort_session(model.SerializeToString(), t)
+                ex = ours[t]
+                best, cpu = round_robin({"ours": lambda ex=ex: ex.run(feed),
+                                         "ort": lambda s=sess: s.run(None, feed)}, runs)
+                rows.append((f"{name} fp32", t, best["ours"], best["ort"], "ORT fp32", cpu))
+                out[f"{name}_fp32_vs_ort" + ("" if t == 1 else "_2t")] = \
+                    best["ort"] / best["ours"]
+                if t == 1:
+                    out[f"{name}_fp32_vs_ort_cpu"] = cpu["ort"] / cpu["ours"]
+        if f"{name}_int8" not in only:
             continue
         t0 = time.perf_counter()
         qgraph = run_quantization(graph, calib)
         qmod = lower(qgraph, cfg, targets=("cpu",)).module
-        qours = executors(qmod, cfg)
+        qours = executors(qmod, cfg, threads)
         log(f"{name} int8: quantized, compiled and loaded in {time.perf_counter() - t0:.1f} s")
         want = evaluate_quantized(qgraph, feed)["logits"]
-        exact = exact and bool(np.array_equal(qours[1].run(feed).outputs["logits"], want))
+        exact = exact and bool(np.array_equal(qours[threads[0]].run(feed).outputs["logits"],
+                                              want))
         with tempfile.TemporaryDirectory() as d:
             qdq = ort_qdq(model, calib, Path(d))
-            for t in THREADS:
+            for t in threads:
                 ex, s8 = qours[t], ort_session(qdq, t)
                 s32 = ort_session(model.SerializeToString(), t)
                 best, cpu = round_robin({
@@ -184,11 +195,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64x64 inputs, half width")
     ap.add_argument("--runs", type=int, default=None, help="rounds per race")
+    ap.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="measure these parts only (a partial summary line)")
+    ap.add_argument("--threads", nargs="+", type=int, default=list(THREADS),
+                    help="thread counts (default 1 2)")
     args = ap.parse_args()
-    r = measure_cpu(args.quick, args.runs)
-    print("hetero_cpu: " + " ".join(f"{k}={r[k]:.3f}" for k in KEYS) + " "
-          + " ".join(f"{k}_2t={r[k + '_2t']:.3f}" for k in KEYS) + " "
-          + " ".join(f"{k}_cpu={r[k + '_cpu']:.3f}" for k in KEYS))
+    r = measure_cpu(args.quick, args.runs, only=tuple(args.only),
+                    threads=tuple(args.threads))
+    keys = [k + sfx for sfx in ("", "_2t", "_cpu") for k in KEYS if k + sfx in r]
+    print("hetero_cpu: " + " ".join(f"{k}={r[k]:.3f}" for k in keys))
     return 0 if r["int8_exact"] and r["fp32_rel_err"] < 1e-4 else 1
 
 

@@ -55,9 +55,13 @@ def conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32"
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
            dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = False,
            activation: str | None = None, residual: bool = False,
+           in_layout: ActLayout | None = None, out_layout: ActLayout | None = None,
+           res_layout: ActLayout | None = None,
            backend: CpuBackend | None = None) -> CompiledOp:
     """NCHW conv2d; ``groups`` is 1 or C (depthwise).  Inputs ``(x, w[, bias][,
-    residual])``; with ``residual`` (f32, groups 1) ``act(conv + bias + residual)``."""
+    residual])``; with ``residual`` (f32, groups 1) ``act(conv + bias + residual)``.
+    ``in_layout`` / ``out_layout`` / ``res_layout``: that operand blocked instead of NCHW
+    (f32; :func:`.ops.conv2d.conv2d_plan`)."""
     c = x_shape[1] if len(x_shape) == 4 else None
     if groups != 1:
         if groups != c:
@@ -66,18 +70,21 @@ def conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32"
             raise ValueError("conv2d: a residual input needs groups=1")
         return depthwise_conv2d(x_shape, w_shape, dtype=dtype, stride=stride, padding=padding,
                                 dilation=dilation, bias=bias, activation=activation,
-                                backend=backend)
+                                in_layout=in_layout, out_layout=out_layout, backend=backend)
     return _cpu(_conv.conv2d_plan(x_shape, w_shape, dtype, stride, padding, dilation, bias,
-                                  activation, residual=residual), backend)
+                                  activation, residual=residual, in_layout=in_layout,
+                                  out_layout=out_layout, res_layout=res_layout), backend)
 
 
 def depthwise_conv2d(x_shape: Sequence[int], w_shape: Sequence[int], *, dtype: str = "f32",
                      stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                      dilation: int | Sequence[int] = 1, bias: bool = False,
-                     activation: str | None = None,
+                     activation: str | None = None, in_layout: ActLayout | None = None,
+                     out_layout: ActLayout | None = None,
                      backend: CpuBackend | None = None) -> CompiledOp:
     return _cpu(_dw.depthwise_conv2d_plan(x_shape, w_shape, dtype, stride, padding, dilation,
-                                          bias, activation), backend)
+                                          bias, activation, in_layout=in_layout,
+                                          out_layout=out_layout), backend)
 
 
 def dense(m: int, k: int, n: int, *, dtype: str = "f32", bias: bool = False,
@@ -114,6 +121,27 @@ def avg_pool2d(x_shape: Sequence[int], kernel: int | Sequence[int],
 def global_avg_pool2d(x_shape: Sequence[int], *,
                       backend: CpuBackend | None = None) -> CompiledOp:
     return _cpu(_pool.global_avg_pool_plan(x_shape), backend)
+
+
+def blocked_max_pool2d(in_layout: ActLayout, kernel: int | Sequence[int],
+                       stride: int | Sequence[int] | None, padding: int | Sequence[int],
+                       out_layout: ActLayout, *,
+                       backend: CpuBackend | None = None) -> CompiledOp:
+    """f32 max pooling from blocked ``in_layout`` into blocked ``out_layout``."""
+    return _cpu(_pool.blocked_max_pool_plan(in_layout, kernel, stride, padding, out_layout,
+                                            _vector_lanes()), backend)
+
+
+def blocked_global_avg_pool2d(in_layout: ActLayout, *,
+                              backend: CpuBackend | None = None) -> CompiledOp:
+    """f32 global average pooling of a blocked activation, NCHW ``[N, C, 1, 1]`` out."""
+    return _cpu(_pool.blocked_global_avg_pool_plan(in_layout, _vector_lanes()), backend)
+
+
+def _vector_lanes() -> int:
+    from .ops.microkernel import default_tile
+
+    return default_tile(False).vl
 
 
 def softmax(shape: Sequence[int], *, backend: CpuBackend | None = None) -> CompiledOp:
@@ -221,6 +249,7 @@ gpu_capable = _gpu_q.gpu_capable
 __all__ = [
     "BACKENDS", "CompiledOp", "CpuBackend", "CpuOptions", "GpuProgram", "NvptxBackend",
     "NvptxOptions", "OpPlan", "PtxError", "assemble_ptx", "avg_pool2d", "binary",
+    "blocked_global_avg_pool2d", "blocked_max_pool2d",
     "blocked_to_nchw", "cast", "clip", "clip_op", "conv2d", "default_cpu_backend", "dense",
     "depthwise_conv2d", "dequantize", "elementwise", "exp", "get_backend",
     "global_avg_pool2d", "gpu_capable", "gpu_compile", "gpu_conv2d", "gpu_dense",

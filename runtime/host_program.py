@@ -41,6 +41,12 @@ program's result, a numpy step's output) is copied into the reader's staging arr
 Each tensor is written once per sample, so a view stays valid for the whole sample; the
 executor copies the model outputs out before the next sample overwrites them.
 
+Layouts: a tensor between two compiled kernels that both have a blocked form stays in the
+channel-blocked layout (:class:`opset.layout.ActLayout`, zero halo as wide as its widest
+reader's padding) instead of NCHW; :mod:`runtime.host_layouts` decides which, once, at
+load (:attr:`HostProgram.layouts`), and the kernels are built for those layouts, so no
+step packs or unpacks between them.  A blocked tensor's buffer is its blocked array.
+
 Slots: one program's buffers hold one sample.  To keep two samples in flight (the
 executor's accelerator/host overlap) :meth:`HostProgram.replica` gives a second program
 with its own buffers and prepared calls on the *same* bound kernels: nothing is lowered,
@@ -50,12 +56,14 @@ compiled or packed again, and its ``loaded_bytes`` is 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from opset.layout import ActLayout
+from runtime.host_layouts import BlockedUse, Node, plan_layouts
 from runtime.host_ops import HostOp, OnnxHostOp
 from runtime.module import Module, Step
 
@@ -96,14 +104,18 @@ class HostCall:
 
 @dataclass(frozen=True)
 class _Lowered:
-    """A step's kernel before binding: the compiled op, its inputs by kernel name ->
-    module tensor, the tensor it writes and the activation steps it absorbs."""
+    """A step's kernel before binding: the compiled op (or, for a kernel with blocked
+    forms, ``make``: layouts by operand name, ``y`` for the output -> the compiled op),
+    its inputs by kernel name -> module tensor, the tensor it writes, the activation steps
+    it absorbs and what it can take blocked."""
 
     op: Any
     operands: dict[str, str]
     output: str
     fused: tuple[int, ...] = ()
     kind: str = ""
+    use: BlockedUse = BlockedUse()
+    make: Callable[[dict[str, ActLayout]], Any] | None = None
 
 
 class HostProgram:
@@ -111,18 +123,15 @@ class HostProgram:
     :class:`~cpu_gpu_backends.backend.CpuBackend`, whose thread pool runs them).
 
     ``calls``: step index -> :class:`HostCall`; ``fused_into``: absorbed step index ->
-    the index of the call that computes it; ``buffers``: tensor -> its fixed array;
-    ``loaded_bytes``: constant bytes bound at load."""
+    the index of the call that computes it; ``buffers``: tensor -> its fixed array (the
+    blocked array for a tensor in ``layouts``); ``layouts``: tensor -> its blocked layout
+    (absent: NCHW); ``loaded_bytes``: constant bytes bound at load."""
 
     def __init__(self, module: Module, backend: Any, *,
                  share: HostProgram | None = None) -> None:
         self.module = module
         self.backend = backend
-        # step index -> its lowering with the constants bound (shared by replicas)
-        self.lowered: dict[int, _Lowered | None] = {}
-        self._share = share
         self.calls: dict[int, HostCall] = {}
-        self.fused_into: dict[int, int] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.loaded_bytes = 0
         self._readers: dict[str, list[int]] = {}
@@ -131,14 +140,31 @@ class HostProgram:
             for t in s.inputs.values():
                 self._readers.setdefault(t, []).append(i)
             self._producer[s.output] = i
+        if share is None:
+            # 1. what each CPU step runs as (fusion decided), 2. which tensors stay
+            # blocked, 3. the kernels built for those layouts, constants bound
+            lowered: dict[int, _Lowered] = {}
+            fused_into: dict[int, int] = {}
+            for i, s in enumerate(module.steps):
+                if s.device != "cpu" or i in fused_into or _is_view(s):
+                    continue
+                low = self._lower(i, s)
+                if low is not None:
+                    lowered[i] = low
+                    fused_into.update(dict.fromkeys(low.fused, i))
+            self.layouts = self._plan_layouts(lowered, fused_into)
+            self.lowered = {i: self._bind(low) for i, low in lowered.items()}
+        else:  # the same kernels, layouts and fusions on this program's own buffers
+            self.lowered, self.layouts = share.lowered, share.layouts
+        self.fused_into: dict[int, int] = {}
         for i, s in enumerate(module.steps):
             if s.device != "cpu" or i in self.fused_into:
                 continue
-            call = self._compile(i, s)
+            call = self._view(i, s) if _is_view(s) else \
+                self._compile(i, s, self.lowered[i]) if i in self.lowered else None
             if call is not None:
                 self.calls[i] = call
-                for j in call.fused:
-                    self.fused_into[j] = i
+                self.fused_into.update(dict.fromkeys(call.fused, i))
 
     def replica(self) -> HostProgram:
         """The same compiled steps on a second set of buffers (another sample in flight),
@@ -150,13 +176,19 @@ class HostProgram:
         return i in self.calls or i in self.fused_into
 
     # ------------------------------------------------------------------ building
-    def _compile(self, i: int, s: Step) -> HostCall | None:
-        if isinstance(s.op, OnnxHostOp) and s.op.op_type in _VIEWS:
-            return self._view(i, s)
-        low = self._share.lowered.get(i) if self._share is not None else self._bind(i, s)
-        self.lowered[i] = low
-        if low is None:
-            return None
+    def _plan_layouts(self, lowered: dict[int, _Lowered],
+                      fused_into: dict[int, int]) -> dict[str, ActLayout]:
+        """The blocked tensors (:func:`runtime.host_layouts.plan_layouts`): every step that
+        reads a tensor counts as the call it is fused into."""
+        from cpu_gpu_backends.ops.conv2d import BLOCK
+
+        m = self.module
+        readers = {t: [fused_into.get(j, j) for j in js] for t, js in self._readers.items()}
+        nodes = {i: Node(low.operands, low.output, low.use) for i, low in lowered.items()}
+        shapes = {t: tuple(v.shape) for t, v in m.tensors.items()}
+        return plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
+
+    def _compile(self, i: int, s: Step, low: _Lowered) -> HostCall | None:
         op = low.op
         arrays, staged = {}, []
         for name in op.input_names:
@@ -165,26 +197,36 @@ class HostProgram:
             fixed = self.buffers.get(tensor)
             if fixed is not None and fixed.dtype == spec.ty.np and fixed.size == spec.size:
                 arrays[name] = fixed.reshape(spec.shape)
+            elif tensor in self.layouts:  # the planner promised a blocked reader
+                raise RuntimeError(f"host program: step {s.name!r} reads blocked tensor "
+                                   f"{tensor!r} but its kernel expects {spec.shape}")
             else:
                 buf = np.zeros(spec.shape, spec.ty.np)
                 arrays[name] = buf
                 staged.append((tensor, buf))
         out_spec = op.plan.outputs[0]
+        # zeros: a blocked output's halo and padded channels are never written
         out = np.zeros(out_spec.shape, out_spec.ty.np)
         arrays[out_spec.name] = out
         t = self.module.tensors[low.output]
-        if np.dtype(t.dtype) != out.dtype or math.prod(t.shape) != out.size:
+        if low.output in self.layouts:
+            out_view = out
+        elif np.dtype(t.dtype) != out.dtype or math.prod(t.shape) != out.size:
             return None  # the kernel would not give the tensor the module declares
-        out_view = out.reshape(t.shape)
+        else:
+            out_view = out.reshape(t.shape)
         self.buffers[low.output] = out_view
         return HostCall(i, s.name, low.kind or s.op.kind, s.op.kind, op.prepare(**arrays),
                         tuple(staged), low.output, out_view, low.fused)
 
-    def _bind(self, i: int, s: Step) -> _Lowered | None:
-        """Step ``i``'s lowering with its constant operands bound (weights packed once)."""
-        low = self._lower(i, s)
-        if low is None:
-            return None
+    def _bind(self, low: _Lowered) -> _Lowered:
+        """``low`` built for its operands' and output's layouts, with its constant operands
+        bound (weights packed once)."""
+        if low.make is not None:
+            lay = {k: self.layouts[t] for k, t in low.operands.items() if t in self.layouts}
+            if low.output in self.layouts:
+                lay["y"] = self.layouts[low.output]
+            low = replace(low, op=low.make(lay), make=None)
         consts = {name: t for name, t in low.operands.items() if t in self.module.constants}
         if not consts:
             return low
@@ -272,8 +314,17 @@ class HostProgram:
         if kind in ("MaxPool", "AveragePool"):
             return _pool(op, ins, s.output, be)
         if kind == "GlobalAveragePool" and len(op.in_shapes[0]) == 4:
-            return _Lowered(cb.global_avg_pool2d(op.in_shapes[0], backend=be),
-                            {"x": ins[0]}, s.output)
+            from cpu_gpu_backends.ops.conv2d import BLOCK
+
+            x = op.in_shapes[0]
+
+            def gap(lay: dict[str, ActLayout]) -> Any:
+                if "x" in lay:
+                    return cb.blocked_global_avg_pool2d(lay["x"], backend=be)
+                return cb.global_avg_pool2d(x, backend=be)
+
+            reads = {"x": (0, 0)} if x[1] % BLOCK == 0 else {}
+            return _Lowered(None, {"x": ins[0]}, s.output, use=BlockedUse(reads), make=gap)
         act = _activation(op)
         if act is not None:
             lo, hi = _ACT_RANGE[act]
@@ -310,18 +361,24 @@ class HostProgram:
         fol = self._follower(i, ("relu", "relu6"))
         res = self._residual(i) if fol is None and group == 1 else None
         act = fol[1] if fol else res[2][1] if res and res[2] else None
-        k = cb.conv2d(x, w, stride=tuple(a["strides"]), padding=tuple(a["pads"]),
-                      dilation=tuple(a.get("dilations", (1, 1))), groups=group,
-                      bias=len(ins) > 2, activation=act, residual=res is not None,
-                      backend=self.backend)
+        pads = tuple(a["pads"])
+
+        def make(lay: dict[str, ActLayout]) -> Any:
+            return cb.conv2d(x, w, stride=tuple(a["strides"]), padding=pads,
+                             dilation=tuple(a.get("dilations", (1, 1))), groups=group,
+                             bias=len(ins) > 2, activation=act, residual=res is not None,
+                             in_layout=lay.get("x"), out_layout=lay.get("y"),
+                             res_layout=lay.get("residual"), backend=self.backend)
+
+        use = _conv_use(x, w, group, pads, res is not None)
         operands = {"x": ins[0], "w": ins[1], **({"bias": ins[2]} if len(ins) > 2 else {})}
         if res is None:
-            return self._fused(i, k, operands, fol)
+            return replace(self._fused(i, None, operands, fol), use=use, make=make)
         j, other, after = res
         fused = (j,) if after is None else (j, after[0])
         names = "+".join(self.module.steps[f].op.kind for f in (i, *fused))
-        return _Lowered(k, {**operands, "residual": other},
-                        self.module.steps[fused[-1]].output, fused, names)
+        return _Lowered(None, {**operands, "residual": other},
+                        self.module.steps[fused[-1]].output, fused, names, use, make)
 
     def _dense(self, i: int, op: OnnxHostOp, ins: list[str]) -> _Lowered | None:
         import cpu_gpu_backends as cb
@@ -364,6 +421,10 @@ class HostProgram:
 _ACT_RANGE = {"relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
 
 
+def _is_view(s: Step) -> bool:
+    return isinstance(s.op, OnnxHostOp) and s.op.op_type in _VIEWS
+
+
 def _activation(op: OnnxHostOp) -> str | None:
     """``relu`` for a Relu (or Clip(0, none)), ``relu6`` for a Clip(0, 6), else None."""
     if op.op_type == "Relu":
@@ -396,7 +457,38 @@ def _pool(op: OnnxHostOp, ins: list[str], output: str, be: Any) -> _Lowered | No
                               backend=be)
     except ValueError:  # a padding the kernel does not take: numpy runs it
         return None
-    return _Lowered(k, {"x": ins[0]}, output)
+    if op.op_type != "MaxPool":
+        return _Lowered(k, {"x": ins[0]}, output)
+
+    def make(lay: dict[str, ActLayout]) -> Any:  # blocked to blocked, or NCHW to NCHW
+        if "x" in lay:
+            return cb.blocked_max_pool2d(lay["x"], kernel, strides, pads, lay["y"],
+                                         backend=be)
+        return k
+
+    use = BlockedUse({"x": (0, 0)}, writes=True, tied=frozenset({"x"}))
+    return _Lowered(None, {"x": ins[0]}, output, use=use, make=make)
+
+
+def _conv_use(x: tuple[int, ...], w: tuple[int, ...], group: int, pads: tuple[int, ...],
+              residual: bool) -> BlockedUse:
+    """What a float Conv kernel takes blocked: its input when the padding is symmetric
+    (the halo holds it) and the channels fill the kernel's blocks (a depthwise one: whole
+    blocks), its output when its kernel has a blocked form (depthwise: whole blocks), a
+    fused residual exactly when its output is blocked."""
+    from cpu_gpu_backends.ops.conv2d import BLOCK
+    from cpu_gpu_backends.ops.microkernel import default_tile
+
+    c = x[1]
+    blocks = c >= BLOCK if group == 1 else c % BLOCK == 0 and w[0] == c \
+        and BLOCK % default_tile(False).vl == 0
+    reads: dict[str, tuple[int, int]] = {}
+    if blocks and pads[0] == pads[2] and pads[1] == pads[3]:
+        reads["x"] = (pads[0], pads[1])
+    if residual:
+        reads["residual"] = (0, 0)
+    return BlockedUse(reads, writes=blocks or group == 1,
+                      tied=frozenset({"residual"} if residual else ()))
 
 
 __all__ = ["HostProgram", "HostCall"]

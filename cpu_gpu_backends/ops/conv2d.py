@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from opset import Epilogue
+from opset.layout import ActLayout
 
 from .. import dtypes as dt
 from ..kernel_ir import (
@@ -187,20 +188,29 @@ def pack_input_kernel(name: str, n: int, c: int, h: int, w: int, cb: int, pad: t
 
 
 def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t: TileShape,
-                       bias: bool, ety: dt.DType) -> Kernel:
+                       bias: bool, ety: dt.DType, unfold: bool = False) -> Kernel:
     """w[OC][C][KH][KW] -> wp[OT][Cb][KH][KW][CB][OTW] (int8: [CB/2][OTW][2] i16, quads:
     [CB/4][OTW][4] i8).  Quads: ``biasp`` carries ``-128 * sum(w[o])``, cancelling the
-    ``+128`` the input is packed with."""
+    ``+128`` the input is packed with.  ``unfold``: for :func:`pack_unfolded_kernel`'s
+    input, ``wp[OT][1][KH][1][CB]...`` with channel ``kx * C + ci`` of ``w[o][ci][ky][kx]``."""
     otw = t.cols
     g = t.group
+    c0, kw0 = c, kw
+    if unfold:
+        c, kw = c0 * kw0, 1
     ncb = ceil_div(c, cb)
     ot = _v("ot")
     o, cc = _v("o"), _v("cc")
     och = ot * otw + o
     ich = _v("cblk") * cb + cc
     valid = land(lt(och, oc), lt(ich, c))
-    src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y")) * kw
-               + _v("x"), ety)
+    if unfold:
+        ichc = minimum(ich, c - 1)
+        src = Load("w", ((minimum(och, oc - 1) * c0 + ichc % c0) * kh + _v("y")) * kw0
+                   + ichc // c0, ety)
+    else:
+        src = Load("w", ((minimum(och, oc - 1) * c + minimum(ich, c - 1)) * kh + _v("y"))
+                   * kw + _v("x"), ety)
     pty = t.b_type
     val = Select(valid, Cast(src, pty), Const(0, pty))
     base = ((ot * ncb + _v("cblk")) * kh + _v("y")) * kw + _v("x")
@@ -218,10 +228,10 @@ def pack_weight_kernel(name: str, oc: int, c: int, kh: int, kw: int, cb: int, t:
         fill: list[Stmt] = []
         if t.quads:
             wsum: Stmt = Assign("wsum", Var("wsum", dt.i32) + Cast(Load(
-                "w", ((minimum(och, oc - 1) * c + _v("ci")) * kh + _v("y")) * kw + _v("x"),
+                "w", ((minimum(och, oc - 1) * c0 + _v("ci")) * kh + _v("y")) * kw0 + _v("x"),
                 ety), dt.i32))
             fill = [Decl("wsum", Const(0, dt.i32)),
-                    Loop("ci", c, (Loop("y", kh, (Loop("x", kw, (wsum,)),)),))]
+                    Loop("ci", c0, (Loop("y", kh, (Loop("x", kw0, (wsum,)),)),))]
             init = init - Var("wsum", dt.i32) * 128
         body.append(Loop("o", otw, (*fill, Store("biasp", och, Select(
             lt(och, oc), init, Const(0, bty))))))
@@ -259,10 +269,24 @@ def transpose_block(prefix: str, rows: list[Expr], vl: int) -> tuple[list[Stmt],
 def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: int, ow: int,
                      kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], cb: int,
                      t: TileShape, bias: bool, activation: str | None,
-                     epilogue: Epilogue | None = None, residual: bool = False) -> Kernel:
+                     epilogue: Epilogue | None = None, residual: bool = False,
+                     x_offset: tuple[int, int] = (0, 0), out_layout: ActLayout | None = None,
+                     res_layout: ActLayout | None = None, flat: bool = False) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
-    accumulators' initial value) the write-back applies the rest of it and stores int8."""
+    accumulators' initial value) the write-back applies the rest of it and stores int8.
+
+    ``xp`` is ``[N][Cb][hp][wp][cb]``; the convolution's padded origin is at ``x_offset``
+    in it (a blocked input whose halo is wider than this convolution's padding).  With
+    ``out_layout`` (f32) each tile's pixels x channels go straight into that blocked
+    output's interior, no transpose; ``res_layout``: the residual's blocked layout.
+
+    ``flat``: the output's pixels are tiled as one row of ``oh * ow`` (a task per channel
+    tile, not per output row): narrow outputs then take fewer, fuller tiles, and each tile
+    streams the channel tile's weights once (see :data:`FLAT_MAX_WIDTH`)."""
     otw, vl = t.cols, t.vl
+    ow2d = ow
+    if flat:  # from here on the output is one row of oh * ow pixels (NCHW: the same)
+        oh, ow = 1, oh * ow
     ncb = ceil_div(c, cb)
     nt = ceil_div(oc, otw)
     sh, sw = stride
@@ -281,25 +305,63 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     # raw output, whole channel tiles: the transposed columns go straight to the NCHW rows
     # (no row buffer, no second pass); otherwise through yrow and the epilogue's copy
     direct = epilogue is None and oc % otw == 0
+    offy, offx = x_offset
+
+    def pixel(ow0: Expr, r: int) -> tuple[Expr, Expr]:
+        """Output row and column of the tile's pixel ``r``."""
+        if flat:
+            return (ow0 + r) // ow2d, (ow0 + r) % ow2d
+        return oy, ow0 + r
+
+    def blocked_stores(v: int, ow0: Expr, rows: int) -> list[Stmt]:
+        """The tile's vector ``v`` (``vl`` channels) of each of its ``rows`` pixels into
+        ``y`` in ``out_layout`` (``residual`` read in ``res_layout``); nothing past the
+        layout's blocks (a last channel tile wider than the padded channels)."""
+        cbase = otv * otw + v * vl
+
+        def at(lay: ActLayout, r: int) -> Expr:
+            py, px = pixel(ow0, r)
+            return ((((nv_ * lay.c_blocks + cbase // lay.block) * lay.hp + py
+                      + lay.halo[0]) * lay.wp + px + lay.halo[1]) * lay.block
+                    + cbase % lay.block)
+
+        stores: list[Stmt] = []
+        bias_v = Load("biasp", cbase, acc_ty, vl) if uses_biasp else None
+        for r in range(rows):
+            val: Expr = Var(acc_name("c", r, v), acc_ty, vl)
+            if bias_v is not None:
+                val = val + bias_v
+            if residual:
+                val = val + Load("residual", at(res_layout, r), acc_ty, vl)
+            stores.append(Store("y", at(out_layout, r), apply_activation(val, activation)))
+        if nt * otw > out_layout.c_blocks * out_layout.block:
+            return when(lt(cbase, out_layout.c_blocks * out_layout.block), stores)
+        return stores
 
     def tile(ow0: Expr, rows: int) -> list[Stmt]:
         tt = TileShape(rows, t.nv, t.vl, t.int8, t.quads)
         cstep = g * _v("cc")
-        xrow = (nv_ * ncb + _v("cblk")) * hp + oy * sh + _v("ky") * dh
-
         def a_index(r: int) -> Expr:
-            return (xrow * wp + (ow0 + r) * sw + _v("kx") * dw) * cb + cstep
+            py, px = pixel(ow0, r)
+            xrow = (nv_ * ncb + _v("cblk")) * hp + py * sh + _v("ky") * dh + offy
+            return (xrow * wp + px * sw + _v("kx") * dw + offx) * cb + cstep
 
         wbase = ((otv * ncb + _v("cblk")) * kh + _v("ky")) * kw + _v("kx")
 
         def b_index(v: int) -> Expr:
             return ((wbase * cgroups + _v("cc")) * otw + v * vl) * g
 
-        init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) if uses_biasp \
-            else zeros(tt)
+        # a blocked output adds the bias at the store: with the accumulators starting from
+        # it, LLVM kept a copy live across the reduction and spilled (4x3 tile: 1.45x slower)
+        init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) \
+            if uses_biasp and out_layout is None else zeros(tt)
         loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
                  ("cc", cgroups, "serial")]
         body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
+        if out_layout is not None:  # pixels x channels is the blocked layout: no transpose
+            for v in range(t.nv):
+                body += blocked_stores(v, ow0, rows)
+            return body
         # the tile holds pixels x channels; yrow is channels x pixels: transpose vl x vl
         # blocks in registers and store whole vectors (the lanes past the tile's last pixel
         # are overwritten by the next tile or never read)
@@ -351,8 +413,10 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
         extra = [Param("residual", acc_ty)]
     write = Loop("o", nvalid, (Loop("ox", ow, (Store("y", out_idx, value),)),))
-    body = (*lets, *tiles) if direct else (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles,
-                                           write)
+    if direct or out_layout is not None:
+        body: tuple[Stmt, ...] = (*lets, *tiles)
+    else:
+        body = (Alloc("yrow", acc_ty, otw * owp), *lets, *tiles, write)
     params = [Param("xp", t.a_type), Param("wp", t.b_type)]
     if uses_biasp:
         params.append(Param("biasp", acc_ty))
@@ -406,7 +470,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                 dilation: int | Sequence[int] = 1, bias: bool = False,
                 activation: str | None = None, tile: TileShape | None = None,
                 pad_value: int = 0, epilogue: Epilogue | None = None,
-                residual: bool = False) -> OpPlan:
+                residual: bool = False, in_layout: ActLayout | None = None,
+                out_layout: ActLayout | None = None,
+                res_layout: ActLayout | None = None) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -416,6 +482,12 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     inputs ``x, w[, bias][, multiplier, shift][, residual]`` as in ``opset.Conv2d.inputs()``.
     residual (f32): ``y = act(conv2d(x, w) + bias + residual)``, the residual an input of
     the output's shape (a ResNet block's Add + ReLU fused into the write-back).
+
+    Blocked layouts (f32, :class:`opset.layout.ActLayout`, batch 1; a model's host program
+    keeps activations in them between ops): ``in_layout``: ``x`` is already blocked (block
+    16, a halo at least the padding, zero), so there is no ``pack_x``; ``out_layout``: ``y``
+    is written blocked into that layout's interior (halo untouched); ``res_layout``: the
+    residual is read blocked (needs ``out_layout``).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -438,21 +510,39 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         bias = epilogue.bias
     oh = conv_out_size(op, h, kh, sh, dh, pad[0], pad[2], "height")
     ow = conv_out_size(op, w, kw, sw, dw, pad[1], pad[3], "width")
-    t = tile or choose_tile(ow, oc, int8)
+    flat = ow <= FLAT_MAX_WIDTH and oh > 1
+    t = tile or choose_tile(oh * ow if flat else ow, oc, int8)
     # whole reduction groups (int8 pairs/quads); 64-channel quad blocks measured no faster
     cb = min(16, ceil_div(c, t.group) * t.group)
     ncb = ceil_div(c, cb)
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
     sample, conv_stride = (1, 1), (sh, sw)
-    if kh == kw == 1 and (sh, sw) != (1, 1):
+    x_offset = (0, 0)
+    # few int8 input channels (an RGB stem): (kx, channel) pairs unfolded into channels
+    unfold = int8 and in_layout is None and kw > 1 and c % t.group != 0 \
+        and c * kw <= UNFOLD_MAX
+    ck, kwk, dwk = (c * kw, 1, 1) if unfold else (c, kw, dw)  # what the main kernel sees
+    if unfold:
+        cb = ceil_div(ck, t.group) * t.group
+        ncb, wp, conv_stride = 1, ow, (sh, 1)
+    if in_layout is not None or out_layout is not None or res_layout is not None:
+        _check_blocked(op, int8 or epilogue is not None, n, in_layout, (c, h, w), cb, pad,
+                       out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if in_layout is not None:  # read in place: the halo holds the padding
+        hp, wp = in_layout.hp, in_layout.wp
+        x_offset = (in_layout.halo[0] - pad[0], in_layout.halo[1] - pad[1])
+    elif kh == kw == 1 and (sh, sw) != (1, 1):
         # 1x1: pack only the sampled pixels, then convolve them with stride 1
         sample, conv_stride, hp, wp = (sh, sw), (1, 1), oh, ow
     nt = ceil_div(oc, t.cols)
     acc = t.acc_type
     name = f"conv2d_{ety.name}_" \
         f"{tag(x_shape, w_shape, sh, sw, dh, dw, pad, bias, activation, t, pad_value, epilogue)}" \
-        + ("_res" if residual else "")
-    bufs = [BufferSpec("x", ety, (n, c, h, w), "input"),
+        + ("_res" if residual else "") \
+        + (f"_blk{tag(in_layout, out_layout, res_layout)}"
+           if in_layout or out_layout or res_layout else "")
+    bufs = [BufferSpec("x", t.a_type, in_layout.shape, "input") if in_layout else
+            BufferSpec("x", ety, (n, c, h, w), "input"),
             BufferSpec("w", ety, (oc, c, kh, kw), "input")]
     if bias:
         bufs.append(BufferSpec("bias", acc, (oc,), "input"))
@@ -464,20 +554,122 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if residual:
         if int8:
             raise ValueError(f"{op}: an int8 residual goes in the epilogue")
-        bufs.append(BufferSpec("residual", acc, (n, oc, oh, ow), "input"))
-    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc, (n, oc, oh, ow),
-                        "output"),
-             BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,)),
-             BufferSpec("wp", t.b_type, (nt * ncb * kh * kw * cb * t.cols,)),
+        bufs.append(BufferSpec("residual", acc, res_layout.shape if res_layout else
+                               (n, oc, oh, ow), "input"))
+    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc,
+                        out_layout.shape if out_layout else (n, oc, oh, ow), "output"),
+             *([] if in_layout else [BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,))]),
+             BufferSpec("wp", t.b_type, (nt * ncb * kh * kwk * cb * t.cols,)),
              BufferSpec("biasp", acc, (nt * t.cols,))]
-    px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
-                           (hp, wp), 128 if t.quads else 0, pad_value)
-    pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety)
-    main = conv_main_kernel(f"{name}_main", n, c, oc, hp, wp, oh, ow, kh, kw, conv_stride,
-                            (dh, dw), cb, t, bias, activation, epilogue, residual)
+    if unfold:
+        px = pack_unfolded_kernel(f"{name}_pack_x", n, c, h, w, kw, cb, pad, (sw, dw), ow,
+                                  ety, t.a_type, 128 if t.quads else 0, pad_value)
+    else:
+        px = pack_input_kernel(f"{name}_pack_x", n, c, h, w, cb, pad, ety, t.a_type, sample,
+                               (hp, wp), 128 if t.quads else 0, pad_value)
+    pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety, unfold)
+    main = conv_main_kernel(f"{name}_main", n, ck, oc, hp, wp, oh, ow, kh, kwk, conv_stride,
+                            (dh, dwk), cb, t, bias, activation, epilogue, residual, x_offset,
+                            out_layout, res_layout, flat)
     biasp = ("biasp",) if bias or t.quads else ()
+    # params name buffers; a blocked input is read in place as the packed one
+    args = tuple("x" if p.name == "xp" and in_layout else p.name for p in main.params)
     steps = (Step(pw.name, ("w", "wp", *(("bias",) if bias else ()), *biasp)),
-             Step(px.name, ("x", "xp")),
-             Step(main.name, tuple(p.name for p in main.params)))  # params name buffers
-    return OpPlan(name, (px, pw, main), tuple(bufs), steps,
+             *(() if in_layout else (Step(px.name, ("x", "xp")),)),
+             Step(main.name, args))
+    kernels = (pw, main) if in_layout else (px, pw, main)
+    return OpPlan(name, kernels, tuple(bufs), steps,
                   {"out_shape": (n, oc, oh, ow), "tile": t, "cb": cb})
+
+
+FLAT_MAX_WIDTH = 7
+"""Output rows at most this wide are tiled as one flattened row of all the output's pixels
+(:func:`conv_main_kernel` ``flat``).  Why: ResNet-18's last stage (7x7 outputs, 512
+channels) took 1.35x the time of the wider stages for the same work: per output row a
+4-row and a 3-row tile, each streaming its channel tile's 442 KB of weights, which do not
+stay in L2."""
+
+
+UNFOLD_MAX = 32
+"""An int8 convolution whose input channels do not fill whole reduction groups (3 RGB
+channels in int8 pairs: a quarter of every pair step multiplied padding) packs its input
+with ``(kx, channel)`` unfolded into channels, when there are at most this many, and runs
+as a ``KH x 1`` convolution over them (:func:`pack_unfolded_kernel`): ResNet-18's 7x7 stem,
+21 values in 11 pairs instead of 7 x 2 pairs of which one channel in four was padding."""
+
+
+def pack_unfolded_kernel(name: str, n: int, c: int, h: int, w: int, kw: int, cb: int,
+                         pad: tuple[int, int, int, int], stride_dil: tuple[int, int], ow: int,
+                         ety: dt.DType, pty: dt.DType, offset: int = 0,
+                         pad_value: int = 0) -> Kernel:
+    """x NCHW -> ``xp[N][1][Hp][OW][cb]``: unfolded channel ``kx * c + ci`` of output column
+    ``ox`` holds ``x[ci][iy - top][ox * sw + kx * dw - left]`` (``pad_value`` outside the
+    image; channels past ``c * kw`` too: their weights are zero), plus ``offset``."""
+    pt, pl, pb, _ = pad
+    sw, dw = stride_dil
+    hp = h + pt + pb
+    q, ox = _v("q"), _v("ox")
+    ih, nn = q % hp, q // hp
+    zero = Const(offset + pad_value, pty)
+    row_ok = land(ge(ih, pt), lt(ih, pt + h))
+    stores: list[Stmt] = []
+    for cc in range(cb):
+        kx, ci = divmod(cc, c)
+        dst = ((q * ow + ox) * cb + cc)
+        if kx >= kw:
+            stores.append(Store("xp", dst, zero))
+            continue
+        iw = ox * sw + kx * dw - pl
+        src = ((nn * c + ci) * h + ih - pt) * w + minimum(binary("max", iw, idx(0)),
+                                                           idx(w - 1))
+        v = Cast(Load("x", src, ety), dt.i16)
+        val = Cast(v + Const(offset, dt.i16), pty) if offset else Cast(v, pty)
+        stores.append(Store("xp", dst, Select(land(ge(iw, 0), lt(iw, w)), val, zero)))
+    body = when(row_ok, [Loop("ox", ow, tuple(stores))],
+                [Loop("ox", ow, tuple(Store("xp", (q * ow + ox) * cb + cc, zero)
+                                      for cc in range(cb)))])
+    return Kernel(name, (Param("x", ety), Param("xp", pty)),
+                  (Loop("q", n * hp, tuple(body), "parallel"),))
+
+
+BLOCK = 16
+"""Channels per block of the f32 activations a host program keeps blocked between ops (the
+conv kernels' input block ``cb``)."""
+
+
+def _check_blocked(op: str, int8: bool, n: int, in_layout: ActLayout | None,
+                   chw: tuple[int, int, int], cb: int, pad: tuple[int, int, int, int],
+                   out_layout: ActLayout | None, ochw: tuple[int, int, int], vl: int,
+                   res_layout: ActLayout | None, residual: bool) -> None:
+    """Reject a blocked layout the kernels cannot take, naming it and what was expected."""
+    if int8:
+        raise ValueError(f"{op}: blocked layouts are f32 only")
+    for what, lay, dims in (("in_layout", in_layout, chw), ("out_layout", out_layout, ochw),
+                            ("res_layout", res_layout, ochw)):
+        if lay is None:
+            continue
+        if not isinstance(lay, ActLayout):
+            raise TypeError(f"{op}: {what} must be an opset.layout.ActLayout, got "
+                            f"{type(lay).__name__}")
+        if (lay.n, lay.c, lay.h, lay.w) != (n, *dims) or lay.batch != 1:
+            raise ValueError(f"{op}: {what} {lay} must describe ({n}, {dims[0]}, {dims[1]}, "
+                             f"{dims[2]}) with batch 1")
+        if lay.c_blocks != ceil_div(lay.c, lay.block):
+            raise ValueError(f"{op}: {what} must have ceil(c / block) channel blocks")
+    if in_layout is not None:
+        if in_layout.block != cb:
+            raise ValueError(f"{op}: in_layout block {in_layout.block} must be the kernel's "
+                             f"channel block {cb}")
+        if pad[0] != pad[2] or pad[1] != pad[3] or in_layout.halo[0] < pad[0] \
+                or in_layout.halo[1] < pad[1]:
+            raise ValueError(f"{op}: a blocked input needs symmetric padding within its halo "
+                             f"{in_layout.halo}, got {pad}")
+    if out_layout is not None and out_layout.block % vl:
+        raise ValueError(f"{op}: out_layout block {out_layout.block} must be a multiple of "
+                         f"the vector length {vl}")
+    if res_layout is not None and (not residual or out_layout is None
+                                   or res_layout.block % vl):
+        raise ValueError(f"{op}: res_layout needs residual=True, an out_layout and a block "
+                         f"that is a multiple of {vl}")
+    if residual and out_layout is not None and res_layout is None:
+        raise ValueError(f"{op}: a blocked output takes its residual blocked (res_layout)")

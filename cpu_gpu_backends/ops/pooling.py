@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opset.layout import ActLayout
+
 from .. import dtypes as dt
 from ..kernel_ir import (
     Assign,
@@ -103,5 +105,76 @@ def global_avg_pool_plan(x_shape: Sequence[int]) -> OpPlan:
     k = Kernel(name, (Param("x", dt.f32), Param("y", dt.f32)),
                (Loop("p", n * c, body, "parallel"),))
     bufs = (BufferSpec("x", dt.f32, (n, c, h, w), "input"),
+            BufferSpec("y", dt.f32, (n, c, 1, 1), "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),), {"out_shape": (n, c, 1, 1)})
+
+
+def blocked_max_pool_plan(in_layout: ActLayout, kernel: int | Sequence[int],
+                          stride: int | Sequence[int] | None, padding: int | Sequence[int],
+                          out_layout: ActLayout, vl: int) -> OpPlan:
+    """f32 max pooling from one blocked activation (:class:`opset.layout.ActLayout`) into
+    another's interior: ``vl`` channels per vector, so one window tap is one vector max
+    (the taps outside the image skipped, as in :func:`pool2d_plan`; the halo is not read)."""
+    op = "max_pool2d"
+    lin, lout = in_layout, out_layout
+    n, c, h, w = lin.n, lin.c, lin.h, lin.w
+    kh, kw = pair2(op, "kernel", kernel)
+    sh, sw = pair2(op, "stride", stride if stride is not None else (kh, kw))
+    positive(op, kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw)
+    pt, pl, pb, pr = norm_padding(op, padding)
+    oh = conv_out_size(op, h, kh, sh, 1, pt, pb, "height")
+    ow = conv_out_size(op, w, kw, sw, 1, pl, pr, "width")
+    cb = lin.block
+    if (lout.n, lout.c, lout.h, lout.w, lout.block) != (n, c, oh, ow, cb) or cb % vl \
+            or lin.batch != 1 or lout.batch != 1 or lin.c_blocks != lout.c_blocks:
+        raise ValueError(f"{op}: layouts {lin} -> {lout} must be one batch, one block (a "
+                         f"multiple of {vl}) and ({n}, {c}, {oh}, {ow}) out")
+    q, ox = Var("q"), Var("ox")
+    ih = Var("oy") * sh - pt + Var("ky")
+    iw = ox * sw - pl + Var("kx")
+    inside = land(land(ge(ih, 0), lt(ih, h)), land(ge(iw, 0), lt(iw, w)))
+    plane = Var("plane")  # n * c_blocks + block
+    nv = cb // vl
+    accs = [f"acc{v}" for v in range(nv)]
+    src = ((plane * lin.hp + ih + lin.halo[0]) * lin.wp + iw + lin.halo[1]) * cb
+    upd = [Assign(a, maximum(Var(a, dt.f32, vl), Load("x", src + v * vl, dt.f32, vl)))
+           for v, a in enumerate(accs)]
+    window = Loop("ky", kh, (Loop("kx", kw, tuple(when(inside, upd))),))
+    dst = ((plane * lout.hp + Var("oy") + lout.halo[0]) * lout.wp + ox + lout.halo[1]) * cb
+    body = Loop("ox", ow, (*[Decl(a, Const(dt.f32.min(), dt.f32, vl)) for a in accs], window,
+                           *[Store("y", dst + v * vl, Var(a, dt.f32, vl))
+                             for v, a in enumerate(accs)]))
+    name = f"maxpool_blk_{tag(lin, lout, kh, kw, sh, sw, pt, pl, pb, pr, vl)}"
+    k = Kernel(name, (Param("x", dt.f32), Param("y", dt.f32)),
+               (Loop("q", n * lin.c_blocks * oh, (Let("oy", q % oh), Let("plane", q // oh),
+                                                  body), "parallel"),))
+    bufs = (BufferSpec("x", dt.f32, lin.shape, "input"),
+            BufferSpec("y", dt.f32, lout.shape, "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),), {"out_shape": (n, c, oh, ow)})
+
+
+def blocked_global_avg_pool_plan(in_layout: ActLayout, vl: int) -> OpPlan:
+    """``y[n, c, 0, 0] = mean(x[n, c])`` (f32, NCHW out) from a blocked activation: ``vl``
+    channels summed per vector over the interior, whole blocks of real channels only."""
+    op = "global_avg_pool"
+    lay = in_layout
+    n, c, h, w, cb = lay.n, lay.c, lay.h, lay.w, lay.block
+    if c % cb or cb % vl or lay.batch != 1:
+        raise ValueError(f"{op}: a blocked input needs whole blocks of a multiple of {vl} "
+                         f"channels and batch 1, got {lay}")
+    p = Var("p")  # n * c_blocks + block
+    accs = [f"acc{v}" for v in range(cb // vl)]
+    src = ((p * lay.hp + Var("y") + lay.halo[0]) * lay.wp + Var("x") + lay.halo[1]) * cb
+    upd = tuple(Assign(a, Var(a, dt.f32, vl) + Load("x", src + v * vl, dt.f32, vl))
+                for v, a in enumerate(accs))
+    count = Const(float(h * w), dt.f32, vl)
+    body = (*[Decl(a, Const(0.0, dt.f32, vl)) for a in accs],
+            Loop("y", h, (Loop("x", w, upd),)),
+            *[Store("y", p * cb + v * vl, binary("div", Var(a, dt.f32, vl), count))
+              for v, a in enumerate(accs)])
+    name = f"gap_blk_{tag(lay, vl)}"
+    k = Kernel(name, (Param("x", dt.f32), Param("y", dt.f32)),
+               (Loop("p", n * lay.c_blocks, body, "parallel"),))
+    bufs = (BufferSpec("x", dt.f32, lay.shape, "input"),
             BufferSpec("y", dt.f32, (n, c, 1, 1), "output"))
     return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),), {"out_shape": (n, c, 1, 1)})

@@ -33,8 +33,10 @@ from opset.requant import INT8_MIN
 
 from .. import dtypes as dt
 from ..kernel_ir import (
+    Alloc,
     Assign,
     Cast,
+    Const,
     Decl,
     Expr,
     Kernel,
@@ -177,9 +179,44 @@ def _elementwise_plan(op: Elementwise, chunk: int | None = None) -> OpPlan:
     return rename(plan, {f"x{i}": n for i, n in enumerate(names)})
 
 
+def _max_pool_plan(op: Pool2d) -> OpPlan:
+    """Max pooling, one task per output row: its window rows inside the image, each tap
+    ``kx`` over the output columns whose input column is inside (a range known while
+    generating code), ``row[ox] = max(row[ox], x[...])`` with no per-tap bounds branch, so
+    the column loop vectorizes.  The padding (-128, never larger) is never read."""
+    kh, kw, (sh, sw), (ph, pw) = op.kh, op.kw, op.stride, op.pad
+    n, c, h, w, oh, ow = op.n, op.c, op.h, op.w, op.ho, op.wo
+    q, ox = Var("q"), Var("ox")
+    ih = Var("oy") * sh - ph + Var("ky")
+    taps: list = []
+    for kx in range(kw):
+        lo = max(0, -(-(pw - kx) // sw))  # first ox with ox * sw + kx - pw >= 0
+        hi = min(ow, (w - 1 + pw - kx) // sw + 1)
+        if lo >= hi:
+            continue
+        src = (Var("plane") * h + ih) * w + ox * sw + (kx - pw)
+        taps.append(Loop("ox", hi, (Store("row", ox, maximum(
+            Load("row", ox, dt.i8), Load("x", src, dt.i8))),), start=lo))
+    body = (Let("oy", q % oh), Let("plane", q // oh), Alloc("row", dt.i8, ow),
+            Loop("ox", ow, (Store("row", ox, i8c(INT8_MIN)),)),
+            Loop("ky", kh, tuple(when(land(ge(ih, 0), lt(ih, h)), taps))),
+            Loop("ox", ow, (Store("y", (Var("plane") * oh + Var("oy")) * ow + ox,
+                                  Load("row", ox, dt.i8)),)))
+    name = f"{op.kind}_{tag(op)}"
+    k = Kernel(name, (Param("x", dt.i8), Param("y", dt.i8)),
+               (Loop("q", n * c * oh, body, "parallel"),))
+    bufs = (BufferSpec("x", dt.i8, (n, c, h, w), "input"),
+            BufferSpec("y", dt.i8, (n, c, oh, ow), "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),),
+                  {"op": op, "out_shape": (n, c, oh, ow)})
+
+
 def _pool_plan(op: Pool2d | GlobalAvgPool) -> OpPlan:
-    """Max: the largest in-image value (padding is -128, never larger).  Average: the
-    in-image int32 sum (padding counts as 0), ``rshr(sum * m, s)``, saturated."""
+    """Max: the largest in-image value (padding is -128, never larger; see
+    :func:`_max_pool_plan`).  Average: the in-image int32 sum (padding counts as 0),
+    ``rshr(sum * m, s)``, saturated."""
+    if isinstance(op, Pool2d) and op.pool == "max":
+        return _max_pool_plan(op)
     if isinstance(op, GlobalAvgPool):
         kh, kw, (sh, sw), (ph, pw), kind = op.h, op.w, (1, 1), (0, 0), "avg"
         oh = ow = 1
@@ -211,6 +248,10 @@ def _pool_plan(op: Pool2d | GlobalAvgPool) -> OpPlan:
             BufferSpec("y", dt.i8, (n, c, oh, ow), "output"))
     return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),),
                   {"op": op, "out_shape": (n, c, oh, ow)})
+
+
+def i8c(v: int) -> Const:
+    return Const(int(v), dt.i8)
 
 
 def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH) -> OpPlan:

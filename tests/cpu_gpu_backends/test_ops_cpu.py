@@ -214,6 +214,18 @@ def test_conv2d_resnet_like(cpu, shape, dtype):
     check(op.bind(w=wt, bias=bv)(x), expect, dtype)
 
 
+def test_int8_stem_packs_kx_unfolded_into_channels(cpu):
+    """3 int8 channels fill int8 pairs badly: the 7x7 stem packs (kx, channel) as 21
+    channels in one block of 11 pairs (a 7x1 convolution over them), bit-exact."""
+    rng = np.random.default_rng(4)
+    x, wt = rand(rng, (1, 3, 23, 23), "i8"), rand(rng, (16, 3, 7, 7), "i8")
+    bv = rand(rng, (16,), "i32")
+    plan = conv_ops.conv2d_plan(x.shape, wt.shape, "i8", 2, 3, 1, True, None)
+    assert plan.attrs["cb"] == 22
+    assert plan.buffer("wp").size == 16 * 7 * 22  # one block, KH taps, no KW
+    check(cpu.compile(plan)(x, wt, bv), ref_conv2d(x, wt, bv, (2, 2), 3, (1, 1)), "i8")
+
+
 @FEW
 @given(n=st.integers(1, 2), c=st.integers(1, 9), mult=st.integers(1, 2), h=st.integers(2, 11),
        w=st.integers(2, 13), k=st.integers(1, 3), s=st.integers(1, 2), pad=st.integers(0, 1),
@@ -250,6 +262,23 @@ def test_pool2d(cpu, n, c, h, w, k, s, pad, kind, cip, seed):
     x = rand(rng, (n, c, h, w), dtype)
     op = cpu.compile(pool_ops.pool2d_plan(x.shape, kind, k, s, pad, cip, dtype))
     check(op(x), ref.float_pool2d(x, kind, (k, k), (s, s), pad, cip), dtype)
+
+
+@pytest.mark.parametrize("shape", [
+    (1, 4, 56, 56, 3, 3, (2, 2), (1, 1)),   # ResNet's max pool
+    (2, 3, 7, 9, 2, 3, (1, 2), (1, 2)),     # edge taps that skip whole column ranges
+    (1, 2, 5, 4, 3, 1, (3, 1), (0, 0)),     # no padding, stride past the window
+    (1, 1, 1, 1, 1, 1, (1, 1), (0, 0)),
+])
+def test_int8_max_pool_matches_the_reference(cpu, shape):
+    """The row-buffer max pool (tap column ranges resolved while generating code)."""
+    from opset import Pool2d
+
+    n, c, h, w, kh, kw, s, p = shape
+    op = Pool2d(n=n, c=c, h=h, w=w, pool="max", kh=kh, kw=kw, stride=s, pad=p)
+    x = np.random.default_rng(2).integers(-128, 128, (n, c, h, w)).astype(np.int8)
+    got = cpu.compile(quantized_ops.op_plan(op))(x)
+    np.testing.assert_array_equal(got, ref.run(op, {"x": x}))
 
 
 def test_global_avg_pool(cpu):

@@ -1,0 +1,114 @@
+"""The f32 kernels' blocked forms (what a host program keeps between ops) against the same
+kernels on NCHW: conv2d (blocked input read in place, blocked output written from the
+register tile, blocked residual), depthwise, max pool and global average pool.  Outputs
+go into zeroed arrays, as the host program allocates them: the halo and the padded
+channels must stay zero (the next reader's padding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cpu_gpu_backends as cg
+from opset import ActLayout
+
+RNG = np.random.default_rng(7)
+
+
+def pack(x: np.ndarray, lay: ActLayout) -> np.ndarray:
+    """NCHW f32 -> ``lay`` (zero halo, zero padded channels)."""
+    n, c, h, w = x.shape
+    full = np.zeros((n, lay.c_blocks * lay.block, lay.hp, lay.wp), np.float32)
+    full[:, :c, lay.halo[0]:lay.halo[0] + h, lay.halo[1]:lay.halo[1] + w] = x
+    out = full.reshape(n, lay.c_blocks, lay.block, lay.hp, lay.wp).transpose(0, 1, 3, 4, 2)
+    return np.ascontiguousarray(out).reshape(lay.shape)
+
+
+def unpack_checked(y: np.ndarray, lay: ActLayout) -> np.ndarray:
+    """``lay`` -> NCHW, asserting that the halo and padded channels are still zero."""
+    a = y.reshape(lay.n, lay.c_blocks, lay.hp, lay.wp, lay.block).transpose(0, 1, 4, 2, 3)
+    a = a.reshape(lay.n, -1, lay.hp, lay.wp)
+    hh, hw = lay.halo
+    inner = np.zeros(a.shape, bool)
+    inner[:, :lay.c, hh:hh + lay.h, hw:hw + lay.w] = True
+    assert not a[~inner].any(), "a kernel wrote the halo or a padded channel"
+    return a[:, :lay.c, hh:hh + lay.h, hw:hw + lay.w]
+
+
+def _lay(shape, halo):
+    n, c, h, w = shape
+    return None if halo is None else ActLayout(n, c, h, w, 16, 1, (halo, halo))
+
+
+@pytest.mark.parametrize("c,h,oc,k,s,p,act,res,hin,hout", [
+    (16, 14, 32, 3, 1, 1, "relu", False, 1, 1),   # blocked to blocked
+    (32, 14, 24, 1, 2, 0, None, False, 1, 2),     # 1x1 stride 2, wider halo; 24 channels
+    (16, 7, 64, 3, 1, 1, "relu", True, 2, 0),     # residual, 7-wide rows (4x3 tile)
+    (3, 20, 40, 3, 2, 1, "relu6", False, None, 1),  # NCHW model input -> blocked
+    (48, 9, 16, 3, 2, 1, None, True, 1, 1),       # residual without activation
+    (32, 10, 16, 3, 1, 1, "relu", False, 1, None),  # blocked -> NCHW
+])
+def test_conv2d_blocked_forms_match_nchw(cpu, c, h, oc, k, s, p, act, res, hin, hout):
+    x = RNG.standard_normal((1, c, h, h)).astype(np.float32)
+    w = RNG.standard_normal((oc, c, k, k)).astype(np.float32)
+    b = RNG.standard_normal(oc).astype(np.float32)
+    oh = (h + 2 * p - k) // s + 1
+    r = RNG.standard_normal((1, oc, oh, oh)).astype(np.float32)
+    kw = dict(stride=s, padding=p, bias=True, activation=act, residual=res, backend=cpu)
+    want = cg.conv2d(x.shape, w.shape, **kw)(x, w, b, *([r] if res else []))
+    il, ol = _lay(x.shape, hin), _lay(want.shape, hout)
+    rl = _lay(want.shape, 1) if res and ol else None
+    op = cg.conv2d(x.shape, w.shape, in_layout=il, out_layout=ol, res_layout=rl, **kw)
+    steps = [st.kernel for st in op.plan.steps]
+    assert any(k.endswith("_pack_x") for k in steps) == (il is None)
+    y = np.zeros(ol.shape if ol else want.shape, np.float32)
+    ins = {"x": pack(x, il) if il else x, **({"residual": pack(r, rl) if rl else r}
+                                             if res else {})}
+    op.bind(w=w, bias=b).prepare(**ins, y=y)(None)
+    got = unpack_checked(y, ol) if ol else y
+    # the same products summed in the same order; the bias is added last when blocked
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("c,h,s,hin,hout", [
+    (32, 14, 1, 1, 1), (32, 15, 2, 2, 0), (48, 7, 1, None, 1), (32, 7, 1, 1, None)])
+def test_depthwise_blocked_forms_match_nchw(cpu, c, h, s, hin, hout):
+    x = RNG.standard_normal((1, c, h, h)).astype(np.float32)
+    w = RNG.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(c).astype(np.float32)
+    kw = dict(stride=s, padding=1, bias=True, activation="relu6", backend=cpu)
+    want = cg.depthwise_conv2d(x.shape, w.shape, **kw)(x, w, b)
+    il, ol = _lay(x.shape, hin), _lay(want.shape, hout)
+    op = cg.depthwise_conv2d(x.shape, w.shape, in_layout=il, out_layout=ol, **kw)
+    y = np.zeros(ol.shape if ol else want.shape, np.float32)
+    op.bind(w=w, bias=b).prepare(x=pack(x, il) if il else x, y=y)(None)
+    np.testing.assert_allclose(unpack_checked(y, ol) if ol else y, want, rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_max_and_global_average_pool_blocked(cpu):
+    x = RNG.standard_normal((1, 40, 15, 15)).astype(np.float32)  # 40: a padded block
+    il, ol = _lay(x.shape, 1), ActLayout(1, 40, 8, 8, 16, 1, (2, 2))
+    y = np.zeros(ol.shape, np.float32)
+    cg.blocked_max_pool2d(il, 3, 2, 1, ol, backend=cpu).prepare(x=pack(x, il), y=y)(None)
+    want = cg.max_pool2d(x.shape, 3, 2, 1, backend=cpu)(x)
+    np.testing.assert_array_equal(unpack_checked(y, ol), want)
+    x = x[:, :32]
+    il = _lay(x.shape, 1)
+    got = cg.blocked_global_avg_pool2d(il, backend=cpu)(pack(x, il))
+    np.testing.assert_allclose(got, x.mean(axis=(2, 3), keepdims=True), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_blocked_layouts_are_checked(cpu):
+    x, w = (1, 16, 8, 8), (16, 16, 3, 3)
+    with pytest.raises(ValueError, match="halo"):
+        cg.conv2d(x, w, padding=1, in_layout=ActLayout(1, 16, 8, 8, 16, 1), backend=cpu)
+    with pytest.raises(ValueError, match="out_layout"):
+        cg.conv2d(x, w, padding=1, out_layout=ActLayout(1, 16, 7, 7, 16, 1), backend=cpu)
+    with pytest.raises(ValueError, match="residual"):
+        cg.conv2d(x, w, padding=1, residual=True, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
+                  backend=cpu)
+    with pytest.raises(ValueError, match="f32"):
+        cg.conv2d(x, w, dtype="i8", padding=1, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
+                  backend=cpu)
