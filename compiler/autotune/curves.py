@@ -87,11 +87,16 @@ def plot_curves(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     return p
 
 
+_STYLES = ["-", "--", ":", "-."]
+
+
 def _draw(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
-    for label, ys in curves.items():
+    for (label, ys), style in zip(curves.items(), _STYLES * len(curves)):
         ys = np.asarray(ys, dtype=float)
-        ax.step(np.arange(1, len(ys) + 1), ys, where="post", label=label)
+        # dashed after solid: curves that coincide (both searches at the default) stay visible
+        ax.step(np.arange(1, len(ys) + 1), ys, where="post", label=label, linestyle=style)
     ax.set_xlabel("trials")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +116,24 @@ def read_model(args: argparse.Namespace, part: PartitionArgs) -> Model:
     return Model(qgraph, True, part)
 
 
+@contextmanager
+def warning_lines() -> Iterator[None]:
+    """Warnings raised inside the block (a torn last line of a tuning log, a tuned schedule
+    an op cannot use) printed when it ends as ``warning: ...`` lines on stderr, each text
+    once, instead of Python's two-line warning format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                text = str(w.message)
+                if text not in seen:
+                    seen.add(text)
+                    print(f"warning: {text}", file=sys.stderr)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The model parameter and the import, quantization and partition options."""
     path_arg(p, "model", kind="in:onnx", help="the ONNX model (.onnx)")
@@ -145,4 +166,4 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 __all__ = ["Model", "PartitionArgs", "add_model_args", "parse_input_shapes", "partition_args",
-           "read_model"]
+           "read_model", "warning_lines"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vta.commands._common import UsageError, add_config_args, config_from_args, path_arg
-from vta.commands._model import add_model_args, partition_args, read_model
+from vta.commands._model import add_model_args, partition_args, read_model, warning_lines
 from vta.outputs import PLOT_SUFFIXES, Outputs, check_file, writes_outputs
 from vta.progress import ProgressBar, waiting
 
@@ -183,11 +183,11 @@ def _tune(args: argparse.Namespace, outs: Outputs) -> int:
     check_args(args)
     log_path = check_file(args.log, "--log")
     plot = outs.file(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
+    if plot is not None and os.path.realpath(args.plot) == os.path.realpath(log_path):
+        raise UsageError(f"--log and --plot both name {str(log_path)!r}")
     base_path = None
-    if plot is not None:
+    if plot is not None and args.explorer != "random":
         base_path = check_file(baseline_log_path(log_path), "--plot's random-search log")
-        if os.path.realpath(args.plot) == os.path.realpath(log_path):
-            raise UsageError(f"--log and --plot both name {str(log_path)!r}")
     cfg = config_from_args(args)
     part = partition_args(args)
     if "vta" not in part.targets:
@@ -200,7 +200,8 @@ def _tune(args: argparse.Namespace, outs: Outputs) -> int:
     from compiler.autotune.tasks import extract_workloads
 
     log = TuningLog(log_path)
-    log.records()  # a file that is not a tuning log fails here, before any work
+    with warning_lines():
+        resumed = len(log.records())  # not a tuning log: one error line, before any work
     model = read_model(args, part)
     with waiting(f"finding the accelerator ops of {args.model} on {cfg.name}",
                  stream=sys.stdout):
@@ -222,16 +223,21 @@ def _tune(args: argparse.Namespace, outs: Outputs) -> int:
     workers = args.workers if args.workers is not None else _default_workers()
     where = f"the Dask cluster at {args.dask}" if args.dask else (
         f"{workers} local process(es)" if workers else "this process")
-    print(f"measuring on the simulator in {where}; log: {args.log}")
+    print(f"measuring on the simulator in {where}; log: {args.log}"
+          + (f" (resumed: {resumed} measurements in it)" if resumed else ""))
+    try:
+        runner = make_runner(workers=workers, dask=args.dask, timeout=args.timeout)
+    except ValueError as e:  # an unreachable Dask scheduler
+        raise UsageError(f"--dask {args.dask}: {e}" if args.dask else str(e)) from None
     searches = {}
-    total = sum(trials) * (2 if plot is not None else 1)
-    with make_runner(workers=workers, dask=args.dask, timeout=args.timeout) as runner, \
-            ProgressBar(total) as bar:
+    baseline = plot is not None and args.explorer != "random"
+    total = sum(trials) * (2 if baseline else 1)
+    with warning_lines(), runner, ProgressBar(total) as bar:
         bar.start_clock()
         outcomes = _tune_all(tasks, trials, runner=runner, log=log, explorer=args.explorer,
                              seed=args.seed, bar=bar, what=EXPLORER_LABEL[args.explorer])
         searches[EXPLORER_LABEL[args.explorer]] = (log, outcomes)
-        if plot is not None and args.explorer != "random":
+        if baseline:
             base = TuningLog(base_path)
             searches["random"] = (base, _tune_all(
                 tasks, trials, runner=runner, log=base, explorer="random", seed=args.seed,
@@ -240,7 +246,7 @@ def _tune(args: argparse.Namespace, outs: Outputs) -> int:
     if plot is not None:
         draw_plot(plot, cfg.name, searches)
         print(f"plot: {args.plot}" + (f" (random baseline logged to {base_path})"
-                                      if "random" in searches and base_path else ""))
+                                      if baseline else ""))
     print(f"log: {args.log} (vta compile {args.model} --tuning-log {args.log} ... uses it)")
     return 0
 
