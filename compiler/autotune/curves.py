@@ -91,10 +91,11 @@ _STYLES = ["-", "--", ":", "-."]
 
 
 def _draw(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
-    for (label, ys), style in zip(curves.items(), _STYLES * len(curves)):
+    for i, (label, ys) in enumerate(curves.items()):
         ys = np.asarray(ys, dtype=float)
         # dashed after solid: curves that coincide (both searches at the default) stay visible
-        ax.step(np.arange(1, len(ys) + 1), ys, where="post", label=label, linestyle=style)
+        ax.step(np.arange(1, len(ys) + 1), ys, where="post", label=label,
+                linestyle=_STYLES[i % len(_STYLES)])
     ax.set_xlabel("trials")
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ylabel:
