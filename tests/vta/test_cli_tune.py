@@ -103,6 +103,14 @@ def test_a_missing_model_or_a_float_model_without_calibration_is_named(files, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fewer_trials_than_workloads_is_refused(files, tmp_path, capsys):
+    assert main(_argv(files, tmp_path, "--trials", "1")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --trials 1 is fewer than the 2 workloads") and \
+        err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_random_baseline_log_sits_beside_the_log():
     from vta.commands.tune import baseline_log_path
 

@@ -129,7 +129,7 @@ def _histories(log, outcomes: list[TaskOutcome]) -> list[list[int | None]]:
 def draw_plot(path: Path, cfg_name: str, searches: dict[str, tuple[object, list[TaskOutcome]]]
               ) -> None:
     """The model's cycles against trials for each search (label -> (log, outcomes)), and a
-    panel per task (the nine with the most cycles at stake)."""
+    panel per task (the nine with the most trials, in model order)."""
     from compiler.autotune.curves import best_so_far, model_curve, plot_curves
 
     curves, panels = {}, {}
@@ -137,11 +137,11 @@ def draw_plot(path: Path, cfg_name: str, searches: dict[str, tuple[object, list[
     defaults = [o.result.default.cycles if o.result.default is not None
                 and o.result.default.ok else (o.result.best_cycles or 0) for o in first]
     weights = [max(1, len(o.task.layers)) for o in first]
-    stake = sorted(range(len(first)), key=lambda k: -weights[k] * defaults[k])[:9]
+    shown = sorted(range(len(first)), key=lambda k: (-first[k].trials, k))[:9]
     for label, (log, outcomes) in searches.items():
         hist = _histories(log, outcomes)
         curves[label] = model_curve(hist, defaults, weights)
-        for k in sorted(stake):
+        for k in sorted(shown):
             name = f"{layer_label(first[k].task.layers)}: {first[k].task.workload.op.kind}"
             panels.setdefault(name, {})[label] = best_so_far(hist[k], start=defaults[k])
     plot_curves(curves, path, title=f"model cycles over the tuned layers ({cfg_name})",
@@ -210,6 +210,10 @@ def _tune(args: argparse.Namespace, outs: Outputs) -> int:
         raise UsageError(f"model {args.model!r}: the partition puts no op on the accelerator, "
                          "so there is nothing to tune (--targets vta puts every op it can "
                          "run there)")
+    if args.trials < len(tasks):
+        raise UsageError(f"--trials {args.trials} is fewer than the {len(tasks)} workloads of "
+                         f"{args.model!r}: give at least {len(tasks)} (each task measures its "
+                         "default schedule first)")
     with waiting(f"estimating the headroom of {len(tasks)} workload(s)", stream=sys.stdout):
         rooms = [headroom(t.workload, seed=args.seed) for t in tasks]
     trials = allocate(tasks, args.trials, headrooms=rooms, seed=args.seed)
