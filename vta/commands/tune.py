@@ -156,7 +156,7 @@ def _tune_all(tasks, trials: list[int], *, runner, log, explorer: str, seed: int
     outcomes = []
     for task, n in zip(tasks, trials, strict=True):
         key = task.workload.key
-        done = min(len(log.records(key)), n)
+        done = min(len(log.measured(key)), n)  # what tune() counts as done (resume)
         bar.skip(done)
         name = layer_label(task.layers)
         logged = log.best(key)
