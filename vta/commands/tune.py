@@ -150,12 +150,18 @@ def draw_plot(path: Path, cfg_name: str, searches: dict[str, tuple[object, list[
 
 def _tune_all(tasks, trials: list[int], *, runner, log, explorer: str, seed: int,
               bar: ProgressBar, what: str) -> list[TaskOutcome]:
-    """Tune each task in turn with its trials, advancing ``bar`` per measurement."""
+    """Tune each task in turn with its trials, advancing ``bar`` per measurement.  The
+    model-guided search of a task starts from a ranking model trained on every other
+    workload in the log (the tasks before it, and earlier runs: transfer)."""
+    from compiler.autotune.cost_model import RankModel
     from compiler.autotune.tuner import tune
 
     outcomes = []
     for task, n in zip(tasks, trials, strict=True):
         key = task.workload.key
+        model = None
+        if explorer == "model" and any(r.key != key for r in log.records()):
+            model = RankModel.from_records(log, exclude=[key], seed=seed)
         done = min(len(log.measured(key)), n)  # what tune() counts as done (resume)
         bar.skip(done)
         name = layer_label(task.layers)
@@ -169,7 +175,7 @@ def _tune_all(tasks, trials: list[int], *, runner, log, explorer: str, seed: int
 
         bar.set_status(f"{what} {name}: best {_cycles(state['best'])} cycles")
         result = tune(task.workload, n, runner=runner, log=log, explorer=explorer,
-                      seed=seed, on_result=on_result)
+                      seed=seed, model=model, on_result=on_result)
         # a task whose trials were all in the log: the bar already counted them
         outcomes.append(TaskOutcome(task, n, result))
         d = result.default.cycles if result.default is not None and result.default.ok else None
