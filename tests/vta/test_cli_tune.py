@@ -201,3 +201,12 @@ def test_compile_with_the_log_reproduces_the_tuned_cycles(files, tuned, tmp_path
                  str(tmp_path / "out.npz"), "--profile", str(prof)]) == 0
     cycles = {x["name"]: x.get("cycles") for x in json.loads(prof.read_text())["layers"]}
     assert cycles["conv1"] == rows["conv1"][2] and cycles["conv2"] == rows["conv2"][2]
+
+
+def test_layer_labels_name_the_first_layer_and_count_the_others():
+    from vta.commands.tune import layer_label
+
+    assert layer_label(("conv2",)) == "conv2"
+    assert layer_label(("layer1.0.conv1", "layer1.1.conv1")) == "layer1.0.conv1 (+1)"
+    long = layer_label(("a_very_long_layer_name_from_an_export",) * 12)
+    assert long == "a_very_long_layer~ (+11)" and len(long) == 24
