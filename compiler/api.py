@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,10 +35,12 @@ from compiler.layout import ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
 from compiler.pipeline import estimate_cycles, run_pipeline
 from compiler.schedule import check_schedule, choose_schedule
+from compiler.schedule.space import Schedule
 from opset.layout import ActLayout
 from vta_hw import isa
 from vta_hw.bundle import Bundle, BundleBuilder
 from vta_hw.config import DEFAULT, HwConfig
+from vta_hw.errors import VtaError
 
 
 @dataclass(frozen=True)
@@ -193,19 +196,44 @@ class CompiledOp:
         return "\n".join(lines) + "\n" + isa.disassemble_program(self.link(addrs), self.cfg)
 
 
+ScheduleProvider = Callable[[object, HwConfig, LayoutOptions], "Schedule | None"]
+"""Where a model compiler's schedules come from: ``(op, cfg, options) -> schedule`` or None
+for the default (``compiler.autotune.log.log_provider`` serves a tuning log's best).  The
+options it is given are resolved for the op (``im2col``, ``input_halo``), so the same
+layer compiled with options that differ only in form asks for the same workload."""
+
+
+class ScheduleFallbackWarning(UserWarning):
+    """A schedule provider gave a schedule the op cannot use: the default is used instead."""
+
+
 def compile_op(op, cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOptions | None = None,
-               *, dump: str | Path | None = None) -> CompiledOp:
+               *, dump: str | Path | None = None,
+               schedules: ScheduleProvider | None = None) -> CompiledOp:
     """Compile ``op`` for ``cfg`` (default schedule unless one is given; checked first).
+
+    schedules: asked for a schedule when none is given (a tuning log's best, say); one
+    that is illegal for the op, or fails to compile, falls back to the default with a
+    :class:`ScheduleFallbackWarning` naming the op and the reason.
 
     Compiling is deterministic, so results are kept (:func:`_compile_cached`): a model
     compiler asks for each op twice (the partitioner's cost estimate, then the module),
     often with options that differ only in form (``im2col=None`` that resolves to False,
     an ``input_halo`` of None that means the op's own padding)."""
     options = options or LayoutOptions()
+    if schedule is None and schedules is not None:
+        provided = schedules(op, cfg, canonical_options(op, cfg, options))
+        if provided is not None:
+            try:
+                return compile_op(op, cfg, provided, options, dump=dump)
+            except VtaError as e:
+                warnings.warn(f"{getattr(op, 'name', op)}: the provided schedule {provided} "
+                              f"cannot be used ({type(e).__name__}: {e}); using the default "
+                              "schedule", ScheduleFallbackWarning, stacklevel=2)
     if dump is not None or os.environ.get("VTA_DUMP_IR"):
         return _compile(op, cfg, schedule, options, dump)
     try:
-        key = (op, cfg, schedule, _canonical_options(op, cfg, options))
+        key = (op, cfg, schedule, canonical_options(op, cfg, options))
         hash(key)
     except TypeError:  # an op with unhashable attributes: compile it afresh
         return _compile(op, cfg, schedule, options, None)
@@ -235,7 +263,7 @@ def _compile_cached(op, cfg: HwConfig, schedule, options: LayoutOptions) -> Comp
     return _compile(op, cfg, schedule, options, None)
 
 
-def _canonical_options(op, cfg: HwConfig, options: LayoutOptions) -> LayoutOptions:
+def canonical_options(op, cfg: HwConfig, options: LayoutOptions) -> LayoutOptions:
     """``options`` with its defaults resolved for ``op`` (the layout pass, the schedule
     space and the legality checks all read them resolved): ``im2col`` as
     :meth:`LayoutOptions.use_im2col` decides, ``input_halo`` None as the op's own padding
@@ -506,5 +534,5 @@ def _join(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None
     return ops, names_t, tensors, fills
 
 
-__all__ = ["CompiledOp", "ChainedProgram", "chain", "check_chainable", "compile_op",
-           "default_schedule"]
+__all__ = ["CompiledOp", "ChainedProgram", "ScheduleFallbackWarning", "ScheduleProvider",
+           "canonical_options", "chain", "check_chainable", "compile_op", "default_schedule"]

@@ -34,7 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.api import ChainedProgram, CompiledOp, chain, check_chainable, compile_op
+from compiler.api import (
+    ChainedProgram,
+    CompiledOp,
+    ScheduleProvider,
+    chain,
+    check_chainable,
+    compile_op,
+)
 from compiler.errors import LayoutError, OpError
 from compiler.layout import LayoutOptions, UopLayout
 from compiler.memory_plan import Live, capacity_error, memory_plan, plan_arena
@@ -150,16 +157,18 @@ def chain_options(reads_inner: bool) -> LayoutOptions:
     return LayoutOptions(im2col=False, input_halo=(0, 0) if reads_inner else None)
 
 
-def _compile_run(nodes: list[Node], cfg: HwConfig, constants
+def _compile_run(nodes: list[Node], cfg: HwConfig, constants,
+                 schedules: ScheduleProvider | None = None
                  ) -> list[list[tuple[Node, CompiledOp]]]:
-    """Compile a run of consecutive accelerator nodes and split it where the hand-off
-    layouts differ; returns the chains (each a list of (node, compiled op))."""
+    """Compile a run of consecutive accelerator nodes (schedules from ``schedules``, see
+    :func:`build_module`) and split it where the hand-off layouts differ; returns the
+    chains (each a list of (node, compiled op))."""
     chains: list[list[tuple[Node, CompiledOp]]] = []
     for n in nodes:
         current = chains[-1] if chains else []
         inner = {m.output for m, _ in current}
         reads_inner = any(t in inner for t in n.inputs.values())
-        c = compile_op(n.op, cfg, options=chain_options(reads_inner))
+        c = compile_op(n.op, cfg, options=chain_options(reads_inner), schedules=schedules)
         if current:
             try:
                 pairs = [*current, (n, c)]
@@ -169,7 +178,8 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants
                 continue
             except LayoutError:
                 if reads_inner:
-                    c = compile_op(n.op, cfg, options=chain_options(False))
+                    c = compile_op(n.op, cfg, options=chain_options(False),
+                                   schedules=schedules)
         chains.append([(n, c)])
     return chains
 
@@ -288,12 +298,15 @@ def _plan_programs(drafts: Sequence[_Draft], cfg: HwConfig
 
 def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str, np.ndarray],
                  outputs: Sequence[str], quant: Mapping[str, Quant] | None = None,
-                 meta: Mapping[str, object] | None = None) -> Module:
+                 meta: Mapping[str, object] | None = None,
+                 schedules: ScheduleProvider | None = None) -> Module:
     """Compile ``nodes`` (in execution order) into a module (see the module docstring).
 
     constants: weights and tables by tensor name.  outputs: the model's output tensors;
     its inputs are the tensors no node writes and no constant holds, in first-use order.
-    quant: quantization parameters of the tensors that have them."""
+    quant: quantization parameters of the tensors that have them.  schedules: where each
+    accelerator op's schedule comes from (``compile_op``'s provider, a tuning log's best;
+    None: the heuristic)."""
     nodes = list(nodes)
     constants = {k: np.asarray(v, order="C") for k, v in constants.items()}  # 0-d stays 0-d
     quant = dict(quant or {})
@@ -306,7 +319,7 @@ def build_module(nodes: Sequence[Node], cfg: HwConfig, *, constants: Mapping[str
     # compile: consecutive accelerator nodes, split where layouts differ
     order: list[list[tuple[Node, CompiledOp]]] = []
     for g in _groups(nodes):
-        order += _compile_run(g.nodes, cfg, constants)
+        order += _compile_run(g.nodes, cfg, constants, schedules)
     index = {id(n): i for i, n in enumerate(nodes)}
     drafts, prog_of = [], {}
     for pairs in order:

@@ -540,7 +540,8 @@ def _load_gpu_steps(module: Module, gpu: Device | None
             names = [module.steps[i].name for i in steps]
             raise DeviceError(f"module step(s) {names} are assigned to the gpu, and there is "
                               f"no usable GPU here ({e}); run the module on a machine with an "
-                              "NVIDIA GPU, or recompile with --targets vta,cpu") from None
+                              "NVIDIA GPU, emulate the GPU's steps bit for bit with `vta run "
+                              "--gpu sim`, or recompile with --targets vta,cpu") from None
     return gpu, load_gpu_steps(gpu, {i: module.steps[i] for i in steps}, module.constants)
 
 

@@ -72,3 +72,17 @@ def test_hetero_quick():
     assert all(got[k] > 0 for k in keys[:4]), line
     assert -1 <= got["cost_rank_corr_acc"] <= 1 and -1 <= got["cost_rank_corr_cpu"] <= 1, line
     assert got["partition_vs_best"] >= 1.0 and got["encoder_acc_mac_frac"] >= 0.9, line
+
+
+def test_tuning_quick():
+    # issue 22's benchmark on two small workloads (exit status 0 includes: the tuned schedule
+    # is never slower than the default)
+    line = run("tuning.py", "--quick", "--seeds", "3")
+    keys = ["trials_to_5pct_model", "trials_to_5pct_random", "min_speedup_vs_default",
+            "mean_speedup_vs_default", "cost_model_rank_corr", "transfer_trials_to_5pct"]
+    assert line.startswith("tuning: "), line
+    got = {k: float(v) for k, v in (kv.split("=") for kv in line.removeprefix("tuning: ").split())}
+    assert list(got) == keys, line
+    assert got["trials_to_5pct_model"] >= 1 and got["trials_to_5pct_random"] >= 1, line
+    assert 1.0 <= got["min_speedup_vs_default"] <= got["mean_speedup_vs_default"], line
+    assert -1 <= got["cost_model_rank_corr"] <= 1 and got["transfer_trials_to_5pct"] >= 1, line

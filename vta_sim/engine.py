@@ -287,13 +287,9 @@ class Engine:
         nbytes: dict[str, int] = {"insn": len(self.insns) * isa.INSN_BYTES}
         macs = gemm_iters = alu_iters = 0
         for insn in self.insns:
-            if isinstance(insn, isa.Load):
-                key = f"dram->{insn.mem.name.lower()}"
-                nbytes[key] = nbytes.get(key, 0) + insn.dram_elems * isa.elem_bytes(self.cfg,
-                                                                                    insn.mem)
-            elif isinstance(insn, isa.Store):
-                nbytes["out->dram"] = nbytes.get("out->dram", 0) + insn.dram_elems * \
-                    self.cfg.out_elem_bytes
+            moved = dram_traffic(self.cfg, insn)
+            if moved is not None:
+                nbytes[moved[0]] = nbytes.get(moved[0], 0) + moved[1]
             elif isinstance(insn, isa.Gemm):
                 gemm_iters += insn.n_iters
                 if not insn.reset:
@@ -305,6 +301,17 @@ class Engine:
                         alu_iterations=alu_iters, modules={k: mods[k] for k in MODULES},
                         bytes=nbytes, config_name=self.cfg.name,
                         config_hash=self.cfg.config_hash(), clock_mhz=self.cfg.target_clock_mhz)
+
+
+def dram_traffic(cfg: HwConfig, insn: isa.Insn) -> tuple[str, int] | None:
+    """The DRAM bytes a LOAD or STORE moves, keyed as in :attr:`SimStats.bytes`
+    (``"dram->inp"``, ``"out->dram"``, ...); None for other instructions.  The one
+    definition: the run's statistics and per-op attributions (``vta demo``) sum it."""
+    if isinstance(insn, isa.Load):
+        return f"dram->{insn.mem.name.lower()}", insn.dram_elems * isa.elem_bytes(cfg, insn.mem)
+    if isinstance(insn, isa.Store):
+        return "out->dram", insn.dram_elems * cfg.out_elem_bytes
+    return None
 
 
 # Instructions that passed isa.check, per config (a pure function of the instruction):

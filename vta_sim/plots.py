@@ -1,4 +1,5 @@
-"""Matplotlib figures: a per-module timeline of one run and a roofline of several.
+"""Matplotlib figures: a per-module timeline of one run, a roofline of several, and their
+cycles against their MACs (how far each is from the GEMM core's peak).
 
 Both write PNG files with the Agg backend (no display needed) and return the path.
 """
@@ -101,6 +102,38 @@ def roofline(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Path,
     ax.set_xlabel("arithmetic intensity (ops / DRAM byte)")
     ax.set_ylabel(f"GOPS at {f:g} MHz")
     ax.set_title(title or f"Roofline ({cfg.name})")
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
+def layer_cycles(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Path,
+                 title: str | None = None) -> Path:
+    """Cycles against MACs, one point per run or layer, on log axes, under the line of
+    the GEMM core's peak (``macs_per_cycle``): a point's height above the line is the
+    factor its utilization falls short of 100%, so the layers worth tuning (or a wider
+    core) stand out at the top right."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    macs = np.array([max(1, pt.stats.macs) for pt in points], float)
+    lo, hi = macs.min() / 2, macs.max() * 2
+    line = np.array([lo, hi])
+    ax.loglog(line, line / cfg.macs_per_cycle, "k-", lw=1.5,
+              label=f"peak: {cfg.macs_per_cycle} MACs/cycle")
+    for pt, m in zip(points, macs, strict=True):
+        util = pt.stats.macs / max(1, pt.stats.cycles * cfg.macs_per_cycle)
+        ax.loglog(m, pt.stats.cycles, "o", ms=6)
+        ax.annotate(f"{pt.label} ({100 * util:.0f}%)", (m, pt.stats.cycles), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel("MACs")
+    ax.set_ylabel("cycles")
+    ax.set_title(title or f"Cycles against MACs ({cfg.name}); GEMM utilization in brackets")
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -6,6 +6,8 @@
                  that measure batches in local processes or on a Dask cluster
 ``log.py``       the JSON-lines tuning log (append as results arrive, resume, best per
                  workload) and the schedule provider ``compile_op`` takes
+``tasks.py``     a model's accelerator operators as ``vta compile`` compiles them, one task
+                 per workload (``extract_workloads``)
 ``cost_model.py`` the XGBoost ranking model over ``compiler.schedule.features``
 ``explorer.py``  model-guided simulated annealing, random and grid search behind one
                  interface

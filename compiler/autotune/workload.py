@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from compiler.api import canonical_options
 from compiler.errors import ScheduleError
 from compiler.layout import LayoutOptions
 from compiler.schedule.candidates import ScheduleSpace, candidates
@@ -83,7 +84,12 @@ class Workload:
 
     @classmethod
     def of(cls, op: Any, cfg: HwConfig, options: LayoutOptions | None = None) -> Workload:
-        return cls(canonical_op(op), cfg, options or LayoutOptions())
+        """The workload of ``op``: the op canonicalised, and the options resolved for it
+        (:func:`~compiler.api.canonical_options`: ``im2col=None`` as the op resolves it,
+        no ``input_halo`` as the op's own padding), so options that differ only in form,
+        which compile the same program, give one key."""
+        op = canonical_op(op)
+        return cls(op, cfg, canonical_options(op, cfg, options or LayoutOptions()))
 
     @cached_property
     def key(self) -> str:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from compiler.api import ScheduleProvider
 from compiler.graph.errors import GraphError
 from compiler.graph.ir import Graph, TensorType, constant_type
 from compiler.graph.ir import Node as IrNode
@@ -223,29 +224,33 @@ def _host_pricer(cpu: CpuModel) -> Callable[[object], tuple[tuple[int, ...], flo
     return price
 
 
-def _priced_as_built(nodes: Sequence[Node]) -> Callable[[object, HwConfig], AcceleratorCost]:
+def _priced_as_built(nodes: Sequence[Node], schedules: ScheduleProvider | None = None
+                     ) -> Callable[[object, HwConfig], AcceleratorCost]:
     """The partitioner's accelerator pricing, compiling each op with the layout options the
     module builder gives it on the accelerator (:func:`chain_options`: it reads a tensor
     another opset op writes, so in a chain; no im2col): the estimate is that of the program
     that runs, and the builder finds it compiled (``compile_op`` keeps its results) instead
-    of searching a schedule again for other options."""
+    of searching a schedule again for other options; with the builder's ``schedules``."""
     produced = {n.output for n in nodes if not is_host_op(n.op)}
     options = {id(n.op): chain_options(any(t in produced for t in n.inputs.values()))
                for n in nodes if not is_host_op(n.op)}
 
     def price(op: object, cfg: HwConfig) -> AcceleratorCost:
-        return accelerator_cost(op, cfg, options.get(id(op)))
+        return accelerator_cost(op, cfg, options.get(id(op)), schedules)
     return price
 
 
 def lower(qgraph: QuantizedGraph, cfg: HwConfig, *, targets: Sequence[str] = ("vta", "cpu"),
           pins: Mapping[str, str] | None = None, device: str = "sim",
-          **partition_kw: object) -> Lowered:
+          schedules: ScheduleProvider | None = None, **partition_kw: object) -> Lowered:
     """Partition ``qgraph`` over ``targets`` (the host steps always on the CPU) and build
-    its module for ``cfg``.  ``device``: the runtime device whose link prices transfers."""
+    its module for ``cfg``.  ``device``: the runtime device whose link prices transfers.
+    ``schedules``: where the accelerator ops' schedules come from, for the partitioner's
+    price and the module alike (``compile_op``'s provider: a tuning log's best,
+    :func:`compiler.autotune.log.log_provider`; None: the heuristic)."""
     nodes, constants, outputs, quant = module_nodes(qgraph)
     return _partition_and_build(nodes, constants, outputs, quant, qgraph.name, cfg,
-                                targets, pins, device, partition_kw)
+                                targets, pins, device, partition_kw, schedules)
 
 
 def lower_float(graph: Graph, cfg: HwConfig, *, targets: Sequence[str] = ("cpu",),
@@ -278,7 +283,8 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
                          outputs: list[str], quant: dict[str, Quant], name: str,
                          cfg: HwConfig, targets: Sequence[str],
                          pins: Mapping[str, str] | None, device: str,
-                         partition_kw: Mapping[str, object]) -> Lowered:
+                         partition_kw: Mapping[str, object],
+                         schedules: ScheduleProvider | None = None) -> Lowered:
     gpu = partition_kw.get("gpu")
     if gpu is not None and not isinstance(gpu, GpuSpec):
         raise LowerError(f"gpu: expected a GpuSpec (compiler.partition.gpu_model.gpu_spec"
@@ -302,7 +308,8 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
         else:
             dag = [replace(n, cpu_seconds=math.inf) if n.op is not None else n for n in dag]
         wanted = (*wanted, "cpu")
-    partition_kw = {"accelerator": _priced_as_built(nodes), **partition_kw, "cpu": cpu}
+    partition_kw = {"accelerator": _priced_as_built(nodes, schedules), **partition_kw,
+                    "cpu": cpu}
     p = partition(dag, graph_inputs, out_nodes, cfg, targets=wanted, pins=pins, device=device,
                   **partition_kw)
     placed = tuple(assign(nodes, p))
@@ -310,7 +317,7 @@ def _partition_and_build(nodes: list[Node], constants: dict[str, np.ndarray],
     if gpu is not None:
         meta["gpu_spec"] = gpu.name
     module = build_module(placed, cfg, constants=constants, outputs=outputs, quant=quant,
-                          meta={**meta, **estimates_meta(p)})
+                          meta={**meta, **estimates_meta(p)}, schedules=schedules)
     return Lowered(module, placed, p)
 
 

@@ -93,14 +93,15 @@ class AcceleratorCost:
     reason: str = ""
 
 
-def accelerator_cost(op, cfg: HwConfig, options=None) -> AcceleratorCost:
-    """Compile ``op``'s default schedule for ``cfg`` (with the DRAM layout ``options``, a
-    :class:`compiler.layout.LayoutOptions`; default: the op alone) and convert its estimated
+def accelerator_cost(op, cfg: HwConfig, options=None, schedules=None) -> AcceleratorCost:
+    """Compile ``op`` for ``cfg`` (with the DRAM layout ``options``, a
+    :class:`compiler.layout.LayoutOptions`; default: the op alone; its schedule from the
+    provider ``schedules``, a tuning log's best, else the default) and convert its estimated
     cycles to seconds at ``cfg.target_clock_mhz``; a compiler refusal means "not capable"."""
     from compiler.api import compile_op
 
     try:
-        cycles = compile_op(op, cfg, options=options).estimated_cycles
+        cycles = compile_op(op, cfg, options=options, schedules=schedules).estimated_cycles
     except VtaError as e:
         return AcceleratorCost(None, None, f"{type(e).__name__}: {e}")
     return AcceleratorCost(cycles, cycles / (cfg.target_clock_mhz * 1e6))

@@ -129,6 +129,25 @@ class ScheduleSpace:
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
 
+    def restrict(self, **values) -> ScheduleSpace:
+        """The sub-space whose axes named in ``values`` take only the given values (each a
+        tuple of the axis's own values, in its order): a search or an exhaustive sweep
+        over part of a space too big to enumerate, e.g. ``restrict(loop_fold=(None,))``."""
+        axes = []
+        for a in self.axes:
+            if a.name not in values:
+                axes.append(a)
+                continue
+            keep = tuple(values.pop(a.name))
+            bad = [v for v in keep if v not in a.values]
+            if bad or not keep:
+                raise ValueError(f"{a.name}: {bad or 'no values'} not among the space's "
+                                 f"{a.values}")
+            axes.append(Axis(a.name, tuple(v for v in a.values if v in keep)))
+        if values:
+            raise ValueError(f"{sorted(values)}: no such axis (axes: {self.names})")
+        return ScheduleSpace(self.op, self.cfg, self.options, self.kind, tuple(axes), self.geom)
+
     def describe(self) -> str:
         """One line for logs and reports: the op, the size and each axis's choice count."""
         axes = " x ".join(f"{a.name} {len(a)}" for a in self.axes)

@@ -252,5 +252,5 @@ def test_a_step_on_the_gpu_without_a_gpu_is_one_clear_error(tmp_path):
         pytest.skip("a GPU is present: the no-GPU error cannot be exercised")
     with pytest.raises(DeviceError, match=r"step\(s\) \['fc'\] are assigned to the gpu, and "
                                           r"there is no usable GPU here \(GpuDevice.*"
-                                          r"--targets vta,cpu"):
+                                          r"--gpu sim.*--targets vta,cpu"):
         Executor(module, SimDevice(TINY))

@@ -38,9 +38,9 @@ def test_every_output_path_is_spelled_dash_o_output():
     (["asm", "{empty}"], "assembly source '{empty}' is empty"),
     (["disasm", "{empty}"], "instruction file '{empty}' is empty"),
     (["asm", "{comments}"], "the program has no instructions"),
-    (["demo", "--size", "-3"], "--size must be a positive integer up to 224"),
-    (["demo", "--size", "100000"], "--size must be a positive integer up to 224"),
-    (["demo", "--channels", "0"], "--channels must be a positive integer up to 512"),
+    (["demo", "--batch", "7"], "--batch 7: the 360 held-out images must split"),
+    (["demo", "--targets", "vta,tpu"], "tpu"),
+    (["demo", "--targets", "vta,gpu"], "the demo runs on the accelerator and the CPU"),
     (["hw", "verilog", "--preset", "tiny", "-o", "{empty}"], "is a file; expected a directory"),
     (["demo", "--preset", "tiny", "-o", "{empty}"], "is a file; expected a directory"),
     (["sim", "{bundle}", "--timeline", "t.txt"], "unsupported extension '.txt'"),
@@ -92,24 +92,28 @@ def test_config_show_output_is_verified_when_read_back(tmp_path, capsys):
 
 
 def test_demo_writes_its_directory_only_when_it_succeeds(tmp_path, monkeypatch, capsys):
-    """The output directory appears, complete, at the end; a failure leaves none."""
-    import vta.api
+    """The output directory appears, complete, at the end; a failure (here after the model
+    and module were written to the staging directory) leaves none."""
+    import runtime.executor
 
     monkeypatch.chdir(tmp_path)
 
     def broken(*args, **kwargs):
         from vta_hw.errors import VtaError
 
-        raise VtaError("the compiler gave up")
+        raise VtaError("the device gave up")
 
     with monkeypatch.context() as m:
-        m.setattr(vta.api, "conv2d", broken)
-        assert main(["demo", "--preset", "tiny", "--size", "5", "--channels", "4"]) == 2
-    assert "the compiler gave up" in capsys.readouterr().err
+        m.setattr(runtime.executor.Executor, "run", broken)
+        assert main(["demo", "--epochs", "1"]) == 2
+    assert "the device gave up" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-    assert main(["demo", "--preset", "tiny", "--size", "5", "--channels", "4"]) == 0
+    assert main(["demo", "--epochs", "1", "--batch", "120"]) == 0
     out = capsys.readouterr().out
-    assert "vta_out/demo/conv.vtab" in out
-    assert sorted(p.name for p in (tmp_path / "vta_out" / "demo").iterdir()) == \
-        ["conv.vtab", "timeline.png", "trace.json"]
+    assert "vta_out/demo/digits.vtam" in out
+    written = {p.name for p in (tmp_path / "vta_out" / "demo").iterdir()}
+    assert {"digits.onnx", "digits.vtam", "inputs.npz", "labels.npy", "layers.png",
+            "profile.json", "program_trace.json", "roofline.png", "timeline.png",
+            "trace.json"} <= written
+    assert all(name in out for name in written)  # the demo says where each went
     assert [p.name for p in tmp_path.iterdir()] == ["vta_out"]  # no staging leftovers

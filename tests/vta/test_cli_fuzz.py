@@ -32,6 +32,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compiler import Conv2d, default_schedule
+from compiler.autotune.log import TuningRecord
+from compiler.autotune.measure import MeasureResult
+from compiler.autotune.workload import Workload
 from tests.compiler.graph.lower_models import small_cnn
 from tests.programs.corpus import CORPUS
 from tests.runtime.models import build_cnn, images
@@ -48,17 +52,18 @@ DEVICE_SECONDS = 20  # per device run (subprocess: interpreter start + model sta
 
 # Valid values for options that are not files, chosen for speed (a case whose output check
 # failed to refuse would otherwise run the whole default-sized demo).
-FAST_ARGS = {("demo",): ["--size", "6", "--channels", "4"],
+FAST_ARGS = {("demo",): ["--epochs", "1"],
              ("hw", "synth"): ["--no-progress"], ("hw", "bitstream"): ["--no-progress"],
              ("tune",): ["--trials", "2", "--workers", "0"]}
 
 ASM = ("LOAD mem=inp y_size=1 x_size=4 x_stride=4 deps=push_next\n"
        "GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev\nFINISH\n")
 SUFFIX = {"in:bundle": ".vtab", "in:asm": ".s", "in:words": ".bin", "in:config": ".json",
-          "in:raw": ".raw", "in:program": ".vtam", "in:npz": ".npz", "in:onnx": ".onnx"}
+          "in:raw": ".raw", "in:program": ".vtam", "in:npz": ".npz", "in:onnx": ".onnx",
+          "in:tuning-log": ".jsonl"}
 OTHER_KIND = {"in:bundle": "in:config", "in:config": "in:bundle", "in:asm": "in:bundle",
               "in:words": "in:config", "in:program": "in:config", "in:npz": "in:bundle",
-              "in:onnx": "in:config"}
+              "in:onnx": "in:config", "in:tuning-log": "in:config"}
 INPUT_CASES = ("missing", "empty", "truncated", "random-bytes", "directory", "other-kind")
 OUTPUT_CASES = ("missing-directory", "empty-path", "wrong-type", "parent-is-a-file",
                 "unsupported-extension")
@@ -120,7 +125,16 @@ def valid_files(tmp_path_factory) -> dict[str, bytes]:
             "in:words": isa.encode_program(isa.assemble(ASM, TINY), TINY),
             "in:config": shown.getvalue().encode(),
             "in:raw": bytes(range(64)),
-            "in:onnx": small_cnn().SerializeToString()}
+            "in:onnx": small_cnn().SerializeToString(),
+            "in:tuning-log": _one_record_log()}
+
+
+def _one_record_log() -> bytes:
+    """A tuning log of one record (truncated, its only line is torn: no measurements)."""
+    op = Conv2d(1, 4, 4, 4, 4, 3, 3, (1, 1), (1, 1), name="c")
+    w = Workload.of(op, TINY)
+    rec = TuningRecord.of(w, MeasureResult(default_schedule(w.op, TINY, w.options), 100))
+    return (json.dumps(rec.to_json()) + "\n").encode()
 
 
 def _value(action: argparse.Action, path: str) -> str:

@@ -153,7 +153,6 @@ def tuned(files, tmp_path_factory):
 def test_tuning_writes_a_valid_log_and_a_table(files, tuned):
     from compiler.autotune.log import TuningLog
     from compiler.autotune.tasks import extract_workloads
-
     from vta_hw.config import TINY
 
     work, _, runs, _ = tuned

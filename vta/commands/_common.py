@@ -27,6 +27,7 @@ PATH_KINDS = {
     "in:words": "raw instruction words (.bin) or a bundle",
     "in:config": "a hardware config (JSON)",
     "in:onnx": "an ONNX model (.onnx)",
+    "in:tuning-log": "a tuning log (.jsonl, written by vta tune)",
     "in:raw": "raw bytes (any content)",
     "out:file": "a file to write",
     "out:plot": "a plot to write (.png, .svg, .pdf, ...)",

@@ -116,22 +116,28 @@ def read_model(args: argparse.Namespace, part: PartitionArgs) -> Model:
     return Model(qgraph, True, part)
 
 
+def report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Caught warnings (a torn last line of a tuning log, a tuned schedule an op cannot use)
+    as ``warning: ...`` lines on stderr, each text once, instead of Python's two-line
+    warning format."""
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+
 @contextmanager
 def warning_lines() -> Iterator[None]:
-    """Warnings raised inside the block (a torn last line of a tuning log, a tuned schedule
-    an op cannot use) printed when it ends as ``warning: ...`` lines on stderr, each text
-    once, instead of Python's two-line warning format."""
+    """The warnings raised inside the block, reported (:func:`report_warnings`) when it
+    ends."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             yield
         finally:
-            seen = set()
-            for w in caught:
-                text = str(w.message)
-                if text not in seen:
-                    seen.add(text)
-                    print(f"warning: {text}", file=sys.stderr)
+            report_warnings(caught)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -166,4 +172,4 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 __all__ = ["Model", "PartitionArgs", "add_model_args", "parse_input_shapes", "partition_args",
-           "read_model", "warning_lines"]
+           "read_model", "report_warnings", "warning_lines"]
