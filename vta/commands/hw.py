@@ -183,7 +183,7 @@ def _estimate(args: argparse.Namespace, outs: Outputs) -> int:
         print("fits: NO -- " + ", ".join(f"{names[r]} {est.used[r]} > {est.capacity[r]}"
                                          for r in est.over))
     print(f"calibration: {len(cal.points)} Yosys runs ({cal.yosys_version.split(' (')[0]}); "
-          "LUT4 and FF are Yosys' counts: nextpnr's TRELLIS_COMB packs ~10% more")
+          "LUT4 and FF are Yosys' counts: nextpnr's packed TRELLIS_COMB is 4-11% more")
     if out is not None:
         d = {"config": cfg.name, "config_hash": cfg.config_hash(), "board": b.name,
              **est.to_dict()}
