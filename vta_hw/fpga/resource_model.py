@@ -6,8 +6,9 @@ linear model over *structural* terms -- quantities that each scale like one part
 (the adder trees with ``lanes x (block_in - 1)`` adders, the ALU and requantizer per acc lane,
 Booth multipliers in LUTs, the DMA element registers, the command queues' LUT RAM, the DRAM
 ports' request FIFOs and delay lines, the pipeline registers ``compute.plan`` places) -- whose
-coefficients are fitted, by least squares on the relative error, to the Yosys measurements in
-``resource_calibration.json`` (``python -m vta_hw.fpga.calibrate_resources`` regenerates them).
+coefficients are fitted, by non-negative least squares on the relative error, to the Yosys
+measurements in ``resource_calibration.json`` (``python -m vta_hw.fpga.calibrate_resources``
+regenerates them).
 
 The fit runs once per process, on first use (a few small least-squares problems: ~1 ms).
 :func:`cross_validate` reports the leave-one-out error, the honest figure for a
@@ -25,9 +26,9 @@ from math import ceil, log2
 from pathlib import Path
 from typing import Any
 
-from vta_hw import timing
+from vta_hw import isa, timing
 from vta_hw.config import HwConfig
-from vta_hw.fpga.resources import SOC_READERS  # each DRAM reader has its own request FIFO
+from vta_hw.fpga.resources import SOC_READERS, buffers  # SOC_READERS: a request FIFO each
 
 TABLE = Path(__file__).with_name("resource_calibration.json")
 LUTRAM_WORDS = 16  # TRELLIS_DPR16X4: 16 words x 4 bits, four LUT4 slots
@@ -39,8 +40,7 @@ FIFO_WIDTH = 32 + 16 + 3  # a read request: address, length, size bits (approx.)
 class Structure:
     """The quantities of one SoC build that LUT and FF use scale with."""
 
-    macs: int  # GEMM products per cycle
-    soft: int  # ... of which Booth-mapped to LUTs
+    soft: int  # GEMM products Booth-mapped to LUTs
     lanes: int  # acc lanes: batch x block_out (ALU, requantizer, accumulate)
     block_in: int
     inp_bits: int  # inp element bits (batch x block_in x 8)
@@ -49,7 +49,9 @@ class Structure:
     latency: int  # DRAM latency L (request FIFO depth, delay lines)
     cmd_depth: int  # command queue depth (three queues of 128-bit entries)
     addr_bits: int  # sum of the five buffers' index widths
-    pipe_ff: int  # bits of the optional pipeline registers compute.plan places
+    pipe_ff: int  # bits of the optional pipeline registers compute.plan places, and of the
+    #               read registers of buffers in LUT RAM (block RAM absorbs them)
+    lutram_buffer_cells: int  # TRELLIS_DPR16X4 cells of buffers of <= 32 entries
 
     @property
     def tree_bits(self) -> int:
@@ -58,39 +60,48 @@ class Structure:
 
     @property
     def lutram_cells(self) -> int:
-        """TRELLIS_DPR16X4 cells of the command queues and the DRAM request FIFOs."""
-        queues = 3 * ceil(self.cmd_depth / LUTRAM_WORDS) * (128 // LUTRAM_BITS)
-        fifos = SOC_READERS * ceil(self.latency / LUTRAM_WORDS) * ceil(FIFO_WIDTH / LUTRAM_BITS)
-        return queues + fifos
+        """TRELLIS_DPR16X4 cells: the command queues, the DRAM request FIFOs, small buffers."""
+        queues = 3 * _cells(self.cmd_depth, isa.INSN_BITS)
+        fifos = SOC_READERS * _cells(self.latency, FIFO_WIDTH)
+        return queues + fifos + self.lutram_buffer_cells
+
+
+def _cells(depth: int, width: int) -> int:
+    """TRELLIS_DPR16X4 cells of a ``depth x width`` LUT RAM."""
+    return ceil(depth / LUTRAM_WORDS) * ceil(width / LUTRAM_BITS)
 
 
 def _pipe_ff(cfg: HwConfig) -> int:
     """Flip-flops of the optional compute pipeline registers (``compute.plan``)."""
+    from vta_hw.rtl.alu import LO
     from vta_hw.rtl.compute import plan
 
     st = plan(cfg)
     n = cfg.batch * cfg.block_out
     acc, out = cfg.acc_width, cfg.out_width
+    hi = acc - LO  # the ALU multiply's cross products keep the bits above LO
     sum_bits = cfg.inp_width + cfg.wgt_width + (cfg.block_in - 1).bit_length()
     bits = {
         "uop": 32, "gemm_in": cfg.inp_elem_bits + cfg.wgt_elem_bits,
         "product": cfg.macs_per_cycle * (cfg.inp_width + cfg.wgt_width),
         "tree": n * sum_bits, "gemm_acc": n * acc, "gemm_out": n * acc,
-        "gemm_out_late": n * out, "alu_in": 2 * n * acc, "alu_mid": n * (2 * acc + 2 * 15 + 2),
+        "gemm_out_late": n * out, "alu_in": 2 * n * acc, "alu_mid": n * (2 * acc + 2 * hi + 2),
         "alu_out": n * acc, "alu_out_late": n * out,
     }
     return sum(b for k, b in bits.items() if getattr(st, k))
 
 
 def structure(cfg: HwConfig, soft_products: int) -> Structure:
+    small = [b for b in buffers(cfg) if b.blocks == 0]  # in LUT RAM
     return Structure(
-        macs=cfg.macs_per_cycle, soft=soft_products, lanes=cfg.batch * cfg.block_out,
+        soft=soft_products, lanes=cfg.batch * cfg.block_out,
         block_in=cfg.block_in, inp_bits=cfg.inp_elem_bits, wgt_bits=cfg.wgt_elem_bits,
         bus_bits=8 * cfg.dram_bytes_per_cycle, latency=timing.dram_timing(cfg).read_latency,
         cmd_depth=cfg.cmd_queue_depth,
         addr_bits=(cfg.log_uop_buff_depth + cfg.log_inp_buff_depth + cfg.log_wgt_buff_depth
                    + cfg.log_acc_buff_depth + cfg.log_out_buff_depth),
-        pipe_ff=_pipe_ff(cfg))
+        pipe_ff=_pipe_ff(cfg) + sum(b.width for b in small),
+        lutram_buffer_cells=sum(_cells(b.depth, b.width) for b in small))
 
 
 Term = Callable[[Structure], float]
@@ -103,7 +114,7 @@ LUT_TERMS: dict[str, Term] = {
     "acc_lanes": lambda s: s.lanes,  # ALU, requantizer, saturation, accumulate, acc muxes
     "element_bits": lambda s: s.inp_bits + s.wgt_bits,  # load assembly, padding, operands
     "bus_bits": lambda s: s.bus_bits * (1 + log2(s.bus_bits // 8)),  # beat lane shifters
-    "lutram_cells": lambda s: s.lutram_cells,
+    "lutram_cells": lambda s: s.lutram_cells,  # four LUT4 slots each (known, not fitted)
     "address_bits": lambda s: s.addr_bits,
 }
 FF_TERMS: dict[str, Term] = {
@@ -116,6 +127,9 @@ FF_TERMS: dict[str, Term] = {
     "address_bits": lambda s: s.addr_bits,
 }
 TERMS: dict[str, dict[str, Term]] = {"lut4": LUT_TERMS, "ff": FF_TERMS}
+# Coefficients known from the primitive, not fitted: a TRELLIS_DPR16X4 is four LUT4 slots
+# (as ``report.yosys_lut4_estimate`` counts it).
+KNOWN: dict[str, dict[str, float]] = {"lut4": {"lutram_cells": 4.0}, "ff": {}}
 
 
 @dataclass(frozen=True)
@@ -171,20 +185,25 @@ def fit(resource: str, structures: list[Structure], measured: list[int]) -> tupl
     """
     import numpy as np
 
-    a = np.array(design_matrix(resource, structures))
+    names = list(TERMS[resource])
+    known = KNOWN[resource]
+    full = np.array(design_matrix(resource, structures))
     y = np.array(measured, dtype=float)
-    a = a / y[:, None]  # relative error: row i divided by its measurement
+    fixed = np.array([known.get(n, 0.0) for n in names])
+    free = [i for i, n in enumerate(names) if n not in known]
+    a = full[:, free] / y[:, None]  # relative error: row i divided by its measurement
+    target = (y - full @ fixed) / y
     scale = np.abs(a).max(axis=0)
     scale[scale == 0] = 1.0
     a = a / scale  # columns of comparable size, so the solution does not depend on units
     keep = list(range(a.shape[1]))
     while True:
-        c, *_ = np.linalg.lstsq(a[:, keep], np.ones(len(y)), rcond=None)
+        c, *_ = np.linalg.lstsq(a[:, keep], target, rcond=None)
         if (c >= 0).all() or len(keep) == 1:
             break
         keep.pop(int(np.argmin(c)))
-    coef = np.zeros(a.shape[1])
-    coef[keep] = np.maximum(c, 0) / scale[keep]
+    coef = fixed.copy()
+    coef[[free[k] for k in keep]] = np.maximum(c, 0) / scale[keep]
     return tuple(float(x) for x in coef)
 
 

@@ -37,6 +37,7 @@ ALU_MUL_DSPS = 3  # 32x32 -> low 32 bits: lo*lo, lo*hi, hi*lo in 18x18 tiles
 AUTO_DRAM_MAX = 64 * 1024  # the SoC DRAM the flow picks: the largest power of two
 AUTO_DRAM_MIN = 4 * 1024  # in [MIN, MAX] whose three copies still fit the block RAM
 
+
 class FitError(VtaError):
     """The configuration cannot fit the device; the message names the resource."""
 
@@ -78,13 +79,19 @@ RESOURCE_NAMES = {"lut4": "LUT4", "ff": "flip-flops (TRELLIS_FF)", "dp16kd": "DP
 # ---------------------------------------------------------------------------- block RAM
 _TDP_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18))
 _PDP_SHAPES = _TDP_SHAPES + ((512, 36),)
+# With byte enables a block holds whole byte lanes: 8 of the x9 mode's bits, 16 of x18's
+# (measured: a 4096 x 128-bit DRAM copy with byte enables takes 32 blocks, not 2 x 15)
+_BYTE_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 8), (1024, 16))
 
 
-def bram_blocks(width: int, depth: int, *, pdp: bool = True) -> int:
-    """DP16KD blocks for a ``depth x width``-bit memory (0 when it goes to LUT RAM)."""
+def bram_blocks(width: int, depth: int, *, pdp: bool = True, byte_enables: bool = False) -> int:
+    """DP16KD blocks for a ``depth x width``-bit memory (0 when it goes to LUT RAM).
+
+    pdp: one read and one separate write port (the 512x36 mode is available);
+    byte_enables: written a byte lane at a time (a block cannot split a lane)."""
     if depth <= LUTRAM_MAX_DEPTH:
         return 0
-    shapes = _PDP_SHAPES if pdp else _TDP_SHAPES
+    shapes = _BYTE_SHAPES if byte_enables else _PDP_SHAPES if pdp else _TDP_SHAPES
     return min(ceil(depth / d) * ceil(width / w) for d, w in shapes)
 
 
@@ -97,21 +104,26 @@ class MemoryUse:
     blocks: int  # total, all copies
 
 
-def memories(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> list[MemoryUse]:
-    """Every memory of the SoC for ``cfg`` with its block count."""
+def buffers(cfg: HwConfig) -> list[MemoryUse]:
+    """The core's five buffers (uop, inp, wgt, acc, out) with their block counts (0: LUT RAM)."""
     out = []
     for buf in isa.MemType:
         if buf == isa.MemType.ACC8:
             continue
-        name = buf.name.lower()
         width = 8 * isa.elem_bytes(cfg, buf)
         depth = isa.sram_depth(cfg, buf)
-        out.append(MemoryUse(name, width, depth, 1, bram_blocks(width, depth)))
+        out.append(MemoryUse(buf.name.lower(), width, depth, 1, bram_blocks(width, depth)))
+    return out
+
+
+def memories(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> list[MemoryUse]:
+    """Every memory of the SoC for ``cfg`` with its block count."""
+    out = buffers(cfg)
     # the command queues are read asynchronously (``queues.CommandQueue`` loads its head
     # register from the storage or the pushed word): LUT RAM at any depth, never block RAM
     out.append(MemoryUse("cmd_queues", isa.INSN_BITS, cfg.cmd_queue_depth, 3, 0))
     bw = cfg.dram_bytes_per_cycle
-    per = bram_blocks(8 * bw, dram_bytes // bw, pdp=False)  # byte enables: true dual port
+    per = bram_blocks(8 * bw, dram_bytes // bw, pdp=False, byte_enables=True)
     out.append(MemoryUse("dram", 8 * bw, dram_bytes // bw, SOC_READERS, SOC_READERS * per))
     out.append(MemoryUse("bridge", 8, max_write, 1, bram_blocks(8, max_write, pdp=False)))
     return out
@@ -288,6 +300,6 @@ def largest_dram_that_fits(cfg: HwConfig, device: Device, *, upper: int, lower: 
 
 
 __all__ = ["Device", "DEVICES", "FitError", "ResourceEstimate", "MemoryUse", "DspPlan",
-           "RESOURCES", "RESOURCE_NAMES", "bram_blocks", "memories", "dsp_plan", "estimate",
-           "estimate_resources", "bram_used", "resolve_dram_bytes", "check_fit",
+           "RESOURCES", "RESOURCE_NAMES", "bram_blocks", "buffers", "memories", "dsp_plan",
+           "estimate", "estimate_resources", "bram_used", "resolve_dram_bytes", "check_fit",
            "largest_dram_that_fits", "AUTO_DRAM_MAX", "AUTO_DRAM_MIN"]
