@@ -7,6 +7,7 @@ SoC; ``python -m vta_hw.fpga.calibrate_resources`` regenerates it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -95,8 +96,8 @@ def test_resource_estimate_reports_capacity_utilization_and_fit():
     for r in RESOURCES:
         assert est.utilization[r] == pytest.approx(est.used[r] / est.capacity[r])
     assert est.dram_bytes == 65536  # what `vta hw synth` chooses for tiny
-    with pytest.raises(Exception):
-        est.used = {}  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        est.used = {}  # type: ignore[misc]
     big = estimate_resources(DEFAULT)
     assert not big.fits and "dp16kd" in big.over
     assert big.to_dict()["fits"] is False and big.to_dict()["dp16kd"]["exact"] is True

@@ -148,7 +148,7 @@ def _estimate(args: argparse.Namespace, outs: Outputs) -> int:
 
     from vta_hw.fpga.boards import board
     from vta_hw.fpga.resource_model import cross_validate, model
-    from vta_hw.fpga.resources import RESOURCES, estimate_resources
+    from vta_hw.fpga.resources import RESOURCES, SHORT_NAMES, estimate_resources
     from vta_hw.soc.errors import SocError
     from vta_hw.soc.memory import check_dram_bytes
 
@@ -164,7 +164,7 @@ def _estimate(args: argparse.Namespace, outs: Outputs) -> int:
     est = estimate_resources(cfg, b.device, dram_bytes=dram, dsp=args.dsp)
     cal = model().calibration
     cv = cross_validate(cal)
-    names = {"lut4": "LUT4", "ff": "FF", "dp16kd": "DP16KD", "mult18": "MULT18X18D"}
+    names = SHORT_NAMES
     print(f"{cfg.name} ({cfg.config_hash()}) on {b.name} / {b.device.name}, estimate "
           f"(no tool run; SoC DRAM {est.dram_bytes // 1024} KiB, --dsp {args.dsp}):")
     print(f"  {'resource':<12}{'estimate':>9}{'available':>11}{'used':>8}")

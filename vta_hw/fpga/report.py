@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vta_hw.errors import VtaError
-from vta_hw.fpga.resources import RESOURCES, Device
+from vta_hw.fpga.resources import RESOURCES, SHORT_NAMES, Device
 
 
 class ReportError(VtaError):
@@ -223,7 +223,7 @@ class FpgaReport:
         lines = [f"{self.config_name} ({self.config_hash}) on {self.board} / {self.device}, "
                  f"{title}:",
                  f"  {'resource':<12}{'used':>9}{'available':>11}{'%':>7}"]
-        names = {"lut4": "LUT4", "ff": "FF", "dp16kd": "DP16KD", "mult18": "MULT18X18D"}
+        names = SHORT_NAMES
         for r in RESOURCES:
             u = self.resources[r]
             lines.append(f"  {names[r]:<12}{u.used:>9}{u.available:>11}{u.percent:>6.1f}%")

@@ -74,6 +74,7 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
 RESOURCES = ("lut4", "ff", "dp16kd", "mult18")
 RESOURCE_NAMES = {"lut4": "LUT4", "ff": "flip-flops (TRELLIS_FF)", "dp16kd": "DP16KD block RAM",
                   "mult18": "MULT18X18D DSP"}
+SHORT_NAMES = {"lut4": "LUT4", "ff": "FF", "dp16kd": "DP16KD", "mult18": "MULT18X18D"}
 
 
 # ---------------------------------------------------------------------------- block RAM
@@ -300,6 +301,6 @@ def largest_dram_that_fits(cfg: HwConfig, device: Device, *, upper: int, lower: 
 
 
 __all__ = ["Device", "DEVICES", "FitError", "ResourceEstimate", "MemoryUse", "DspPlan",
-           "RESOURCES", "RESOURCE_NAMES", "bram_blocks", "buffers", "memories", "dsp_plan",
-           "estimate", "estimate_resources", "bram_used", "resolve_dram_bytes", "check_fit",
-           "largest_dram_that_fits", "AUTO_DRAM_MAX", "AUTO_DRAM_MIN"]
+           "RESOURCES", "RESOURCE_NAMES", "SHORT_NAMES", "bram_blocks", "buffers", "memories",
+           "dsp_plan", "estimate", "estimate_resources", "bram_used", "resolve_dram_bytes",
+           "check_fit", "largest_dram_that_fits", "AUTO_DRAM_MAX", "AUTO_DRAM_MIN"]
