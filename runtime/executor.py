@@ -371,7 +371,7 @@ class Executor:
             secs = time.perf_counter() - t0
             entry = layers.get(call.name)
             if entry is None:
-                entry = self._call_entry(layers, call)
+                entry = self._call_entry(layers, i, call)
             entry["macs"] += self._macs[i]
             entry["seconds"] += secs
             stages.append((call.name, call.op_kind, secs))
@@ -383,10 +383,10 @@ class Executor:
         else:
             self._run_boundary(self.module.steps[i], env, layers, stages)
 
-    def _call_entry(self, layers: dict[str, dict[str, Any]], call: HostCall
+    def _call_entry(self, layers: dict[str, dict[str, Any]], i: int, call: HostCall
                     ) -> dict[str, Any]:
-        """The profile entry of a compiled host call, created on its first run."""
-        s = self.module.steps[call.index]
+        """The profile entry of step ``i``'s compiled call, created on its first run."""
+        s = self.module.steps[i]
         entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
         if call.fused:
             entry["fused"] = [self.module.steps[j].name for j in call.fused]
