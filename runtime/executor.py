@@ -26,7 +26,8 @@ stages -- host steps and the packing/unpacking of a program's boundary tensors (
 and per program launch one accelerator stage: its copies over the device's link
 (``Device.link_profile``, :mod:`runtime.links`) and its cycles at the target clock
 (modelled).  A two-resource list schedule lets the accelerator run sample *i* while the
-host runs sample *i-1*; it is checked (:func:`runtime.pipeline.check_schedule`) and gives
+host runs sample *i-1*; a batch's is checked (:func:`runtime.pipeline.check_schedule`; one
+sample's is its stages back to back, built directly) and gives
 ``totals``' ``latency_ms`` (one sample alone, end to end), ``sequential_ms`` and
 ``pipelined_ms`` (the batch), ``throughput_samples_per_s``, ``busy_ms`` per resource and
 ``link``.  Those figures are modelled (accelerator clock, measured host time, modelled
@@ -55,6 +56,10 @@ every program against it, so the programs' activations share bytes as planned; t
 profile's ``memory`` reports the resident and arena bytes and what the arena would be
 with no reuse.
 
+The profile and the trace are built when first read, from what the run recorded (per
+host step only its entry's sums and a (name, op, seconds) record on the hot path): a run
+whose report nobody reads pays for neither.
+
 The trace (:meth:`ModelRun.trace`) puts accelerator programs (and their ops, and their
 link copies) and host ops (and layout packing) on one Chrome/Perfetto timeline, in
 microseconds of the pipelined schedule.
@@ -64,7 +69,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -78,10 +83,12 @@ from runtime.overlap import run_overlapped, run_sequential
 from runtime.pipeline import (
     ACCELERATOR,
     HOST,
+    Slot,
     Stage,
     check_schedule,
     list_schedule,
     pipeline_totals,
+    sequential_schedule,
     trace_events,
 )
 from vta_hw.errors import VtaError
@@ -91,17 +98,74 @@ class InputError(VtaError, ValueError):
     """Inputs that do not match the model's inputs (missing, misshaped, wrong dtype)."""
 
 
-@dataclass
 class ModelRun:
     """Outputs by model output name (with the sample axis when the inputs had one), the
-    profile (see the module docstring) and the trace events."""
+    profile (see the module docstring) and the trace events.  The profile and the events
+    are built from the run's measurements on first read, each once: a run whose report
+    nobody reads does not pay for its schedule (the same figures whenever it is read)."""
 
-    outputs: dict[str, np.ndarray]
-    profile: dict[str, Any]
-    events: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    def __init__(self, outputs: dict[str, np.ndarray], report: _Report) -> None:
+        self.outputs = outputs
+        self._report = report
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return self._report.profile
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self._report.events
 
     def trace(self) -> dict[str, Any]:
         return {"traceEvents": self.events, "displayTimeUnit": "ns"}
+
+    def __repr__(self) -> str:
+        return f"ModelRun(outputs={sorted(self.outputs)})"
+
+
+# A host step's stage as the hot path records it: (name, op kind, seconds); the report
+# turns it into its pipeline Stage (and trace slice) only when it is read.
+_HostRecord = tuple[str, str, float]
+
+
+class _Report:
+    """One run's profile and trace, built lazily from what the run recorded: the layers'
+    entries (summed over samples), each sample's chain of stages (host steps as
+    :data:`_HostRecord`), and the executor's fixed facts (module, clock, link, device)."""
+
+    def __init__(self, ex: Executor, layers: dict[str, dict[str, Any]],
+                 chains: list[list[Stage | _HostRecord]]) -> None:
+        self._ex = ex
+        self._layers = layers
+        self._chains = chains
+
+    @cached_property
+    def stages(self) -> list[list[Stage]]:
+        return [[_host_stage(*r) if isinstance(r, tuple) else r for r in chain]
+                for chain in self._chains]
+
+    @cached_property
+    def slots(self) -> tuple[Slot, ...]:
+        """The batch's pipelined schedule.  One sample's list schedule is its stages one
+        after the other (each waits for the previous, whatever the resource), so it is
+        built directly; a batch's is listed and checked (runtime.pipeline)."""
+        if len(self.stages) == 1:
+            return sequential_schedule(self.stages)
+        slots = list_schedule(self.stages)
+        check_schedule(self.stages, slots)
+        return slots
+
+    @cached_property
+    def profile(self) -> dict[str, Any]:
+        ex = self._ex
+        profile = ex._profile(list(self._layers.values()), len(self._chains))
+        profile["totals"].update(pipeline_totals(self.stages, self.slots),
+                                 link=ex.link.name if ex.link else None)
+        return profile
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        return self._ex._trace_header() + trace_events(self.slots)
 
 
 class Executor:
@@ -163,6 +227,7 @@ class Executor:
             self.host_program = HostProgram(module, backend)
             self.loaded_bytes += self.host_program.loaded_bytes
         self._macs = [s.macs for s in module.steps]
+        self._routes = _routes(module, self.gpu_kernels)
 
     @property
     def kernels(self) -> dict[int, HostCall]:
@@ -190,7 +255,7 @@ class Executor:
         (:mod:`runtime.overlap`); the outputs and profile are those of the sequential run."""
         samples, batched = check_inputs(self.module, inputs)
         layers: dict[str, dict[str, Any]] = {}
-        chains: list[list[Stage]] = [[] for _ in samples]
+        chains: list[list[Stage | _HostRecord]] = [[] for _ in samples]
         overlap = self.overlap and len(samples) > 1 and bool(self.module.programs)
         progs = self._host_slots(2 if overlap else 1)
 
@@ -204,12 +269,7 @@ class Executor:
             envs = run_sequential(starts, self._accelerate)
         outs = {n: [e[n] for e in envs] for n in self.module.outputs}
         outputs = {n: (np.stack(v) if batched else v[0]) for n, v in outs.items()}
-        slots = list_schedule(chains)
-        check_schedule(chains, slots)
-        profile = self._profile(list(layers.values()), len(samples))
-        profile["totals"].update(pipeline_totals(chains, slots),
-                                 link=self.link.name if self.link else None)
-        return ModelRun(outputs, profile, self._trace_header() + trace_events(slots))
+        return ModelRun(outputs, _Report(self, layers, chains))
 
     def _host_slots(self, n: int) -> list[HostProgram | None]:
         """The host programs of ``n`` samples in flight: the loaded one, then replicas with
@@ -227,20 +287,13 @@ class Executor:
         results; it returns the model outputs (copies: host buffers are reused)."""
         m = self.module
         env: dict[str, np.ndarray] = {**m.constants, **sample}
-        i = 0
-        while i < len(m.steps):
-            s = m.steps[i]
-            if s.device == "accelerator":
-                assert s.program is not None
-                p = m.programs[s.program]
-                yield from self._run_program(s.program, p, env, layers, stages)
-                i = p.steps[-1] + 1
-            elif i in self.gpu_kernels:
-                self._run_gpu(i, env, layers, stages)
-                i += 1
-            else:
+        for route, i in self._routes:
+            if route is _HOST:
                 self._run_host(i, prog, env, layers, stages)
-                i += 1
+            elif route is _GPU:
+                self._run_gpu(i, env, layers, stages)
+            else:
+                yield from self._run_program(i, m.programs[i], env, layers, stages)
         return {n: np.array(env[n], copy=True) for n in m.outputs}
 
     def _accelerate(self, request: tuple[int, list[tuple[Any, np.ndarray]]]
@@ -258,7 +311,8 @@ class Executor:
         assert isinstance(result, LaunchResult) and result.cycles is not None
         return result, [(t, self.device.copy_out(handle.buffer(t.symbol))) for t in p.results]
 
-    def _run_program(self, index: int, p: Program, env, layers, stages: list[Stage]):
+    def _run_program(self, index: int, p: Program, env, layers,
+                     stages: list[Stage | _HostRecord]):
         """Pack the feeds (host), copy in, run and copy out (the accelerator and its link:
         yielded to the job's driver), unpack the results (host): three stages of the
         sample's chain."""
@@ -307,32 +361,38 @@ class Executor:
                 entry["bytes_out"] += bytes_out.get(i, 0)
 
     def _run_host(self, i: int, prog: HostProgram | None, env, layers,
-                  stages: list[Stage]) -> None:
+                  stages: list[Stage | _HostRecord]) -> None:
+        """A host step: its compiled call (the hot path of a CPU model: the call, its
+        entry and its stage record), or the kernel it is fused into, or numpy."""
         call = prog.calls.get(i) if prog is not None else None
-        if call is None:
-            if prog is not None and i in prog.fused_into:
-                # computed by the kernel of the step it is fused into
-                s = self.module.steps[i]
-                entry = _entry(layers, s.name, s.op.kind, "cpu", s.macs, host=True)
-                entry["fused_into"] = self.module.steps[prog.fused_into[i]].name
-            else:
-                self._run_boundary(self.module.steps[i], env, layers, stages)
-            return
-        t0 = time.perf_counter()
-        call.run(env)
-        secs = time.perf_counter() - t0
-        # the hot path of a CPU model: per step only the entry update and its stage
-        entry = layers.get(call.name)
-        if entry is None:
+        if call is not None:
+            t0 = time.perf_counter()
+            call.run(env)
+            secs = time.perf_counter() - t0
+            entry = layers.get(call.name)
+            if entry is None:
+                entry = self._call_entry(layers, i, call)
+            entry["macs"] += self._macs[i]
+            entry["seconds"] += secs
+            stages.append((call.name, call.op_kind, secs))
+        elif prog is not None and i in prog.fused_into:
+            # computed by the kernel of the step it is fused into
             s = self.module.steps[i]
-            entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
-            if call.fused:
-                entry["fused"] = [self.module.steps[j].name for j in call.fused]
-        entry["macs"] += self._macs[i]
-        entry["seconds"] += secs
-        stages.append(_host_stage(call.name, call.op_kind, secs))
+            entry = _entry(layers, s.name, s.op.kind, "cpu", self._macs[i], host=True)
+            entry["fused_into"] = self.module.steps[prog.fused_into[i]].name
+        else:
+            self._run_boundary(self.module.steps[i], env, layers, stages)
 
-    def _run_gpu(self, i: int, env, layers, stages: list[Stage]) -> None:
+    def _call_entry(self, layers: dict[str, dict[str, Any]], i: int, call: HostCall
+                    ) -> dict[str, Any]:
+        """The profile entry of step ``i``'s compiled call, created on its first run."""
+        s = self.module.steps[i]
+        entry = _entry(layers, s.name, s.op.kind, "cpu", 0, host=True)
+        if call.fused:
+            entry["fused"] = [self.module.steps[j].name for j in call.fused]
+        return entry
+
+    def _run_gpu(self, i: int, env, layers, stages: list[Stage | _HostRecord]) -> None:
         """A GPU step: copies over PCIe, kernels, synchronize (measured; on the host's
         resource of the pipelined schedule, since the host waits for it)."""
         k, s = self.gpu_kernels[i], self.module.steps[i]
@@ -344,9 +404,10 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += nin
         entry["bytes_out"] += nout
-        stages.append(_host_stage(s.name, s.op.kind, secs))
+        stages.append((s.name, s.op.kind, secs))
 
-    def _run_boundary(self, s: Step, env, layers, stages: list[Stage]) -> None:
+    def _run_boundary(self, s: Step, env, layers,
+                      stages: list[Stage | _HostRecord]) -> None:
         """A host step in numpy (a boundary, a float island, an int8 move): no device
         copy; its MACs count (a float convolution's) in the profile's totals."""
         t0 = time.perf_counter()
@@ -357,7 +418,7 @@ class Executor:
         entry["seconds"] += secs
         entry["bytes_in"] += sum(int(np.asarray(x).nbytes) for x in xs)
         entry["bytes_out"] += int(env[s.output].nbytes)
-        stages.append(_host_stage(s.name, s.op.kind, secs))
+        stages.append((s.name, s.op.kind, secs))
 
     # ------------------------------------------------------------------ reports
     def _trace_header(self) -> list[dict[str, Any]]:
@@ -392,6 +453,27 @@ class Executor:
             "estimated_latency_ms": latency,
             **({"partition_estimate_ms": est * 1e3} if est is not None else {})},
             **({"memory": memory.summary()} if memory is not None else {})}
+
+
+_HOST, _GPU, _ACCELERATOR = "host", "gpu", "accelerator"
+
+
+def _routes(module: Module, gpu_steps: Mapping[int, Any]) -> tuple[tuple[str, int], ...]:
+    """A sample's walk over the module, fixed at load: (route, index) per host or GPU step
+    (index: the step's) and per accelerator program (index: the program's, at its first
+    step; its other steps are its own).  Routes are compared by identity in the hot loop."""
+    out: list[tuple[str, int]] = []
+    i = 0
+    while i < len(module.steps):
+        s = module.steps[i]
+        if s.device == "accelerator":
+            assert s.program is not None
+            out.append((_ACCELERATOR, s.program))
+            i = module.programs[s.program].steps[-1] + 1
+        else:
+            out.append((_GPU if i in gpu_steps else _HOST, i))
+            i += 1
+    return tuple(out)
 
 
 def check_inputs(module: Module, inputs: Mapping[str, Any]

@@ -160,6 +160,45 @@ def test_one_and_two_threads_give_the_same_outputs(mixed):
         np.testing.assert_allclose(run2.outputs[n], run1.outputs[n], rtol=1e-6, atol=1e-7)
 
 
+def _host_slices(run) -> list[dict]:
+    return sorted((ev for ev in run.events if ev.get("ph") == "X" and ev["pid"] == 1),
+                  key=lambda ev: ev["ts"])
+
+
+def test_each_run_reports_its_own_measurements_when_read_later(mixed):
+    """A run's profile and trace are built on first read (runtime.executor.ModelRun), each
+    once, from what that run measured: read after later runs on the same executor, they
+    are still its own.  One sample's schedule is its stages back to back; a batch's
+    second sample starts where the first ends (one host, no accelerator)."""
+    _, m, x, _, _ = mixed
+    ex = Executor(m, open_device("sim", CFG), host=CpuDevice(threads=1))
+    try:
+        first = ex.run({"x": x})
+        later = [ex.run({"x": x}) for _ in range(3)]
+        batch = ex.run({"x": np.stack([x, x])})
+    finally:
+        ex.close()
+    p = first.profile
+    assert first.profile is p and first.events is first.events
+    assert [r.profile["totals"]["samples"] for r in later] == [1, 1, 1]
+    host_s = p["totals"]["host_seconds"]
+    assert host_s == sum(e["seconds"] for e in p["layers"] if "seconds" in e) > 0
+    assert all(r.profile["totals"]["host_seconds"] != host_s for r in later)
+    t = p["totals"]
+    assert t["latency_ms"] == pytest.approx(host_s * 1e3)
+    assert t["pipelined_ms"] == pytest.approx(t["sequential_ms"]) == pytest.approx(
+        t["latency_ms"])
+    for run, samples in ((first, [0]), (batch, [0, 1])):
+        slices = _host_slices(run)
+        assert [ev["args"]["sample"] for ev in slices] == sorted(
+            k for k in samples for _ in range(len(slices) // len(samples)))
+        assert slices[0]["ts"] == 0.0
+        for a, b in zip(slices, slices[1:], strict=False):
+            assert b["ts"] == pytest.approx(a["ts"] + a["dur"], abs=1e-6)
+        assert sum(ev["dur"] for ev in slices) == pytest.approx(
+            run.profile["totals"]["sequential_ms"] * 1e3)
+
+
 def test_small_cnn_float_module_is_all_kernels():
     model = small_cnn()
     m = _float_module(model)
