@@ -8,23 +8,30 @@ of the size).
 Exhaustive over what: the full schedule space of a layer has hundreds of thousands of
 legal members (31 loop folds, hoisting, virtual threads multiply the tilings), too many to
 measure.  Each workload is therefore tuned, and measured exhaustively, over the same stated
-sub-space: every tiling (tile sizes per axis, kernel rows per step), both loop orders and
-the ramp, with the automatic loop fold, both loads hoisted and two virtual threads
-(:data:`SUBSPACE`; element-wise: every tiling, two virtual threads).  The exhaustive sweep
-measures every legal member of it on the simulator in this run (``--workers`` processes);
-its results may be kept across runs in ``benchmarks/.tuning_cache/`` (gitignored, keyed by
-the workload key and the sub-space; ``--no-cache`` measures afresh; ``--quick`` never reads
-it).  The searches then measure through a runner that returns the sweep's cycles for a
-member (the same deterministic simulator run) and runs the simulator on anything else (the
-default schedule, when it is outside the sub-space).
+sub-space (:data:`SUBSPACE`), chosen to hold the choices the default heuristic fixes
+(``compiler.schedule.heuristic`` ranks two virtual threads -- one if none fits --, hoisted
+loads, the automatic fold, no ramp but on its winner): every output and input-channel
+and spatial tiling, both loop orders, 1 to 4 virtual threads, weights hoisted or reloaded;
+the automatic loop fold, hoisted input, the whole kernel per reduction step, no ramp
+(element-wise: every tiling, 1 to 4 virtual threads).  That is 292 to 688 members per
+workload; the layers are small so that the sub-space stays enumerable.  The exhaustive
+sweep measures every legal member on the simulator through
+``compiler.autotune.measure.LocalRunner`` (``--workers`` processes); its results may be
+kept across runs in ``benchmarks/.tuning_cache/`` (gitignored, keyed by the workload key
+and the sub-space, appended as measured; ``--no-cache`` measures afresh; ``--quick`` never
+reads it).  The searches then measure through :class:`TableRunner` (a ``Runner``): the
+sweep's cycles for a member (the same deterministic simulator run), the local runner for
+anything else (the default schedule, when it is outside the sub-space).
 
 Per workload: the default schedule's cycles (``compiler.api.default_schedule``, measured),
 the tuned cycles (model-guided search, 32 trials, seed 0), the exhaustive optimum; and
 trials until a measurement is within 5% of the optimum (the default's measurement is trial
 1), median over the seeds, for model-guided search (starting from the heuristic's prior),
 random search, and model-guided search starting from a model trained on the other
-workloads' sweeps (transfer).  Cost-model rank correlation: that transfer model's Spearman
-correlation with the measured cycles over the held-out workload's whole sweep.
+workloads' sweeps (transfer; ``--focus-weight W`` weighs the tuned workload's own
+measurements W times a transferred workload's).  Cost-model rank correlation: that transfer
+model's Spearman correlation with the measured cycles over the held-out workload's whole
+sweep.
 
 Summary line (``trials_to_5pct_*``: median over the workloads where the heuristic is weak
 -- its default more than 5% slower than the optimum; elsewhere every search is within 5% at
@@ -33,7 +40,7 @@ also gives the median over all); ``cost_model_rank_corr``: mean over workloads):
 ``tuning: trials_to_5pct_model=<n> trials_to_5pct_random=<n> min_speedup_vs_default=<x>
 mean_speedup_vs_default=<x> cost_model_rank_corr=<x> transfer_trials_to_5pct=<n>``
 
-    python benchmarks/tuning.py            # eight workloads (the first run sweeps: ~10 min)
+    python benchmarks/tuning.py            # eight workloads (the first run sweeps: ~15 min)
     python benchmarks/tuning.py --quick    # a small dense and add, no cache (the smoke test)
 """
 
@@ -43,7 +50,7 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +60,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.cost_model import spearman  # noqa: E402
 from compiler.autotune.cost_model import RankModel  # noqa: E402
-from compiler.autotune.measure import MeasureResult, measure_one  # noqa: E402
+from compiler.autotune.measure import LocalRunner, MeasureResult, Runner  # noqa: E402
 from compiler.autotune.tuner import tune  # noqa: E402
 from compiler.autotune.workload import (  # noqa: E402
     Workload,
@@ -71,9 +78,8 @@ STARVED = replace(DEFAULT, name="starved", log_dram_bytes_per_cycle=0, dram_late
                   log_wgt_buff_depth=DEFAULT.log_wgt_buff_depth - 2,
                   log_acc_buff_depth=DEFAULT.log_acc_buff_depth - 2,
                   log_out_buff_depth=DEFAULT.log_out_buff_depth - 2)
-SUBSPACE = {"loop_fold": (None,), "hoist_weights": (True,), "hoist_input": (True,),
-            "virtual_threads": (2,)}
-ALU_SUBSPACE = {"virtual_threads": (2,)}
+SUBSPACE = {"loop_fold": (None,), "tile_kh": (0,), "hoist_input": (True,), "ramp": (False,)}
+ALU_SUBSPACE: dict = {}
 CACHE = Path(__file__).resolve().parent / ".tuning_cache"
 TUNED_TRIALS = 32
 BATCH = 8
@@ -88,17 +94,15 @@ class Case:
 
 CASES = (
     Case("conv3x3_s2", Conv2d(1, 8, 8, 8, 8, 3, 3, stride=2, pad=1, epilogue=EP, name="c"), TINY),
-    Case("conv1x1_s2", Conv2d(1, 32, 14, 14, 64, 1, 1, stride=2, epilogue=EP, name="c"),
-         DEFAULT),
-    Case("conv3x3_s2", Conv2d(1, 16, 14, 14, 32, 3, 3, stride=2, pad=1, epilogue=EP, name="c"),
+    Case("conv1x1_s2", Conv2d(1, 32, 8, 8, 32, 1, 1, stride=2, epilogue=EP, name="c"), DEFAULT),
+    Case("conv3x3_s2", Conv2d(1, 16, 8, 8, 32, 3, 3, stride=2, pad=1, epilogue=EP, name="c"),
          WIDE),
-    Case("depthwise", DepthwiseConv2d(1, 32, 14, 14, 3, 3, pad=1, epilogue=EP, name="c"),
-         DEFAULT),
-    Case("dense_b4", Dense(4, 256, 128, epilogue=EP, name="c"), DEFAULT),
+    Case("depthwise", DepthwiseConv2d(1, 32, 8, 8, 3, 3, pad=1, epilogue=EP, name="c"), DEFAULT),
+    Case("dense_b4", Dense(4, 128, 64, epilogue=EP, name="c"), DEFAULT),
     Case("add", Elementwise((1, 16, 14, 14), (AluStep("add"),), name="c"), TINY),
-    Case("conv3x3_s2", Conv2d(1, 32, 14, 14, 32, 3, 3, stride=2, pad=1, epilogue=EP, name="c"),
+    Case("conv3x3_s2", Conv2d(1, 16, 14, 14, 32, 3, 3, stride=2, pad=1, epilogue=EP, name="c"),
          STARVED),
-    Case("conv1x1_s2", Conv2d(1, 16, 8, 8, 16, 1, 1, stride=2, epilogue=EP, name="c"), TINY),
+    Case("conv1x1_s2", Conv2d(1, 8, 8, 8, 16, 1, 1, stride=2, epilogue=EP, name="c"), TINY),
 )
 QUICK_CASES = (  # 39 and 49 members: the smoke test
     Case("dense", Dense(1, 128, 64, epilogue=EP, name="c"), WIDE),
@@ -115,31 +119,35 @@ def subspace(w: Workload) -> ScheduleSpace:
 
 
 # ----------------------------------------------------------------------------- measuring
-def _measure(args: tuple[Workload, Schedule]) -> MeasureResult:
-    return measure_one(*args)
+def _row(r: MeasureResult) -> str:
+    return json.dumps({"schedule": schedule_to_json(r.schedule), "cycles": r.cycles,
+                       "status": r.status, "error": r.error}) + "\n"
 
 
-def sweep(w: Workload, members: list[Schedule], workers: int, cache: Path | None
-          ) -> dict[Schedule, MeasureResult]:
-    """Every member measured on the simulator (the cache's results where it has them)."""
-    path = None if cache is None else cache / f"{w.key}.{_digest(SUBSPACE)}.jsonl"
+def sweep(w: Workload, members: list[Schedule], runner: Runner, cache: Path | None,
+          chunk: int = 64) -> dict[Schedule, MeasureResult]:
+    """Every member measured on the simulator through ``runner`` (the cache's results where
+    it has them; new ones appended per chunk, so an interrupted sweep resumes)."""
+    sub = SUBSPACE if w.space.geom is not None else ALU_SUBSPACE
+    path = None if cache is None else cache / f"{w.key}.{_digest(sub)}.jsonl"
     table: dict[Schedule, MeasureResult] = {}
     if path is not None and path.exists():
         for line in path.read_text().splitlines():
-            d = json.loads(line)
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line: measured again
+                continue
             s = schedule_from_json(d["schedule"])
             table[s] = MeasureResult(s, d["cycles"], d["status"], d.get("error", ""))
     todo = [s for s in members if s not in table]
-    if todo:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            got = list(pool.map(_measure, [(w, s) for s in todo], chunksize=8))
+    if path is not None:
+        path.parent.mkdir(exist_ok=True)
+    for i in range(0, len(todo), chunk):
+        got = runner.run(w, todo[i:i + chunk])
         table.update((r.schedule, r) for r in got)
         if path is not None:
-            path.parent.mkdir(exist_ok=True)
-            path.write_text("".join(json.dumps({"schedule": schedule_to_json(s),
-                                                "cycles": r.cycles, "status": r.status,
-                                                "error": r.error}) + "\n"
-                                    for s, r in table.items()))
+            with path.open("a") as f:
+                f.write("".join(_row(r) for r in got))
     return {s: table[s] for s in members}
 
 
@@ -149,21 +157,29 @@ def _digest(d: dict) -> str:
 
 
 class TableRunner:
-    """Cycles from the sweep for its members, the simulator for anything else."""
+    """A :class:`~compiler.autotune.measure.Runner`: the sweep's cycles for its members
+    (the same deterministic simulator run), ``fallback`` (a real runner) for anything else
+    (the default schedule, when it is outside the sub-space); kept for the next search."""
 
-    def __init__(self, table: dict[Schedule, MeasureResult]):
+    def __init__(self, table: dict[Schedule, MeasureResult], fallback: Runner):
         self.table = table
+        self.fallback = fallback
 
-    def run(self, w: Workload, schedules) -> list[MeasureResult]:
-        out = []
-        for s in schedules:
-            if s not in self.table:
-                self.table[s] = measure_one(w, s)
-            out.append(self.table[s])
-        return out
+    def run(self, workload: Workload, schedules: Sequence[Schedule]) -> list[MeasureResult]:
+        schedules = list(schedules)
+        todo = list(dict.fromkeys(s for s in schedules if s not in self.table))
+        if todo:
+            self.table.update(zip(todo, self.fallback.run(workload, todo), strict=True))
+        return [self.table[s] for s in schedules]
 
     def close(self) -> None:
-        pass
+        """The fallback belongs to the caller: nothing to release here."""
+
+    def __enter__(self) -> TableRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def trials_to(history, goal: float) -> int:
@@ -185,32 +201,36 @@ class Row:
     sweep_s: float
 
 
-def run(cases: list[Case], seeds: int, workers: int, cache: Path | None) -> list[Row]:
+def run(cases: list[Case], seeds: int, runner: Runner, cache: Path | None,
+        focus_weight: float = 1.0) -> list[Row]:
+    """Sweep every case through ``runner``, then evaluate each."""
     data = []
     for c in cases:
         w = Workload.of(c.op, c.cfg)
         members = list(subspace(w))
         t = time.perf_counter()
-        table = sweep(w, members, workers, cache)
+        table = sweep(w, members, runner, cache)
         data.append((c, w, members, table, time.perf_counter() - t))
         print(f"  swept {label(c)}: {len(members)} members in {data[-1][4]:.0f} s",
               file=sys.stderr, flush=True)
     rows = []
     for i, (c, w, members, table, secs) in enumerate(data):
         others = [(w2, list(t2.values())) for j, (_, w2, _, t2, _) in enumerate(data) if j != i]
-        rows.append(evaluate(c, w, members, table, secs, others, seeds))
+        rows.append(evaluate(c, w, members, table, secs, others, seeds, runner,
+                             focus_weight))
     return rows
 
 
 def evaluate(c: Case, w: Workload, members: list[Schedule], table: dict[Schedule, MeasureResult],
-             secs: float, others: list, seeds: int) -> Row:
+             secs: float, others: list, seeds: int, fallback: Runner,
+             focus_weight: float = 1.0) -> Row:
     """One workload's row: searches over the seeds, the transfer model's rank correlation
     on its sweep, the tuned cycles."""
     optimum = min(r.cycles for r in table.values() if r.ok)
     goal = optimum * 1.05
-    runner = TableRunner(dict(table))
+    runner = TableRunner(dict(table), fallback)
     space = subspace(w)
-    transfer = RankModel().fit(others) if others else None
+    transfer = RankModel(focus_weight=focus_weight).fit(others) if others else None
     meas = [table[s] for s in members if table[s].ok]
     rho = float("nan") if transfer is None else spearman(
         -transfer.predict(w, [r.schedule for r in meas]), np.array([r.cycles for r in meas]))
@@ -274,13 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="seeds per search (default 5)")
     ap.add_argument("--workers", type=int, default=2, help="sweep processes (default 2)")
     ap.add_argument("--no-cache", action="store_true", help="measure every sweep afresh")
+    ap.add_argument("--focus-weight", type=float, default=1.0,
+                    help="transfer model: weight of the tuned workload's own measurements "
+                         "against 1 per transferred workload (default 1)")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.workers < 1:
         ap.error("--seeds and --workers must be at least 1")
+    if not a.focus_weight > 0:
+        ap.error("--focus-weight must be positive")
     cases = list(QUICK_CASES if a.quick else CASES)
     cache = None if a.quick or a.no_cache else CACHE
     t = time.perf_counter()
-    rows = run(cases, a.seeds, a.workers, cache)
+    with LocalRunner(workers=a.workers) as pool:
+        rows = run(cases, a.seeds, pool, cache, a.focus_weight)
     print(report(rows))
     print(f"({time.perf_counter() - t:.0f} s; sub-space: {SUBSPACE}; cache: {cache})")
     print(summary(rows))

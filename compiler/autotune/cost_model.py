@@ -95,12 +95,20 @@ class RankModel:
     docstring).  :meth:`predict` returns scores, higher = predicted faster.
 
     estimate: the estimator for the ``estimated_cycles`` feature (None: the feature is 0).
-    rounds: boosting rounds per (re)training.  seed: XGBoost's seed."""
+    rounds: boosting rounds per (re)training.  seed: XGBoost's seed.  focus_weight: the
+    weight of the group of the workload last passed to :meth:`update` (the one being tuned)
+    against 1 for every other group (transferred data); XGBoost's ranking objectives take
+    one weight per query group."""
 
-    def __init__(self, estimate: Estimator | None = None, rounds: int = ROUNDS, seed: int = 0):
+    def __init__(self, estimate: Estimator | None = None, rounds: int = ROUNDS, seed: int = 0,
+                 focus_weight: float = 1.0):
+        if not focus_weight > 0:
+            raise ValueError(f"focus_weight={focus_weight!r}: expected a positive number")
         self.estimate = estimate
         self.rounds = rounds
         self.seed = seed
+        self.focus_weight = float(focus_weight)
+        self._focus: str | None = None
         self._groups: dict[str, _Group] = {}
         self._booster: xgb.Booster | None = None
 
@@ -116,7 +124,8 @@ class RankModel:
     def clone(self) -> RankModel:
         """An independent copy (same data and booster): a transfer model can start many
         searches without one search's measurements leaking into the next."""
-        m = RankModel(self.estimate, self.rounds, self.seed)
+        m = RankModel(self.estimate, self.rounds, self.seed, self.focus_weight)
+        m._focus = self._focus
         m._groups = {k: _Group(g.workload, g.x, list(g.results)) for k, g in self._groups.items()}
         m._booster = None if self._booster is None else self._booster.copy()
         return m
@@ -145,7 +154,9 @@ class RankModel:
         return self
 
     def update(self, workload: Workload, results: Iterable[MeasureResult]) -> RankModel:
-        """Add new measurements of ``workload`` and retrain."""
+        """Add new measurements of ``workload`` (now the focus: ``focus_weight``) and
+        retrain."""
+        self._focus = workload.key
         self.add(workload, results)
         self.retrain()
         return self
@@ -153,19 +164,22 @@ class RankModel:
     def retrain(self) -> None:
         """Train afresh on all data; groups with fewer than two distinct labels teach a
         pairwise ranker nothing and are left out (no group left: untrained)."""
-        xs, ys, sizes = [], [], []
-        for g in self._groups.values():
+        xs, ys, sizes, weights = [], [], [], []
+        for key, g in self._groups.items():
             y = relevance(g.results)
             if len(np.unique(y)) < 2:
                 continue
             xs.append(g.x)
             ys.append(y)
             sizes.append(len(y))
+            weights.append(self.focus_weight if key == self._focus else 1.0)
         if not xs:
             self._booster = None
             return
         d = xgb.DMatrix(np.vstack(xs), label=np.concatenate(ys), feature_names=list(ALL_FEATURES))
         d.set_group(sizes)
+        if len(set(weights)) > 1:
+            d.set_weight(np.array(weights))
         self._booster = xgb.train({**PARAMS, "seed": self.seed}, d, num_boost_round=self.rounds)
 
     # ---------------------------------------------------------------- prediction
@@ -218,7 +232,8 @@ class RankModel:
         booster = None if self._booster is None else \
             base64.b64encode(bytes(self._booster.save_raw("ubj"))).decode()
         Path(path).write_text(json.dumps({"format": FORMAT, "rounds": self.rounds,
-                                          "seed": self.seed, "features": list(ALL_FEATURES),
+                                          "seed": self.seed, "focus_weight": self.focus_weight,
+                                          "focus": self._focus, "features": list(ALL_FEATURES),
                                           "groups": groups, "booster": booster}))
 
     @classmethod
@@ -232,7 +247,8 @@ class RankModel:
             raise ValueError(f"{path}: not a saved rank model (format {FORMAT!r} expected)")
         if d["features"] != list(ALL_FEATURES):
             raise ValueError(f"{path}: saved with other features; retrain it")
-        m = cls(estimate, d["rounds"], d["seed"])
+        m = cls(estimate, d["rounds"], d["seed"], d.get("focus_weight", 1.0))
+        m._focus = d.get("focus")
         for g in d["groups"]:
             m.add(Workload.from_json(g["workload"]),
                   [MeasureResult(schedule_from_json(r["schedule"]), r["cycles"], r["status"])

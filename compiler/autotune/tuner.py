@@ -17,16 +17,10 @@ from typing import Any, Protocol
 from compiler.api import default_schedule
 from compiler.autotune.cost_model import RankModel
 from compiler.autotune.explorer import EXPLORERS, make_explorer
-from compiler.autotune.measure import MeasureResult
+from compiler.autotune.measure import MeasureResult, Runner
 from compiler.autotune.workload import Workload
 from compiler.schedule.candidates import ScheduleSpace
 from compiler.schedule.space import Schedule
-
-
-class Runner(Protocol):
-    """What :func:`tune` measures with (``compiler.autotune.measure``'s runners)."""
-
-    def run(self, workload: Workload, schedules: Sequence[Schedule]) -> list[MeasureResult]: ...
 
 
 class Log(Protocol):

@@ -1,41 +1,42 @@
-"""Shared by the autotuner's search tests: small workloads and stand-in runners."""
+"""Shared by the autotuner's search tests: small workloads and counting runners."""
 
 from __future__ import annotations
 
 import pytest
 
-from compiler.autotune.measure import MeasureResult, measure_one
+from compiler.autotune.measure import InlineRunner, Measure, MeasureResult, measure_one
 from compiler.autotune.workload import Workload
 from compiler.pipeline import estimate_cycles
+from compiler.schedule.space import Schedule
 from opset import Conv2d, Dense, Epilogue, Requant
 from vta_hw.config import DEFAULT, TINY
 
 EP = Epilogue(requant=Requant(1, 8))
 
 
-class InlineRunner:
-    """Measures in this process with ``measure_one`` (the ``measure`` branch's runners
-    replace it); counts what it measured."""
+class CountingRunner(InlineRunner):
+    """The real in-process runner (``measure.InlineRunner``) whose measuring function also
+    records every schedule it is asked for, in order (``seen``)."""
 
-    def __init__(self):
-        self.seen: list = []
+    def __init__(self, measure: Measure = measure_one):
+        self.seen: list[Schedule] = []
 
-    def run(self, workload, schedules):
-        self.seen += list(schedules)
-        return [measure_one(workload, s) for s in schedules]
+        def counted(workload: Workload, schedule: Schedule) -> MeasureResult:
+            self.seen.append(schedule)
+            return measure(workload, schedule)
 
-    def close(self):
-        pass
+        super().__init__(counted)
 
 
-class EstimateRunner(InlineRunner):
+def estimate_measure(workload: Workload, schedule: Schedule) -> MeasureResult:
     """A stand-in measurement: the lowering's ``estimate_cycles`` (within ~0.1% of the
     simulator, and kept in a cache), for tests that need hundreds of 'measurements'."""
+    return MeasureResult(schedule, estimate_cycles(workload.op, schedule, workload.cfg,
+                                                   workload.options))
 
-    def run(self, workload, schedules):
-        self.seen += list(schedules)
-        return [MeasureResult(s, estimate_cycles(workload.op, s, workload.cfg,
-                                                 workload.options)) for s in schedules]
+
+def EstimateRunner() -> CountingRunner:  # noqa: N802 -- reads as the runner it builds
+    return CountingRunner(estimate_measure)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ import pytest
 
 from benchmarks.cost_model import spearman
 from compiler.autotune.cost_model import RankModel, relevance
-from compiler.autotune.measure import MeasureResult
+from compiler.autotune.measure import InlineRunner, MeasureResult
 from compiler.autotune.workload import Workload, schedule_to_json
 from opset import Conv2d, Dense
 from vta_hw.config import DEFAULT, TINY
 
-from .conftest import EP, InlineRunner
+from .conftest import EP
 
 TRAIN = (Conv2d(1, 8, 8, 8, 8, 3, 3, pad=1, epilogue=EP, name="a"),
          Conv2d(1, 16, 8, 8, 8, 1, 1, stride=2, epilogue=EP, name="b"),
@@ -93,3 +93,22 @@ def test_bad_input(data):
         RankModel().add(w, [42])
     with pytest.raises(TypeError, match="GemmSchedule"):
         RankModel().predict(Workload.of(HELD_OUT, DEFAULT), [object()])
+
+
+def test_focus_weight_weighs_the_tuned_workload(data, tmp_path):
+    """The workload last updated gets ``focus_weight`` (one weight per ranking group): the
+    model changes with it, and a clone and a saved model keep it."""
+    train, (w, results) = data
+    sched = [r.schedule for r in results]
+    plain = RankModel().fit(train[:2]).update(*train[2])
+    heavy = RankModel(focus_weight=8.0).fit(train[:2]).update(*train[2])
+    assert not np.allclose(plain.predict(w, sched), heavy.predict(w, sched))
+    copy = heavy.clone()
+    copy.retrain()
+    np.testing.assert_allclose(copy.predict(w, sched), heavy.predict(w, sched))
+    heavy.save(tmp_path / "m.json")
+    back = RankModel.load(tmp_path / "m.json")
+    back.retrain()
+    np.testing.assert_allclose(back.predict(w, sched), heavy.predict(w, sched))
+    with pytest.raises(ValueError, match="focus_weight=0"):
+        RankModel(focus_weight=0)

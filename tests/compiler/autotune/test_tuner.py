@@ -8,7 +8,7 @@ from compiler.api import default_schedule
 from compiler.autotune.measure import MeasureResult
 from compiler.autotune.tuner import tune
 
-from .conftest import EstimateRunner, InlineRunner
+from .conftest import CountingRunner, EstimateRunner
 
 
 class DictLog:
@@ -25,7 +25,7 @@ class DictLog:
 
 
 def test_default_first_and_never_worse(dense_default):
-    runner, seen = InlineRunner(), []
+    runner, seen = CountingRunner(), []
     r = tune(dense_default, 6, runner=runner, explorer="random", batch=3, on_result=seen.append)
     d = default_schedule(dense_default.op, dense_default.cfg, dense_default.options)
     assert runner.seen[0] == d == r.default.schedule and r.default.ok
@@ -34,40 +34,39 @@ def test_default_first_and_never_worse(dense_default):
     assert r.best_cycles <= r.default.cycles and r.speedup >= 1.0
 
 
-class SlowerRunner(InlineRunner):
-    """Every schedule but the first measured comes back slower or failed."""
+class SlowerThanFirst:
+    """A measuring function: every schedule but the first comes back slower or failed."""
 
-    def run(self, workload, schedules):
-        out = []
-        for s in schedules:
-            if not self.seen:
-                out.append(MeasureResult(s, 1000))
-            elif len(self.seen) % 2:
-                out.append(MeasureResult(s, None, "error", "RuntimeError: boom"))
-            else:
-                out.append(MeasureResult(s, 2000))
-            self.seen.append(s)
-        return out
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, workload, s):
+        self.n += 1
+        if self.n == 1:
+            return MeasureResult(s, 1000)
+        if self.n % 2 == 0:
+            return MeasureResult(s, None, "error", "RuntimeError: boom")
+        return MeasureResult(s, 2000)
 
 
 def test_failures_and_slower_candidates_keep_the_default(dense_default):
-    r = tune(dense_default, 9, runner=SlowerRunner(), explorer="model", batch=4)
+    r = tune(dense_default, 9, runner=CountingRunner(SlowerThanFirst()), explorer="model", batch=4)
     assert r.best == r.default and r.speedup == 1.0
     assert sum(h.status == "error" for h in r.history) == 4
 
 
 def test_resume_measures_nothing_twice(dense_default):
     log = DictLog()
-    first = InlineRunner()
+    first = CountingRunner()
     a = tune(dense_default, 5, runner=first, log=log, explorer="model", batch=2)
-    second = InlineRunner()
+    second = CountingRunner()
     b = tune(dense_default, 12, runner=second, log=log, explorer="model", batch=4)
     assert len(first.seen) == 5 and len(second.seen) == 7
     assert not set(first.seen) & set(second.seen)  # the default included: not remeasured
     assert b.default == a.default and len(log.measured(dense_default.key)) == 12
     assert b.best_cycles <= a.best_cycles
     # everything done: a third run measures nothing
-    third = InlineRunner()
+    third = CountingRunner()
     tune(dense_default, 12, runner=third, log=log)
     assert third.seen == []
 
@@ -94,6 +93,6 @@ def test_model_guided_beats_random_on_a_small_space(conv_tiny, small_space):
 
 def test_bad_input(dense_default):
     with pytest.raises(ValueError, match="trials must be a positive int"):
-        tune(dense_default, 0, runner=InlineRunner())
+        tune(dense_default, 0, runner=CountingRunner())
     with pytest.raises(ValueError, match="unknown explorer 'annealing'"):
-        tune(dense_default, 4, runner=InlineRunner(), explorer="annealing")
+        tune(dense_default, 4, runner=CountingRunner(), explorer="annealing")
