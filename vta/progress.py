@@ -55,4 +55,34 @@ def waiting(message: str, *, stream: TextIO | None = None, interval: float = 0.2
         out.flush()
 
 
-__all__ = ["waiting"]
+class Bar:
+    """A progress bar over ``total`` items on ``stream`` (stderr): on a terminal one line
+    redrawn as items finish (``[#####.....] 3/50 note, elapsed``); elsewhere one line per
+    item, so a log shows each."""
+
+    def __init__(self, total: int, label: str, *, stream: TextIO | None = None,
+                 width: int = 30) -> None:
+        self.total = max(0, total)
+        self.label = label
+        self.done = 0
+        self.width = width
+        self.out = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.t0 = time.monotonic()
+
+    def advance(self, note: str = "") -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.t0
+        if self.tty:
+            fill = self.width * self.done // max(1, self.total)
+            self.out.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
+                           f"{self.done}/{self.total} {note} {elapsed:.0f} s\x1b[K")
+            if self.done >= self.total:
+                self.out.write("\n")
+        else:
+            self.out.write(f"{self.label}: {self.done}/{self.total} {note} "
+                           f"({elapsed:.0f} s)\n")
+        self.out.flush()
+
+
+__all__ = ["waiting", "Bar"]
