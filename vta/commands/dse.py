@@ -55,8 +55,14 @@ def _dse(args: argparse.Namespace) -> int:
     from compiler.autotune.measure import make_runner
     from compiler.dse.point import PointResult, SweepJob, evaluate_point
     from compiler.dse.space import load_space
-    from compiler.dse.sweep import PointCache, fingerprint, reason, run_points, \
-        synth_points, write_outputs
+    from compiler.dse.sweep import (
+        PointCache,
+        fingerprint,
+        reason,
+        run_points,
+        synth_points,
+        write_outputs,
+    )
     from compiler.partition import parse_targets
     from vta.commands.compile import parse_input_shapes
     from vta.outputs import check_directory
