@@ -9,11 +9,11 @@ the next run tries them again.  Points run in batches of the runner's width, so 
 cache and the progress callback advance as they finish.
 
 Outputs (all written atomically): ``dse.csv`` and ``dse.json`` (one row per point, with the
-reason for every point that did not compile or does not fit), ``pareto.json`` (the front of
-latency against each resource), ``pareto.png`` (the scatter, fitting and non-fitting points
-marked) and ``layers.png`` (per-layer utilization of the chosen point: the fastest that
-fits).  With ``synth`` the Pareto points are synthesized with Yosys (``vta hw synth``,
-cached by config hash) and the table gains the measured counts beside the estimate.
+reason for every point that did not compile or does not fit) and ``pareto.json`` (the front
+of latency against each resource); ``vta dse`` draws the plots from :func:`plot_data` (plots
+live above the compiler).  With ``synth`` the Pareto points are synthesized with Yosys
+(``vta hw synth``, cached by config hash) and the table gains the measured counts beside the
+estimate.
 """
 
 from __future__ import annotations
@@ -227,15 +227,14 @@ class SweepOutputs:
 
 def write_outputs(results: Sequence[PointResult], out: Path, *, device: str,
                   synth: dict[str, dict[str, int]] | None = None) -> SweepOutputs:
-    """The tables, the fronts and the plots of ``results`` in ``out`` (module docstring)."""
-    from vta_sim.plots import layer_utilization, pareto_scatter
-
+    """The tables and the fronts of ``results`` in ``out`` (module docstring; the plots
+    are drawn from :func:`plot_data` by the caller, above the compiler)."""
     front = fronts(results)
     best = chosen(results)
     table = rows(results, front, synth)
     full = [dict(result_dict(r), reason=reason(r),
                  yosys=(synth or {}).get(r.point.name)) for r in results]
-    files = [out / "dse.csv", out / "dse.json", out / "pareto.json", out / "pareto.png"]
+    files = [out / "dse.csv", out / "dse.json", out / "pareto.json"]
     write_atomic(files[0], csv_text(table))
     write_atomic(files[1], json.dumps({"device": device, "points": full}, indent=1,
                                       default=list))
@@ -243,20 +242,15 @@ def write_outputs(results: Sequence[PointResult], out: Path, *, device: str,
         "device": device, "fronts": front,
         "points": sorted({n for names in front.values() for n in names}),
         "chosen": None if best is None else best.point.name}, indent=1))
+    return SweepOutputs(table, front, best, tuple(files))
+
+
+def plot_data(results: Sequence[PointResult]):
+    """What the Pareto scatter takes: ``(name, latency_ms, {resource: used}, fits)`` of
+    every point that ran, and each resource's capacity."""
     scatter = [(r.point.name, r.latency_ms, {k: r.resources[k]["used"] for k in RESOURCES},
                 bool(r.fits)) for r in results if r.ok]
-    capacity = {k: results_capacity(results, k) for k in RESOURCES}
-    _plot_atomic(files[3], lambda p: pareto_scatter(
-        scatter, front, capacity, p, chosen=None if best is None else best.point.name,
-        title=f"Latency against resources on the {device}"))
-    if best is not None:
-        files.append(out / "layers.png")
-        cfg = best.point.cfg
-        _plot_atomic(files[-1], lambda p: layer_utilization(
-            [(x.name, x.utilization, x.cycles) for x in best.layers], p,
-            title=f"Per-layer GEMM utilization of {best.point.name} ({_gemm(cfg)}, "
-                  f"{cfg.target_clock_mhz:g} MHz, {best.latency_ms:.3f} ms)"))
-    return SweepOutputs(table, front, best, tuple(files))
+    return scatter, {k: results_capacity(results, k) for k in RESOURCES}
 
 
 def results_capacity(results: Sequence[PointResult], resource: str) -> int | None:
@@ -266,16 +260,5 @@ def results_capacity(results: Sequence[PointResult], resource: str) -> int | Non
     return None
 
 
-def _plot_atomic(path: Path, draw: Callable[[Path], Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        draw(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 __all__ = ["PointCache", "run_points", "write_outputs", "synth_points", "fingerprint",
-           "rows", "csv_text", "reason", "write_atomic", "SweepOutputs", "COLUMNS"]
+           "rows", "csv_text", "reason", "write_atomic", "SweepOutputs", "COLUMNS", "plot_data"]

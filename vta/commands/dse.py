@@ -20,6 +20,8 @@ cycles do not depend on the data.
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from vta.commands._common import (
@@ -49,6 +51,40 @@ def _seconds(text: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
     return v
+
+
+def _plot_atomic(path: Path, draw) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        draw(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_plots(results, written, out: Path, device: str) -> list[Path]:
+    """``pareto.png`` (latency against each resource, fitting and non-fitting points
+    marked, the fronts and the chosen point) and ``layers.png`` (per-layer utilization of
+    the chosen point), written atomically; returns their paths."""
+    from compiler.dse.sweep import plot_data
+    from vta_sim.plots import layer_utilization, pareto_scatter
+
+    scatter, capacity = plot_data(results)
+    best = written.chosen
+    name = None if best is None else best.point.name
+    files = [_plot_atomic(out / "pareto.png", lambda p: pareto_scatter(
+        scatter, written.fronts, capacity, p, chosen=name,
+        title=f"Latency against resources on the {device}"))]
+    if best is not None:
+        cfg = best.point.cfg
+        files.append(_plot_atomic(out / "layers.png", lambda p: layer_utilization(
+            [(x.name, x.utilization, x.cycles) for x in best.layers], p,
+            title=f"Per-layer GEMM utilization of {name} ({cfg.batch}x{cfg.block_in}x"
+                  f"{cfg.block_out}, {cfg.target_clock_mhz:g} MHz, {best.latency_ms:.3f} ms)")))
+    return files
 
 
 def _dse(args: argparse.Namespace) -> int:
@@ -116,6 +152,7 @@ def _dse(args: argparse.Namespace) -> int:
                      "minutes each the first time)"):
             synth = synth_points(results, names, b.name, out / "synth")
     written = write_outputs(results, out, device=b.part, synth=synth)
+    plots = write_plots(results, written, out, b.part)
     ok = [r for r in results if r.ok]
     fit = [r for r in ok if r.fits]
     print(f"compiled and simulated: {len(ok)} of {len(results)}; fit the {b.part}: {len(fit)}")
@@ -140,7 +177,7 @@ def _dse(args: argparse.Namespace) -> int:
             r = next(x for x in results if x.point.name == name)
             print(f"  yosys {name}: " + ", ".join(
                 f"{k} {v} (estimate {r.resources[k]['used']})" for k, v in counts_y.items()))
-    print("wrote: " + ", ".join(str(p) for p in written.files))
+    print("wrote: " + ", ".join(str(p) for p in (*written.files, *plots)))
     return 0
 
 
