@@ -12,7 +12,7 @@ import pytest
 from vta_hw.config import TINY
 from vta_hw.fpga.flow import FlowError, _nextpnr_reason, _Progress, run_tool, tool
 from vta_hw.fpga.report import parse_yosys_stat, resources_from_yosys
-from vta_hw.fpga.resources import DEVICES, FitError
+from vta_hw.fpga.resources import DEVICES, FitError, estimate_resources
 
 
 def _hw_parser() -> argparse.ArgumentParser:
@@ -62,6 +62,13 @@ def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
     assert synth["mult18"].used == rep["mult18"]["used"]
     assert synth["ff"].used == pytest.approx(rep["ff"]["used"], rel=0.1)
     assert synth["lut4"].used == pytest.approx(rep["lut4"]["used"], rel=0.15)
+    # and the fast estimate (issue 23) is close to that Yosys run, a DRAM size the
+    # calibration table does not hold
+    fast = estimate_resources(TINY, "LFE5U-85F", dram_bytes=16384)
+    assert fast.used["dp16kd"] == synth["dp16kd"].used
+    assert fast.used["mult18"] == synth["mult18"].used
+    assert fast.used["lut4"] == pytest.approx(synth["lut4"].used, rel=0.1)
+    assert fast.used["ff"] == pytest.approx(synth["ff"].used, rel=0.1)
 
 
 def test_synth_cli_reports_yosys_cells(tmp_path, monkeypatch, capsys):
@@ -75,10 +82,11 @@ def test_synth_cli_reports_yosys_cells(tmp_path, monkeypatch, capsys):
         return 12.5
 
     monkeypatch.setattr(flow, "run_tool", fake_yosys)
-    args = _hw_parser().parse_args(["synth", "--preset", "tiny", "-o", str(tmp_path),
-                                    "--no-progress"])
+    monkeypatch.setenv("VTA_CACHE_DIR", str(tmp_path / "cache"))  # never the user's cache
+    args = _hw_parser().parse_args(["synth", "--preset", "tiny", "-o", str(tmp_path / "out"),
+                                    "--no-progress", "--no-cache"])
     assert args.func(args) == 0
-    rep = json.loads((tmp_path / "report.json").read_text())
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
     assert rep["kind"] == "synth" and rep["fmax_mhz"] is None and rep["timing_met"] is None
     assert rep["lut4"] == {"used": 8035 + 2 * 1078 + 4 * 87, "available": 83640}
     assert rep["dp16kd"]["used"] == 108 and rep["stage_seconds"]["yosys"] == 12.5

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from vta.outputs import OutputPathError, Outputs, check_directory, check_file
-from vta.progress import waiting
+from vta.progress import ProgressBar, waiting
 
 
 def test_checks_name_the_option_and_the_problem(tmp_path):
@@ -143,6 +143,41 @@ def test_waiting_counts_seconds_on_a_terminal():
     with pytest.raises(ValueError), waiting("x", stream=s, interval=0.01):
         raise ValueError
     assert "x: failed in" in s.getvalue()
+
+
+def test_progress_bar_off_a_terminal_writes_only_the_notes():
+    s = io.StringIO()
+    with ProgressBar(10, stream=s) as bar:
+        bar.skip(3)
+        bar.advance(2, "conv1: best 1,200 cycles")
+        bar.note("conv1 done")
+        bar.advance(5)
+    assert s.getvalue() == "conv1 done\n"
+    assert bar.done == 10
+
+
+def test_progress_bar_counts_and_predicts_the_time_left(monkeypatch):
+    import vta.progress
+
+    now = [100.0]
+    monkeypatch.setattr(vta.progress.time, "monotonic", lambda: now[0])
+    s = _Tty()
+    bar = ProgressBar(40, stream=s, width=10)
+    bar.skip(10)  # resumed from a log: done, but not timed
+    assert bar.seconds_left() is None
+    assert bar.line() == "[##--------] 10/40 trials"
+    bar.start_clock()
+    now[0] += 20.0
+    bar.advance(10, "conv2: best 3,456 cycles")  # 2 s per trial, 20 to go
+    assert bar.seconds_left() == 40.0
+    assert bar.line() == "[#####-----] 20/40 trials  conv2: best 3,456 cycles  ~0:40 left"
+    bar.note("conv1: 1.2x")
+    bar.advance(20)
+    bar.close()
+    text = s.getvalue()
+    assert "\rconv1: 1.2x\x1b[K\n" in text  # a note is a line of its own, above the bar
+    assert text.endswith("\r[##########] 40/40 trials  conv2: best 3,456 cycles\x1b[K\n")
+    assert "left" not in text.rsplit("\r", 1)[1]  # nothing left at the end
 
 
 def test_the_rtl_device_says_what_it_builds(monkeypatch, capsys):

@@ -37,33 +37,14 @@ from pathlib import Path
 
 from vta.commands._common import (
     InputFileError,
-    UsageError,
     add_config_args,
     add_output_arg,
     config_from_args,
     path_arg,
-    read_npz,
 )
+from vta.commands._model import add_model_args, partition_args, read_model, report_warnings
 from vta.outputs import Outputs, writes_outputs
 from vta.progress import waiting
-
-
-def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
-    """``--input-shape name=1x3x32x32`` (repeatable) -> {name: shape}."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for item in items:
-        name, eq, dims = item.partition("=")
-        try:
-            shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
-        except ValueError:
-            shape = ()
-        if not eq or not name or not shape or any(d < 1 for d in shape):
-            raise UsageError(f"--input-shape {item!r}: expected NAME=DIMS with DIMS positive "
-                             "whole numbers joined by 'x' (data=1x3x224x224)")
-        if name in shapes:
-            raise UsageError(f"--input-shape: input {name!r} is given twice")
-        shapes[name] = shape
-    return shapes
 
 
 def _tuning_provider(path: str, cfg):
@@ -87,7 +68,7 @@ def _tuning_provider(path: str, cfg):
         torn = " (its only line is torn: an interrupted write)" if caught else ""
         raise InputFileError(f"--tuning-log {path}: the log holds no measurements{torn}; "
                              "tune first: vta tune MODEL --log LOG")
-    _report_warnings(caught)
+    report_warnings(caught)
     suffix = f"@{cfg.config_hash()}"
     if not any(r.key.endswith(suffix) for r in records):
         names = sorted({str(r.workload.get("cfg", {}).get("name", "?")) for r in records})
@@ -104,72 +85,29 @@ def _tuning_provider(path: str, cfg):
     return provide, tuned
 
 
-def _report_warnings(caught) -> None:
-    """Warnings of the tuning log and its schedules as ``warning:`` lines on stderr."""
-    seen = set()
-    for w in caught:
-        text = str(w.message)
-        if text not in seen:
-            seen.add(text)
-            print(f"warning: {text}", file=sys.stderr)
-
-
 @writes_outputs
 def _compile(args: argparse.Namespace, outs: Outputs) -> int:
     from compiler.api import ScheduleFallbackWarning
-    from compiler.frontend import import_onnx
     from compiler.graph.lower import lower, lower_float
-    from compiler.graph.pipeline import run_passes, run_quantization
-    from compiler.graph.quantize import has_qdq, samples_from_arrays
-    from compiler.partition import explain, parse_pins, parse_targets
-    from compiler.partition.gpu_model import gpu_spec
+    from compiler.partition import explain
 
     out = outs.file(args.output, "-o")
     cfg = config_from_args(args)
-    targets = parse_targets(args.targets)
-    pins = parse_pins(args.pin or [])
-    gpu = gpu_spec(args.gpu_spec) if args.gpu_spec is not None else None
-    if gpu is not None and "gpu" not in targets:
-        raise UsageError(f"--gpu-spec {args.gpu_spec}: the targets {args.targets!r} leave out "
-                         "gpu; add it (--targets vta,cpu,gpu)")
-    shapes = parse_input_shapes(args.input_shape or [])
-    calib = read_npz(args.calib, "--calib") if args.calib is not None else None
+    part = partition_args(args)
+    targets, gpu = part.targets, part.gpu
     schedules, tuned = (_tuning_provider(args.tuning_log, cfg)
                         if args.tuning_log is not None else (None, set()))
-    with waiting(f"importing {args.model}", stream=sys.stdout):
-        # read from its path, once: errors (missing, a directory, empty, not ONNX) name the
-        # file, and external weights are found beside it
-        graph = import_onnx(Path(args.model), input_shapes=shapes or None)
-    samples = None
-    if calib is not None:
-        samples = samples_from_arrays(graph, calib)
-    elif not has_qdq(graph) and "vta" in targets:
-        want = ", ".join(f"{n} {list(graph.types[n].shape)}" for n in graph.inputs)
-        raise UsageError(f"model {args.model!r} is a float model and the accelerator runs int8: "
-                         f"give calibration data with --calib DATA.npz (one array per input: "
-                         f"{want}, or with a leading axis of samples), or compile it as a "
-                         "float model with --targets cpu; only a QDQ model carries its own "
-                         "scales")
-    if samples is None and not has_qdq(graph):
-        with waiting("running the float passes (a float module: no --calib)",
-                     stream=sys.stdout):
-            fgraph = run_passes(graph)
+    model = read_model(args, part)
+    if not model.quantized:
         with waiting(f"lowering to float host steps on {','.join(targets)} for {cfg.name}",
                      stream=sys.stdout):
-            lowered = lower_float(fgraph, cfg, targets=targets, pins=pins, device=args.device,
-                                  gpu=gpu)
+            lowered = lower_float(model.graph, cfg, **part.kwargs())
     else:
-        with waiting("quantizing" + (f" ({len(samples)} calibration samples, "
-                                     f"{args.calibrator})" if samples
-                                     else " (the model's QDQ scales)"), stream=sys.stdout):
-            qgraph = run_quantization(graph, samples, method=args.calibrator,
-                                      two_digits=args.two_digits)
         with waiting(f"partitioning over {','.join(targets)} and compiling for {cfg.name}",
                      stream=sys.stdout), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ScheduleFallbackWarning)
-            lowered = lower(qgraph, cfg, targets=targets, pins=pins, device=args.device,
-                            gpu=gpu, schedules=schedules)
-        _report_warnings(caught)
+            lowered = lower(model.graph, cfg, **part.kwargs(), schedules=schedules)
+        report_warnings(caught)
     if args.explain:
         print(explain(lowered.partition))
     lowered.module.save(out)
@@ -209,34 +147,8 @@ def _compile(args: argparse.Namespace, outs: Outputs) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compile", help="compile an ONNX model into a module (.vtam): "
                                        "quantize, partition, lower")
-    path_arg(p, "model", kind="in:onnx", help="the ONNX model (.onnx)")
+    add_model_args(p)
     add_output_arg(p, "the compiled module to write (.vtam)", required=True)
-    path_arg(p, "--calib", kind="in:npz", metavar="FILE",
-             help="calibration data (.npz: one array per model input name, with or without a "
-                  "leading axis of samples); required unless the model is QDQ or the "
-                  "targets leave out vta (then the module is float, on the cpu)")
-    p.add_argument("--calibrator", default="minmax",
-                   choices=("minmax", "percentile", "mse"),
-                   help="activation range calibrator (default minmax)")
-    p.add_argument("--two-digits", action="store_true",
-                   help="feed every activation the host quantizes for a matmul with constant "
-                        "weights as two int8 digits (about 12 bits, twice those MACs; a "
-                        "transformer's LayerNorm and Gelu outputs)")
-    p.add_argument("--targets", default="vta,cpu",
-                   help="devices the ops may run on: vta,cpu[,gpu] (default vta,cpu; the "
-                        "CPU cost model is this host's, so use 'vta' to put every op the "
-                        "accelerator can run on it)")
-    p.add_argument("--gpu-spec", metavar="NAME",
-                   help="the NVIDIA GPU to price with --targets ...,gpu (a roofline from its "
-                        "datasheet: a100, l4, rtx4090); the module runs its GPU steps on the "
-                        "GPU of the machine that runs it")
-    p.add_argument("--pin", action="append", metavar="NODE=DEVICE",
-                   help="force one op onto a device (repeatable)")
-    p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
-                   help="fix an input's shape, e.g. data=1x3x224x224 (repeatable)")
-    p.add_argument("--device", default="sim",
-                   help="the runtime device the module is for (its link prices transfers: "
-                        "sim, rtl, fpga:PORT, fpga:sim; default sim)")
     p.add_argument("--explain", action="store_true",
                    help="print the partition: each op's device, its cost on each device, "
                         "why, and its runner-up device with the margin; every boundary's "

@@ -102,7 +102,7 @@ def _dse(args: argparse.Namespace) -> int:
     from compiler.partition import parse_targets
     from vta.commands.compile import parse_input_shapes
     from vta.outputs import check_directory
-    from vta.progress import Bar, waiting
+    from vta.progress import ProgressBar, waiting
     from vta_hw.fpga.boards import board
 
     read_input(args.model, "model", text=False)
@@ -128,20 +128,24 @@ def _dse(args: argparse.Namespace) -> int:
           f"{args.model}; device {b.part} ({b.name}); "
           + (f"{args.tune_trials} tuning trials per workload" if args.tune_trials
              else "heuristic schedules"))
-    bar = Bar(len(points), "dse")
     counts = {"cached": 0, "computed": 0}
-
-    def seen(r: PointResult, cached: bool) -> None:
-        counts["cached" if cached else "computed"] += 1
-        what = (f"{r.latency_ms:.3f} ms" if r.ok else r.status)
-        fit = "" if r.fits is None else (" fits" if r.fits else " does not fit")
-        bar.advance(f"{r.point.name} {what}{fit}{' (cached)' if cached else ''}")
-
     workers = args.workers if args.dask is None else 1
-    with make_runner(workers, args.dask, args.timeout, measure=evaluate_point,
-                     result=PointResult) as runner:
-        results = run_points(job, points, runner, cache, batch=max(1, workers),
-                             on_result=seen)
+    with ProgressBar(len(points), unit="points") as bar:
+        def seen(r: PointResult, cached: bool) -> None:
+            counts["cached" if cached else "computed"] += 1
+            what = f"{r.latency_ms:.3f} ms" if r.ok else r.status
+            fit = "" if r.fits is None else (", fits" if r.fits else ", does not fit")
+            if cached:
+                bar.skip(1)
+            else:
+                bar.note(f"  {r.point.name}: {what}{fit} ({r.seconds:.1f} s)")
+                bar.advance(1, status=f"last {r.point.name}")
+
+        with make_runner(workers, args.dask, args.timeout, measure=evaluate_point,
+                         result=PointResult) as runner:
+            bar.start_clock()
+            results = run_points(job, points, runner, cache, batch=max(1, workers),
+                                 on_result=seen)
     print(f"points: {counts['computed']} computed, {counts['cached']} from the cache in {out}")
     synth = None
     if args.synth_front:

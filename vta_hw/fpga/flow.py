@@ -36,15 +36,13 @@ from vta_hw.fpga import report as R
 from vta_hw.fpga.boards import Board, board
 from vta_hw.fpga.resources import (
     Device,
-    FitEstimate,
+    ResourceEstimate,
     check_fit,
     estimate,
-    largest_dram_that_fits,
+    resolve_dram_bytes,
 )
 
 TOP = "vta_soc"
-AUTO_DRAM_MAX = 64 * 1024
-AUTO_DRAM_MIN = 4 * 1024
 
 
 class FlowError(VtaError):
@@ -268,12 +266,10 @@ def resolve_dram(cfg: HwConfig, opts: FlowOptions, b: Board) -> int:
     """The SoC DRAM size: as given, or the largest that fits (at most 64 KiB)."""
     if opts.dram_bytes is not None:
         return opts.dram_bytes
-    size = largest_dram_that_fits(cfg, b.device, upper=AUTO_DRAM_MAX, lower=AUTO_DRAM_MIN,
-                                  max_write=opts.max_write)
-    return size if size is not None else AUTO_DRAM_MIN  # the fit check then names the problem
+    return resolve_dram_bytes(cfg, b.device, opts.max_write)
 
 
-def fit(cfg: HwConfig, opts: FlowOptions) -> tuple[Board, int, FitEstimate]:
+def fit(cfg: HwConfig, opts: FlowOptions) -> tuple[Board, int, ResourceEstimate]:
     """Stage 1: refuse early what cannot fit."""
     from vta_hw.soc.memory import check_dram_bytes
 
@@ -283,12 +279,12 @@ def fit(cfg: HwConfig, opts: FlowOptions) -> tuple[Board, int, FitEstimate]:
     check_seeds(opts.seeds, opts.jobs)
     if opts.dsp not in ("auto", "lut", "dsp"):
         raise FlowError("fit", f"dsp policy {opts.dsp!r} is not one of auto, lut, dsp")
-    est = estimate(cfg, b.device, dram, opts.max_write)
-    check_fit(est)
+    est = estimate(cfg, b.device, dram, opts.max_write, opts.dsp)
     if opts.dsp == "dsp" and est.dsp.gemm_products + est.dsp.alu_dsps > b.device.mult18:
         raise FlowError("fit", f"--dsp dsp: {est.dsp.gemm_products + est.dsp.alu_dsps} "
                                f"multipliers need MULT18X18D DSPs, the {b.device.name} has "
                                f"{b.device.mult18}; use --dsp auto")
+    check_fit(est)
     return b, dram, est
 
 
@@ -319,7 +315,7 @@ def elaborate(cfg: HwConfig, opts: FlowOptions, b: Board, dram: int, out: Path) 
     return time.perf_counter() - t0
 
 
-def synth_script(est: FitEstimate, opts: FlowOptions) -> str:
+def synth_script(est: ResourceEstimate, opts: FlowOptions) -> str:
     lines = [f"read_rtlil {TOP}.il", f"hierarchy -top {TOP}"]
     synth = f"synth_ecp5 -top {TOP}"
     if opts.dsp == "lut":
@@ -596,9 +592,34 @@ def _nextpnr_reason(text: str) -> str | None:
     return None
 
 
-def synth(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None) -> FlowResult:
-    """Yosys only: resource estimate (LUT4 from cells), no timing."""
-    return run_flow(cfg, out_dir, opts, through="yosys")
+def synth(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None, *,
+          cache: bool = True) -> FlowResult:
+    """Yosys only: resource counts (LUT4 from cells), no timing.
+
+    With ``cache`` a report already measured for the same config, Yosys, sources and options
+    (``synth_cache``) is written to ``out_dir`` without running Yosys (``details.cache``
+    says so), and a new one is stored."""
+    from vta_hw.fpga import synth_cache
+
+    opts = opts or FlowOptions()
+    if not cache:
+        return run_flow(cfg, out_dir, opts, through="yosys")
+    b, dram, _ = fit(cfg, opts)
+    key = synth_cache.key(cfg, {"board": b.name, "dram_bytes": dram,
+                                "max_write": opts.max_write, "baud": opts.baud,
+                                "dsp": opts.dsp})
+    hit = synth_cache.load(key)
+    if hit is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        hit["config"] = cfg.name  # the name is not part of the hash
+        hit["details"]["cache"] = {"hit": True, "entry": str(synth_cache.entry(key))}
+        rep = R.FpgaReport.from_dict(hit)
+        (out / "report.json").write_text(rep.to_json())
+        return FlowResult(rep, out, None, (StageResult("cache", 0.0, None),))
+    res = run_flow(cfg, out_dir, opts, through="yosys")
+    synth_cache.store(key, res.report.to_dict())
+    return res
 
 
 def bitstream(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None

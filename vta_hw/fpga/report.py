@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vta_hw.errors import VtaError
-from vta_hw.fpga.resources import RESOURCES, Device
+from vta_hw.fpga.resources import RESOURCES, SHORT_NAMES, Device
 
 
 class ReportError(VtaError):
@@ -200,13 +200,30 @@ class FpgaReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FpgaReport:
+        """The report :meth:`to_dict` wrote (a cached synthesis, a stored ``report.json``)."""
+        try:
+            return cls(kind=d["kind"], board=d["board"], device=d["device"],
+                       config_name=d["config"], config_hash=d["config_hash"],
+                       macs_per_cycle=d["macs_per_cycle"],
+                       target_clock_mhz=d["target_clock_mhz"], pll_mhz=d["pll_mhz"],
+                       dram_bytes=d["dram_bytes"],
+                       resources={r: ResourceUse(**d[r]) for r in RESOURCES},
+                       clocks=tuple(ClockTiming(name, c["fmax_mhz"], c["target_mhz"])
+                                    for name, c in d["clocks"].items()),
+                       stage_seconds=dict(d["stage_seconds"]), details=dict(d["details"]))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ReportError(f"not a report.json written by the flow: {type(e).__name__} "
+                              f"{e}") from None
+
     def table(self) -> str:
         """A human-readable summary (what ``vta hw bitstream`` prints)."""
         title = "after place and route" if self.kind == "bitstream" else "Yosys estimate"
         lines = [f"{self.config_name} ({self.config_hash}) on {self.board} / {self.device}, "
                  f"{title}:",
                  f"  {'resource':<12}{'used':>9}{'available':>11}{'%':>7}"]
-        names = {"lut4": "LUT4", "ff": "FF", "dp16kd": "DP16KD", "mult18": "MULT18X18D"}
+        names = SHORT_NAMES
         for r in RESOURCES:
             u = self.resources[r]
             lines.append(f"  {names[r]:<12}{u.used:>9}{u.available:>11}{u.percent:>6.1f}%")

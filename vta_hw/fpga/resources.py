@@ -8,19 +8,22 @@ RAM and multipliers are predictable from the configuration alone:
   write buffer) is counted in DP16KD blocks the way Yosys' ``memory_libmap`` packs it: the
   cheapest of the block's aspect ratios (16384x1 ... 1024x18, and 512x36 for memories with a
   separate read and write port and no byte enables), tiles of ``ceil(depth/d) x
-  ceil(width/w)``; memories of <= 32 entries (the command FIFOs) go to LUT RAM;
+  ceil(width/w)``; memories of <= 32 entries go to LUT RAM, and so do the command queues and
+  the DRAM request FIFOs at any depth (their reads are asynchronous);
 * every int8 x int8 GEMM product is one MULT18X18D (Yosys maps each ``$mul`` to its own DSP);
   an ALU lane's 32 x 32 -> 32-bit multiply takes three.  When they exceed the device's DSPs
   the flow maps the excess GEMM products to LUTs (``dsp_plan``).
 
-LUT and flip-flop counts depend on logic optimisation and are only estimated (calibrated on
-measured builds, see ``docs/fpga.md``); they are checked with a margin and reported exactly by
-the tools afterwards.  Standard library only.
+LUT and flip-flop counts depend on logic optimisation: ``resource_model`` estimates them with
+structural terms whose coefficients are fitted to Yosys runs of a spread of configurations
+(``docs/fpga.md``: leave-one-out error within 10%); the fit check applies them with a margin,
+and the tools report them exactly afterwards.  :func:`estimate_resources` is the whole estimate
+as one pure function (a design-space sweep calls it per point: ~1 ms after the first).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 
 from vta_hw import isa
@@ -31,15 +34,8 @@ DP16KD_BYTES = 2048  # data bytes of one block used 8 bits per byte (x9 / x18 / 
 LUTRAM_MAX_DEPTH = 32  # Yosys put 8- and 32-entry FIFOs in LUT RAM, 64-deep buffers in BRAM
 SOC_READERS = 3  # DRAM copies, one per reading core port (vta_hw.soc.memory)
 ALU_MUL_DSPS = 3  # 32x32 -> low 32 bits: lo*lo, lo*hi, hi*lo in 18x18 tiles
-# Rough LUT4 / FF cost model, fitted to two measured SoC builds (nextpnr TRELLIS_COMB /
-# TRELLIS_FF): tiny 10.9 k / 3.5 k, default-85f (1x16x16, 148 Booth products) 58.9 k / 17.2 k.
-LUT_PER_SOFT_MUL = 110  # a Booth-mapped int8 x int8 product
-LUT_PER_MAC = 90  # adder-tree share, products' pipeline, operand routing
-LUT_PER_ALU_LANE = 700  # 32-bit min/max/add/shifts/mux per acc lane
-LUT_FIXED = 6500  # control, DMAs, queues, UART bridge, DRAM ports
-FF_PER_MAC = 50
-FF_PER_ALU_LANE = 140
-FF_FIXED = 2100
+AUTO_DRAM_MAX = 64 * 1024  # the SoC DRAM the flow picks: the largest power of two
+AUTO_DRAM_MIN = 4 * 1024  # in [MIN, MAX] whose three copies still fit the block RAM
 
 
 class FitError(VtaError):
@@ -78,18 +74,25 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
 RESOURCES = ("lut4", "ff", "dp16kd", "mult18")
 RESOURCE_NAMES = {"lut4": "LUT4", "ff": "flip-flops (TRELLIS_FF)", "dp16kd": "DP16KD block RAM",
                   "mult18": "MULT18X18D DSP"}
+SHORT_NAMES = {"lut4": "LUT4", "ff": "FF", "dp16kd": "DP16KD", "mult18": "MULT18X18D"}
 
 
 # ---------------------------------------------------------------------------- block RAM
 _TDP_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18))
 _PDP_SHAPES = _TDP_SHAPES + ((512, 36),)
+# With byte enables a block holds whole byte lanes: 8 of the x9 mode's bits, 16 of x18's
+# (measured: a 4096 x 128-bit DRAM copy with byte enables takes 32 blocks, not 2 x 15)
+_BYTE_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 8), (1024, 16))
 
 
-def bram_blocks(width: int, depth: int, *, pdp: bool = True) -> int:
-    """DP16KD blocks for a ``depth x width``-bit memory (0 when it goes to LUT RAM)."""
+def bram_blocks(width: int, depth: int, *, pdp: bool = True, byte_enables: bool = False) -> int:
+    """DP16KD blocks for a ``depth x width``-bit memory (0 when it goes to LUT RAM).
+
+    pdp: one read and one separate write port (the 512x36 mode is available);
+    byte_enables: written a byte lane at a time (a block cannot split a lane)."""
     if depth <= LUTRAM_MAX_DEPTH:
         return 0
-    shapes = _PDP_SHAPES if pdp else _TDP_SHAPES
+    shapes = _BYTE_SHAPES if byte_enables else _PDP_SHAPES if pdp else _TDP_SHAPES
     return min(ceil(depth / d) * ceil(width / w) for d, w in shapes)
 
 
@@ -102,20 +105,26 @@ class MemoryUse:
     blocks: int  # total, all copies
 
 
-def memories(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> list[MemoryUse]:
-    """Every memory of the SoC for ``cfg`` with its block count."""
+def buffers(cfg: HwConfig) -> list[MemoryUse]:
+    """The core's five buffers (uop, inp, wgt, acc, out) with their block counts (0: LUT RAM)."""
     out = []
     for buf in isa.MemType:
         if buf == isa.MemType.ACC8:
             continue
-        name = buf.name.lower()
         width = 8 * isa.elem_bytes(cfg, buf)
         depth = isa.sram_depth(cfg, buf)
-        out.append(MemoryUse(name, width, depth, 1, bram_blocks(width, depth)))
-    q = bram_blocks(isa.INSN_BITS, cfg.cmd_queue_depth)
-    out.append(MemoryUse("cmd_queues", isa.INSN_BITS, cfg.cmd_queue_depth, 3, 3 * q))
+        out.append(MemoryUse(buf.name.lower(), width, depth, 1, bram_blocks(width, depth)))
+    return out
+
+
+def memories(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> list[MemoryUse]:
+    """Every memory of the SoC for ``cfg`` with its block count."""
+    out = buffers(cfg)
+    # the command queues are read asynchronously (``queues.CommandQueue`` loads its head
+    # register from the storage or the pushed word): LUT RAM at any depth, never block RAM
+    out.append(MemoryUse("cmd_queues", isa.INSN_BITS, cfg.cmd_queue_depth, 3, 0))
     bw = cfg.dram_bytes_per_cycle
-    per = bram_blocks(8 * bw, dram_bytes // bw, pdp=False)  # byte enables: true dual port
+    per = bram_blocks(8 * bw, dram_bytes // bw, pdp=False, byte_enables=True)
     out.append(MemoryUse("dram", 8 * bw, dram_bytes // bw, SOC_READERS, SOC_READERS * per))
     out.append(MemoryUse("bridge", 8, max_write, 1, bram_blocks(8, max_write, pdp=False)))
     return out
@@ -148,36 +157,115 @@ def dsp_plan(cfg: HwConfig, device: Device, reserve: int = 0) -> DspPlan:
 
 # ---------------------------------------------------------------------------- the estimate
 @dataclass(frozen=True)
-class FitEstimate:
-    """Estimated use of each resource (``used``) against the device (``available``)."""
+class ResourceEstimate:
+    """Estimated use of each resource (``used``) against the device's capacity.
+
+    ``used`` and ``capacity`` map each of ``RESOURCES`` to a count; DP16KD and MULT18X18D are
+    exact (what Yosys maps), LUT4 and FF the calibrated model's estimate of Yosys' counts
+    (LUT4 = ``LUT4 + 2*CCU2C + 4*TRELLIS_DPR16X4``).  ``dram_bytes`` is the SoC DRAM the
+    estimate assumed (three block-RAM copies of it are part of ``dp16kd``).
+    """
 
     device: Device
     used: dict[str, int]
     memories: tuple[MemoryUse, ...]
     dsp: DspPlan
+    dram_bytes: int = 0
     exact: frozenset[str] = field(default_factory=lambda: frozenset({"dp16kd", "mult18"}))
 
+    @property
+    def capacity(self) -> dict[str, int]:
+        return {r: self.device.capacity(r) for r in RESOURCES}
+
+    @property
+    def utilization(self) -> dict[str, float]:
+        """Fraction of the device each resource uses (1.0 = full)."""
+        return {r: self.used[r] / self.device.capacity(r) for r in RESOURCES}
+
+    @property
+    def over(self) -> tuple[str, ...]:
+        """The resources whose estimate exceeds the device."""
+        return tuple(r for r in RESOURCES if self.used[r] > self.device.capacity(r))
+
+    @property
+    def fits(self) -> bool:
+        return not self.over
+
+    def to_dict(self) -> dict:
+        return {"device": self.device.name, "dram_bytes": self.dram_bytes, "fits": self.fits,
+                **{r: {"used": self.used[r], "available": self.device.capacity(r),
+                       "utilization": round(self.utilization[r], 4),
+                       "exact": r in self.exact} for r in RESOURCES},
+                "memories": [m.__dict__ for m in self.memories],
+                "dsp": {"gemm_products": self.dsp.gemm_products,
+                        "alu_dsps": self.dsp.alu_dsps, "soft_products": self.dsp.soft_products}}
+
     def table(self) -> str:
-        lines = [f"{'resource':<26}{'estimate':>10}{'available':>11}"]
+        lines = [f"{'resource':<26}{'estimate':>10}{'available':>11}{'used':>8}"]
         for r in RESOURCES:
             lines.append(f"{RESOURCE_NAMES[r]:<26}{self.used[r]:>10}"
-                         f"{self.device.capacity(r):>11}")
+                         f"{self.device.capacity(r):>11}{100 * self.utilization[r]:>7.1f}%")
         return "\n".join(lines)
 
 
-def estimate(cfg: HwConfig, device: Device, dram_bytes: int, max_write: int = 256
-             ) -> FitEstimate:
+def _soft_products(plan: DspPlan, dsp: str) -> int:
+    """GEMM products in LUTs under the flow's ``--dsp`` policy."""
+    policies = {"auto": plan.soft_products, "lut": plan.gemm_products, "dsp": 0}
+    if dsp not in policies:
+        raise FitError(f"dsp policy {dsp!r} is not one of {', '.join(policies)}")
+    return policies[dsp]
+
+
+def estimate(cfg: HwConfig, device: Device, dram_bytes: int, max_write: int = 256,
+             dsp: str = "auto") -> ResourceEstimate:
+    """Every resource of the SoC for ``cfg`` with ``dram_bytes`` of DRAM on ``device``."""
+    from vta_hw.fpga import resource_model
+
     mems = memories(cfg, dram_bytes, max_write)
     plan = dsp_plan(cfg, device)
-    lanes = cfg.batch * cfg.block_out
-    lut = (LUT_FIXED + LUT_PER_MAC * cfg.macs_per_cycle + LUT_PER_ALU_LANE * lanes
-           + LUT_PER_SOFT_MUL * plan.soft_products)
-    ff = FF_FIXED + FF_PER_MAC * cfg.macs_per_cycle + FF_PER_ALU_LANE * lanes
-    used = {"lut4": lut, "ff": ff, "dp16kd": sum(m.blocks for m in mems), "mult18": plan.dsps}
-    return FitEstimate(device, used, tuple(mems), plan)
+    soft = _soft_products(plan, dsp)
+    s = resource_model.structure(cfg, soft)
+    m = resource_model.model()
+    mult = plan.alu_dsps + plan.gemm_products - soft
+    used = {"lut4": m.predict("lut4", s), "ff": m.predict("ff", s),
+            "dp16kd": sum(x.blocks for x in mems), "mult18": mult}
+    return ResourceEstimate(device, used, tuple(mems), replace(plan, soft_products=soft),
+                            dram_bytes)
 
 
-def check_fit(est: FitEstimate, lut_margin: float = 1.15) -> None:
+def bram_used(cfg: HwConfig, dram_bytes: int, max_write: int = 256) -> int:
+    """DP16KD blocks of the SoC (exact, no LUT model involved)."""
+    return sum(m.blocks for m in memories(cfg, dram_bytes, max_write))
+
+
+def resolve_dram_bytes(cfg: HwConfig, device: Device, max_write: int = 256) -> int:
+    """The SoC DRAM the flow builds by default: the largest power of two in
+    [``AUTO_DRAM_MIN``, ``AUTO_DRAM_MAX``] whose copies fit, else the smallest (whose fit
+    check then names the problem)."""
+    size = largest_dram_that_fits(cfg, device, upper=AUTO_DRAM_MAX, lower=AUTO_DRAM_MIN,
+                                  max_write=max_write)
+    return size if size is not None else AUTO_DRAM_MIN
+
+
+def estimate_resources(cfg: HwConfig, device: Device | str = "LFE5U-85F", *,
+                       dram_bytes: int | None = None, max_write: int = 256,
+                       dsp: str = "auto") -> ResourceEstimate:
+    """The resource estimate of ``cfg``'s SoC on ``device`` (a ``Device`` or a ``DEVICES``
+    name), without running any tool.
+
+    ``dram_bytes`` None: the DRAM ``vta hw synth``/``bitstream`` would choose.  A pure
+    function: no files written, the calibrated model is fitted once per process.
+    """
+    if isinstance(device, str):
+        if device not in DEVICES:
+            raise FitError(f"unknown device {device!r}; known: {sorted(DEVICES)}")
+        device = DEVICES[device]
+    if dram_bytes is None:
+        dram_bytes = resolve_dram_bytes(cfg, device, max_write)
+    return estimate(cfg, device, dram_bytes, max_write, dsp)
+
+
+def check_fit(est: ResourceEstimate, lut_margin: float = 1.15) -> None:
     """Raise FitError naming every resource the estimate says cannot fit."""
     d = est.device
     problems = []
@@ -206,12 +294,13 @@ def largest_dram_that_fits(cfg: HwConfig, device: Device, *, upper: int, lower: 
     """The largest power-of-two DRAM in [lower, upper] for which block RAM still fits."""
     size = upper
     while size >= lower:
-        if estimate(cfg, device, size, max_write).used["dp16kd"] <= device.dp16kd:
+        if bram_used(cfg, size, max_write) <= device.dp16kd:
             return size
         size //= 2
     return None
 
 
-__all__ = ["Device", "DEVICES", "FitError", "FitEstimate", "MemoryUse", "DspPlan",
-           "RESOURCES", "RESOURCE_NAMES", "bram_blocks", "memories", "dsp_plan", "estimate",
-           "check_fit", "largest_dram_that_fits"]
+__all__ = ["Device", "DEVICES", "FitError", "ResourceEstimate", "MemoryUse", "DspPlan",
+           "RESOURCES", "RESOURCE_NAMES", "SHORT_NAMES", "bram_blocks", "buffers", "memories",
+           "dsp_plan", "estimate", "estimate_resources", "bram_used", "resolve_dram_bytes",
+           "check_fit", "largest_dram_that_fits", "AUTO_DRAM_MAX", "AUTO_DRAM_MIN"]
