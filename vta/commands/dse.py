@@ -100,7 +100,7 @@ def _dse(args: argparse.Namespace) -> int:
         write_outputs,
     )
     from compiler.partition import parse_targets
-    from vta.commands.compile import parse_input_shapes
+    from vta.commands._model import parse_input_shapes
     from vta.outputs import check_directory
     from vta.progress import ProgressBar, waiting
     from vta_hw.fpga.boards import board
