@@ -186,13 +186,17 @@ def pareto_scatter(points: Sequence[tuple[str, float, dict[str, int], bool]],
             ax.axvline(capacity[r], color="k", ls="--", lw=1, label="device capacity")
         ax.set_xlabel(_RESOURCE_LABELS.get(r, r))
         ax.set_ylabel("latency (ms)")
-        ax.set_yscale("log")
+        if not points:
+            ax.text(0.5, 0.5, "no point compiled", ha="center", transform=ax.transAxes)
+        else:
+            ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain)
         ax.tick_params(axis="y", which="minor", labelsize=6)
         ax.grid(True, which="both", lw=0.3)
-    axes[0][0].legend(fontsize=7)
+    if points:
+        axes[0][0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
