@@ -131,3 +131,19 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and len(err) == 1 and err[0].startswith("error:") and "axes.gemm[0]" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_tune_trials_tune_each_workload_and_never_lose(tmp_path, capsys):
+    onnx.save(small_cnn(), tmp_path / "cnn.onnx")
+    (tmp_path / "s.json").write_text(json.dumps({"base": "tiny",
+                                                 "points": [{"gemm": "1x8x8"}]}))
+    rows = {}
+    for trials in (0, 2):
+        out = tmp_path / f"o{trials}"
+        assert main(["dse", str(tmp_path / "cnn.onnx"), "--space", str(tmp_path / "s.json"),
+                     "-o", str(out), "--workers", "0", "--tune-trials", str(trials)]) == 0
+        rows[trials] = next(csv.DictReader((out / "dse.csv").open()))
+    capsys.readouterr()
+    assert rows[0]["tuned_workloads"] == "0" and int(rows[2]["tuned_workloads"]) >= 2
+    assert int(rows[2]["cycles"]) <= int(rows[0]["cycles"])
+    assert list((tmp_path / "o2" / "tuning").glob("*.jsonl"))
