@@ -17,9 +17,8 @@ cannot compile comes back with status ``error`` and the reason, its resource est
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,6 @@ class PointResult:
     over: tuple[str, ...] = ()
     tuned: int = 0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -217,8 +215,7 @@ def evaluate_point(job: SweepJob, point: Point) -> PointResult:
     util = macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0
     return PointResult(point, "ok", "", cycles, cycles / (cfg.target_clock_mhz * 1e3),
                        totals["host_seconds"] * 1e3 / totals["samples"], macs, util, layers,
-                       tuned=tuned, seconds=time.perf_counter() - t0,
-                       extra={"pid": os.getpid()}, **base)
+                       tuned=tuned, seconds=time.perf_counter() - t0, **base)
 
 
 __all__ = ["SweepJob", "PointResult", "LayerUse", "evaluate_point", "estimate", "simulate",
