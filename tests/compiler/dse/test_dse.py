@@ -147,3 +147,23 @@ def test_tune_trials_tune_each_workload_and_never_lose(tmp_path, capsys):
     assert rows[0]["tuned_workloads"] == "0" and int(rows[2]["tuned_workloads"]) >= 2
     assert int(rows[2]["cycles"]) <= int(rows[0]["cycles"])
     assert list((tmp_path / "o2" / "tuning").glob("*.jsonl"))
+
+
+def test_points_run_on_the_tuners_runner_with_crash_isolation_and_time_limits():
+    """The sweep's job through ``LocalRunner``: a point that kills its worker and one past
+    the time limit come back as PointResults saying so; the others run."""
+    import functools
+
+    from compiler.autotune.measure import make_runner
+    from compiler.dse.point import PointResult
+    from compiler.dse.space import Point
+    from tests.compiler.autotune._hooks import point_job
+
+    pts = [Point(n, (), TINY) for n in ("a", "boom", "b", "slow")]
+    job = functools.partial(point_job, crash=("boom",), hang=("slow",))
+    with make_runner(2, timeout=10.0, measure=job, result=PointResult) as runner:
+        got = runner.run(None, pts)
+    assert [r.point.name for r in got] == ["a", "boom", "b", "slow"]
+    assert all(isinstance(r, PointResult) for r in got)
+    assert [r.status for r in got] == ["ok", "error", "ok", "timeout"]
+    assert "worker process died" in got[1].error and "cut off" in got[3].error
