@@ -86,3 +86,14 @@ def test_tuning_quick():
     assert got["trials_to_5pct_model"] >= 1 and got["trials_to_5pct_random"] >= 1, line
     assert 1.0 <= got["min_speedup_vs_default"] <= got["mean_speedup_vs_default"], line
     assert -1 <= got["cost_model_rank_corr"] <= 1 and got["transfer_trials_to_5pct"] >= 1, line
+
+
+def test_dse_quick():
+    # a small CNN over 8 points, and the estimate against Yosys on one config outside the
+    # calibration table (cached by config hash: ~2-4 min the first time)
+    line = run("dse.py", "--quick")
+    m = re.fullmatch(r"dse: points=(\d+) wall_s=[\d.]+ est_lut_err=([\d.]+) est_ff_err=([\d.]+) "
+                     r"est_bram_exact=([01]) est_dsp_exact=([01]) pareto_points=(\d+)", line)
+    assert m, line
+    assert int(m[1]) == 8 and int(m[6]) >= 1
+    assert float(m[2]) < 0.10 and float(m[3]) < 0.10 and m[4] == "1" and m[5] == "1"

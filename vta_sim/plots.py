@@ -141,3 +141,91 @@ def layer_cycles(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Pat
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return p
+
+
+_RESOURCE_LABELS = {"lut4": "LUT4", "ff": "flip-flops", "dp16kd": "DP16KD block RAM",
+                    "mult18": "MULT18X18D DSP"}
+
+
+def pareto_scatter(points: Sequence[tuple[str, float, dict[str, int], bool]],
+                   fronts: dict[str, list[str]], capacity: dict[str, int | None],
+                   path: str | Path, *, chosen: str | None = None,
+                   title: str | None = None) -> Path:
+    """A design-space sweep: latency against each resource, one panel per resource.
+
+    points: ``(name, latency_ms, {resource: used}, fits)``; fitting points are filled
+    circles, points that do not fit the device red crosses, each resource's Pareto front
+    (``fronts``: names, fastest first) a step line, the device's capacity a dashed line and
+    the chosen point a star."""
+    from matplotlib.ticker import FuncFormatter
+
+    plt = _pyplot()
+    res = list(fronts)
+    fig, axes = plt.subplots(1, len(res), figsize=(4.2 * len(res), 4.0), squeeze=False)
+    by_name = {p[0]: p for p in points}
+    for ax, r in zip(axes[0], res, strict=True):
+        fit = [p for p in points if p[3]]
+        out = [p for p in points if not p[3]]
+        ax.scatter([p[2][r] for p in fit], [p[1] for p in fit], s=22, c="#4C72B0",
+                   label="fits")
+        if out:
+            ax.scatter([p[2][r] for p in out], [p[1] for p in out], s=30, c="#C44E52",
+                       marker="x", label="does not fit")
+        front = sorted((by_name[n] for n in fronts[r] if n in by_name),
+                       key=lambda p: (p[2][r], p[1]))
+        if front:
+            xs = [p[2][r] for p in front]
+            ys = [p[1] for p in front]
+            ax.step(xs, ys, where="post", color="#55A868", lw=1.5, label="Pareto front")
+            ax.scatter(xs, ys, s=40, facecolors="none", edgecolors="#55A868")
+        if chosen in by_name:
+            c = by_name[chosen]
+            ax.scatter([c[2][r]], [c[1]], s=160, marker="*", c="#DD8452", zorder=5,
+                       label=f"chosen ({chosen})")
+        if capacity.get(r):
+            ax.axvline(capacity[r], color="k", ls="--", lw=1, label="device capacity")
+        ax.set_xlabel(_RESOURCE_LABELS.get(r, r))
+        ax.set_ylabel("latency (ms)")
+        if not points:
+            ax.text(0.5, 0.5, "no point compiled", ha="center", transform=ax.transAxes)
+        else:
+            ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=6)
+        ax.grid(True, which="both", lw=0.3)
+    if points:
+        axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    return p
+
+
+def layer_utilization(layers: Sequence[tuple[str, float, int]], path: str | Path, *,
+                      title: str | None = None) -> Path:
+    """GEMM utilization per accelerator layer (``(name, utilization, cycles)``), bars in
+    model order, each labelled with its share of the cycles: the layers where a point
+    loses its peak."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(layers) + 2), 4.0))
+    total = max(1, sum(c for _, _, c in layers))
+    xs = range(len(layers))
+    ax.bar(xs, [100 * u for _, u, _ in layers], color="#4C72B0")
+    for x, (_, u, c) in zip(xs, layers, strict=True):
+        ax.annotate(f"{100 * c / total:.0f}%", (x, 100 * u), ha="center", fontsize=6,
+                    xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(list(xs), [n for n, _, _ in layers], rotation=70, fontsize=7)
+    ax.set_ylabel("GEMM utilization (%); labels: share of cycles")
+    ax.set_ylim(0, 110)
+    ax.set_title(title or "Per-layer GEMM utilization")
+    ax.grid(True, axis="y", lw=0.3)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    return p

@@ -45,6 +45,13 @@ class MeasureResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @classmethod
+    def failed(cls, schedule: Schedule, status: str, error: str,
+               seconds: float = 0.0) -> MeasureResult:
+        """The result of a candidate that did not run to the end (``error``/``timeout``):
+        how the runners record a failure of any job (the ``result`` they are given)."""
+        return cls(schedule, None, status, error, seconds)
+
 
 def random_operands(op, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random logical operands of ``op`` by name (int8 in range, int32 tables small)."""
@@ -92,25 +99,31 @@ class Runner(Protocol):
         ...
 
 
-def measure_safely(measure: Measure, workload: Workload, schedule: Schedule) -> MeasureResult:
+def measure_safely(measure: Measure, workload: Workload, schedule: Schedule,
+                   result: type = MeasureResult) -> MeasureResult:
     """``measure(workload, schedule)`` with any exception it raises (a compiler bug, a
     broken measuring function) turned into an ``error`` result: the unit of work every
-    runner ships to its workers."""
+    runner ships to its workers.
+
+    The runners run any job this way, not only schedules: ``measure`` is any picklable
+    function of (context, item) returning a ``result`` (a type with a ``failed(item,
+    status, error, seconds)`` constructor, as :meth:`MeasureResult.failed`); the
+    design-space sweep runs hardware points through the same runners."""
     t0 = time.perf_counter()
     try:
         r = measure(workload, schedule)
     except (Exception, SystemExit) as e:  # noqa: BLE001 -- one candidate never stops a run
-        return MeasureResult(schedule, None, "error", f"{type(e).__name__}: {e}",
+        return result.failed(schedule, "error", f"{type(e).__name__}: {e}",
                              time.perf_counter() - t0)
-    if not isinstance(r, MeasureResult):
-        return MeasureResult(schedule, None, "error", f"the measuring function returned "
-                             f"{type(r).__name__}, not a MeasureResult",
+    if not isinstance(r, result):
+        return result.failed(schedule, "error", f"the measuring function returned "
+                             f"{type(r).__name__}, not a {result.__name__}",
                              time.perf_counter() - t0)
     return r
 
 
-def _timed_out(schedule: Schedule, timeout: float) -> MeasureResult:
-    return MeasureResult(schedule, None, "timeout",
+def _timed_out(schedule: Schedule, timeout: float, result: type = MeasureResult):
+    return result.failed(schedule, "timeout",
                          f"cut off after {timeout:g} s (the runner's time limit)", timeout)
 
 
@@ -131,11 +144,13 @@ class InlineRunner(_Runner):
     """Measures in this process, one candidate after another, with no time limit
     (``make_runner(workers=0)``): for tests and for debugging a measuring function."""
 
-    def __init__(self, measure: Measure = measure_one) -> None:
+    def __init__(self, measure: Measure = measure_one, *, result: type = MeasureResult
+                 ) -> None:
         self.measure = measure
+        self.result = result
 
     def run(self, workload: Workload, schedules: Sequence[Schedule]) -> list[MeasureResult]:
-        return [measure_safely(self.measure, workload, s) for s in schedules]
+        return [measure_safely(self.measure, workload, s, self.result) for s in schedules]
 
     def close(self) -> None:
         pass
@@ -186,11 +201,13 @@ class LocalRunner(_Runner):
     """
 
     def __init__(self, workers: int = 1, timeout: float = 60.0, *,
-                 measure: Measure = measure_one, start_method: str = "forkserver") -> None:
+                 measure: Measure = measure_one, result: type = MeasureResult,
+                 start_method: str = "forkserver") -> None:
         _check_limits(workers, timeout)
         self.workers = workers
         self.timeout = float(timeout)
         self.measure = measure
+        self.result = result
         self._context = multiprocessing.get_context(start_method)
         self._pool: ProcessPoolExecutor | None = None
 
@@ -211,10 +228,12 @@ class LocalRunner(_Runner):
     def _submit(self, workload: Workload, schedule: Schedule) -> Future:
         """Submit one candidate, replacing the pool once if it broke meanwhile."""
         try:
-            return self._executor().submit(measure_safely, self.measure, workload, schedule)
+            return self._executor().submit(measure_safely, self.measure, workload, schedule,
+                                           self.result)
         except BrokenProcessPool:
             self._discard(kill=True)
-            return self._executor().submit(measure_safely, self.measure, workload, schedule)
+            return self._executor().submit(measure_safely, self.measure, workload, schedule,
+                                           self.result)
 
     def _discard(self, kill: bool) -> None:
         """Drop the pool; ``kill``: its workers first (one of them is hung)."""
@@ -242,8 +261,8 @@ class LocalRunner(_Runner):
                 try:
                     fut = self._submit(workload, schedules[i])
                 except (BrokenProcessPool, OSError) as e:  # no worker can start
-                    results[i] = MeasureResult(schedules[i], None, "error",
-                                               f"no worker process could start: {e}")
+                    results[i] = self.result.failed(schedules[i], "error",
+                                                    f"no worker process could start: {e}")
                     continue
                 inflight[fut] = (i, time.monotonic() + self.timeout)
             if not inflight:
@@ -261,8 +280,8 @@ class LocalRunner(_Runner):
                     inflight[fut] = (i, 0.0)  # handled with the rest below
                     continue
                 except Exception as e:  # noqa: BLE001 -- e.g. a measure that does not pickle
-                    results[i] = MeasureResult(schedules[i], None, "error",
-                                               f"{type(e).__name__}: {e}")
+                    results[i] = self.result.failed(schedules[i], "error",
+                                                    f"{type(e).__name__}: {e}")
                 suspects.discard(i)
             if broken:
                 lost = sorted(i for i, _ in inflight.values())
@@ -270,8 +289,8 @@ class LocalRunner(_Runner):
                 self._discard(kill=False)
                 if len(lost) == 1:
                     i = lost[0]
-                    results[i] = MeasureResult(
-                        schedules[i], None, "error", "the worker process died while "
+                    results[i] = self.result.failed(
+                        schedules[i], "error", "the worker process died while "
                         "measuring this schedule (a crash, os._exit or a signal)")
                     suspects.discard(i)
                 else:
@@ -283,7 +302,7 @@ class LocalRunner(_Runner):
             if late:
                 for f in late:
                     i, _ = inflight.pop(f)
-                    results[i] = _timed_out(schedules[i], self.timeout)
+                    results[i] = _timed_out(schedules[i], self.timeout, self.result)
                     suspects.discard(i)
                 again = sorted(i for i, _ in inflight.values())
                 inflight.clear()
@@ -312,7 +331,8 @@ class DaskRunner(_Runner):
     """
 
     def __init__(self, address: str, timeout: float = 60.0, *,
-                 measure: Measure = measure_one, connect_timeout: float = 30.0) -> None:
+                 measure: Measure = measure_one, result: type = MeasureResult,
+                 connect_timeout: float = 30.0) -> None:
         _check_limits(1, timeout)
         try:
             from distributed import Client
@@ -322,6 +342,7 @@ class DaskRunner(_Runner):
         self.address = address
         self.timeout = float(timeout)
         self.measure = measure
+        self.result = result
         try:
             self.client = Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError) as e:
@@ -354,7 +375,7 @@ class DaskRunner(_Runner):
             while pending and len(inflight) < slots:
                 i = pending.popleft()
                 fut = self.client.submit(measure_safely, self.measure, workload, schedules[i],
-                                         pure=False)
+                                         self.result, pure=False)
                 inflight[fut] = (i, time.monotonic() + self.timeout)
             first = min(d for _, d in inflight.values())
             try:
@@ -367,8 +388,8 @@ class DaskRunner(_Runner):
                 try:
                     results[i] = fut.result()
                 except Exception as e:  # noqa: BLE001 -- KilledWorker, a lost task, ...
-                    results[i] = MeasureResult(schedules[i], None, "error",
-                                               f"{type(e).__name__}: {e}")
+                    results[i] = self.result.failed(schedules[i], "error",
+                                                    f"{type(e).__name__}: {e}")
             now = time.monotonic()
             late = [f for f, (_, d) in inflight.items() if d <= now]
             if late:
@@ -385,7 +406,7 @@ class DaskRunner(_Runner):
         hung = [w for w, ks in self.client.processing().items() if keys & set(ks)]
         for f in late:
             i, _ = inflight.pop(f)
-            results[i] = _timed_out(schedules[i], self.timeout)
+            results[i] = _timed_out(schedules[i], self.timeout, self.result)
         self.client.cancel(late, force=True)
         if hung:
             try:
@@ -403,12 +424,13 @@ class DaskRunner(_Runner):
 
 
 def make_runner(workers: int = 1, dask: str | None = None, timeout: float = 60.0, *,
-                measure: Measure = measure_one) -> InlineRunner | LocalRunner | DaskRunner:
+                measure: Measure = measure_one, result: type = MeasureResult
+                ) -> InlineRunner | LocalRunner | DaskRunner:
     """The runner the CLI's ``--workers N`` / ``--dask ADDRESS`` ask for: a Dask cluster
     when ``dask`` is given, else ``workers`` local processes, or with ``workers=0`` this
-    process (no time limit)."""
+    process (no time limit).  measure / result: the job (``measure_safely``)."""
     if dask is not None:
-        return DaskRunner(dask, timeout, measure=measure)
+        return DaskRunner(dask, timeout, measure=measure, result=result)
     if workers == 0:
-        return InlineRunner(measure)
-    return LocalRunner(workers, timeout, measure=measure)
+        return InlineRunner(measure, result=result)
+    return LocalRunner(workers, timeout, measure=measure, result=result)

@@ -161,8 +161,8 @@ def test_contract_imports_only_the_standard_library(module):
 # compiler modules that measure through runtime devices, like any user (DESIGN.md: "The
 # autotuner measures through runtime devices"): the CPU cost model's calibration times ops
 # inside the graph executor, so the model prices what the executor pays; the autotuner runs
-# candidate schedules on the simulator device
-MEASURES = ("compiler.partition.calibrate", "compiler.autotune.measure")
+# candidate schedules on the simulator device; a design-space sweep runs each point's model
+MEASURES = ("compiler.partition.calibrate", "compiler.autotune.measure", "compiler.dse.point")
 
 
 def _compiler_imports(sources: dict[str, tuple[str, str]], *,

@@ -54,7 +54,7 @@ DEVICE_SECONDS = 20  # per device run (subprocess: interpreter start + model sta
 # failed to refuse would otherwise run the whole default-sized demo).
 FAST_ARGS = {("demo",): ["--epochs", "1"],
              ("hw", "synth"): ["--no-progress"], ("hw", "bitstream"): ["--no-progress"],
-             ("tune",): ["--trials", "2", "--workers", "0"]}
+             ("tune",): ["--trials", "2", "--workers", "0"], ("dse",): ["--workers", "0"]}
 
 ASM = ("LOAD mem=inp y_size=1 x_size=4 x_stride=4 deps=push_next\n"
        "GEMM uop_end=1 iter_out=1 iter_in=1 deps=pop_prev\nFINISH\n")

@@ -33,3 +33,16 @@ def misbehave(workload, schedule, *, hang=(), crash=(), raise_on=(), calls: str 
 def call_count(calls: str | os.PathLike) -> list[str]:
     p = Path(calls)
     return p.read_text().splitlines() if p.exists() else []
+
+
+def point_job(job, point, *, crash=(), hang=()):
+    """A design-space point that kills its worker or hangs when its name is listed, else
+    a trivially successful ``PointResult`` (the runner's handling is under test, not the
+    point's evaluation)."""
+    from compiler.dse.point import PointResult
+
+    if point.name in crash:
+        os._exit(3)
+    if point.name in hang:
+        time.sleep(3600)
+    return PointResult(point, "ok", cycles=len(point.name))
