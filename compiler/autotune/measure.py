@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
@@ -166,6 +166,12 @@ def _check_limits(workers: int, timeout: float) -> None:
 STARTUP_TIMEOUT = 120.0  # seconds a new worker (pool process, restarted Dask worker) may take
 
 
+class WorkerStartError(VtaError):
+    """A new pool's worker processes died while starting: nothing can be measured.  The
+    usual cause is a script that creates a runner at the top level, without an ``if
+    __name__ == "__main__":`` guard (each worker imports the script again)."""
+
+
 def _init_worker(barrier) -> None:
     """Pool worker start-up: import the measuring code, then wait until every worker of
     the new pool is up, so a candidate's time limit never pays for a worker's start."""
@@ -213,15 +219,22 @@ class LocalRunner(_Runner):
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            barrier = self._context.Barrier(self.workers + 1)
+            barrier = self._context.Barrier(self.workers)
             pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
                                        initializer=_init_worker, initargs=(barrier,))
-            for _ in range(self.workers):  # each submit with no idle worker spawns one
-                pool.submit(_noop)
-            try:
-                barrier.wait(STARTUP_TIMEOUT)
-            except threading.BrokenBarrierError:
-                pass  # a slow start: the first candidates may pay for it
+            # each submit with no idle worker spawns one; no no-op runs before every
+            # worker is past the barrier, and a worker that dies starting fails them all
+            noops = [pool.submit(_noop) for _ in range(self.workers)]
+            done, _ = wait(noops, timeout=STARTUP_TIMEOUT, return_when=FIRST_EXCEPTION)
+            # (not all done in time: a slow start, which the first candidates may pay for)
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
+            if failed is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise WorkerStartError(
+                    f"the {self.workers} measuring worker process(es) died while starting "
+                    f"({failed}); in a script, create the runner under `if __name__ == "
+                    f"'__main__':` (each worker imports the script), or measure in this "
+                    f"process with workers=0")
             self._pool = pool
         return self._pool
 

@@ -5,7 +5,11 @@ crashing or raising candidate is recorded as failed without stopping the run."""
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +162,27 @@ def test_a_measuring_function_that_does_not_pickle_is_an_error_result():
     with LocalRunner(1, TIMEOUT, measure=lambda w, s: measure_one(w, s)) as runner:
         (res,) = runner.run(WL, SCHEDULES[:1])
     assert res.status == "error" and "pickle" in res.error.lower(), res
+
+
+def test_workers_that_cannot_start_are_one_clear_error_at_once(tmp_path):
+    """A script that creates a local runner without a ``__main__`` guard makes every
+    worker import it again and die starting: the runner says so at once (it waited two
+    2-minute start-up limits and then recorded each candidate as failed before)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from compiler.api import default_schedule\n"
+        "from compiler.autotune.measure import make_runner\n"
+        "from compiler.autotune.workload import Workload\n"
+        "from opset import Dense\n"
+        "from vta_hw.config import TINY\n"
+        "w = Workload.of(Dense(1, 32, 16, name='d'), TINY)\n"
+        "with make_runner(workers=1, timeout=30) as r:\n"
+        "    print(r.run(w, [default_schedule(w.op, TINY, w.options)]))\n")
+    root = Path(__file__).resolve().parents[3]
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)},
+                          timeout=200)
+    assert proc.returncode != 0 and "WorkerStartError" in proc.stderr, proc.stderr[-2000:]
+    assert "if __name__ == '__main__':" in proc.stderr
+    assert time.monotonic() - t0 < 100  # not the start-up limit twice over
