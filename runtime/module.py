@@ -33,12 +33,10 @@ manifest's consistency, and raises one :class:`ModuleError` subclass naming what
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -64,6 +62,7 @@ from runtime.memory import ArenaSlot, MemoryPlan, MemoryPlanError, aligned, chec
 from vta_hw.bundle import Bundle, BundleError, Region
 from vta_hw.config import ConfigError, HwConfig
 from vta_hw.errors import VtaError
+from vta_hw.files import atomic_path
 
 MODULE_FORMAT = "vta-module"
 MODULE_VERSION = 3  # 2: host boundary steps (runtime.host_ops); 3: zero points (epilogue
@@ -422,23 +421,16 @@ def save_module(m: Module, path: str | os.PathLike) -> Path:
     members = {f"arrays/{n}.npy": _npy(a) for n, a in m.constants.items()}
     members.update({f"programs/{k}.bin": prog.bundle.dram for k, prog in enumerate(m.programs)})
     manifest = json.dumps(_manifest(m, members), indent=1).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                z.writestr("manifest.json", manifest)
-                for name, data in members.items():
-                    # weights barely compress (int8: not at all, fp32: ~7%) and deflating
-                    # them costs seconds on a ResNet-50; programs are mostly zero padding
-                    z.writestr(name, data, compress_type=zipfile.ZIP_STORED
-                               if name.startswith("arrays/") else zipfile.ZIP_DEFLATED)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(p) as tmp, open(tmp, "wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", manifest)
+            for name, data in members.items():
+                # weights barely compress (int8: not at all, fp32: ~7%) and deflating
+                # them costs seconds on a ResNet-50; programs are mostly zero padding
+                z.writestr(name, data, compress_type=zipfile.ZIP_STORED
+                           if name.startswith("arrays/") else zipfile.ZIP_DEFLATED)
+        f.flush()
+        os.fsync(f.fileno())
     return p
 
 

@@ -23,8 +23,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,21 +31,9 @@ from compiler.dse.pareto import RESOURCES, chosen, fronts
 from compiler.dse.point import LayerUse, PointResult, SweepJob
 from compiler.dse.space import Point
 from vta_hw.config import HwConfig
+from vta_hw.files import write_atomic
 
 CACHE_FORMAT = 1
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file in its directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fingerprint(job: SweepJob) -> str:
@@ -261,4 +247,4 @@ def results_capacity(results: Sequence[PointResult], resource: str) -> int | Non
 
 
 __all__ = ["PointCache", "run_points", "write_outputs", "synth_points", "fingerprint",
-           "rows", "csv_text", "reason", "write_atomic", "SweepOutputs", "COLUMNS", "plot_data"]
+           "rows", "csv_text", "reason", "SweepOutputs", "COLUMNS", "plot_data"]

@@ -55,6 +55,7 @@ from runtime.links import GPU_LINKS, LINKS, LinkError, LinkProfile, uart_link
 from runtime.links import link_for as device_link
 from vta_hw.config import HwConfig
 from vta_hw.errors import VtaError
+from vta_hw.files import write_atomic
 
 VTA, CPU, GPU = "vta", "cpu", "gpu"
 DEVICES = (VTA, CPU, GPU)
@@ -380,10 +381,7 @@ def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuMo
         except (ValueError, KeyError, TypeError):
             pass  # stale or corrupt: measure again
     model = calibrate_cpu()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(model.to_json(), indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(model.to_json(), indent=1))
     return model
 
 

@@ -20,8 +20,6 @@ cycles do not depend on the data.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from vta.commands._common import (
@@ -31,6 +29,7 @@ from vta.commands._common import (
     positive_int,
     read_input,
 )
+from vta_hw.files import atomic_path
 
 
 def _count(text: str) -> int:
@@ -54,14 +53,8 @@ def _seconds(text: str) -> float:
 
 
 def _plot_atomic(path: Path, draw) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        draw(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        draw(tmp)
     return path
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vta_hw.config import DEFAULT_85F, TINY, HwConfig
+from vta_hw.files import write_atomic
 
 TABLE = Path(__file__).with_name("resource_calibration.json")
 BOARD = "ulx3s-85f"
@@ -80,14 +80,7 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
 
 def write_table(table: dict[str, Any], path: Path = TABLE) -> None:
     """Write ``table`` atomically (temporary file + rename in the same directory)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(table, indent=1) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(table, indent=1) + "\n")
 
 
 def point_from_report(cfg: HwConfig, report: dict[str, Any], max_write: int, dsp: str

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from vta_hw.config import HwConfig
+from vta_hw.files import write_atomic
 
 _FPGA = Path(__file__).parent
 _SOC = _FPGA.parent / "soc"
@@ -87,16 +86,7 @@ def load(k: str) -> dict[str, Any] | None:
 def store(k: str, report: dict[str, Any]) -> Path:
     """Write the report for ``k`` atomically; returns its path."""
     path = entry(k)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
 __all__ = ["yosys_version", "sources_version", "cache_dir", "key", "entry", "load", "store"]

@@ -1,0 +1,27 @@
+"""Files written whole or not at all (vta_hw.files): a failure leaves the old file and no
+temporary beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from vta_hw.files import atomic_path, write_atomic
+
+
+def test_write_atomic_replaces_whole_and_creates_the_directory(tmp_path):
+    p = tmp_path / "sub" / "table.json"
+    write_atomic(p, "one")
+    write_atomic(p, b"two")
+    assert p.read_text() == "two"
+    assert sorted(x.name for x in p.parent.iterdir()) == ["table.json"]
+
+
+def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
+    p = tmp_path / "plot.png"
+    write_atomic(p, "old")
+    with pytest.raises(RuntimeError), atomic_path(p, suffix=".png") as tmp:
+        assert tmp.parent == p.parent and tmp.suffix == ".png" and tmp != p
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert p.read_text() == "old"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["plot.png"]
