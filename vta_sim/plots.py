@@ -26,6 +26,15 @@ def _pyplot():
 
     return plt
 
+def _save(plt, fig, path: str | Path, dpi: int) -> Path:
+    """Lay out, write and close ``fig`` (closed: a sweep draws many and pyplot keeps every
+    open figure)."""
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=dpi)
+    plt.close(fig)
+    return p
+
 
 def timeline(result: SimResult, path: str | Path, title: str | None = None) -> Path:
     """Horizontal bars per module: instructions colored by kind, waits in light grey."""
@@ -57,11 +66,7 @@ def timeline(result: SimResult, path: str | Path, title: str | None = None) -> P
     ax.set_title(title or f"{s.config_name}: {s.cycles} cycles, "
                  f"GEMM utilization {100 * s.utilization:.1f}%")
     ax.legend(loc="upper right", fontsize=7, ncol=6)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path, dpi=110)
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,7 @@ def roofline(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Path,
     ax.set_title(title or f"Roofline ({cfg.name})")
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path, dpi=110)
 
 
 def layer_cycles(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Path,
@@ -136,11 +137,7 @@ def layer_cycles(points: Sequence[RooflinePoint], cfg: HwConfig, path: str | Pat
     ax.set_title(title or f"Cycles against MACs ({cfg.name}); GEMM utilization in brackets")
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path, dpi=110)
 
 
 _RESOURCE_LABELS = {"lut4": "LUT4", "ff": "flip-flops", "dp16kd": "DP16KD block RAM",
@@ -199,11 +196,7 @@ def pareto_scatter(points: Sequence[tuple[str, float, dict[str, int], bool]],
         axes[0][0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path, dpi=100)
 
 
 def layer_utilization(layers: Sequence[tuple[str, float, int]], path: str | Path, *,
@@ -224,8 +217,4 @@ def layer_utilization(layers: Sequence[tuple[str, float, int]], path: str | Path
     ax.set_ylim(0, 110)
     ax.set_title(title or "Per-layer GEMM utilization")
     ax.grid(True, axis="y", lw=0.3)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path, dpi=100)
