@@ -77,14 +77,35 @@ def config_given(args: argparse.Namespace) -> bool:
     return getattr(args, "preset", None) is not None or getattr(args, "config", None) is not None
 
 
-def positive_int(text: str) -> int:
-    """argparse type of counts such as ``--max-cycles``: a whole number >= 1."""
+def _whole_number(text: str, least: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    if v < least:
+        raise argparse.ArgumentTypeError(f"{text} must be at least {least}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts such as ``--max-cycles``: a whole number >= 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts where 0 means none, such as ``--workers`` (0: in this
+    process) or ``--tune-trials``: a whole number >= 0."""
+    return _whole_number(text, 0)
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of time limits such as ``--timeout``: a number of seconds > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
     return v
 
 

@@ -25,31 +25,13 @@ from pathlib import Path
 from vta.commands._common import (
     UsageError,
     add_output_arg,
+    non_negative_int,
     path_arg,
     positive_int,
+    positive_seconds,
     read_input,
 )
 from vta_hw.files import atomic_path
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 0")
-    return v
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return v
 
 
 def _plot_atomic(path: Path, draw) -> Path:
@@ -190,13 +172,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output_arg(p, "the output directory (tables, plots; also the cache of finished "
                       "points)", kind="out:dir", required=True)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=_count, default=2, metavar="N",
+    g.add_argument("--workers", type=non_negative_int, default=2, metavar="N",
                    help="local worker processes (default 2; 0: in this process, no time "
                         "limit)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="run the points on a Dask cluster (scheduler address); the workers "
                         "must read MODEL and --calib at the same paths")
-    p.add_argument("--tune-trials", type=_count, default=0, metavar="N",
+    p.add_argument("--tune-trials", type=non_negative_int, default=0, metavar="N",
                    help="tune each accelerator workload with N measurements per point "
                         "(default 0: the heuristic schedules)")
     p.add_argument("--synth-front", action="store_true",
@@ -211,7 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "on the data)")
     p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
                    help="fix an input's shape, e.g. data=1x3x224x224 (repeatable)")
-    p.add_argument("--timeout", type=_seconds, default=1800.0, metavar="S",
+    p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="S",
                    help="time limit per point in seconds (default 1800)")
     p.add_argument("--seed", type=positive_int, default=1, help=argparse.SUPPRESS)
     p.set_defaults(func=_dse)
