@@ -70,6 +70,17 @@ CALIBRATION: tuple[HwConfig, ...] = (
     _v("c_1x8x8_deep", log_block_in=3, log_block_out=3, log_inp_buff_depth=10,
        log_wgt_buff_depth=8, log_acc_buff_depth=10, log_out_buff_depth=9, log_uop_buff_depth=11,
        gemm_pipeline_depth=5, dram_latency=8, log_dram_bytes_per_cycle=3),
+    # the DRAM bus width on its own (4 to 32 bytes): the SoC's read and write lane shifters
+    # and the DMAs' beat assembly scale with it, and above all the other points fixed it with
+    # the GEMM shape
+    _v("c_bus8_lat6", log_dram_bytes_per_cycle=3, dram_latency=6),
+    _v("c_1x2x2_bus16", log_block_in=1, log_block_out=1, log_dram_bytes_per_cycle=4),
+    _v("c_bus32", log_dram_bytes_per_cycle=5),
+    _v("c_bus2_lat12", log_dram_bytes_per_cycle=1, dram_latency=12),
+    _v("c_1x8x8_bus16", log_block_in=3, log_block_out=3, log_dram_bytes_per_cycle=4,
+       dram_latency=16),
+    # batch > 1 on a small core (only three points had it)
+    _v("c_4x2x2", log_batch=2, log_block_in=1, log_block_out=1, dram_latency=6),
 )
 
 

@@ -31,6 +31,7 @@ from vta_hw.config import HwConfig
 from vta_hw.fpga.resources import SOC_READERS, buffers  # SOC_READERS: a request FIFO each
 
 TABLE = Path(__file__).with_name("resource_calibration.json")
+DRAM_PORTS = ("fetch", "load", "compute", "store")  # the core's ports on the SoC DRAM
 LUTRAM_WORDS = 16  # TRELLIS_DPR16X4: 16 words x 4 bits, four LUT4 slots
 LUTRAM_BITS = 4
 FIFO_WIDTH = 32 + 16 + 3  # a read request: address, length, size bits (approx.)
@@ -46,6 +47,7 @@ class Structure:
     inp_bits: int  # inp element bits (batch x block_in x 8)
     wgt_bits: int  # wgt element bits (block_out x block_in x 8)
     bus_bits: int  # DRAM data bus
+    port_elem_bits: tuple[int, ...]  # widest element per DRAM port (DRAM_PORTS order)
     latency: int  # DRAM latency L (request FIFO depth, delay lines)
     cmd_depth: int  # command queue depth (three queues of 128-bit entries)
     addr_bits: int  # sum of the five buffers' index widths
@@ -57,6 +59,27 @@ class Structure:
     def tree_bits(self) -> int:
         """Adder bits of the GEMM's dot products: lanes x (block_in - 1) adders."""
         return self.lanes * (self.block_in - 1) * (16 + ceil(log2(self.block_in)))
+
+    @property
+    def shift_bits(self) -> int:
+        """2:1 mux bits of the SoC DRAM's byte-lane shifters (``memory.SocMemory``): each of
+        the four ports shifts its beats by their byte offset in the bus word (a read beat
+        down, a write beat up), ``log2(bus bytes)`` stages over the whole bus.
+
+        The one term that grows faster than the bus: ``SocMemory`` synthesised alone takes
+        1.8k, 2.4k, 3.9k, 7.8k LUT4 at 4, 8, 16, 32 bytes, ~1.2 LUT4 per mux bit of this
+        count, and the whole-SoC fit finds ~1.05.  (Counting only the bits each port's DMA
+        uses -- narrow elements leave the high lanes unread -- fits the SoC worse: the log
+        shifter's early stages need every input bit.)"""
+        return round(len(DRAM_PORTS) * self.bus_bits * log2(self.bus_bits // 8))
+
+    @property
+    def assembly_bits(self) -> int:
+        """Mux bits of the DMAs' beat assembly (``dma``, ``fetch``): an element of ``b`` beats
+        is gathered into (or split from) a register beat by beat, ``e * (1 - 1/b)`` bits that
+        choose among beats -- none when an element fits one beat, so a *wider* bus removes
+        them."""
+        return round(sum(e - e / max(1, e // self.bus_bits) for e in self.port_elem_bits))
 
     @property
     def lutram_cells(self) -> int:
@@ -91,12 +114,23 @@ def _pipe_ff(cfg: HwConfig) -> int:
     return sum(b for k, b in bits.items() if getattr(st, k))
 
 
+def _port_elem_bits(cfg: HwConfig) -> tuple[int, ...]:
+    """Bits of the widest element each DRAM port moves: fetch's instructions, load's inp and
+    wgt, compute's uop and acc, store's out (the ``ReadDma``/``WriteDma`` kinds)."""
+    def widest(*kinds: isa.MemType) -> int:
+        return 8 * max(isa.elem_bytes(cfg, k) for k in kinds)
+
+    t = isa.MemType
+    return (isa.INSN_BITS, widest(t.INP, t.WGT), widest(t.UOP, t.ACC, t.ACC8), widest(t.OUT))
+
+
 def structure(cfg: HwConfig, soft_products: int) -> Structure:
     small = [b for b in buffers(cfg) if b.blocks == 0]  # in LUT RAM
     return Structure(
         soft=soft_products, lanes=cfg.batch * cfg.block_out,
         block_in=cfg.block_in, inp_bits=cfg.inp_elem_bits, wgt_bits=cfg.wgt_elem_bits,
-        bus_bits=8 * cfg.dram_bytes_per_cycle, latency=timing.dram_timing(cfg).read_latency,
+        bus_bits=8 * cfg.dram_bytes_per_cycle, port_elem_bits=_port_elem_bits(cfg),
+        latency=timing.dram_timing(cfg).read_latency,
         cmd_depth=cfg.cmd_queue_depth,
         addr_bits=(cfg.log_uop_buff_depth + cfg.log_inp_buff_depth + cfg.log_wgt_buff_depth
                    + cfg.log_acc_buff_depth + cfg.log_out_buff_depth),
@@ -113,7 +147,9 @@ LUT_TERMS: dict[str, Term] = {
     "booth_products": lambda s: s.soft,
     "acc_lanes": lambda s: s.lanes,  # ALU, requantizer, saturation, accumulate, acc muxes
     "element_bits": lambda s: s.inp_bits + s.wgt_bits,  # load assembly, padding, operands
-    "bus_bits": lambda s: s.bus_bits * (1 + log2(s.bus_bits // 8)),  # beat lane shifters
+    "shift_bits": lambda s: s.shift_bits,  # DRAM byte-lane shifters, one per port
+    "assembly_bits": lambda s: s.assembly_bits,  # DMA beat assembly, fewer on a wider bus
+    "bus_bits": lambda s: s.bus_bits,  # byte enables, write-path and host muxes per bus bit
     "lutram_cells": lambda s: s.lutram_cells,  # four LUT4 slots each (known, not fitted)
     "address_bits": lambda s: s.addr_bits,
 }
