@@ -314,17 +314,18 @@ def _thousands(n: int) -> str:
 
 def markdown_table(cal: Calibration, cv: CrossValidation) -> str:
     """Per point: the config's shape, Yosys' LUT4/FF and the held-out errors (for the docs)."""
-    rows = ["| point | GEMM | LUT4 (Yosys) | held-out error | FF (Yosys) | held-out error |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| point | GEMM | bus B | LUT4 (Yosys) | held-out error | FF (Yosys) "
+            "| held-out error |", "|---|---|---|---|---|---|---|"]
     lut, ff = cv.errors("lut4"), cv.errors("ff")
     for i, p in enumerate(cal.points):
         c = p.cfg
         rows.append(f"| `{p.name}` | {c.batch}x{c.block_in}x{c.block_out} | "
+                    f"{c.dram_bytes_per_cycle} | "
                     f"{_thousands(p.counts['lut4'])} | {lut[i]:+.1%} | "
                     f"{_thousands(p.counts['ff'])} | {ff[i]:+.1%} |")
-    rows.append(f"| **max \\|error\\|** | | | **{cv.max_abs_error('lut4'):.1%}** | | "
+    rows.append(f"| **max \\|error\\|** | | | | **{cv.max_abs_error('lut4'):.1%}** | | "
                 f"**{cv.max_abs_error('ff'):.1%}** |")
-    rows.append(f"| mean \\|error\\| | | | {cv.mean_abs_error('lut4'):.1%} | | "
+    rows.append(f"| mean \\|error\\| | | | | {cv.mean_abs_error('lut4'):.1%} | | "
                 f"{cv.mean_abs_error('ff'):.1%} |")
     return "\n".join(rows)
 
