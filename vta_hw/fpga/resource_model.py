@@ -118,9 +118,10 @@ def _pipe_ff(cfg: HwConfig) -> int:
 
 def _alu_unregistered(cfg: HwConfig) -> int:
     """Lanes x the ALU's optional register stages (in, mid, out) ``compute.plan`` leaves out
-    for a short ALU pipeline.  Measured: fewer registers cost LUT4s -- ~100 per lane per
-    missing stage (``c_pipe_min``, ``c_4x4x4``) -- the logic between them maps to more LUTs
-    when ABC sees longer combinational paths."""
+    for a short ALU pipeline.  Measured, not derived: fewer registers cost LUT4s, ~100 per
+    lane per missing stage (``c_pipe_min`` and ``c_4x4x4`` were the two largest
+    under-estimates without this term, and the held-out ``v_pipe6_cmdq16`` went from -5.6%
+    to -2.8%) -- presumably ABC maps the longer combinational paths less compactly."""
     from vta_hw.rtl.compute import plan
 
     st = plan(cfg)
