@@ -19,9 +19,12 @@ when DP16KD / MULT18X18D match Yosys on all six.
     python benchmarks/dse.py              # ResNet-18, 50 points; six configs against Yosys
     python benchmarks/dse.py --points 4   # the first 4 points only (time per point)
     python benchmarks/dse.py --quick      # a small CNN, 8 points; one config against Yosys
+    python benchmarks/dse.py --estimate-only   # part 2 only: the six configs against Yosys
 
 Summary line: ``dse: points=<n> wall_s=<x> est_lut_err=<x> est_ff_err=<x>
-est_bram_exact=<0|1> est_dsp_exact=<0|1> pareto_points=<n>``.
+est_bram_exact=<0|1> est_dsp_exact=<0|1> pareto_points=<n>``; with ``--estimate-only``
+``dse-estimate: configs=<n> est_lut_err=<x> est_ff_err=<x> est_bram_exact=<0|1>
+est_dsp_exact=<0|1>``.
 """
 
 from __future__ import annotations
@@ -103,6 +106,17 @@ def estimate_errors(cfgs, work: Path) -> dict[str, float]:
     return {"lut": lut, "ff": ff, "bram": int(bram), "dsp": int(dsp)}
 
 
+def estimate_only(quick: bool) -> int:
+    """Part 2 alone: the estimate against Yosys (cached by config hash) on the validation
+    configs, without the sweep."""
+    cfgs = validation_configs({"v_1x4x2"} if quick else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        err = estimate_errors(cfgs, Path(tmp))
+    print(f"dse-estimate: configs={len(cfgs)} est_lut_err={err['lut']:.4f} "
+          f"est_ff_err={err['ff']:.4f} est_bram_exact={err['bram']} est_dsp_exact={err['dsp']}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small CNN, 8 points, 1 config")
@@ -110,7 +124,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", help="output directory (default: a fresh temporary one, so "
                                   "nothing comes from the cache)")
+    ap.add_argument("--estimate-only", action="store_true",
+                    help="only part 2: the resource estimate against Yosys, no sweep")
     args = ap.parse_args()
+    if args.estimate_only:
+        return estimate_only(args.quick)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         if args.quick:

@@ -97,3 +97,12 @@ def test_dse_quick():
     assert m, line
     assert int(m[1]) == 8 and int(m[6]) >= 1
     assert float(m[2]) < 0.10 and float(m[3]) < 0.10 and m[4] == "1" and m[5] == "1"
+
+
+def test_dse_estimate_only():
+    # part 2 alone: the estimate against Yosys on the same held-out config, no sweep
+    line = run("dse.py", "--estimate-only", "--quick")
+    m = re.fullmatch(r"dse-estimate: configs=1 est_lut_err=([\d.]+) est_ff_err=([\d.]+) "
+                     r"est_bram_exact=([01]) est_dsp_exact=([01])", line)
+    assert m, line
+    assert float(m[1]) < 0.10 and float(m[2]) < 0.10 and m[3] == "1" and m[4] == "1"

@@ -15,11 +15,13 @@ import pytest
 
 from vta_hw.config import DEFAULT, DEFAULT_85F, PRESETS, TINY, WIDE
 from vta_hw.fpga.resource_model import (
+    DRAM_PORTS,
     FF_TERMS,
     LUT_TERMS,
     cross_validate,
     load_calibration,
     model,
+    structure,
 )
 from vta_hw.fpga.resources import (
     DEVICES,
@@ -75,6 +77,52 @@ def _structures():
     from vta_hw.fpga.resource_model import _structures
 
     return _structures(CAL)
+
+
+# ---------------------------------------------------------------------------- the DRAM bus
+def _bus(log_bytes: int):
+    return TINY.replace(log_dram_bytes_per_cycle=log_bytes, name=f"bus{1 << log_bytes}")
+
+
+def test_the_model_counts_the_socs_dram_ports():
+    from vta_hw.soc.memory import READERS, WRITERS
+
+    assert DRAM_PORTS == READERS + WRITERS  # one byte-lane shifter each
+
+
+def test_the_bus_term_has_the_shape_of_the_lane_shifters():
+    # four ports x bus bits x log2(bus bytes), 1 to 32 bytes: faster than the bus
+    assert [structure(_bus(b), 0).shift_bits for b in range(6)] == [0, 64, 256, 768, 2048,
+                                                                    5120]
+    # per mux bit: ~1.2 LUT4 when SocMemory is synthesised alone
+    assert 0.6 <= model().terms("lut4")["shift_bits"] <= 1.8
+
+
+def test_short_alu_pipelines_and_deep_queues_are_counted():
+    # compute.plan leaves out ALU registers (in, mid, out) for a short ALU pipeline: per lane
+    lanes = TINY.batch * TINY.block_out
+    assert [structure(TINY.replace(alu_pipeline_depth=d), 0).alu_unregistered
+            for d in (2, 3, 4, 5)] == [3 * lanes, 2 * lanes, lanes, 0]
+    # a 64-entry command queue reads its four 16-word cells through 4:1 muxes
+    q = structure(TINY.replace(log_cmd_queue_depth=6), 0)
+    assert q.lutram_mux_bits - structure(TINY, 0).lutram_mux_bits == 3 * 128 * 3
+    assert model().terms("lut4")["alu_unregistered"] > 0
+
+
+def test_lut4_grows_faster_than_the_bus_and_matches_held_out_yosys_points():
+    lut = [estimate_resources(_bus(b)).used["lut4"] for b in (2, 3, 4, 5, 6)]  # 4-64 bytes
+    steps = [b - a for a, b in zip(lut, lut[1:], strict=False)]
+    # each doubling adds more than twice the last one: the shifters' log2 stages
+    assert all(d > 0 for d in steps) and all(b > 2 * a for a, b in zip(steps, steps[1:],
+                                                                       strict=False)), lut
+    cv = cross_validate(CAL)
+    errs = dict(zip(cv.names, cv.errors("lut4"), strict=True))
+    bus = [p.name for p in CAL.points if p.cfg.log_dram_bytes_per_cycle != 2
+           and (p.cfg.batch, p.cfg.block_in, p.cfg.block_out) in ((1, 4, 4), (1, 2, 2))]
+    assert len(bus) >= 4 and {1, 3, 4, 5} <= {
+        CAL.points[cv.names.index(n)].cfg.log_dram_bytes_per_cycle for n in bus}
+    for name in bus:  # each predicted by a fit without it
+        assert abs(errs[name]) <= GOAL, f"{name}: {errs[name]:+.1%}"
 
 
 def test_estimate_is_fast_and_pure():

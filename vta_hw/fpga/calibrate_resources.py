@@ -9,8 +9,9 @@ and FF coefficients to that table, so a recalibration after an RTL change is thi
 
 Points already in the table for the same config, RTL and Yosys are kept (``--redo`` reruns
 them); the table is rewritten atomically after every point, so an interrupted run loses only
-the point in progress.  Each synthesis takes ~1-5 min on this machine: run it under
-``nice -n 19``, one process at a time.
+the point in progress.  To add a point, append its config to :data:`CALIBRATION` and run
+``--only NAME``: minutes for that point, not the whole table's 1.5 hours.  Each synthesis
+takes ~1-5 min on this machine: run it under ``nice -n 19``, one process at a time.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ CALIBRATION: tuple[HwConfig, ...] = (
     _v("c_1x8x8_deep", log_block_in=3, log_block_out=3, log_inp_buff_depth=10,
        log_wgt_buff_depth=8, log_acc_buff_depth=10, log_out_buff_depth=9, log_uop_buff_depth=11,
        gemm_pipeline_depth=5, dram_latency=8, log_dram_bytes_per_cycle=3),
+    # the DRAM bus width (2 to 32 bytes) apart from the GEMM shape, which the points above
+    # changed with it: the SoC DRAM's byte-lane shifters grow as bus x log2(bus)
+    _v("c_bus8_lat6", log_dram_bytes_per_cycle=3, dram_latency=6),
+    _v("c_1x2x2_bus16", log_block_in=1, log_block_out=1, log_dram_bytes_per_cycle=4),
+    _v("c_bus32", log_dram_bytes_per_cycle=5),
+    _v("c_bus2_lat12", log_dram_bytes_per_cycle=1, dram_latency=12),
+    _v("c_1x8x8_bus16", log_block_in=3, log_block_out=3, log_dram_bytes_per_cycle=4,
+       dram_latency=16),
+    # batch > 1 on a small core (only three points had it)
+    _v("c_4x2x2", log_batch=2, log_block_in=1, log_block_out=1, dram_latency=6),
 )
 
 

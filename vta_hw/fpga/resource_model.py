@@ -4,8 +4,9 @@ Block RAM and DSPs follow from the configuration exactly (``resources.memories``
 ``resources.dsp_plan``); LUTs and flip-flops depend on logic optimisation, so they are a
 linear model over *structural* terms -- quantities that each scale like one part of the RTL
 (the adder trees with ``lanes x (block_in - 1)`` adders, the ALU and requantizer per acc lane,
-Booth multipliers in LUTs, the DMA element registers, the command queues' LUT RAM, the DRAM
-ports' request FIFOs and delay lines, the pipeline registers ``compute.plan`` places) -- whose
+Booth multipliers in LUTs, the DMA element registers, the DRAM's byte-lane shifters, the
+command queues' LUT RAM and its read muxes, the DRAM ports' request FIFOs and delay lines,
+the pipeline registers ``compute.plan`` places or leaves out) -- whose
 coefficients are fitted, by non-negative least squares on the relative error, to the Yosys
 measurements in ``resource_calibration.json`` (``python -m vta_hw.fpga.calibrate_resources``
 regenerates them).
@@ -31,6 +32,7 @@ from vta_hw.config import HwConfig
 from vta_hw.fpga.resources import SOC_READERS, buffers  # SOC_READERS: a request FIFO each
 
 TABLE = Path(__file__).with_name("resource_calibration.json")
+DRAM_PORTS = ("fetch", "load", "compute", "store")  # the core's ports on the SoC DRAM
 LUTRAM_WORDS = 16  # TRELLIS_DPR16X4: 16 words x 4 bits, four LUT4 slots
 LUTRAM_BITS = 4
 FIFO_WIDTH = 32 + 16 + 3  # a read request: address, length, size bits (approx.)
@@ -47,11 +49,13 @@ class Structure:
     wgt_bits: int  # wgt element bits (block_out x block_in x 8)
     bus_bits: int  # DRAM data bus
     latency: int  # DRAM latency L (request FIFO depth, delay lines)
-    cmd_depth: int  # command queue depth (three queues of 128-bit entries)
     addr_bits: int  # sum of the five buffers' index widths
     pipe_ff: int  # bits of the optional pipeline registers compute.plan places, and of the
     #               read registers of buffers in LUT RAM (block RAM absorbs them)
-    lutram_buffer_cells: int  # TRELLIS_DPR16X4 cells of buffers of <= 32 entries
+    queues: tuple[tuple[int, int], ...]  # (depth, width) of the LUT RAMs read
+    #               asynchronously: the three command queues, the DRAM request FIFOs
+    small_buffers: tuple[tuple[int, int], ...]  # (depth, width): buffers in LUT RAM
+    alu_unregistered: int  # lanes x ALU register stages compute.plan leaves out
 
     @property
     def tree_bits(self) -> int:
@@ -59,11 +63,32 @@ class Structure:
         return self.lanes * (self.block_in - 1) * (16 + ceil(log2(self.block_in)))
 
     @property
+    def shift_bits(self) -> int:
+        """2:1 mux bits of the SoC DRAM's byte-lane shifters (``memory.SocMemory``): each of
+        the four ports shifts its beats by their byte offset in the bus word (a read beat
+        down, a write beat up), ``log2(bus bytes)`` stages over the whole bus.
+
+        The one term that grows faster than the bus: ``SocMemory`` synthesised alone takes
+        1.8k, 2.4k, 3.9k, 7.8k LUT4 at 4, 8, 16, 32 bytes, ~1.2 LUT4 per mux bit of this
+        count, and the whole-SoC fit finds ~1.0.  Counting only the bits each port's DMA
+        uses (narrow elements leave the high lanes unread) fits the SoC worse: a log
+        shifter's early stages need every input bit.  The DMAs' beat assembly, which a
+        wider bus removes (the core alone: 590 LUT4 fewer on tiny at 16 bytes than at 4),
+        gets no weight in the whole-SoC fit and is not a term."""
+        return round(len(DRAM_PORTS) * self.bus_bits * log2(self.bus_bits // 8))
+
+    @property
     def lutram_cells(self) -> int:
-        """TRELLIS_DPR16X4 cells: the command queues, the DRAM request FIFOs, small buffers."""
-        queues = 3 * _cells(self.cmd_depth, isa.INSN_BITS)
-        fifos = SOC_READERS * _cells(self.latency, FIFO_WIDTH)
-        return queues + fifos + self.lutram_buffer_cells
+        """TRELLIS_DPR16X4 cells (16 words x 4 bits) of the LUT-RAM memories."""
+        return sum(_cells(d, w) for d, w in self.queues + self.small_buffers)
+
+    @property
+    def lutram_mux_bits(self) -> int:
+        """2:1 mux bits that select among a queue's 16-word LUT-RAM cells on its
+        asynchronous read: ``width x (cells deep - 1)`` (a 64-entry command queue reads
+        through a 4:1 mux).  The small buffers' reads are registered; counting their cells'
+        muxes too fits the measurements worse (held-out error 8.7% against 6.5%)."""
+        return sum(w * (ceil(d / LUTRAM_WORDS) - 1) for d, w in self.queues)
 
 
 def _cells(depth: int, width: int) -> int:
@@ -91,17 +116,33 @@ def _pipe_ff(cfg: HwConfig) -> int:
     return sum(b for k, b in bits.items() if getattr(st, k))
 
 
+def _alu_unregistered(cfg: HwConfig) -> int:
+    """Lanes x the ALU's optional register stages (in, mid, out) ``compute.plan`` leaves out
+    for a short ALU pipeline.  Measured, not derived: fewer registers cost LUT4s, ~100 per
+    lane per missing stage (``c_pipe_min`` and ``c_4x4x4`` were the two largest
+    under-estimates without this term, and the held-out ``v_pipe6_cmdq16`` went from -5.6%
+    to -2.8%) -- presumably ABC maps the longer combinational paths less compactly."""
+    from vta_hw.rtl.compute import plan
+
+    st = plan(cfg)
+    return cfg.batch * cfg.block_out * sum(not getattr(st, k)
+                                           for k in ("alu_in", "alu_mid", "alu_out"))
+
+
 def structure(cfg: HwConfig, soft_products: int) -> Structure:
     small = [b for b in buffers(cfg) if b.blocks == 0]  # in LUT RAM
+    dram = timing.dram_timing(cfg)
+    queues = (((cfg.cmd_queue_depth, isa.INSN_BITS),) * 3
+              + ((dram.read_queue, FIFO_WIDTH),) * SOC_READERS)
     return Structure(
         soft=soft_products, lanes=cfg.batch * cfg.block_out,
         block_in=cfg.block_in, inp_bits=cfg.inp_elem_bits, wgt_bits=cfg.wgt_elem_bits,
-        bus_bits=8 * cfg.dram_bytes_per_cycle, latency=timing.dram_timing(cfg).read_latency,
-        cmd_depth=cfg.cmd_queue_depth,
+        bus_bits=8 * cfg.dram_bytes_per_cycle, latency=dram.read_latency,
         addr_bits=(cfg.log_uop_buff_depth + cfg.log_inp_buff_depth + cfg.log_wgt_buff_depth
                    + cfg.log_acc_buff_depth + cfg.log_out_buff_depth),
         pipe_ff=_pipe_ff(cfg) + sum(b.width for b in small),
-        lutram_buffer_cells=sum(_cells(b.depth, b.width) for b in small))
+        queues=queues, small_buffers=tuple((b.depth, b.width) for b in small),
+        alu_unregistered=_alu_unregistered(cfg))
 
 
 Term = Callable[[Structure], float]
@@ -113,9 +154,12 @@ LUT_TERMS: dict[str, Term] = {
     "booth_products": lambda s: s.soft,
     "acc_lanes": lambda s: s.lanes,  # ALU, requantizer, saturation, accumulate, acc muxes
     "element_bits": lambda s: s.inp_bits + s.wgt_bits,  # load assembly, padding, operands
-    "bus_bits": lambda s: s.bus_bits * (1 + log2(s.bus_bits // 8)),  # beat lane shifters
+    "shift_bits": lambda s: s.shift_bits,  # DRAM byte-lane shifters, one per port
+    "bus_bits": lambda s: s.bus_bits,  # byte enables, write-path and host muxes per bus bit
     "lutram_cells": lambda s: s.lutram_cells,  # four LUT4 slots each (known, not fitted)
+    "lutram_read_mux_bits": lambda s: s.lutram_mux_bits,  # deeper than one 16-word cell
     "address_bits": lambda s: s.addr_bits,
+    "alu_unregistered": lambda s: s.alu_unregistered,  # short ALU pipelines
 }
 FF_TERMS: dict[str, Term] = {
     "fixed": lambda s: 1.0,
@@ -271,17 +315,18 @@ def _thousands(n: int) -> str:
 
 def markdown_table(cal: Calibration, cv: CrossValidation) -> str:
     """Per point: the config's shape, Yosys' LUT4/FF and the held-out errors (for the docs)."""
-    rows = ["| point | GEMM | LUT4 (Yosys) | held-out error | FF (Yosys) | held-out error |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| point | GEMM | bus B | LUT4 (Yosys) | held-out error | FF (Yosys) "
+            "| held-out error |", "|---|---|---|---|---|---|---|"]
     lut, ff = cv.errors("lut4"), cv.errors("ff")
     for i, p in enumerate(cal.points):
         c = p.cfg
         rows.append(f"| `{p.name}` | {c.batch}x{c.block_in}x{c.block_out} | "
+                    f"{c.dram_bytes_per_cycle} | "
                     f"{_thousands(p.counts['lut4'])} | {lut[i]:+.1%} | "
                     f"{_thousands(p.counts['ff'])} | {ff[i]:+.1%} |")
-    rows.append(f"| **max \\|error\\|** | | | **{cv.max_abs_error('lut4'):.1%}** | | "
+    rows.append(f"| **max \\|error\\|** | | | | **{cv.max_abs_error('lut4'):.1%}** | | "
                 f"**{cv.max_abs_error('ff'):.1%}** |")
-    rows.append(f"| mean \\|error\\| | | | {cv.mean_abs_error('lut4'):.1%} | | "
+    rows.append(f"| mean \\|error\\| | | | | {cv.mean_abs_error('lut4'):.1%} | | "
                 f"{cv.mean_abs_error('ff'):.1%} |")
     return "\n".join(rows)
 
