@@ -146,10 +146,11 @@ def run_qnode(node: QNode, env: Mapping[str, np.ndarray]) -> tuple[np.ndarray, .
 
 
 def accel_operand(node: QNode, role: str, value: np.ndarray) -> np.ndarray:
-    """An int8 activation in the logical shape the op's ``role`` operand declares (a Dense
-    input stays 2-D, an Elementwise operand of rank < 4 is viewed as ``(N, C, 1, 1)``)."""
+    """A run-time operand in the logical shape and dtype the op's ``role`` operand
+    declares (a Dense input stays 2-D, an Elementwise operand of rank < 4 is viewed as
+    ``(N, C, 1, 1)``; int8 activations, int32 requantization rows computed per run)."""
     spec = next(s for s in node.op.inputs() if s.name == role)
-    return np.asarray(value, np.int8).reshape(spec.shape)
+    return np.asarray(value).astype(spec.dtype, copy=False).reshape(spec.shape)
 
 
 def evaluate_quantized(qgraph: QuantizedGraph, inputs: Mapping[str, np.ndarray], *,
