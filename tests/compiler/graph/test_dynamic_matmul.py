@@ -72,7 +72,8 @@ def test_scales_are_per_run_where_calibrated_scales_fail(targets, tmp_path):
     refs = [np.matmul(r["a"].astype(np.float64), r["b"]) for r in runs]
 
     static = run_quantization(graph, samples)
-    errs = [_rel(evaluate_quantized(static, r)["y"], ref) for r, ref in zip(runs, refs)]
+    errs = [_rel(evaluate_quantized(static, r)["y"], ref)
+            for r, ref in zip(runs, refs, strict=True)]
     assert errs[0] < 0.02 and errs[1] > 0.5
 
     q = run_quantization(graph, samples, dynamic_matmul=True)
@@ -178,3 +179,61 @@ def test_requant_table_is_the_per_channel_requantization(ratio):
     assert (mult[0], shift[0]) == (m, sh)
     got = Requant(multiplier=int(m), shift=int(sh), pre_shift=pre).scale
     assert abs(got / ratio - 1) < 2.0 ** -13
+
+
+def _runtime_rows_dense(bias: bool):
+    """A Dense on the accelerator whose per-channel requantization rows are model inputs
+    (what a RequantTable step gives it), its weight and (optional) bias constants."""
+    from compiler.module_builder import Node
+    from opset import Dense, Epilogue
+
+    rng = np.random.default_rng(3)
+    op = Dense(n=8, i=32, o=24, name="d", epilogue=Epilogue(
+        bias=bias, requant=Requant(per_channel=True, pre_shift=any_scale_pre_shift(
+            128 * 127 * 32 + (1 << 12)))))
+    consts = {"d.w": rng.integers(-127, 128, (24, 32)).astype(np.int8)}
+    wiring = {"x": "x", "w": "d.w", "multiplier": "m", "shift": "s"}
+    if bias:
+        consts["d.bias"] = rng.integers(-(1 << 12), 1 << 12, 24).astype(np.int32)
+        wiring["bias"] = "d.bias"
+    return op, consts, [Node(op, "accelerator", wiring, "y")]
+
+
+def test_runtime_requant_rows_are_fed_per_run(tmp_path):
+    """The feed path alone: a Dense whose ``multiplier``/``shift`` rows are run-time
+    tensors runs bit-exact against the opset reference for two different tables through
+    one module (saved and loaded), the rows crossing as one ``const`` feed; rows mixing
+    a constant bias with run-time multipliers are one clear error; a feed naming an
+    unknown row tensor is refused on load."""
+    from dataclasses import replace
+
+    from compiler.errors import OpError
+    from compiler.module_builder import build_module
+    from opset import reference as opref
+    from runtime.module import Module, ModuleError
+
+    op, consts, nodes = _runtime_rows_dense(bias=False)
+    module = build_module(nodes, preset("tiny"), constants=consts, outputs=["y"])
+    module = load_module(save_module(module, tmp_path / "rows.vtam"))
+    (feed,) = [f for p in module.programs for f in p.feeds if f.layout["kind"] == "const"]
+    assert feed.layout["tensors"] == ["m", "s"] and feed.layout["rows"] == ["multiplier",
+                                                                            "shift"]
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (8, 32)).astype(np.int8)
+    for ratio in (3e-4, 0.02):
+        m, s = channel_requant(ratio, op.epilogue.requant.pre_shift)
+        rows = {"multiplier": np.full(24, m, np.int32), "shift": np.full(24, s, np.int32)}
+        got, _ = _run(module, {"x": x, "m": rows["multiplier"], "s": rows["shift"]})
+        want = opref.run(op, {"x": x, "w": consts["d.w"], **rows})
+        assert np.array_equal(got["y"], want) and np.abs(want).max() > 8
+
+    op, consts, nodes = _runtime_rows_dense(bias=True)
+    with pytest.raises(OpError, match="mix constants and run-time tensors"):
+        build_module(nodes, preset("tiny"), constants=consts, outputs=["y"])
+
+    p = module.programs[0]
+    bad = replace(feed, layout={**feed.layout, "tensors": ["m", "nowhere"]})
+    feeds = tuple(bad if f is feed else f for f in p.feeds)
+    with pytest.raises(ModuleError, match="stacks unknown tensor"):
+        Module(**{**{f: getattr(module, f) for f in module.__dataclass_fields__},
+                  "programs": (replace(p, feeds=feeds), *module.programs[1:])})
