@@ -14,7 +14,9 @@ that swallows the nodes the opset's fused epilogue can express after it:
   by an Elementwise node.
 - MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
   host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
-  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).  A
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0; with
+  ``dynamic_matmul`` an operand the host quantizes gets its scale per run and the Dense a
+  requantization table computed per run).  A
   first operand computed in float on the host (softmax probabilities: int8 gives them ~20
   dB at sequence 128) goes in as two int8 digits against the second operand and its 16x
   coarser copy (an Elementwise shift), side by side in one Dense (2k terms).

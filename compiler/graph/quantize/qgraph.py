@@ -39,8 +39,10 @@ class QNode:
     """One step of a :class:`QuantizedGraph`.
 
     inputs: value names read (for ``accel``, in the order of ``roles``, the op's activation
-    operands such as ``x``, ``a``, ``b``, ``residual``); consts: the op's constant operands
-    by role (``w``, ``bias``, ``multiplier``, ``shift``); shape: the output's logical shape
+    operands such as ``x``, ``a``, ``b``, ``residual``, and operands computed at run time:
+    an activation-activation matmul's ``w``, and its ``multiplier``/``shift`` rows when its
+    scales are per run); consts: the op's constant operands by role (``w``, ``bias``,
+    ``multiplier``, ``shift``); shape: the output's logical shape
     (the float model's); scale, zero_point: the int8 encoding of the output (``accel``,
     ``quantize``) or of the input (``dequantize``), ``real = scale * (q - zero_point)``;
     fused: the float nodes this one stands for.
