@@ -795,9 +795,10 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         out, factor = nxt.outputs[0], c
     s_y = st.scale_of(out)
     digits = a not in st.int8  # A computed in float on the host (softmax): two digits
-    # per run: operands the host quantizes from float (no int8 op defines them)
-    dyn_a = st.dynamic_matmul and st.int8.get(a) != a
-    dyn_b = st.dynamic_matmul and st.int8.get(b) != b
+    # per run: operands the host computes in float (a float node's output or a model
+    # input; not a dequantized int8 value, which would only be rounded again)
+    dyn_a = st.dynamic_matmul and st.floats.get(a) == a
+    dyn_b = st.dynamic_matmul and st.floats.get(b) == b
     base = node.name
     if dyn_a:
         aq, s_a, a_lo = _dynamic_int8(st, a, f"{base}/a", digits)
