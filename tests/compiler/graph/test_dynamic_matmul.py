@@ -96,14 +96,13 @@ def test_scales_are_per_run_where_calibrated_scales_fail(targets, tmp_path):
     assert not np.array_equal(multipliers[0], multipliers[1])
 
 
-def test_small_encoder_dynamic_is_bit_exact_on_the_simulator(tmp_path):
-    """The small encoder with ``two_digits`` and ``dynamic_matmul``: the softmax·V Dense
+def _check_dynamic_encoder(layers: int, seq: int, hidden: int, heads: int, tmp_path) -> None:
+    """The encoder with ``two_digits`` and ``dynamic_matmul``: the softmax·V Dense
     ops read the probabilities quantized per run (two digits, scale ``max / 127``) with
     a run-time requantization table; Q·Kᵀ reads int8 projections (their scales are the
     projections' own) and stays static.  Bit-exact on the simulator, every MAC on the
     accelerator, within 2% of onnxruntime fp32."""
     ort = pytest.importorskip("onnxruntime")
-    layers, seq, hidden, heads = 2, 32, 64, 4
     model = encoder(layers=layers, seq=seq, hidden=hidden, heads=heads)
     graph = import_onnx(model)
     calib = {"input": np.random.default_rng(0).standard_normal((4, 1, seq, hidden))
@@ -126,6 +125,16 @@ def test_small_encoder_dynamic_is_bit_exact_on_the_simulator(tmp_path):
     assert totals["macs_on_accelerator"] == totals["macs_total"]
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert _rel(got["output"], sess.run(None, {"input": x})[0]) <= 0.02
+
+
+def test_small_encoder_dynamic_is_bit_exact_on_the_simulator(tmp_path):
+    _check_dynamic_encoder(2, 32, 64, 4, tmp_path)
+
+
+@pytest.mark.slow
+def test_issue_size_encoder_dynamic_is_bit_exact_on_the_simulator(tmp_path):
+    """Sequence 128, hidden 256, 4 heads, 2 layers (~1 min: lowering and simulation)."""
+    _check_dynamic_encoder(2, 128, 256, 4, tmp_path)
 
 
 def test_cli_dynamic_matmul_matches_the_reference(tmp_path, capsys):
