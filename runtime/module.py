@@ -250,9 +250,14 @@ class LayoutTransform:
 
     def describe(self) -> str:
         lay = self.layout
-        blocked = (f"act(c_blocks={lay['c_blocks']}, block={lay['block']}, halo="
-                   f"{'x'.join(map(str, lay['halo']))})" if lay["kind"] == "act" else
-                   f"dense(block={lay['block']}, batch={lay['batch']})")
+        blocked = {
+            "act": lambda: (f"act(c_blocks={lay['c_blocks']}, block={lay['block']}, halo="
+                            f"{'x'.join(map(str, lay['halo']))})"),
+            "wgt": lambda: (f"wgt(o={lay['o']}, i={lay['i']}, "
+                            f"block={lay['block_out']}x{lay['block_in']})"),
+            "const": lambda: (f"const(rows={'+'.join(lay['rows'])}, "
+                              f"channels={lay['channels']}, block={lay['block']})"),
+        }.get(lay["kind"], lambda: f"dense(block={lay['block']}, batch={lay['batch']})")()
         a, b = (self.logical, blocked) if self.kind == "pack" else (blocked, self.logical)
         side = "into" if self.kind == "pack" else "out of"
         return (f"{self.kind} {self.tensor}: {a} -> {b}, {self.nbytes} bytes {side} "

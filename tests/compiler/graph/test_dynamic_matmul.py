@@ -85,6 +85,9 @@ def test_scales_are_per_run_where_calibrated_scales_fail(targets, tmp_path):
     module = load_module(save_module(module, tmp_path / "mm.vtam"))
     if targets == ("vta",):  # the table crosses to the accelerator as per-channel rows
         assert any(f.layout["kind"] == "const" for p in module.programs for f in p.feeds)
+        # vta compile --explain prints every crossing, run-time weights and rows included
+        text = "\n".join(t.describe() for t in module.layout_transforms)
+        assert "wgt(o=16, i=64, block=16x16)" in text and "const(rows=multiplier+shift" in text
     multipliers = []
     for r, ref in zip(runs, refs, strict=True):
         got, _ = _run(module, r)
