@@ -78,7 +78,11 @@ def test_scales_are_per_run_where_calibrated_scales_fail(targets, tmp_path):
 
     q = run_quantization(graph, samples, dynamic_matmul=True)
     tables = [n for n in q.nodes if n.kind == "float" and n.node.op == "RequantTable"]
-    assert len(tables) == 1 and "a" not in q.scales
+    per_run = [n.output for n in q.nodes if n.kind == "float"
+               and n.node.op == "QuantizeLinear"]
+    # A in two digits (the float first operand), B in one; no static scale for either
+    assert len(tables) == 1 and len(per_run) == 3
+    assert not any(v in q.scales for v in per_run)
     dense = [n for n in q.nodes if n.kind == "accel" and type(n.op).__name__ == "Dense"]
     assert len(dense) == HEADS and all(d.op.epilogue.per_channel for d in dense)
     module = lower(q, preset("default"), targets=targets).module
