@@ -30,7 +30,9 @@ of the MACs on the accelerator, bit-exact, cycles 2074304 (was 0.0296 and 122303
 int8 digit everywhere; 0.0206 and 1360206 without ``two_digits``).  ``--quick``:
 0.0162-0.0179, and 0.0214 with ``--seed 2``.  ``dynamic_matmul`` (issue size, seed 0,
 normal inputs): 0.0169 against 0.0174 static, cycles 2083808 (+0.46%: the per-channel
-requantization of the 8 softmax·V Dense ops); with ``--one-digit`` 0.0205 against 0.0206.
+requantization of the 8 softmax·V Dense ops); with ``--one-digit`` 0.0205 against 0.0206
+(cycles 1369710 against 1360206).  The dynamic row's ``compile_s`` is the smaller because
+it finds most ops compiled by the static row in the same process.
 ``measure_encoder`` is what a combined benchmark imports.
 """
 
