@@ -43,7 +43,7 @@ from compiler.api import (
     compile_op,
 )
 from compiler.errors import LayoutError, OpError
-from compiler.layout import LayoutOptions, UopLayout
+from compiler.layout import ConstLayout, LayoutOptions, UopLayout
 from compiler.memory_plan import Live, capacity_error, memory_plan, plan_arena
 from runtime.module import (
     DEVICE_KINDS,
@@ -184,10 +184,27 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants,
     return chains
 
 
+def _runtime_rows(n: Node, t, constants) -> list[str] | None:
+    """The module tensors of a per-channel constant tensor whose rows are all computed at
+    run time (a requantization table from run-time scales), None if all are constants;
+    rows mixing the two cannot be packed by either side."""
+    if not isinstance(t.layout, ConstLayout):
+        return None
+    given = [n.inputs[r] for r in t.source]
+    runtime = [g for g in given if g not in constants]
+    if not runtime:
+        return None
+    if len(runtime) != len(given):
+        raise OpError(f"{n.step_name}: per-channel rows {list(t.source)} mix constants and "
+                      "run-time tensors; give all of them at run time or none")
+    return given
+
+
 def _names(n: Node, c: CompiledOp, constants) -> dict[str, str]:
     """Local DRAM tensor -> global name: activations by their module tensor (so a tensor
     one op writes and the next reads is one DRAM tensor), and so is a weight fed at run
-    time (an activation-activation matmul's second operand); constants left per op."""
+    time (an activation-activation matmul's second operand) and per-channel rows computed
+    at run time (named after their first row's tensor); constants left per op."""
     m = {}
     for t in c.tensors:
         if t.role == "output":
@@ -196,6 +213,8 @@ def _names(n: Node, c: CompiledOp, constants) -> dict[str, str]:
               and (t.source[0] in ACTIVATION_OPERANDS or t.source[0] == "w")
               and n.inputs[t.source[0]] not in constants):
             m[t.name] = n.inputs[t.source[0]]
+        elif t.role == "input" and (rows := _runtime_rows(n, t, constants)) is not None:
+            m[t.name] = rows[0]
     return m
 
 
@@ -258,6 +277,11 @@ def _draft(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
         if t.role != "input" or isinstance(t.layout, UopLayout):
             continue
         n, c = pairs[i]
+        rows = _runtime_rows(n, t, constants)
+        if rows is not None:  # the executor stacks the rows' tensors and packs them
+            fed.append(g)
+            feeds.append(Transfer(g, rows[0], {**layout_to_json(t.layout), "tensors": rows}))
+            continue
         operand = t.source[0] if len(t.source) == 1 else None
         if operand is None or n.inputs.get(operand) in constants:
             continue

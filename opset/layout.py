@@ -198,4 +198,53 @@ class WgtLayout(BlockedWeights):
         return np.ascontiguousarray(out)
 
 
-__all__ = ["ActLayout", "BlockedWeights", "WgtLayout", "check_array", "ceil_div"]
+@dataclass(frozen=True)
+class ConstLayout:
+    """Per-channel int32 vectors (``rows``) as acc elements ``(len(rows) * cb, batch, bo)``.
+
+    Element ``r * cb + j`` holds row ``r`` for channels ``j*bo ..`` in every batch lane.
+
+    Here (not in the compiler) because the runtime packs per-channel rows fed at run time
+    with it (a requantization table the host computes per run from dynamic scales).
+    """
+
+    rows: tuple[str, ...]
+    channels: int
+    block: int
+    batch: int
+
+    @property
+    def c_blocks(self) -> int:
+        return ceil_div(self.channels, self.block)
+
+    @property
+    def elems(self) -> int:
+        return len(self.rows) * self.c_blocks
+
+    @property
+    def elem_bytes(self) -> int:
+        return 4 * self.batch * self.block
+
+    @property
+    def nbytes(self) -> int:
+        return self.elems * self.elem_bytes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.elems, self.batch, self.block)
+
+    def row_offset(self, row: str) -> int:
+        return self.rows.index(row) * self.c_blocks
+
+    def pack(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        cb, bo = self.c_blocks, self.block
+        out = np.zeros((len(self.rows), cb * bo), np.int32)
+        for r, name in enumerate(self.rows):
+            if name not in values:
+                raise LayoutError(f"missing per-channel input {name!r}")
+            out[r, :self.channels] = check_array(values[name], (self.channels,), "int32", name)
+        blk = out.reshape(len(self.rows) * cb, 1, bo)
+        return np.ascontiguousarray(np.broadcast_to(blk, self.shape)).astype("<i4")
+
+
+__all__ = ["ActLayout", "BlockedWeights", "WgtLayout", "ConstLayout", "check_array", "ceil_div"]

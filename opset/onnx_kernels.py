@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from opset.errors import OpsetError
+from opset.requant import channel_requant
 
 Attrs = Mapping[str, Any]
 Kernel = Callable[..., tuple[np.ndarray, ...]]
@@ -534,6 +535,33 @@ def _qlinear_matmul(attrs: Attrs, a, as_, az, b, bs, bz, ys, yz):
     y = np.rint(acc * (as_.astype(np.float64) * bs.astype(np.float64) / ys)) + \
         yz.astype(np.int64)
     return (_saturate(y, yz.dtype),)
+
+
+# --- toolkit ops (not ONNX): dynamic quantization ---------------------------------------
+
+@_op("AbsMaxScale")
+def _abs_max_scale(attrs: Attrs, x):
+    """The symmetric scale ``max|x| / levels`` (float32, shape (1,); 1 for an all-zero tensor,
+    any scale represents it): what ``QuantizeLinear(x, scale)`` then uses, so the largest
+    magnitude maps to ``levels`` (127: int8 without -128, as ORT's symmetric schemes)."""
+    amax = float(np.max(np.abs(x))) if x.size else 0.0
+    return (np.full(1, amax / float(attrs.get("levels", 127)) if amax > 0 else 1.0,
+                    np.float32),)
+
+
+@_op("RequantTable")
+def _requant_table(attrs: Attrs, scale_a, scale_b):
+    """The per-channel requantization rows ``(multiplier, shift)`` (int32, ``channels``
+    each, all equal) of ``scale_a * scale_b * factor`` under the compiled ``pre_shift``
+    (:func:`opset.requant.channel_requant`): an accumulator of two operands quantized at
+    run time, requantized into a scale fixed at compile time (``factor`` = any folded
+    constant / the output's scale).  A non-positive product (a dry run on zeros) gives
+    multiplier 0."""
+    ratio = float(scale_a.reshape(())) * float(scale_b.reshape(())) * float(attrs["factor"])
+    m, shift = (channel_requant(ratio, int(attrs["pre_shift"]), int(attrs.get("bits", 15)))
+                if ratio > 0 and math.isfinite(ratio) else (0, 0))
+    channels = int(attrs["channels"])
+    return np.full(channels, m, np.int32), np.full(channels, shift, np.int32)
 
 
 # --- entry point ------------------------------------------------------------------------

@@ -116,6 +116,39 @@ class Requant:
         return self.multiplier * 2.0 ** -(self.pre_shift + self.shift)
 
 
+def fits_int32(acc_bound: int, pre_shift: int, multiplier: int) -> bool:
+    """Whether ``rshr(acc, pre_shift) * multiplier`` stays inside int32 for every
+    ``|acc| <= acc_bound``."""
+    return (((acc_bound + ((1 << pre_shift) >> 1)) >> pre_shift) + 1) * multiplier < 1 << 31
+
+
+def channel_requant(scale: float, pre_shift: int, bits: int = 15) -> tuple[int, int]:
+    """(multiplier, shift) of one per-channel requantization under a common ``pre_shift``:
+    ``multiplier * 2**-(pre_shift + shift)`` closest to ``scale`` with a ``bits``-bit
+    multiplier, the shift clamped to ``0..MAX_SHIFT`` and the multiplier to
+    ``1..IMM_MAX`` (a scale too small or too large for the range loses precision or
+    saturates).  The compiler builds per-channel tables with it, and the host computes a
+    run-time table with it (``RequantTable``, :mod:`opset.onnx_kernels`): one definition,
+    so both give the same bits."""
+    e = math.floor(math.log2(scale))
+    shift = min(max(bits - 1 - e - pre_shift, 0), MAX_SHIFT)
+    m = round(scale * 2.0 ** (pre_shift + shift))
+    if m >= 1 << bits and shift > 0:
+        m, shift = round(scale * 2.0 ** (pre_shift + shift - 1)), shift - 1
+    return max(1, min(int(m), IMM_MAX)), int(shift)
+
+
+def any_scale_pre_shift(acc_bound: int) -> int:
+    """The smallest pre-shift under which any multiplier :func:`channel_requant` can return
+    (at most ``IMM_MAX``) keeps ``|acc| <= acc_bound`` inside int32: what a requantization
+    whose scale is only known at run time is compiled with."""
+    bound = max(1, int(acc_bound))
+    pre = 0
+    while pre < MAX_SHIFT and not fits_int32(bound, pre, IMM_MAX):
+        pre += 1
+    return pre
+
+
 @dataclass(frozen=True)
 class Epilogue:
     """The element-wise tail fused into a GEMM operator (order in the module docstring).
@@ -186,4 +219,5 @@ class Epilogue:
         return tuple(rows)
 
 
-__all__ = ["Requant", "Epilogue", "IMM_MIN", "IMM_MAX", "MAX_SHIFT", "INT8_MIN", "INT8_MAX"]
+__all__ = ["Requant", "Epilogue", "channel_requant", "any_scale_pre_shift", "fits_int32",
+           "IMM_MIN", "IMM_MAX", "MAX_SHIFT", "INT8_MIN", "INT8_MAX"]

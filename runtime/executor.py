@@ -319,8 +319,8 @@ class Executor:
         m = self.module
         name = "+".join(m.steps[i].name for i in p.steps)
         t0 = time.perf_counter()
-        packed = [(t, pack_host(t.layout, env[t.tensor].reshape(_logical_shape(t.layout)),
-                                t.pad_value)) for t in p.feeds]
+        packed = [(t, pack_host(t.layout, _fed(t.layout, t.tensor, env), t.pad_value))
+                  for t in p.feeds]
         pack_s = time.perf_counter() - t0
         result, raws = yield index, packed
         bytes_in: dict[int, int] = {}
@@ -511,6 +511,15 @@ def check_inputs(module: Module, inputs: Mapping[str, Any]
     batched = counts != {None}
     count = next(iter(arrays.values())).shape[0]
     return [{n: a[k] for n, a in arrays.items()} for k in range(count)], batched
+
+
+def _fed(layout: Mapping[str, Any], tensor: str, env: Mapping[str, np.ndarray]
+         ) -> np.ndarray:
+    """The logical array a feed packs: its tensor, or the rows it stacks (``tensors``:
+    per-channel rows computed at run time, such as a requantization table)."""
+    if "tensors" in layout:
+        return np.stack([np.asarray(env[r]).reshape(-1) for r in layout["tensors"]])
+    return env[tensor].reshape(_logical_shape(layout))
 
 
 def _logical_shape(layout: Mapping[str, Any]) -> tuple[int, ...]:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from opset.errors import OpsetError
-from opset.layout import ActLayout, WgtLayout, ceil_div
+from opset.layout import ActLayout, ConstLayout, WgtLayout, ceil_div
 from opset.serialize import op_from_json, op_to_json
 from runtime.host_ops import (
     HostOp,
@@ -89,7 +89,9 @@ def layout_to_json(layout: Any) -> dict[str, Any]:
     """JSON of a host-boundary layout: an ActLayout (``kind: act``), an object with
     ``rows, cols, block, batch`` (the compiler's dense-operand layout, ``kind: dense``) or
     a WgtLayout (``kind: wgt``: a weight the host feeds at run time, such as the second
-    operand of an activation-activation matmul)."""
+    operand of an activation-activation matmul) or a ConstLayout (``kind: const``:
+    per-channel int32 rows the host computes at run time, a requantization table from
+    dynamic scales; the feed adds ``tensors``, the module tensor of each row)."""
     if isinstance(layout, ActLayout):
         return {"kind": "act", "n": layout.n, "c": layout.c, "h": layout.h, "w": layout.w,
                 "block": layout.block, "batch": layout.batch, "halo": list(layout.halo),
@@ -100,8 +102,19 @@ def layout_to_json(layout: Any) -> dict[str, Any]:
     if isinstance(layout, WgtLayout):
         return {"kind": "wgt", "o": layout.o, "i": layout.i, "kh": layout.kh, "kw": layout.kw,
                 "block_out": layout.block_out, "block_in": layout.block_in}
+    if isinstance(layout, ConstLayout):
+        return {"kind": "const", "rows": list(layout.rows), "channels": layout.channels,
+                "block": layout.block, "batch": layout.batch}
     raise ModuleError(f"a {type(layout).__name__} cannot cross the host/accelerator boundary "
-                      "(the module stores ActLayout, dense and weight layouts only)")
+                      "(the module stores ActLayout, dense, weight and per-channel row "
+                      "layouts only)")
+
+
+def _const(spec: Mapping[str, Any]) -> ConstLayout | None:
+    if spec.get("kind") != "const":
+        return None
+    return ConstLayout(tuple(str(r) for r in spec["rows"]), int(spec["channels"]),
+                       int(spec["block"]), int(spec["batch"]))
 
 
 def _wgt(spec: Mapping[str, Any]) -> WgtLayout | None:
@@ -123,8 +136,8 @@ def _act(spec: Mapping[str, Any]) -> ActLayout:
 
 
 def layout_nbytes(spec: Mapping[str, Any]) -> int:
-    wgt = _wgt(spec)
-    return wgt.nbytes if wgt is not None else _act(spec).nbytes
+    fixed = _wgt(spec) or _const(spec)
+    return fixed.nbytes if fixed is not None else _act(spec).nbytes
 
 
 def pack_host(spec: Mapping[str, Any], x: np.ndarray, pad_value: int = 0) -> np.ndarray:
@@ -132,6 +145,9 @@ def pack_host(spec: Mapping[str, Any], x: np.ndarray, pad_value: int = 0) -> np.
     wgt = _wgt(spec)
     if wgt is not None:
         return wgt.pack(np.asarray(x, np.int8))
+    rows = _const(spec)
+    if rows is not None:  # x: (rows, channels) int32, one row per name of spec["rows"]
+        return rows.pack(dict(zip(rows.rows, np.asarray(x), strict=True)))
     act = _act(spec)
     if spec["kind"] == "dense":
         rows, cols, b = int(spec["rows"]), int(spec["cols"]), int(spec["batch"])
@@ -234,9 +250,14 @@ class LayoutTransform:
 
     def describe(self) -> str:
         lay = self.layout
-        blocked = (f"act(c_blocks={lay['c_blocks']}, block={lay['block']}, halo="
-                   f"{'x'.join(map(str, lay['halo']))})" if lay["kind"] == "act" else
-                   f"dense(block={lay['block']}, batch={lay['batch']})")
+        blocked = {
+            "act": lambda: (f"act(c_blocks={lay['c_blocks']}, block={lay['block']}, halo="
+                            f"{'x'.join(map(str, lay['halo']))})"),
+            "wgt": lambda: (f"wgt(o={lay['o']}, i={lay['i']}, "
+                            f"block={lay['block_out']}x{lay['block_in']})"),
+            "const": lambda: (f"const(rows={'+'.join(lay['rows'])}, "
+                              f"channels={lay['channels']}, block={lay['block']})"),
+        }.get(lay["kind"], lambda: f"dense(block={lay['block']}, batch={lay['batch']})")()
         a, b = (self.logical, blocked) if self.kind == "pack" else (blocked, self.logical)
         side = "into" if self.kind == "pack" else "out of"
         return (f"{self.kind} {self.tensor}: {a} -> {b}, {self.nbytes} bytes {side} "
@@ -339,6 +360,10 @@ def check_module(m: Module) -> None:
             if t.symbol not in p.bundle.symbols or t.tensor not in known:
                 raise ModuleError(f"program {k}: transfer {t.symbol!r} <-> {t.tensor!r} names "
                                   "an unknown symbol or tensor")
+            unknown = [r for r in t.layout.get("tensors", ()) if r not in known]
+            if unknown:
+                raise ModuleError(f"program {k}: transfer {t.symbol!r} stacks unknown "
+                                  f"tensor(s) {unknown}")
             if layout_nbytes(t.layout) != p.bundle.symbols[t.symbol].nbytes:
                 raise ModuleError(f"program {k}: symbol {t.symbol!r} has "
                                   f"{p.bundle.symbols[t.symbol].nbytes} bytes, its layout "

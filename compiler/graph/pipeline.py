@@ -66,14 +66,15 @@ def run_passes(graph: Graph, passes: Sequence[tuple[str, Pass]] = FLOAT_PASSES, 
 def run_quantization(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
                      *, method: str = "minmax", per_channel: bool = True,
                      percentile: float = 99.99, two_digits: bool = False,
-                     dump: Dump = None) -> QuantizedGraph:
+                     dynamic_matmul: bool = False, dump: Dump = None) -> QuantizedGraph:
     """The float passes, then calibration on ``samples`` (a QDQ model brings its own
     scales), quantization and fusion into opset ops: the graph the partitioner receives.
     ``dump`` as for :func:`run_passes`, plus ``NN_quantize_and_fuse.txt`` (the quantized
     graph, one line per node with its kind)."""
     graph = run_passes(graph, FLOAT_PASSES, dump=dump)  # 00_input ... NN_<last pass>
     qgraph = quantize_model(graph, samples, method=method, per_channel=per_channel,
-                            percentile=percentile, two_digits=two_digits)
+                            percentile=percentile, two_digits=two_digits,
+                            dynamic_matmul=dynamic_matmul)
     if isinstance(dump, (str, Path)):
         (Path(dump) / f"{len(FLOAT_PASSES) + 1:02d}_quantize_and_fuse.txt").write_text(
             qgraph.format())

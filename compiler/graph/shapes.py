@@ -260,6 +260,16 @@ def _dequantize(node, ts):
     return [TensorType(ts[0].shape, ts[1].dtype)]
 
 
+@_rule("AbsMaxScale")
+def _abs_max_scale(node, ts):
+    return [TensorType((1,), "float32")]
+
+
+@_rule("RequantTable")
+def _requant_table(node, ts):
+    return [TensorType((int(node.attr("channels")),), "int32")] * 2
+
+
 def infer_node(node: Node, inputs: list[TensorType | None]) -> list[TensorType]:
     """Output types of ``node`` from its input types (None for omitted optional inputs)."""
     rule = RULES.get(node.op)

@@ -2,9 +2,10 @@
 
 A tuning log serves ``vta compile`` only when ``vta tune`` saw the accelerator ops exactly as
 the compile builds them: the same import (``--input-shape``), quantization (``--calib``,
-``--calibrator``, ``--two-digits``) and partition (``--targets``, ``--pin``, ``--device``,
-``--gpu-spec``).  So both commands declare these options with :func:`add_model_args` and
-read the model with :func:`read_model`, and a user tunes with the options they compile with.
+``--calibrator``, ``--two-digits``, ``--dynamic-matmul``) and partition (``--targets``,
+``--pin``, ``--device``, ``--gpu-spec``).  So both commands declare these options with
+:func:`add_model_args` and read the model with :func:`read_model`, and a user tunes with the
+options they compile with.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def read_model(args: argparse.Namespace, part: PartitionArgs) -> Model:
                                  f"{args.calibrator})" if samples
                                  else " (the model's QDQ scales)"), stream=sys.stdout):
         qgraph = run_quantization(graph, samples, method=args.calibrator,
-                                  two_digits=args.two_digits)
+                                  two_digits=args.two_digits,
+                                  dynamic_matmul=args.dynamic_matmul)
     return Model(qgraph, True, part)
 
 
@@ -154,6 +156,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="feed every activation the host quantizes for a matmul with constant "
                         "weights as two int8 digits (about 12 bits, twice those MACs; a "
                         "transformer's LayerNorm and Gelu outputs)")
+    p.add_argument("--dynamic-matmul", action="store_true",
+                   help="quantize the operands of a matmul of two activations that the host "
+                        "computes in float (softmax probabilities) with scales taken from "
+                        "each run, the accelerator's requantization table computed per run")
     p.add_argument("--targets", default="vta,cpu",
                    help="devices the ops may run on: vta,cpu[,gpu] (default vta,cpu; the "
                         "CPU cost model is this host's, so use 'vta' to put every op the "

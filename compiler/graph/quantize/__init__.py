@@ -36,7 +36,8 @@ from compiler.graph.quantize.report import LayerQuality, QuantReport, quantizati
 
 def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None = None,
                    *, method: str = "minmax", per_channel: bool = True,
-                   percentile: float = 99.99, two_digits: bool = False) -> QuantizedGraph:
+                   percentile: float = 99.99, two_digits: bool = False,
+                   dynamic_matmul: bool = False) -> QuantizedGraph:
     """Calibrate (unless the graph is a QDQ model, whose scales and zero points win;
     calibration then only fills values its pairs leave out) and quantize + fuse ``graph``
     (after the float passes).  Calibrated activations are symmetric, except a float
@@ -62,7 +63,8 @@ def quantize_model(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | N
     scales.update(fixed)
     return quantize_graph(graph, scales, per_channel=per_channel, weights=weights,
                           act_zero_points=zero_points, model_quantized=set(fixed),
-                          two_digits=two_digits, act_lowest=lowest)
+                          two_digits=two_digits, act_lowest=lowest,
+                          dynamic_matmul=dynamic_matmul)
 
 
 __all__ = ["quantize_model", "quantize_graph", "calibrate", "calibrate_ranges",

@@ -14,7 +14,9 @@ that swallows the nodes the opset's fused epilogue can express after it:
   by an Elementwise node.
 - MatMul of two activations (attention's Q·Kᵀ and softmax·V) ``[* or / scalar]`` -> int8
   host reshapes/transpose/split, one Dense per head whose weight is the run-time slice of
-  the second operand, an int8 host Concat (static per-tensor scales, zero points 0).  A
+  the second operand, an int8 host Concat (static per-tensor scales, zero points 0; with
+  ``dynamic_matmul`` an operand the host quantizes gets its scale per run and the Dense a
+  requantization table computed per run).  A
   first operand computed in float on the host (softmax probabilities: int8 gives them ~20
   dB at sequence 128) goes in as two int8 digits against the second operand and its 16x
   coarser copy (an Elementwise shift), side by side in one Dense (2k terms).
@@ -76,6 +78,7 @@ from opset import (
     Requant,
 )
 from opset.errors import OpError
+from opset.requant import any_scale_pre_shift
 
 
 class QuantizeError(GraphError):
@@ -101,6 +104,7 @@ class _State:
     act_zero: Mapping[str, int] = field(default_factory=dict)  # float value -> zero point
     kept: frozenset[str] = frozenset()  # values the model quantizes itself (QDQ)
     two_digits: bool = False  # host-quantized Dense inputs in two int8 digits
+    dynamic_matmul: bool = False  # activation-matmul operands quantized per run
     digit_pairs: dict[str, str] = field(default_factory=dict)  # float value -> [hi | lo]
     lowest: Mapping[str, float] = field(default_factory=dict)  # calibrated minimum
     readers: Mapping[str, list[Node]] = field(default_factory=dict)
@@ -111,6 +115,8 @@ class _State:
     zeros: dict[str, int] = field(default_factory=dict)   # int8 value -> its zero point
     source: dict[str, str] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
+    dynamic: set[str] = field(default_factory=set)  # int8 values whose scale is per run
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # added by quantization
 
     def scale_of(self, value: str) -> float:
         s = self.act_scale.get(value)
@@ -731,13 +737,18 @@ def _scalar_scale(st: _State, node: Node, value: str) -> float | None:
 
 
 def _host(st: _State, name: str, op: str, ins: tuple[str, ...], outs: tuple[str, ...],
-          out_shape: tuple[int, ...], scale: float, fused: tuple[str, ...] = (),
+          out_shape: tuple[int, ...], scale: float | None, fused: tuple[str, ...] = (),
           **attrs: object) -> None:
-    """An int8 data-movement step on the host (outputs in ``scale``, zero point 0)."""
+    """An int8 data-movement step on the host (outputs in ``scale``, zero point 0; scale
+    None: a value quantized per run, whose scale is a run-time value)."""
     st.add(QNode(name, "host", ins, outs, node=Node(name, op, ins, outs, attrs),
                  shape=out_shape, scale=scale, fused=fused))
     for o in outs:
-        st.scales[o], st.zeros[o] = scale, 0
+        st.zeros[o] = 0
+        if scale is None:
+            st.dynamic.add(o)
+        else:
+            st.scales[o] = scale
 
 
 def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -> bool:
@@ -748,12 +759,17 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
     ``B`` is loaded as the weight tile, so the host transposes it to the weight's (out,
     in) = (n, k) order and splits the batch; the module feeds each slice to the
     accelerator in the weight layout (the host packs it, as it packs any fed tensor).
-    Both operands are int8 per tensor with their *calibrated* scales (static: the
-    requantization ``s_a * s_b / s_y`` is an ALU immediate fixed at compile time, so a
-    scale computed at run time from the tensor's max would need the multiplier rebuilt
-    per run), symmetric (zero point 0: a zero point of ``B`` would need a bias from the
-    run-time column sums).  A following Mul/Div by a positive scalar (``1 / sqrt(d)``)
-    folds into the requantization.  The slices' outputs are concatenated on the host.
+    Both operands are int8 per tensor, symmetric (zero point 0: a zero point of ``B``
+    would need a bias from the run-time column sums).  Their scales are the *calibrated*
+    ones (static: the requantization ``s_a * s_b / s_y`` is an ALU immediate fixed at
+    compile time), unless ``dynamic_matmul``: then an operand the host quantizes from
+    float gets its scale per run (:func:`_dynamic_int8`), and the Dense's requantization
+    is per channel with one compiled pre-shift and run-time ``multiplier``/``shift`` rows
+    a host ``RequantTable`` step computes from the run-time scales (an operand an int8 op
+    writes keeps the scale it was written in).  The output's scale is the calibrated one
+    either way: the accelerator writes int8 in a scale fixed before it runs.  A
+    following Mul/Div by a positive scalar (``1 / sqrt(d)``) folds into the
+    requantization.  The slices' outputs are concatenated on the host.
 
     When ``A`` is computed in float on the host (softmax: probabilities mostly far below
     their range's top, which int8 resolves in a few levels), it is quantized in two
@@ -779,30 +795,50 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
         out, factor = nxt.outputs[0], c
     s_y = st.scale_of(out)
     digits = a not in st.int8  # A computed in float on the host (softmax): two digits
-    aq, bq = st.as_int8(a), st.as_int8(b)
+    # per run: operands the host computes in float (a float node's output or a model
+    # input; not a dequantized int8 value, which would only be rounded again)
+    dyn_a = st.dynamic_matmul and st.floats.get(a) == a
+    dyn_b = st.dynamic_matmul and st.floats.get(b) == b
+    base = node.name
+    if dyn_a:
+        aq, s_a, a_lo = _dynamic_int8(st, a, f"{base}/a", digits)
+    else:
+        aq = st.as_int8(a)
+        s_a = st.scales[aq]
+    if dyn_b:
+        bq, s_b, _ = _dynamic_int8(st, b, f"{base}/b", False)
+    else:
+        bq = st.as_int8(b)
+        s_b = st.scales[bq]
     if st.zero(aq) or st.zero(bq):
         return False
-    s_a, s_b = st.scales[aq], st.scales[bq]
-    base = node.name
+    label_a = None if dyn_a else s_a  # the moves' scale (None: per run)
+    label_b = None if dyn_b else s_b
     a3 = _rows(st, f"{base}/a_rows", aq, (batch, m, k))
     b3 = _rows(st, f"{base}/b_rows", bq, (batch, k, n))
     if digits:
         # A = s_a (hi + lo / R), B ~ (R s_b) round(B_q / R): sum(A B) ~ s_a s_b (sum(hi
         # B_q) + sum(lo round(B_q / R))), both in the accumulator's units, so one Dense
         # over the two digits side by side (2k terms) rounds once
-        lo = _low_digit(st, a, aq)
-        coarse = st.rescaled(b, s_b * DIGIT_RADIX, (batch * k, n, 1, 1))
-        a_lo = _rows(st, f"{base}/a_lo_rows", lo, (batch, m, k))
-        b_lo = _rows(st, f"{base}/b_coarse_rows", coarse, (batch, k, n))
-        a3 = _concat(st, f"{base}/a_digits", (a3, a_lo), (batch, m, 2 * k), 2, s_a)
-        b3 = _concat(st, f"{base}/b_digits", (b3, b_lo), (batch, 2 * k, n), 1, s_b)
+        lo = a_lo if dyn_a else _low_digit(st, a, aq)
+        coarse = (_coarse(st, bq, (batch * k, n, 1, 1)) if dyn_b
+                  else st.rescaled(b, s_b * DIGIT_RADIX, (batch * k, n, 1, 1)))
+        a_lo3 = _rows(st, f"{base}/a_lo_rows", lo, (batch, m, k))
+        b_lo3 = _rows(st, f"{base}/b_coarse_rows", coarse, (batch, k, n))
+        a3 = _concat(st, f"{base}/a_digits", (a3, a_lo3), (batch, m, 2 * k), 2, label_a)
+        b3 = _concat(st, f"{base}/b_digits", (b3, b_lo3), (batch, 2 * k, n), 1, label_b)
     kk = 2 * k if digits else k
     bt = st.fresh(f"{base}:bt")
-    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, kk), s_b,
+    _host(st, f"{base}/b_transpose", "Transpose", (b3,), (bt,), (batch, n, kk), label_b,
           perm=(0, 2, 1))
-    a_parts = _split_heads(st, f"{base}/a_split", a3, batch, (1, m, kk), s_a, f"{base}:a")
-    b_parts = _split_heads(st, f"{base}/b_split", bt, batch, (1, n, kk), s_b, f"{base}:w")
-    rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * kk)
+    a_parts = _split_heads(st, f"{base}/a_split", a3, batch, (1, m, kk), label_a, f"{base}:a")
+    b_parts = _split_heads(st, f"{base}/b_split", bt, batch, (1, n, kk), label_b, f"{base}:w")
+    if dyn_a or dyn_b:
+        rq = Requant(per_channel=True, pre_shift=any_scale_pre_shift(128 * 128 * kk))
+        table = _requant_table(st, base, s_a, s_b, factor / s_y, rq.pre_shift, n)
+    else:
+        rq = Requant.from_scale(s_a * s_b * factor / s_y, 128 * 128 * kk)
+        table = ()
     outs = []
     for h, (ah, bh) in enumerate(zip(a_parts, b_parts, strict=True)):
         name = f"{base}/h{h}" if batch > 1 else base
@@ -812,7 +848,8 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
             raise QuantizeError(f"node {node.name!r}: {e}") from e
         oh = st.fresh(f"{out}:h{h}")
         st.scales[oh], st.zeros[oh] = s_y, 0
-        st.add(QNode(name, "accel", (ah, bh), (oh,), op=op, roles=("x", "w"),
+        st.add(QNode(name, "accel", (ah, bh, *table), (oh,), op=op,
+                     roles=("x", "w", "multiplier", "shift")[:2 + len(table)],
                      shape=(1, m, n), scale=s_y))
         outs.append(oh)
     joined = outs[0]
@@ -827,15 +864,90 @@ def _fuse_activation_matmul(st: _State, node: Node, consumers, done: set[str]) -
     return True
 
 
+def _scalar_const(st: _State, base: str, value: float) -> str:
+    """A float32 constant of shape (1,) in the quantized graph (a static scale beside a
+    run-time one, the low digit's 1/16)."""
+    name = st.fresh(base)
+    st.constants[name] = np.full(1, value, np.float32)
+    return name
+
+
+def _float_step(st: _State, name: str, op: str, ins: tuple[str, ...], outs: tuple[str, ...],
+                shape: tuple[int, ...], **attrs: object) -> None:
+    """A host step of the quantized graph that is no float graph node (run-time scales)."""
+    st.add(QNode(name, "float", ins, outs, node=Node(name, op, ins, outs, attrs),
+                 shape=shape))
+
+
+def _dynamic_int8(st: _State, value: str, base: str, digits: bool
+                  ) -> tuple[str, str, str | None]:
+    """``value`` (computed in float on the host) quantized per run: its scale ``s =
+    max|x| / 127`` (``AbsMaxScale``, float32 of shape (1,)) and ``QuantizeLinear(x, s)``,
+    symmetric int8 (ORT's DynamicQuantizeLinear takes the scale from the run's range too,
+    asymmetric uint8; the accelerator's weight operand has no zero point).  With
+    ``digits`` also the low digit: the remainder ``x - s q`` quantized in ``s / 16``.
+    Returns (int8 value, scale value, low digit or None); all marked per run."""
+    shape = st.graph.types[value].shape
+    x = st.floats[value]
+    scale = st.fresh(f"{value}:scale")
+    _float_step(st, f"{base}_scale", "AbsMaxScale", (x,), (scale,), (1,), levels=127)
+    q = st.fresh(f"{value}:dq")
+    _float_step(st, f"{base}_quantize", "QuantizeLinear", (x, scale), (q,), shape,
+                axis=1, dtype="int8")
+    st.dynamic.add(q)
+    st.source[q] = value
+    if not digits:
+        return q, scale, None
+    approx, rem = st.fresh(f"{value}:dhi"), st.fresh(f"{value}:drem")
+    _float_step(st, f"{base}_dequantize", "DequantizeLinear", (q, scale), (approx,), shape,
+                axis=1)
+    _float_step(st, f"{base}_remainder", "Sub", (x, approx), (rem,), shape)
+    radix = _scalar_const(st, f"{value}:radix", 1.0 / DIGIT_RADIX)
+    s_lo = st.fresh(f"{value}:scale_lo")
+    _float_step(st, f"{base}_scale_lo", "Mul", (scale, radix), (s_lo,), (1,))
+    lo = st.fresh(f"{value}:dlo")
+    _float_step(st, f"{base}_quantize_lo", "QuantizeLinear", (rem, s_lo), (lo,), shape,
+                axis=1, dtype="int8")
+    st.dynamic.add(lo)
+    st.source[lo] = value
+    return q, scale, lo
+
+
+def _coarse(st: _State, q: str, shape4: tuple[int, int, int, int]) -> str:
+    """``round(q / 16)`` of an int8 value on the accelerator (an Elementwise rounding
+    shift): the coarse copy of a second operand quantized per run, whatever its scale."""
+    out = st.fresh(f"{q}:coarse")
+    op = Elementwise(shape4, rescale_steps(1.0 / DIGIT_RADIX), name=f"coarse_{q}")
+    st.add(QNode(op.name, "accel", (q,), (out,), op=op, roles=("a",),
+                 shape=st.graph.types[st.source[q]].shape))
+    st.dynamic.add(out)
+    st.zeros[out] = 0
+    return out
+
+
+def _requant_table(st: _State, base: str, s_a: float | str, s_b: float | str,
+                   factor: float, pre_shift: int, channels: int) -> tuple[str, str]:
+    """The host step computing a Dense's per-channel ``multiplier`` and ``shift`` rows per
+    run from its operands' scales (a run-time scale value, or a static one as a
+    constant): ``s_a * s_b * factor`` under ``pre_shift`` (``RequantTable``)."""
+    ins = tuple(v if isinstance(v, str) else _scalar_const(st, f"{base}:scale_{r}", v)
+                for r, v in (("a", s_a), ("b", s_b)))
+    mult, shift = st.fresh(f"{base}:multiplier"), st.fresh(f"{base}:shift")
+    _float_step(st, f"{base}/requant_table", "RequantTable", ins, (mult, shift),
+                (channels,), factor=float(factor), pre_shift=int(pre_shift),
+                channels=int(channels), bits=15)
+    return mult, shift
+
+
 def _rows(st: _State, name: str, value: str, shape: tuple[int, ...]) -> str:
     """``value`` reshaped on the host (int8, its scale kept) to ``shape``."""
     out = st.fresh(f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
-    _host(st, name, "Reshape", (value,), (out,), shape, st.scales[value], shape=shape)
+    _host(st, name, "Reshape", (value,), (out,), shape, st.scales.get(value), shape=shape)
     return out
 
 
 def _concat(st: _State, name: str, values: tuple[str, ...], shape: tuple[int, ...],
-            axis: int, scale: float, out: str | None = None) -> str:
+            axis: int, scale: float | None, out: str | None = None) -> str:
     """An int8 host Concat of ``values`` along ``axis`` into ``shape`` (labelled
     ``scale``: the values' encodings need not match, the Dense that reads them knows)."""
     out = st.fresh(out or f"{name.rsplit('/', 1)[0]}:{name.rsplit('/', 1)[1]}")
@@ -844,7 +956,7 @@ def _concat(st: _State, name: str, values: tuple[str, ...], shape: tuple[int, ..
 
 
 def _split_heads(st: _State, name: str, value: str, batch: int, part: tuple[int, ...],
-                 scale: float, base: str) -> tuple[str, ...]:
+                 scale: float | None, base: str) -> tuple[str, ...]:
     """The ``batch`` slices of ``value`` along axis 0 (an int8 host Split; the value
     itself when there is one)."""
     if batch == 1:
@@ -936,7 +1048,8 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
                    act_zero_points: Mapping[str, int] | None = None,
                    model_quantized: Collection[str] = (),
                    two_digits: bool = False,
-                   act_lowest: Mapping[str, float] | None = None) -> QuantizedGraph:
+                   act_lowest: Mapping[str, float] | None = None,
+                   dynamic_matmul: bool = False) -> QuantizedGraph:
     """Quantize and fuse ``graph`` (after the float passes) with the given activation scales
     (value -> int8 scale, e.g. ``amax / 127`` from :func:`calibrate`).
 
@@ -956,10 +1069,15 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
     accumulator, one rounding (a transformer's LayerNorm and Gelu outputs feeding its
     projections and FFN).  act_lowest: value -> the lowest value calibration saw; with it,
     a lopsided value the host quantizes for constant-weight GEMMs only gets a zero point
-    (``_State.lopsided_gemm_input``)."""
+    (``_State.lopsided_gemm_input``).  dynamic_matmul: a MatMul of two activations
+    quantizes each operand the host computes in float (softmax probabilities) with a
+    scale taken from that run's tensor (``max|x| / 127``), and the accelerator's
+    requantization of that Dense is a per-channel table the host computes per run from
+    the scales (:func:`_fuse_activation_matmul`); such values have no entry in the
+    graph's ``scales``."""
     st = _State(graph, act_scales, per_channel, weights or {}, avg_pool_requant,
                 dict(act_zero_points or {}), frozenset(model_quantized), two_digits,
-                lowest=dict(act_lowest or {}), readers=graph.consumers())
+                dynamic_matmul, lowest=dict(act_lowest or {}), readers=graph.consumers())
     for name in graph.inputs:
         st.floats[name], st.source[name] = name, name
         st.taken.add(name)
@@ -985,8 +1103,9 @@ def quantize_graph(graph: Graph, act_scales: Mapping[str, float], *, per_channel
             _float_node(st, node)
     outputs = tuple(st.as_float(o) if o not in st.floats else st.floats[o]
                     for o in graph.outputs)
-    return QuantizedGraph(graph.name, graph.inputs, outputs, st.nodes, st.scales,
-                          graph.constants, st.source, graph, st.zeros)
+    scales = {v: sc for v, sc in st.scales.items() if v not in st.dynamic}
+    return QuantizedGraph(graph.name, graph.inputs, outputs, st.nodes, scales,
+                          {**graph.constants, **st.constants}, st.source, graph, st.zeros)
 
 
 __all__ = ["quantize_graph", "asymmetric", "QuantizeError", "WeightQuant", "ASYMMETRIC_BELOW"]

@@ -39,8 +39,10 @@ class QNode:
     """One step of a :class:`QuantizedGraph`.
 
     inputs: value names read (for ``accel``, in the order of ``roles``, the op's activation
-    operands such as ``x``, ``a``, ``b``, ``residual``); consts: the op's constant operands
-    by role (``w``, ``bias``, ``multiplier``, ``shift``); shape: the output's logical shape
+    operands such as ``x``, ``a``, ``b``, ``residual``, and operands computed at run time:
+    an activation-activation matmul's ``w``, and its ``multiplier``/``shift`` rows when its
+    scales are per run); consts: the op's constant operands by role (``w``, ``bias``,
+    ``multiplier``, ``shift``); shape: the output's logical shape
     (the float model's); scale, zero_point: the int8 encoding of the output (``accel``,
     ``quantize``) or of the input (``dequantize``), ``real = scale * (q - zero_point)``;
     fused: the float nodes this one stands for.
@@ -146,10 +148,11 @@ def run_qnode(node: QNode, env: Mapping[str, np.ndarray]) -> tuple[np.ndarray, .
 
 
 def accel_operand(node: QNode, role: str, value: np.ndarray) -> np.ndarray:
-    """An int8 activation in the logical shape the op's ``role`` operand declares (a Dense
-    input stays 2-D, an Elementwise operand of rank < 4 is viewed as ``(N, C, 1, 1)``)."""
+    """A run-time operand in the logical shape and dtype the op's ``role`` operand
+    declares (a Dense input stays 2-D, an Elementwise operand of rank < 4 is viewed as
+    ``(N, C, 1, 1)``; int8 activations, int32 requantization rows computed per run)."""
     spec = next(s for s in node.op.inputs() if s.name == role)
-    return np.asarray(value, np.int8).reshape(spec.shape)
+    return np.asarray(value).astype(spec.dtype, copy=False).reshape(spec.shape)
 
 
 def evaluate_quantized(qgraph: QuantizedGraph, inputs: Mapping[str, np.ndarray], *,

@@ -8,27 +8,11 @@ most precise multiplier (``bits`` bits) and shift of each channel under it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from opset import AluStep, Requant
-from opset.requant import IMM_MAX, MAX_SHIFT
-
-
-def _fits(bound: int, pre: int, m: int) -> bool:
-    return (((bound + ((1 << pre) >> 1)) >> pre) + 1) * m < 1 << 31
-
-
-def _channel(scale: float, pre: int, bits: int) -> tuple[int, int]:
-    """(multiplier, shift) with ``multiplier * 2**-(pre + shift)`` closest to ``scale``."""
-    e = math.floor(math.log2(scale))
-    shift = bits - 1 - e - pre
-    shift = min(max(shift, 0), MAX_SHIFT)
-    m = round(scale * 2.0 ** (pre + shift))
-    if m >= 1 << bits and shift > 0:
-        m, shift = round(scale * 2.0 ** (pre + shift - 1)), shift - 1
-    return max(1, min(int(m), IMM_MAX)), int(shift)
+from opset.requant import MAX_SHIFT, channel_requant
+from opset.requant import fits_int32 as _fits
 
 
 def per_channel(scales: np.ndarray, acc_bound: int, bits: int = 15
@@ -38,7 +22,7 @@ def per_channel(scales: np.ndarray, acc_bound: int, bits: int = 15
     bound = max(1, int(acc_bound))
     pre = max(Requant.from_scale(float(s), bound, bits).pre_shift for s in scales)
     while True:
-        pairs = [_channel(float(s), pre, bits) for s in scales]
+        pairs = [channel_requant(float(s), pre, bits) for s in scales]
         if pre >= MAX_SHIFT or all(_fits(bound, pre, m) for m, _ in pairs):
             break
         pre += 1
