@@ -193,10 +193,14 @@ def requantize(shape: Sequence[int], epilogue: Epilogue, *, axis: int = 1,
     return _cpu(_quantized.requantize_plan(shape, epilogue, axis), backend)
 
 
-def quantized_op(op: Op, *, backend: CpuBackend | None = None) -> CompiledOp:
+def quantized_op(op: Op, *, in_layout: ActLayout | None = None,
+                 out_layout: ActLayout | None = None,
+                 backend: CpuBackend | None = None) -> CompiledOp:
     """A quantized :mod:`opset` operator (the description the accelerator compiler takes):
-    inputs as ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit."""
-    return _cpu(_quantized.op_plan(op), backend)
+    inputs as ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit.
+    ``in_layout`` / ``out_layout`` (a Conv2d): that operand blocked, as i16 values
+    (:func:`.ops.quantized.op_plan`)."""
+    return _cpu(_quantized.op_plan(op, in_layout=in_layout, out_layout=out_layout), backend)
 
 
 def nchw_to_blocked(layout: ActLayout, *, dtype: str = "i8", pad_value: int = 0,

@@ -29,6 +29,7 @@ from opset import (
     GlobalAvgPool,
     Pool2d,
 )
+from opset.layout import ActLayout
 from opset.requant import INT8_MIN
 
 from .. import dtypes as dt
@@ -122,15 +123,20 @@ def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int,
 FUSE_MIN_WIDTH = 16
 
 
-def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int) -> OpPlan:
+def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int,
+               in_layout: ActLayout | None = None, out_layout: ActLayout | None = None
+               ) -> OpPlan:
     bias = op.epilogue.bias
-    if isinstance(op, Conv2d) and op.wo >= fuse_min_width:
+    if isinstance(op, Conv2d) and (op.wo >= fuse_min_width or out_layout is not None):
+        # a blocked output is written from the register tile: fused at any width
         plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
-                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue)
+                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue,
+                           in_layout=in_layout, out_layout=out_layout)
         return replace(plan, attrs={**plan.attrs, "op": op})
     if isinstance(op, Conv2d):
         raw = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
-                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value)
+                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value,
+                          in_layout=in_layout)
         raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
         out = (op.n, op.o, op.ho, op.wo)
     elif isinstance(op, DepthwiseConv2d):
@@ -254,10 +260,19 @@ def i8c(v: int) -> Const:
     return Const(int(v), dt.i8)
 
 
-def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH) -> OpPlan:
+def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH, in_layout: ActLayout | None = None,
+            out_layout: ActLayout | None = None) -> OpPlan:
     """The CPU plan of a quantized :mod:`opset` operator (inputs named as ``op.inputs()``,
     output ``y``, int8, equal to :func:`opset.reference.run`).  ``fuse_min_width``: the
-    narrowest conv2d output row that gets the epilogue fused (tests force either form)."""
+    narrowest conv2d output row that gets the epilogue fused (tests force either form).
+    ``in_layout`` / ``out_layout`` (:class:`opset.Conv2d` only): ``x`` / ``y`` blocked, as
+    the i16 the pair kernel reads (:func:`.conv2d.conv2d_plan`); ``y`` then holds the same
+    int8 values widened."""
+    if in_layout is not None or out_layout is not None:
+        if not isinstance(op, Conv2d):
+            raise ValueError(f"op_plan: blocked layouts are for Conv2d, got "
+                             f"{type(op).__name__}")
+        return _gemm_plan(op, fuse_min_width, in_layout, out_layout)
     if isinstance(op, Conv2d | DepthwiseConv2d | Dense):
         return _gemm_plan(op, fuse_min_width)
     if isinstance(op, Elementwise):

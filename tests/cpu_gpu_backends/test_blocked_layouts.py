@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import cpu_gpu_backends as cg
+from cpu_gpu_backends.ops.microkernel import has_vnni
 from opset import ActLayout
 
 RNG = np.random.default_rng(7)
@@ -100,6 +101,70 @@ def test_max_and_global_average_pool_blocked(cpu):
                                atol=1e-6)
 
 
+def pack_i16(x: np.ndarray, lay: ActLayout, fill: int) -> np.ndarray:
+    """NCHW int8 -> ``lay`` as i16 (what the int8 pair kernel reads): halo ``fill``."""
+    n, c, h, w = x.shape
+    full = np.full((n, lay.c_blocks * lay.block, lay.hp, lay.wp), fill, np.int16)
+    full[:, :c, lay.halo[0]:lay.halo[0] + h, lay.halo[1]:lay.halo[1] + w] = x
+    out = full.reshape(n, lay.c_blocks, lay.block, lay.hp, lay.wp).transpose(0, 1, 3, 4, 2)
+    return np.ascontiguousarray(out).reshape(lay.shape)
+
+
+def unpack_i16(y: np.ndarray, lay: ActLayout, fill: int) -> np.ndarray:
+    """``lay`` (i16) -> NCHW int8, asserting the halo still holds ``fill`` and every value
+    is an int8."""
+    a = y.reshape(lay.n, lay.c_blocks, lay.hp, lay.wp, lay.block).transpose(0, 1, 4, 2, 3)
+    a = a.reshape(lay.n, -1, lay.hp, lay.wp)
+    hh, hw = lay.halo
+    inner = np.zeros(a.shape, bool)
+    inner[:, :lay.c, hh:hh + lay.h, hw:hw + lay.w] = True
+    assert (a[~inner] == fill).all(), "a kernel wrote the halo or a padded channel"
+    got = a[:, :lay.c, hh:hh + lay.h, hw:hw + lay.w]
+    assert got.min() >= -128 and got.max() <= 127
+    return got.astype(np.int8)
+
+
+@pytest.mark.skipif(has_vnni(), reason="int8 blocked layouts are the i16 pair kernel's")
+@pytest.mark.parametrize("c,h,oc,k,s,p,hin,hout,per_channel", [
+    (16, 14, 32, 3, 1, 1, 1, 1, True),     # blocked to blocked, 14-wide (fused anyway)
+    (32, 9, 16, 3, 2, 1, 2, 1, False),     # stride 2, wider halo than the padding
+    (64, 7, 64, 3, 1, 1, 1, None, True),   # blocked in, NCHW out, 7 wide (raw + epilogue)
+    (16, 20, 48, 1, 2, 0, 0, 1, True),     # 1x1 stride 2 read in place
+    (3, 18, 16, 3, 1, 1, None, 1, True),   # NCHW in (packed), blocked out, 18 wide
+])
+def test_int8_conv_blocked_forms_equal_the_reference(cpu, c, h, oc, k, s, p, hin, hout,
+                                                     per_channel):
+    """int8 Conv2d with blocked i16 input (halo = the input zero point) and/or output equals
+    opset.reference bit for bit; the output halo keeps the value it was allocated with."""
+    from opset import Conv2d, Epilogue, Requant, reference
+
+    from cpu_gpu_backends.ops.quantized import op_plan
+
+    rq = Requant(per_channel=True, pre_shift=2) if per_channel else \
+        Requant(multiplier=181, shift=17)
+    ep = Epilogue(bias=True, requant=rq, relu=True, offset=-5)
+    op = Conv2d(1, c, h, h, oc, k, k, stride=(s, s), pad=(p, p), pad_value=-9, epilogue=ep)
+    named = {"x": RNG.integers(-128, 128, (1, c, h, h)).astype(np.int8),
+             "w": RNG.integers(-128, 128, (oc, c, k, k)).astype(np.int8),
+             "bias": RNG.integers(-5000, 5000, oc).astype(np.int32),
+             "multiplier": RNG.integers(1, 1 << 12, oc).astype(np.int32),
+             "shift": RNG.integers(15, 19, oc).astype(np.int32)}
+    named = {t.name: named[t.name] for t in op.inputs()}
+    want = reference.run(op, named)
+    assert len(np.unique(want)) > 20
+    il, ol = _lay(named["x"].shape, hin), _lay(want.shape, hout)
+    plan = op_plan(op, in_layout=il, out_layout=ol)
+    assert any(st.kernel.endswith("_pack_x") for st in plan.steps) == (il is None)
+    y = np.full(ol.shape, 77, np.int16) if ol else np.zeros(want.shape, np.int8)
+    x = pack_i16(named["x"], il, op.pad_value) if il else named["x"]
+    consts = {k: v for k, v in named.items() if k != "x"}
+    cpu.compile(plan).bind(**consts).prepare(x=x, y=y)(None)
+    np.testing.assert_array_equal(unpack_i16(y, ol, 77) if ol else y, want)
+    if il is not None and p:  # the halo is the padding: another fill value changes it
+        cpu.compile(plan).bind(**consts).prepare(x=pack_i16(named["x"], il, 0), y=y)(None)
+        assert not np.array_equal(unpack_i16(y, ol, 77) if ol else y, want)
+
+
 def test_blocked_layouts_are_checked(cpu):
     x, w = (1, 16, 8, 8), (16, 16, 3, 3)
     with pytest.raises(ValueError, match="halo"):
@@ -109,6 +174,6 @@ def test_blocked_layouts_are_checked(cpu):
     with pytest.raises(ValueError, match="residual"):
         cg.conv2d(x, w, padding=1, residual=True, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
                   backend=cpu)
-    with pytest.raises(ValueError, match="f32"):
+    with pytest.raises(ValueError, match="f32, or int8 with an epilogue"):
         cg.conv2d(x, w, dtype="i8", padding=1, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
                   backend=cpu)
