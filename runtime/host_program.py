@@ -62,8 +62,9 @@ from typing import Any
 
 import numpy as np
 
+from opset import Conv2d
 from opset.layout import ActLayout
-from runtime.host_layouts import BlockedUse, Node, plan_layouts
+from runtime.host_layouts import BlockedUse, Node, halo_fill, plan_layouts
 from runtime.host_ops import HostOp, OnnxHostOp
 from runtime.module import Module, Step
 
@@ -152,10 +153,10 @@ class HostProgram:
                 if low is not None:
                     lowered[i] = low
                     fused_into.update(dict.fromkeys(low.fused, i))
-            self.layouts = self._plan_layouts(lowered, fused_into)
+            self.layouts, self.fills = self._plan_layouts(lowered, fused_into)
             self.lowered = {i: self._bind(low) for i, low in lowered.items()}
         else:  # the same kernels, layouts and fusions on this program's own buffers
-            self.lowered, self.layouts = share.lowered, share.layouts
+            self.lowered, self.layouts, self.fills = share.lowered, share.layouts, share.fills
         self.fused_into: dict[int, int] = {}
         for i, s in enumerate(module.steps):
             if s.device != "cpu" or i in self.fused_into:
@@ -176,17 +177,18 @@ class HostProgram:
         return i in self.calls or i in self.fused_into
 
     # ------------------------------------------------------------------ building
-    def _plan_layouts(self, lowered: dict[int, _Lowered],
-                      fused_into: dict[int, int]) -> dict[str, ActLayout]:
-        """The blocked tensors (:func:`runtime.host_layouts.plan_layouts`): every step that
-        reads a tensor counts as the call it is fused into."""
+    def _plan_layouts(self, lowered: dict[int, _Lowered], fused_into: dict[int, int]
+                      ) -> tuple[dict[str, ActLayout], dict[str, int]]:
+        """The blocked tensors (:func:`runtime.host_layouts.plan_layouts`; every step that
+        reads a tensor counts as the call it is fused into) and their halos' values."""
         from cpu_gpu_backends.ops.conv2d import BLOCK
 
         m = self.module
         readers = {t: [fused_into.get(j, j) for j in js] for t, js in self._readers.items()}
         nodes = {i: Node(low.operands, low.output, low.use) for i, low in lowered.items()}
         shapes = {t: tuple(v.shape) for t, v in m.tensors.items()}
-        return plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
+        layouts = plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
+        return layouts, {t: halo_fill(nodes, readers.get(t, ())) for t in layouts}
 
     def _compile(self, i: int, s: Step, low: _Lowered) -> HostCall | None:
         op = low.op
@@ -205,8 +207,9 @@ class HostProgram:
                 arrays[name] = buf
                 staged.append((tensor, buf))
         out_spec = op.plan.outputs[0]
-        # zeros: a blocked output's halo and padded channels are never written
-        out = np.zeros(out_spec.shape, out_spec.ty.np)
+        # a blocked output's halo and padded channels are never written: they hold what
+        # its readers pad with (zero, or an int8 convolution's input zero point)
+        out = np.full(out_spec.shape, self.fills.get(low.output, 0), out_spec.ty.np)
         arrays[out_spec.name] = out
         t = self.module.tensors[low.output]
         if low.output in self.layouts:
@@ -300,6 +303,8 @@ class HostProgram:
                 x2=np.array([s.op.zero_point], np.int8))
             return _Lowered(op, {"x0": s.inputs["x"]}, s.output)
         if not isinstance(s.op, OnnxHostOp):  # an opset op: the int8 kernel
+            if isinstance(s.op, Conv2d):
+                return _int8_conv(s.op, dict(s.inputs), s.output, be)
             return _Lowered(cb.quantized_op(s.op, backend=be), dict(s.inputs), s.output)
         op = s.op
         if any(d != "float32" for d in op.in_dtypes) or op.dtype != "float32":
@@ -468,6 +473,28 @@ def _pool(op: OnnxHostOp, ins: list[str], output: str, be: Any) -> _Lowered | No
 
     use = BlockedUse({"x": (0, 0)}, writes=True, tied=frozenset({"x"}))
     return _Lowered(None, {"x": ins[0]}, output, use=use, make=make)
+
+
+def _int8_conv(op: Conv2d, operands: dict[str, str], output: str, be: Any) -> _Lowered:
+    """An int8 Conv2d step with its blocked forms (the i16 the pair kernel reads, see
+    :func:`cpu_gpu_backends.ops.conv2d.conv2d_plan`): input read in place when it fills
+    whole channel blocks (halo: the padding, holding the input zero point), output
+    written blocked when the epilogue has no residual and the output channels fill whole
+    vectors.  None on a host whose int8 kernel packs byte quads (VNNI)."""
+    import cpu_gpu_backends as cb
+    from cpu_gpu_backends.ops.conv2d import BLOCK
+    from cpu_gpu_backends.ops.microkernel import default_tile, has_vnni
+
+    def make(lay: dict[str, ActLayout]) -> Any:
+        return cb.quantized_op(op, in_layout=lay.get("x"), out_layout=lay.get("y"),
+                               backend=be)
+
+    if has_vnni():
+        return _Lowered(make({}), operands, output)
+    reads = {"x": tuple(op.pad)} if op.c >= BLOCK else {}
+    writes = not op.epilogue.residual and op.o % default_tile(True).vl == 0
+    return _Lowered(None, operands, output,
+                    use=BlockedUse(reads, writes, fill=op.pad_value), make=make)
 
 
 def _conv_use(x: tuple[int, ...], w: tuple[int, ...], group: int, pads: tuple[int, ...],

@@ -136,9 +136,8 @@ def test_int8_conv_blocked_forms_equal_the_reference(cpu, c, h, oc, k, s, p, hin
                                                      per_channel):
     """int8 Conv2d with blocked i16 input (halo = the input zero point) and/or output equals
     opset.reference bit for bit; the output halo keeps the value it was allocated with."""
-    from opset import Conv2d, Epilogue, Requant, reference
-
     from cpu_gpu_backends.ops.quantized import op_plan
+    from opset import Conv2d, Epilogue, Requant, reference
 
     rq = Requant(per_channel=True, pre_shift=2) if per_channel else \
         Requant(multiplier=181, shift=17)
