@@ -33,8 +33,8 @@ class BlockedUse:
     operand is blocked (a convolution's padding; 0 for a reader that checks bounds).
     ``writes``: whether it can write its output blocked.  ``tied``: operands that are
     blocked exactly when the output is (a fused residual is read in the output's layout;
-    a max pool goes blocked to blocked).  ``fill``: the value its blocked operands' halo
-    must hold (an int8 convolution's input zero point; f32: 0)."""
+    a max pool goes blocked to blocked).  ``fill``: the value the halo of the operands it
+    reads with a halo must hold (an int8 convolution's input zero point; f32: 0)."""
 
     reads: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     writes: bool = False
@@ -70,7 +70,7 @@ def plan_layouts(nodes: Mapping[int, Node], readers: Mapping[str, Iterable[int]]
     producer = {n.output: i for i, n in nodes.items()}
     blocked = {t for t, i in producer.items()
                if nodes[i].use.writes and t not in outs and len(shapes[t]) == 4
-               and len({nodes[j].use.fill for j in readers.get(t, ()) if j in nodes}) <= 1}
+               and len(_fills(nodes, t, readers.get(t, ()))) <= 1}
 
     def reader_ok(t: str, j: int) -> bool:
         node = nodes.get(j)
@@ -104,10 +104,17 @@ def plan_layouts(nodes: Mapping[int, Node], readers: Mapping[str, Iterable[int]]
     return layouts
 
 
-def halo_fill(nodes: Mapping[int, Node], readers: Iterable[int]) -> int:
-    """The value a blocked tensor's halo holds: what its readers need (the planner keeps
-    blocked only tensors whose readers agree)."""
-    return next((nodes[j].use.fill for j in readers if j in nodes), 0)
+def _fills(nodes: Mapping[int, Node], t: str, readers: Iterable[int]) -> set[int]:
+    """The halo values tensor ``t``'s readers need (those reading it with a halo)."""
+    return {nodes[j].use.fill for j in readers if j in nodes
+            for k, v in nodes[j].operands.items()
+            if v == t and any(nodes[j].use.reads.get(k, (0, 0)))}
+
+
+def halo_fill(nodes: Mapping[int, Node], t: str, readers: Iterable[int]) -> int:
+    """The value blocked tensor ``t``'s halo holds: what its readers pad with (the planner
+    keeps blocked only tensors whose readers agree); 0 when none reads the halo."""
+    return next(iter(_fills(nodes, t, readers)), 0)
 
 
 __all__ = ["BlockedUse", "Node", "halo_fill", "plan_layouts"]

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from opset import Conv2d
+from opset import Conv2d, Elementwise, GlobalAvgPool, Pool2d
 from opset.layout import ActLayout
 from runtime.host_layouts import BlockedUse, Node, halo_fill, plan_layouts
 from runtime.host_ops import HostOp, OnnxHostOp
@@ -188,7 +188,7 @@ class HostProgram:
         nodes = {i: Node(low.operands, low.output, low.use) for i, low in lowered.items()}
         shapes = {t: tuple(v.shape) for t, v in m.tensors.items()}
         layouts = plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
-        return layouts, {t: halo_fill(nodes, readers.get(t, ())) for t in layouts}
+        return layouts, {t: halo_fill(nodes, t, readers.get(t, ())) for t in layouts}
 
     def _compile(self, i: int, s: Step, low: _Lowered) -> HostCall | None:
         op = low.op
@@ -305,7 +305,7 @@ class HostProgram:
         if not isinstance(s.op, OnnxHostOp):  # an opset op: the int8 kernel
             if isinstance(s.op, Conv2d):
                 return _int8_conv(s.op, dict(s.inputs), s.output, be)
-            return _Lowered(cb.quantized_op(s.op, backend=be), dict(s.inputs), s.output)
+            return _int8_blocked_or_not(s.op, dict(s.inputs), s.output, be)
         op = s.op
         if any(d != "float32" for d in op.in_dtypes) or op.dtype != "float32":
             return None
@@ -479,22 +479,61 @@ def _int8_conv(op: Conv2d, operands: dict[str, str], output: str, be: Any) -> _L
     """An int8 Conv2d step with its blocked forms (the i16 the pair kernel reads, see
     :func:`cpu_gpu_backends.ops.conv2d.conv2d_plan`): input read in place when it fills
     whole channel blocks (halo: the padding, holding the input zero point), output
-    written blocked when the epilogue has no residual and the output channels fill whole
-    vectors.  None on a host whose int8 kernel packs byte quads (VNNI)."""
+    written blocked when the output channels fill whole vectors, a residual read blocked
+    exactly when the output is (tied).  NCHW only on a host whose int8 kernel packs byte
+    quads (VNNI)."""
     import cpu_gpu_backends as cb
     from cpu_gpu_backends.ops.conv2d import BLOCK
     from cpu_gpu_backends.ops.microkernel import default_tile, has_vnni
 
     def make(lay: dict[str, ActLayout]) -> Any:
         return cb.quantized_op(op, in_layout=lay.get("x"), out_layout=lay.get("y"),
-                               backend=be)
+                               res_layout=lay.get("residual"), backend=be)
 
     if has_vnni():
         return _Lowered(make({}), operands, output)
-    reads = {"x": tuple(op.pad)} if op.c >= BLOCK else {}
-    writes = not op.epilogue.residual and op.o % default_tile(True).vl == 0
+    reads: dict[str, tuple[int, int]] = {"x": tuple(op.pad)} if op.c >= BLOCK else {}
+    writes = op.o % default_tile(True).vl == 0
+    tied = frozenset({"residual"}) if op.epilogue.residual else frozenset()
+    if tied and writes:
+        reads["residual"] = (0, 0)
     return _Lowered(None, operands, output,
-                    use=BlockedUse(reads, writes, fill=op.pad_value), make=make)
+                    use=BlockedUse(reads, writes, tied, op.pad_value), make=make)
+
+
+def _int8_blocked_or_not(op: Any, operands: dict[str, str], output: str, be: Any
+                         ) -> _Lowered:
+    """Any other int8 opset step; an Elementwise (a residual's rescale) and a max pool
+    also take blocked i16 operands, all of them blocked exactly when the output is (tied),
+    so a ResNet block's tensors need not go back to NCHW around them; a global average
+    pool reads blocked and writes NCHW (the one unpack, before the classifier)."""
+    import cpu_gpu_backends as cb
+    from cpu_gpu_backends.ops.conv2d import BLOCK
+    from cpu_gpu_backends.ops.microkernel import has_vnni
+
+    plain = cb.quantized_op(op, backend=be)
+    if isinstance(op, GlobalAvgPool) and not has_vnni() and op.c % BLOCK == 0:
+        def gap(lay: dict[str, ActLayout]) -> Any:
+            return cb.blocked_quantized_global_avg_pool(op, lay["x"], backend=be) \
+                if "x" in lay else plain
+        return _Lowered(None, operands, output, use=BlockedUse({"x": (0, 0)}), make=gap)
+    if has_vnni() or not isinstance(op, Elementwise | Pool2d) or \
+            (op.shape[1] if isinstance(op, Elementwise) else op.c) % BLOCK or \
+            (isinstance(op, Pool2d) and op.pool != "max"):
+        return _Lowered(plain, operands, output)
+    names = [t.name for t in op.inputs()]
+
+    def make(lay: dict[str, ActLayout]) -> Any:
+        if "y" not in lay:
+            return plain
+        if isinstance(op, Pool2d):
+            return cb.blocked_max_pool2d(lay["x"], (op.kh, op.kw), op.stride, op.pad,
+                                         lay["y"], dtype="i16", backend=be)
+        return cb.blocked_quantized_elementwise(op, [lay[k] for k in names], lay["y"],
+                                                backend=be)
+
+    use = BlockedUse(dict.fromkeys(names, (0, 0)), True, frozenset(names))
+    return _Lowered(None, operands, output, use=use, make=make)
 
 
 def _conv_use(x: tuple[int, ...], w: tuple[int, ...], group: int, pads: tuple[int, ...],

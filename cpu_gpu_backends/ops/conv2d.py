@@ -337,8 +337,9 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
             if epilogue is not None:  # int8 out, kept as the i16 the next conv reads
                 ep = replace(epilogue, bias=False)
                 val = requant_expr(val, ep, Var(f"em{v}", I32, vl), Var(f"es{v}", I32, vl))
+                res = Load("residual", at(res_layout, r), dt.i16, vl) if ep.residual else None
                 stores.append(Store("y", at(out_layout, r),
-                                    Cast(clamp8(tail_expr(val, ep)), dt.i16)))
+                                    Cast(clamp8(tail_expr(val, ep, res)), dt.i16)))
                 continue
             if residual:
                 val = val + Load("residual", at(res_layout, r), acc_ty, vl)
@@ -417,7 +418,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                               residual=Load("residual", out_idx, dt.i8)
                               if epilogue.residual else None)
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
-        extra += [Param("residual", dt.i8)] if epilogue.residual else []
+        extra += [Param("residual", dt.i16 if res_layout else dt.i8)] \
+            if epilogue.residual else []
     elif residual:
         value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
         extra = [Param("residual", acc_ty)]
@@ -499,9 +501,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     is written blocked into that layout's interior (halo untouched); ``res_layout``: the
     residual is read blocked (needs ``out_layout``).  int8 with the i16 pair kernel (not
     the VNNI quads) takes them too, as the i16 values ``pack_x`` would make: ``x`` blocked
-    i16 (its halo holding ``pad_value``), and with an ``epilogue`` (no residual) ``y``
-    written blocked as i16, the int8 values sign-extended, straight from the register tile
-    (no transpose, no row buffer: per-channel multipliers and shifts are the lanes).
+    i16 (its halo holding ``pad_value``), and with an ``epilogue`` ``y`` written blocked
+    as i16, the int8 values sign-extended, straight from the register tile (no transpose,
+    no row buffer: per-channel multipliers and shifts are the lanes), its residual read
+    blocked i16 (``res_layout``).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -564,7 +567,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         bufs += [BufferSpec(r, dt.i32, (oc,), "input") for r in ("multiplier", "shift")
                  if epilogue.per_channel]
         if epilogue.residual:
-            bufs.append(BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
+            bufs.append(BufferSpec("residual", dt.i16, res_layout.shape, "input") if res_layout
+                        else BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
     if residual:
         if int8:
             raise ValueError(f"{op}: an int8 residual goes in the epilogue")
@@ -663,9 +667,11 @@ def _check_blocked(op: str, int8: bool, quads: bool, epilogue: Epilogue | None, 
                          "packs byte quads)")
     if int8 and out_layout is not None and epilogue is None:
         raise ValueError(f"{op}: a blocked output is f32, or int8 with an epilogue (i16)")
-    if int8 and out_layout is not None and (epilogue.residual or ochw[0] % vl):
-        raise ValueError(f"{op}: an int8 blocked output needs no residual and output "
-                         f"channels a multiple of {vl}, got {ochw[0]}")
+    if int8 and out_layout is not None and ochw[0] % vl:
+        raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
+                         f"of {vl}, got {ochw[0]}")
+    if int8:  # the epilogue's residual stands for the f32 kernel's
+        residual = epilogue is not None and epilogue.residual
     for what, lay, dims in (("in_layout", in_layout, chw), ("out_layout", out_layout, ochw),
                             ("res_layout", res_layout, ochw)):
         if lay is None:

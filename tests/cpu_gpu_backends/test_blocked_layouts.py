@@ -125,43 +125,89 @@ def unpack_i16(y: np.ndarray, lay: ActLayout, fill: int) -> np.ndarray:
 
 
 @pytest.mark.skipif(has_vnni(), reason="int8 blocked layouts are the i16 pair kernel's")
-@pytest.mark.parametrize("c,h,oc,k,s,p,hin,hout,per_channel", [
-    (16, 14, 32, 3, 1, 1, 1, 1, True),     # blocked to blocked, 14-wide (fused anyway)
-    (32, 9, 16, 3, 2, 1, 2, 1, False),     # stride 2, wider halo than the padding
-    (64, 7, 64, 3, 1, 1, 1, None, True),   # blocked in, NCHW out, 7 wide (raw + epilogue)
-    (16, 20, 48, 1, 2, 0, 0, 1, True),     # 1x1 stride 2 read in place
-    (3, 18, 16, 3, 1, 1, None, 1, True),   # NCHW in (packed), blocked out, 18 wide
+@pytest.mark.parametrize("c,h,oc,k,s,p,hin,hout,per_channel,res", [
+    (16, 14, 32, 3, 1, 1, 1, 1, True, False),    # blocked to blocked, 14 wide
+    (32, 9, 16, 3, 2, 1, 2, 1, False, False),    # stride 2, wider halo than the padding
+    (64, 7, 64, 3, 1, 1, 1, None, True, False),  # blocked in, NCHW out (raw + epilogue)
+    (16, 20, 48, 1, 2, 0, 0, 1, True, False),    # 1x1 stride 2 read in place
+    (3, 18, 16, 3, 1, 1, None, 1, True, False),  # NCHW in (packed), blocked out
+    (32, 7, 32, 3, 1, 1, 1, 1, True, True),      # blocked residual, 7 wide (flat tiles)
+    (16, 16, 16, 3, 1, 1, 1, 2, False, True),    # blocked residual, wider output halo
+    (16, 12, 32, 3, 1, 1, 1, None, True, True),  # NCHW int8 residual and output
 ])
 def test_int8_conv_blocked_forms_equal_the_reference(cpu, c, h, oc, k, s, p, hin, hout,
-                                                     per_channel):
-    """int8 Conv2d with blocked i16 input (halo = the input zero point) and/or output equals
-    opset.reference bit for bit; the output halo keeps the value it was allocated with."""
+                                                     per_channel, res):
+    """int8 Conv2d with blocked i16 input (halo = the input zero point), output and
+    residual equals opset.reference bit for bit; the output halo keeps the value it was
+    allocated with."""
     from cpu_gpu_backends.ops.quantized import op_plan
     from opset import Conv2d, Epilogue, Requant, reference
 
     rq = Requant(per_channel=True, pre_shift=2) if per_channel else \
         Requant(multiplier=181, shift=17)
-    ep = Epilogue(bias=True, requant=rq, relu=True, offset=-5)
+    ep = Epilogue(bias=True, requant=rq, relu=True, offset=-5, residual=res)
     op = Conv2d(1, c, h, h, oc, k, k, stride=(s, s), pad=(p, p), pad_value=-9, epilogue=ep)
     named = {"x": RNG.integers(-128, 128, (1, c, h, h)).astype(np.int8),
              "w": RNG.integers(-128, 128, (oc, c, k, k)).astype(np.int8),
              "bias": RNG.integers(-5000, 5000, oc).astype(np.int32),
              "multiplier": RNG.integers(1, 1 << 12, oc).astype(np.int32),
-             "shift": RNG.integers(15, 19, oc).astype(np.int32)}
+             "shift": RNG.integers(15, 19, oc).astype(np.int32),
+             "residual": RNG.integers(-128, 128, (1, oc, (h + 2 * p - k) // s + 1,
+                                                 (h + 2 * p - k) // s + 1)).astype(np.int8)}
     named = {t.name: named[t.name] for t in op.inputs()}
     want = reference.run(op, named)
     assert len(np.unique(want)) > 20
     il, ol = _lay(named["x"].shape, hin), _lay(want.shape, hout)
-    plan = op_plan(op, in_layout=il, out_layout=ol)
+    rl = _lay(want.shape, hout - 1) if res and ol else None
+    plan = op_plan(op, in_layout=il, out_layout=ol, res_layout=rl)
     assert any(st.kernel.endswith("_pack_x") for st in plan.steps) == (il is None)
     y = np.full(ol.shape, 77, np.int16) if ol else np.zeros(want.shape, np.int8)
     x = pack_i16(named["x"], il, op.pad_value) if il else named["x"]
-    consts = {k: v for k, v in named.items() if k != "x"}
+    consts = {k: v for k, v in named.items() if k not in ("x", "residual")}
+    if res:
+        consts["residual"] = pack_i16(named["residual"], rl, 5) if rl else named["residual"]
     cpu.compile(plan).bind(**consts).prepare(x=x, y=y)(None)
     np.testing.assert_array_equal(unpack_i16(y, ol, 77) if ol else y, want)
     if il is not None and p:  # the halo is the padding: another fill value changes it
         cpu.compile(plan).bind(**consts).prepare(x=pack_i16(named["x"], il, 0), y=y)(None)
         assert not np.array_equal(unpack_i16(y, ol, 77) if ol else y, want)
+
+
+@pytest.mark.skipif(has_vnni(), reason="int8 blocked layouts are the i16 pair kernel's")
+def test_int8_rescale_and_max_pool_blocked_equal_the_reference(cpu):
+    """The int8 steps between a ResNet's convolutions on blocked i16 operands: an
+    Elementwise (a residual rescale, and a two-input add), a 3x3 stride-2 max pool and the
+    global average pool (NCHW out), halos of different widths, bit for bit
+    opset.reference; halos left untouched and never read."""
+    from opset import AluStep, Elementwise, GlobalAvgPool, Pool2d, reference
+
+    x = RNG.integers(-128, 128, (1, 32, 9, 9)).astype(np.int8)
+    b = RNG.integers(-128, 128, (1, 32, 9, 9)).astype(np.int8)
+    rescale = Elementwise((1, 32, 9, 9), (AluStep("mul", 181), AluStep("rshr", 7),
+                                          AluStep("add", -3)), name="rescale")
+    add = Elementwise((1, 32, 9, 9), (AluStep("add"), AluStep("max", 0)), name="add")
+    for op, ins in ((rescale, {"a": x}), (add, {"a": x, "b": b})):
+        want = reference.run(op, ins)
+        assert len(np.unique(want)) > 20
+        lays = [_lay(x.shape, h) for h in (1, 0)[:len(ins)]]
+        ol = _lay(x.shape, 2)
+        y = np.full(ol.shape, 9, np.int16)
+        k = cg.blocked_quantized_elementwise(op, lays, ol, backend=cpu)
+        k.prepare(**{n: pack_i16(v, lay, -1) for (n, v), lay in zip(ins.items(), lays,
+                                                                     strict=True)},
+                  y=y)(None)
+        np.testing.assert_array_equal(unpack_i16(y, ol, 9), want)
+    gap = GlobalAvgPool(1, 32, 9, 9, name="gap")
+    il = _lay(x.shape, 1)
+    got = cg.blocked_quantized_global_avg_pool(gap, il, backend=cpu)(pack_i16(x, il, 50))
+    np.testing.assert_array_equal(got, reference.run(gap, {"x": x}))
+    pool = Pool2d(1, 32, 9, 9, "max", 3, 3, (2, 2), (1, 1), name="pool")
+    want = reference.run(pool, {"x": x})
+    il, ol = _lay(x.shape, 1), _lay(want.shape, 1)
+    y = np.full(ol.shape, 4, np.int16)
+    cg.blocked_max_pool2d(il, 3, 2, 1, ol, dtype="i16", backend=cpu).prepare(
+        x=pack_i16(x, il, 127), y=y)(None)  # a halo larger than any pixel: never read
+    np.testing.assert_array_equal(unpack_i16(y, ol, 4), want)
 
 
 def test_blocked_layouts_are_checked(cpu):
