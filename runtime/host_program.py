@@ -479,12 +479,12 @@ def _int8_conv(op: Conv2d, operands: dict[str, str], output: str, be: Any) -> _L
     """An int8 Conv2d step with its blocked forms (the i16 the pair kernel reads, see
     :func:`cpu_gpu_backends.ops.conv2d.conv2d_plan`): input read in place when it fills
     whole channel blocks (halo: the padding, holding the input zero point), output
-    written blocked when the output channels fill whole vectors, a residual read blocked
+    written blocked when the output channels fill whole blocks, a residual read blocked
     exactly when the output is (tied).  NCHW only on a host whose int8 kernel packs byte
     quads (VNNI)."""
     import cpu_gpu_backends as cb
     from cpu_gpu_backends.ops.conv2d import BLOCK
-    from cpu_gpu_backends.ops.microkernel import default_tile, has_vnni
+    from cpu_gpu_backends.ops.microkernel import has_vnni
 
     def make(lay: dict[str, ActLayout]) -> Any:
         return cb.quantized_op(op, in_layout=lay.get("x"), out_layout=lay.get("y"),
@@ -493,7 +493,7 @@ def _int8_conv(op: Conv2d, operands: dict[str, str], output: str, be: Any) -> _L
     if has_vnni():
         return _Lowered(make({}), operands, output)
     reads: dict[str, tuple[int, int]] = {"x": tuple(op.pad)} if op.c >= BLOCK else {}
-    writes = op.o % default_tile(True).vl == 0
+    writes = op.o % BLOCK == 0
     tied = frozenset({"residual"}) if op.epilogue.residual else frozenset()
     if tied and writes:
         reads["residual"] = (0, 0)
@@ -511,21 +511,23 @@ def _int8_blocked_or_not(op: Any, operands: dict[str, str], output: str, be: Any
     from cpu_gpu_backends.ops.conv2d import BLOCK
     from cpu_gpu_backends.ops.microkernel import has_vnni
 
-    plain = cb.quantized_op(op, backend=be)
+    def plain() -> Any:  # compiled only when it runs
+        return cb.quantized_op(op, backend=be)
+
     if isinstance(op, GlobalAvgPool) and not has_vnni() and op.c % BLOCK == 0:
         def gap(lay: dict[str, ActLayout]) -> Any:
             return cb.blocked_quantized_global_avg_pool(op, lay["x"], backend=be) \
-                if "x" in lay else plain
+                if "x" in lay else plain()
         return _Lowered(None, operands, output, use=BlockedUse({"x": (0, 0)}), make=gap)
     if has_vnni() or not isinstance(op, Elementwise | Pool2d) or \
             (op.shape[1] if isinstance(op, Elementwise) else op.c) % BLOCK or \
             (isinstance(op, Pool2d) and op.pool != "max"):
-        return _Lowered(plain, operands, output)
+        return _Lowered(plain(), operands, output)
     names = [t.name for t in op.inputs()]
 
     def make(lay: dict[str, ActLayout]) -> Any:
         if "y" not in lay:
-            return plain
+            return plain()
         if isinstance(op, Pool2d):
             return cb.blocked_max_pool2d(lay["x"], (op.kh, op.kw), op.stride, op.pad,
                                          lay["y"], dtype="i16", backend=be)

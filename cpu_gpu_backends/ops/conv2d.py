@@ -545,6 +545,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if in_layout is not None or out_layout is not None or res_layout is not None:
         _check_blocked(op, int8, t.quads, epilogue, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if int8 and out_layout is not None and oc % t.cols:
+        raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
+                         f"of the register tile's {t.cols} (its epilogue reads per-channel "
+                         f"rows in whole vectors), got {oc}")
     if in_layout is not None:  # read in place: the halo holds the padding
         hp, wp = in_layout.hp, in_layout.wp
         x_offset = (in_layout.halo[0] - pad[0], in_layout.halo[1] - pad[1])
@@ -667,9 +671,6 @@ def _check_blocked(op: str, int8: bool, quads: bool, epilogue: Epilogue | None, 
                          "packs byte quads)")
     if int8 and out_layout is not None and epilogue is None:
         raise ValueError(f"{op}: a blocked output is f32, or int8 with an epilogue (i16)")
-    if int8 and out_layout is not None and ochw[0] % vl:
-        raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
-                         f"of {vl}, got {ochw[0]}")
     if int8:  # the epilogue's residual stands for the f32 kernel's
         residual = epilogue is not None and epilogue.residual
     for what, lay, dims in (("in_layout", in_layout, chw), ("out_layout", out_layout, ochw),

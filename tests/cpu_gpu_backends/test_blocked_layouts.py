@@ -219,6 +219,12 @@ def test_blocked_layouts_are_checked(cpu):
     with pytest.raises(ValueError, match="residual"):
         cg.conv2d(x, w, padding=1, residual=True, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
                   backend=cpu)
+    from cpu_gpu_backends.ops.quantized import op_plan
+    from opset import Conv2d, Epilogue
+    if not has_vnni():  # 24 output channels: a 16-wide tile would read past the rows
+        op24 = Conv2d(1, 16, 8, 8, 24, 3, 3, pad=(1, 1), epilogue=Epilogue(bias=True))
+        with pytest.raises(ValueError, match="multiple of the register tile"):
+            op_plan(op24, out_layout=ActLayout(1, 24, 8, 8, 16, 1, (1, 1)))
     with pytest.raises(ValueError, match="f32, or int8 with an epilogue"):
         cg.conv2d(x, w, dtype="i8", padding=1, out_layout=ActLayout(1, 16, 8, 8, 16, 1),
                   backend=cpu)
