@@ -125,11 +125,12 @@ def global_avg_pool2d(x_shape: Sequence[int], *,
 
 def blocked_max_pool2d(in_layout: ActLayout, kernel: int | Sequence[int],
                        stride: int | Sequence[int] | None, padding: int | Sequence[int],
-                       out_layout: ActLayout, *,
+                       out_layout: ActLayout, *, dtype: str = "f32",
                        backend: CpuBackend | None = None) -> CompiledOp:
-    """f32 max pooling from blocked ``in_layout`` into blocked ``out_layout``."""
+    """Max pooling from blocked ``in_layout`` into blocked ``out_layout``; ``dtype`` f32,
+    or i16 (the int8 values int8 convolutions keep blocked)."""
     return _cpu(_pool.blocked_max_pool_plan(in_layout, kernel, stride, padding, out_layout,
-                                            _vector_lanes()), backend)
+                                            _vector_lanes(), dtype), backend)
 
 
 def blocked_global_avg_pool2d(in_layout: ActLayout, *,
@@ -193,10 +194,33 @@ def requantize(shape: Sequence[int], epilogue: Epilogue, *, axis: int = 1,
     return _cpu(_quantized.requantize_plan(shape, epilogue, axis), backend)
 
 
-def quantized_op(op: Op, *, backend: CpuBackend | None = None) -> CompiledOp:
+def quantized_op(op: Op, *, in_layout: ActLayout | None = None,
+                 out_layout: ActLayout | None = None, res_layout: ActLayout | None = None,
+                 backend: CpuBackend | None = None) -> CompiledOp:
     """A quantized :mod:`opset` operator (the description the accelerator compiler takes):
-    inputs as ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit."""
-    return _cpu(_quantized.op_plan(op), backend)
+    inputs as ``op.inputs()``, int8 output equal to :func:`opset.reference.run` bit for bit.
+    ``in_layout`` / ``out_layout`` / ``res_layout`` (a Conv2d): that operand blocked, as i16
+    values (:func:`.ops.quantized.op_plan`)."""
+    return _cpu(_quantized.op_plan(op, in_layout=in_layout, out_layout=out_layout,
+                                   res_layout=res_layout), backend)
+
+
+def blocked_quantized_elementwise(op: Op, in_layouts: Sequence[ActLayout],
+                                  out_layout: ActLayout, *,
+                                  backend: CpuBackend | None = None) -> CompiledOp:
+    """An :class:`opset.Elementwise` on blocked i16 operands (``in_layouts``, in
+    ``op.inputs()`` order) into blocked ``out_layout``: the same int8 values as
+    :func:`quantized_op`, widened to i16."""
+    return _cpu(_quantized.blocked_elementwise_plan(op, tuple(in_layouts), out_layout,
+                                                    _vector_lanes()), backend)
+
+
+def blocked_quantized_global_avg_pool(op: Op, in_layout: ActLayout, *,
+                                      backend: CpuBackend | None = None) -> CompiledOp:
+    """An :class:`opset.GlobalAvgPool` from blocked i16 ``in_layout``: int8 NCHW out, equal
+    to :func:`quantized_op`'s."""
+    return _cpu(_quantized.blocked_global_avg_pool_plan(op, in_layout, _vector_lanes()),
+                backend)
 
 
 def nchw_to_blocked(layout: ActLayout, *, dtype: str = "i8", pad_value: int = 0,
@@ -249,7 +273,8 @@ gpu_capable = _gpu_q.gpu_capable
 __all__ = [
     "BACKENDS", "CompiledOp", "CpuBackend", "CpuOptions", "GpuProgram", "NvptxBackend",
     "NvptxOptions", "OpPlan", "PtxError", "assemble_ptx", "avg_pool2d", "binary",
-    "blocked_global_avg_pool2d", "blocked_max_pool2d",
+    "blocked_global_avg_pool2d", "blocked_max_pool2d", "blocked_quantized_elementwise",
+    "blocked_quantized_global_avg_pool",
     "blocked_to_nchw", "cast", "clip", "clip_op", "conv2d", "default_cpu_backend", "dense",
     "depthwise_conv2d", "dequantize", "elementwise", "exp", "get_backend",
     "global_avg_pool2d", "gpu_capable", "gpu_compile", "gpu_conv2d", "gpu_dense",

@@ -33,11 +33,13 @@ class BlockedUse:
     operand is blocked (a convolution's padding; 0 for a reader that checks bounds).
     ``writes``: whether it can write its output blocked.  ``tied``: operands that are
     blocked exactly when the output is (a fused residual is read in the output's layout;
-    a max pool goes blocked to blocked)."""
+    a max pool goes blocked to blocked).  ``fill``: the value the halo of the operands it
+    reads with a halo must hold (an int8 convolution's input zero point; f32: 0)."""
 
     reads: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     writes: bool = False
     tied: frozenset[str] = frozenset()
+    fill: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,14 @@ def plan_layouts(nodes: Mapping[int, Node], readers: Mapping[str, Iterable[int]]
     ``shapes``: tensor shapes; ``outputs``: model outputs (always NCHW).
 
     The largest set where every constraint holds: start from every 4-D tensor a node can
-    write blocked, drop one whose some reader cannot take it or whose tied operands or
-    output went NCHW, until nothing changes (dropping only ever removes options)."""
+    write blocked, drop one whose some reader cannot take it, whose readers need different
+    halo values (:attr:`BlockedUse.fill`) or whose tied operands or output went NCHW,
+    until nothing changes (dropping only ever removes options)."""
     outs = set(outputs)
     producer = {n.output: i for i, n in nodes.items()}
     blocked = {t for t, i in producer.items()
-               if nodes[i].use.writes and t not in outs and len(shapes[t]) == 4}
+               if nodes[i].use.writes and t not in outs and len(shapes[t]) == 4
+               and len(_fills(nodes, t, readers.get(t, ()))) <= 1}
 
     def reader_ok(t: str, j: int) -> bool:
         node = nodes.get(j)
@@ -100,4 +104,17 @@ def plan_layouts(nodes: Mapping[int, Node], readers: Mapping[str, Iterable[int]]
     return layouts
 
 
-__all__ = ["BlockedUse", "Node", "plan_layouts"]
+def _fills(nodes: Mapping[int, Node], t: str, readers: Iterable[int]) -> set[int]:
+    """The halo values tensor ``t``'s readers need (those reading it with a halo)."""
+    return {nodes[j].use.fill for j in readers if j in nodes
+            for k, v in nodes[j].operands.items()
+            if v == t and any(nodes[j].use.reads.get(k, (0, 0)))}
+
+
+def halo_fill(nodes: Mapping[int, Node], t: str, readers: Iterable[int]) -> int:
+    """The value blocked tensor ``t``'s halo holds: what its readers pad with (the planner
+    keeps blocked only tensors whose readers agree); 0 when none reads the halo."""
+    return next(iter(_fills(nodes, t, readers)), 0)
+
+
+__all__ = ["BlockedUse", "Node", "halo_fill", "plan_layouts"]

@@ -62,8 +62,9 @@ from typing import Any
 
 import numpy as np
 
+from opset import Conv2d, Elementwise, GlobalAvgPool, Pool2d
 from opset.layout import ActLayout
-from runtime.host_layouts import BlockedUse, Node, plan_layouts
+from runtime.host_layouts import BlockedUse, Node, halo_fill, plan_layouts
 from runtime.host_ops import HostOp, OnnxHostOp
 from runtime.module import Module, Step
 
@@ -152,10 +153,10 @@ class HostProgram:
                 if low is not None:
                     lowered[i] = low
                     fused_into.update(dict.fromkeys(low.fused, i))
-            self.layouts = self._plan_layouts(lowered, fused_into)
+            self.layouts, self.fills = self._plan_layouts(lowered, fused_into)
             self.lowered = {i: self._bind(low) for i, low in lowered.items()}
         else:  # the same kernels, layouts and fusions on this program's own buffers
-            self.lowered, self.layouts = share.lowered, share.layouts
+            self.lowered, self.layouts, self.fills = share.lowered, share.layouts, share.fills
         self.fused_into: dict[int, int] = {}
         for i, s in enumerate(module.steps):
             if s.device != "cpu" or i in self.fused_into:
@@ -176,17 +177,18 @@ class HostProgram:
         return i in self.calls or i in self.fused_into
 
     # ------------------------------------------------------------------ building
-    def _plan_layouts(self, lowered: dict[int, _Lowered],
-                      fused_into: dict[int, int]) -> dict[str, ActLayout]:
-        """The blocked tensors (:func:`runtime.host_layouts.plan_layouts`): every step that
-        reads a tensor counts as the call it is fused into."""
+    def _plan_layouts(self, lowered: dict[int, _Lowered], fused_into: dict[int, int]
+                      ) -> tuple[dict[str, ActLayout], dict[str, int]]:
+        """The blocked tensors (:func:`runtime.host_layouts.plan_layouts`; every step that
+        reads a tensor counts as the call it is fused into) and their halos' values."""
         from cpu_gpu_backends.ops.conv2d import BLOCK
 
         m = self.module
         readers = {t: [fused_into.get(j, j) for j in js] for t, js in self._readers.items()}
         nodes = {i: Node(low.operands, low.output, low.use) for i, low in lowered.items()}
         shapes = {t: tuple(v.shape) for t, v in m.tensors.items()}
-        return plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
+        layouts = plan_layouts(nodes, readers, shapes, m.outputs, BLOCK)
+        return layouts, {t: halo_fill(nodes, t, readers.get(t, ())) for t in layouts}
 
     def _compile(self, i: int, s: Step, low: _Lowered) -> HostCall | None:
         op = low.op
@@ -205,8 +207,9 @@ class HostProgram:
                 arrays[name] = buf
                 staged.append((tensor, buf))
         out_spec = op.plan.outputs[0]
-        # zeros: a blocked output's halo and padded channels are never written
-        out = np.zeros(out_spec.shape, out_spec.ty.np)
+        # a blocked output's halo and padded channels are never written: they hold what
+        # its readers pad with (zero, or an int8 convolution's input zero point)
+        out = np.full(out_spec.shape, self.fills.get(low.output, 0), out_spec.ty.np)
         arrays[out_spec.name] = out
         t = self.module.tensors[low.output]
         if low.output in self.layouts:
@@ -300,7 +303,9 @@ class HostProgram:
                 x2=np.array([s.op.zero_point], np.int8))
             return _Lowered(op, {"x0": s.inputs["x"]}, s.output)
         if not isinstance(s.op, OnnxHostOp):  # an opset op: the int8 kernel
-            return _Lowered(cb.quantized_op(s.op, backend=be), dict(s.inputs), s.output)
+            if isinstance(s.op, Conv2d):
+                return _int8_conv(s.op, dict(s.inputs), s.output, be)
+            return _int8_blocked_or_not(s.op, dict(s.inputs), s.output, be)
         op = s.op
         if any(d != "float32" for d in op.in_dtypes) or op.dtype != "float32":
             return None
@@ -468,6 +473,69 @@ def _pool(op: OnnxHostOp, ins: list[str], output: str, be: Any) -> _Lowered | No
 
     use = BlockedUse({"x": (0, 0)}, writes=True, tied=frozenset({"x"}))
     return _Lowered(None, {"x": ins[0]}, output, use=use, make=make)
+
+
+def _int8_conv(op: Conv2d, operands: dict[str, str], output: str, be: Any) -> _Lowered:
+    """An int8 Conv2d step with its blocked forms (the i16 the pair kernel reads, see
+    :func:`cpu_gpu_backends.ops.conv2d.conv2d_plan`): input read in place when it fills
+    whole channel blocks (halo: the padding, holding the input zero point), output
+    written blocked when the output channels fill whole blocks, a residual read blocked
+    exactly when the output is (tied).  NCHW only on a host whose int8 kernel packs byte
+    quads (VNNI)."""
+    import cpu_gpu_backends as cb
+    from cpu_gpu_backends.ops.conv2d import BLOCK
+    from cpu_gpu_backends.ops.microkernel import has_vnni
+
+    def make(lay: dict[str, ActLayout]) -> Any:
+        return cb.quantized_op(op, in_layout=lay.get("x"), out_layout=lay.get("y"),
+                               res_layout=lay.get("residual"), backend=be)
+
+    if has_vnni():
+        return _Lowered(make({}), operands, output)
+    reads: dict[str, tuple[int, int]] = {"x": tuple(op.pad)} if op.c >= BLOCK else {}
+    writes = op.o % BLOCK == 0
+    tied = frozenset({"residual"}) if op.epilogue.residual else frozenset()
+    if tied and writes:
+        reads["residual"] = (0, 0)
+    return _Lowered(None, operands, output,
+                    use=BlockedUse(reads, writes, tied, op.pad_value), make=make)
+
+
+def _int8_blocked_or_not(op: Any, operands: dict[str, str], output: str, be: Any
+                         ) -> _Lowered:
+    """Any other int8 opset step; an Elementwise (a residual's rescale) and a max pool
+    also take blocked i16 operands, all of them blocked exactly when the output is (tied),
+    so a ResNet block's tensors need not go back to NCHW around them; a global average
+    pool reads blocked and writes NCHW (the one unpack, before the classifier)."""
+    import cpu_gpu_backends as cb
+    from cpu_gpu_backends.ops.conv2d import BLOCK
+    from cpu_gpu_backends.ops.microkernel import has_vnni
+
+    def plain() -> Any:  # compiled only when it runs
+        return cb.quantized_op(op, backend=be)
+
+    if isinstance(op, GlobalAvgPool) and not has_vnni() and op.c % BLOCK == 0:
+        def gap(lay: dict[str, ActLayout]) -> Any:
+            return cb.blocked_quantized_global_avg_pool(op, lay["x"], backend=be) \
+                if "x" in lay else plain()
+        return _Lowered(None, operands, output, use=BlockedUse({"x": (0, 0)}), make=gap)
+    if has_vnni() or not isinstance(op, Elementwise | Pool2d) or \
+            (op.shape[1] if isinstance(op, Elementwise) else op.c) % BLOCK or \
+            (isinstance(op, Pool2d) and op.pool != "max"):
+        return _Lowered(plain(), operands, output)
+    names = [t.name for t in op.inputs()]
+
+    def make(lay: dict[str, ActLayout]) -> Any:
+        if "y" not in lay:
+            return plain()
+        if isinstance(op, Pool2d):
+            return cb.blocked_max_pool2d(lay["x"], (op.kh, op.kw), op.stride, op.pad,
+                                         lay["y"], dtype="i16", backend=be)
+        return cb.blocked_quantized_elementwise(op, [lay[k] for k in names], lay["y"],
+                                                backend=be)
+
+    use = BlockedUse(dict.fromkeys(names, (0, 0)), True, frozenset(names))
+    return _Lowered(None, operands, output, use=use, make=make)
 
 
 def _conv_use(x: tuple[int, ...], w: tuple[int, ...], group: int, pads: tuple[int, ...],

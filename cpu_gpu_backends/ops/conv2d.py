@@ -55,7 +55,7 @@ from ..kernel_ir import (
     minimum,
 )
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
-from .epilogue import I32, epilogue_expr
+from .epilogue import I32, clamp8, epilogue_expr, requant_expr, tail_expr
 from .gemm import ACTIVATIONS, apply_activation
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
@@ -327,10 +327,20 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
 
         stores: list[Stmt] = []
         bias_v = Load("biasp", cbase, acc_ty, vl) if uses_biasp else None
+        if epilogue is not None and epilogue.per_channel:  # channels are the lanes
+            stores += [Let(f"em{v}", Load("multiplier", cbase, I32, vl)),
+                       Let(f"es{v}", Load("shift", cbase, I32, vl))]
         for r in range(rows):
             val: Expr = Var(acc_name("c", r, v), acc_ty, vl)
             if bias_v is not None:
                 val = val + bias_v
+            if epilogue is not None:  # int8 out, kept as the i16 the next conv reads
+                ep = replace(epilogue, bias=False)
+                val = requant_expr(val, ep, Var(f"em{v}", I32, vl), Var(f"es{v}", I32, vl))
+                res = Load("residual", at(res_layout, r), dt.i16, vl) if ep.residual else None
+                stores.append(Store("y", at(out_layout, r),
+                                    Cast(clamp8(tail_expr(val, ep, res)), dt.i16)))
+                continue
             if residual:
                 val = val + Load("residual", at(res_layout, r), acc_ty, vl)
             stores.append(Store("y", at(out_layout, r), apply_activation(val, activation)))
@@ -408,7 +418,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                               residual=Load("residual", out_idx, dt.i8)
                               if epilogue.residual else None)
         extra = [Param(r, I32) for r in ("multiplier", "shift") if per_ch]
-        extra += [Param("residual", dt.i8)] if epilogue.residual else []
+        extra += [Param("residual", dt.i16 if res_layout else dt.i8)] \
+            if epilogue.residual else []
     elif residual:
         value = apply_activation(value + Load("residual", out_idx, acc_ty), activation)
         extra = [Param("residual", acc_ty)]
@@ -421,7 +432,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     if uses_biasp:
         params.append(Param("biasp", acc_ty))
     params += extra
-    params.append(Param("y", value.dtype))
+    blocked_i8 = epilogue is not None and out_layout is not None
+    params.append(Param("y", dt.i16 if blocked_i8 else value.dtype))
     return Kernel(name, tuple(params), (Loop("q", n * nt * oh, body, "parallel"),))
 
 
@@ -487,7 +499,12 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     keeps activations in them between ops): ``in_layout``: ``x`` is already blocked (block
     16, a halo at least the padding, zero), so there is no ``pack_x``; ``out_layout``: ``y``
     is written blocked into that layout's interior (halo untouched); ``res_layout``: the
-    residual is read blocked (needs ``out_layout``).
+    residual is read blocked (needs ``out_layout``).  int8 with the i16 pair kernel (not
+    the VNNI quads) takes them too, as the i16 values ``pack_x`` would make: ``x`` blocked
+    i16 (its halo holding ``pad_value``), and with an ``epilogue`` ``y`` written blocked
+    as i16, the int8 values sign-extended, straight from the register tile (no transpose,
+    no row buffer: per-channel multipliers and shifts are the lanes), its residual read
+    blocked i16 (``res_layout``).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -526,8 +543,12 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         cb = ceil_div(ck, t.group) * t.group
         ncb, wp, conv_stride = 1, ow, (sh, 1)
     if in_layout is not None or out_layout is not None or res_layout is not None:
-        _check_blocked(op, int8 or epilogue is not None, n, in_layout, (c, h, w), cb, pad,
+        _check_blocked(op, int8, t.quads, epilogue, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if int8 and out_layout is not None and oc % t.cols:
+        raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
+                         f"of the register tile's {t.cols} (its epilogue reads per-channel "
+                         f"rows in whole vectors), got {oc}")
     if in_layout is not None:  # read in place: the halo holds the padding
         hp, wp = in_layout.hp, in_layout.wp
         x_offset = (in_layout.halo[0] - pad[0], in_layout.halo[1] - pad[1])
@@ -550,13 +571,15 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
         bufs += [BufferSpec(r, dt.i32, (oc,), "input") for r in ("multiplier", "shift")
                  if epilogue.per_channel]
         if epilogue.residual:
-            bufs.append(BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
+            bufs.append(BufferSpec("residual", dt.i16, res_layout.shape, "input") if res_layout
+                        else BufferSpec("residual", dt.i8, (n, oc, oh, ow), "input"))
     if residual:
         if int8:
             raise ValueError(f"{op}: an int8 residual goes in the epilogue")
         bufs.append(BufferSpec("residual", acc, res_layout.shape if res_layout else
                                (n, oc, oh, ow), "input"))
-    bufs += [BufferSpec("y", dt.i8 if epilogue is not None else acc,
+    y_ty = acc if epilogue is None else dt.i16 if out_layout is not None else dt.i8
+    bufs += [BufferSpec("y", y_ty,
                         out_layout.shape if out_layout else (n, oc, oh, ow), "output"),
              *([] if in_layout else [BufferSpec("xp", t.a_type, (n * ncb * hp * wp * cb,))]),
              BufferSpec("wp", t.b_type, (nt * ncb * kh * kwk * cb * t.cols,)),
@@ -637,13 +660,19 @@ BLOCK = 16
 conv kernels' input block ``cb``)."""
 
 
-def _check_blocked(op: str, int8: bool, n: int, in_layout: ActLayout | None,
-                   chw: tuple[int, int, int], cb: int, pad: tuple[int, int, int, int],
-                   out_layout: ActLayout | None, ochw: tuple[int, int, int], vl: int,
-                   res_layout: ActLayout | None, residual: bool) -> None:
+def _check_blocked(op: str, int8: bool, quads: bool, epilogue: Epilogue | None, n: int,
+                   in_layout: ActLayout | None, chw: tuple[int, int, int], cb: int,
+                   pad: tuple[int, int, int, int], out_layout: ActLayout | None,
+                   ochw: tuple[int, int, int], vl: int, res_layout: ActLayout | None,
+                   residual: bool) -> None:
     """Reject a blocked layout the kernels cannot take, naming it and what was expected."""
-    if int8:
-        raise ValueError(f"{op}: blocked layouts are f32 only")
+    if int8 and quads:
+        raise ValueError(f"{op}: int8 blocked layouts need the i16 pair kernel (this host "
+                         "packs byte quads)")
+    if int8 and out_layout is not None and epilogue is None:
+        raise ValueError(f"{op}: a blocked output is f32, or int8 with an epilogue (i16)")
+    if int8:  # the epilogue's residual stands for the f32 kernel's
+        residual = epilogue is not None and epilogue.residual
     for what, lay, dims in (("in_layout", in_layout, chw), ("out_layout", out_layout, ochw),
                             ("res_layout", res_layout, ochw)):
         if lay is None:

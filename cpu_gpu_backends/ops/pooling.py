@@ -111,11 +111,14 @@ def global_avg_pool_plan(x_shape: Sequence[int]) -> OpPlan:
 
 def blocked_max_pool_plan(in_layout: ActLayout, kernel: int | Sequence[int],
                           stride: int | Sequence[int] | None, padding: int | Sequence[int],
-                          out_layout: ActLayout, vl: int) -> OpPlan:
-    """f32 max pooling from one blocked activation (:class:`opset.layout.ActLayout`) into
+                          out_layout: ActLayout, vl: int, dtype: str = "f32") -> OpPlan:
+    """Max pooling from one blocked activation (:class:`opset.layout.ActLayout`) into
     another's interior: ``vl`` channels per vector, so one window tap is one vector max
-    (the taps outside the image skipped, as in :func:`pool2d_plan`; the halo is not read)."""
+    (the taps outside the image skipped, as in :func:`pool2d_plan`; the halo is not read).
+    ``dtype`` ``f32``, or ``i16``: the int8 values the int8 convolutions keep blocked
+    (every window holds an image pixel, so this is int8 max pooling exactly)."""
     op = "max_pool2d"
+    ety = pick_dtype(op, "dtype", dtype, ("f32", "i16"))
     lin, lout = in_layout, out_layout
     n, c, h, w = lin.n, lin.c, lin.h, lin.w
     kh, kw = pair2(op, "kernel", kernel)
@@ -137,19 +140,19 @@ def blocked_max_pool_plan(in_layout: ActLayout, kernel: int | Sequence[int],
     nv = cb // vl
     accs = [f"acc{v}" for v in range(nv)]
     src = ((plane * lin.hp + ih + lin.halo[0]) * lin.wp + iw + lin.halo[1]) * cb
-    upd = [Assign(a, maximum(Var(a, dt.f32, vl), Load("x", src + v * vl, dt.f32, vl)))
+    upd = [Assign(a, maximum(Var(a, ety, vl), Load("x", src + v * vl, ety, vl)))
            for v, a in enumerate(accs)]
     window = Loop("ky", kh, (Loop("kx", kw, tuple(when(inside, upd))),))
     dst = ((plane * lout.hp + Var("oy") + lout.halo[0]) * lout.wp + ox + lout.halo[1]) * cb
-    body = Loop("ox", ow, (*[Decl(a, Const(dt.f32.min(), dt.f32, vl)) for a in accs], window,
-                           *[Store("y", dst + v * vl, Var(a, dt.f32, vl))
+    body = Loop("ox", ow, (*[Decl(a, Const(ety.min(), ety, vl)) for a in accs], window,
+                           *[Store("y", dst + v * vl, Var(a, ety, vl))
                              for v, a in enumerate(accs)]))
-    name = f"maxpool_blk_{tag(lin, lout, kh, kw, sh, sw, pt, pl, pb, pr, vl)}"
-    k = Kernel(name, (Param("x", dt.f32), Param("y", dt.f32)),
+    name = f"maxpool_blk_{ety.name}_{tag(lin, lout, kh, kw, sh, sw, pt, pl, pb, pr, vl)}"
+    k = Kernel(name, (Param("x", ety), Param("y", ety)),
                (Loop("q", n * lin.c_blocks * oh, (Let("oy", q % oh), Let("plane", q // oh),
                                                   body), "parallel"),))
-    bufs = (BufferSpec("x", dt.f32, lin.shape, "input"),
-            BufferSpec("y", dt.f32, lout.shape, "output"))
+    bufs = (BufferSpec("x", ety, lin.shape, "input"),
+            BufferSpec("y", ety, lout.shape, "output"))
     return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),), {"out_shape": (n, c, oh, ow)})
 
 

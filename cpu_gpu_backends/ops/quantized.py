@@ -29,6 +29,7 @@ from opset import (
     GlobalAvgPool,
     Pool2d,
 )
+from opset.layout import ActLayout
 from opset.requant import INT8_MIN
 
 from .. import dtypes as dt
@@ -57,7 +58,7 @@ from .common import shape_of, tag, when
 from .conv2d import conv2d_plan
 from .depthwise import depthwise_conv2d_plan
 from .elementwise import elementwise_plan
-from .epilogue import I32, epilogue_expr, i32c, rshr, sat8
+from .epilogue import I32, clamp8, epilogue_expr, i32c, rshr, sat8
 from .gemm import dense_plan
 from .plan import BufferSpec, OpPlan, Step
 
@@ -122,15 +123,20 @@ def _with_epilogue(raw: OpPlan, op, out_shape: tuple[int, ...], axis: int,
 FUSE_MIN_WIDTH = 16
 
 
-def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int) -> OpPlan:
+def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int,
+               in_layout: ActLayout | None = None, out_layout: ActLayout | None = None,
+               res_layout: ActLayout | None = None) -> OpPlan:
     bias = op.epilogue.bias
-    if isinstance(op, Conv2d) and op.wo >= fuse_min_width:
+    if isinstance(op, Conv2d) and (op.wo >= fuse_min_width or out_layout is not None):
+        # a blocked output is written from the register tile: fused at any width
         plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
-                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue)
+                           op.stride, op.pad, 1, pad_value=op.pad_value, epilogue=op.epilogue,
+                           in_layout=in_layout, out_layout=out_layout, res_layout=res_layout)
         return replace(plan, attrs={**plan.attrs, "op": op})
     if isinstance(op, Conv2d):
         raw = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
-                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value)
+                          op.stride, op.pad, 1, bias, None, pad_value=op.pad_value,
+                          in_layout=in_layout)
         raw = rename(raw, {"y": "acc"}, frozenset({"acc"}))
         out = (op.n, op.o, op.ho, op.wo)
     elif isinstance(op, DepthwiseConv2d):
@@ -147,7 +153,7 @@ def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int) -> OpP
 
 def alu_expr(step: AluStep, x: Expr, b: Expr | None) -> Expr:
     """One :class:`opset.AluStep` on an int32 value (wrapping like the ALU)."""
-    y = Cast(b, I32) if step.operand is None else i32c(step.operand)
+    y = Cast(b, I32) if step.operand is None else i32c(step.operand, x.lanes)
     name = step.op.lower()
     if name == "min":
         return minimum(x, y)
@@ -177,6 +183,80 @@ def _elementwise_plan(op: Elementwise, chunk: int | None = None) -> OpPlan:
 
     plan = elementwise_plan(fn, [op.shape] * len(names), ["i8"] * len(names), op.kind, chunk)
     return rename(plan, {f"x{i}": n for i, n in enumerate(names)})
+
+
+def blocked_elementwise_plan(op: Elementwise, in_layouts: tuple[ActLayout, ...],
+                             out_layout: ActLayout, vl: int) -> OpPlan:
+    """``op`` over blocked i16 operands into a blocked i16 output (the layout int8
+    convolutions keep between them: :func:`.conv2d.conv2d_plan`), interior pixels and real
+    channel blocks only, ``vl`` channels per vector; halos may differ.  Why: a ResNet
+    block's residual rescale otherwise forces its input and output back to NCHW."""
+    n, c, h, w = op.shape
+    names = [t.name for t in op.inputs()]
+    lays = (*in_layouts, out_layout)
+    if len(in_layouts) != len(names) or any(
+            (lay.n, lay.c, lay.h, lay.w, lay.batch) != (n, c, h, w, 1)
+            or lay.block % vl or lay.block != out_layout.block
+            or lay.c_blocks != out_layout.c_blocks for lay in lays):
+        raise ValueError(f"{op.name}: blocked elementwise needs one layout per input "
+                         f"{names} and the output, each of shape {op.shape}, batch 1 and "
+                         f"one block (a multiple of {vl}); got {lays}")
+    blk = out_layout.block
+    q, px = Var("q"), Var("x")
+    plane, row = q // h, q % h
+
+    def at(lay: ActLayout, v: int) -> Expr:
+        return ((plane * lay.hp + row + lay.halo[0]) * lay.wp + px + lay.halo[1]) * blk \
+            + v * vl
+
+    stores = []
+    for v in range(blk // vl):
+        vals = [Cast(Load(nm, at(lay, v), dt.i16, vl), I32)
+                for nm, lay in zip(names, in_layouts, strict=True)]
+        x = vals[0]
+        for st in op.steps:
+            x = alu_expr(st, x, vals[1] if len(vals) > 1 else None)
+        stores.append(Store("y", at(out_layout, v), Cast(clamp8(x), dt.i16)))
+    name = f"{op.kind}_blk_{tag(op, lays, vl)}"
+    k = Kernel(name, (*[Param(nm, dt.i16) for nm in names], Param("y", dt.i16)),
+               (Loop("q", n * out_layout.c_blocks * h, (Loop("x", w, tuple(stores)),),
+                     "parallel"),))
+    bufs = (*[BufferSpec(nm, dt.i16, lay.shape, "input")
+              for nm, lay in zip(names, in_layouts, strict=True)],
+            BufferSpec("y", dt.i16, out_layout.shape, "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, (*names, "y")),),
+                  {"op": op, "out_shape": op.shape})
+
+
+def blocked_global_avg_pool_plan(op: GlobalAvgPool, lay: ActLayout, vl: int) -> OpPlan:
+    """``op`` (int8 NCHW ``[N, C, 1, 1]`` out, as :func:`_pool_plan`) from a blocked i16
+    activation: ``vl`` channels summed per int32 vector over the interior.  Why: the last
+    convolution's output can then stay blocked, and with it (residuals being tied to the
+    output's layout) the last stage's tensors."""
+    n, c, h, w, blk = op.n, op.c, op.h, op.w, lay.block
+    if (lay.n, lay.c, lay.h, lay.w, lay.batch) != (n, c, h, w, 1) or c % blk or blk % vl:
+        raise ValueError(f"{op.name}: a blocked input needs shape {(n, c, h, w)}, batch 1 "
+                         f"and whole blocks of a multiple of {vl} channels, got {lay}")
+    m, s = op.avg
+    p = Var("p")  # n * c_blocks + block
+    accs = [f"acc{v}" for v in range(blk // vl)]
+    src = ((p * lay.hp + Var("y") + lay.halo[0]) * lay.wp + Var("x") + lay.halo[1]) * blk
+    upd = tuple(Assign(a, Var(a, I32, vl) + Cast(Load("x", src + v * vl, dt.i16, vl), I32))
+                for v, a in enumerate(accs))
+    outs = []
+    for v, a in enumerate(accs):
+        acc: Expr = Var(a, I32, vl)
+        outs.append(Store("y", p * blk + v * vl,
+                          sat8(rshr(acc * i32c(m, vl) if m != 1 else acc, s))))
+    name = f"{op.kind}_blk_{tag(op, lay, vl)}"
+    k = Kernel(name, (Param("x", dt.i16), Param("y", dt.i8)),
+               (Loop("p", n * lay.c_blocks, (*[Decl(a, i32c(0, vl)) for a in accs],
+                                             Loop("y", h, (Loop("x", w, upd),)), *outs),
+                     "parallel"),))
+    bufs = (BufferSpec("x", dt.i16, lay.shape, "input"),
+            BufferSpec("y", dt.i8, (n, c, 1, 1), "output"))
+    return OpPlan(name, (k,), bufs, (Step(name, ("x", "y")),),
+                  {"op": op, "out_shape": (n, c, 1, 1)})
 
 
 def _max_pool_plan(op: Pool2d) -> OpPlan:
@@ -254,10 +334,20 @@ def i8c(v: int) -> Const:
     return Const(int(v), dt.i8)
 
 
-def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH) -> OpPlan:
+def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH, in_layout: ActLayout | None = None,
+            out_layout: ActLayout | None = None, res_layout: ActLayout | None = None
+            ) -> OpPlan:
     """The CPU plan of a quantized :mod:`opset` operator (inputs named as ``op.inputs()``,
     output ``y``, int8, equal to :func:`opset.reference.run`).  ``fuse_min_width``: the
-    narrowest conv2d output row that gets the epilogue fused (tests force either form)."""
+    narrowest conv2d output row that gets the epilogue fused (tests force either form).
+    ``in_layout`` / ``out_layout`` / ``res_layout`` (:class:`opset.Conv2d` only): ``x`` /
+    ``y`` / ``residual`` blocked, as the i16 the pair kernel reads
+    (:func:`.conv2d.conv2d_plan`); ``y`` then holds the same int8 values widened."""
+    if in_layout is not None or out_layout is not None or res_layout is not None:
+        if not isinstance(op, Conv2d):
+            raise ValueError(f"op_plan: blocked layouts are for Conv2d, got "
+                             f"{type(op).__name__}")
+        return _gemm_plan(op, fuse_min_width, in_layout, out_layout, res_layout)
     if isinstance(op, Conv2d | DepthwiseConv2d | Dense):
         return _gemm_plan(op, fuse_min_width)
     if isinstance(op, Elementwise):

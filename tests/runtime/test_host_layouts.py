@@ -15,8 +15,10 @@ from onnx import helper
 
 import cpu_gpu_backends as cb
 from compiler.frontend import import_onnx
-from compiler.graph.lower import lower_float
-from compiler.graph.pipeline import run_passes
+from compiler.graph.lower import lower, lower_float
+from compiler.graph.pipeline import run_passes, run_quantization
+from compiler.graph.quantize import evaluate_quantized
+from cpu_gpu_backends.ops.microkernel import has_vnni
 from runtime.cpu_device import CpuDevice
 from runtime.devices import open_device
 from runtime.executor import Executor
@@ -189,3 +191,77 @@ def test_a_replica_keeps_the_plan_on_its_own_zeroed_buffers():
                                    atol=1e-5 * np.abs(outs[0]).max())
     finally:
         ex.close()
+
+
+def int8_chain(seed: int = 0) -> onnx.ModelProto:
+    """A ResNet stem and block: conv-relu 3 -> 16 (padded) -> max pool 3x3/2 -> conv-relu
+    16 -> 16 (padded) -> conv 16 -> 16 (padded) + Add(the pool's output) + ReLU ->
+    global average pool -> flatten -> Gemm; input 1x3x12x12.  Quantized, the Add is the
+    second conv's residual, behind a rescale of the pool's output."""
+    rng = np.random.default_rng(seed)
+    w = partial(he_weight, rng)
+    b = partial(small_bias, rng)
+    inits = [init("w1", w(16, 3, 3, 3)), init("b1", b(16)), init("w2", w(16, 16, 3, 3)),
+             init("b2", b(16)), init("w3", w(16, 16, 3, 3)), init("b3", b(16)),
+             init("fc_w", w(10, 16)), init("fc_b", b(10))]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p"], name="maxpool", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c3", "p"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["logits"], name="fc", transB=1),
+    ]
+    return make_model(nodes, [tensor("x", [1, 3, 12, 12])], [tensor("logits", [1, 10])],
+                      inits)
+
+
+def _int8_run(monkeypatch=None, fill=None):
+    if fill is not None:  # the mutant: halos filled with a wrong zero point
+        import runtime.host_program as hp
+        monkeypatch.setattr(hp, "halo_fill", lambda *_: fill)
+    rng = np.random.default_rng(4)
+    xs = [rng.standard_normal((1, 3, 12, 12)).astype(np.float32) for _ in range(3)]
+    qg = run_quantization(import_onnx(int8_chain()), [{"x": x} for x in xs[:2]])
+    m = lower(qg, CFG, targets=("cpu",)).module
+    ex = Executor(m, open_device("sim", CFG), host=CpuDevice(threads=1))
+    try:
+        got = ex.run({"x": xs[2]}).outputs["logits"]
+        return ex.host_program, got, evaluate_quantized(qg, {"x": xs[2]})["logits"]
+    finally:
+        ex.close()
+
+
+@pytest.mark.skipif(has_vnni(), reason="int8 blocked layouts are the i16 pair kernel's")
+def test_int8_block_keeps_i16_blocks_bit_exact():
+    """An int8 stem and residual block on the CPU: every tensor from the first
+    convolution to the global average pool is blocked i16 (the pool's output, its rescale
+    and the residual included; halos: the next convolution's padding, holding the input
+    zero point), only the first convolution packs, and the output is bit for bit the
+    integer reference."""
+    prog, got, want = _int8_run()
+    by = {c.name: c for c in prog.calls.values()}
+    kinds = {c.name: c.op_kind for c in prog.calls.values()}
+    rescale = next(n for n, k in kinds.items() if k == "elementwise")
+    blocked = {by[n].output for n in ("conv1", "maxpool", "conv2", "conv3", rescale)}
+    assert set(prog.layouts) == blocked
+    assert all(prog.buffers[t].dtype == np.int16 for t in blocked)
+    halos = {n: prog.layouts[by[n].output].halo for n in ("conv1", "maxpool", "conv2")}
+    assert halos == {"conv1": (0, 0), "maxpool": (1, 1), "conv2": (1, 1)}
+    assert _packs(prog) == ["conv1"]
+    np.testing.assert_array_equal(got, want)
+    assert np.ptp(want) > 0
+
+
+@pytest.mark.skipif(has_vnni(), reason="int8 blocked layouts are the i16 pair kernel's")
+def test_a_wrong_halo_value_breaks_int8_outputs(monkeypatch):
+    """Mutation check: the halo is the padding the next convolution reads, so filling it
+    with anything but the zero point must change the outputs."""
+    _, got, want = _int8_run(monkeypatch, fill=37)
+    assert not np.array_equal(got, want)
