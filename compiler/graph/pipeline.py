@@ -178,6 +178,10 @@ def compile_model(model: Any, cfg: Any = None, *,
     """
     from compiler.graph.quantize import QuantizedGraph, has_qdq, samples_from_arrays
 
+    if uncalibrated not in ("error", "float", "random"):
+        raise ValueError(f"uncalibrated={uncalibrated!r}: expected 'error', 'float' or "
+                         "'random'")
+
     def stage(name: str, text: str) -> AbstractContextManager:
         return progress(name, text) if progress is not None else nullcontext()
 
@@ -203,9 +207,6 @@ def compile_model(model: Any, cfg: Any = None, *,
                 raise CalibrationRequired(source)
             if uncalibrated == "random":
                 samples = _random_samples(source, seed)
-            elif uncalibrated != "float":
-                raise ValueError(f"uncalibrated={uncalibrated!r}: expected 'error', 'float' "
-                                 "or 'random'")
         if samples is None and not has_qdq(source):
             with stage("float", "running the float passes (a float module)"):
                 graph = run_passes(source)
