@@ -5,9 +5,12 @@ random weights, calibrated on random samples) over a 50-point space around the
 ``default-85f`` preset (GEMM shape x weight buffer x DRAM bus width x DRAM latency x clock,
 plus two explicit points), every op the accelerator can run on it, ``--workers 2`` (this
 machine's two cores), from an empty output directory: each point compiled with the
-heuristic schedules, run once on the cycle-accurate simulator and given the resource
-estimate.  wall_s is the whole ``vta dse`` run; pareto_points counts the points on any
-resource's front.
+heuristic schedules, run once on the cycle-accurate simulator (timing only) and given the
+resource estimate; the 24 pairs that differ only in their clock are compiled and simulated
+once (``compiler.dse.point.timing_key``).  wall_s is the whole ``vta dse`` run;
+pareto_points counts the points on any resource's front.  The line before the summary
+gives the workers' CPU seconds too: on a machine shared with other jobs, their sum over
+the worker count is what the sweep takes on idle cores.
 
 Part 2, the estimate: ``estimate_resources`` against Yosys (``vta hw synth``, cached by
 config hash: minutes per config the first time) on six configs that are *not* among the
@@ -156,10 +159,17 @@ def main() -> int:
         points = json.loads((out / "dse.json").read_text())["points"]
         pareto = json.loads((out / "pareto.json").read_text())["points"]
         ran = sum(p["status"] == "ok" for p in points)
-        per = [p["seconds"] for p in points if p["status"] == "ok"]
+        computed = [p for p in points if p["status"] == "ok" and not p["shared_with"]]
+        per = [p["seconds"] for p in computed]
+        cpu = [p["cpu_seconds"] for p in computed]
         if per:
-            print(f"per point: {min(per):.1f}-{max(per):.1f} s of one worker (mean "
-                  f"{sum(per) / len(per):.1f} s); {len(points)} points in {wall:.1f} s")
+            print(f"computed {len(computed)} of {len(points)} points (the others share a "
+                  f"computed point's cycles: same config but the clock); per computed point "
+                  f"{min(per):.1f}-{max(per):.1f} s wall of one worker (mean "
+                  f"{sum(per) / len(per):.1f} s), {min(cpu):.1f}-{max(cpu):.1f} s CPU (mean "
+                  f"{sum(cpu) / len(cpu):.1f} s); {len(points)} points in {wall:.1f} s wall, "
+                  f"{sum(cpu):.0f} CPU-s in the workers ({sum(cpu) / args.workers:.0f} s "
+                  f"on {args.workers} idle cores)")
         cfgs = validation_configs({"v_1x4x2"} if args.quick else None)
         err = estimate_errors(cfgs, d / "synth")
     print(f"dse: points={ran} wall_s={wall:.1f} est_lut_err={err['lut']:.4f} "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from compiler.ir import Program, format_program, verify
@@ -28,13 +29,14 @@ from compiler.layout import LayoutOptions
 from compiler.lower.alu_epilogue import lower_alu_epilogue
 from compiler.lower.dma import insert_dma
 from compiler.lower.emit import emit
-from compiler.lower.interleave import check_order, interleave, list_cycles
+from compiler.lower.interleave import check_order, instructions, interleave, list_cycles
 from compiler.lower.layout import choose_layouts
 from compiler.lower.races import check_program_races
 from compiler.lower.tensorize import tensorize
 from compiler.lower.tiling import tile
-from compiler.lower.tokens import check_tokens, insert_tokens
+from compiler.lower.tokens import check_tokens, insert_tokens, latest_dependencies
 from vta_hw.config import HwConfig
+from vta_hw.errors import VtaError
 
 Pass = Callable[[Program], Program]
 
@@ -79,7 +81,7 @@ def run_pipeline(op, cfg: HwConfig, schedule, options: LayoutOptions | None = No
     return p
 
 
-__all__ = ["PASSES", "CHECKS", "run_pipeline"]
+__all__ = ["PASSES", "CHECKS", "run_pipeline", "estimate_cycles", "structure_config"]
 
 
 def estimate_cycles(op, schedule, cfg: HwConfig, options: LayoutOptions | None = None) -> int:
@@ -102,8 +104,38 @@ def _estimate_cached(op, schedule, cfg: HwConfig, options: LayoutOptions | None)
     return _estimate(op, schedule, cfg, options)
 
 
-def _estimate(op, schedule, cfg: HwConfig, options: LayoutOptions | None) -> int:
+# HwConfig fields no pass before ``interleave`` reads: only ``vta_hw.timing`` (the list
+# schedule, the simulator) reads the DRAM model, and no pass the name or the clock.
+_TIMING_FIELDS = {"name": "structure", "target_clock_mhz": 100.0, "dram_latency": 1,
+                  "log_dram_bytes_per_cycle": 0}
+
+
+def structure_config(cfg: HwConfig) -> HwConfig:
+    """``cfg`` with the fields the passes before ``interleave`` never read set to fixed
+    values: configs that differ only in those (DRAM latency and bus width, clock, name)
+    lower a schedule to the same instructions and dependencies, so a design-space sweep's
+    points share them and only re-time them (:func:`estimate_cycles`)."""
+    return cfg.replace(**_TIMING_FIELDS)
+
+
+def _structure(op, schedule, cfg: HwConfig, options: LayoutOptions | None):
+    """The program before ``interleave``, its instructions in order and their latest
+    dependencies: what the list schedule times."""
     names = [n for n, _ in PASSES]
     p = run_pipeline(op, cfg, schedule, options, passes=PASSES[:names.index("interleave")],
                      checked=False)
-    return list_cycles(p)
+    instrs = instructions(p)
+    return p, instrs, latest_dependencies(instrs)
+
+
+@functools.lru_cache(maxsize=256)
+def _structure_cached(op, schedule, cfg: HwConfig, options: LayoutOptions | None):
+    return _structure(op, schedule, cfg, options)
+
+
+def _estimate(op, schedule, cfg: HwConfig, options: LayoutOptions | None) -> int:
+    try:
+        p, instrs, deps = _structure_cached(op, schedule, structure_config(cfg), options)
+    except (VtaError, TypeError):  # refused (again on cfg, so the error names it); unhashable
+        p, instrs, deps = _structure(op, schedule, cfg, options)
+    return list_cycles(replace(p, cfg=cfg), instrs, deps)

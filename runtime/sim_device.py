@@ -28,16 +28,20 @@ class SimDevice(DramImageDevice):
 
     max_cycles: stop a run that would take longer (CycleLimitError).
     check_races: reject a run whose modules race (default; ``vta sim`` makes it optional).
+    timing_only: compute no data (``simulate_image``'s ``timing_only``): exact cycles and
+    instruction records, but outputs are whatever the memory held (zeros).  For a caller
+    that reads only the cycles, such as a design-space sweep.
     """
 
     name = "sim"
     link_profile = LINKS["sim"]  # a deployed accelerator's link, not the simulator's
 
     def __init__(self, cfg: HwConfig, *, max_cycles: int | None = None,
-                 check_races: bool = True) -> None:
+                 check_races: bool = True, timing_only: bool = False) -> None:
         super().__init__(cfg)
         self.max_cycles = max_cycles
         self.check_races = check_races
+        self.timing_only = timing_only
 
     def _check_program(self, bundle: Bundle) -> int | None:
         check_static(bundle)
@@ -45,7 +49,8 @@ class SimDevice(DramImageDevice):
 
     def _execute(self, image: bytes, program: LoadedProgram) -> tuple[int, bytes, SimResult]:
         res = simulate_image(self.cfg, image, program.insn_addr, program.insn_count,
-                             check_races=self.check_races, max_cycles=self.max_cycles)
+                             check_races=self.check_races, max_cycles=self.max_cycles,
+                             timing_only=self.timing_only)
         return res.cycles, res.dram, res
 
     def _stats(self, result: SimResult) -> SimStats:

@@ -94,12 +94,19 @@ class _Module:
 
 
 class Engine:
-    """One run of one program on one machine state."""
+    """One run of one program on one machine state.
+
+    effects: apply each instruction's data effect to ``state`` (default).  Without them
+    the run is timing only: every time comes from ``vta_hw.timing``, which reads only the
+    instructions, never the data, so the cycles and records are those of the full run
+    while the buffers and DRAM keep their initial bytes (a design-space sweep, which reads
+    only cycles)."""
 
     def __init__(self, cfg: HwConfig, state: MachineState, insns: list[isa.Insn], *,
-                 max_cycles: int | None = None):
+                 max_cycles: int | None = None, effects: bool = True):
         self.cfg = cfg
         self.max_cycles = max_cycles
+        self.effects = effects
         self.state = state
         self.insns = insns
         self.records: list[InsnRecord] = []
@@ -183,7 +190,8 @@ class Engine:
                 mod.cmd.pop.append(s)
                 for q in pops:
                     q.pop.append(s)
-                self._execute(insn, g)
+                if self.effects:
+                    self._execute(insn, g)
                 wait_cmd, wait_token = t_cmd - free, s - t_cmd
                 mod.issued = (s, body, wait_cmd, (wait_token, token_q))
                 mod.stats["stall_cmd"] += wait_cmd

@@ -94,17 +94,20 @@ def _checked_program(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int
 
 
 def simulate_image(cfg: HwConfig, dram: bytes, insn_addr: int, insn_count: int, *,
-                   check_races: bool = False, max_cycles: int | None = None) -> SimResult:
+                   check_races: bool = False, max_cycles: int | None = None,
+                   timing_only: bool = False) -> SimResult:
     """Run the ``insn_count`` instructions at ``insn_addr`` of ``dram`` on ``cfg``.
 
     check_races: also reject a program whose modules race on SRAM or DRAM
     (:class:`vta_sim.races.RaceError`): its outcome would depend on timing, so the result
     below is only one of the possible ones.
     max_cycles: raise :class:`CycleLimitError` instead of running past this many cycles.
+    timing_only: skip the data effects (``Engine``'s ``effects``): the same cycles, records
+    and stats, but ``dram`` comes back as it went in (nothing is computed).
     """
     insns = _checked_program(cfg, dram, insn_addr, insn_count)
     state = MachineState.fresh(cfg, dram)
-    engine = Engine(cfg, state, insns, max_cycles=max_cycles)
+    engine = Engine(cfg, state, insns, max_cycles=max_cycles, effects=not timing_only)
     # Each GEMM is a small BLAS product: threading them only adds synchronisation, and on a
     # busy machine OpenBLAS's spinning threads made them 50x slower.
     with threadpool_limits(limits=1, user_api="blas"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,54 +55,33 @@ class _Recorder:
         return None
 
 
-def _quantized(model: Any, *, calib: Mapping[str, np.ndarray] | str | os.PathLike | None,
-               input_shapes: Mapping[str, tuple[int, ...]] | None, calibrator: str,
-               two_digits: bool):
-    """``model`` (an ONNX path or ModelProto, or a QuantizedGraph) quantized as
-    ``vta compile`` quantizes it."""
-    from compiler.frontend import import_onnx
-    from compiler.graph.pipeline import run_quantization
-    from compiler.graph.quantize import QuantizedGraph, has_qdq, samples_from_arrays
-
-    if isinstance(model, QuantizedGraph):
-        return model
-    source = Path(model) if isinstance(model, (str, os.PathLike)) else model
-    graph = import_onnx(source, input_shapes=dict(input_shapes) if input_shapes else None)
-    if isinstance(calib, (str, os.PathLike)):
-        with np.load(calib) as f:
-            calib = {k: f[k] for k in f.files}
-    if calib is not None:
-        samples = samples_from_arrays(graph, dict(calib))
-    elif has_qdq(graph):
-        samples = None
-    else:
-        raise TaskError(f"model {graph.name!r} is a float model: give calibration data "
-                        "(calib=, one array per input) as for vta compile --calib, or a QDQ "
-                        "model; a float module has no accelerator ops to tune")
-    return run_quantization(graph, samples, method=calibrator, two_digits=two_digits)
-
-
 def extract_workloads(model: Any, cfg: HwConfig, *,
                       calib: Mapping[str, np.ndarray] | str | os.PathLike | None = None,
                       input_shapes: Mapping[str, tuple[int, ...]] | None = None,
                       calibrator: str = "minmax", two_digits: bool = False,
+                      dynamic_matmul: bool = False,
                       targets: Sequence[str] = ("vta", "cpu"),
                       pins: Mapping[str, str] | None = None, device: str = "sim",
                       gpu: Any = None) -> list[Task]:
     """The tasks of ``model`` for ``cfg``: one per distinct workload among the ops that
     ``vta compile`` (with these options: ``--calib``, ``--input-shape``, ``--calibrator``,
-    ``--two-digits``, ``--targets``, ``--pin``, ``--device``, ``--gpu-spec``) puts on the
+    ``--two-digits``, ``--dynamic-matmul``, ``--targets``, ``--pin``, ``--device``, ``--gpu-spec``) puts on the
     accelerator, in the order their first layer runs.
 
     model: an ONNX file path or ModelProto (quantized here with ``calib``, unless it is a
     QDQ model), or a ``QuantizedGraph``."""
-    from compiler.graph.lower import lower
+    from compiler.graph.pipeline import CalibrationRequired, compile_model
 
-    qgraph = _quantized(model, calib=calib, input_shapes=input_shapes, calibrator=calibrator,
-                        two_digits=two_digits)
     recorder = _Recorder()
-    lowered = lower(qgraph, cfg, targets=tuple(targets), pins=pins, device=device,
-                    schedules=recorder, **({"gpu": gpu} if gpu is not None else {}))
+    try:
+        lowered = compile_model(model, cfg, calib=calib, input_shapes=input_shapes,
+                                calibrator=calibrator, two_digits=two_digits,
+                                dynamic_matmul=dynamic_matmul, targets=targets, pins=pins, device=device, gpu=gpu,
+                                schedules=recorder).lowered
+    except CalibrationRequired as e:
+        raise TaskError(f"model {e.graph.name!r} is a float model: give calibration data "
+                        "(calib=, one array per input) as for vta compile --calib, or a QDQ "
+                        "model; a float module has no accelerator ops to tune") from None
     tasks: dict[str, tuple[Workload, list[str]]] = {}
     for node in lowered.nodes:
         if node.device != "accelerator":

@@ -7,16 +7,23 @@ and ``result=PointResult``.  The model is imported and quantized once per worker
 (the quantization does not depend on the hardware), then every point lowers it for its
 config (the heuristic schedules, or with ``tune_trials`` the best of a small tuning budget
 per accelerator workload through :func:`compiler.autotune.tune`) and runs one inference on
-the cycle-accurate simulator through the graph executor.  Cycles do not depend on the data,
-so the inputs are random.
+the cycle-accurate simulator through the graph executor, timing only (the simulator computes
+no data: cycles do not depend on it, and the inputs are random anyway).  Points of one
+timing class (:func:`timing_key`: on a forced partition, configs that differ only in their
+clock) are evaluated once by the sweep (:func:`compiler.dse.sweep.run_points`); within a
+worker, the schedule search's lowering is shared between configs that differ only in
+their DRAM model (:func:`compiler.pipeline.structure_config`).
 
 latency_ms is the accelerator's cycles at the point's clock (deterministic); host steps
-(the float boundaries) are measured wall time, reported apart in host_ms.  A config that
-cannot compile comes back with status ``error`` and the reason, its resource estimate kept.
+(the float boundaries) are measured wall time, reported apart in host_ms.  seconds and
+cpu_seconds: the point's wall and CPU time in its worker (0 for a point that took the
+cycles of another, ``shared_with``).  A config that cannot compile comes back with status
+``error`` and the reason, its resource estimate kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,8 +33,6 @@ from typing import Any
 import numpy as np
 
 from compiler.dse.space import Point
-
-CALIB_SAMPLES = 2
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class PointResult:
     over: tuple[str, ...] = ()
     tuned: int = 0
     seconds: float = 0.0
+    shared_with: str = ""
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -93,6 +100,37 @@ class PointResult:
                ) -> PointResult:
         """A point the runner could not finish (crash, time limit): ``measure_safely``."""
         return cls(point, status, error, seconds=seconds)
+
+
+def timing_key(job: SweepJob, cfg) -> str:
+    """What a point's module and cycles depend on, as a config hash: points with the same
+    key compile to the same programs and run the same cycles, so a sweep evaluates one of
+    them and gives the others its cycles (:func:`shared_result`).
+
+    With the accelerator the only target (``targets == ("vta",)``) every opset op is on it
+    whatever the costs, and nothing but the partitioner's costs reads the clock (the
+    programs, their schedules and the simulator count cycles), so the key is the config
+    less its name and ``target_clock_mhz``.  With the CPU among the targets the
+    partitioner weighs the accelerator's seconds against the CPU's, so the clock can move
+    ops: the key is the whole config."""
+    if tuple(job.targets) != ("vta",):
+        return cfg.config_hash()
+    return cfg.replace(name="timing", target_clock_mhz=100.0).config_hash()
+
+
+def shared_result(r: PointResult, point: Point, device: str) -> PointResult:
+    """``r``, the result of a point with the same :func:`timing_key` as ``point``, as
+    ``point``'s: the same status, cycles, layers and utilization (and host time, measured
+    once), the latency at ``point``'s clock, ``point``'s own resource estimate, and
+    ``shared_with`` naming the point that was compiled and simulated."""
+    cfg = point.cfg
+    resources, fits, over = estimate(cfg, device)
+    latency = None if r.cycles is None else r.cycles / (cfg.target_clock_mhz * 1e3)
+    source = r.point.cfg.name if r.point.cfg is not None else r.point.name
+    error = r.error.replace(repr(source), repr(cfg.name))  # messages name the config
+    return dataclasses.replace(r, point=point, error=error, latency_ms=latency,
+                               resources=resources, fits=fits, over=over, seconds=0.0,
+                               cpu_seconds=0.0, shared_with=r.point.name)
 
 
 def estimate(cfg, device: str) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
@@ -108,22 +146,13 @@ def estimate(cfg, device: str) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
 @lru_cache(maxsize=2)
 def _quantized(model: str, calib: str | None,
                input_shapes: tuple[tuple[str, tuple[int, ...]], ...], seed: int):
-    """The model imported and quantized, once per worker process and model."""
-    from compiler.frontend import import_onnx
-    from compiler.graph.pipeline import run_quantization
-    from compiler.graph.quantize import has_qdq, samples_from_arrays
+    """The model imported and quantized (``compile_model`` up to the lowering; random
+    calibration samples for a float model without ``calib``), once per worker process
+    and model: it does not depend on the hardware."""
+    from compiler.graph.pipeline import compile_model
 
-    graph = import_onnx(Path(model), input_shapes=dict(input_shapes) or None)
-    if calib is not None:
-        with np.load(calib) as f:
-            samples = samples_from_arrays(graph, {k: f[k] for k in f.files})
-    elif has_qdq(graph):
-        samples = None
-    else:
-        rng = np.random.default_rng(seed)
-        samples = [{n: rng.standard_normal(graph.types[n].shape).astype(np.float32)
-                    for n in graph.inputs} for _ in range(CALIB_SAMPLES)]
-    return run_quantization(graph, samples)
+    return compile_model(model, calib=calib, input_shapes=dict(input_shapes) or None,
+                         uncalibrated="random", seed=seed).graph
 
 
 def _schedules(job: SweepJob, qgraph, cfg, point: Point):
@@ -157,12 +186,14 @@ def _inputs(module, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def simulate(module, seed: int = 0) -> dict[str, Any]:
-    """One inference of ``module`` on the simulator device: the executor's profile."""
-    from runtime.devices import open_device
+def simulate(module, seed: int = 0, *, timing_only: bool = True) -> dict[str, Any]:
+    """One inference of ``module`` on the simulator device: the executor's profile.
+    ``timing_only`` (default): the simulator computes no data (``SimDevice``), which a
+    sweep never reads; the cycles, per layer and in total, are those of the full run."""
     from runtime.executor import Executor
+    from runtime.sim_device import SimDevice
 
-    ex = Executor(module, open_device("sim", module.config))
+    ex = Executor(module, SimDevice(module.config, timing_only=timing_only))
     try:
         return ex.run(_inputs(module, seed)).profile
     finally:
@@ -187,10 +218,10 @@ def evaluate_point(job: SweepJob, point: Point) -> PointResult:
     bugs (the runner records those as ``error``); a config that does not compile is a
     result."""
     from compiler.errors import CompilerError
-    from compiler.graph.lower import lower
+    from compiler.graph.pipeline import compile_model
     from vta_hw.errors import VtaError
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if point.cfg is None:
         return PointResult(point, "invalid", point.reason)
     cfg = point.cfg
@@ -199,15 +230,16 @@ def evaluate_point(job: SweepJob, point: Point) -> PointResult:
     try:
         qgraph = _quantized(job.model, job.calib, job.input_shapes, job.seed)
         provider, tuned = _schedules(job, qgraph, cfg, point)
-        lowered = lower(qgraph, cfg, targets=job.targets, device="sim", schedules=provider)
-        module = lowered.module
+        module = compile_model(qgraph, cfg, targets=job.targets, device="sim",
+                               schedules=provider).lowered.module
         if not module.programs:
             raise CompilerError(f"no op of the model runs on the accelerator with targets "
                                 f"{','.join(job.targets)}")
         profile = simulate(module, job.seed)
     except (VtaError, ValueError, ArithmeticError, MemoryError) as e:
         return PointResult(point, "error", f"{type(e).__name__}: {e}",
-                           seconds=time.perf_counter() - t0, **base)
+                           seconds=time.perf_counter() - t0,
+                           cpu_seconds=time.process_time() - c0, **base)
     totals = profile["totals"]
     cycles = int(totals["accelerator_cycles"])
     layers = layer_use(profile, cfg.macs_per_cycle)
@@ -215,8 +247,9 @@ def evaluate_point(job: SweepJob, point: Point) -> PointResult:
     util = macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0
     return PointResult(point, "ok", "", cycles, cycles / (cfg.target_clock_mhz * 1e3),
                        totals["host_seconds"] * 1e3 / totals["samples"], macs, util, layers,
-                       tuned=tuned, seconds=time.perf_counter() - t0, **base)
+                       tuned=tuned, seconds=time.perf_counter() - t0,
+                       cpu_seconds=time.process_time() - c0, **base)
 
 
 __all__ = ["SweepJob", "PointResult", "LayerUse", "evaluate_point", "estimate", "simulate",
-           "layer_use"]
+           "layer_use", "timing_key", "shared_result"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.dse.pareto import RESOURCES, chosen, fronts
-from compiler.dse.point import LayerUse, PointResult, SweepJob
+from compiler.dse.point import LayerUse, PointResult, SweepJob, shared_result, timing_key
 from compiler.dse.space import Point
 from vta_hw.config import HwConfig
 from vta_hw.files import write_atomic
@@ -93,9 +93,15 @@ class PointCache:
         except (KeyError, TypeError):
             return None
 
+    @staticmethod
+    def keeps(r: PointResult) -> bool:
+        """Whether :meth:`store` keeps ``r``: not a point cut off or crashed (tried again
+        next run)."""
+        return not (r.status == "timeout" or (r.status == "error" and r.resources is None))
+
     def store(self, r: PointResult) -> None:
-        if r.status == "timeout" or (r.status == "error" and r.resources is None):
-            return  # cut off or crashed: try again next run
+        if not self.keeps(r):
+            return
         write_atomic(self.path(r.point), json.dumps(
             {"format": CACHE_FORMAT, "job": self.job, "result": result_dict(r)}, indent=1))
 
@@ -105,24 +111,49 @@ def run_points(job: SweepJob, points: Sequence[Point], runner, cache: PointCache
                ) -> list[PointResult]:
     """Every point's result, in order: from the cache, else through ``runner`` (whose
     ``measure`` is ``evaluate_point``) in batches of ``batch``.  on_result(result, cached)
-    is called as each arrives."""
+    is called as each arrives.
+
+    Points with the same :func:`~compiler.dse.point.timing_key` (on a forced partition,
+    configs that differ only in their clock) compile to the same programs and cycles:
+    the first of each such class runs, the others get its result at their own clock and
+    resource estimate (:func:`~compiler.dse.point.shared_result`), as does a point whose
+    class has a result in the cache."""
     results: dict[int, PointResult] = {}
     todo = []
+    done: dict[str, PointResult] = {}  # timing key -> a finished result of the class
+
+    def key(p: Point) -> str:
+        return p.key if p.cfg is None else timing_key(job, p.cfg)
+
+    def finish(i: int, r: PointResult, cached: bool, store: bool = True) -> None:
+        if not cached and store:
+            cache.store(r)
+        results[i] = r
+        if on_result is not None:
+            on_result(r, cached)
+
     for i, p in enumerate(points):
         hit = cache.load(p)
         if hit is not None:
-            results[i] = hit
-            if on_result is not None:
-                on_result(hit, True)
+            done.setdefault(key(p), hit)
+            finish(i, hit, True)
         else:
             todo.append(i)
-    for k in range(0, len(todo), max(1, batch)):
-        idx = todo[k:k + max(1, batch)]
+    classes: dict[str, list[int]] = {}
+    for i in todo:
+        classes.setdefault(key(points[i]), []).append(i)
+    for k, members in list(classes.items()):
+        if k in done and done[k].ok:  # the class ran before: derive, compute nothing
+            for i in members:
+                finish(i, shared_result(done[k], points[i], job.device), False)
+            del classes[k]
+    firsts = [members[0] for members in classes.values()]
+    for s in range(0, len(firsts), max(1, batch)):
+        idx = firsts[s:s + max(1, batch)]
         for i, r in zip(idx, runner.run(job, [points[i] for i in idx]), strict=True):
-            cache.store(r)
-            results[i] = r
-            if on_result is not None:
-                on_result(r, False)
+            finish(i, r, False)
+            for j in classes[key(points[i])][1:]:  # a retried point's class retries too
+                finish(j, shared_result(r, points[j], job.device), False, cache.keeps(r))
     return [results[i] for i in range(len(points))]
 
 
@@ -144,7 +175,7 @@ def _gemm(cfg: HwConfig) -> str:
 COLUMNS = ("name", "config_hash", "status", "fits", "latency_ms", "cycles", "utilization",
            "host_ms", "clock_mhz", "gemm", *RESOURCES, *(f"{r}_util" for r in RESOURCES),
            "pareto", *(f"yosys_{r}" for r in RESOURCES), "tuned_workloads", "seconds",
-           "reason", "values")
+           "shared_with", "reason", "values")
 
 
 def rows(results: Sequence[PointResult], front: dict[str, list[str]],
@@ -167,7 +198,8 @@ def rows(results: Sequence[PointResult], front: dict[str, list[str]],
             **{f"{k}_util": res[k]["utilization"] if k in res else "" for k in RESOURCES},
             "pareto": ";".join(k for k in RESOURCES if r.point.name in front.get(k, ())),
             **{f"yosys_{k}": y.get(k, "") for k in RESOURCES},
-            "tuned_workloads": r.tuned, "seconds": round(r.seconds, 2), "reason": reason(r),
+            "tuned_workloads": r.tuned, "seconds": round(r.seconds, 2),
+            "shared_with": r.shared_with, "reason": reason(r),
             "values": json.dumps(dict(r.point.values), separators=(",", ":")),
         })
     return out

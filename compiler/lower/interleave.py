@@ -79,14 +79,22 @@ def fetched_cycles(p: Program, instrs: list[Instr], deps: Sequence[Collection[in
     return max(retire, default=0) + 1
 
 
-def list_cycles(p: Program) -> int:
-    """Cycles of the list schedule of ``p``'s instructions (fetch left out): what ranks
-    candidate schedules (``schedule.heuristic``), without the reordering and the fetch
-    replay the pass does."""
+def instructions(p: Program) -> list[Instr]:
+    """``p``'s instructions numbered in program order (what the list schedule orders)."""
     if not all(isinstance(n, Instr) for n in p.nodes):
         raise VerifyError("interleave needs a program of instructions only")
-    instrs = [n.with_seq(k) for k, n in enumerate(p.nodes)]
-    times = estimate(p, instrs, latest_dependencies(instrs))
+    return [n.with_seq(k) for k, n in enumerate(p.nodes)]
+
+
+def list_cycles(p: Program, instrs: list[Instr] | None = None,
+                deps: Sequence[Collection[int]] | None = None) -> int:
+    """Cycles of the list schedule of ``p``'s instructions (fetch left out): what ranks
+    candidate schedules (``schedule.heuristic``), without the reordering and the fetch
+    replay the pass does.  ``instrs`` and ``deps``: :func:`instructions` of ``p`` and their
+    latest dependencies, when the caller has them (they do not depend on the timing)."""
+    if instrs is None:
+        instrs = instructions(p)
+    times = estimate(p, instrs, latest_dependencies(instrs) if deps is None else deps)
     return max((t[1] for t in times), default=0) + 1
 
 
@@ -124,4 +132,4 @@ def check_order(p: Program) -> None:
         last[ins.module] = ins.seq
 
 
-__all__ = ["interleave", "estimate", "fetched_cycles", "list_cycles", "check_order"]
+__all__ = ["interleave", "estimate", "fetched_cycles", "instructions", "list_cycles", "check_order"]

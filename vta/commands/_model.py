@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from vta.commands._common import UsageError, path_arg, read_npz
@@ -83,39 +82,35 @@ def partition_args(args: argparse.Namespace) -> PartitionArgs:
 def read_model(args: argparse.Namespace, part: PartitionArgs) -> Model:
     """Import ``args.model`` and quantize it (``--calib`` or the model's QDQ scales), or run
     the float passes when neither is given and the targets leave out the accelerator (a
-    float model is an error with ``vta`` among the targets: the accelerator runs int8).
-    Each stage says what it does on stdout."""
-    from compiler.frontend import import_onnx
-    from compiler.graph.pipeline import run_passes, run_quantization
-    from compiler.graph.quantize import has_qdq, samples_from_arrays
+    float model is an error with ``vta`` among the targets: the accelerator runs int8):
+    :func:`compiler.graph.pipeline.compile_model` up to the lowering.  Each stage says what
+    it does on stdout."""
+    from compiler.graph.pipeline import CalibrationRequired, compile_model
 
     shapes = parse_input_shapes(args.input_shape or [])
     calib = read_npz(args.calib, "--calib") if args.calib is not None else None
-    with waiting(f"importing {args.model}", stream=sys.stdout):
-        # read from its path, once: errors (missing, a directory, empty, not ONNX) name the
-        # file, and external weights are found beside it
-        graph = import_onnx(Path(args.model), input_shapes=shapes or None)
-    samples = None
-    if calib is not None:
-        samples = samples_from_arrays(graph, calib)
-    elif not has_qdq(graph) and "vta" in part.targets:
+    texts = {"float": "running the float passes (a float module: no --calib)"}
+
+    def progress(stage: str, text: str):
+        return waiting(texts.get(stage, text), stream=sys.stdout)
+
+    try:
+        # a path, read once: errors (missing, a directory, empty, not ONNX) name the file,
+        # and external weights are found beside it
+        compiled = compile_model(args.model, input_shapes=shapes or None, calib=calib,
+                                 calibrator=args.calibrator, two_digits=args.two_digits,
+                                 dynamic_matmul=args.dynamic_matmul,
+                                 uncalibrated="error" if "vta" in part.targets else "float",
+                                 progress=progress)
+    except CalibrationRequired as e:
+        graph = e.graph
         want = ", ".join(f"{n} {list(graph.types[n].shape)}" for n in graph.inputs)
         raise UsageError(f"model {args.model!r} is a float model and the accelerator runs int8: "
                          f"give calibration data with --calib DATA.npz (one array per input: "
                          f"{want}, or with a leading axis of samples), or compile it as a "
                          "float model with --targets cpu; only a QDQ model carries its own "
-                         "scales")
-    if samples is None and not has_qdq(graph):
-        with waiting("running the float passes (a float module: no --calib)",
-                     stream=sys.stdout):
-            return Model(run_passes(graph), False, part)
-    with waiting("quantizing" + (f" ({len(samples)} calibration samples, "
-                                 f"{args.calibrator})" if samples
-                                 else " (the model's QDQ scales)"), stream=sys.stdout):
-        qgraph = run_quantization(graph, samples, method=args.calibrator,
-                                  two_digits=args.two_digits,
-                                  dynamic_matmul=args.dynamic_matmul)
-    return Model(qgraph, True, part)
+                         "scales") from None
+    return Model(compiled.graph, compiled.quantized, part)
 
 
 def report_warnings(caught: list[warnings.WarningMessage]) -> None:

@@ -91,10 +91,9 @@ def _check(name: str, got: np.ndarray, want: np.ndarray) -> None:
 
 @writes_outputs
 def _demo(args: argparse.Namespace, outs: Outputs) -> int:
-    from compiler.frontend import digits, import_onnx
-    from compiler.graph.lower import lower
-    from compiler.graph.pipeline import run_quantization
-    from compiler.graph.quantize import evaluate_quantized, samples_from_arrays
+    from compiler.frontend import digits
+    from compiler.graph.pipeline import compile_model
+    from compiler.graph.quantize import evaluate_quantized
     from compiler.graph.reference import evaluate
     from compiler.partition import parse_targets
     from vta.layer_report import layer_rows, roofline_points
@@ -130,12 +129,10 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
 
     # 2. import, calibrate + quantize, partition + lower: what `vta compile` does
     t = time.perf_counter()
-    graph = import_onnx(model)
     b = args.batch
     calib = data.x_train[:CALIB_IMAGES - CALIB_IMAGES % b].reshape(-1, b, 1, 8, 8)
-    qgraph = run_quantization(graph, samples_from_arrays(graph, {"x": calib}))
-    lowered = lower(qgraph, cfg, targets=targets)
-    module = lowered.module
+    compiled = compile_model(model, cfg, calib={"x": calib}, targets=targets)
+    graph, qgraph, module = compiled.source, compiled.graph, compiled.lowered.module
     module.save(out / "digits.vtam")
     on_acc = [s.name for s in module.steps if s.device == "accelerator"]
     on_host = [s.name for s in module.steps if s.device != "accelerator"]
@@ -158,7 +155,7 @@ def _demo(args: argparse.Namespace, outs: Outputs) -> int:
     # checks: numpy integer reference and the CPU backend, bit for bit
     ref = np.stack([evaluate_quantized(qgraph, {"x": xb})["logits"] for xb in x_test])
     _check("the numpy integer reference of the quantized graph", ref, logits)
-    cpu_module = lower(qgraph, cfg, targets=("cpu",)).module
+    cpu_module = compile_model(qgraph, cfg, targets=("cpu",)).lowered.module
     from runtime.cpu_device import CpuDevice
 
     cpu_run = _run(cpu_module, CpuDevice(), {"x": x_test})[0]
