@@ -65,8 +65,8 @@ def extract_workloads(model: Any, cfg: HwConfig, *,
                       gpu: Any = None) -> list[Task]:
     """The tasks of ``model`` for ``cfg``: one per distinct workload among the ops that
     ``vta compile`` (with these options: ``--calib``, ``--input-shape``, ``--calibrator``,
-    ``--two-digits``, ``--dynamic-matmul``, ``--targets``, ``--pin``, ``--device``, ``--gpu-spec``) puts on the
-    accelerator, in the order their first layer runs.
+    ``--two-digits``, ``--dynamic-matmul``, ``--targets``, ``--pin``, ``--device``,
+    ``--gpu-spec``) puts on the accelerator, in the order their first layer runs.
 
     model: an ONNX file path or ModelProto (quantized here with ``calib``, unless it is a
     QDQ model), or a ``QuantizedGraph``."""
@@ -76,7 +76,8 @@ def extract_workloads(model: Any, cfg: HwConfig, *,
     try:
         lowered = compile_model(model, cfg, calib=calib, input_shapes=input_shapes,
                                 calibrator=calibrator, two_digits=two_digits,
-                                dynamic_matmul=dynamic_matmul, targets=targets, pins=pins, device=device, gpu=gpu,
+                                dynamic_matmul=dynamic_matmul, targets=targets, pins=pins,
+                                device=device, gpu=gpu,
                                 schedules=recorder).lowered
     except CalibrationRequired as e:
         raise TaskError(f"model {e.graph.name!r} is a float model: give calibration data "
