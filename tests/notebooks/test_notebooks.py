@@ -10,7 +10,11 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, monkeypatch, run_cache_dir):
+    # the kernel inherits the environment: the notebooks cache into this test run's cache,
+    # never the user's, and notebook 04 reads the FPGA build test_flow.py made (or the other
+    # way round)
+    monkeypatch.setenv("VTA_CACHE_DIR", str(run_cache_dir))
     nb = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
         f"{path.name} is stored with outputs; clear them"
