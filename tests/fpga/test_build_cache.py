@@ -67,11 +67,7 @@ def builds(tmp_path, monkeypatch) -> Path:
 
 def _key(cfg=TINY, opts=OPTS) -> str:
     b, dram, _ = flow.fit(cfg, opts)
-    d = b.device
-    return build_cache.key(cfg, flow._synth_options(b, dram, opts), {
-        "seeds": list(opts.seeds), "jobs": opts.jobs,
-        "timing_allow_fail": opts.timing_allow_fail,
-        "device": [d.nextpnr_flag, d.package, d.speed]})
+    return build_cache.key(cfg, flow._synth_options(b, dram, opts), flow._place_options(b, opts))
 
 
 def test_the_key_covers_seed_clock_rtl_tools_and_options(cache, monkeypatch):
@@ -79,7 +75,8 @@ def test_the_key_covers_seed_clock_rtl_tools_and_options(cache, monkeypatch):
     assert _key() == k and _key(TINY.replace(name="renamed")) == k  # the name is a label
     assert _key(opts=replace(OPTS, seeds=(2,))) != k
     assert _key(opts=replace(OPTS, seeds=(1, 2), jobs=2)) != _key(opts=replace(
-        OPTS, seeds=(1, 2)))
+        OPTS, seeds=(1, 2)))  # which seed of a sweep wins can depend on the parallel jobs
+    assert _key(opts=replace(OPTS, jobs=4)) == k  # ... not with one seed
     assert _key(TINY.replace(target_clock_mhz=50)) != k
     assert _key(opts=replace(OPTS, timing_allow_fail=False)) != k
     assert _key(opts=replace(OPTS, dsp="lut")) != k

@@ -627,6 +627,16 @@ def _synth_options(b: Board, dram: int, opts: FlowOptions) -> dict:
             "baud": opts.baud, "dsp": opts.dsp}
 
 
+def _place_options(b: Board, opts: FlowOptions) -> dict:
+    """What place and route and packing depend on besides the netlist, tools and clock: the
+    build cache's key options.  Parallel jobs matter only in a sweep (the first seed to meet
+    timing wins), so one seed's key does not name them."""
+    d = b.device
+    return {"seeds": list(opts.seeds), "jobs": min(opts.jobs, len(opts.seeds)),
+            "timing_allow_fail": opts.timing_allow_fail,
+            "device": [d.nextpnr_flag, d.package, d.speed]}
+
+
 def bitstream(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None, *,
               cache: bool = True) -> FlowResult:
     """Everything: a ``.bit`` plus ``report.json`` with post-route resources and Fmax.
@@ -641,11 +651,7 @@ def bitstream(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = Non
     if not cache:
         return run_flow(cfg, out_dir, opts, through="ecppack")
     b, dram, _ = fit(cfg, opts)
-    d = b.device
-    key = build_cache.key(cfg, _synth_options(b, dram, opts), {
-        "seeds": list(opts.seeds), "jobs": opts.jobs,
-        "timing_allow_fail": opts.timing_allow_fail,
-        "device": [d.nextpnr_flag, d.package, d.speed]})
+    key = build_cache.key(cfg, _synth_options(b, dram, opts), _place_options(b, opts))
     def say_waiting() -> None:
         if opts.progress:
             print(f"waiting for another process building the same bitstream (key {key})",
