@@ -16,6 +16,7 @@ from a green CI run.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -45,3 +46,20 @@ def gpu():
         return GpuDevice()
     except DeviceError as exc:
         pytest.skip(f"no usable GPU: {exc}")
+
+
+@pytest.fixture(scope="session")
+def run_cache_dir(tmp_path_factory) -> Path:
+    """A ``VTA_CACHE_DIR`` shared by every worker of this test run and by no other run.
+
+    The tests that make the same real FPGA build (``tests/fpga/test_flow.py``'s CLI test and
+    notebook 04) point the cache here: the second reads the first's entry (waiting on its
+    lock when they run at once under ``-n 2``), while each run still builds once with the
+    tools of the day, and nothing lands in the user's ``~/.cache/vta``.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK -> pytest-N: this run's, every worker's
+    path = base / "vta-cache"
+    path.mkdir(exist_ok=True)
+    return path

@@ -5,13 +5,18 @@ report, a design-space point, a calibration table, a plot) goes through :func:`a
 it is written under a temporary name in its own directory and renamed into place when
 complete, so a crash, a full disk or an interrupt never leaves a half-written file that a
 later run would read (a rename within one directory is atomic on POSIX and Windows).
+:func:`atomic_dir` does the same for a directory of files (a cached FPGA build), and
+:func:`locked` makes a second process that would produce the same artifact wait for the
+first instead of duplicating its work.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,4 +45,48 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     return Path(path)
 
 
-__all__ = ["atomic_path", "write_atomic"]
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary directory beside ``path`` for the block to fill; renamed onto ``path``
+    when the block succeeds (replacing an older ``path``), removed when it raises.  A reader
+    sees the whole directory or none of it; a killed writer leaves only a dot-named
+    temporary directory, which no reader looks at."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():  # an older entry of the same name: set it aside, then drop it
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def locked(path: str | os.PathLike, on_wait: Callable[[], None] | None = None
+           ) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block, waiting for
+    another process that holds it (``on_wait`` is called first, to say so).  A lock dies
+    with its process, so a killed holder never leaves a stale lock behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+__all__ = ["atomic_path", "atomic_dir", "write_atomic", "locked"]

@@ -23,8 +23,12 @@ def _hw_parser() -> argparse.ArgumentParser:
     return p
 
 
-def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
-    """``vta hw bitstream --preset tiny``: .bit + report.json, numbers from the tools."""
+def test_tiny_bitstream_via_the_cli(tmp_path, monkeypatch, capsys, run_cache_dir):
+    """``vta hw bitstream --preset tiny``: .bit + report.json, numbers from the tools.
+
+    The build is cached in this test run's cache, which notebook 04 (the same build) also
+    uses: whichever runs second reads the entry."""
+    monkeypatch.setenv("VTA_CACHE_DIR", str(run_cache_dir))
     out = tmp_path / "tiny"
     args = _hw_parser().parse_args(["bitstream", "--preset", "tiny", "--board", "ulx3s-85f",
                                     "--dram-kib", "16", "-o", str(out), "--no-progress"])
@@ -69,6 +73,14 @@ def test_tiny_bitstream_via_the_cli(tmp_path, capsys):
     assert fast.used["mult18"] == synth["mult18"].used
     assert fast.used["lut4"] == pytest.approx(synth["lut4"].used, rel=0.1)
     assert fast.used["ff"] == pytest.approx(synth["ff"].used, rel=0.1)
+    # built again: read from the cache, the same bytes, and said so
+    again = tmp_path / "again"
+    args = _hw_parser().parse_args(["bitstream", "--preset", "tiny", "--board", "ulx3s-85f",
+                                    "--dram-kib", "16", "-o", str(again), "--no-progress"])
+    assert args.func(args) == 0
+    assert "cached: the tools were not run" in capsys.readouterr().out
+    assert (again / "vta_soc.bit").read_bytes() == data
+    assert json.loads((again / "report.json").read_text())["details"]["cache"]["hit"]
 
 
 def test_synth_cli_reports_yosys_cells(tmp_path, monkeypatch, capsys):

@@ -117,3 +117,31 @@ def test_demo_writes_its_directory_only_when_it_succeeds(tmp_path, monkeypatch, 
             "trace.json"} <= written
     assert all(name in out for name in written)  # the demo says where each went
     assert [p.name for p in tmp_path.iterdir()] == ["vta_out"]  # no staging leftovers
+
+
+@pytest.mark.parametrize("command", [
+    ["tune", "m.onnx", "--log", "t.jsonl", "--trials", "4"],
+    ["dse", "m.onnx", "--space", "s.json", "-o", "out"],
+])
+@pytest.mark.parametrize("extra, message", [
+    (["--workers", "-1"], "argument --workers: -1 must be at least 0"),
+    (["--workers", "x"], "argument --workers: 'x' is not a whole number"),
+    (["--timeout", "0"], "argument --timeout: 0 must be positive"),
+    (["--timeout", "-1"], "argument --timeout: -1 must be positive"),
+    (["--timeout", "soon"], "argument --timeout: 'soon' is not a number of seconds"),
+    (["--dask", " "], "argument --dask: the scheduler address is empty (tcp://host:port)"),
+    (["--workers", "2", "--dask", "tcp://x:1"], "argument --dask: not allowed with argument "
+                                                "--workers"),
+])
+def test_tune_and_dse_refuse_bad_runner_options_alike(tmp_path, monkeypatch, capsys, command,
+                                                      extra, message):
+    """``--workers | --dask`` and ``--timeout`` are declared once (add_runner_args): argparse
+    refuses a bad value before the command reads any file, one error line, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main([*command, *extra])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert errors == [f"vta {command[0]}: error: {message}"], err
+    assert list(tmp_path.iterdir()) == []

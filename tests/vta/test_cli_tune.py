@@ -65,11 +65,6 @@ def MODEL_ARGS(files: Path) -> list[str]:  # noqa: N802 - a constant of the fixt
 
 @pytest.mark.parametrize("extra, message", [
     (["--trials", "0"], "--trials must be at least 1, got 0"),
-    (["--trials", "4", "--dask", "tcp://127.0.0.1:1"],
-     "--workers and --dask are both given"),
-    (["--trials", "4", "--workers", "-1"], "--workers must be 0 (measure in this process) or "
-                                           "more, got -1"),
-    (["--trials", "4", "--timeout", "0"], "--timeout must be a positive number of seconds"),
     (["--trials", "4", "--targets", "cpu"], "--targets 'cpu' leaves out vta: there is "
                                             "nothing to tune"),
     (["--trials", "4", "--plot", "curve.txt"], "--plot 'curve.txt': unsupported extension"),

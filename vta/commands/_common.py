@@ -109,6 +109,36 @@ def positive_seconds(text: str) -> float:
     return v
 
 
+def scheduler_address(text: str) -> str:
+    """argparse type of ``--dask``: a non-empty scheduler address (``tcp://host:port``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the scheduler address is empty (tcp://host:port)")
+    return text
+
+
+def add_runner_args(p: argparse.ArgumentParser, *, title: str, workers_default: int | None,
+                    workers_help: str, timeout_default: float, timeout_help: str,
+                    dask_help: str) -> None:
+    """Where a command's jobs run, the options ``compiler.autotune.measure.make_runner``
+    takes: ``--workers N | --dask ADDRESS`` (mutually exclusive) and ``--timeout S``.
+
+    One declaration for ``vta tune`` and ``vta dse``, so a bad value (``--workers -1``,
+    ``--timeout 0``, both ``--workers`` and ``--dask``) is refused by argparse the same way
+    in both (one ``error:`` line, exit 2); each command keeps its own defaults and help.
+    """
+    g = p.add_argument_group(title, "--workers or --dask, not both")
+    one = g.add_mutually_exclusive_group()
+    # The default goes in as text, which argparse converts like a typed value: an int
+    # default would be the very object `--workers 2` parses to (small ints are shared), and
+    # argparse, which tells a given option from a default by identity, would then let
+    # `--workers 2 --dask ADDRESS` through.
+    one.add_argument("--workers", type=non_negative_int, metavar="N", help=workers_help,
+                     default=None if workers_default is None else str(workers_default))
+    one.add_argument("--dask", type=scheduler_address, metavar="ADDRESS", help=dask_help)
+    g.add_argument("--timeout", type=positive_seconds, default=timeout_default, metavar="S",
+                   help=timeout_help)
+
+
 def read_input(path: str, what: str, *, text: bool) -> bytes | str:
     """The contents of input file ``path``: an error names ``what`` it should have been when it
     is missing, a directory, unreadable, empty or (``text``) not UTF-8."""

@@ -25,10 +25,10 @@ from pathlib import Path
 from vta.commands._common import (
     UsageError,
     add_output_arg,
+    add_runner_args,
     non_negative_int,
     path_arg,
     positive_int,
-    positive_seconds,
     read_input,
 )
 from vta_hw.files import atomic_path
@@ -171,13 +171,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "or 'gemm' shapes whose product gives the points, and/or 'points')")
     add_output_arg(p, "the output directory (tables, plots; also the cache of finished "
                       "points)", kind="out:dir", required=True)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=non_negative_int, default=2, metavar="N",
-                   help="local worker processes (default 2; 0: in this process, no time "
-                        "limit)")
-    g.add_argument("--dask", metavar="ADDRESS",
-                   help="run the points on a Dask cluster (scheduler address); the workers "
-                        "must read MODEL and --calib at the same paths")
+    add_runner_args(
+        p, title="where the points run", workers_default=2,
+        workers_help="local worker processes (default 2; 0: in this process, no time limit)",
+        dask_help="run the points on a Dask cluster (scheduler address); the workers must "
+                  "read MODEL and --calib at the same paths",
+        timeout_default=1800.0, timeout_help="time limit per point in seconds (default 1800)")
     p.add_argument("--tune-trials", type=non_negative_int, default=0, metavar="N",
                    help="tune each accelerator workload with N measurements per point "
                         "(default 0: the heuristic schedules)")
@@ -193,8 +192,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "on the data)")
     p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
                    help="fix an input's shape, e.g. data=1x3x224x224 (repeatable)")
-    p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="S",
-                   help="time limit per point in seconds (default 1800)")
     p.add_argument("--seed", type=positive_int, default=1, help=argparse.SUPPRESS)
     p.set_defaults(func=_dse)
 

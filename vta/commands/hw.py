@@ -80,10 +80,15 @@ def _bitstream(args: argparse.Namespace) -> int:
     check_directory(args.output, "-o/--output")
     cfg = config_from_args(args)
     res = bitstream(cfg, args.output, _options(args, seeds=args.seed, jobs=args.jobs,
-                                               timing_allow_fail=not args.require_timing))
+                                               timing_allow_fail=not args.require_timing),
+                    cache=not args.no_cache)
     rep = res.report
     print(rep.table())
     print(seed_sweep_lines(rep.details), end="")
+    hit = rep.details.get("cache")
+    if hit:
+        print(f"cached: the tools were not run (same config, tools, sources and options as "
+              f"{hit['entry']}; --no-cache rebuilds)")
     print(f"bitstream: {res.bitstream}")
     print(f"report:    {Path(args.output) / 'report.json'}")
     print("program:   " + board(args.board).programmer.format(bit=res.bitstream)
@@ -127,6 +132,10 @@ def register_flow(hsub: argparse._SubParsersAction) -> None:
                         "tiny, ~4 GB for a 1x16x16 core; default 1)")
     p.add_argument("--require-timing", action="store_true",
                    help="fail (exit 1, no bitstream) when timing is not met")
+    p.add_argument("--no-cache", action="store_true",
+                   help="build even if this config was built before (builds are cached by "
+                        "config hash, tool versions, sources and options in "
+                        "$VTA_CACHE_DIR/bitstream, default ~/.cache/vta/bitstream)")
     p.set_defaults(func=_bitstream)
 
     s = hsub.add_parser(

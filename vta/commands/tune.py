@@ -29,7 +29,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vta.commands._common import UsageError, add_config_args, config_from_args, path_arg
+from vta.commands._common import (
+    UsageError,
+    add_config_args,
+    add_runner_args,
+    config_from_args,
+    path_arg,
+)
 from vta.commands._model import add_model_args, partition_args, read_model, warning_lines
 from vta.outputs import PLOT_SUFFIXES, Outputs, check_file, writes_outputs
 from vta.progress import ProgressBar, waiting
@@ -59,19 +65,11 @@ def baseline_log_path(log: Path) -> Path:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """The option values, checked before any work (one ``error:`` line each)."""
+    """The option values argparse cannot check alone, checked before any work (one
+    ``error:`` line each; ``--workers``, ``--dask`` and ``--timeout`` are argparse types:
+    ``add_runner_args``)."""
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
-    if args.workers is not None and args.dask is not None:
-        raise UsageError("--workers and --dask are both given: measure in local processes "
-                         "(--workers N) or on a Dask cluster (--dask ADDR), not both")
-    if args.workers is not None and args.workers < 0:
-        raise UsageError(f"--workers must be 0 (measure in this process) or more, got "
-                         f"{args.workers}")
-    if args.dask is not None and not args.dask.strip():
-        raise UsageError("--dask: the scheduler address is empty (tcp://host:port)")
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
 
 
 def layer_label(layers: tuple[str, ...], width: int = 24) -> str:
@@ -269,15 +267,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measurements for the whole model, spread over its layers by headroom")
     p.add_argument("--explorer", choices=EXPLORERS, default="model",
                    help="model: XGBoost-guided simulated annealing (default); random; grid")
-    g = p.add_argument_group("where candidates are measured (one of)")
-    g.add_argument("--workers", type=int, metavar="N",
-                   help="local measuring processes (default: one per CPU core; 0: in this "
-                        "process, no time limit)")
-    g.add_argument("--dask", metavar="ADDR",
-                   help="a Dask scheduler to measure on (tcp://host:port)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="seconds before a candidate's measurement is cut off and logged as "
-                        "timed out (default 60)")
+    add_runner_args(
+        p, title="where candidates are measured", workers_default=None,
+        workers_help="local measuring processes (default: one per CPU core; 0: in this "
+                     "process, no time limit)",
+        dask_help="a Dask scheduler to measure on (tcp://host:port)",
+        timeout_default=60.0,
+        timeout_help="seconds before a candidate's measurement is cut off and logged as "
+                     "timed out (default 60)")
     p.add_argument("--seed", type=int, default=0, metavar="K",
                    help="seed of the search (default 0)")
     path_arg(p, "--plot", kind="out:plot", metavar="FILE",

@@ -10,7 +10,6 @@ Python only writes the DRAM image, starts the executable and reads back the fina
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -18,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from vta_hw import timing
@@ -33,6 +31,7 @@ from vta_hw.cosim import (
     RtlResult,
     RtlTimeoutError,
 )
+from vta_hw.files import locked
 
 HARNESS = Path(__file__).with_name("harness.cpp")
 EXE = "vta_core_sim"
@@ -97,17 +96,6 @@ def build_key(cfg: HwConfig, trace: bool = False) -> str:
     return f"{cfg.config_hash()}-{rtl_version()}-{h}" + ("-trace" if trace else "")
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def model_path(cfg: HwConfig, trace: bool = False) -> Path:
     """Where the compiled model of ``cfg`` lives in the cache (built or not)."""
     return cache_root() / "verilator" / build_key(cfg, trace) / EXE
@@ -126,7 +114,7 @@ def build(cfg: HwConfig, *, trace: bool = False, jobs: int | None = None,
     root, key = final.parent, final.name
     if exe.exists():
         return exe
-    with _locked(root / f".{key}.lock"):
+    with locked(root / f".{key}.lock"):
         if exe.exists():  # another process built it meanwhile
             return exe
         from vta_hw.verilog import write_verilog

@@ -6,6 +6,8 @@
 * ``resource_model`` -- its LUT4/FF model, fitted to ``resource_calibration.json``
   (``calibrate_resources`` regenerates that table with Yosys);
 * ``synth_cache`` -- Yosys reports cached by config, Yosys version and sources;
+* ``build_cache`` -- full builds (bitstream, reports, logs) cached by the synthesis key,
+  the place-and-route tools and options;
 * ``flow`` -- runs the PyPI ``yowasp-*`` tools stage by stage with progress, logs, timeouts;
 * ``report`` -- parses the tools' output into ``report.json``;
 * ``cli`` -- helpers of ``vta hw bitstream``, ``synth`` and ``estimate``.

@@ -605,9 +605,7 @@ def synth(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None, *
     if not cache:
         return run_flow(cfg, out_dir, opts, through="yosys")
     b, dram, _ = fit(cfg, opts)
-    key = synth_cache.key(cfg, {"board": b.name, "dram_bytes": dram,
-                                "max_write": opts.max_write, "baud": opts.baud,
-                                "dsp": opts.dsp})
+    key = synth_cache.key(cfg, _synth_options(b, dram, opts))
     hit = synth_cache.load(key)
     if hit is not None:
         out = Path(out_dir)
@@ -622,10 +620,58 @@ def synth(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None, *
     return res
 
 
-def bitstream(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None
-              ) -> FlowResult:
-    """Everything: a ``.bit`` plus ``report.json`` with post-route resources and Fmax."""
-    return run_flow(cfg, out_dir, opts, through="ecppack")
+def _synth_options(b: Board, dram: int, opts: FlowOptions) -> dict:
+    """What the netlist depends on besides the config, tools and sources: the synthesis
+    cache's key options (and through it the build cache's)."""
+    return {"board": b.name, "dram_bytes": dram, "max_write": opts.max_write,
+            "baud": opts.baud, "dsp": opts.dsp}
+
+
+def _place_options(b: Board, opts: FlowOptions) -> dict:
+    """What place and route and packing depend on besides the netlist, tools and clock: the
+    build cache's key options.  Parallel jobs matter only in a sweep (the first seed to meet
+    timing wins), so one seed's key does not name them."""
+    d = b.device
+    return {"seeds": list(opts.seeds), "jobs": min(opts.jobs, len(opts.seeds)),
+            "timing_allow_fail": opts.timing_allow_fail,
+            "device": [d.nextpnr_flag, d.package, d.speed]}
+
+
+def bitstream(cfg: HwConfig, out_dir: str | Path, opts: FlowOptions | None = None, *,
+              cache: bool = True) -> FlowResult:
+    """Everything: a ``.bit`` plus ``report.json`` with post-route resources and Fmax.
+
+    With ``cache`` a build already made for the same config, tools, sources and options
+    (``build_cache``) is copied into ``out_dir`` without running the tools (``details.cache``
+    says so), and a new one is stored.  A build of the same key running in another process
+    is waited for, then read."""
+    from vta_hw.fpga import build_cache
+
+    opts = opts or FlowOptions()
+    if not cache:
+        return run_flow(cfg, out_dir, opts, through="ecppack")
+    b, dram, _ = fit(cfg, opts)
+    key = build_cache.key(cfg, _synth_options(b, dram, opts), _place_options(b, opts))
+    def say_waiting() -> None:
+        if opts.progress:
+            print(f"waiting for another process building the same bitstream (key {key})",
+                  file=sys.stderr, flush=True)
+
+    with build_cache.lock(key, say_waiting):
+        found = build_cache.load(key)
+        if found is None:
+            res = run_flow(cfg, out_dir, opts, through="ecppack")
+            build_cache.store(key, res.out_dir, res.report.to_dict())
+            return res
+    hit, files = found
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    build_cache.restore(files, out)
+    hit["config"] = cfg.name  # the name is not part of the hash
+    hit["details"]["cache"] = {"hit": True, "entry": str(build_cache.entry(key))}
+    rep = R.FpgaReport.from_dict(hit)
+    (out / "report.json").write_text(rep.to_json())
+    return FlowResult(rep, out, out / f"{TOP}.bit", (StageResult("cache", 0.0, None),))
 
 
 __all__ = ["FlowOptions", "FlowResult", "FlowError", "StageResult", "Timeouts", "run_flow",

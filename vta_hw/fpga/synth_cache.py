@@ -26,20 +26,27 @@ _SOC = _FPGA.parent / "soc"
 
 
 @cache
-def yosys_version() -> str:
-    """The first line of ``yosys -V`` (version and git hash), once per process."""
+def tool_version(name: str) -> str:
+    """The first line ``<tool> --version`` prints (``-V`` for Yosys), once per process: the
+    build caches' keys name the exact tools."""
     from vta_hw.fpga.flow import FlowError, tool
 
+    flag = "-V" if name == "yosys" else "--version"
     try:
-        out = subprocess.run(tool("yosys") + ["-V"], capture_output=True, text=True,
+        out = subprocess.run(tool(name) + [flag], capture_output=True, text=True,
                              timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise FlowError("yosys", f"`yosys -V` failed: {e}") from None
-    lines = out.stdout.strip().splitlines()
+        raise FlowError(name, f"`{name} {flag}` failed: {e}") from None
+    lines = (out.stdout.strip() or out.stderr.strip()).splitlines()
     if out.returncode != 0 or not lines:
-        raise FlowError("yosys", f"`yosys -V` failed (exit status {out.returncode}): "
-                                 f"{out.stderr.strip()[-500:]}")
+        raise FlowError(name, f"`{name} {flag}` failed (exit status {out.returncode}): "
+                              f"{out.stderr.strip()[-500:]}")
     return lines[0]
+
+
+def yosys_version() -> str:
+    """The first line of ``yosys -V`` (version and git hash)."""
+    return tool_version("yosys")
 
 
 def sources_version() -> str:
@@ -89,4 +96,5 @@ def store(k: str, report: dict[str, Any]) -> Path:
     return write_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
-__all__ = ["yosys_version", "sources_version", "cache_dir", "key", "entry", "load", "store"]
+__all__ = ["tool_version", "yosys_version", "sources_version", "cache_dir", "key", "entry",
+           "load", "store"]
