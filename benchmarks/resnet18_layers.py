@@ -30,7 +30,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ from compiler import (  # noqa: E402
 from compiler.pipeline import estimate_cycles  # noqa: E402
 from compiler.schedule.heuristic import epilogue_alu_cycles  # noqa: E402
 from opset import reference as ref  # noqa: E402
-from vta_hw.config import DEFAULT  # noqa: E402
+from vta_hw.config import DEFAULT, HwConfig  # noqa: E402
 from vta_sim import simulate  # noqa: E402
 
 # name: (input size, in channels, out channels, kernel, stride, pad)
@@ -67,6 +67,11 @@ LAYERS = {
     "C11": (7, 512, 512, 3, 1, 1),
 }
 QUICK = ("C8", "C10", "C11")
+# how often each layer occurs in ResNet-18 (stage 1: four 3x3 convs at 56x56; stages 2-4: the
+# first block's strided 3x3 and 1x1 downsample, then three 3x3 convs at the stage's size):
+# the network's convolutions are these weighted, 1.81 G MACs in all
+RESNET18_COUNTS = {"C1": 1, "C2": 4, "C3": 1, "C4": 1, "C5": 3, "C6": 1, "C7": 1, "C8": 3,
+                   "C9": 1, "C10": 1, "C11": 3}
 SHIFT = 8
 
 
@@ -80,9 +85,15 @@ def compulsory_bytes(op: Conv2d) -> int:
     return op.n * op.c * op.h * op.w + op.o * op.c * op.kh * op.kw + op.n * op.o * op.ho * op.wo
 
 
+def layer_data(op: Conv2d, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Random int8 input and weights of ``op`` and the numpy reference output."""
+    x = rng.integers(-128, 128, (op.n, op.c, op.h, op.w), dtype=np.int8)
+    w = rng.integers(-128, 128, (op.o, op.c, op.kh, op.kw), dtype=np.int8)
+    return x, w, ref.conv2d(x, w, op)
+
+
 def run_layer(name: str, virtual_threads: int, x: np.ndarray, w: np.ndarray,
-              expected: np.ndarray) -> dict:
-    cfg = DEFAULT
+              expected: np.ndarray, cfg: HwConfig = DEFAULT) -> dict:
     op = layer_op(name)
     t0 = time.perf_counter()
     opts = LayoutOptions()
@@ -102,6 +113,34 @@ def run_layer(name: str, virtual_threads: int, x: np.ndarray, w: np.ndarray,
             "instructions": len(compiled.instrs), "uops": compiled.uop_count,
             "im2col": opts.use_im2col(op, cfg.block_in), "compile_s": t1 - t0,
             "sim_s": t2 - t1}
+
+
+@dataclass(frozen=True)
+class NetworkCycles:
+    """ResNet-18's convolutions on one config: per-layer simulated cycles (latency hiding on,
+    outputs checked bit for bit) and the network's sums (``RESNET18_COUNTS`` weights)."""
+
+    layer_cycles: dict[str, int]
+    cycles: int
+    macs: int
+
+    def latency_ms(self, fmax_mhz: float) -> float:
+        return self.cycles / (fmax_mhz * 1e3)
+
+    def effective_gops(self, fmax_mhz: float) -> float:
+        """Useful operations (2 per MAC) per second at ``fmax_mhz``: peak x utilization."""
+        return 2 * self.macs * fmax_mhz * 1e6 / self.cycles / 1e9
+
+
+def resnet18_conv_cycles(cfg: HwConfig, seed: int = 2019) -> NetworkCycles:
+    """Every layer of ``LAYERS`` compiled for ``cfg`` (default schedule, two virtual threads)
+    and simulated once; the counts are deterministic (the data only checks the outputs)."""
+    rng = np.random.default_rng(seed)
+    per = {}
+    for name in LAYERS:
+        per[name] = run_layer(name, 2, *layer_data(layer_op(name), rng), cfg=cfg)["cycles"]
+    return NetworkCycles(per, sum(RESNET18_COUNTS[n] * c for n, c in per.items()),
+                         sum(RESNET18_COUNTS[n] * layer_op(n).macs for n in LAYERS))
 
 
 def compute_cap(op: Conv2d, im2col: bool) -> float:
@@ -136,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(hdr))
     for name in names:
         op = layer_op(name)
-        x = rng.integers(-128, 128, (op.n, op.c, op.h, op.w), dtype=np.int8)
-        w = rng.integers(-128, 128, (op.o, op.c, op.kh, op.kw), dtype=np.int8)
-        expected = ref.conv2d(x, w, op)
+        x, w, expected = layer_data(op, rng)
         lh = run_layer(name, 2, x, w, expected)
         no = run_layer(name, 1, x, w, expected)
         ideal = op.macs / cfg.macs_per_cycle

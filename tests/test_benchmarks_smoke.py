@@ -1,5 +1,6 @@
 """The simulator and RTL benchmarks run (small instances) and end with their summary line."""
 
+import json
 import re
 import subprocess
 import sys
@@ -106,3 +107,50 @@ def test_dse_estimate_only():
                      r"est_bram_exact=([01]) est_dsp_exact=([01])", line)
     assert m, line
     assert float(m[1]) < 0.10 and float(m[2]) < 0.10 and m[3] == "1" and m[4] == "1"
+
+
+# ResNet-18's convolutions (C1..C11 weighted by occurrence): 1.81 G MACs, 2 operations each
+RESNET18_CONV_GOP = 2 * 1_813_561_344 / 1e9
+
+
+def _fpga_default_figures(line: str) -> tuple[int, float, float]:
+    m = re.fullmatch(r"fpga_default: config=default-85f fmax_mhz=63\.18 peak_gops=32\.3 "
+                     r"resnet18_cycles=(\d+) resnet18_ms=([\d.]+) effective_gops=([\d.]+) "
+                     r"built=0", line)
+    assert m, line
+    return int(m[1]), float(m[2]), float(m[3])
+
+
+def test_fpga_default_throughput_from_a_recorded_fmax(tmp_path):
+    """No build: the ResNet-18 conv cycles of default-85f (compiler + simulator) at the Fmax
+    of a recorded summary.json, and the latency and effective GOP/s they give."""
+    from vta_hw.config import DEFAULT_85F
+
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"config": DEFAULT_85F.name, "fmax_mhz": 63.18,
+                                   "config_hash": DEFAULT_85F.config_hash()}))
+    cycles, ms, gops = _fpga_default_figures(run("fpga_default.py", "--summary", str(summary)))
+    ideal = RESNET18_CONV_GOP * 1e9 / 2 / DEFAULT_85F.macs_per_cycle
+    assert ideal <= cycles <= 1.05 * ideal  # 98.5% utilization measured
+    assert ms == pytest.approx(cycles / 63.18e3, abs=0.05)
+    assert gops == pytest.approx(RESNET18_CONV_GOP / (cycles / 63.18e6), abs=0.05)
+
+
+def test_fpga_default_refuses_a_summary_of_another_config(tmp_path):
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"config": "tiny", "fmax_mhz": 73.7,
+                                   "config_hash": "0123456789abcdef"}))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fpga_default.py"),
+                          "--summary", str(summary)], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert out.returncode != 0
+    assert "is of config 'tiny' (0123456789abcdef), not of 'default-85f'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("fmax", ["0", "-3", "fast", "nan"])
+def test_fpga_default_rejects_a_bad_fmax(fmax):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fpga_default.py"),
+                          "--fmax", fmax], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT)
+    assert out.returncode == 2 and "--fmax" in out.stderr and "Traceback" not in out.stderr
