@@ -46,7 +46,9 @@ class BundleRun:
 
 def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> Device:
     """The device ``spec`` names, for hardware ``cfg``; ``max_cycles`` bounds every run
-    (default: derived from the simulated run, :func:`runtime.validate.cycle_bound`)."""
+    (default: derived from the simulated run, :func:`runtime.validate.cycle_bound`).
+    ``sim:timing`` is the simulator computing cycles only (no data effects: what a
+    design-space sweep reads, several times faster)."""
     if not isinstance(spec, str):
         raise DeviceError(f"a device spec is a string, got {type(spec).__name__}")
     kind, _, arg = spec.partition(":")
@@ -54,6 +56,10 @@ def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> D
         from .sim_device import SimDevice
 
         return SimDevice(cfg, max_cycles=max_cycles)
+    if kind == "sim" and arg == "timing":
+        from .sim_device import SimDevice
+
+        return SimDevice(cfg, max_cycles=max_cycles, timing_only=True)
     if kind == "rtl" and arg in ("", "verilator", "amaranth"):
         from .rtl_device import RtlSimDevice
 
@@ -62,7 +68,8 @@ def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> D
         from .fpga_device import open_fpga_device
 
         return open_fpga_device(spec, cfg, max_cycles=max_cycles)
-    raise DeviceError(f"unknown device {spec!r}; expected one of: sim, rtl, rtl:amaranth, "
+    raise DeviceError(f"unknown device {spec!r}; expected one of: sim, sim:timing, rtl, "
+                      "rtl:amaranth, "
                       "fpga:PORT[@BAUD], fpga:sim")
 
 

@@ -190,10 +190,10 @@ def simulate(module, seed: int = 0, *, timing_only: bool = True) -> dict[str, An
     """One inference of ``module`` on the simulator device: the executor's profile.
     ``timing_only`` (default): the simulator computes no data (``SimDevice``), which a
     sweep never reads; the cycles, per layer and in total, are those of the full run."""
+    from runtime.devices import open_device
     from runtime.executor import Executor
-    from runtime.sim_device import SimDevice
 
-    ex = Executor(module, SimDevice(module.config, timing_only=timing_only))
+    ex = Executor(module, open_device("sim:timing" if timing_only else "sim", module.config))
     try:
         return ex.run(_inputs(module, seed)).profile
     finally:

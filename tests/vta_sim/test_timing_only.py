@@ -28,3 +28,14 @@ def test_the_corpus_computes_data_that_a_timing_only_run_skips():
                if (b := make(TINY)) and simulate_image(TINY, b.dram, b.insn_addr,
                                                        b.insn_count).dram != bytes(b.dram)]
     assert changed
+
+
+def test_the_timing_device_runs_a_bundle_in_the_full_simulators_cycles():
+    """``open_device("sim:timing")``, the device a sweep opens: same cycles as ``sim``."""
+    from runtime.devices import open_device, run_bundle
+    from runtime.sim_device import SimDevice
+
+    b = CORPUS[sorted(CORPUS)[0]](TINY)
+    timing = open_device("sim:timing", TINY)
+    assert isinstance(timing, SimDevice) and timing.timing_only
+    assert run_bundle(timing, b).cycles == run_bundle(open_device("sim", TINY), b).cycles

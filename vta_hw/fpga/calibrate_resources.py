@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     version, rtl = yosys_version(), rtl_version()
     table = (load_table(args.table) if args.table.exists()
              else {"yosys_version": version, "rtl_version": rtl, "board": BOARD, "points": []})
+    if (table["yosys_version"], table["rtl_version"]) != (version, rtl) and args.only:
+        print(f"error: the table was measured with {table['yosys_version']} on RTL "
+              f"{table['rtl_version']}, now {version} on RTL {rtl}: --only would mix the "
+              "two (or start a new table of only these points); re-measure every point "
+              "(without --only)", file=sys.stderr)
+        return 2
     if (table["yosys_version"], table["rtl_version"]) != (version, rtl):
         print(f"note: the table was measured with {table['yosys_version']} on RTL "
               f"{table['rtl_version']}; now {version} on RTL {rtl}: starting a new table",
