@@ -40,49 +40,36 @@ class _Cursor:
     """A position (row, col) in a LOAD region and what is there, walked element by element.
 
     ``at_data`` (the position is the first column of a data row) is kept in a register next to
-    (row, col), so whatever it drives (a DRAM request, a read-ready) leaves a flip-flop; so are
-    ``col_last`` and ``row_last`` (a pad step here ends the row; the row is the region's last),
-    so that the end of a row and of the region -- which load the cursor's registers and end
-    the body -- are flags ANDed together, not adders and comparators in series behind the beat
-    counter (the load DMA's row-end control was a measured 15.5 ns path of ``default-85f``).
-    The DMA has two cursors walking the same sequence: the request cursor and, ``L`` cycles
-    behind it, the write cursor.
+    (row, col), so whatever it drives (a DRAM request, a read-ready) leaves a flip-flop.  The
+    DMA has two cursors walking the same sequence: the request cursor and, ``L`` cycles behind
+    it, the write cursor.
     """
 
     def __init__(self, name: str):
-        self.name = name
         self.row = Signal(ROW_BITS, name=f"{name}_row")
         self.col = Signal(ROW_BITS, name=f"{name}_col")
         self.rows_in = Signal(name=f"{name}_rows_in")  # y_pad_0 <= row < y_end
         self.at_data = Signal(name=f"{name}_at_data")
-        self.col_last = Signal(name=f"{name}_col_last")  # col + 1 == cols
-        self.row_last = Signal(name=f"{name}_row_last")  # row + 1 == rows
 
     def reset(self, m: Module, cmd) -> None:
         """Load the start of ``cmd``'s region (in every idle cycle)."""
         h_in = (cmd.y_pad_0 == 0) & (cmd.y_size != 0)
         m.d.sync += [self.row.eq(0), self.col.eq(0), self.rows_in.eq(h_in),
-                     self.at_data.eq(h_in & (cmd.x_pad_0 == 0) & (cmd.x_size != 0)),
-                     self.col_last.eq(cmd.x_pad_0 + cmd.x_size + cmd.x_pad_1 == 1),
-                     self.row_last.eq(cmd.y_pad_0 + cmd.y_size + cmd.y_pad_1 == 1)]
+                     self.at_data.eq(h_in & (cmd.x_pad_0 == 0) & (cmd.x_size != 0))]
 
-    def advance(self, m: Module, data: bool, k, g: _Region) -> Value:
-        """Step past a pad element (``data`` False) or a data row's ``k = x_size`` elements
-        at (row, col); returns "that was the region's last one"."""
+    def advance(self, m: Module, k, g: _Region) -> Value:
+        """Step past ``k`` elements at (row, col); returns "that was the region's last one"."""
         new_col = self.col + k
-        ends_row = g.xp1_zero if data else self.col_last  # new_col == cols
-        done = Signal(name=f"{self.name}_done{'_data' if data else '_pad'}")
-        with m.If(ends_row):
+        done = Signal(name=f"{self.row.name[:-4]}_done")
+        with m.If(new_col == g.cols):
             new_row = self.row + 1
             new_in = (new_row >= g.y_pad_0) & (new_row < g.y_end)
             m.d.sync += [self.col.eq(0), self.row.eq(new_row), self.rows_in.eq(new_in),
-                         self.at_data.eq(new_in & g.xp0_zero & g.xs_nz),
-                         self.col_last.eq(g.cols == 1), self.row_last.eq(new_row + 1 == g.rows)]
-            m.d.comb += done.eq(self.row_last)
+                         self.at_data.eq(new_in & g.xp0_zero & g.xs_nz)]
+            m.d.comb += done.eq(self.row + 1 == g.rows)
         with m.Else():
             m.d.sync += [self.col.eq(new_col),
-                         self.at_data.eq(self.rows_in & (new_col == g.x_pad_0) & g.xs_nz),
-                         self.col_last.eq(new_col + 1 == g.cols)]
+                         self.at_data.eq(self.rows_in & (new_col == g.x_pad_0) & g.xs_nz)]
         return done
 
 
@@ -96,7 +83,6 @@ class _Region:
         self.x_pad_0 = Signal(isa.MEM_PAD_BITS)
         self.xp0_zero = Signal()  # x_pad_0 == 0
         self.xs_nz = Signal()  # x_size != 0
-        self.xp1_zero = Signal()  # x_pad_1 == 0: a data row's last element ends the row
         self.has_data = Signal()  # x_size != 0 and y_size != 0: the LOAD reads DRAM
 
     def load(self, m: Module, cmd) -> None:
@@ -106,7 +92,6 @@ class _Region:
             self.y_end.eq(cmd.y_pad_0 + cmd.y_size),
             self.y_pad_0.eq(cmd.y_pad_0), self.x_pad_0.eq(cmd.x_pad_0),
             self.xp0_zero.eq(cmd.x_pad_0 == 0), self.xs_nz.eq(cmd.x_size != 0),
-            self.xp1_zero.eq(cmd.x_pad_1 == 0),
             self.has_data.eq((cmd.x_size != 0) & (cmd.y_size != 0)),
         ]
 
@@ -179,9 +164,6 @@ class ReadDma(wiring.Component):
         beat = Signal(range(max_ec))
         ec_m1 = Signal(range(max_ec))
         elem_left = Signal(isa.MEM_SIZE_BITS)
-        # beat == ec_m1 and elem_left == 1, kept in registers beside the counters (see _Cursor)
-        beat_last = Signal()
-        elem_last = Signal()
         buf = Signal(buf_bits)
         lag = Signal(range(lat + 1))  # write cursor: cycles still to wait behind the requests
         req_done = Signal()  # the request cursor has walked the whole region
@@ -191,12 +173,6 @@ class ReadDma(wiring.Component):
 
         # Per memory type: element beats, beat size and the byte address of a row.
         byte_addr = Signal(ADDR_BITS)
-        one_beat_next = Signal()  # the command at the head has one-beat elements
-        with m.Switch(cmd.mem):
-            for k in self.kinds:
-                with m.Case(k):
-                    m.d.comb += one_beat_next.eq(
-                        timing.elem_cycles(cfg, isa.elem_bytes(cfg, k)) == 1)
         with m.Switch(mem):
             for k in self.kinds:
                 e = isa.elem_bytes(cfg, k)
@@ -220,7 +196,6 @@ class ReadDma(wiring.Component):
                     self.pad_value.eq(cmd.pad_value),
                     lag.eq(Mux((cmd.x_size != 0) & (cmd.y_size != 0), lat, 0)),
                     req_done.eq(0), req_in_row.eq(0), beat.eq(0), elem_left.eq(cmd.x_size),
-                    beat_last.eq(one_beat_next), elem_last.eq(cmd.x_size == 1),
                 ]
                 with m.If(self.start):
                     m.next = "WALK"
@@ -232,7 +207,7 @@ class ReadDma(wiring.Component):
                     pass
                 with m.Elif(req_in_row):
                     with m.If(req_left == 0):
-                        m.d.sync += [req_in_row.eq(0), req_done.eq(req.advance(m, True, x_size, g))]
+                        m.d.sync += [req_in_row.eq(0), req_done.eq(req.advance(m, x_size, g))]
                     with m.Else():
                         m.d.sync += req_left.eq(req_left - 1)
                 with m.Elif(req.at_data):
@@ -240,19 +215,18 @@ class ReadDma(wiring.Component):
                     with m.If(dram.req_ready):
                         m.d.sync += dram_row.eq(dram_row + x_stride)
                         with m.If(dram.req_len == 1):
-                            m.d.sync += req_done.eq(req.advance(m, True, x_size, g))
+                            m.d.sync += req_done.eq(req.advance(m, x_size, g))
                         with m.Else():
                             m.d.sync += [req_in_row.eq(1), req_left.eq(dram.req_len - 2)]
                 with m.Else():
-                    m.d.sync += req_done.eq(req.advance(m, False, 1, g))
+                    m.d.sync += req_done.eq(req.advance(m, 1, g))
 
                 # -- the write cursor, L cycles behind
-                def wr_step(data: bool, k):
-                    with m.If(wr.advance(m, data, k, g)):
+                def wr_step(k):
+                    with m.If(wr.advance(m, k, g)):
                         m.d.comb += self.last.eq(1)
                         m.next = "IDLE"
-                    m.d.sync += [beat.eq(0), elem_left.eq(x_size), beat_last.eq(ec_m1 == 0),
-                                 elem_last.eq(x_size == 1)]
+                    m.d.sync += [beat.eq(0), elem_left.eq(x_size)]
 
                 with m.If(lag != 0):
                     m.d.sync += lag.eq(lag - 1)
@@ -263,21 +237,20 @@ class ReadDma(wiring.Component):
                                  buf_next.word_select(beat, 8 * bw).eq(dram.rd_data)]
                     with m.If(dram.rd_valid):
                         m.d.sync += buf.eq(buf_next)
-                        with m.If(beat_last):
+                        with m.If(beat == ec_m1):
                             m.d.sync += [beat.eq(0), sram_addr.eq(sram_addr + 1),
-                                         elem_left.eq(elem_left - 1), beat_last.eq(ec_m1 == 0),
-                                         elem_last.eq(elem_left == 2)]
+                                         elem_left.eq(elem_left - 1)]
                             m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(sram_addr),
                                          self.wr_data.eq(buf_next[:self.elem_bits])]
-                            with m.If(elem_last):
-                                wr_step(True, x_size)
+                            with m.If(elem_left == 1):
+                                wr_step(x_size)
                         with m.Else():
-                            m.d.sync += [beat.eq(beat + 1), beat_last.eq(beat + 1 == ec_m1)]
+                            m.d.sync += beat.eq(beat + 1)
                 with m.Else():
                     m.d.comb += [self.wr_en.eq(1), self.wr_pad.eq(1),
                                  self.wr_addr.eq(sram_addr)]
                     m.d.sync += sram_addr.eq(sram_addr + 1)
-                    wr_step(False, 1)
+                    wr_step(1)
         return m
 
 
