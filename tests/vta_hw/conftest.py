@@ -21,9 +21,6 @@ VARIANTS = {
     "p9_batch2": TINY.replace(name="p9_batch2", log_batch=1, log_block_out=3,
                               gemm_pipeline_depth=9, alu_pipeline_depth=7,
                               log_cmd_queue_depth=1, log_token_queue_depth=1),
-    # default-85f's candidate depths for timing closure on tiny's array: Qr after the
-    # requantizing GEMM mirror (gemm 6), M before the ALU's multipliers with Qo (alu 5)
-    "p6a5": TINY.replace(name="p6a5", gemm_pipeline_depth=6, alu_pipeline_depth=5),
 }
 
 

@@ -22,9 +22,9 @@ int32 = st.one_of(st.sampled_from(EDGES), st.integers(-2**31, 2**31 - 1))
 
 
 def _alu_results(cases: list[tuple[int, list[int], list[int]]],
-                 stage_reg: bool = False, mul_reg: bool = False) -> list[list[int]]:
+                 stage_reg: bool = False) -> list[list[int]]:
     """Results of ``cases`` fed one per cycle (read ``latency`` cycles later)."""
-    dut = AluLanes(TINY, stage_reg=stage_reg, mul_reg=mul_reg)
+    dut = AluLanes(TINY, stage_reg=stage_reg)
     n = dut.lanes
     out = []
 
@@ -43,9 +43,8 @@ def _alu_results(cases: list[tuple[int, list[int], list[int]]],
     return out
 
 
-@pytest.mark.parametrize(("stage_reg", "mul_reg"), [(False, False), (True, False), (True, True)],
-                         ids=["comb", "two_stage", "mul_operand_reg"])
-def test_alu_every_op_on_edge_values(stage_reg, mul_reg):
+@pytest.mark.parametrize("stage_reg", [False, True], ids=["comb", "two_stage"])
+def test_alu_every_op_on_edge_values(stage_reg):
     n = TINY.batch * TINY.block_out
     cases = []
     for op in isa.ALU_LANE_OPS:
@@ -53,7 +52,7 @@ def test_alu_every_op_on_edge_values(stage_reg, mul_reg):
             pairs = [(EDGES[(i + k) // len(EDGES) % len(EDGES)], EDGES[(i + k) % len(EDGES)])
                      for k in range(n)]
             cases.append((op, [p[0] for p in pairs], [p[1] for p in pairs]))
-    got = _alu_results(cases, stage_reg, mul_reg)
+    got = _alu_results(cases, stage_reg)
     for (op, a, b), res in zip(cases, got, strict=True):
         want = [reference.alu(op, x, y) for x, y in zip(a, b, strict=True)]
         assert res == want, (op.name, a, b)

@@ -44,7 +44,7 @@ def test_more_depth_never_removes_a_register():
     prev = None
     for pa in range(2, 12):
         st = plan(DEFAULT.replace(alu_pipeline_depth=pa))
-        regs = st.alu_in + st.alu_mid + st.alu_mul_in + st.alu_out
+        regs = st.alu_in + st.alu_mid + st.alu_out
         if prev is not None:
             assert regs >= prev
         prev = regs
@@ -65,17 +65,3 @@ def test_a_cosim_variant_places_gemm_out_late():
     """The presets spend the GEMM budget on the array (no Qr), so a co-simulated variant
     must place it for the cycle-exact tests to cover it."""
     assert plan(VARIANTS["p9_batch2"]).gemm_out_late
-
-
-def test_alu_mul_in_before_alu_out():
-    """Depth 5 spends the ALU's third register on M (operands again, before the DSPs: the
-    measured ALU path of default-85f) rather than Qa; the out mirror keeps Qo."""
-    st = plan(DEFAULT.replace(alu_pipeline_depth=5))
-    assert st.alu_in and st.alu_mid and st.alu_mul_in and not st.alu_out and st.alu_out_late
-    assert not plan(DEFAULT).alu_mul_in  # depth 4 (the presets) unchanged
-
-
-def test_a_cosim_variant_places_the_candidate_registers():
-    """The cycle-exact tests cover Qr and M together with Qo (default-85f's candidates)."""
-    st = plan(VARIANTS["p6a5"])
-    assert st.gemm_out_late and st.alu_mul_in and st.alu_out_late

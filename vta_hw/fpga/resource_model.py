@@ -111,7 +111,7 @@ def _pipe_ff(cfg: HwConfig) -> int:
         "product": cfg.macs_per_cycle * (cfg.inp_width + cfg.wgt_width),
         "tree": n * sum_bits, "gemm_acc": n * acc, "gemm_out": n * acc,
         "gemm_out_late": n * out, "alu_in": 2 * n * acc, "alu_mid": n * (2 * acc + 2 * hi + 2),
-        "alu_mul_in": n * (2 * acc + acc + 2), "alu_out": n * acc, "alu_out_late": n * out,
+        "alu_out": n * acc, "alu_out_late": n * out,
     }
     return sum(b for k, b in bits.items() if getattr(st, k))
 

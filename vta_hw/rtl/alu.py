@@ -12,11 +12,6 @@ Every op is split in two halves so that the compute module can put a register be
   (``a = ah*2**17 + al``, ``b = bh*2**17 + bl`` with 17-bit ``al``, ``bl``):
   ``al*bl`` (32 bits kept) and the low 15 bits of ``al*bh`` and ``ah*bl`` (``ah*bh`` only
   reaches bit 34).  Each product is one MULT18X18D, three per lane as before.
-* optionally (``mul_reg``, the ``M`` register of ``compute.plan``) the multipliers' operands
-  are registered on their own before the MULT18X18Ds, and every other stage-1 result one
-  cycle later to match: a register the placer can keep next to a DSP that lands far from the
-  lane's logic (all 156 of the LFE5U-85F's are used by ``default-85f``), splitting the
-  operand -> DSP route in two;
 * **stage 2**: MUL's sum ``(al*bl + ((al*bh + ah*bl) << 17))`` (a 15-bit three-input add on
   the high half), RSHR's rounding ``(t + 1) >> 1``, and the choice between them and the
   result of every other op (computed in stage 1).
@@ -39,14 +34,12 @@ def _hi(width: int) -> int:
     return width - LO
 
 
-def alu_stage1(m: Module, op, a, b, *, reg: bool, mul_reg: bool = False, name: str = "s1"):
-    """Stage 1 of one lane: returns ``(r1, p0, p1, p2, rnd, mul)`` (registered when ``reg``;
-    one cycle later again with ``mul_reg``, which needs ``reg``).
+def alu_stage1(m: Module, op, a, b, *, reg: bool, name: str = "s1"):
+    """Stage 1 of one lane: returns ``(r1, p0, p1, p2, rnd, mul)`` (registered when ``reg``).
 
     ``r1`` is the result of every op but MUL (before RSHR's rounding); the products leave the
     multipliers straight into their own registers.
     """
-    assert reg or not mul_reg, "the multiplier operand register needs the stage register"
     width = len(a)  # the accumulator lane width (cfg.acc_width)
     hi_bits = _hi(width)
     a = a.as_signed()
@@ -61,17 +54,12 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, mul_reg: bool = False, name: s
     m.d.comb += left.eq((a2 << (~s)[:isa.SHIFT_BITS - 1])[:width])
     t = Signal(signed(width), name=f"{name}_t")  # x >> (s - 1) for s >= 1
     m.d.comb += t.eq((a2 >> s[:isa.SHIFT_BITS - 1])[:width])
-    am, bm = a, b
-    if mul_reg:  # M: the multipliers' own operand copies
-        am = Signal(signed(width), name=f"{name}_am", reset_less=True)
-        bm = Signal(signed(width), name=f"{name}_bm", reset_less=True)
-        m.d.sync += [am.eq(a), bm.eq(b)]
     p0c = Signal(width, name=f"{name}_p0c")
     p1c = Signal(hi_bits, name=f"{name}_p1c")
     p2c = Signal(hi_bits, name=f"{name}_p2c")
-    m.d.comb += [p0c.eq(am[:LO].as_unsigned() * bm[:LO].as_unsigned()),
-                 p1c.eq(am[:LO].as_unsigned() * bm[LO:].as_unsigned()),
-                 p2c.eq(am[LO:].as_unsigned() * bm[:LO].as_unsigned())]
+    m.d.comb += [p0c.eq(a[:LO].as_unsigned() * b[:LO].as_unsigned()),
+                 p1c.eq(a[:LO].as_unsigned() * b[LO:].as_unsigned()),
+                 p2c.eq(a[LO:].as_unsigned() * b[:LO].as_unsigned())]
     # the non-MUL result: a 4-way choice (min/max, add, shift, mov) of flat candidates
     is_min = op == isa.AluOp.MIN
     is_rshr = op == isa.AluOp.RSHR
@@ -92,14 +80,8 @@ def alu_stage1(m: Module, op, a, b, *, reg: bool, mul_reg: bool = False, name: s
     p2 = Signal(hi_bits, name=f"{name}_p2")
     rnd = Signal(name=f"{name}_rnd")
     mul = Signal(name=f"{name}_mul")
-    rndc, mulc = is_rshr & (s > 0), op == isa.AluOp.MUL
-    if mul_reg:  # the results beside the multiply wait the M cycle out
-        r1d = Signal(signed(width), name=f"{name}_r1d", reset_less=True)
-        rndd, muld = Signal(name=f"{name}_rndd"), Signal(name=f"{name}_muld")
-        m.d.sync += [r1d.eq(r1c), rndd.eq(rndc), muld.eq(mulc)]
-        r1c, rndc, mulc = r1d, rndd, muld
     assign(m, reg, [r1.eq(r1c), p0.eq(p0c), p1.eq(p1c), p2.eq(p2c),
-                     rnd.eq(rndc), mul.eq(mulc)])
+                     rnd.eq(is_rshr & (s > 0)), mul.eq(op == isa.AluOp.MUL)])
     return r1, p0, p1, p2, rnd, mul
 
 
@@ -120,8 +102,7 @@ class AluLanes(wiring.Component):
     """The ALU over every lane of an acc element.
 
     ``result`` is ``op(a, b)`` of the same cycle, or of the previous cycle with
-    ``stage_reg=True`` (a register between stage 1 and stage 2), or of two cycles before with
-    ``mul_reg=True`` as well (the multipliers' operand register); ``latency`` says which.
+    ``stage_reg=True`` (a register between stage 1 and stage 2; ``latency`` says which).
 
     Members
     -------
@@ -131,11 +112,10 @@ class AluLanes(wiring.Component):
     result : Out(w*n)   op(a, b) per lane
     """
 
-    def __init__(self, cfg, stage_reg: bool = False, mul_reg: bool = False):
+    def __init__(self, cfg, stage_reg: bool = False):
         self.lanes = cfg.batch * cfg.block_out
         self.stage_reg = stage_reg
-        self.mul_reg = mul_reg
-        self.latency = int(stage_reg) + int(mul_reg)
+        self.latency = int(stage_reg)
         self.width = cfg.acc_width
         n = self.width * self.lanes
         super().__init__({"op": In(isa.ALU_OP_BITS), "a": In(n), "b": In(n), "result": Out(n)})
@@ -145,7 +125,7 @@ class AluLanes(wiring.Component):
         for i in range(self.lanes):
             sl = slice(self.width * i, self.width * (i + 1))
             st1 = alu_stage1(m, self.op, self.a[sl], self.b[sl], reg=self.stage_reg,
-                             mul_reg=self.mul_reg, name=f"l{i}_s1")
+                             name=f"l{i}_s1")
             m.d.comb += self.result[sl].eq(alu_stage2(m, *st1, name=f"l{i}_s2"))
         return m
 

@@ -21,9 +21,8 @@ placed by :func:`plan` in order of benefit until those bounds are used up (``doc
 lists them per preset): ``U`` on the micro-op, before the address adders; GEMM ``I`` on the
 inp/wgt words, ``Pr`` after the products, ``T`` after the adder trees, ``G`` on the acc word,
 ``Qg`` after the accumulate, ``Qr`` after the out mirror's requantization; ALU ``O`` on the
-operands, ``S1`` inside the op (the multiply's partial products), ``M`` on the multipliers'
-own operands (before the DSPs, ``alu.py``), ``Qa`` after the op, ``Qo`` before the out
-mirror's saturation.
+operands, ``S1`` inside the op (the multiply's partial products), ``Qa`` after the op, ``Qo``
+before the out mirror's saturation.
 
 Every acc write (LOAD acc/acc8, GEMM, ALU) also writes ``out[idx]`` when
 ``idx < out_buff_depth``: ``saturate_int8(acc[idx])``, or for a GEMM write that requantized by
@@ -69,7 +68,6 @@ class Stages:
     alu_in: bool  # O: operands registered
     alu_mid: bool  # S1: between the two halves of the op (see alu.py)
     alu_out: bool  # Qa: op result registered before the write
-    alu_mul_in: bool = False  # M: the multipliers' operands registered again, before the DSPs
     alu_out_late: bool = False  # Qo: the ALU's out-buffer mirror written one cycle after acc
     gemm_out_late: bool = False  # Qr: the GEMM's requantized out bytes registered (out written
     #                              one cycle after acc)
@@ -98,8 +96,7 @@ class Stages:
         return self.gemm_write + self.gemm_out_late
 
     def alu_write(self, tensor: bool) -> int:
-        return (self.addr + 1 + int(tensor) + self.alu_in + self.alu_mid + self.alu_mul_in
-                + self.alu_out)
+        return self.addr + 1 + int(tensor) + self.alu_in + self.alu_mid + self.alu_out
 
     def alu_out_write(self, tensor: bool) -> int:
         """tau of the ALU's out-buffer write (the acc write's, or one later with ``Qo``)."""
@@ -112,10 +109,8 @@ def plan(cfg: HwConfig) -> Stages:
     GEMM (``II = 1``): it writes at ``2 + U + I + Pr + T + Qg <= P + 2`` and reads acc
     ``1 + G + Qg <= P - 1`` cycles before; ``G`` needs a register stage in the array before
     the sums (the acc read cannot precede the address).  ALU: immediate/reset ops write at
-    ``2 + U + O + S1 + M + Qa <= P + 2``, ``1 + O + S1 + M + Qa <= P - 1`` cycles after the
-    acc[dst] read; tensor ops (``II = 2``) one cycle later, within their wider bounds.  ``M``
-    comes before ``Qa``: the measured ALU path of ``default-85f`` at depth 4 is the operand
-    register to a far DSP, which ``M`` splits and ``Qa`` (after the op) does not.
+    ``2 + U + O + S1 + Qa <= P + 2``, ``1 + O + S1 + Qa <= P - 1`` cycles after the acc[dst]
+    read; tensor ops (``II = 2``) one cycle later, within their wider bounds.
     """
     pg, pa = cfg.gemm_pipeline_depth, cfg.alu_pipeline_depth
     u = pg >= 3 and pa >= 3
@@ -130,17 +125,15 @@ def plan(cfg: HwConfig) -> Stages:
         budget -= int(g[name])
     a = {}
     head, total = pa - 2, pa - int(u)
-    for name in ("alu_in", "alu_mid", "alu_mul_in", "alu_out"):
-        a[name] = head > 0 and total > 0 and (name != "alu_mul_in" or a["alu_mid"])
+    for name in ("alu_in", "alu_mid", "alu_out"):
+        a[name] = head > 0 and total > 0
         head -= int(a[name])
         total -= int(a[name])
     # Qo: without Qa the op's result goes straight into the acc write; its out mirror
     # (saturation, and the out buffer placed next to the store) can take one more cycle when
     # the end-of-body bound has room: only the acc write is inside the hazard window (the
     # out buffer is read by the store alone, after the retire)
-    a["alu_out_late"] = (not a["alu_out"]
-                         and 2 + int(u) + a["alu_in"] + a["alu_mid"] + a["alu_mul_in"] + 1
-                         <= pa + 2)
+    a["alu_out_late"] = (not a["alu_out"] and 2 + int(u) + a["alu_in"] + a["alu_mid"] + 1 <= pa + 2)
     # Qr: the GEMM's out mirror requantizes (OUTMODE: a rounding shift and a clamp per lane)
     # and crosses to the out buffer; a register after the requantization fits when the
     # end-of-body bound has a cycle left once the array's registers are placed (the out buffer
@@ -453,7 +446,7 @@ class Compute(wiring.Component):
             op_v = delay(op_v, 1, "aop_v", reset_less=False)[1]
             op_dst, op_a, op_b = (reg(x, f"aop_{n}") for x, n in
                                   ((op_dst, "dst"), (op_a, "a"), (op_b, "b")))
-        m.submodules.alu = alu = AluLanes(cfg, stage_reg=st.alu_mid, mul_reg=st.alu_mul_in)
+        m.submodules.alu = alu = AluLanes(cfg, stage_reg=st.alu_mid)
         m.d.comb += [alu.op.eq(alu_op), alu.a.eq(op_a), alu.b.eq(op_b)]
         r_v = delay(op_v, alu.latency + st.alu_out, "rv", reset_less=False)[-1]
         r_dst = delay(op_dst, alu.latency + st.alu_out, "rdst")[-1]
