@@ -44,22 +44,22 @@ class BundleRun:
         return bundle.read(name, self.dram)
 
 
-def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> Device:
+def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None,
+                timing_only: bool = False) -> Device:
     """The device ``spec`` names, for hardware ``cfg``; ``max_cycles`` bounds every run
     (default: derived from the simulated run, :func:`runtime.validate.cycle_bound`).
-    ``sim:timing`` is the simulator computing cycles only (no data effects: what a
-    design-space sweep reads, several times faster)."""
+    ``timing_only`` (``sim`` only): the simulator counts cycles and computes no data (what a
+    design-space sweep reads, several times faster); a keyword, not a spec, so that no
+    command line can ask for outputs that were never computed."""
     if not isinstance(spec, str):
         raise DeviceError(f"a device spec is a string, got {type(spec).__name__}")
     kind, _, arg = spec.partition(":")
+    if timing_only and spec != "sim":
+        raise DeviceError(f"timing_only runs need the simulator ('sim'), not {spec!r}")
     if kind == "sim" and not arg:
         from .sim_device import SimDevice
 
-        return SimDevice(cfg, max_cycles=max_cycles)
-    if kind == "sim" and arg == "timing":
-        from .sim_device import SimDevice
-
-        return SimDevice(cfg, max_cycles=max_cycles, timing_only=True)
+        return SimDevice(cfg, max_cycles=max_cycles, timing_only=timing_only)
     if kind == "rtl" and arg in ("", "verilator", "amaranth"):
         from .rtl_device import RtlSimDevice
 
@@ -68,8 +68,7 @@ def open_device(spec: str, cfg: HwConfig, *, max_cycles: int | None = None) -> D
         from .fpga_device import open_fpga_device
 
         return open_fpga_device(spec, cfg, max_cycles=max_cycles)
-    raise DeviceError(f"unknown device {spec!r}; expected one of: sim, sim:timing, rtl, "
-                      "rtl:amaranth, "
+    raise DeviceError(f"unknown device {spec!r}; expected one of: sim, rtl, rtl:amaranth, "
                       "fpga:PORT[@BAUD], fpga:sim")
 
 

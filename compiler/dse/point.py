@@ -193,7 +193,7 @@ def simulate(module, seed: int = 0, *, timing_only: bool = True) -> dict[str, An
     from runtime.devices import open_device
     from runtime.executor import Executor
 
-    ex = Executor(module, open_device("sim:timing" if timing_only else "sim", module.config))
+    ex = Executor(module, open_device("sim", module.config, timing_only=timing_only))
     try:
         return ex.run(_inputs(module, seed)).profile
     finally:

@@ -31,11 +31,18 @@ def test_the_corpus_computes_data_that_a_timing_only_run_skips():
 
 
 def test_the_timing_device_runs_a_bundle_in_the_full_simulators_cycles():
-    """``open_device("sim:timing")``, the device a sweep opens: same cycles as ``sim``."""
+    """``open_device("sim", timing_only=True)``, the device a sweep opens: the same cycles
+    as ``sim``; no other device and no spec string gives a timing-only run."""
+    from runtime.device import DeviceError
     from runtime.devices import open_device, run_bundle
     from runtime.sim_device import SimDevice
 
     b = CORPUS[sorted(CORPUS)[0]](TINY)
-    timing = open_device("sim:timing", TINY)
+    timing = open_device("sim", TINY, timing_only=True)
     assert isinstance(timing, SimDevice) and timing.timing_only
     assert run_bundle(timing, b).cycles == run_bundle(open_device("sim", TINY), b).cycles
+    for spec in ("rtl", "sim:timing"):
+        with pytest.raises(DeviceError):
+            open_device(spec, TINY, timing_only=True)
+    with pytest.raises(DeviceError):
+        open_device("sim:timing", TINY)
