@@ -54,6 +54,7 @@ from ..kernel_ir import (
     lt,
     minimum,
 )
+from . import winograd as wino
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
 from .epilogue import I32, clamp8, epilogue_expr, requant_expr, tail_expr
 from .gemm import ACTIVATIONS, apply_activation
@@ -517,7 +518,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                 pad_value: int = 0, epilogue: Epilogue | None = None,
                 residual: bool = False, in_layout: ActLayout | None = None,
                 out_layout: ActLayout | None = None,
-                res_layout: ActLayout | None = None) -> OpPlan:
+                res_layout: ActLayout | None = None, winograd: bool = True) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -538,6 +539,10 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     as i16, the int8 values sign-extended, straight from the register tile (no transpose,
     no row buffer: per-channel multipliers and shifts are the lanes), its residual read
     blocked i16 (``res_layout``).
+
+    ``winograd``: an fp32 3x3 stride-1 convolution blocked in and out runs as Winograd
+    F(2x2, 3x3) where :func:`.winograd.f32_eligible` (``False``: always direct; the int8
+    form is chosen by :func:`.quantized.op_plan`).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -578,6 +583,11 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if in_layout is not None or out_layout is not None or res_layout is not None:
         _check_blocked(op, int8, t.quads, epilogue, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if winograd and not int8 and tile is None and wino.f32_eligible(
+            c, oh, ow, oc, (kh, kw), (sh, sw), (dh, dw), pad, in_layout, out_layout,
+            default_tile(False)):
+        return wino.winograd_f32_plan(c, oh, ow, oc, bias, activation, residual, in_layout,
+                                      out_layout, res_layout)
     if int8 and out_layout is not None and oc % t.cols:
         raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
                          f"of the register tile's {t.cols} (its epilogue reads per-channel "

@@ -52,6 +52,7 @@ from ..kernel_ir import (
 )
 from .common import ceil_div, tag, when
 from .epilogue import I32, clamp8, requant_expr, tail_expr
+from .gemm import apply_activation
 from .microkernel import TileShape, acc_name, default_tile, micro_tile, zeros
 from .plan import BufferSpec, OpPlan, Step
 
@@ -133,36 +134,123 @@ def winograd_plan(op: Conv2d, in_layout: ActLayout, out_layout: ActLayout,
     ep = op.epilogue
     if ep.residual and res_layout is None:
         raise ValueError(f"{op.name}: a blocked output takes its residual blocked (res_layout)")
-    c, k, h, w = op.c, op.o, op.ho, op.wo
+    per_ch = ep.requant is not None and ep.requant.per_channel
+    consts = (["bias"] if ep.bias else []) + (["multiplier", "shift"] if per_ch else [])
+    vl = t.vl
+
+    def prologue(cbase: Expr, pre: str) -> list:
+        return [Let(f"{pre}{nm}", Load(nm, cbase, I32, vl)) for nm in consts]
+
+    def store(y4: Expr, cbase: Expr, oy: Expr, ox: Expr, pre: str) -> list:
+        val = _shr2(y4)  # exact: four times the convolution
+        if ep.bias:
+            val = val + Var(f"{pre}bias", I32, vl)
+        val = requant_expr(val, replace(ep, bias=False), Var(f"{pre}multiplier", I32, vl),
+                           Var(f"{pre}shift", I32, vl))
+        res = Load("residual", _at(res_layout, cbase, oy, ox), dt.i16, vl) \
+            if ep.residual else None
+        return [Store("y", _at(out_layout, cbase, oy, ox),
+                      Cast(clamp8(tail_expr(val, ep, res)), dt.i16))]
+
+    extra = [BufferSpec(nm, I32, (op.o,), "input") for nm in consts]
+    if ep.residual:
+        extra.append(BufferSpec("residual", dt.i16, res_layout.shape, "input"))
+    name = f"conv2d_wino_{tag(op, in_layout, out_layout, res_layout, t)}"
+    plan = _plan(name, op.c, op.o, op.ho, op.wo, t, dt.i8, in_layout, out_layout, extra,
+                 prologue, store)
+    return replace(plan, attrs={**plan.attrs, "op": op})
+
+
+def f32_eligible(c: int, h: int, w: int, oc: int, kernel: tuple[int, int],
+                 stride: tuple[int, int], dilation: tuple[int, int],
+                 pad: tuple[int, int, int, int], in_layout: ActLayout | None,
+                 out_layout: ActLayout | None, tile: TileShape) -> bool:
+    """Whether :func:`winograd_f32_plan` takes this fp32 convolution (the int8 conditions
+    of :func:`eligible`, in :func:`.conv2d.conv2d_plan`'s terms)."""
+    return (in_layout is not None and out_layout is not None and not tile.int8
+            and in_layout.n == 1 and kernel == (3, 3) and stride == (1, 1)
+            and dilation == (1, 1) and pad == (1, 1, 1, 1) and h % 2 == 0 and w % 2 == 0
+            and c % BLOCK == 0 and oc % tile.cols == 0
+            and in_layout.block == out_layout.block == BLOCK and min(in_layout.halo) >= 1)
+
+
+def winograd_f32_plan(c: int, h: int, w: int, oc: int, bias: bool, activation: str | None,
+                      residual: bool, in_layout: ActLayout, out_layout: ActLayout,
+                      res_layout: ActLayout | None, tile: TileShape | None = None) -> OpPlan:
+    """``y = act(conv3x3(x, w) + bias[ + residual])``, stride 1, padding 1, fp32 blocked in
+    and out (as :func:`.conv2d.conv2d_plan` with those layouts), by F(2x2, 3x3): inputs
+    ``x, w[, bias][, residual]``, output ``y``.  The rounding differs from the direct
+    kernel's (transformed sums), within fp32 accumulation error."""
+    t = tile or default_tile(False)
+    if not f32_eligible(c, h, w, oc, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), in_layout,
+                        out_layout, t):
+        raise ValueError(f"conv2d: the fp32 Winograd form needs a 3x3 stride-1 pad-1 "
+                         f"convolution, batch 1, even output size, channels in whole blocks "
+                         f"of {BLOCK}, output channels a multiple of {t.cols} and blocked "
+                         f"input (halo >= 1) and output; got c={c} {h}x{w} oc={oc}, "
+                         f"{in_layout}, {out_layout}")
+    if residual and res_layout is None:
+        raise ValueError("conv2d: a blocked output takes its residual blocked (res_layout)")
+    vl = t.vl
+    f32 = dt.f32
+
+    def prologue(cbase: Expr, pre: str) -> list:
+        return [Let(f"{pre}bias", Load("bias", cbase, f32, vl))] if bias else []
+
+    def store(y4: Expr, cbase: Expr, oy: Expr, ox: Expr, pre: str) -> list:
+        val = y4 * Const(0.25, f32, vl)  # U was built with 2G: four times the convolution
+        if bias:
+            val = val + Var(f"{pre}bias", f32, vl)
+        if residual:
+            val = val + Load("residual", _at(res_layout, cbase, oy, ox), f32, vl)
+        return [Store("y", _at(out_layout, cbase, oy, ox), apply_activation(val, activation))]
+
+    extra = [BufferSpec("bias", f32, (oc,), "input")] if bias else []
+    if residual:
+        extra.append(BufferSpec("residual", f32, res_layout.shape, "input"))
+    name = f"conv2d_wino_f32_" \
+        f"{tag(c, h, w, oc, bias, activation, residual, in_layout, out_layout, res_layout, t)}"
+    return _plan(name, c, oc, h, w, t, f32, in_layout, out_layout, extra, prologue, store)
+
+
+def _plan(name: str, c: int, k: int, h: int, w: int, t: TileShape, ety: dt.DType,
+          in_layout: ActLayout, out_layout: ActLayout, extra: list[BufferSpec],
+          prologue, store) -> OpPlan:
+    """The three kernels; ``extra``: the inputs the write-back reads (after ``x, w``, in
+    the plan's input order), ``prologue(cbase, prefix)``: statements once per output
+    vector of a tile, ``store(y4, cbase, oy, ox, prefix)``: those writing one output pixel
+    from ``y4`` (four times its convolution)."""
     ncb, th, tw = c // BLOCK, h // 2, w // 2
     ntiles = th * tw
-    otw, vl, rows = t.cols, t.vl, t.rows
+    otw, vl, rows, g = t.cols, t.vl, t.rows, t.group
     nt = k // otw
-    cgroups = BLOCK // 2
-    name = f"conv2d_wino_{tag(op, in_layout, out_layout, res_layout, t)}"
+    cgroups = BLOCK // g
+    vty, acc = t.a_type, t.acc_type  # transformed values; products summed in
+    wacc = I32 if t.int8 else dt.f32  # the weight transform's arithmetic
 
-    # 1. weights: U[e][ot][cb][cc][otw][2] = (Gs g Gs^T)[e] of w[o][c]
-    q = Var("q")
-    g = [[Cast(Load("w", (q * c + Var("ci")) * 9 + i * 3 + j, dt.i8), I32) for j in range(3)]
-         for i in range(3)]
-    wl, u = _transform(GS, GS, g, "u")
+    # 1. weights: U[e][ot][cb][cc][otw][g] = (Gs w Gs^T)[e] of w[o][c]
+    q, ci = Var("q"), Var("ci")
+    gw = [[Cast(Load("w", (q * c + ci) * 9 + i * 3 + j, ety), wacc) if ety != wacc
+           else Load("w", (q * c + ci) * 9 + i * 3 + j, ety) for j in range(3)]
+          for i in range(3)]
+    wl, u = _transform(GS, GS, gw, "u")
     o_t, o_w = q // otw, q % otw
-    ci = Var("ci")
-    ustores = [Store("u", ((((e * nt + o_t) * ncb + ci // BLOCK) * cgroups + ci % BLOCK // 2)
-                           * otw + o_w) * 2 + ci % 2, Cast(u[e // 4][e % 4], dt.i16))
+    ustores = [Store("u", ((((e * nt + o_t) * ncb + ci // BLOCK) * cgroups + ci % BLOCK // g)
+                           * otw + o_w) * g + ci % g,
+                     Cast(u[e // 4][e % 4], vty) if vty != wacc else u[e // 4][e % 4])
                for e in range(16)]
-    kw_ = Kernel(f"{name}_pack_w", (Param("w", dt.i8), Param("u", dt.i16)),
+    kw_ = Kernel(f"{name}_pack_w", (Param("w", ety), Param("u", vty)),
                  (Loop("q", k, (Loop("ci", c, (*wl, *ustores)),), "parallel"),))
 
     # 2. input: V[e][cb][tile][16] = (B^T d B)[e], d the 4x4 window of tile (ty, tx)
     ih, iw = in_layout.halo[0] - 1, in_layout.halo[1] - 1  # the padded origin
     cbv, ty, tx = Var("q") // th, Var("q") % th, Var("tx")
     d = [[Load("x", ((cbv * in_layout.hp + ty * 2 + i + ih) * in_layout.wp + tx * 2 + j + iw)
-               * BLOCK, dt.i16, BLOCK) for j in range(4)] for i in range(4)]
+               * BLOCK, vty, BLOCK) for j in range(4)] for i in range(4)]
     vlets, v = _transform(BT, BT, d, "v")
     vstores = [Store("v", ((e * ncb + cbv) * ntiles + ty * tw + tx) * BLOCK, v[e // 4][e % 4])
                for e in range(16)]
-    kin = Kernel(f"{name}_input", (Param("x", dt.i16), Param("v", dt.i16)),
+    kin = Kernel(f"{name}_input", (Param("x", vty), Param("v", vty)),
                  (Loop("q", ncb * th, (Loop("tx", tw, (*vlets, *vstores)),), "parallel"),))
 
     # 3. main: per (channel tile, group of tiles) the 16 products, then the output transform
@@ -172,19 +260,18 @@ def winograd_plan(op: Conv2d, in_layout: ActLayout, out_layout: ActLayout,
     ev = Var("e")
 
     def group(n_rows: int) -> list:
-        tt = TileShape(n_rows, t.nv, vl, True)
+        tt = TileShape(n_rows, t.nv, vl, t.int8)
 
         def a_index(r: int) -> Expr:
-            return ((ev * ncb + Var("cblk")) * ntiles + t0 + r) * BLOCK + Var("cc") * 2
+            return ((ev * ncb + Var("cblk")) * ntiles + t0 + r) * BLOCK + Var("cc") * g
 
         def b_index(vv: int) -> Expr:
             return ((((ev * nt + ot) * ncb + Var("cblk")) * cgroups + Var("cc")) * otw
-                    + vv * vl) * 2
+                    + vv * vl) * g
 
         body = micro_tile(tt, "c", [("cblk", ncb, "serial"), ("cc", cgroups, "serial")],
                           "v", a_index, "u", b_index, zeros(tt))
-        body += [Store("m", (ev * rows + r) * otw + vv * vl,
-                       Var(acc_name("c", r, vv), I32, vl))
+        body += [Store("m", (ev * rows + r) * otw + vv * vl, Var(acc_name("c", r, vv), acc, vl))
                  for r in range(n_rows) for vv in range(t.nv)]
         out: list = [Loop("e", 16, tuple(body))]
         for r in range(n_rows):
@@ -193,67 +280,35 @@ def winograd_plan(op: Conv2d, in_layout: ActLayout, out_layout: ActLayout,
             for vv in range(t.nv):
                 cbase = ot * otw + vv * vl
                 pre = f"o{r}_{vv}_"
-                mm = [[Load("m", idx(((a * 4 + b) * rows + r) * otw + vv * vl), I32, vl)
+                mm = [[Load("m", idx(((a * 4 + b) * rows + r) * otw + vv * vl), acc, vl)
                        for b in range(4)] for a in range(4)]
                 olets, y = _transform(AT, AT, mm, pre)
-                out += olets
-                if ep.bias:
-                    out.append(Let(f"{pre}b", Load("bias", cbase, I32, vl)))
-                if ep.requant is not None and ep.requant.per_channel:
-                    out += [Let(f"{pre}m", Load("multiplier", cbase, I32, vl)),
-                            Let(f"{pre}s", Load("shift", cbase, I32, vl))]
+                out += olets + prologue(cbase, pre)
                 for a in range(2):
                     for b in range(2):
-                        val: Expr = _shr2(y[a][b])
-                        if ep.bias:
-                            val = val + Var(f"{pre}b", I32, vl)
-                        val = requant_expr(val, replace(ep, bias=False),
-                                           Var(f"{pre}m", I32, vl), Var(f"{pre}s", I32, vl))
-                        res = None
-                        if ep.residual:
-                            res = Load("residual", _at(res_layout, cbase, oy + a, ox + b),
-                                       dt.i16, vl)
-                        out.append(Store("y", _at(out_layout, cbase, oy + a, ox + b),
-                                         Cast(clamp8(tail_expr(val, ep, res)), dt.i16)))
+                        out += store(y[a][b], cbase, oy + a, ox + b, pre)
         return out
 
     full, rem = divmod(ntiles, rows)
-    body: list = [Alloc("m", I32, 16 * rows * otw)]
-    if rem:
-        # the last group is short: its own code, chosen per task
-        body += when(lt(grp, full), group(rows), group(rem))
-    else:
-        body += group(rows)
-    params = [Param("v", dt.i16), Param("u", dt.i16)]
-    names = ["v", "u"]
-    for nm in (["bias"] if ep.bias else []) + (
-            ["multiplier", "shift"] if ep.requant is not None and ep.requant.per_channel
-            else []):
-        params.append(Param(nm, I32))
-        names.append(nm)
-    if ep.residual:
-        params.append(Param("residual", dt.i16))
-        names.append("residual")
-    params.append(Param("y", dt.i16))
-    names.append("y")
-    kmain = Kernel(f"{name}_main", tuple(params),
-                   (Loop("q", nt * ngroups, tuple(body), "parallel"),))
+    body: list = [Alloc("m", acc, 16 * rows * otw)]
+    # a short last group: its own code, chosen per task
+    body += when(lt(grp, full), group(rows), group(rem)) if rem else group(rows)
+    ins = [b.name for b in extra if b.name != "residual"]
+    args = ["v", "u", *ins, *(["residual"] if any(b.name == "residual" for b in extra)
+                              else []), "y"]
+    types = {b.name: b.ty for b in extra}
+    params = (Param("v", vty), Param("u", vty), *[Param(a, types[a]) for a in args[2:-1]],
+              Param("y", vty if t.int8 else dt.f32))
+    kmain = Kernel(f"{name}_main", params, (Loop("q", nt * ngroups, tuple(body), "parallel"),))
 
-    bufs = [BufferSpec("x", dt.i16, in_layout.shape, "input"),
-            BufferSpec("w", dt.i8, (k, c, 3, 3), "input")]
-    if ep.bias:
-        bufs.append(BufferSpec("bias", I32, (k,), "input"))
-    if ep.requant is not None and ep.requant.per_channel:
-        bufs += [BufferSpec(r, I32, (k,), "input") for r in ("multiplier", "shift")]
-    if ep.residual:
-        bufs.append(BufferSpec("residual", dt.i16, res_layout.shape, "input"))
-    bufs += [BufferSpec("y", dt.i16, out_layout.shape, "output"),
-             BufferSpec("u", dt.i16, (16 * nt * ncb * cgroups * otw * 2,)),
-             BufferSpec("v", dt.i16, (16 * ncb * ntiles * BLOCK,))]
-    steps = (Step(kw_.name, ("w", "u")), Step(kin.name, ("x", "v")),
-             Step(kmain.name, tuple(names)))
+    bufs = [BufferSpec("x", vty, in_layout.shape, "input"),
+            BufferSpec("w", ety, (k, c, 3, 3), "input"), *extra,
+            BufferSpec("y", vty if t.int8 else dt.f32, out_layout.shape, "output"),
+            BufferSpec("u", vty, (16 * nt * ncb * cgroups * otw * g,)),
+            BufferSpec("v", vty, (16 * ncb * ntiles * BLOCK,))]
+    steps = (Step(kw_.name, ("w", "u")), Step(kin.name, ("x", "v")), Step(kmain.name, tuple(args)))
     return OpPlan(name, (kw_, kin, kmain), tuple(bufs), steps,
-                  {"op": op, "out_shape": (op.n, k, h, w), "tile": t, "winograd": True})
+                  {"out_shape": (1, k, h, w), "tile": t, "winograd": True})
 
 
 def _shr2(x: Expr) -> Expr:

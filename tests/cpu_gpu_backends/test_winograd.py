@@ -126,3 +126,58 @@ def test_nchw_operands_stay_direct():
     for il, ol in ((None, lay), (lay, None), (None, None)):
         assert not wino.eligible(op, il, ol, default_tile(True))
         assert not op_plan(op, in_layout=il, out_layout=ol).attrs.get("winograd")
+
+
+@pytest.mark.parametrize("c,h,oc,bias,act,res,hin", [
+    (16, 6, 16, True, "relu", False, 1),     # 9 tiles: a full and a short group
+    (32, 14, 48, True, None, True, 1),       # residual, no activation, three channel tiles
+    (48, 8, 32, False, "relu6", True, 2),    # no bias, ReLU6, a wider input halo
+])
+def test_f32_winograd_matches_the_direct_kernel(cpu, c, h, oc, bias, act, res, hin):
+    """fp32 3x3 stride-1 blocked convolutions take the Winograd form; within the blocked
+    forms' tolerance of the direct NCHW kernel; halo and padded channels untouched."""
+    import cpu_gpu_backends as cg
+    from cpu_gpu_backends.ops.conv2d import conv2d_plan
+
+    from .test_blocked_layouts import pack, unpack_checked
+
+    x = RNG.standard_normal((1, c, h, h)).astype(np.float32)
+    w = RNG.standard_normal((oc, c, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(oc).astype(np.float32)
+    r = RNG.standard_normal((1, oc, h, h)).astype(np.float32)
+    kw = dict(stride=1, padding=1, bias=bias, activation=act, residual=res, backend=cpu)
+    ins_ref = (x, w, *([b] if bias else []), *([r] if res else []))
+    want = cg.conv2d(x.shape, w.shape, **kw)(*ins_ref)
+    # the error is the sum's: measured against the pre-activation scale (ReLU6 clips it)
+    scale = np.abs(cg.conv2d(x.shape, w.shape, **{**kw, "activation": None})(*ins_ref)).max()
+    il, ol = _lay(c, h, hin), _lay(oc, h, 1)
+    rl = _lay(oc, h, 1) if res else None
+    plan = conv2d_plan(x.shape, w.shape, "f32", 1, 1, 1, bias, act, residual=res,
+                       in_layout=il, out_layout=ol, res_layout=rl)
+    assert plan.attrs.get("winograd")
+    direct = conv2d_plan(x.shape, w.shape, "f32", 1, 1, 1, bias, act, residual=res,
+                         in_layout=il, out_layout=ol, res_layout=rl, winograd=False)
+    assert not direct.attrs.get("winograd")
+    consts = {"w": w, **({"bias": b} if bias else {})}
+    for p in (plan, direct):
+        y = np.zeros(ol.shape, np.float32)
+        ins = {"x": pack(x, il), **({"residual": pack(r, rl)} if res else {})}
+        cpu.compile(p).bind(**consts).prepare(**ins, y=y)(None)
+        np.testing.assert_allclose(unpack_checked(y, ol), want, rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_f32_other_convolutions_stay_direct():
+    from cpu_gpu_backends.ops.conv2d import conv2d_plan
+
+    lay = _lay(32, 8, 1)
+    for shape, kw in ((((1, 32, 8, 8), (32, 32, 3, 3)), dict(in_layout=None)),
+                      (((1, 32, 8, 8), (32, 32, 3, 3)), dict(out_layout=None)),
+                      (((1, 32, 7, 7), (32, 32, 3, 3)), dict(in_layout=_lay(32, 7, 1),
+                                                            out_layout=_lay(32, 7, 1))),
+                      (((1, 24, 8, 8), (32, 24, 3, 3)), dict(in_layout=_lay(24, 8, 1)))):
+        args = {"in_layout": lay, "out_layout": lay, **kw}
+        plan = conv2d_plan(*shape, "f32", 1, 1, 1, True, "relu", **args)
+        assert not plan.attrs.get("winograd"), (shape, kw)
+    with pytest.raises(ValueError, match="fp32 Winograd form needs"):
+        wino.winograd_f32_plan(32, 7, 7, 32, True, None, False, _lay(32, 7, 1),
+                               _lay(32, 7, 1), None)
