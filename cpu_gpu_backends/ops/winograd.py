@@ -14,7 +14,10 @@ the direct kernel's int32 accumulator bit for bit; the epilogue is the same code
 
 The form: batch 1, blocked i16 input (halo at least 1, holding the input zero point, as
 the direct kernel reads it) and blocked i16 output (:func:`.conv2d.conv2d_plan`'s int8
-blocked forms), padding 1, even output height and width, whole 16-channel blocks.
+blocked forms), padding 1, whole 16-channel blocks.  An odd output height or width
+takes a last row or column of tiles whose second output is not stored: that output is
+the only one the window's fourth input row or column reaches (``B^T``'s last row), so
+the reads past the layout are clamped to its last row or column, any finite value.
 
 Plan (generated code):
 1. ``pack_w`` (weight-only, run once by :meth:`CompiledOp.bind`): ``U[e][ot][cb][cc][otw]
@@ -48,7 +51,9 @@ from ..kernel_ir import (
     Var,
     binary,
     idx,
+    land,
     lt,
+    minimum,
 )
 from .common import ceil_div, tag, when
 from .epilogue import I32, clamp8, requant_expr, tail_expr
@@ -74,8 +79,8 @@ def eligible(op: Conv2d, in_layout: ActLayout | None, out_layout: ActLayout | No
     """Whether :func:`winograd_plan` takes ``op`` with these layouts."""
     return (isinstance(op, Conv2d) and in_layout is not None and out_layout is not None
             and not tile.quads and op.n == 1 and (op.kh, op.kw) == (3, 3)
-            and op.stride == (1, 1) and op.pad == (1, 1) and op.ho % 2 == 0
-            and op.wo % 2 == 0 and op.c % BLOCK == 0 and op.o % tile.cols == 0
+            and op.stride == (1, 1) and op.pad == (1, 1) and min(op.ho, op.wo) >= 2
+            and op.c % BLOCK == 0 and op.o % tile.cols == 0
             and op.c <= MAX_CHANNELS and in_layout.block == out_layout.block == BLOCK
             and min(in_layout.halo) >= 1)
 
@@ -127,7 +132,7 @@ def winograd_plan(op: Conv2d, in_layout: ActLayout, out_layout: ActLayout,
     t = tile or default_tile(True)
     if not eligible(op, in_layout, out_layout, t):
         raise ValueError(f"{op.name}: the Winograd form needs a 3x3 stride-1 pad-1 int8 "
-                         f"convolution, batch 1, even output size, channels in whole blocks "
+                         f"convolution, batch 1, output at least 2x2, channels in whole blocks "
                          f"of {BLOCK} (at most {MAX_CHANNELS}), output channels a multiple "
                          f"of {t.cols} and blocked input (halo >= 1) and output; got {op}, "
                          f"{in_layout}, {out_layout}")
@@ -169,7 +174,7 @@ def f32_eligible(c: int, h: int, w: int, oc: int, kernel: tuple[int, int],
     of :func:`eligible`, in :func:`.conv2d.conv2d_plan`'s terms)."""
     return (in_layout is not None and out_layout is not None and not tile.int8
             and in_layout.n == 1 and kernel == (3, 3) and stride == (1, 1)
-            and dilation == (1, 1) and pad == (1, 1, 1, 1) and h % 2 == 0 and w % 2 == 0
+            and dilation == (1, 1) and pad == (1, 1, 1, 1) and min(h, w) >= 2
             and c % BLOCK == 0 and oc % tile.cols == 0
             and in_layout.block == out_layout.block == BLOCK and min(in_layout.halo) >= 1)
 
@@ -185,7 +190,7 @@ def winograd_f32_plan(c: int, h: int, w: int, oc: int, bias: bool, activation: s
     if not f32_eligible(c, h, w, oc, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), in_layout,
                         out_layout, t):
         raise ValueError(f"conv2d: the fp32 Winograd form needs a 3x3 stride-1 pad-1 "
-                         f"convolution, batch 1, even output size, channels in whole blocks "
+                         f"convolution, batch 1, output at least 2x2, channels in whole blocks "
                          f"of {BLOCK}, output channels a multiple of {t.cols} and blocked "
                          f"input (halo >= 1) and output; got c={c} {h}x{w} oc={oc}, "
                          f"{in_layout}, {out_layout}")
@@ -220,7 +225,7 @@ def _plan(name: str, c: int, k: int, h: int, w: int, t: TileShape, ety: dt.DType
     the plan's input order), ``prologue(cbase, prefix)``: statements once per output
     vector of a tile, ``store(y4, cbase, oy, ox, prefix)``: those writing one output pixel
     from ``y4`` (four times its convolution)."""
-    ncb, th, tw = c // BLOCK, h // 2, w // 2
+    ncb, th, tw = c // BLOCK, ceil_div(h, 2), ceil_div(w, 2)
     ntiles = th * tw
     otw, vl, rows, g = t.cols, t.vl, t.rows, t.group
     nt = k // otw
@@ -245,7 +250,12 @@ def _plan(name: str, c: int, k: int, h: int, w: int, t: TileShape, ety: dt.DType
     # 2. input: V[e][cb][tile][16] = (B^T d B)[e], d the 4x4 window of tile (ty, tx)
     ih, iw = in_layout.halo[0] - 1, in_layout.halo[1] - 1  # the padded origin
     cbv, ty, tx = Var("q") // th, Var("q") % th, Var("tx")
-    d = [[Load("x", ((cbv * in_layout.hp + ty * 2 + i + ih) * in_layout.wp + tx * 2 + j + iw)
+    def rd(pos: Expr, k: int, odd: bool, last: int) -> Expr:
+        # an odd size's last tile: its fourth row/column past the layout, clamped
+        return minimum(pos + k, idx(last)) if odd and k == 3 else pos + k
+
+    d = [[Load("x", ((cbv * in_layout.hp + rd(ty * 2 + ih, i, h % 2 == 1, in_layout.hp - 1))
+                     * in_layout.wp + rd(tx * 2 + iw, j, w % 2 == 1, in_layout.wp - 1))
                * BLOCK, vty, BLOCK) for j in range(4)] for i in range(4)]
     vlets, v = _transform(BT, BT, d, "v")
     vstores = [Store("v", ((e * ncb + cbv) * ntiles + ty * tw + tx) * BLOCK, v[e // 4][e % 4])
@@ -286,7 +296,13 @@ def _plan(name: str, c: int, k: int, h: int, w: int, t: TileShape, ety: dt.DType
                 out += olets + prologue(cbase, pre)
                 for a in range(2):
                     for b in range(2):
-                        out += store(y[a][b], cbase, oy + a, ox + b, pre)
+                        st = store(y[a][b], cbase, oy + a, ox + b, pre)
+                        inside = [lt(oy + a, h)] if a and h % 2 else []
+                        inside += [lt(ox + b, w)] if b and w % 2 else []
+                        if inside:
+                            st = when(inside[0] if len(inside) == 1
+                                      else land(inside[0], inside[1]), st)
+                        out += st
         return out
 
     full, rem = divmod(ntiles, rows)

@@ -55,6 +55,8 @@ def _run(cpu, plan, op: Conv2d, named: dict, il: ActLayout, ol: ActLayout,
     (32, 14, 48, 1, 1, True, True),     # 49 tiles, three channel tiles, residual
     (48, 8, 32, 2, 1, False, False),    # per-tensor requantization, a wider input halo
     (16, 4, 16, 1, 2, True, True),      # wider output (and residual) halo
+    (32, 7, 32, 1, 1, True, True),      # odd size: the last tile row/column half stored
+    (16, 5, 16, 2, 1, False, False),    # odd size, a wider input halo
 ])
 def test_winograd_equals_the_reference_and_the_direct_kernel(cpu, c, h, oc, hin, hout,
                                                              per_channel, res):
@@ -101,7 +103,7 @@ def test_winograd_is_exact_at_the_integer_extremes(cpu):
 
 @pytest.mark.parametrize("change,why", [
     (dict(c=24), "channels not whole blocks"),
-    (dict(h=7, w=7), "odd output size"),
+    (dict(h=1, w=1), "a 1x1 output"),
     (dict(stride=(2, 2)), "stride 2"),
     (dict(kh=1, kw=1, pad=(0, 0)), "1x1"),
     (dict(pad=(0, 0)), "no padding"),
@@ -132,6 +134,7 @@ def test_nchw_operands_stay_direct():
     (16, 6, 16, True, "relu", False, 1),     # 9 tiles: a full and a short group
     (32, 14, 48, True, None, True, 1),       # residual, no activation, three channel tiles
     (48, 8, 32, False, "relu6", True, 2),    # no bias, ReLU6, a wider input halo
+    (32, 7, 16, True, "relu", True, 1),      # odd size (ResNet's last stage)
 ])
 def test_f32_winograd_matches_the_direct_kernel(cpu, c, h, oc, bias, act, res, hin):
     """fp32 3x3 stride-1 blocked convolutions take the Winograd form; within the blocked
@@ -172,12 +175,11 @@ def test_f32_other_convolutions_stay_direct():
     lay = _lay(32, 8, 1)
     for shape, kw in ((((1, 32, 8, 8), (32, 32, 3, 3)), dict(in_layout=None)),
                       (((1, 32, 8, 8), (32, 32, 3, 3)), dict(out_layout=None)),
-                      (((1, 32, 7, 7), (32, 32, 3, 3)), dict(in_layout=_lay(32, 7, 1),
-                                                            out_layout=_lay(32, 7, 1))),
+                      (((1, 32, 8, 8), (32, 32, 1, 1)), dict(padding=0)),
                       (((1, 24, 8, 8), (32, 24, 3, 3)), dict(in_layout=_lay(24, 8, 1)))):
-        args = {"in_layout": lay, "out_layout": lay, **kw}
-        plan = conv2d_plan(*shape, "f32", 1, 1, 1, True, "relu", **args)
+        args = {"in_layout": lay, "out_layout": lay, "padding": 1, **kw}
+        plan = conv2d_plan(*shape, "f32", 1, bias=True, activation="relu", **args)
         assert not plan.attrs.get("winograd"), (shape, kw)
     with pytest.raises(ValueError, match="fp32 Winograd form needs"):
-        wino.winograd_f32_plan(32, 7, 7, 32, True, None, False, _lay(32, 7, 1),
-                               _lay(32, 7, 1), None)
+        wino.winograd_f32_plan(24, 8, 8, 32, True, None, False, _lay(24, 8, 1),
+                               _lay(32, 8, 1), None)
