@@ -1,4 +1,4 @@
-"""int8 3x3 stride-1 convolution by Winograd F(2x2, 3x3), exact in integers.
+"""3x3 stride-1 convolutions by Winograd F(2x2, 3x3): int8 exact in integers, and fp32.
 
 Why: the i16 pair kernel (``vpmaddwd``) runs near what this host allows without VNNI, so
 the way to spend less time on ResNet's 3x3 layers is fewer multiplies: F(2x2, 3x3) makes a
@@ -10,7 +10,8 @@ integers (``|U| <= 9 * 128``), the transformed input ``V = B^T d B`` too (``|V| 
 V) A`` is four times the convolution.  Every step is a ring operation in wrapping int32,
 so that value is exact whenever four times the convolution fits int32
 (:data:`MAX_CHANNELS`), and the arithmetic shift by 2 divides it exactly.  The result is
-the direct kernel's int32 accumulator bit for bit; the epilogue is the same code.
+the direct kernel's int32 accumulator bit for bit; the epilogue is the same code.  fp32
+(:func:`winograd_f32_plan`) runs the same kernels on f32 values, the sum scaled by 0.25.
 
 The form: batch 1, blocked i16 input (halo at least 1, holding the input zero point, as
 the direct kernel reads it) and blocked i16 output (:func:`.conv2d.conv2d_plan`'s int8
