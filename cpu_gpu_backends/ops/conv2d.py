@@ -541,7 +541,8 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     blocked i16 (``res_layout``).
 
     ``winograd``: an fp32 3x3 stride-1 convolution blocked in and out runs as Winograd
-    F(2x2, 3x3) where :func:`.winograd.f32_eligible` (``False``: always direct; the int8
+    F(2x2, 3x3) where :func:`.winograd.f32_eligible` and :func:`.winograd.worth_it`
+    (``False``: always direct; the int8
     form is chosen by :func:`.quantized.op_plan`).
     """
     op = "conv2d"
@@ -583,7 +584,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if in_layout is not None or out_layout is not None or res_layout is not None:
         _check_blocked(op, int8, t.quads, epilogue, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
-    if winograd and not int8 and tile is None and wino.f32_eligible(
+    if winograd and not int8 and tile is None and wino.worth_it(oh, ow) and wino.f32_eligible(
             c, oh, ow, oc, (kh, kw), (sh, sw), (dh, dw), pad, in_layout, out_layout,
             default_tile(False)):
         return wino.winograd_f32_plan(c, oh, ow, oc, bias, activation, residual, in_layout,

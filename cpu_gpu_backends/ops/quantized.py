@@ -129,8 +129,8 @@ def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int,
                in_layout: ActLayout | None = None, out_layout: ActLayout | None = None,
                res_layout: ActLayout | None = None, winograd: bool = True) -> OpPlan:
     bias = op.epilogue.bias
-    if isinstance(op, Conv2d) and winograd and wino.eligible(op, in_layout, out_layout,
-                                                           default_tile(True)):
+    if isinstance(op, Conv2d) and winograd and wino.worth_it(op.ho, op.wo) \
+            and wino.eligible(op, in_layout, out_layout, default_tile(True)):
         return wino.winograd_plan(op, in_layout, out_layout, res_layout)
     if isinstance(op, Conv2d) and (op.wo >= fuse_min_width or out_layout is not None):
         # a blocked output is written from the register tile: fused at any width
@@ -349,7 +349,8 @@ def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH, in_layout: ActLayout | Non
     ``y`` / ``residual`` blocked, as the i16 the pair kernel reads
     (:func:`.conv2d.conv2d_plan`); ``y`` then holds the same int8 values widened.
     ``winograd``: a 3x3 stride-1 convolution blocked in and out runs as Winograd F(2x2,
-    3x3) where :func:`.winograd.eligible` (the same bits; ``False``: always direct)."""
+    3x3) where :func:`.winograd.eligible` and :func:`.winograd.worth_it` (the same bits;
+    ``False``: always direct)."""
     if in_layout is not None or out_layout is not None or res_layout is not None:
         if not isinstance(op, Conv2d):
             raise ValueError(f"op_plan: blocked layouts are for Conv2d, got "

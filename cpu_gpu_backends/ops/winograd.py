@@ -69,6 +69,20 @@ MAX_CHANNELS = 3640
 """Four times a 3x3 int8 convolution's sum over this many channels still fits int32
 (``4 * C * 9 * 128 * 128 < 2**31``)."""
 
+MIN_TILES = 32
+"""The compilers choose the form (:func:`worth_it`) from this many 2x2 output tiles up.
+Why: the transformed weights are 16/9 of the direct ones (ResNet-18's 512x512: 16.8 MB
+fp32, 8.4 MB i16) and each is used once per tile; in the whole model (weights not in
+cache) the 7x7x512 layers (16 tiles) measured int8 1.85-2.03 ms against 1.92 direct and
+fp32 4.7-5.0 against 3.7-3.9, while the 14x14 and wider layers (49+ tiles) gained
+1.45-1.65x int8 and 1.25-1.35x fp32 (same module, round-robin in one process)."""
+
+
+def worth_it(h: int, w: int) -> bool:
+    """Whether an ``h x w`` output has enough tiles (:data:`MIN_TILES`) for the form."""
+    return ceil_div(h, 2) * ceil_div(w, 2) >= MIN_TILES
+
+
 # F(2x2, 3x3) (Lavin and Gray): B^T (4x4), Gs = 2 G (4x3), A^T (2x4)
 BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 GS = ((2, 0, 0), (1, 1, 1), (1, -1, 1), (0, 0, 2))

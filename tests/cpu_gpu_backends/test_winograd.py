@@ -69,7 +69,7 @@ def test_winograd_equals_the_reference_and_the_direct_kernel(cpu, c, h, oc, hin,
     assert len(np.unique(want)) > 20
     il, ol = _lay(c, h, hin), _lay(oc, h, hout)
     rl = _lay(oc, h, hout) if res else None
-    plan = op_plan(op, in_layout=il, out_layout=ol, res_layout=rl)
+    plan = wino.winograd_plan(op, il, ol, rl)
     assert plan.attrs.get("winograd")
     got = _run(cpu, plan, op, named, il, ol, rl)
     np.testing.assert_array_equal(got, want)
@@ -96,8 +96,7 @@ def test_winograd_is_exact_at_the_integer_extremes(cpu):
     want = reference.run(op, named)
     assert want.max() == 72  # 512 * 9 * 16384 >> 20: not saturated, so a wrong sum shows
     il, ol = _lay(512, 4, 1), _lay(16, 4, 1)
-    plan = op_plan(op, in_layout=il, out_layout=ol)
-    assert plan.attrs.get("winograd")
+    plan = wino.winograd_plan(op, il, ol)
     np.testing.assert_array_equal(_run(cpu, plan, op, named, il, ol, None), want)
 
 
@@ -155,8 +154,7 @@ def test_f32_winograd_matches_the_direct_kernel(cpu, c, h, oc, bias, act, res, h
     scale = np.abs(cg.conv2d(x.shape, w.shape, **{**kw, "activation": None})(*ins_ref)).max()
     il, ol = _lay(c, h, hin), _lay(oc, h, 1)
     rl = _lay(oc, h, 1) if res else None
-    plan = conv2d_plan(x.shape, w.shape, "f32", 1, 1, 1, bias, act, residual=res,
-                       in_layout=il, out_layout=ol, res_layout=rl)
+    plan = wino.winograd_f32_plan(c, h, h, oc, bias, act, res, il, ol, rl)
     assert plan.attrs.get("winograd")
     direct = conv2d_plan(x.shape, w.shape, "f32", 1, 1, 1, bias, act, residual=res,
                          in_layout=il, out_layout=ol, res_layout=rl, winograd=False)
@@ -183,3 +181,20 @@ def test_f32_other_convolutions_stay_direct():
     with pytest.raises(ValueError, match="fp32 Winograd form needs"):
         wino.winograd_f32_plan(24, 8, 8, 32, True, None, False, _lay(24, 8, 1),
                                _lay(32, 8, 1), None)
+
+
+@pytest.mark.parametrize("h,chosen", [(14, True), (11, True), (7, False), (8, False)])
+def test_the_compilers_choose_it_from_min_tiles(h, chosen):
+    """op_plan (int8) and conv2d_plan (fp32) take the form from MIN_TILES 2x2 output tiles
+    up (ResNet-18's 14x14 layers: 49 tiles) and keep 7x7 (16 tiles, whose transformed
+    weights measured slower from memory) direct."""
+    from cpu_gpu_backends.ops.conv2d import conv2d_plan
+
+    assert wino.worth_it(h, h) == chosen
+    lay = _lay(32, h, 1)
+    op = Conv2d(1, 32, h, h, 32, 3, 3, stride=(1, 1), pad=(1, 1),
+                epilogue=Epilogue(bias=True, requant=Requant(multiplier=3, shift=9)))
+    assert bool(op_plan(op, in_layout=lay, out_layout=lay).attrs.get("winograd")) == chosen
+    plan = conv2d_plan((1, 32, h, h), (32, 32, 3, 3), "f32", 1, 1, 1, True, "relu",
+                       in_layout=lay, out_layout=lay)
+    assert bool(plan.attrs.get("winograd")) == chosen
