@@ -54,6 +54,7 @@ from ..kernel_ir import (
     lt,
     minimum,
 )
+from . import winograd as wino
 from .common import ceil_div, pair2, pick_dtype, positive, shape_of, tag, when
 from .epilogue import I32, clamp8, epilogue_expr, requant_expr, tail_expr
 from .gemm import ACTIVATIONS, apply_activation
@@ -271,7 +272,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
                      t: TileShape, bias: bool, activation: str | None,
                      epilogue: Epilogue | None = None, residual: bool = False,
                      x_offset: tuple[int, int] = (0, 0), out_layout: ActLayout | None = None,
-                     res_layout: ActLayout | None = None, flat: bool = False) -> Kernel:
+                     res_layout: ActLayout | None = None, flat: bool = False,
+                     k_chunk: int = 0) -> Kernel:
     """The register-blocked convolution; with an ``epilogue`` (int8, bias already in the
     accumulators' initial value) the write-back applies the rest of it and stores int8.
 
@@ -282,7 +284,14 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
 
     ``flat``: the output's pixels are tiled as one row of ``oh * ow`` (a task per channel
     tile, not per output row): narrow outputs then take fewer, fuller tiles, and each tile
-    streams the channel tile's weights once (see :data:`FLAT_MAX_WIDTH`)."""
+    streams the channel tile's weights once (see :data:`FLAT_MAX_WIDTH`).
+
+    ``k_chunk`` (with ``flat``; 0: off): the reduction runs in chunks of that many input
+    channel blocks, each chunk over every pixel tile before the next, the accumulators
+    kept between chunks in a per-task buffer of ``oh * ow`` x the channel tile: one chunk's
+    weights and input stay in L1 across all the pixel tiles instead of being streamed from
+    L2 once per tile (see :data:`REDUCTION_CHUNK_BYTES`).  Same operations in the same
+    order, so the same bits."""
     otw, vl = t.cols, t.vl
     ow2d = ow
     if flat:  # from here on the output is one row of oh * ow pixels (NCHW: the same)
@@ -306,6 +315,10 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
     # (no row buffer, no second pass); otherwise through yrow and the epilogue's copy
     direct = epilogue is None and oc % otw == 0
     offy, offx = x_offset
+    if k_chunk and not flat:
+        raise ValueError(f"{name}: k_chunk needs flat")
+    nchunks = ceil_div(ncb, k_chunk) if k_chunk else 1
+    kc = _v("kc")
 
     def pixel(ow0: Expr, r: int) -> tuple[Expr, Expr]:
         """Output row and column of the tile's pixel ``r``."""
@@ -365,9 +378,28 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         # it, LLVM kept a copy live across the reduction and spilled (4x3 tile: 1.45x slower)
         init = (lambda r, v: Load("biasp", otv * otw + v * vl, acc_ty, vl)) \
             if uses_biasp and out_layout is None else zeros(tt)
-        loops = [("cblk", ncb, "serial"), ("ky", kh, "serial"), ("kx", kw, "serial"),
-                 ("cc", cgroups, "serial")]
+        cblks: tuple = ("cblk", ncb, "serial")
+        if nchunks > 1:  # this chunk's blocks, from the partial sums of the chunks before
+            def part(r: int, v: int) -> Expr:
+                return (ow0 + r) * otw + v * vl
+
+            first = init
+            init = lambda r, v: Select(binary("eq", kc, idx(0)), first(r, v),  # noqa: E731
+                                       Load("part", part(r, v), acc_ty, vl))
+            stop = kc * k_chunk + k_chunk if ncb % k_chunk == 0 \
+                else minimum(kc * k_chunk + k_chunk, idx(ncb))
+            cblks = ("cblk", stop, "serial", kc * k_chunk)
+        loops = [cblks, ("ky", kh, "serial"), ("kx", kw, "serial"), ("cc", cgroups, "serial")]
         body = micro_tile(tt, "c", loops, "xp", a_index, "wp", b_index, init)
+        if nchunks > 1:
+            spill = [Store("part", part(r, v), Var(acc_name("c", r, v), acc_ty, vl))
+                     for r in range(rows) for v in range(t.nv)]
+            return [*body, *when(lt(kc, nchunks - 1), spill, write_back(ow0, rows))]
+        return [*body, *write_back(ow0, rows)]
+
+    def write_back(ow0: Expr, rows: int) -> list[Stmt]:
+        """The finished tile's accumulators into ``y`` (or ``yrow``)."""
+        body: list[Stmt] = []
         if out_layout is not None:  # pixels x channels is the blocked layout: no transpose
             for v in range(t.nv):
                 body += blocked_stores(v, ow0, rows)
@@ -405,6 +437,8 @@ def conv_main_kernel(name: str, n: int, c: int, oc: int, hp: int, wp: int, oh: i
         tiles.append(Loop("owt", full, tuple(tile(_v("owt") * t.rows, t.rows))))
     if rem:
         tiles.extend(tile(idx(full * t.rows), rem))
+    if nchunks > 1:
+        tiles = [Alloc("part", acc_ty, ow * otw), Loop("kc", nchunks, tuple(tiles))]
     nvalid = minimum(idx(otw), binary("sub", idx(oc), otv * otw))
     out_idx = ((nv_ * oc + otv * otw + _v("o")) * oh + oy) * ow + _v("ox")
     value: Expr = Load("yrow", _v("o") * owp + _v("ox"), acc_ty)
@@ -484,7 +518,7 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
                 pad_value: int = 0, epilogue: Epilogue | None = None,
                 residual: bool = False, in_layout: ActLayout | None = None,
                 out_layout: ActLayout | None = None,
-                res_layout: ActLayout | None = None) -> OpPlan:
+                res_layout: ActLayout | None = None, winograd: bool = True) -> OpPlan:
     """Plan for ``y = act(conv2d(x, w) + bias)`` in NCHW with OIHW weights, groups=1.
 
     dtype ``f32``, or ``i8`` (int8 x and w, int32 bias and output, exact accumulation).
@@ -505,6 +539,11 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     as i16, the int8 values sign-extended, straight from the register tile (no transpose,
     no row buffer: per-channel multipliers and shifts are the lanes), its residual read
     blocked i16 (``res_layout``).
+
+    ``winograd``: an fp32 3x3 stride-1 convolution blocked in and out runs as Winograd
+    F(2x2, 3x3) where :func:`.winograd.f32_eligible` and :func:`.winograd.worth_it`
+    (``False``: always direct; the int8
+    form is chosen by :func:`.quantized.op_plan`).
     """
     op = "conv2d"
     n, c, h, w = shape_of(op, "x_shape", x_shape, 4)
@@ -545,6 +584,11 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     if in_layout is not None or out_layout is not None or res_layout is not None:
         _check_blocked(op, int8, t.quads, epilogue, n, in_layout, (c, h, w), cb, pad,
                        out_layout, (oc, oh, ow), t.vl, res_layout, residual)
+    if winograd and not int8 and tile is None and wino.worth_it(oh, ow) and wino.f32_eligible(
+            c, oh, ow, oc, (kh, kw), (sh, sw), (dh, dw), pad, in_layout, out_layout,
+            default_tile(False)):
+        return wino.winograd_f32_plan(c, oh, ow, oc, bias, activation, residual, in_layout,
+                                      out_layout, res_layout)
     if int8 and out_layout is not None and oc % t.cols:
         raise ValueError(f"{op}: an int8 blocked output needs output channels a multiple "
                          f"of the register tile's {t.cols} (its epilogue reads per-channel "
@@ -593,7 +637,9 @@ def conv2d_plan(x_shape: Sequence[int], w_shape: Sequence[int], dtype: str = "f3
     pw = pack_weight_kernel(f"{name}_pack_w", oc, c, kh, kw, cb, t, bias, ety, unfold)
     main = conv_main_kernel(f"{name}_main", n, ck, oc, hp, wp, oh, ow, kh, kwk, conv_stride,
                             (dh, dwk), cb, t, bias, activation, epilogue, residual, x_offset,
-                            out_layout, res_layout, flat)
+                            out_layout, res_layout, flat,
+                            reduction_chunk(t, cb, ncb, kh * kwk, hp * wp)
+                            if flat and not int8 else 0)
     biasp = ("biasp",) if bias or t.quads else ()
     # params name buffers; a blocked input is read in place as the packed one
     args = tuple("x" if p.name == "xp" and in_layout else p.name for p in main.params)
@@ -611,6 +657,25 @@ FLAT_MAX_WIDTH = 7
 channels) took 1.35x the time of the wider stages for the same work: per output row a
 4-row and a 3-row tile, each streaming its channel tile's 442 KB of weights, which do not
 stay in L2."""
+
+
+REDUCTION_CHUNK_BYTES = 16 * 1024
+"""A flat fp32 convolution's reduction runs in chunks of input channel blocks whose weights
+(one channel tile's) and input (every pixel of those blocks) take at most this many bytes,
+half the 32 KB L1 of this host (:func:`conv_main_kernel` ``k_chunk``).  Why: ResNet-18's
+7x7x512 layers streamed a channel tile's weights (295 KB) and the input from L2 once per
+pixel tile.  Measured (512x7x7 3x3, blocked in and out, one thread, min of 100-200
+interleaved runs, loaded host): fp32 3.30 -> 3.15, 3.37 -> 3.21 and 3.42 -> 3.41 ms;
+int8 (147 KB of i16 pair weights per tile) 1.91 -> 1.95 and 1.93 -> 1.92 ms, so int8
+keeps one chunk."""
+
+
+def reduction_chunk(t: TileShape, cb: int, ncb: int, taps: int, plane: int) -> int:
+    """Input channel blocks per reduction chunk of a flat convolution (0: one chunk): as
+    many as fit :data:`REDUCTION_CHUNK_BYTES`, at least one."""
+    per_block = taps * cb * t.cols * t.b_type.itemsize + plane * cb * t.a_type.itemsize
+    chunk = max(1, REDUCTION_CHUNK_BYTES // per_block)
+    return chunk if chunk < ncb else 0
 
 
 UNFOLD_MAX = 32

@@ -99,7 +99,7 @@ def acc_name(prefix: str, r: int, v: int) -> str:
 def micro_tile(
     t: TileShape,
     prefix: str,
-    k_loops: list[tuple[str, int | Expr, str]],
+    k_loops: list[tuple[str, int | Expr, str] | tuple[str, int | Expr, str, int | Expr]],
     a_buf: str,
     a_index: Callable[[int], Expr],
     b_buf: str,
@@ -108,7 +108,8 @@ def micro_tile(
 ) -> list[Stmt]:
     """Statements that leave the finished tile in variables ``{prefix}{r}_{v}``.
 
-    k_loops: the reduction loop nest, outermost first, as ``(var, extent, kind)``.
+    k_loops: the reduction loop nest, outermost first, as ``(var, stop, kind)`` or
+    ``(var, stop, kind, start)``.
     a_index(r): element index of row ``r``'s scalar (fp32), i16 pair (int8) or u8 quad
     (quads) in ``a_buf``.
     b_index(v): element index of vector ``v`` (``vl`` f32, ``2 vl`` i16 or ``4 vl`` i8) in
@@ -136,8 +137,8 @@ def micro_tile(
                 new = Fma(Var(f"{prefix}a{r}", dt.f32, t.vl), b, acc)
             body.append(Assign(name, new))
     nest: tuple[Stmt, ...] = tuple(body)
-    for var, extent, kind in reversed(k_loops):
-        nest = (Loop(var, extent, nest, kind),)
+    for var, stop, kind, *start in reversed(k_loops):
+        nest = (Loop(var, stop, nest, kind, start[0] if start else 0),)
     decls: list[Stmt] = [Decl(acc_name(prefix, r, v), init(r, v))
                          for r in range(t.rows) for v in range(t.nv)]
     return [*decls, *nest]

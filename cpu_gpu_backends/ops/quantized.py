@@ -54,12 +54,14 @@ from ..kernel_ir import (
     maximum,
     minimum,
 )
+from . import winograd as wino
 from .common import shape_of, tag, when
 from .conv2d import conv2d_plan
 from .depthwise import depthwise_conv2d_plan
 from .elementwise import elementwise_plan
 from .epilogue import I32, clamp8, epilogue_expr, i32c, rshr, sat8
 from .gemm import dense_plan
+from .microkernel import default_tile
 from .plan import BufferSpec, OpPlan, Step
 
 
@@ -125,8 +127,11 @@ FUSE_MIN_WIDTH = 16
 
 def _gemm_plan(op: Conv2d | DepthwiseConv2d | Dense, fuse_min_width: int,
                in_layout: ActLayout | None = None, out_layout: ActLayout | None = None,
-               res_layout: ActLayout | None = None) -> OpPlan:
+               res_layout: ActLayout | None = None, winograd: bool = True) -> OpPlan:
     bias = op.epilogue.bias
+    if isinstance(op, Conv2d) and winograd and wino.worth_it(op.ho, op.wo) \
+            and wino.eligible(op, in_layout, out_layout, default_tile(True)):
+        return wino.winograd_plan(op, in_layout, out_layout, res_layout)
     if isinstance(op, Conv2d) and (op.wo >= fuse_min_width or out_layout is not None):
         # a blocked output is written from the register tile: fused at any width
         plan = conv2d_plan((op.n, op.c, op.h, op.w), (op.o, op.c, op.kh, op.kw), "i8",
@@ -335,19 +340,22 @@ def i8c(v: int) -> Const:
 
 
 def op_plan(op, fuse_min_width: int = FUSE_MIN_WIDTH, in_layout: ActLayout | None = None,
-            out_layout: ActLayout | None = None, res_layout: ActLayout | None = None
-            ) -> OpPlan:
+            out_layout: ActLayout | None = None, res_layout: ActLayout | None = None,
+            winograd: bool = True) -> OpPlan:
     """The CPU plan of a quantized :mod:`opset` operator (inputs named as ``op.inputs()``,
     output ``y``, int8, equal to :func:`opset.reference.run`).  ``fuse_min_width``: the
     narrowest conv2d output row that gets the epilogue fused (tests force either form).
     ``in_layout`` / ``out_layout`` / ``res_layout`` (:class:`opset.Conv2d` only): ``x`` /
     ``y`` / ``residual`` blocked, as the i16 the pair kernel reads
-    (:func:`.conv2d.conv2d_plan`); ``y`` then holds the same int8 values widened."""
+    (:func:`.conv2d.conv2d_plan`); ``y`` then holds the same int8 values widened.
+    ``winograd``: a 3x3 stride-1 convolution blocked in and out runs as Winograd F(2x2,
+    3x3) where :func:`.winograd.eligible` and :func:`.winograd.worth_it` (the same bits;
+    ``False``: always direct)."""
     if in_layout is not None or out_layout is not None or res_layout is not None:
         if not isinstance(op, Conv2d):
             raise ValueError(f"op_plan: blocked layouts are for Conv2d, got "
                              f"{type(op).__name__}")
-        return _gemm_plan(op, fuse_min_width, in_layout, out_layout, res_layout)
+        return _gemm_plan(op, fuse_min_width, in_layout, out_layout, res_layout, winograd)
     if isinstance(op, Conv2d | DepthwiseConv2d | Dense):
         return _gemm_plan(op, fuse_min_width)
     if isinstance(op, Elementwise):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import cpu_gpu_backends as cg
 from cpu_gpu_backends import jit_cpu
+from cpu_gpu_backends.kernel_ir import print_kernel
 from cpu_gpu_backends.ops import conv2d as conv_ops
 from cpu_gpu_backends.ops import depthwise as dw_ops
 from cpu_gpu_backends.ops import elementwise as ew_ops
@@ -212,6 +213,58 @@ def test_conv2d_resnet_like(cpu, shape, dtype):
     expect = ref_conv2d(x, wt, bv, (s, s), p, (1, 1), activation="relu")
     check(op(x, wt, bv), expect, dtype)
     check(op.bind(w=wt, bias=bv)(x), expect, dtype)
+
+
+@pytest.mark.parametrize("c,h,oc,budget,blocked,res", [
+    (48, 7, 32, 0, False, False),      # 3 chunks of one block; whole channel tiles: direct
+    (48, 5, 24, 0, False, True),       # 24 channels: through the row buffer; residual
+    (48, 7, 32, 30000, True, True),    # 2 + 1 blocks (a short last chunk), blocked in/out
+])
+def test_conv2d_flat_reduction_chunks_equal_one_chunk(cpu, monkeypatch, c, h, oc, budget,
+                                                      blocked, res):
+    """A flat fp32 convolution whose reduction runs in chunks of input channel blocks
+    (partial sums kept between chunks) gives the same bits as one chunk, in each output
+    form, and matches the reference."""
+    rng = np.random.default_rng(5)
+    x, wt = rand(rng, (1, c, h, h), "f32"), rand(rng, (oc, c, 3, 3), "f32")
+    bv, r = rand(rng, (oc,), "f32"), rand(rng, (1, oc, h, h), "f32")
+    lay = (lambda ch: ActLayout(1, ch, h, h, 16, 1, (1, 1))) if blocked else (lambda ch: None)
+    kw = dict(in_layout=lay(c), out_layout=lay(oc), res_layout=lay(oc) if res else None)
+
+    def run(chunked: bool) -> np.ndarray:
+        if budget:
+            monkeypatch.setattr(conv_ops, "REDUCTION_CHUNK_BYTES", budget)
+        if not chunked:
+            monkeypatch.setattr(conv_ops, "reduction_chunk", lambda *a: 0)
+        plan = conv_ops.conv2d_plan(x.shape, wt.shape, "f32", 1, 1, 1, True, "relu",
+                                    residual=res, **kw)
+        monkeypatch.undo()
+        main = next(k for k in plan.kernels if k.name.endswith("_main"))
+        assert ("part = alloc" in print_kernel(main)) == chunked
+        y = np.zeros(plan.buffer("y").shape, np.float32)
+        ins = {"x": blk(x) if blocked else x}
+        if res:
+            ins["residual"] = blk(r) if blocked else r
+        cpu.compile(plan).bind(w=wt, bias=bv).prepare(**ins, y=y)(None)
+        return unblk(y) if blocked else y
+
+    def blk(a: np.ndarray) -> np.ndarray:
+        n, ch = a.shape[:2]
+        full = np.zeros((n, -(-ch // 16) * 16, h + 2, h + 2), np.float32)
+        full[:, :ch, 1:-1, 1:-1] = a
+        return np.ascontiguousarray(full.reshape(n, -1, 16, h + 2, h + 2)
+                                    .transpose(0, 1, 3, 4, 2)).reshape(lay(ch).shape)
+
+    def unblk(y: np.ndarray) -> np.ndarray:
+        a = y.reshape(1, -1, h + 2, h + 2, 16).transpose(0, 1, 4, 2, 3).reshape(
+            1, -1, h + 2, h + 2)
+        return a[:, :oc, 1:-1, 1:-1]
+
+    got = run(True)
+    np.testing.assert_array_equal(got, run(False))
+    want = ref_conv2d(x, wt, bv, (1, 1), 1, (1, 1))
+    want = np.maximum(want + r, 0) if res else np.maximum(want, 0)
+    check(got, want, "f32")
 
 
 def test_int8_stem_packs_kx_unfolded_into_channels(cpu):
