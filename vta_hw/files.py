@@ -21,6 +21,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(tmp: Path, mode: int) -> None:
+    """Give a temporary from ``tempfile`` (owner-only: 0600 files, 0700 directories) the
+    permissions ``open`` or ``mkdir`` would have given it (``mode`` less the umask): a
+    compiled module, a plot or a cached build is as readable by others as any file the
+    user writes, not private because it went through a rename."""
+    tmp.chmod(mode & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` for the block to write; renamed onto ``path`` when
@@ -30,6 +45,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    _as_if_created(Path(tmp), 0o666)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -54,6 +70,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    _as_if_created(tmp, 0o777)
     try:
         yield tmp
         if path.exists():  # an older entry of the same name: set it aside, then drop it

@@ -25,3 +25,18 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("disk full")
     assert p.read_text() == "old"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["plot.png"]
+
+
+def test_atomic_outputs_get_the_permissions_of_ordinary_files(tmp_path):
+    """tempfile makes owner-only temporaries; what lands must not stay private."""
+    from vta_hw.files import atomic_dir
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    (tmp_path / "plain_dir").mkdir()
+    p = write_atomic(tmp_path / "module.vtapkg", "x")
+    with atomic_dir(tmp_path / "build") as d:
+        (d / "f").write_text("x")
+    assert p.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert ((tmp_path / "build").stat().st_mode & 0o777
+            == (tmp_path / "plain_dir").stat().st_mode & 0o777)

@@ -31,7 +31,7 @@ from vta_hw.cosim import (
     RtlResult,
     RtlTimeoutError,
 )
-from vta_hw.files import locked
+from vta_hw.files import atomic_dir, locked
 
 HARNESS = Path(__file__).with_name("harness.cpp")
 EXE = "vta_core_sim"
@@ -106,52 +106,65 @@ def is_built(cfg: HwConfig, trace: bool = False) -> bool:
     return model_path(cfg, trace).exists()
 
 
+def build_model(final: Path, exe_name: str, top: str, write_sources, *, cflags: str = "-O2",
+                jobs: int = 1, trace: bool = False, timeout: float | None = None,
+                error: type[Exception] = CosimBuildError, what: str = "model",
+                verbose: bool = False) -> Path:
+    """The executable ``final/exe_name``, Verilator-compiled unless the cache has it.
+
+    One builder for every Verilator model the toolkit runs (the core here, the SoC in
+    ``vta_hw.soc.sim``): ``write_sources(tmp)`` writes the Verilog into ``tmp`` and returns
+    its file names (the C++ harness is passed among them).  A second process asking for the
+    same model waits for the first (``locked``) instead of building it twice, and the
+    directory appears whole or not at all (``atomic_dir``), so an interrupted build never
+    leaves a model a later run would start.  A failed build raises ``error`` with the tail
+    of Verilator's output; a build longer than ``timeout`` seconds raises it too."""
+    exe = final / exe_name
+    if exe.exists():
+        return exe
+    with locked(final.parent / f".{final.name}.lock"):
+        if exe.exists():  # another process built it meanwhile
+            return exe
+        with atomic_dir(final) as tmp:
+            t0 = time.perf_counter()
+            sources = write_sources(tmp)
+            cmd, env = verilator_command()
+            args = cmd + (["--trace"] if trace else []) + [
+                "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+                "--top-module", top, "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                # the wheel's verilated.mk leaves the precompiled-header include flag
+                # empty, which breaks multi-file models
+                "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+                "-j", str(jobs), "--Mdir", "obj", "-o", f"../{exe_name}",
+                "-CFLAGS", cflags, *sources]
+            try:
+                proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True,
+                                      timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise error(f"the Verilator build of the {what} took more than "
+                            f"{timeout / 60:.0f} min") from None
+            if proc.returncode != 0 or not (tmp / exe_name).exists():
+                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+                raise error(f"Verilator build of the {what} failed:\n{tail}")
+            if verbose:
+                print(f"built the {what} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            shutil.rmtree(tmp / "obj", ignore_errors=True)
+    return exe
+
+
 def build(cfg: HwConfig, *, trace: bool = False, jobs: int | None = None,
           verbose: bool = False) -> Path:
     """The path of the compiled model for ``cfg``, building it unless cached."""
-    exe = model_path(cfg, trace)
-    final = exe.parent
-    root, key = final.parent, final.name
-    if exe.exists():
-        return exe
-    with locked(root / f".{key}.lock"):
-        if exe.exists():  # another process built it meanwhile
-            return exe
+    def sources(tmp: Path) -> list[str]:
         from vta_hw.verilog import write_verilog
 
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        try:
-            t0 = time.perf_counter()
-            vfile, _ = write_verilog(cfg, tmp)
-            shutil.copy(HARNESS, tmp / HARNESS.name)
-            cmd, env = verilator_command()
-            cflags = f"-O2 {harness_defines(cfg)}"
-            args = cmd + ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
-                          "--x-initial", "fast", "--top-module", "vta_core",
-                          "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                          # the wheel's verilated.mk leaves the precompiled-header include
-                          # flag empty, which breaks multi-file models
-                          "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
-                          "-j", str(jobs or os.cpu_count() or 1),
-                          "--Mdir", "obj", "-o", f"../{EXE}",
-                          "-CFLAGS", cflags, vfile.name, HARNESS.name]
-            if trace:
-                args.insert(len(cmd), "--trace")
-            proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True)
-            if proc.returncode != 0 or not (tmp / EXE).exists():
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-                raise CosimBuildError(f"Verilator build of config {cfg.name!r} failed:\n{tail}")
-            if verbose:
-                print(f"built {cfg.name} model in {time.perf_counter() - t0:.1f} s",
-                      file=sys.stderr)
-            shutil.rmtree(tmp / "obj", ignore_errors=True)
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return exe
+        vfile, _ = write_verilog(cfg, tmp)
+        shutil.copy(HARNESS, tmp / HARNESS.name)
+        return [vfile.name, HARNESS.name]
+
+    return build_model(model_path(cfg, trace).parent, EXE, "vta_core", sources,
+                       cflags=f"-O2 {harness_defines(cfg)}", jobs=jobs or os.cpu_count() or 1,
+                       trace=trace, what=f"config {cfg.name!r} model", verbose=verbose)
 
 
 def _parse(line: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import os
 import select
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -59,53 +58,21 @@ def is_built(cfg: HwConfig, opts=None) -> bool:
 
 def build(cfg: HwConfig, opts=None, *, verbose: bool = False) -> Path:
     """Path of the SoC model executable for ``cfg``; built (about 20-60 s) unless cached."""
-    import fcntl
-
-    from amaranth.back import verilog
-
-    from vta_hw.cosim.verilator import verilator_command
+    from vta_hw.cosim.verilator import build_model
     from vta_hw.soc.soc import SocOptions, sim_soc
 
     opts = opts or SocOptions()
-    final = build_dir(cfg, opts)
-    exe = final / EXE
-    if exe.exists():
-        return exe
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-        try:
-            t0 = time.perf_counter()
-            text = verilog.convert(sim_soc(cfg, opts), name=TOP, emit_src=False)
-            (tmp / f"{TOP}.v").write_text(text)
-            shutil.copy(HARNESS, tmp / HARNESS.name)
-            cmd, env = verilator_command()
-            args = cmd + ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
-                          "--x-initial", "fast", "--top-module", TOP, "-Wno-fatal", "-Wno-lint",
-                          "-Wno-style", "-j", "1", "--Mdir", "obj", "-o", f"../{EXE}",
-                          "-CFLAGS", "-O2", f"{TOP}.v", HARNESS.name,
-                          # the wheel's verilated.mk leaves the PCH include flag empty
-                          "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
-            proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True,
-                                  timeout=1800)
-            if proc.returncode != 0 or not (tmp / EXE).exists():
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-                raise SocSimError(f"Verilator build of the {cfg.name!r} SoC failed:\n{tail}")
-            if verbose:
-                print(f"built the {cfg.name} SoC model in {time.perf_counter() - t0:.1f} s")
-            shutil.rmtree(tmp / "obj", ignore_errors=True)
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        except subprocess.TimeoutExpired:
-            raise SocSimError("the Verilator build of the SoC took more than 30 min") from None
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return exe
+
+    def sources(tmp: Path) -> list[str]:
+        from amaranth.back import verilog
+
+        (tmp / f"{TOP}.v").write_text(verilog.convert(sim_soc(cfg, opts), name=TOP,
+                                                      emit_src=False))
+        shutil.copy(HARNESS, tmp / HARNESS.name)
+        return [f"{TOP}.v", HARNESS.name]
+
+    return build_model(build_dir(cfg, opts), EXE, TOP, sources, timeout=1800,
+                       error=SocSimError, what=f"{cfg.name!r} SoC model", verbose=verbose)
 
 
 class SocSimProcess:
