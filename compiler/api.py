@@ -118,7 +118,13 @@ class CompiledOp:
         """The instruction stream without dependency flags, NOPs and FINISH (what the token
         pass started from, with micro-op kernels placed): the unit :func:`chain` joins."""
         return [replace(n, insn=replace(n.insn, **{f: False for f in isa.DEP_FLAGS}))
+                if any(getattr(n.insn, f) for f in isa.DEP_FLAGS) else n
                 for n in self.instrs if not isinstance(n.insn, (isa.Nop, isa.Finish))]
+
+    @property
+    def stream_length(self) -> int:
+        """``len(self.stream())``, without building it."""
+        return sum(not isinstance(n.insn, (isa.Nop, isa.Finish)) for n in self.instrs)
 
     def place(self, builder: BundleBuilder, data: Mapping[str, np.ndarray],
               prefix: str = "", fed: Iterable[str] = ()) -> dict[str, int]:

@@ -318,7 +318,7 @@ def _draft(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
     for n, c in pairs:
         if n.output in consumers_outside:
             results.append(Transfer(n.output, n.output, layout_to_json(c.output.layout)))
-    bases = np.cumsum([0] + [len(c.stream()) for _, c in pairs]).tolist()
+    bases = np.cumsum([0] + [c.stream_length for _, c in pairs]).tolist()
     owners, last = [], 0
     for node in cp.instrs:
         if node.seq >= 0:
