@@ -33,7 +33,7 @@ from compiler.errors import LayoutError, OpError
 from compiler.ir import Access, Instr, Program, TensorDecl
 from compiler.layout import ConstLayout, Im2colLayout, LayoutOptions, UopLayout
 from compiler.lower.dma import uop_words
-from compiler.pipeline import estimate_cycles, run_pipeline
+from compiler.pipeline import PASSES, estimate_cycles, run_pipeline
 from compiler.schedule import check_schedule, choose_schedule
 from compiler.schedule.space import Schedule
 from opset.layout import ActLayout
@@ -118,7 +118,13 @@ class CompiledOp:
         """The instruction stream without dependency flags, NOPs and FINISH (what the token
         pass started from, with micro-op kernels placed): the unit :func:`chain` joins."""
         return [replace(n, insn=replace(n.insn, **{f: False for f in isa.DEP_FLAGS}))
+                if any(getattr(n.insn, f) for f in isa.DEP_FLAGS) else n
                 for n in self.instrs if not isinstance(n.insn, (isa.Nop, isa.Finish))]
+
+    @property
+    def stream_length(self) -> int:
+        """``len(self.stream())``, without building it."""
+        return sum(not isinstance(n.insn, (isa.Nop, isa.Finish)) for n in self.instrs)
 
     def place(self, builder: BundleBuilder, data: Mapping[str, np.ndarray],
               prefix: str = "", fed: Iterable[str] = ()) -> dict[str, int]:
@@ -241,6 +247,21 @@ def compile_op(op, cfg: HwConfig = DEFAULT, schedule=None, options: LayoutOption
     if c.options != options:  # the same program, described with the caller's options
         c = replace(c, options=options, program=replace(c.program, options=options))
     return c
+
+
+def planned_op(op, cfg: HwConfig = DEFAULT, options: LayoutOptions | None = None
+               ) -> CompiledOp:
+    """``op``'s tensors as :func:`compile_op` lays them out for ``cfg`` and ``options``,
+    without a schedule or code: the ``layout`` pass alone (its ``program`` stops there).
+
+    No later pass changes the tensors the layout pass declares (``dma`` only adds the
+    micro-op tensor, ``uops``, which no other operator shares), so :func:`check_chainable`
+    decides on a planned op as on the compiled one: a module builder asks before it
+    searches a schedule for, and compiles, an op it would otherwise compile again with
+    other options (:mod:`compiler.module_builder`)."""
+    options = options or LayoutOptions()
+    program = run_pipeline(op, cfg, None, options, passes=PASSES[:1], checked=False)
+    return CompiledOp(op, cfg, None, options, program)
 
 
 def default_schedule(op, cfg: HwConfig = DEFAULT, options: LayoutOptions | None = None,
@@ -535,4 +556,5 @@ def _join(ops: Sequence[CompiledOp], names: Sequence[Mapping[str, str]] | None
 
 
 __all__ = ["CompiledOp", "ChainedProgram", "ScheduleFallbackWarning", "ScheduleProvider",
-           "canonical_options", "chain", "check_chainable", "compile_op", "default_schedule"]
+           "canonical_options", "chain", "check_chainable", "compile_op", "default_schedule",
+           "planned_op"]

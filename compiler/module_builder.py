@@ -41,6 +41,7 @@ from compiler.api import (
     chain,
     check_chainable,
     compile_op,
+    planned_op,
 )
 from compiler.errors import LayoutError, OpError
 from compiler.layout import ConstLayout, LayoutOptions, UopLayout
@@ -58,6 +59,7 @@ from runtime.module import (
 )
 from vta_hw.bundle import link_align
 from vta_hw.config import HwConfig
+from vta_hw.errors import VtaError
 
 ACTIVATION_OPERANDS = ("x", "a", "b", "residual")
 
@@ -162,26 +164,50 @@ def _compile_run(nodes: list[Node], cfg: HwConfig, constants,
                  ) -> list[list[tuple[Node, CompiledOp]]]:
     """Compile a run of consecutive accelerator nodes (schedules from ``schedules``, see
     :func:`build_module`) and split it where the hand-off layouts differ; returns the
-    chains (each a list of (node, compiled op))."""
+    chains (each a list of (node, compiled op)).
+
+    Whether a node joins the chain before it depends on its tensors' layouts alone,
+    which the layout pass gives without a schedule (:func:`compiler.api.planned_op`):
+    so a node that starts a new chain is compiled once, with the options it keeps (no
+    ``input_halo=(0, 0)`` for a tensor it reads from the host), not first with the
+    options it would have had inside the chain."""
     chains: list[list[tuple[Node, CompiledOp]]] = []
     for n in nodes:
         current = chains[-1] if chains else []
         inner = {m.output for m, _ in current}
         reads_inner = any(t in inner for t in n.inputs.values())
-        c = compile_op(n.op, cfg, options=chain_options(reads_inner), schedules=schedules)
-        if current:
-            try:
-                pairs = [*current, (n, c)]
-                check_chainable([op for _, op in pairs],
-                                [_names(node, op, constants) for node, op in pairs])
-                current.append((n, c))
-                continue
-            except LayoutError:
-                if reads_inner:
-                    c = compile_op(n.op, cfg, options=chain_options(False),
-                                   schedules=schedules)
-        chains.append([(n, c)])
+        options = chain_options(reads_inner)
+        joins = bool(current) and _chainable(current, n, _planned(n, cfg, options, schedules),
+                                             constants)
+        if not joins:
+            options = chain_options(False)
+        c = compile_op(n.op, cfg, options=options, schedules=schedules)
+        if joins:
+            current.append((n, c))
+        else:
+            chains.append([(n, c)])
     return chains
+
+
+def _planned(n: Node, cfg: HwConfig, options: LayoutOptions,
+             schedules: ScheduleProvider | None) -> CompiledOp:
+    """``n``'s op planned with ``options`` (its layouts only); an op the layout pass
+    refuses is compiled instead, so the error is the compiler's, as without planning."""
+    try:
+        return planned_op(n.op, cfg, options)
+    except VtaError:
+        return compile_op(n.op, cfg, options=options, schedules=schedules)
+
+
+def _chainable(current: list[tuple[Node, CompiledOp]], n: Node, c: CompiledOp,
+               constants) -> bool:
+    """Whether ``n`` (compiled or planned as ``c``) can join the chain ``current``."""
+    pairs = [*current, (n, c)]
+    try:
+        check_chainable([op for _, op in pairs], [_names(m, op, constants) for m, op in pairs])
+    except LayoutError:
+        return False
+    return True
 
 
 def _runtime_rows(n: Node, t, constants) -> list[str] | None:
@@ -292,7 +318,7 @@ def _draft(pairs: list[tuple[Node, CompiledOp]], first_step: int, constants,
     for n, c in pairs:
         if n.output in consumers_outside:
             results.append(Transfer(n.output, n.output, layout_to_json(c.output.layout)))
-    bases = np.cumsum([0] + [len(c.stream()) for _, c in pairs]).tolist()
+    bases = np.cumsum([0] + [c.stream_length for _, c in pairs]).tolist()
     owners, last = [], 0
     for node in cp.instrs:
         if node.seq >= 0:

@@ -132,6 +132,9 @@ class HwConfig:
         need(2 <= self.alu_pipeline_depth <= 32, "alu_pipeline_depth", "must be in 2..32")
         need(isinstance(self.target_clock_mhz, (int, float)) and 1 <= self.target_clock_mhz <= 1000,
              "target_clock_mhz", f"must be in 1..1000, got {self.target_clock_mhz!r}")
+        # one value, one hash: 60 (a JSON space's axis) equals 60.0 (a preset's), so both
+        # must hash alike, or a compile cached for one is refused as built for the other
+        object.__setattr__(self, "target_clock_mhz", float(self.target_clock_mhz))
         uop = self.log_acc_buff_depth + self.uop_src_bits + self.log_wgt_buff_depth
         need(uop <= isa.UOP_BITS, "buffer depths",
              f"a micro-op holds acc index ({self.log_acc_buff_depth} bits) + src index "

@@ -421,15 +421,41 @@ def _from_bits(f: Field, raw: int) -> int:
     return raw
 
 
+@lru_cache(maxsize=64)
+def _plans(cfg: HwConfig) -> dict:
+    """Per opcode, each field of its format with what encoding and decoding need worked
+    out once: (field, name, lsb, min, max, mask, kind) with kind 0 for an integer, 1 for a
+    one-bit flag, 2 for an enum, 3 for the opcode; and under None, each format's bits.
+    A model's program is tens of thousands of instructions, each encoded or decoded
+    several times on its way to a device (bundle, link, load checks, simulator), so the
+    per-field properties and the formats' lookup by config are taken out of the loop."""
+    out = {}
+    for opcode, fmt in formats(cfg).items():
+        plan, lsb = [], 0
+        for f in fmt.fields:
+            kind = (3 if f.name == "opcode" else 2 if f.enum is not None
+                    else 1 if f.width == 1 and (f.name in DEP_FLAGS or f.name in _BOOL_FIELDS)
+                    else 0)
+            plan.append((f, f.name, lsb, f.min, f.max, (1 << f.width) - 1, kind))
+            lsb += f.width
+        out[opcode] = tuple(plan)
+    out[None] = {opcode: fmt.total_bits for opcode, fmt in formats(cfg).items()}
+    return out
+
+
+def _encode_planned(insn: Insn, plans) -> int:
+    word = 0
+    for f, name, lsb, lo, hi, mask, kind in plans[insn.opcode]:
+        v = int(insn.opcode if kind == 3 else getattr(insn, name))
+        if not lo <= v <= hi:
+            _to_bits(f, v, type(insn).__name__)  # raises, naming the field
+        word |= (v & mask) << lsb
+    return word
+
+
 def encode_int(insn: Insn, cfg: HwConfig) -> int:
     """The instruction as a 128-bit integer."""
-    fmt = formats(cfg)[insn.opcode]
-    word, lsb = 0, 0
-    for f in fmt.fields:
-        value = insn.opcode if f.name == "opcode" else getattr(insn, f.name)
-        word |= _to_bits(f, value, type(insn).__name__) << lsb
-        lsb += f.width
-    return word
+    return _encode_planned(insn, _plans(cfg))
 
 
 def encode(insn: Insn, cfg: HwConfig) -> bytes:
@@ -439,37 +465,43 @@ def encode(insn: Insn, cfg: HwConfig) -> bytes:
 
 def decode_int(word: int, cfg: HwConfig, index: int | None = None) -> Insn:
     """Decode a 128-bit integer; raises DecodeError naming the instruction index."""
-    where = f"instruction {index}" if index is not None else "instruction"
+    return _decode_planned(word, _plans(cfg), index)
+
+
+def _decode_planned(word: int, plans, index: int | None) -> Insn:
     if not 0 <= word < (1 << INSN_BITS):
-        raise DecodeError(f"{where}: value does not fit {INSN_BITS} bits")
+        raise DecodeError(f"{_where(index)}: value does not fit {INSN_BITS} bits")
     op_raw = word & ((1 << OPCODE_BITS) - 1)
     try:
         opcode = Opcode(op_raw)
     except ValueError:
-        raise DecodeError(f"{where}: unknown opcode {op_raw} (0x{word:032x})") from None
-    fmt = formats(cfg)[opcode]
+        raise DecodeError(f"{_where(index)}: unknown opcode {op_raw} (0x{word:032x})") from None
     values: dict[str, object] = {}
-    lsb = 0
-    for f in fmt.fields:
-        raw = (word >> lsb) & ((1 << f.width) - 1)
-        lsb += f.width
-        if f.name == "opcode":
+    for f, name, lsb, _, _, mask, kind in plans[opcode]:
+        if kind == 3:
             continue
-        v = _from_bits(f, raw)
-        if f.enum is not None:
+        v = (word >> lsb) & mask
+        if f.signed and v >> (f.width - 1):
+            v -= 1 << f.width
+        if kind == 2:
             try:
-                values[f.name] = f.enum(v)
+                values[name] = f.enum(v)
             except ValueError:
-                raise DecodeError(f"{where}: {opcode.name} field {f.name}={v} is not a valid "
-                                  f"{f.enum.__name__} (0x{word:032x})") from None
-        elif f.width == 1 and (f.name in DEP_FLAGS or f.name in _BOOL_FIELDS):
-            values[f.name] = bool(v)
+                raise DecodeError(f"{_where(index)}: {opcode.name} field {name}={v} is not a "
+                                  f"valid {f.enum.__name__} (0x{word:032x})") from None
+        elif kind == 1:
+            values[name] = bool(v)
         else:
-            values[f.name] = v
-    if word >> fmt.total_bits:
-        raise DecodeError(f"{where}: {opcode.name} has non-zero bits above bit "
-                          f"{fmt.total_bits - 1} (0x{word:032x})")
+            values[name] = v
+    total = plans[None][opcode]
+    if word >> total:
+        raise DecodeError(f"{_where(index)}: {opcode.name} has non-zero bits above bit "
+                          f"{total - 1} (0x{word:032x})")
     return INSN_CLASSES[opcode](**values)
+
+
+def _where(index: int | None) -> str:
+    return f"instruction {index}" if index is not None else "instruction"
 
 
 def decode(data: bytes, cfg: HwConfig, index: int | None = None) -> Insn:
@@ -479,14 +511,17 @@ def decode(data: bytes, cfg: HwConfig, index: int | None = None) -> Insn:
 
 
 def encode_program(insns: list[Insn] | tuple[Insn, ...], cfg: HwConfig) -> bytes:
-    return b"".join(encode(i, cfg) for i in insns)
+    plans = _plans(cfg)
+    return b"".join(_encode_planned(i, plans).to_bytes(INSN_BYTES, "little") for i in insns)
 
 
 def decode_program(data: bytes, cfg: HwConfig) -> list[Insn]:
     if len(data) % INSN_BYTES:
         raise DecodeError(f"instruction stream length {len(data)} is not a multiple of "
                           f"{INSN_BYTES} bytes")
-    return [decode(data[i:i + INSN_BYTES], cfg, i // INSN_BYTES)
+    plans = _plans(cfg)
+    return [_decode_planned(int.from_bytes(data[i:i + INSN_BYTES], "little"), plans,
+                            i // INSN_BYTES)
             for i in range(0, len(data), INSN_BYTES)]
 
 
@@ -615,8 +650,9 @@ def token_ops(insn: Insn) -> tuple[list[tuple[Module, Module]], list[tuple[Modul
 _LEGAL_DEPS = {m: tuple(f for f in DEP_FLAGS if token_queue(m, f) is not None) for m in Module}
 
 
-def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:
-    """Raise IsaError if ``insn`` is encodable but not executable (semantic rules).
+def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> int:
+    """Raise IsaError if ``insn`` is encodable but not executable (semantic rules); return
+    its encoding (:func:`encode_int`, which checks the field ranges).
 
     Rules: STORE moves only ``out``; LOAD never targets ``out``; STORE has no padding;
     micro-op loads have no padding; dependency flags must name a neighbour of the module
@@ -625,7 +661,7 @@ def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:
     """
     where = f"instruction {index}" if index is not None else "instruction"
     name = type(insn).__name__.upper()
-    encode_int(insn, cfg)  # field ranges
+    word = encode_int(insn, cfg)  # field ranges
     mod = module_of(insn)
     for flag in DEP_FLAGS:
         if getattr(insn, flag) and flag not in _LEGAL_DEPS[mod]:
@@ -647,6 +683,7 @@ def check(insn: Insn, cfg: HwConfig, index: int | None = None) -> None:
         raise IsaError(f"{where}: ALU OUTMODE takes its mode from the immediate: set use_imm")
     if isinstance(insn, _Loop) and insn.uop_end < insn.uop_bgn:
         raise IsaError(f"{where}: {name} uop_end={insn.uop_end} < uop_bgn={insn.uop_bgn}")
+    return word
 
 
 # ---------------------------------------------------------------------------- assembly

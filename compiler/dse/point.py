@@ -24,7 +24,10 @@ cycles of another, ``shared_with``).  A config that cannot compile comes back wi
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -213,10 +216,37 @@ def layer_use(profile: dict[str, Any], macs_per_cycle: int) -> tuple[LayerUse, .
     return tuple(out)
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a point's compile and simulation, and
+    restore it after.
+
+    A point allocates millions of small objects that live until it ends (every
+    operator's instructions, their accesses, the schedule search's candidates), so the
+    collector's generational passes keep re-scanning them: 25-35% of a ResNet-18 point's
+    CPU time, finding nothing to free.  Reference counting frees them without it (the
+    worker's peak RSS is the same: 825 MB either way on a 1x8x8 point); what cycles a
+    point leaves are collected when the collector resumes."""
+    if not gc.isenabled():  # the caller manages the collector
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def evaluate_point(job: SweepJob, point: Point) -> PointResult:
     """Compile, simulate and estimate one point (module docstring).  Raises only for
     bugs (the runner records those as ``error``); a config that does not compile is a
-    result."""
+    result.  The cyclic garbage collector is paused meanwhile
+    (:func:`_cyclic_gc_paused`)."""
+    with _cyclic_gc_paused():
+        return _evaluate_point(job, point)
+
+
+def _evaluate_point(job: SweepJob, point: Point) -> PointResult:
     from compiler.errors import CompilerError
     from compiler.graph.pipeline import compile_model
     from vta_hw.errors import VtaError

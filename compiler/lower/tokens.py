@@ -58,12 +58,34 @@ def dependencies(instrs: list[Instr]) -> list[set[int]]:
     """For each instruction (in the given, logical, order) the indices of earlier
     instructions on other modules it must wait for (RAW, WAR and WAW on its resources);
     see :func:`_dependencies`.  The result is the caller's to keep (fresh sets)."""
+    return [set(d) for d in _shared_dependencies(instrs)]
+
+
+def _shared_dependencies(instrs: list[Instr]) -> list[set[int]]:
+    """:func:`dependencies` without the copy: the cached sets, not to be modified."""
     seen, deps = _LAST
     if not (len(seen) == len(instrs)
             and all(a is b for a, b in zip(seen, instrs, strict=True))):
         deps = _dependencies(instrs)
         _LAST[:] = [list(instrs), deps]
-    return [set(d) for d in deps]
+    return deps
+
+
+def latest_of_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
+    """:func:`latest_dependencies`, taken from :func:`dependencies` (the same indices:
+    the latest of each other module among them): for a pass whose program the token
+    pass then walks again (``interleave``: its order check and the token pass ask for
+    the full sets of the same instructions, kept from this call), so the program is
+    walked once, not twice -- a chained model program's walk is seconds."""
+    mods = [i.module for i in instrs]
+    out: list[tuple[int, ...]] = []
+    for d in _shared_dependencies(instrs):
+        best: dict[isa.Module, int] = {}
+        for x in d:
+            if x > best.get(mods[x], -1):
+                best[mods[x]] = x
+        out.append(tuple(best.values()))
+    return out
 
 
 def latest_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
@@ -362,5 +384,6 @@ def _deadlock(insns, blocked, tokens, popped, total, qnames, f, mods) -> str:
     return "deadlock: " + lead + ("; meanwhile " + "; ".join(rest) if rest else "")
 
 
-__all__ = ["dependencies", "insert_tokens", "check_tokens", "TokenReport", "queue_name",
+__all__ = ["dependencies", "latest_dependencies", "latest_of_dependencies", "insert_tokens",
+           "check_tokens", "TokenReport", "queue_name",
            "push_flag", "pop_flag", "QUEUES"]

@@ -38,6 +38,14 @@ def test_hash_ignores_name_but_not_hardware():
     assert len({c.config_hash() for c in PRESETS.values()}) == len(PRESETS)
 
 
+def test_an_integer_clock_is_the_same_config_and_hash_as_its_float():
+    whole = HwConfig.from_json(DEFAULT.to_json().replace('"target_clock_mhz": 100.0',
+                                                         '"target_clock_mhz": 100'))
+    assert whole == DEFAULT and whole.config_hash() == DEFAULT.config_hash()
+    assert DEFAULT.replace(target_clock_mhz=60).config_hash() == \
+        DEFAULT.replace(target_clock_mhz=60.0).config_hash()
+
+
 def test_dram_capacity_is_the_ulx3s_sdram_by_default():
     assert DEFAULT.dram_bytes == 32 * 2**20
     assert DEFAULT.replace(log_dram_bytes=16).dram_bytes == 65536

@@ -101,3 +101,21 @@ def test_timing_only_simulation_has_the_full_simulations_cycles(job):
     assert timing["totals"]["accelerator_cycles"] == full["totals"]["accelerator_cycles"] > 0
     cycles = [[(e["name"], e.get("cycles")) for e in p["layers"]] for p in (full, timing)]
     assert cycles[0] == cycles[1]
+
+
+@pytest.mark.parametrize("gemm", ["1x4x4", "1x4x8"])
+def test_a_points_cycles_are_those_of_the_full_compile_and_data_simulation(job, gemm):
+    """evaluate_point (the sweep's path: the collector paused, chains split from the
+    planned layouts, the timing-only simulator) against ``compile_model`` and the
+    simulator computing data, on the same config.  On 1x4x8 the second conv reads the
+    first one's output blocked by 8 channels but needs it by 4: the run splits at each op."""
+    (point,) = parse_space({"base": "tiny", "points": [{"gemm": gemm}]})
+    got = evaluate_point(job, point)
+    module = compile_model(_quantized(job.model, None, (), 0), point.cfg,
+                           targets=("vta",)).lowered.module
+    full = simulate(module, timing_only=False)
+    assert got.ok and got.cycles == full["totals"]["accelerator_cycles"] > 0
+    assert [(u.name, u.cycles) for u in got.layers] == \
+        [(e["name"], e["cycles"]) for e in full["layers"] if "cycles" in e]
+    chained = [len(p.steps) for p in module.programs]
+    assert chained == ([4] if gemm == "1x4x4" else [1, 1, 1, 1])
