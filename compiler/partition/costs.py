@@ -293,6 +293,25 @@ def host_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def kernels_version() -> str:
+    """Hash of the CPU kernels' sources (``cpu_gpu_backends``, its ``ops``) and of what
+    times them (``runtime/host_program.py``, ``runtime/executor.py``): the calibration
+    measures these kernels, so a change to them (a new convolution form, a fused epilogue)
+    measures again instead of pricing the new kernels with the old ones' times."""
+    import cpu_gpu_backends
+
+    pkg = Path(cpu_gpu_backends.__file__).resolve().parent
+    runtime = pkg.parent / "runtime"
+    files = sorted(pkg.glob("*.py")) + sorted((pkg / "ops").glob("*.py")) + [
+        runtime / "host_program.py", runtime / "executor.py"]
+    h = hashlib.sha256()
+    for f in files:
+        if f.exists():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def calibration_ops() -> dict[str, list]:
     """The representative kernels measured per kind: sizes from the tiny layers of the test
     models (8 channels, 16x16) to typical ImageNet layers (3x3 and 1x1, stride 1 and 2,
@@ -367,13 +386,13 @@ def calibrate_cpu(rounds: int = 8) -> CpuModel:
 
 
 def cpu_model(cache_dir: Path | None = None, recalibrate: bool = False) -> CpuModel:
-    """The host's CPU model: read from ``<cache>/partition/cpu-v<version>-<host key>.json``
-    or measured once (a few seconds) and written there atomically."""
+    """The host's CPU model: read from ``<cache>/partition/cpu-v<version>-<host key>-<kernels
+    version>.json`` or measured once (a few seconds) and written there atomically."""
     from vta_hw.cosim.verilator import cache_root
 
     # the format version is in the name: worktrees of different versions sharing the cache
     # would otherwise overwrite each other's calibration on every run
-    name = f"cpu-v{CALIBRATION_VERSION}-{host_key()}.json"
+    name = f"cpu-v{CALIBRATION_VERSION}-{host_key()}-{kernels_version()}.json"
     path = Path(cache_dir or cache_root()) / "partition" / name
     if not recalibrate and path.exists():
         try:

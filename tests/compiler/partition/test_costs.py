@@ -48,12 +48,28 @@ def test_calibration_is_cached_per_host(tmp_path, monkeypatch):
     monkeypatch.setattr(costs, "calibrate_cpu", lambda: calls.append(1) or fake)
     first = cpu_model(tmp_path)
     files = list((tmp_path / "partition").glob("cpu-*.json"))
-    assert [f.name for f in files] == [f"cpu-v{costs.CALIBRATION_VERSION}-{costs.host_key()}.json"]
+    assert [f.name for f in files] == [
+        f"cpu-v{costs.CALIBRATION_VERSION}-{costs.host_key()}-{costs.kernels_version()}.json"]
     assert json.loads(files[0].read_text())["host"] == costs.host_key()
     assert cpu_model(tmp_path) == first == fake and len(calls) == 1  # read, not measured
     files[0].write_text("{not json")  # a corrupt cache is measured again, not trusted
     assert cpu_model(tmp_path) == fake and len(calls) == 2
     assert cpu_model(tmp_path, recalibrate=True) == fake and len(calls) == 3
+
+
+def test_a_kernel_change_measures_again(tmp_path, monkeypatch):
+    """The calibration times the CPU kernels: new kernels (another version of their
+    sources) must not be priced with the old ones' times."""
+    fake = costs.CpuModel(costs.host_key(), {k: (1e-5, 1e9) for k in costs.CPU_KINDS},
+                          {k: ((1.0, 2e-5), (1e6, 1e-3)) for k in costs.CPU_KINDS})
+    calls = []
+    monkeypatch.setattr(costs, "calibrate_cpu", lambda: calls.append(1) or fake)
+    cpu_model(tmp_path)
+    cpu_model(tmp_path)
+    assert len(calls) == 1
+    monkeypatch.setattr(costs, "kernels_version", lambda: "an-edited-kernel")
+    cpu_model(tmp_path)
+    assert len(calls) == 2
 
 
 def test_the_model_is_a_fitted_line_per_kind():
