@@ -89,15 +89,27 @@ GS = ((2, 0, 0), (1, 1, 1), (1, -1, 1), (0, 0, 2))
 AT = ((1, 1, 1, 0), (0, 1, -1, -1))
 
 
+def _fits_form(n: int, c: int, h: int, w: int, oc: int, kernel: tuple[int, int],
+               stride: tuple[int, int], dilation: tuple[int, int],
+               pad: tuple[int, int, int, int], in_layout: ActLayout | None,
+               out_layout: ActLayout | None, tile: TileShape) -> bool:
+    """The conditions the int8 and fp32 forms share: a 3x3 stride-1 pad-1 convolution,
+    batch 1, output at least 2x2, channels in whole blocks, output channels in whole
+    register tiles, blocked input (halo >= 1) and output."""
+    return (in_layout is not None and out_layout is not None and n == 1
+            and kernel == (3, 3) and stride == (1, 1) and dilation == (1, 1)
+            and pad == (1, 1, 1, 1) and min(h, w) >= 2 and c % BLOCK == 0
+            and oc % tile.cols == 0 and in_layout.block == out_layout.block == BLOCK
+            and min(in_layout.halo) >= 1)
+
+
 def eligible(op: Conv2d, in_layout: ActLayout | None, out_layout: ActLayout | None,
              tile: TileShape) -> bool:
-    """Whether :func:`winograd_plan` takes ``op`` with these layouts."""
-    return (isinstance(op, Conv2d) and in_layout is not None and out_layout is not None
-            and not tile.quads and op.n == 1 and (op.kh, op.kw) == (3, 3)
-            and op.stride == (1, 1) and op.pad == (1, 1) and min(op.ho, op.wo) >= 2
-            and op.c % BLOCK == 0 and op.o % tile.cols == 0
-            and op.c <= MAX_CHANNELS and in_layout.block == out_layout.block == BLOCK
-            and min(in_layout.halo) >= 1)
+    """Whether :func:`winograd_plan` takes ``op`` with these layouts (int8: at most
+    :data:`MAX_CHANNELS`, on the pair kernel)."""
+    return (isinstance(op, Conv2d) and not tile.quads and op.c <= MAX_CHANNELS
+            and _fits_form(op.n, op.c, op.ho, op.wo, op.o, (op.kh, op.kw), op.stride, (1, 1),
+                           (*op.pad, *op.pad), in_layout, out_layout, tile))
 
 
 def _combine(coeffs: tuple[int, ...], vals: list[Expr]) -> Expr:
@@ -185,13 +197,11 @@ def f32_eligible(c: int, h: int, w: int, oc: int, kernel: tuple[int, int],
                  stride: tuple[int, int], dilation: tuple[int, int],
                  pad: tuple[int, int, int, int], in_layout: ActLayout | None,
                  out_layout: ActLayout | None, tile: TileShape) -> bool:
-    """Whether :func:`winograd_f32_plan` takes this fp32 convolution (the int8 conditions
-    of :func:`eligible`, in :func:`.conv2d.conv2d_plan`'s terms)."""
-    return (in_layout is not None and out_layout is not None and not tile.int8
-            and in_layout.n == 1 and kernel == (3, 3) and stride == (1, 1)
-            and dilation == (1, 1) and pad == (1, 1, 1, 1) and min(h, w) >= 2
-            and c % BLOCK == 0 and oc % tile.cols == 0
-            and in_layout.block == out_layout.block == BLOCK and min(in_layout.halo) >= 1)
+    """Whether :func:`winograd_f32_plan` takes this fp32 convolution (the conditions of
+    :func:`eligible`, in :func:`.conv2d.conv2d_plan`'s terms)."""
+    return (not tile.int8 and in_layout is not None
+            and _fits_form(in_layout.n, c, h, w, oc, kernel, stride, dilation, pad, in_layout,
+                           out_layout, tile))
 
 
 def winograd_f32_plan(c: int, h: int, w: int, oc: int, bias: bool, activation: str | None,
