@@ -415,20 +415,14 @@ def _to_bits(f: Field, value: int, what: str) -> int:
     return v & ((1 << f.width) - 1)
 
 
-def _from_bits(f: Field, raw: int) -> int:
-    if f.signed and raw >> (f.width - 1):
-        return raw - (1 << f.width)
-    return raw
-
-
 @lru_cache(maxsize=64)
-def _plans(cfg: HwConfig) -> dict:
+def _plans(cfg: HwConfig) -> dict[Opcode, tuple[tuple, int]]:
     """Per opcode, each field of its format with what encoding and decoding need worked
-    out once: (field, name, lsb, min, max, mask, kind) with kind 0 for an integer, 1 for a
-    one-bit flag, 2 for an enum, 3 for the opcode; and under None, each format's bits.
-    A model's program is tens of thousands of instructions, each encoded or decoded
-    several times on its way to a device (bundle, link, load checks, simulator), so the
-    per-field properties and the formats' lookup by config are taken out of the loop."""
+    out once -- (field, name, lsb, min, max, mask, kind) with kind 0 for an integer, 1 for
+    a one-bit flag, 2 for an enum, 3 for the opcode -- and the format's bits.  A model's
+    program is tens of thousands of instructions, each encoded or decoded several times
+    on its way to a device (bundle, link, load checks, simulator), so the per-field
+    properties and the formats' lookup by config are taken out of the loop."""
     out = {}
     for opcode, fmt in formats(cfg).items():
         plan, lsb = [], 0
@@ -438,14 +432,13 @@ def _plans(cfg: HwConfig) -> dict:
                     else 0)
             plan.append((f, f.name, lsb, f.min, f.max, (1 << f.width) - 1, kind))
             lsb += f.width
-        out[opcode] = tuple(plan)
-    out[None] = {opcode: fmt.total_bits for opcode, fmt in formats(cfg).items()}
+        out[opcode] = (tuple(plan), lsb)
     return out
 
 
 def _encode_planned(insn: Insn, plans) -> int:
     word = 0
-    for f, name, lsb, lo, hi, mask, kind in plans[insn.opcode]:
+    for f, name, lsb, lo, hi, mask, kind in plans[insn.opcode][0]:
         v = int(insn.opcode if kind == 3 else getattr(insn, name))
         if not lo <= v <= hi:
             _to_bits(f, v, type(insn).__name__)  # raises, naming the field
@@ -477,7 +470,8 @@ def _decode_planned(word: int, plans, index: int | None) -> Insn:
     except ValueError:
         raise DecodeError(f"{_where(index)}: unknown opcode {op_raw} (0x{word:032x})") from None
     values: dict[str, object] = {}
-    for f, name, lsb, _, _, mask, kind in plans[opcode]:
+    fields, total = plans[opcode]
+    for f, name, lsb, _, _, mask, kind in fields:
         if kind == 3:
             continue
         v = (word >> lsb) & mask
@@ -493,7 +487,6 @@ def _decode_planned(word: int, plans, index: int | None) -> Insn:
             values[name] = bool(v)
         else:
             values[name] = v
-    total = plans[None][opcode]
     if word >> total:
         raise DecodeError(f"{_where(index)}: {opcode.name} has non-zero bits above bit "
                           f"{total - 1} (0x{word:032x})")
