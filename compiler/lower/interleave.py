@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from compiler.errors import VerifyError
 from compiler.ir import Instr, Program
-from compiler.lower.tokens import dependencies, latest_dependencies, latest_of_dependencies
+from compiler.lower.tokens import dependencies, latest_dependencies
 from vta_hw import timing
 
 
@@ -102,7 +102,7 @@ def interleave(p: Program) -> Program:
     if not all(isinstance(n, Instr) for n in p.nodes):
         raise VerifyError("interleave needs a program of instructions only")
     instrs = [n.with_seq(k) for k, n in enumerate(p.nodes)]
-    deps = latest_of_dependencies(instrs)  # the token pass reuses the walk behind them
+    deps = latest_dependencies(instrs, from_full_sets=True)  # the token pass reuses them
     times = estimate(p, instrs, deps)
     order = sorted(range(len(instrs)), key=lambda k: (times[k][0], k))
     # ``list_cycles`` (fetch left out) ranks schedules (schedule.heuristic) as it always

@@ -71,32 +71,30 @@ def _shared_dependencies(instrs: list[Instr]) -> list[set[int]]:
     return deps
 
 
-def latest_of_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
-    """:func:`latest_dependencies`, taken from :func:`dependencies` (the same indices:
-    the latest of each other module among them): for a pass whose program the token
-    pass then walks again (``interleave``: its order check and the token pass ask for
-    the full sets of the same instructions, kept from this call), so the program is
-    walked once, not twice -- a chained model program's walk is seconds."""
-    mods = [i.module for i in instrs]
-    out: list[tuple[int, ...]] = []
-    for d in _shared_dependencies(instrs):
-        best: dict[isa.Module, int] = {}
-        for x in d:
-            if x > best.get(mods[x], -1):
-                best[mods[x]] = x
-        out.append(tuple(best.values()))
-    return out
-
-
-def latest_dependencies(instrs: list[Instr]) -> list[tuple[int, ...]]:
+def latest_dependencies(instrs: list[Instr], *,
+                        from_full_sets: bool = False) -> list[tuple[int, ...]]:
     """For each instruction, the latest instruction of each other module among its
     :func:`dependencies` (at most two indices).  A module retires its instructions in
-    order, so waiting for these is waiting for all of them: what a list schedule needs
-    (``interleave``), without building the full sets."""
+    order, so waiting for these is waiting for all of them: what a list schedule needs.
+
+    Two ways to the same answer: by default from one walk that builds no full sets (the
+    schedule search ranks many candidates and needs nothing else); ``from_full_sets`` takes
+    them from :func:`dependencies`' sets, computing and keeping those -- for a pass whose
+    program the token pass then walks again (``interleave``: its order check and the token
+    pass ask for the full sets of the same instructions), so the program is walked once,
+    not twice (a chained model program's walk is seconds)."""
     mods = [i.module for i in instrs]
     out: list[tuple[int, ...]] = []
+    if from_full_sets:
+        for d in _shared_dependencies(instrs):
+            best: dict[isa.Module, int] = {}
+            for x in d:
+                if x > best.get(mods[x], -1):
+                    best[mods[x]] = x
+            out.append(tuple(best.values()))
+        return out
     for m, read_hits, write_hits in _walk(instrs):
-        best: dict[isa.Module, int] = {}
+        best = {}
         for w, readers in [(w, {}) for w, _ in read_hits] + write_hits:
             if w is not None and mods[w] != m and w > best.get(mods[w], -1):
                 best[mods[w]] = w
@@ -384,6 +382,6 @@ def _deadlock(insns, blocked, tokens, popped, total, qnames, f, mods) -> str:
     return "deadlock: " + lead + ("; meanwhile " + "; ".join(rest) if rest else "")
 
 
-__all__ = ["dependencies", "latest_dependencies", "latest_of_dependencies", "insert_tokens",
+__all__ = ["dependencies", "latest_dependencies", "insert_tokens",
            "check_tokens", "TokenReport", "queue_name",
            "push_flag", "pop_flag", "QUEUES"]

@@ -250,3 +250,4 @@ def test_dependencies_with_many_ranges_match_the_definition(seed):
     latest = [sorted(max(x for x in d if prog[x].module == mod)
                      for mod in {prog[x].module for x in d}) for d in want]
     assert [sorted(t) for t in latest_dependencies(prog)] == latest
+    assert [sorted(t) for t in latest_dependencies(prog, from_full_sets=True)] == latest
