@@ -14,26 +14,35 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it, then restoring it at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _create_beside(path: Path, infix: str, make: Callable[[Path], None]) -> Path:
+    """Create a fresh dot-named temporary beside ``path`` with ``make`` (which must fail
+    with ``FileExistsError`` on a taken name, as ``O_EXCL`` and ``mkdir`` do), and return
+    it.  Created by ``open``/``mkdir`` themselves, so the user's umask gives it the
+    permissions any file they write has -- not ``tempfile``'s owner-only ones, and without
+    reading the umask, which can only be read by setting it for the whole process."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{infix}"
+        try:
+            make(tmp)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path} after 100 tries")
 
 
-def _as_if_created(tmp: Path, mode: int) -> None:
-    """Give a temporary from ``tempfile`` (owner-only: 0600 files, 0700 directories) the
-    permissions ``open`` or ``mkdir`` would have given it (``mode`` less the umask): a
-    compiled module, a plot or a cached build is as readable by others as any file the
-    user writes, not private because it went through a rename."""
-    tmp.chmod(mode & ~_umask())
+def _new_file(tmp: Path) -> None:
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def _new_dir(tmp: Path) -> None:
+    os.mkdir(tmp, 0o777)
 
 
 @contextmanager
@@ -43,9 +52,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     (a plotting library picks the format from it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    _as_if_created(Path(tmp), 0o666)
+    tmp = _create_beside(path, suffix, _new_file)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -69,12 +76,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     temporary directory, which no reader looks at."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    _as_if_created(tmp, 0o777)
+    tmp = _create_beside(path, "", _new_dir)
     try:
         yield tmp
         if path.exists():  # an older entry of the same name: set it aside, then drop it
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = _create_beside(path, ".old", _new_dir)
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

@@ -40,3 +40,26 @@ def test_atomic_outputs_get_the_permissions_of_ordinary_files(tmp_path):
     assert p.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     assert ((tmp_path / "build").stat().st_mode & 0o777
             == (tmp_path / "plain_dir").stat().st_mode & 0o777)
+
+
+def test_atomic_outputs_follow_the_users_umask(tmp_path):
+    """Under umask 027 a file lands 0640 and a directory 0750, as open and mkdir make them;
+    the umask itself is left as it was."""
+    import os
+
+    from vta_hw.files import atomic_dir
+
+    old = os.umask(0o027)
+    try:
+        p = write_atomic(tmp_path / "table.json", "x")
+        with atomic_dir(tmp_path / "build") as d:
+            (d / "f").write_text("x")
+        with atomic_dir(tmp_path / "build") as d:  # replacing an older entry
+            (d / "g").write_text("y")
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "build").stat().st_mode & 0o777 == 0o750
+    assert sorted(x.name for x in (tmp_path / "build").iterdir()) == ["g"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["build", "table.json"]
