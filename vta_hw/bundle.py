@@ -335,8 +335,7 @@ class BundleBuilder:
                         shape=(len(uops),))
 
     def set_program(self, insns: list[isa.Insn] | tuple[isa.Insn, ...]) -> None:
-        words = [isa.check(insn, self.cfg, i) for i, insn in enumerate(insns)]  # and encoded
-        self._insns = b"".join(w.to_bytes(isa.INSN_BYTES, "little") for w in words)
+        self._insns = isa.encode_program(insns, self.cfg, checked=True)
         self._insn_count = len(insns)
 
     def build(self, meta: dict[str, Any] | None = None, *, arena_bytes: int = 0) -> Bundle:

@@ -503,9 +503,17 @@ def decode(data: bytes, cfg: HwConfig, index: int | None = None) -> Insn:
     return decode_int(int.from_bytes(data, "little"), cfg, index)
 
 
-def encode_program(insns: list[Insn] | tuple[Insn, ...], cfg: HwConfig) -> bytes:
-    plans = _plans(cfg)
-    return b"".join(_encode_planned(i, plans).to_bytes(INSN_BYTES, "little") for i in insns)
+def encode_program(insns: list[Insn] | tuple[Insn, ...], cfg: HwConfig, *,
+                   checked: bool = False) -> bytes:
+    """The instructions as ``INSN_BYTES`` little-endian bytes each (the DRAM image format).
+    ``checked``: also apply :func:`check`'s semantic rules, naming the first instruction
+    that breaks one (each is still encoded once)."""
+    if checked:
+        words = (check(insn, cfg, k) for k, insn in enumerate(insns))
+    else:
+        plans = _plans(cfg)
+        words = (_encode_planned(i, plans) for i in insns)
+    return b"".join(w.to_bytes(INSN_BYTES, "little") for w in words)
 
 
 def decode_program(data: bytes, cfg: HwConfig) -> list[Insn]:
