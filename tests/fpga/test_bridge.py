@@ -31,9 +31,10 @@ class Dut:
         m.submodules.mem = mem = Memory(shape=8, depth=DRAM, init=range(DRAM))
         rp = mem.read_port()
         wp = mem.write_port()
-        m.d.comb += [rp.addr.eq(br.mem.addr), rp.en.eq(br.mem.re),
-                     wp.addr.eq(br.mem.addr), wp.en.eq(br.mem.we), wp.data.eq(br.mem.wdata)]
-        m.d.sync += br.mem.rdata.eq(rp.data)  # HostMemPort: a registered byte, t + 2
+        # HostMemPort's read timing, as SocMemory has it: the address registered in front of
+        # the block RAM, the byte behind it -- a read in cycle t is on rdata in t + 3
+        m.d.sync += [rp.addr.eq(br.mem.addr), rp.en.eq(br.mem.re), br.mem.rdata.eq(rp.data)]
+        m.d.comb += [wp.addr.eq(br.mem.addr), wp.en.eq(br.mem.we), wp.data.eq(br.mem.wdata)]
         self.mem = mem
         self.starts: list[tuple[int, int]] = []
         self.resets = 0

@@ -303,9 +303,13 @@ class HostBridge(wiring.Component):
                         m.next = "TX_CRC"
             with m.State("TX_MEMRD"):
                 m.d.comb += [self.busy.eq(1), mem.addr.eq(raddr), mem.re.eq(1)]
-                m.next = "TX_MEMQ"
-            with m.State("TX_MEMQ"):
-                # the memory registers the byte next to the block RAM (HostMemPort: two cycles)
+                m.next = "TX_MEMQ1"
+            # the memory registers the address in front of the block RAM and the byte behind
+            # it (HostMemPort: a read in cycle t is on rdata in t + 3)
+            with m.State("TX_MEMQ1"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "TX_MEMQ2"
+            with m.State("TX_MEMQ2"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "TX_MEM"
             with m.State("TX_MEM"):
