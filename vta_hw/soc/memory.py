@@ -13,14 +13,17 @@ always-free read port and the contract holds exactly; the cost is one copy of th
 reader (3x block RAM), which is why the DRAM is sized for small models (see ``docs/fpga.md``).
 
 A read port's pipeline: a request FIFO, a delay line that marks each request mature when its
-first read may be issued, and the block-RAM read issued one or two cycles before the beat is
-due (one beat per cycle while the master takes them).  A write beat goes into block RAM the
-cycle after it is accepted (so data is visible before the acknowledge, which comes later);
-the acknowledges are a shift register.
+first read may be issued, and the block-RAM read computed one, two or (``read_latency >= 3``)
+three cycles before the beat is due (one beat per cycle while the master takes them).  With
+three, the RAM's address and read enable come from a register next to each copy, so the
+address logic never drives the RAM's pins across the die, and beats wait in a small output
+queue sized so that a read already at the RAM always finds room (a master may refuse beats).
+A write beat goes into block RAM the cycle after it is accepted (so data is visible before the
+acknowledge, which comes later); the acknowledges are a shift register.
 
 The host port (the UART bridge) is a byte-wide port muxed onto the write path and the fetch
 copy's read port while ``host_owns`` is high; the bridge asserts it only while the core is
-idle, so the core never sees it.
+idle, so the core never sees it.  Its reads pass a register before and after the RAM.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ class HostMemPort(wiring.Signature):
     Members
     -------
     addr : Out(32)   byte address
-    re : Out(1)      read ``addr``; ``rdata`` holds the byte from the second cycle on
-                     (a read in cycle t is on ``rdata`` in t + 2, t + 3, ... until the
-                     next read)
+    re : Out(1)      read ``addr``; ``rdata`` holds the byte from the third cycle on
+                     (a read in cycle t is on ``rdata`` in t + 3, t + 4, ... until the
+                     next read's byte replaces it; the address is registered in front of
+                     the block RAM and the byte behind it)
     rdata : In(8)    the byte last read (a register)
     we : Out(1)      write ``wdata`` to ``addr`` this cycle
     wdata : Out(8)   the byte to write
@@ -141,18 +145,9 @@ class SocMemory(wiring.Component):
         host = self.host
         for p in READERS:
             rp = mems[p].read_port()
-            self._reader(m, getattr(self, p), rp, p)
+            # the host reads through the first copy while it owns the memory
+            self._reader(m, getattr(self, p), rp, p, host if p == READERS[0] else None)
             bad.append(self._range_check(m, getattr(self, p), p))
-            if p == READERS[0]:
-                # the host reads through this copy while it owns the memory
-                h_off = Signal(range(bw), name="host_off")
-                with m.If(self.host_owns):
-                    m.d.comb += [rp.addr.eq(self._word(host.addr)), rp.en.eq(host.re)]
-                    with m.If(host.re):
-                        m.d.sync += h_off.eq(self._offset(host.addr))
-                # registered here, next to the RAM: the host path never adds the block
-                # RAM's clock-to-output to the bridge's logic
-                m.d.sync += host.rdata.eq(rp.data.word_select(h_off, 8) if bw > 1 else rp.data)
 
         st = self.store
         bad.append(self._range_check(m, st, "store"))
@@ -166,28 +161,49 @@ class SocMemory(wiring.Component):
         m.d.comb += self.range_error.eq(Cat(*bad).any())
         return m
 
-    def _reader(self, m: Module, port, rp, name: str):
+    @property
+    def read_lead(self) -> int:
+        """Cycles from computing a block-RAM read to presenting its beat (1, 2 or 3).
+
+        3 when the contract's read latency allows it (registered RAM address, RAM latch,
+        output queue), else the latency itself: ``L = 1`` and ``L = 2`` have no time for
+        the registers in front of or behind the RAM."""
+        return min(self.dram.read_latency, 3)
+
+    def _reader(self, m: Module, port, rp, name: str, host=None):
         """Serve read bursts on ``port`` from read port ``rp`` with the contract timing
-        (``L = read_latency``).
+        (``L = read_latency``); ``host``: the host port muxed onto this copy, if any.
 
         Accepted requests wait in a FIFO of ``read_queue`` entries; a delay line marks each one
-        *mature* ``L - lead`` cycles after its acceptance (``lead``: cycles from issuing a
-        block-RAM read to presenting its beat), and the head burst starts issuing reads at the
-        first cycle it is mature and the previous burst has issued its last read -- so its
-        first beat comes at ``max(q + L, e + 1)``, as the contract says.  With ``L = lead``
-        a request is mature when it arrives and bypasses the FIFO if nothing is ahead of it.
+        *mature* ``L - lead`` cycles after its acceptance (``lead``: :attr:`read_lead`, cycles
+        from computing a block-RAM read to presenting its beat), and the head burst starts
+        issuing reads at the first cycle it is mature and the previous burst has issued its
+        last read -- so its first beat comes at ``max(q + L, e + 1)``, as the contract says.
+        With ``L = lead`` a request is mature when it arrives and bypasses the FIFO if nothing
+        is ahead of it.
 
-        With ``L >= 2`` the beat leaves from a flip-flop: the block-RAM read is issued two
-        cycles before the beat is due (stage A: the RAM's output latch; stage B: a register
-        after the lane shift), so the slow RAM clock-to-output (~6 ns on ECP5) never adds to
-        the master's logic.  With ``L = 1`` there is no time for it: the RAM output (shifted)
-        is the beat.  A beat the master does not take stays put and the stages behind it
-        hold (B, then the RAM latch with its read enable low); no bubble is inserted.
+        ``lead`` 3 (``L >= 3``): the read computed in cycle t reaches the RAM from flip-flops
+        next to it in t + 1 (the address logic -- ``start``, the FIFO head, the burst counter,
+        the host mux -- never drives the RAM's pins across the die), the RAM's output latch
+        holds the word in t + 2, and the output queue presents it in t + 3 (its lane shift
+        between the two, so the RAM's slow clock-to-output never adds to the master's logic).
+        A read that has reached the RAM cannot be held back, so a read is issued only when
+        the output queue is sure to have room for it even if the master refuses every beat
+        until it lands: at most 3 beats are in flight (address register, RAM latch, queue of
+        3), and a read is issued while fewer are or the master takes one this cycle.  While
+        the master takes every beat, one is in the queue and a read issues every cycle; after
+        refusals the queue drains one beat a cycle while the reads behind it refill it, so no
+        bubble.
+
+        ``lead`` 2 (``L = 2``): the read is issued (combinationally) two cycles before the
+        beat is due (stage A: the RAM's output latch; stage B: a register after the lane
+        shift).  ``lead`` 1 (``L = 1``): the RAM output (shifted) is the beat.  With lead 1
+        or 2 a beat the master does not take stays put and the stages behind it hold (B,
+        then the RAM latch with its read enable low); no bubble is inserted.
         """
         bw = self.bus_bytes
         lat = self.dram.read_latency
-        staged = lat >= 2
-        lead = 2 if staged else 1  # cycles from issuing a RAM read to presenting the beat
+        lead = self.read_lead
         delay = lat - lead  # cycles from a request's acceptance to its maturity
         aw, lw, sw = ADDR_BITS, len(port.req_len), len(port.req_size)
         fifo = SyncFIFO(width=aw + lw + sw, depth=self.dram.read_queue)
@@ -197,19 +213,12 @@ class SocMemory(wiring.Component):
         addr = Signal(ADDR_BITS, name=f"{name}_addr")
         size = Signal.like(port.req_size, name=f"{name}_size")
         left = Signal.like(port.req_len, name=f"{name}_left")
-        off_a = Signal(range(bw), name=f"{name}_off")
-        valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds an unpresented beat
-        valid_b = Signal(name=f"{name}_valid_b")  # the output register holds a beat
+        off_i = Signal(range(bw), name=f"{name}_off")  # lane offset of the last read issued
+        room = Signal(name=f"{name}_room")  # a read issued now cannot be lost
 
         acc = Signal(name=f"{name}_accept")
         m.d.comb += [port.req_ready.eq(fifo.w_rdy), acc.eq(port.req_valid & fifo.w_rdy),
                      port.wr_ready.eq(0), port.wr_ack.eq(0)]
-        if staged:
-            move = Signal(name=f"{name}_move")  # A -> B this cycle
-            m.d.comb += move.eq(valid_a & (~valid_b | port.rd_ready))
-            room = ~valid_a | move
-        else:
-            room = ~valid_a | port.rd_ready
 
         # the next burst: the FIFO head once mature, or (delay 0) the request itself
         head_addr = fifo.r_data[:aw]
@@ -243,24 +252,114 @@ class SocMemory(wiring.Component):
         n = Mux(start, n_len, left)
         sz = Mux(start, n_size, size)
         issue = Signal(name=f"{name}_issue")
-        m.d.comb += [issue.eq(((left != 0) & room) | start),
-                     rp.addr.eq(self._word(a)), rp.en.eq(issue)]
+        m.d.comb += issue.eq(((left != 0) & room) | start)
         with m.If(start):
             m.d.sync += size.eq(n_size)
         with m.If(issue):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1),
-                         off_a.eq(self._offset(a))]
-        shifted = rp.data >> Cat(Const(0, 3), off_a)
-        if staged:
-            data_b = Signal(8 * bw, name=f"{name}_data")
-            with m.If(move):
-                m.d.sync += data_b.eq(shifted)
-            m.d.sync += [valid_a.eq(issue | (valid_a & ~move)),
-                         valid_b.eq(move | (valid_b & ~port.rd_ready))]
-            m.d.comb += [port.rd_valid.eq(valid_b), port.rd_data.eq(data_b)]
+                         off_i.eq(self._offset(a))]
+        self._drive_ram(m, rp, name, self._word(a), issue, lead == 3, host)
+        if host is not None:
+            self._host_rdata(m, rp, host)
+        if lead == 3:
+            self._queue_output(m, port, rp, name, issue, off_i, room)
         else:
+            self._hold_output(m, port, rp, name, issue, off_i, room, lead == 2)
+
+    def _drive_ram(self, m: Module, rp, name: str, addr, en, registered: bool, host):
+        """Drive the read port ``rp``: the core's read (``addr``, ``en``) or, while the host
+        owns the memory, the host's (if ``host``), registered at the RAM if ``registered``.
+
+        The host's read always passes one register before the RAM and one after it (next to
+        the RAM: the host path never adds the RAM's clock-to-output to the bridge's logic),
+        so a host read in cycle t is on ``host.rdata`` in t + 3 whatever ``registered``.
+        The registers are per copy (each is driven by its own reader, so Yosys has nothing
+        to merge) and kept by name, so timing reports show them."""
+        keep = {"keep": 1}
+        word = len(rp.addr)
+        if registered:
+            r_addr = Signal(word, name=f"{name}_ram_addr", attrs=keep)
+            r_en = Signal(name=f"{name}_ram_en", attrs=keep)
+            if host is None:
+                m.d.sync += [r_addr.eq(addr), r_en.eq(en)]
+            else:
+                m.d.sync += [r_addr.eq(Mux(self.host_owns, self._word(host.addr), addr)),
+                             r_en.eq(Mux(self.host_owns, host.re, en))]
+            m.d.comb += [rp.addr.eq(r_addr), rp.en.eq(r_en)]
+            return
+        m.d.comb += [rp.addr.eq(addr), rp.en.eq(en)]
+        if host is None:
+            return
+        h_addr = Signal(word, name="host_ram_addr", attrs=keep)
+        h_en = Signal(name="host_ram_en", attrs=keep)
+        m.d.sync += [h_addr.eq(self._word(host.addr)), h_en.eq(host.re)]
+        with m.If(self.host_owns):
+            m.d.comb += [rp.addr.eq(h_addr), rp.en.eq(h_en)]
+
+    def _host_rdata(self, m: Module, rp, host):
+        """``host.rdata``: the byte of the host's read, registered after the RAM (t + 3)."""
+        bw = self.bus_bytes
+        h_off = Signal(range(bw), name="host_off")  # the read's lane, as the RAM reads it
+        h_off_q = Signal(range(bw), name="host_off_q")  # ... and as its word leaves the RAM
+        with m.If(self.host_owns & host.re):
+            m.d.sync += h_off.eq(self._offset(host.addr))
+        m.d.sync += [h_off_q.eq(h_off),
+                     host.rdata.eq(rp.data.word_select(h_off_q, 8) if bw > 1 else rp.data)]
+
+    def _hold_output(self, m: Module, port, rp, name: str, issue, off_i, room, staged: bool):
+        """Lead 1 or 2: the beat from the RAM latch (shifted), or from register B after it;
+        a refused beat holds the stages behind it."""
+        bw = self.bus_bytes
+        valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds an unpresented beat
+        shifted = rp.data >> Cat(Const(0, 3), off_i)
+        if not staged:
+            m.d.comb += room.eq(~valid_a | port.rd_ready)
             m.d.sync += valid_a.eq(issue | (valid_a & ~port.rd_ready))
             m.d.comb += [port.rd_valid.eq(valid_a), port.rd_data.eq(shifted)]
+            return
+        valid_b = Signal(name=f"{name}_valid_b")  # the output register holds a beat
+        move = Signal(name=f"{name}_move")  # A -> B this cycle
+        m.d.comb += [move.eq(valid_a & (~valid_b | port.rd_ready)), room.eq(~valid_a | move)]
+        data_b = Signal(8 * bw, name=f"{name}_data")
+        with m.If(move):
+            m.d.sync += data_b.eq(shifted)
+        m.d.sync += [valid_a.eq(issue | (valid_a & ~move)),
+                     valid_b.eq(move | (valid_b & ~port.rd_ready))]
+        m.d.comb += [port.rd_valid.eq(valid_b), port.rd_data.eq(data_b)]
+
+    def _queue_output(self, m: Module, port, rp, name: str, issue, off_i, room):
+        """Lead 3: the RAM's word (shifted) enters a 3-entry output queue the cycle it leaves
+        the RAM; the queue's head is the beat.  ``room`` is the credit check of
+        :meth:`_reader`: at most 3 beats between the address register and the head."""
+        bw = self.bus_bytes
+        depth = 3  # beats a read issued now may find ahead of it when it lands
+        valid_r = Signal(name=f"{name}_valid_r")  # the RAM reads a beat this cycle
+        valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds a beat (enters the queue)
+        off_a = Signal(range(bw), name=f"{name}_off_a")  # its lane offset
+        m.d.sync += [valid_r.eq(issue), valid_a.eq(valid_r), off_a.eq(off_i)]
+        data = [Signal(8 * bw, name=f"{name}_q{i}") for i in range(depth)]
+        valid = [Signal(name=f"{name}_q{i}_valid") for i in range(depth)]  # a prefix is valid
+        pop = Signal(name=f"{name}_pop")
+        m.d.comb += pop.eq(valid[0] & port.rd_ready)
+        # beats in flight (address register, RAM latch, queue): a read issues while fewer
+        # than ``depth`` are, or the master takes one; so there are never more than
+        # ``depth``, and at ``depth`` the queue's head is valid (rd_ready is a pop)
+        flight = Signal(range(depth + 3), name=f"{name}_in_flight")
+        m.d.comb += [flight.eq(valid_r + valid_a + sum(valid)),
+                     room.eq((flight < depth) | port.rd_ready)]
+        shifted = rp.data >> Cat(Const(0, 3), off_a)
+        for i in range(depth):
+            nxt_valid = valid[i + 1] if i + 1 < depth else Const(0)
+            stays = Mux(pop, nxt_valid, valid[i])  # entry i holds a beat after the pop
+            below = Const(1) if i == 0 else Mux(pop, valid[i], valid[i - 1])
+            fill = valid_a & ~stays & below  # the RAM's word lands here
+            if i + 1 < depth:
+                with m.If(pop & nxt_valid):
+                    m.d.sync += data[i].eq(data[i + 1])
+            with m.If(fill):
+                m.d.sync += data[i].eq(shifted)
+            m.d.sync += valid[i].eq(stays | fill)
+        m.d.comb += [port.rd_valid.eq(valid[0]), port.rd_data.eq(data[0])]
 
     def _writer(self, m: Module, port):
         """Accept write bursts on ``port``; returns (addr, byte enables, data) of this cycle.
