@@ -5,7 +5,8 @@ accepted in cycle ``q`` in cycle ``max(q + L, e + 1) + k`` (``e``: the previous 
 beat); write beats taken in consecutive cycles and each burst acknowledged ``L`` cycles after
 its last, several acknowledges pending.  The cosim tests prove it indirectly
 (equal cycle counts); this checks the beats directly, including a master that refuses beats
-(the core never does, the protocol allows it), narrow beats and L = 1, 2 and 4.
+(the core never does, the protocol allows it), narrow beats and L = 1 to 6: each of the read
+pipelines (L = 1, L = 2, and L >= 3 with the RAM's address registered), and host reads.
 """
 
 from __future__ import annotations
