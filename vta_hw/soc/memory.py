@@ -31,12 +31,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from vta_hw import timing
 from vta_hw.config import HwConfig
 from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
+from vta_hw.soc.dram_copy import PRIMITIVES, DramCopy
 from vta_hw.soc.errors import SocError
 
 READERS = ("fetch", "load", "compute")
@@ -83,11 +83,19 @@ class SocMemory(wiring.Component):
     host : In(HostMemPort)   the bridge's byte port (effective while ``host_owns``)
     host_owns : In(1)        the host has the memory (the core is idle)
     range_error : Out(1)     pulse: a core burst reached past the DRAM (addresses wrap)
+
+    ``primitive``: how each copy is built (``vta_hw.soc.dram_copy``): ``"memory"`` (inferred
+    block RAM; the Verilator model, the tests) or ``"dp16kd"`` (hand-instantiated ECP5
+    DP16KDs with the read side's output register, for the board); the cycle behaviour is
+    the same.
     """
 
-    def __init__(self, cfg: HwConfig, dram_bytes: int):
+    def __init__(self, cfg: HwConfig, dram_bytes: int, *, primitive: str = "memory"):
         check_dram_bytes(cfg, dram_bytes)
+        if primitive not in PRIMITIVES:
+            raise SocError(f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}")
         self.cfg = cfg
+        self.primitive = primitive
         self.dram = timing.dram_timing(cfg)
         self.dram_bytes = dram_bytes
         members = {p: In(DramPort(cfg)) for p in READERS + WRITERS}
@@ -123,14 +131,14 @@ class SocMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bw = self.bus_bytes
-        mems = {}
+        copies = {}
         for p in READERS:
-            mems[p] = Memory(shape=8 * bw, depth=self.depth, init=[])
-            m.submodules[f"dram_{p}"] = mems[p]
+            copies[p] = DramCopy(bw, self.depth, outreg=self.read_lead == 4,
+                                 primitive=self.primitive)
+            m.submodules[f"dram_{p}"] = copies[p]
         # One write path for every copy, registered: a write lands in the RAMs the cycle after
         # it is accepted -- still before the acknowledge, and before any read a token could
         # order after it -- so the master's data path ends at a flip-flop, not a RAM input.
-        wports = [mems[p].write_port(granularity=8) for p in READERS]
         w_addr = Signal(ADDR_BITS)
         w_en = Signal(bw)
         w_data = Signal(8 * bw)
@@ -138,15 +146,14 @@ class SocMemory(wiring.Component):
         r_en = Signal(bw)
         r_data = Signal(8 * bw)
         m.d.sync += [r_addr.eq(w_addr), r_en.eq(w_en), r_data.eq(w_data)]
-        for wp in wports:
-            m.d.comb += [wp.addr.eq(self._word(r_addr)), wp.en.eq(r_en), wp.data.eq(r_data)]
+        for c in copies.values():
+            m.d.comb += [c.waddr.eq(self._word(r_addr)), c.wen.eq(r_en), c.wdata.eq(r_data)]
 
         bad = []
         host = self.host
         for p in READERS:
-            rp = mems[p].read_port()
             # the host reads through the first copy while it owns the memory
-            self._reader(m, getattr(self, p), rp, p, host if p == READERS[0] else None)
+            self._reader(m, getattr(self, p), copies[p], p, host if p == READERS[0] else None)
             bad.append(self._range_check(m, getattr(self, p), p))
 
         st = self.store
@@ -163,15 +170,16 @@ class SocMemory(wiring.Component):
 
     @property
     def read_lead(self) -> int:
-        """Cycles from computing a block-RAM read to presenting its beat (1, 2 or 3).
+        """Cycles from computing a block-RAM read to presenting its beat (1 to 4).
 
-        3 when the contract's read latency allows it (registered RAM address, RAM latch,
-        output queue), else the latency itself: ``L = 1`` and ``L = 2`` have no time for
-        the registers in front of or behind the RAM."""
-        return min(self.dram.read_latency, 3)
+        4 when the contract's read latency allows it (registered RAM address, RAM latch, the
+        RAM's output register, output queue), 3 for ``L = 3`` (no output register), else the
+        latency itself: ``L = 1`` and ``L = 2`` have no time for the registers in front of or
+        behind the RAM."""
+        return min(self.dram.read_latency, 4)
 
-    def _reader(self, m: Module, port, rp, name: str, host=None):
-        """Serve read bursts on ``port`` from read port ``rp`` with the contract timing
+    def _reader(self, m: Module, port, ram: DramCopy, name: str, host=None):
+        """Serve read bursts on ``port`` from the copy ``ram`` with the contract timing
         (``L = read_latency``); ``host``: the host port muxed onto this copy, if any.
 
         Accepted requests wait in a FIFO of ``read_queue`` entries; a delay line marks each one
@@ -182,18 +190,19 @@ class SocMemory(wiring.Component):
         With ``L = lead`` a request is mature when it arrives and bypasses the FIFO if nothing
         is ahead of it.
 
-        ``lead`` 3 (``L >= 3``): the read computed in cycle t reaches the RAM from flip-flops
-        next to it in t + 1 (the address logic -- ``start``, the FIFO head, the burst counter,
-        the host mux -- never drives the RAM's pins across the die), the RAM's output latch
-        holds the word in t + 2, and the output queue presents it in t + 3 (its lane shift
-        between the two, so the RAM's slow clock-to-output never adds to the master's logic).
-        A read that has reached the RAM cannot be held back, so a read is issued only when
-        the output queue is sure to have room for it even if the master refuses every beat
-        until it lands: at most 3 beats are in flight (address register, RAM latch, queue of
-        3), and a read is issued while fewer are or the master takes one this cycle.  While
-        the master takes every beat, one is in the queue and a read issues every cycle; after
-        refusals the queue drains one beat a cycle while the reads behind it refill it, so no
-        bubble.
+        ``lead`` 3 or 4 (``L >= 3``): the read computed in cycle t reaches the RAM from
+        flip-flops next to it in t + 1 (the address logic -- ``start``, the FIFO head, the
+        burst counter, the host mux -- never drives the RAM's pins across the die), the RAM's
+        output latch holds the word in t + 2, with ``lead`` 4 the RAM's output register in
+        t + 3 (the copy's ``outreg``), and the output queue presents it in t + ``lead`` (its
+        lane shift between the two, so the RAM's clock-to-output never adds to the master's
+        logic).  A read that has reached the RAM cannot be held back, so a read is issued only
+        when the output queue is sure to have room for it even if the master refuses every
+        beat until it lands: at most ``lead`` beats are in flight (address register, RAM
+        latch, output register, queue of ``lead``), and a read is issued while fewer are or
+        the master takes one this cycle.  While the master takes every beat, one is in the
+        queue and a read issues every cycle; after refusals the queue drains one beat a cycle
+        while the reads behind it refill it, so no bubble.
 
         ``lead`` 2 (``L = 2``): the read is issued (combinationally) two cycles before the
         beat is due (stage A: the RAM's output latch; stage B: a register after the lane
@@ -258,25 +267,26 @@ class SocMemory(wiring.Component):
         with m.If(issue):
             m.d.sync += [addr.eq(a + (Const(1, 8) << sz)), left.eq(n - 1),
                          off_i.eq(self._offset(a))]
-        self._drive_ram(m, rp, name, self._word(a), issue, lead == 3, host)
+        self._drive_ram(m, ram, name, self._word(a), issue, lead >= 3, host)
         if host is not None:
-            self._host_rdata(m, rp, host)
-        if lead == 3:
-            self._queue_output(m, port, rp, name, issue, off_i, room)
+            self._host_rdata(m, ram, host)
+        if lead >= 3:
+            self._queue_output(m, port, ram, name, issue, off_i, room)
         else:
-            self._hold_output(m, port, rp, name, issue, off_i, room, lead == 2)
+            self._hold_output(m, port, ram, name, issue, off_i, room, lead == 2)
 
-    def _drive_ram(self, m: Module, rp, name: str, addr, en, registered: bool, host):
-        """Drive the read port ``rp``: the core's read (``addr``, ``en``) or, while the host
-        owns the memory, the host's (if ``host``), registered at the RAM if ``registered``.
+    def _drive_ram(self, m: Module, ram: DramCopy, name: str, addr, en, registered: bool,
+                   host):
+        """Drive the read side of ``ram``: the core's read (``addr``, ``en``) or, while the
+        host owns the memory, the host's (if ``host``), registered at the RAM if
+        ``registered``.
 
-        The host's read always passes one register before the RAM and one after it (next to
-        the RAM: the host path never adds the RAM's clock-to-output to the bridge's logic),
-        so a host read in cycle t is on ``host.rdata`` in t + 3 whatever ``registered``.
+        The host's read always passes one register before the RAM (so a host read in cycle t
+        reaches the RAM in t + 1 whatever ``registered``; :meth:`_host_rdata` times the rest).
         The registers are per copy (each is driven by its own reader, so Yosys has nothing
         to merge) and kept by name, so timing reports show them."""
         keep = {"keep": 1}
-        word = len(rp.addr)
+        word = len(ram.raddr)
         if registered:
             r_addr = Signal(word, name=f"{name}_ram_addr", attrs=keep)
             r_en = Signal(name=f"{name}_ram_en", attrs=keep)
@@ -285,33 +295,50 @@ class SocMemory(wiring.Component):
             else:
                 m.d.sync += [r_addr.eq(Mux(self.host_owns, self._word(host.addr), addr)),
                              r_en.eq(Mux(self.host_owns, host.re, en))]
-            m.d.comb += [rp.addr.eq(r_addr), rp.en.eq(r_en)]
+            m.d.comb += [ram.raddr.eq(r_addr), ram.ren.eq(r_en)]
             return
-        m.d.comb += [rp.addr.eq(addr), rp.en.eq(en)]
+        m.d.comb += [ram.raddr.eq(addr), ram.ren.eq(en)]
         if host is None:
             return
         h_addr = Signal(word, name="host_ram_addr", attrs=keep)
         h_en = Signal(name="host_ram_en", attrs=keep)
         m.d.sync += [h_addr.eq(self._word(host.addr)), h_en.eq(host.re)]
         with m.If(self.host_owns):
-            m.d.comb += [rp.addr.eq(h_addr), rp.en.eq(h_en)]
+            m.d.comb += [ram.raddr.eq(h_addr), ram.ren.eq(h_en)]
 
-    def _host_rdata(self, m: Module, rp, host):
-        """``host.rdata``: the byte of the host's read, registered after the RAM (t + 3)."""
+    def _host_rdata(self, m: Module, ram: DramCopy, host):
+        """``host.rdata`` in t + 3 for a host read in t (the RAM reads in t + 1).
+
+        Without the copy's output register, the latch's word (t + 2) is lane-selected into a
+        register next to the RAM.  With it (``lead`` 4), the output register holds the word
+        in t + 3 and ``rdata`` is its lane, selected combinationally: the bridge's wait stays
+        three cycles, and the path from the RAM to the bridge still starts at a register
+        (~1 ns clock-to-output).  The word holds until the next read while the host owns the
+        memory (only the host reads the fetch copy then), and so does the byte."""
         bw = self.bus_bytes
+
+        def lane(word, off):
+            return word.word_select(off, 8) if bw > 1 else word
+
         h_off = Signal(range(bw), name="host_off")  # the read's lane, as the RAM reads it
         h_off_q = Signal(range(bw), name="host_off_q")  # ... and as its word leaves the RAM
         with m.If(self.host_owns & host.re):
             m.d.sync += h_off.eq(self._offset(host.addr))
-        m.d.sync += [h_off_q.eq(h_off),
-                     host.rdata.eq(rp.data.word_select(h_off_q, 8) if bw > 1 else rp.data)]
+        m.d.sync += h_off_q.eq(h_off)
+        if ram.outreg:
+            h_off_r = Signal(range(bw), name="host_off_r")  # ... in the output register
+            m.d.sync += h_off_r.eq(h_off_q)
+            m.d.comb += host.rdata.eq(lane(ram.rdata, h_off_r))
+        else:
+            m.d.sync += host.rdata.eq(lane(ram.rdata, h_off_q))
 
-    def _hold_output(self, m: Module, port, rp, name: str, issue, off_i, room, staged: bool):
+    def _hold_output(self, m: Module, port, ram: DramCopy, name: str, issue, off_i, room,
+                     staged: bool):
         """Lead 1 or 2: the beat from the RAM latch (shifted), or from register B after it;
         a refused beat holds the stages behind it."""
         bw = self.bus_bytes
         valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds an unpresented beat
-        shifted = rp.data >> Cat(Const(0, 3), off_i)
+        shifted = ram.rdata >> Cat(Const(0, 3), off_i)
         if not staged:
             m.d.comb += room.eq(~valid_a | port.rd_ready)
             m.d.sync += valid_a.eq(issue | (valid_a & ~port.rd_ready))
@@ -327,32 +354,40 @@ class SocMemory(wiring.Component):
                      valid_b.eq(move | (valid_b & ~port.rd_ready))]
         m.d.comb += [port.rd_valid.eq(valid_b), port.rd_data.eq(data_b)]
 
-    def _queue_output(self, m: Module, port, rp, name: str, issue, off_i, room):
-        """Lead 3: the RAM's word (shifted) enters a 3-entry output queue the cycle it leaves
-        the RAM; the queue's head is the beat.  ``room`` is the credit check of
-        :meth:`_reader`: at most 3 beats between the address register and the head."""
+    def _queue_output(self, m: Module, port, ram: DramCopy, name: str, issue, off_i, room):
+        """Lead 3 or 4: the copy's word (shifted) enters an output queue of ``lead`` entries
+        the cycle it leaves the RAM (latch, or output register with ``lead`` 4); the queue's
+        head is the beat.  ``room`` is the credit check of :meth:`_reader`: at most ``lead``
+        beats between the address register and the head."""
         bw = self.bus_bytes
-        depth = 3  # beats a read issued now may find ahead of it when it lands
-        valid_r = Signal(name=f"{name}_valid_r")  # the RAM reads a beat this cycle
-        valid_a = Signal(name=f"{name}_valid_a")  # the RAM latch holds a beat (enters the queue)
-        off_a = Signal(range(bw), name=f"{name}_off_a")  # its lane offset
-        m.d.sync += [valid_r.eq(issue), valid_a.eq(valid_r), off_a.eq(off_i)]
+        depth = self.read_lead  # beats a read issued now may find ahead of it when it lands
+        # stage s holds a beat s + 1 cycles after its read was issued: the RAM reads it (its
+        # address register), the latch holds it, [the output register holds it]; the last
+        # stage's word enters the queue
+        stages = depth - 1
+        valid_s = [Signal(name=f"{name}_valid_s{s}") for s in range(stages)]
+        off_s = [Signal(range(bw), name=f"{name}_off_s{s}") for s in range(1, stages)]
+        m.d.sync += [valid_s[0].eq(issue)] + [valid_s[s].eq(valid_s[s - 1])
+                                              for s in range(1, stages)]
+        m.d.sync += [off_s[0].eq(off_i)] + [off_s[s].eq(off_s[s - 1])
+                                            for s in range(1, len(off_s))]
+        landing, off_a = valid_s[-1], off_s[-1]
         data = [Signal(8 * bw, name=f"{name}_q{i}") for i in range(depth)]
         valid = [Signal(name=f"{name}_q{i}_valid") for i in range(depth)]  # a prefix is valid
         pop = Signal(name=f"{name}_pop")
         m.d.comb += pop.eq(valid[0] & port.rd_ready)
-        # beats in flight (address register, RAM latch, queue): a read issues while fewer
-        # than ``depth`` are, or the master takes one; so there are never more than
-        # ``depth``, and at ``depth`` the queue's head is valid (rd_ready is a pop)
-        flight = Signal(range(depth + 3), name=f"{name}_in_flight")
-        m.d.comb += [flight.eq(valid_r + valid_a + sum(valid)),
+        # beats in flight (stages, queue): a read issues while fewer than ``depth`` are, or
+        # the master takes one; so there are never more than ``depth``, and at ``depth`` the
+        # queue's head is valid (rd_ready is a pop)
+        flight = Signal(range(2 * depth + 1), name=f"{name}_in_flight")
+        m.d.comb += [flight.eq(sum(valid_s) + sum(valid)),
                      room.eq((flight < depth) | port.rd_ready)]
-        shifted = rp.data >> Cat(Const(0, 3), off_a)
+        shifted = ram.rdata >> Cat(Const(0, 3), off_a)
         for i in range(depth):
             nxt_valid = valid[i + 1] if i + 1 < depth else Const(0)
             stays = Mux(pop, nxt_valid, valid[i])  # entry i holds a beat after the pop
             below = Const(1) if i == 0 else Mux(pop, valid[i], valid[i - 1])
-            fill = valid_a & ~stays & below  # the RAM's word lands here
+            fill = landing & ~stays & below  # the RAM's word lands here
             if i + 1 < depth:
                 with m.If(pop & nxt_valid):
                     m.d.sync += data[i].eq(data[i + 1])
