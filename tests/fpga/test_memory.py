@@ -6,7 +6,9 @@ beat); write beats taken in consecutive cycles and each burst acknowledged ``L``
 its last, several acknowledges pending.  The cosim tests prove it indirectly
 (equal cycle counts); this checks the beats directly, including a master that refuses beats
 (the core never does, the protocol allows it), narrow beats and L = 1 to 6: each of the read
-pipelines (L = 1, L = 2, and L >= 3 with the RAM's address registered), and host reads.
+pipelines (L = 1, L = 2, L = 3 with the RAM's address registered, and L >= 4 with the RAM's
+output register too: the behavioural copy has the DP16KD copy's latency, see
+``test_dram_copy.py``), and host reads.
 """
 
 from __future__ import annotations

@@ -13,17 +13,22 @@ always-free read port and the contract holds exactly; the cost is one copy of th
 reader (3x block RAM), which is why the DRAM is sized for small models (see ``docs/fpga.md``).
 
 A read port's pipeline: a request FIFO, a delay line that marks each request mature when its
-first read may be issued, and the block-RAM read computed one, two or (``read_latency >= 3``)
-three cycles before the beat is due (one beat per cycle while the master takes them).  With
-three, the RAM's address and read enable come from a register next to each copy, so the
-address logic never drives the RAM's pins across the die, and beats wait in a small output
-queue sized so that a read already at the RAM always finds room (a master may refuse beats).
+first read may be issued, and the block-RAM read computed one, two, three (``read_latency``
+3) or four (``read_latency >= 4``) cycles before the beat is due (one beat per cycle while
+the master takes them).  With three or four, the RAM's address and read enable come from a
+register next to each copy, so the address logic never drives the RAM's pins across the die,
+and beats wait in a small output queue sized so that a read already at the RAM always finds
+room (a master may refuse beats).  With four, the RAM's own output register is on as well
+(on ECP5 the copies are hand-built DP16KDs with ``REGMODE_B = OUTREG``, ``dram_copy.py``:
+~1 ns clock-to-output instead of 5.8 ns, and no depth-cascade mux; in simulation the
+behavioural copy has the same register, so the tests check the board's pipeline).
 A write beat goes into block RAM the cycle after it is accepted (so data is visible before the
 acknowledge, which comes later); the acknowledges are a shift register.
 
 The host port (the UART bridge) is a byte-wide port muxed onto the write path and the fetch
 copy's read port while ``host_owns`` is high; the bridge asserts it only while the core is
-idle, so the core never sees it.  Its reads pass a register before and after the RAM.
+idle, so the core never sees it.  Its reads pass a register before the RAM and one after it
+(the RAM's output register with ``read_latency >= 4``): a byte read in t is there in t + 3.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class HostMemPort(wiring.Signature):
                      (a read in cycle t is on ``rdata`` in t + 3, t + 4, ... until the
                      next read's byte replaces it; the address is registered in front of
                      the block RAM and the byte behind it)
-    rdata : In(8)    the byte last read (a register)
+    rdata : In(8)    the byte last read (from a register: the RAM's output register,
+                     lane-selected, or a byte register behind the RAM)
     we : Out(1)      write ``wdata`` to ``addr`` this cycle
     wdata : Out(8)   the byte to write
     """
