@@ -246,7 +246,7 @@ def test_refused_beats_cost_only_the_refused_cycles(lat):
     the master is ready that is no earlier than its contract cycle (as if the master took
     every beat) nor than the cycle after beat j - 1 -- exactly, so the memory neither loses
     nor delays a beat nor inserts a bubble of its own (the registered RAM address of L >= 3
-    has three beats in flight when the master stops)."""
+    has three beats in flight when the master stops, four with L >= 4's output register)."""
     dut = _mem(lat, bus_log2=3)
     data = bytes(random.Random(lat).randrange(256) for _ in range(1024))
     rng = random.Random(5 * lat)
@@ -266,6 +266,7 @@ def test_refused_beats_cost_only_the_refused_cycles(lat):
                 t = max(start + k, prev + 1)
                 while t not in ready_set:
                     t += 1
+                    assert t <= ready[-1], "more beats expected than the master was ready for"
                 expect.append(t)
                 prev = t
         assert [t for t, _ in got] == expect
