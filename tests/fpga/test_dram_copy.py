@@ -27,8 +27,10 @@ from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from tests.fpga.dp16kd_model import Dp16kdModel
+from vta_hw.config import TINY
 from vta_hw.soc.dram_copy import DramCopy, dp16kd_mode
 from vta_hw.soc.errors import SocError
+from vta_hw.soc.memory import SocMemory
 
 # (lanes, depth): tiny's copy (64 KiB, 4-byte bus), default-85f's (16 KiB, 8-byte bus), the
 # two modes between
@@ -58,6 +60,8 @@ def test_mode_is_the_widest_that_holds_the_whole_depth():
 def test_unknown_primitive_is_refused():
     with pytest.raises(SocError, match="'bram'"):
         DramCopy(4, 1024, outreg=True, primitive="bram")
+    with pytest.raises(SocError, match="'bram'"):
+        SocMemory(TINY, 4096, primitive="bram")
 
 
 @pytest.mark.parametrize("outreg", [True, False])

@@ -80,6 +80,8 @@ class DramCopy(wiring.Component):
 
     def __init__(self, lanes: int, depth: int, *, outreg: bool, primitive: str = "memory",
                  cell: Cell = dp16kd_instance):
+        if primitive not in PRIMITIVES or lanes <= 0 or depth <= 0:
+            self._MustUse__silence = True  # never elaborated: no "unused" warning on top
         if primitive not in PRIMITIVES:
             raise SocError(f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}")
         if lanes <= 0 or depth <= 0:

@@ -99,6 +99,7 @@ class SocMemory(wiring.Component):
     def __init__(self, cfg: HwConfig, dram_bytes: int, *, primitive: str = "memory"):
         check_dram_bytes(cfg, dram_bytes)
         if primitive not in PRIMITIVES:
+            self._MustUse__silence = True  # never elaborated: no "unused" warning on top
             raise SocError(f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}")
         self.cfg = cfg
         self.primitive = primitive
