@@ -174,6 +174,28 @@ def test_error_replies(frame, status):
     assert final == list(range(DRAM)) and dut.starts == []
 
 
+BUSY_CORE = {"running": 1, "idle": 0}
+
+
+@pytest.mark.parametrize("frame, core, status", [
+    # a request that fails several checks gets the first: BAD_LEN, BAD_ARG, BUSY, RANGE
+    (req(P.Cmd.WRITE, P.write_payload(DRAM - 2, bytes(17))), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.WRITE, P.write_payload(DRAM - 2, b"abc")), BUSY_CORE, P.Status.BUSY),
+    (req(P.Cmd.READ, b"\x00" * 5), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.READ, P.read_payload(DRAM + 8, 0)), BUSY_CORE, P.Status.BAD_ARG),
+    (req(P.Cmd.READ, P.read_payload(DRAM + 8, 0)), {}, P.Status.BAD_ARG),
+    (req(P.Cmd.READ, P.read_payload(DRAM - 4, 5)), BUSY_CORE, P.Status.BUSY),
+    (req(P.Cmd.START, P.start_payload(0, 0)[:4]), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.START, P.start_payload(0, 0)), BUSY_CORE, P.Status.BAD_ARG),
+    (req(P.Cmd.INFO, b"\x00"), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.ABORT, b"\x00"), {}, P.Status.BAD_LEN),
+])
+def test_refusal_precedence(frame, core, status):
+    replies, dut, final = run([frame], core=core)
+    assert replies == [(status, b"")]
+    assert final == list(range(DRAM)) and dut.starts == [] and dut.resets == 0
+
+
 def test_busy_core_refuses_dram_access_and_start_but_answers_status():
     replies, dut, final = run([req(P.Cmd.WRITE, P.write_payload(0, b"x")),
                                req(P.Cmd.READ, P.read_payload(0, 1)),
