@@ -12,11 +12,14 @@ import struct
 
 import pytest
 from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
+from vta_hw.config import TINY
 from vta_hw.soc import protocol as P
 from vta_hw.soc.bridge import HostBridge
+from vta_hw.soc.memory import SocMemory
 
 DRAM = 256
 INFO = P.SocInfo(version=P.PROTOCOL_VERSION, dram_bytes=DRAM, max_write=16, bus_bytes=4,
@@ -25,25 +28,39 @@ TIMEOUT = 200
 
 
 class Dut:
-    def __init__(self):
+    def __init__(self, dram_latency: int | None = None):
         self.m = m = Module()
         m.submodules.bridge = self.br = br = HostBridge(INFO, byte_timeout=TIMEOUT)
-        m.submodules.mem = mem = Memory(shape=8, depth=DRAM, init=range(DRAM))
-        rp = mem.read_port()
-        wp = mem.write_port()
-        m.d.comb += [rp.addr.eq(br.mem.addr), rp.en.eq(br.mem.re),
-                     wp.addr.eq(br.mem.addr), wp.en.eq(br.mem.we), wp.data.eq(br.mem.wdata)]
-        m.d.sync += br.mem.rdata.eq(rp.data)  # HostMemPort: a registered byte, t + 2
-        self.mem = mem
+        self.soc = dram_latency is not None
+        if self.soc:
+            # the SoC's own DRAM (starts zeroed), the core's ports idle
+            cfg = TINY.replace(dram_latency=dram_latency,
+                               log_dram_bytes_per_cycle=INFO.bus_bytes.bit_length() - 1)
+            m.submodules.mem = self.mem = mem = SocMemory(cfg, DRAM)
+            wiring.connect(m, br.mem, mem.host)
+            m.d.comb += [mem.host_owns.eq(br.host_owns), br.range_error.eq(mem.range_error)]
+        else:
+            m.submodules.mem = mem = Memory(shape=8, depth=DRAM, init=range(DRAM))
+            rp = mem.read_port()
+            wp = mem.write_port()
+            # HostMemPort's read timing, as SocMemory has it: the address registered in front
+            # of the block RAM, the byte behind it -- a read in cycle t is on rdata in t + 3
+            m.d.sync += [rp.addr.eq(br.mem.addr), rp.en.eq(br.mem.re),
+                         br.mem.rdata.eq(rp.data)]
+            m.d.comb += [wp.addr.eq(br.mem.addr), wp.en.eq(br.mem.we),
+                         wp.data.eq(br.mem.wdata)]
+            self.mem = mem
         self.starts: list[tuple[int, int]] = []
         self.resets = 0
         self.start_seen = Signal()
 
 
 def run(frames: list[bytes], *, core: dict | None = None, gap: int = 1,
-        after: list = ()) -> tuple[list[tuple[int, bytes]], Dut, list[int]]:
-    """Send each frame and collect its reply; returns [(status, payload)], dut, final DRAM."""
-    dut = Dut()
+        after: list = (), dram_latency: int | None = None
+        ) -> tuple[list[tuple[int, bytes]], Dut, list[int]]:
+    """Send each frame and collect its reply; returns [(status, payload)], dut, final DRAM
+    (empty with ``dram_latency``: the bridge then talks to a ``SocMemory`` of that latency)."""
+    dut = Dut(dram_latency)
     br = dut.br
     replies: list[tuple[int, bytes]] = []
     final: list[int] = []
@@ -86,7 +103,7 @@ def run(frames: list[bytes], *, core: dict | None = None, gap: int = 1,
             replies.append(await receive(ctx))
         for f in after:
             await f(ctx, dut, replies, receive, tick)
-        for a in range(DRAM):
+        for a in range(0 if dut.soc else DRAM):
             final.append(ctx.get(dut.mem.data[a]))
 
     sim = Simulator(dut.m)
@@ -119,6 +136,17 @@ def test_write_then_read_round_trip_and_status_flags():
     assert final[40:56] == list(data) and final[39] == 39 and final[56] == 56
 
 
+@pytest.mark.parametrize("lat", [1, 2, 4])
+def test_write_then_read_through_the_soc_dram(lat):
+    """The bridge against the SoC's real DRAM (its host read timing, not a stand-in's), for
+    each read pipeline (lead 1, 2 and 3): unaligned bytes across bus words come back."""
+    data = bytes(range(100, 100 + INFO.max_write))
+    replies, _, _ = run([req(P.Cmd.WRITE, P.write_payload(41, data)),
+                         req(P.Cmd.READ, P.read_payload(38, len(data) + 5))], dram_latency=lat)
+    assert replies[0] == (P.Status.OK, b"")
+    assert replies[1] == (P.Status.OK, bytes(3) + data + bytes(2))
+
+
 def test_bad_crc_is_refused_and_has_no_effect():
     frame = bytearray(req(P.Cmd.WRITE, P.write_payload(0, b"\xff" * 4)))
     frame[-1] ^= 0x01
@@ -144,6 +172,28 @@ def test_error_replies(frame, status):
     replies, dut, final = run([frame])
     assert replies == [(status, b"")]
     assert final == list(range(DRAM)) and dut.starts == []
+
+
+BUSY_CORE = {"running": 1, "idle": 0}
+
+
+@pytest.mark.parametrize("frame, core, status", [
+    # a request that fails several checks gets the first: BAD_LEN, BAD_ARG, BUSY, RANGE
+    (req(P.Cmd.WRITE, P.write_payload(DRAM - 2, bytes(17))), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.WRITE, P.write_payload(DRAM - 2, b"abc")), BUSY_CORE, P.Status.BUSY),
+    (req(P.Cmd.READ, b"\x00" * 5), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.READ, P.read_payload(DRAM + 8, 0)), BUSY_CORE, P.Status.BAD_ARG),
+    (req(P.Cmd.READ, P.read_payload(DRAM + 8, 0)), {}, P.Status.BAD_ARG),
+    (req(P.Cmd.READ, P.read_payload(DRAM - 4, 5)), BUSY_CORE, P.Status.BUSY),
+    (req(P.Cmd.START, P.start_payload(0, 0)[:4]), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.START, P.start_payload(0, 0)), BUSY_CORE, P.Status.BAD_ARG),
+    (req(P.Cmd.INFO, b"\x00"), BUSY_CORE, P.Status.BAD_LEN),
+    (req(P.Cmd.ABORT, b"\x00"), {}, P.Status.BAD_LEN),
+])
+def test_refusal_precedence(frame, core, status):
+    replies, dut, final = run([frame], core=core)
+    assert replies == [(status, b"")]
+    assert final == list(range(DRAM)) and dut.starts == [] and dut.resets == 0
 
 
 def test_busy_core_refuses_dram_access_and_start_but_answers_status():

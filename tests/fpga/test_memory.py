@@ -5,7 +5,10 @@ accepted in cycle ``q`` in cycle ``max(q + L, e + 1) + k`` (``e``: the previous 
 beat); write beats taken in consecutive cycles and each burst acknowledged ``L`` cycles after
 its last, several acknowledges pending.  The cosim tests prove it indirectly
 (equal cycle counts); this checks the beats directly, including a master that refuses beats
-(the core never does, the protocol allows it), narrow beats and L = 1, 2 and 4.
+(the core never does, the protocol allows it), narrow beats and L = 1 to 6: each of the read
+pipelines (L = 1, L = 2, L = 3 with the RAM's address registered, and L >= 4 with the RAM's
+output register too: the behavioural copy has the DP16KD copy's latency, see
+``test_dram_copy.py``), and host reads.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ async def _read_burst(ctx, port, addr, beats, size, rng=None):
     return q, got
 
 
-@pytest.mark.parametrize("lat", [1, 2, 4])
+@pytest.mark.parametrize("lat", [1, 2, 3, 4])
 @pytest.mark.parametrize("reader", READERS)
 def test_read_beats_arrive_exactly_on_contract(lat, reader):
     dut = _mem(lat)
@@ -93,7 +96,7 @@ def test_read_beats_arrive_exactly_on_contract(lat, reader):
     _run(dut, bench)
 
 
-@pytest.mark.parametrize("lat", [1, 2, 4])
+@pytest.mark.parametrize("lat", [1, 2, 3, 4])
 def test_a_master_that_refuses_beats_gets_every_beat_in_order(lat):
     dut = _mem(lat, bus_log2=3)
     data = bytes(random.Random(lat).randrange(256) for _ in range(128))
@@ -163,9 +166,10 @@ def test_out_of_range_burst_raises_the_flag():
     _run(dut, bench)
 
 
-async def _read_stream(ctx, port, bursts, rng, take_rng=None):
-    """Request ``bursts`` [(addr, beats, size)] as fast as the port accepts (or, with ``rng``,
-    at random moments); returns (accept cycles, [(cycle, data)])."""
+async def _read_stream(ctx, port, bursts, rng, take_rng=None, ready_cycles=None):
+    """Request ``bursts`` [(addr, beats, size)] at random moments (``rng``), the master taking
+    beats always or, with ``take_rng``, at random (its ready cycles appended to
+    ``ready_cycles`` if given); returns (accept cycles, [(cycle, data)])."""
     t, i, accepted, got = 0, 0, [], []
     total = sum(b for _, b, _ in bursts)
     while len(got) < total:
@@ -179,6 +183,8 @@ async def _read_stream(ctx, port, bursts, rng, take_rng=None):
         ctx.set(port.req_valid, int(want))
         ready = 1 if take_rng is None else int(take_rng.random() < 0.6)
         ctx.set(port.rd_ready, ready)
+        if ready and ready_cycles is not None:
+            ready_cycles.append(t)
         if want and ctx.get(port.req_ready):
             accepted.append(t)
             i += 1
@@ -191,7 +197,7 @@ async def _read_stream(ctx, port, bursts, rng, take_rng=None):
     return accepted, got
 
 
-@pytest.mark.parametrize("lat", [1, 2, 3, 6])
+@pytest.mark.parametrize("lat", [1, 2, 3, 4, 6])
 def test_queued_read_bursts_pay_the_latency_once(lat):
     """Several bursts in flight: each starts at max(q + L, previous end + 1), no bubbles."""
     dut = _mem(lat)
@@ -215,7 +221,7 @@ def test_queued_read_bursts_pay_the_latency_once(lat):
     _run(dut, bench)
 
 
-@pytest.mark.parametrize("lat", [1, 2, 4])
+@pytest.mark.parametrize("lat", [1, 2, 3, 4])
 def test_queued_bursts_to_a_refusing_master_arrive_in_order(lat):
     dut = _mem(lat, bus_log2=3)
     data = bytes(random.Random(lat).randrange(256) for _ in range(1024))
@@ -230,6 +236,42 @@ def test_queued_bursts_to_a_refusing_master_arrive_in_order(lat):
         assert len(got) == len(beats)
         for (_, v), (a, n) in zip(got, beats, strict=True):
             assert (v & ((1 << 8 * n) - 1)).to_bytes(n, "little") == data[a:a + n]
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("lat", [1, 2, 3, 4, 5])
+def test_refused_beats_cost_only_the_refused_cycles(lat):
+    """Queued bursts, a master refusing beats at random: beat j is taken in the first cycle
+    the master is ready that is no earlier than its contract cycle (as if the master took
+    every beat) nor than the cycle after beat j - 1 -- exactly, so the memory neither loses
+    nor delays a beat nor inserts a bubble of its own (the registered RAM address of L >= 3
+    has three beats in flight when the master stops, four with L >= 4's output register)."""
+    dut = _mem(lat, bus_log2=3)
+    data = bytes(random.Random(lat).randrange(256) for _ in range(1024))
+    rng = random.Random(5 * lat)
+    bursts = [(8 * rng.randrange(100), rng.randrange(1, 7), 3) for _ in range(14)]
+
+    async def bench(ctx):
+        await _host_write(ctx, dut, 0, data)
+        ready: list[int] = []
+        accepted, got = await _read_stream(ctx, dut.compute, bursts, rng,
+                                           random.Random(lat + 1), ready)
+        assert len(accepted) == len(bursts)
+        ready_set, expect, end, prev = set(ready), [], -1, -1
+        for q, (_, beats, _) in zip(accepted, bursts, strict=True):
+            start = max(q + lat, end + 1)
+            end = start + beats - 1
+            for k in range(beats):
+                t = max(start + k, prev + 1)
+                while t not in ready_set:
+                    t += 1
+                    assert t <= ready[-1], "more beats expected than the master was ready for"
+                expect.append(t)
+                prev = t
+        assert [t for t, _ in got] == expect
+        words = [data[a + 8 * k:a + 8 * k + 8] for a, b, _ in bursts for k in range(b)]
+        assert [v.to_bytes(8, "little") for _, v in got] == words
 
     _run(dut, bench)
 
@@ -277,24 +319,30 @@ def test_back_to_back_write_bursts_have_several_acks_pending(lat):
     _run(dut, bench)
 
 
-@pytest.mark.parametrize("lat", [1, 2, 5])
-def test_host_reads_a_byte_two_cycles_later(lat):
-    """HostMemPort: a read in cycle t is on ``rdata`` from t + 2 until the next read."""
+@pytest.mark.parametrize("lat", [1, 2, 3, 5])
+def test_host_reads_a_byte_three_cycles_later(lat):
+    """HostMemPort: a read in cycle t is on ``rdata`` from t + 3 until the next read (the
+    previous read's byte until then)."""
     dut = _mem(lat, bus_log2=3)
-    data = bytes(random.Random(lat).randrange(256) for _ in range(64))
+    data = bytes((37 * i + lat) % 256 for i in range(64))  # distinct bytes
 
     async def bench(ctx):
         await _host_write(ctx, dut, 128, data)
         ctx.set(dut.host_owns, 1)
+        before = None
         for at in (128, 135, 136, 128 + 63):
             ctx.set(dut.host.addr, at)
             ctx.set(dut.host.re, 1)
             await ctx.tick()
             ctx.set(dut.host.re, 0)
             await ctx.tick()
-            assert ctx.get(dut.host.rdata) == data[at - 128]
+            if before is not None:  # t + 2: still the previous byte
+                assert ctx.get(dut.host.rdata) == before
+            await ctx.tick()
+            assert ctx.get(dut.host.rdata) == data[at - 128]  # t + 3
             await ctx.tick()
             assert ctx.get(dut.host.rdata) == data[at - 128]
+            before = data[at - 128]
         ctx.set(dut.host_owns, 0)
 
     _run(dut, bench)

@@ -81,11 +81,16 @@ class SocCore(wiring.Component):
     leds : Out(8)    0 running, 1 done, 2 DRAM range error since START, 3 host owns DRAM,
                      7 heartbeat
     busy : Out(1)    something is in progress besides waiting for host bytes (simulation)
+
+    ``dram_primitive``: how the DRAM copies are built (``SocMemory``): ``"memory"`` for
+    simulation, ``"dp16kd"`` on an ECP5 board (``BoardTop``); same cycles either way.
     """
 
-    def __init__(self, cfg: HwConfig, opts: SocOptions, *, clock_hz: float, divisor: int):
+    def __init__(self, cfg: HwConfig, opts: SocOptions, *, clock_hz: float, divisor: int,
+                 dram_primitive: str = "memory"):
         check_dram_bytes(cfg, opts.dram_bytes)
         self.cfg = cfg
+        self.dram_primitive = dram_primitive
         self.opts = opts
         self.clock_hz = clock_hz
         self.divisor = divisor
@@ -99,7 +104,7 @@ class SocCore(wiring.Component):
         cfg = self.cfg
         core_reset = Signal()
         core = VtaCore(cfg)
-        mem = SocMemory(cfg, self.opts.dram_bytes)
+        mem = SocMemory(cfg, self.opts.dram_bytes, primitive=self.dram_primitive)
         m.submodules.core = ResetInserter(core_reset)(core)
         m.submodules.dram = ResetInserter(core_reset)(mem)
         m.submodules.uart_rx = urx = UartRx(self.divisor)
@@ -168,8 +173,9 @@ class BoardTop(Elaboratable):
         m.submodules.clk_buf = clk = io.Buffer("i", platform.request(self.clock_resource, 0,
                                                                      dir="-"))
         m.submodules.pll = Ecp5Pll(clk.i, self.pll, "sync")
+        # an ECP5 top: the DRAM copies from DP16KDs with their output registers on
         m.submodules.soc = soc = SocCore(self.cfg, self.opts, clock_hz=self.clock_hz,
-                                         divisor=self.divisor)
+                                         divisor=self.divisor, dram_primitive="dp16kd")
         uart = platform.request(self.uart_resource, 0, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
