@@ -33,7 +33,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from vta_hw.soc.errors import SocError
+from vta_hw.soc.errors import refuse
 
 PRIMITIVES = ("memory", "dp16kd")
 DP16KD_ADDR_BITS = 14
@@ -48,6 +48,13 @@ def dp16kd_mode(depth: int) -> tuple[int, int, int] | None:
         if depth <= 1 << (DP16KD_ADDR_BITS - k):
             return width, used, k
     return None
+
+
+def primitive_problem(primitive: str) -> str | None:
+    """Why ``primitive`` cannot build a DRAM copy, or None when it is one of PRIMITIVES."""
+    if primitive in PRIMITIVES:
+        return None
+    return f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}"
 
 
 Cell = Callable[[dict[str, int | str], dict[str, Value]], Elaboratable]
@@ -80,12 +87,9 @@ class DramCopy(wiring.Component):
 
     def __init__(self, lanes: int, depth: int, *, outreg: bool, primitive: str = "memory",
                  cell: Cell = dp16kd_instance):
-        if primitive not in PRIMITIVES or lanes <= 0 or depth <= 0:
-            self._MustUse__silence = True  # never elaborated: no "unused" warning on top
-        if primitive not in PRIMITIVES:
-            raise SocError(f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}")
+        refuse(self, primitive_problem(primitive))
         if lanes <= 0 or depth <= 0:
-            raise SocError(f"a DRAM copy needs lanes and depth > 0, got {lanes} x {depth}")
+            refuse(self, f"a DRAM copy needs lanes and depth > 0, got {lanes} x {depth}")
         self.lanes, self.depth, self.outreg = lanes, depth, outreg
         self.mode = dp16kd_mode(depth) if primitive == "dp16kd" else None
         self.cell = cell
@@ -148,4 +152,5 @@ class DramCopy(wiring.Component):
         return m
 
 
-__all__ = ["DramCopy", "PRIMITIVES", "DP16KD_MODES", "dp16kd_mode", "dp16kd_instance"]
+__all__ = ["DramCopy", "PRIMITIVES", "primitive_problem", "DP16KD_MODES", "dp16kd_mode",
+           "dp16kd_instance"]

@@ -41,8 +41,8 @@ from amaranth.lib.wiring import In, Out
 from vta_hw import timing
 from vta_hw.config import HwConfig
 from vta_hw.rtl.dram_port import ADDR_BITS, DramPort
-from vta_hw.soc.dram_copy import PRIMITIVES, DramCopy
-from vta_hw.soc.errors import SocError
+from vta_hw.soc.dram_copy import DramCopy, primitive_problem
+from vta_hw.soc.errors import SocError, refuse
 
 READERS = ("fetch", "load", "compute")
 WRITERS = ("store",)
@@ -98,9 +98,7 @@ class SocMemory(wiring.Component):
 
     def __init__(self, cfg: HwConfig, dram_bytes: int, *, primitive: str = "memory"):
         check_dram_bytes(cfg, dram_bytes)
-        if primitive not in PRIMITIVES:
-            self._MustUse__silence = True  # never elaborated: no "unused" warning on top
-            raise SocError(f"DRAM primitive {primitive!r} is not one of {', '.join(PRIMITIVES)}")
+        refuse(self, primitive_problem(primitive))
         self.cfg = cfg
         self.primitive = primitive
         self.dram = timing.dram_timing(cfg)
